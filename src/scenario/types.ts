@@ -1,0 +1,160 @@
+/**
+ * The validated scenario, as the loader hands it to the builder. Every object
+ * keeps the source position of the YAML node it came from, so that errors found
+ * later (an address clash while building, say) still name file:line:col.
+ */
+
+export interface SourcePos {
+  file: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based. */
+  col: number;
+}
+
+/** An IPv4 address with prefix length, as written in the scenario ("192.168.1.11/24"). */
+export interface Cidr {
+  /** Address as a 32-bit unsigned integer. */
+  addr: number;
+  prefix: number;
+  text: string;
+}
+
+export interface NodeSpec {
+  name: string;
+  /** The node's underlay address with its prefix (eth0). */
+  ip: Cidr;
+  /** Pod subnet; when absent the builder assigns the next /24 of cluster.podCIDR. */
+  podCIDR?: Cidr;
+  pos: SourcePos;
+}
+
+export interface StaticRouteSpec {
+  dst: Cidr;
+  /** Gateway address as a 32-bit unsigned integer. */
+  via: number;
+  pos: SourcePos;
+}
+
+export interface ExternalHostSpec {
+  name: string;
+  ip: Cidr;
+  /** Extra routes on the host, e.g. the pod CIDR via a node, so replies to pod addresses find their way without NAT. */
+  routes: StaticRouteSpec[];
+  /** TCP/UDP ports the host serves (like a container's ports). */
+  ports: ContainerPortSpec[];
+  pos: SourcePos;
+}
+
+export interface NetworkSpec {
+  plugin: 'bridge';
+  /** Bridge plugin options (defaults as the flannel conflist delegates: hairpinMode true, isDefaultGateway true). */
+  hairpinMode: boolean;
+  mtu: number;
+  /** Raw CNI network config list JSON if the scenario gave one (`conflist:` key), else undefined. */
+  conflist?: { text: string; pos: SourcePos };
+  pos: SourcePos;
+}
+
+export interface ClusterSpec {
+  podCIDR: Cidr;
+  serviceCIDR: Cidr;
+  network: NetworkSpec;
+  kubeProxy: { mode: 'iptables' | 'ipvs' | 'none'; pos: SourcePos };
+  nodes: NodeSpec[];
+  externalHosts: ExternalHostSpec[];
+  /** Link delays in ns (defaults: veth 0, bridge 0, nic 50 µs). */
+  linkDelay: { veth: number; nic: number };
+  /** Underlay NIC bandwidth in bits/s, 0 = unlimited. */
+  nicBandwidth: number;
+  /** Underlay MTU (default 1500). */
+  mtu: number;
+}
+
+export interface ContainerPortSpec {
+  name?: string;
+  containerPort: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+}
+
+export interface PodSpec {
+  kind: 'Pod';
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  nodeName: string;
+  hostNetwork: boolean;
+  containers: { name: string; image: string; ports: ContainerPortSpec[] }[];
+  /** From the `podwire/ip` annotation. */
+  pinnedIP?: number;
+  pos: SourcePos;
+}
+
+/** Any manifest the foundation does not act on yet is kept whole for later layers. */
+export interface OtherManifest {
+  kind: string;
+  apiVersion: string;
+  name: string;
+  namespace?: string;
+  body: Record<string, unknown>;
+  pos: SourcePos;
+}
+
+export type Manifest = PodSpec | OtherManifest;
+
+/**
+ * An endpoint of a traffic item: `pod/NS/NAME`, `node/NAME`, `host/NAME`,
+ * `ip/A.B.C.D` (as a destination, or as a source with `via` naming the node or host it is sent from),
+ * `service/NS/NAME` (later issues).
+ */
+export type Endpoint =
+  | { kind: 'pod'; namespace: string; name: string; text: string }
+  | { kind: 'node'; name: string; text: string }
+  | { kind: 'host'; name: string; text: string }
+  | { kind: 'ip'; addr: number; text: string }
+  | { kind: 'service'; namespace: string; name: string; text: string };
+
+export type TrafficResult = 'reply' | 'refused' | 'dropped';
+
+export interface TrafficSpec {
+  name: string;
+  /** Virtual start time in ns. */
+  at: number;
+  from: Endpoint;
+  to: Endpoint;
+  protocol: 'icmp' | 'tcp' | 'udp';
+  /** For `from: ip/A.B.C.D`: the node or host that sends it (`node/NAME` or `host/NAME`). */
+  via?: Endpoint;
+  /** Destination port (tcp/udp). */
+  port?: number;
+  /** Source port; when absent an ephemeral port is chosen as Linux does. */
+  sourcePort?: number;
+  /** Payload size in bytes (tcp/udp data, icmp echo data). Default 56 for icmp, 64 for tcp/udp. */
+  size: number;
+  /** Number of requests (pings, datagrams, connections) sent one after another. Default 1. */
+  count: number;
+  /** How long to wait for the outcome before calling it dropped (ns). Default 3 s. */
+  timeout: number;
+  expect?: { result?: TrafficResult; path?: string[]; pos: SourcePos };
+  pos: SourcePos;
+}
+
+export interface EventSpec {
+  at: number;
+  /** Event kind; the foundation knows none yet and the loader rejects unknown kinds. */
+  kind: string;
+  body: Record<string, unknown>;
+  pos: SourcePos;
+}
+
+export interface Scenario {
+  file: string;
+  name: string;
+  seed: number;
+  description?: string;
+  cluster: ClusterSpec;
+  manifests: Manifest[];
+  traffic: TrafficSpec[];
+  events: EventSpec[];
+}
