@@ -1,0 +1,175 @@
+/**
+ * A set of capture files for one run: optionally one classic nanosecond pcap per
+ * interface (`<node>__<netns>__<dev>.pcap`) and/or one combined pcapng (`all.pcapng`)
+ * whose IDBs name each interface `node/netns/dev` and whose EPBs carry direction flags
+ * and the trace step as packet comment.
+ *
+ * Streaming: the pcapng SHB is written at construction, an IDB when an interface
+ * registers (pcapng allows IDBs anywhere before first use), an EPB per frame. Each
+ * record goes into the file's buffer in one synchronous call, so a crashed run can
+ * still publish whole records via `commitAllOpen()` from `atomic-file.ts`.
+ *
+ * Deterministic: interface indices follow registration order; the same calls produce
+ * byte-identical files. Nothing reads wall-clock time.
+ */
+import * as path from 'node:path';
+import { AtomicFile } from './atomic-file.js';
+import { LINKTYPE_ETHERNET, PCAP_FILE_HEADER_LEN, PCAP_RECORD_HEADER_LEN, PCAP_SNAPLEN, writePcapFileHeader, writePcapRecordHeader } from './pcap.js';
+import { EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, writeEpb, writeIdb, writeShb } from './pcapng.js';
+
+export interface CaptureOptions {
+  /** Output directory (created when missing). */
+  dir: string;
+  /** One classic pcap per interface. */
+  pcap: boolean;
+  /** One combined pcapng, `all.pcapng`. */
+  pcapng: boolean;
+  /** Snapshot length; longer frames are truncated (original length kept). Default 262144. */
+  snaplen?: number;
+  /** fsync files before publishing them. Default false. */
+  fsync?: boolean;
+}
+
+export type CaptureDirection = 'in' | 'out';
+
+export interface CaptureInterface {
+  index: number;
+  node: string;
+  netns: string;
+  dev: string;
+  /** `node/netns/dev`, the pcapng if_name. */
+  name: string;
+  /** Final path of the per-interface pcap, when `pcap` is on. */
+  file?: string;
+  packets: number;
+}
+
+/** File name for a per-interface pcap: `node__netns__dev.pcap`, unsafe characters as `_`. */
+export function pcapFileName(node: string, netns: string, dev: string): string {
+  return `${sanitize(node)}__${sanitize(netns)}__${sanitize(dev)}.pcap`;
+}
+
+/** Keeps `[A-Za-z0-9._-]`, replaces everything else with `_`; never returns '', '.' or '..'. */
+export function sanitize(part: string): string {
+  const s = part.replace(/[^A-Za-z0-9._-]/g, '_');
+  if (s === '' || s === '.' || s === '..') return s.replace(/\./g, '_') || '_';
+  return s;
+}
+
+export const PCAPNG_FILE_NAME = 'all.pcapng';
+
+interface Iface extends CaptureInterface {
+  out?: AtomicFile;
+}
+
+export class CaptureSet {
+  readonly dir: string;
+  private readonly opts: Required<Omit<CaptureOptions, 'dir'>>;
+  private readonly byKey = new Map<string, number>();
+  private readonly ifaces: Iface[] = [];
+  private readonly usedNames = new Set<string>();
+  private readonly ng?: AtomicFile;
+  private closed?: { files: string[] };
+
+  constructor(opts: CaptureOptions) {
+    this.dir = path.resolve(opts.dir);
+    this.opts = { pcap: opts.pcap, pcapng: opts.pcapng, snaplen: opts.snaplen ?? PCAP_SNAPLEN, fsync: opts.fsync ?? false };
+    if (opts.pcapng) {
+      this.ng = new AtomicFile(path.join(this.dir, PCAPNG_FILE_NAME), { fsync: this.opts.fsync });
+      this.usedNames.add(PCAPNG_FILE_NAME);
+      writeShb(this.ng);
+    }
+  }
+
+  /**
+   * Stable index of interface `node/netns/dev` (its pcapng interface id), registering it
+   * on first use: writes its IDB and opens its pcap file. Throws after close().
+   */
+  iface(node: string, netns: string, dev: string): number {
+    const key = `${node}\u0000${netns}\u0000${dev}`;
+    const known = this.byKey.get(key);
+    if (known !== undefined) return known;
+    if (this.closed) throw new Error('CaptureSet: closed');
+    const index = this.ifaces.length;
+    const name = `${node}/${netns}/${dev}`;
+    const ifc: Iface = { index, node, netns, dev, name, packets: 0 };
+    if (this.opts.pcap) {
+      let fname = pcapFileName(node, netns, dev);
+      // Distinct interfaces can sanitise to the same name: suffix in registration order.
+      for (let n = 2; this.usedNames.has(fname); n++) fname = pcapFileName(node, netns, dev).replace(/\.pcap$/, `~${n}.pcap`);
+      this.usedNames.add(fname);
+      ifc.out = new AtomicFile(path.join(this.dir, fname), { fsync: this.opts.fsync });
+      ifc.file = ifc.out.path;
+      const at = ifc.out.reserve(PCAP_FILE_HEADER_LEN);
+      writePcapFileHeader(ifc.out.view, at, LINKTYPE_ETHERNET, this.opts.snaplen);
+      ifc.out.advance(PCAP_FILE_HEADER_LEN);
+    }
+    if (this.ng) writeIdb(this.ng, name, LINKTYPE_ETHERNET, this.opts.snaplen);
+    this.ifaces.push(ifc);
+    this.byKey.set(key, index);
+    return index;
+  }
+
+  /**
+   * Records `frame[off..off+len)` seen on interface `ifIndex` at `timeNs`. The bytes are
+   * written into the files' buffers before returning; the caller may reuse `frame`.
+   * Throws RangeError on an unknown interface, a bad slice or a bad time (nothing written).
+   */
+  record(ifIndex: number, timeNs: number, frame: Uint8Array, off: number, len: number, dir: CaptureDirection, comment?: string): void {
+    if (this.closed) throw new Error('CaptureSet: closed');
+    const ifc = this.ifaces[ifIndex];
+    if (ifc === undefined) throw new RangeError(`CaptureSet: unknown interface ${ifIndex}`);
+    if (!(Number.isInteger(off) && Number.isInteger(len) && off >= 0 && len >= 0 && off + len <= frame.length)) {
+      throw new RangeError(`CaptureSet: frame slice [${off}, ${off + len}) outside buffer of ${frame.length}`);
+    }
+    if (!Number.isSafeInteger(timeNs) || timeNs < 0) throw new RangeError(`CaptureSet: bad time ${timeNs}`);
+    const capLen = len < this.opts.snaplen ? len : this.opts.snaplen;
+    const out = ifc.out;
+    if (out) {
+      const at = out.reserve(PCAP_RECORD_HEADER_LEN);
+      writePcapRecordHeader(out.view, at, timeNs, capLen, len);
+      out.advance(PCAP_RECORD_HEADER_LEN);
+      out.write(frame, off, capLen);
+    }
+    if (this.ng) {
+      writeEpb(this.ng, ifIndex, timeNs, frame, off, len, dir === 'in' ? EPB_DIR_INBOUND : EPB_DIR_OUTBOUND, comment, this.opts.snaplen);
+    }
+    ifc.packets++;
+  }
+
+  /** Registered interfaces in index order (copies). */
+  interfaces(): CaptureInterface[] {
+    return this.ifaces.map(({ out: _out, ...rest }) => ({ ...rest }));
+  }
+
+  /**
+   * Publishes every file atomically (temp file renamed onto the final name) and returns
+   * their final paths: `all.pcapng` first, then per-interface pcaps in registration order.
+   * Idempotent.
+   */
+  close(): { files: string[] } {
+    if (this.closed) return this.closed;
+    const files: string[] = [];
+    let err: unknown;
+    const commit = (f: AtomicFile): void => {
+      try {
+        files.push(f.commit());
+      } catch (e) {
+        err ??= e;
+      }
+    };
+    if (this.ng) commit(this.ng);
+    for (const ifc of this.ifaces) if (ifc.out) commit(ifc.out);
+    this.closed = { files };
+    if (err !== undefined) throw err;
+    return this.closed;
+  }
+
+  /** Deletes every temp file; nothing is published. */
+  abort(): void {
+    if (this.closed) return;
+    this.ng?.abort();
+    for (const ifc of this.ifaces) ifc.out?.abort();
+    this.closed = { files: [] };
+  }
+}
