@@ -1,0 +1,183 @@
+/**
+ * The field names of the real Kubernetes core/v1 API types (as of v1.33), so that
+ * strict field validation accepts every real field — modelled or not — and rejects
+ * typos the way `kubectl apply --validate=strict` does. Fields listed here but not
+ * modelled by podwire are kept in the manifest body and otherwise ignored.
+ */
+
+/** Top level of every object. */
+export const TYPE_META_FIELDS = ['apiVersion', 'kind', 'metadata'] as const;
+
+/** io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta */
+export const OBJECT_META_FIELDS = [
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+] as const;
+
+/** io.k8s.api.core.v1.Pod */
+export const POD_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'] as const;
+
+/** io.k8s.api.core.v1.PodSpec */
+export const POD_SPEC_FIELDS = [
+  'activeDeadlineSeconds',
+  'affinity',
+  'automountServiceAccountToken',
+  'containers',
+  'dnsConfig',
+  'dnsPolicy',
+  'enableServiceLinks',
+  'ephemeralContainers',
+  'hostAliases',
+  'hostIPC',
+  'hostNetwork',
+  'hostPID',
+  'hostUsers',
+  'hostname',
+  'imagePullSecrets',
+  'initContainers',
+  'nodeName',
+  'nodeSelector',
+  'os',
+  'overhead',
+  'preemptionPolicy',
+  'priority',
+  'priorityClassName',
+  'readinessGates',
+  'resourceClaims',
+  'resources',
+  'restartPolicy',
+  'runtimeClassName',
+  'schedulerName',
+  'schedulingGates',
+  'securityContext',
+  'serviceAccount',
+  'serviceAccountName',
+  'setHostnameAsFQDN',
+  'shareProcessNamespace',
+  'subdomain',
+  'terminationGracePeriodSeconds',
+  'tolerations',
+  'topologySpreadConstraints',
+  'volumes',
+] as const;
+
+/** io.k8s.api.core.v1.Container (also the shape of initContainers entries). */
+export const CONTAINER_FIELDS = [
+  'args',
+  'command',
+  'env',
+  'envFrom',
+  'image',
+  'imagePullPolicy',
+  'lifecycle',
+  'livenessProbe',
+  'name',
+  'ports',
+  'readinessProbe',
+  'resizePolicy',
+  'resources',
+  'restartPolicy',
+  'securityContext',
+  'startupProbe',
+  'stdin',
+  'stdinOnce',
+  'terminationMessagePath',
+  'terminationMessagePolicy',
+  'tty',
+  'volumeDevices',
+  'volumeMounts',
+  'workingDir',
+] as const;
+
+/** io.k8s.api.core.v1.EphemeralContainer: a Container plus targetContainerName. */
+export const EPHEMERAL_CONTAINER_FIELDS = [...CONTAINER_FIELDS, 'targetContainerName'] as const;
+
+/** io.k8s.api.core.v1.ContainerPort */
+export const CONTAINER_PORT_FIELDS = ['containerPort', 'hostIP', 'hostPort', 'name', 'protocol'] as const;
+
+/** io.k8s.api.core.v1.PodStatus */
+export const POD_STATUS_FIELDS = [
+  'conditions',
+  'containerStatuses',
+  'ephemeralContainerStatuses',
+  'hostIP',
+  'hostIPs',
+  'initContainerStatuses',
+  'message',
+  'nominatedNodeName',
+  'observedGeneration',
+  'phase',
+  'podIP',
+  'podIPs',
+  'qosClass',
+  'reason',
+  'resize',
+  'resourceClaimStatuses',
+  'startTime',
+] as const;
+
+/** io.k8s.api.core.v1.PodCondition */
+export const POD_CONDITION_FIELDS = [
+  'lastProbeTime',
+  'lastTransitionTime',
+  'message',
+  'observedGeneration',
+  'reason',
+  'status',
+  'type',
+] as const;
+
+/** Built-in pod condition types. Custom (readiness gate) types are also allowed if they are qualified names. */
+export const POD_CONDITION_TYPES = [
+  'PodScheduled',
+  'PodReadyToStartContainers',
+  'Initialized',
+  'ContainersReady',
+  'Ready',
+  'DisruptionTarget',
+  'PodResizePending',
+  'PodResizeInProgress',
+] as const;
+
+export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+export const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'] as const;
+export const DNS_POLICIES = ['ClusterFirstWithHostNet', 'ClusterFirst', 'Default', 'None'] as const;
+export const POD_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;
+export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+
+/**
+ * Kinds podwire knows the group/version of, and whether they are namespaced.
+ * A manifest of one of these kinds must use this apiVersion; kinds not listed
+ * (custom resources such as Calico's) are accepted with any apiVersion.
+ */
+export const KNOWN_KINDS: Readonly<Record<string, { apiVersion: string; namespaced: boolean }>> = {
+  Pod: { apiVersion: 'v1', namespaced: true },
+  Service: { apiVersion: 'v1', namespaced: true },
+  Endpoints: { apiVersion: 'v1', namespaced: true },
+  Namespace: { apiVersion: 'v1', namespaced: false },
+  Node: { apiVersion: 'v1', namespaced: false },
+  ConfigMap: { apiVersion: 'v1', namespaced: true },
+  Secret: { apiVersion: 'v1', namespaced: true },
+  ServiceAccount: { apiVersion: 'v1', namespaced: true },
+  EndpointSlice: { apiVersion: 'discovery.k8s.io/v1', namespaced: true },
+  NetworkPolicy: { apiVersion: 'networking.k8s.io/v1', namespaced: true },
+  Ingress: { apiVersion: 'networking.k8s.io/v1', namespaced: true },
+  Deployment: { apiVersion: 'apps/v1', namespaced: true },
+  ReplicaSet: { apiVersion: 'apps/v1', namespaced: true },
+  StatefulSet: { apiVersion: 'apps/v1', namespaced: true },
+  DaemonSet: { apiVersion: 'apps/v1', namespaced: true },
+  Job: { apiVersion: 'batch/v1', namespaced: true },
+};
