@@ -60,12 +60,12 @@ export interface Capture {
 
 /** Reads a capture file from disk. */
 export function readCaptureFile(path: string): Capture {
-  const b = fs.readFileSync(path);
-  return readCapture(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+  return readCapture(fs.readFileSync(path));
 }
 
-/** Parses a classic pcap or pcapng image. */
-export function readCapture(bytes: Uint8Array): Capture {
+/** Parses a classic pcap or pcapng image (a Buffer is fine; packet data are plain Uint8Arrays). */
+export function readCapture(input: Uint8Array): Capture {
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (bytes.length < 4) throw new CaptureFormatError('capture too short');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) === BT_SHB) return readPcapng(bytes, dv);
