@@ -1,0 +1,293 @@
+/**
+ * Builds a scenario's machines in real `pw-k-*` namespaces from the commands podwire
+ * prints for them, runs the same probes at the same relative times, and captures with
+ * tcpdump on the interfaces podwire captured.
+ *
+ * Layout: one namespace per machine root (`<prefix><machine>`), one per pod netns
+ * (`<prefix><machine>_<netns>`), and `<prefix>underlay` holding bridge `br0` to which
+ * each machine's `eth0` (a veth, created before the commands are replayed, up, no
+ * address — as a real machine's NIC) is attached.
+ */
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Scenario, PodSpec } from '../../src/scenario/types.js';
+import { KernelLab, sleep, startTcpdump, stopTcpdump, waitFor, type Capture, type LabProcess } from './netns.js';
+import { machineNamer, rewriteCommands, tokenize, type RewriteContext } from './rewrite.js';
+
+export interface MachineConfig {
+  machine: string;
+  kind: 'node' | 'host';
+  commands: string[];
+}
+
+/** An interface as podwire names captures: netns `host` is the machine's root namespace. */
+export interface IfaceRef {
+  machine: string;
+  netns: string;
+  dev: string;
+}
+
+export interface ServerSpec {
+  machine: string;
+  netns: string;
+  protocol: 'tcp' | 'udp';
+  port: number;
+}
+
+export interface ProbeSpec {
+  name: string;
+  atNs: number;
+  machine: string;
+  netns: string;
+  protocol: 'icmp' | 'tcp' | 'udp';
+  dst: string;
+  port?: number;
+  sourcePort?: number;
+  size: number;
+  count: number;
+  timeoutNs: number;
+}
+
+export interface KernelPlan {
+  config: MachineConfig[];
+  servers: ServerSpec[];
+  probes: ProbeSpec[];
+  captures: IfaceRef[];
+  /** Stop capturing at this run time (ns) plus graceMs; undefined = when every probe is done + 1 s. */
+  endTimeNs?: number;
+}
+
+export interface KernelRunOutput {
+  results: { name: string; results: string[]; details: string[] }[];
+  captures: (IfaceRef & { file: string })[];
+  /** Epoch time (ns) of run time 0. */
+  t0Ns: bigint;
+  /** Run time (ns) up to which frames belong to the run. */
+  endTimeNs: number;
+}
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const AGENT = path.join(HERE, 'probes', 'agent.mjs');
+
+/** `node__netns__dev.pcap` → IfaceRef (the inverse of podwire's pcapFileName). */
+export function parseCaptureName(file: string): IfaceRef | null {
+  const m = /^(.+?)__(.+?)__(.+)\.pcap$/.exec(path.basename(file));
+  return m ? { machine: m[1]!, netns: m[2]!, dev: m[3]! } : null;
+}
+
+export function captureName(r: IfaceRef): string {
+  return `${r.machine}__${r.netns}__${r.dev}.pcap`;
+}
+
+const ipToStr = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+
+/** Finds the address a machine's commands put on `dev` in pod netns `netns`. */
+export function findPodAddress(cfg: MachineConfig, netns: string, dev = 'eth0'): string | null {
+  for (const c of cfg.commands) {
+    const w = tokenize(c);
+    let i = 0;
+    let ns = 'host';
+    if (w[0] === 'ip' && w[1] === 'netns' && w[2] === 'exec') {
+      ns = w[3]!;
+      i = 4;
+    }
+    if (w[i] !== 'ip') continue;
+    i++;
+    if (w[i] === '-n') {
+      ns = w[i + 1]!;
+      i += 2;
+    }
+    if (ns !== netns) continue;
+    if ((w[i] === 'addr' || w[i] === 'address' || w[i] === 'a') && w[i + 1] === 'add') {
+      const d = w.indexOf('dev');
+      if (d > 0 && w[d + 1] === dev) return w[i + 2]!.split('/')[0]!;
+    }
+  }
+  return null;
+}
+
+function isPod(m: { kind: string }): m is PodSpec {
+  return m.kind === 'Pod';
+}
+
+/** Derives servers and probes from a loaded scenario and the machines' commands. */
+export function planFromScenario(scn: Scenario, config: MachineConfig[], captures: IfaceRef[], endTimeNs?: number): KernelPlan {
+  const pods = scn.manifests.filter(isPod);
+  const cfgOf = (machine: string): MachineConfig => {
+    const c = config.find((x) => x.machine === machine);
+    if (!c) throw new Error(`no commands for machine ${machine}`);
+    return c;
+  };
+  const servers: ServerSpec[] = [];
+  for (const p of pods) {
+    const netns = p.hostNetwork ? 'host' : `${p.namespace}.${p.name}`;
+    for (const c of p.containers) for (const port of c.ports) {
+      if (port.protocol === 'SCTP') continue;
+      servers.push({ machine: p.nodeName, netns, protocol: port.protocol === 'TCP' ? 'tcp' : 'udp', port: port.containerPort });
+    }
+  }
+  for (const h of scn.cluster.externalHosts) for (const port of h.ports) {
+    if (port.protocol === 'SCTP') continue;
+    servers.push({ machine: h.name, netns: 'host', protocol: port.protocol === 'TCP' ? 'tcp' : 'udp', port: port.containerPort });
+  }
+  const podOf = (ns: string, name: string): PodSpec => {
+    const p = pods.find((x) => x.namespace === ns && x.name === name);
+    if (!p) throw new Error(`no pod ${ns}/${name}`);
+    return p;
+  };
+  const probes: ProbeSpec[] = scn.traffic.map((t) => {
+    let machine: string;
+    let netns: string;
+    const from = t.from.kind === 'ip' ? t.via! : t.from;
+    if (from.kind === 'pod') {
+      const p = podOf(from.namespace, from.name);
+      machine = p.nodeName;
+      netns = p.hostNetwork ? 'host' : `${p.namespace}.${p.name}`;
+    } else if (from.kind === 'node' || from.kind === 'host') {
+      machine = from.name;
+      netns = 'host';
+    } else throw new Error(`traffic ${t.name}: unsupported source ${t.from.text}`);
+    let dst: string;
+    const to = t.to;
+    if (to.kind === 'pod') {
+      const p = podOf(to.namespace, to.name);
+      const ip = p.hostNetwork ? null : findPodAddress(cfgOf(p.nodeName), `${p.namespace}.${p.name}`);
+      if (!ip) throw new Error(`traffic ${t.name}: no address for ${to.text}`);
+      dst = ip;
+    } else if (to.kind === 'node') {
+      const n = scn.cluster.nodes.find((x) => x.name === to.name);
+      if (!n) throw new Error(`no node ${to.name}`);
+      dst = ipToStr(n.ip.addr);
+    } else if (to.kind === 'host') {
+      const h = scn.cluster.externalHosts.find((x) => x.name === to.name);
+      if (!h) throw new Error(`no host ${to.name}`);
+      dst = ipToStr(h.ip.addr);
+    } else if (to.kind === 'ip') dst = ipToStr(to.addr);
+    else throw new Error(`traffic ${t.name}: unsupported destination ${to.text}`);
+    return {
+      name: t.name, atNs: t.at, machine, netns, protocol: t.protocol, dst,
+      port: t.port, sourcePort: t.sourcePort, size: t.size, count: t.count, timeoutNs: t.timeout,
+    };
+  });
+  return { config, servers, probes, captures, endTimeNs };
+}
+
+export interface RunKernelOptions {
+  /** Settle time after setup before capturing (IGMP etc.). Default 3000 ms. */
+  settleMs?: number;
+  /** Extra capture time after endTime. Default 300 ms. */
+  graceMs?: number;
+  /** Lead time between scheduling and run time 0. Default 300 ms. */
+  leadMs?: number;
+}
+
+/**
+ * Builds the plan's machines in `lab`, runs the probes, captures. Files are written as
+ * `<outDir>/<node>__<netns>__<dev>.pcap`. The caller owns `lab` (and destroys it).
+ */
+export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string, opts: RunKernelOptions = {}): Promise<KernelRunOutput> {
+  const ctxs = new Map<string, RewriteContext>();
+  const nsOf = (machine: string, netns: string): string => {
+    const ctx = ctxs.get(machine);
+    if (!ctx) throw new Error(`unknown machine ${machine}`);
+    return netns === 'host' ? ctx.rootNs : ctx.mapNetns(netns);
+  };
+  // Underlay and machine roots with their eth0.
+  const underlay = await lab.addNetns(`${lab.prefix}underlay`);
+  await lab.exec(['ip', '-n', underlay, 'link', 'add', 'br0', 'type', 'bridge']);
+  await lab.exec(['ip', '-n', underlay, 'link', 'set', 'br0', 'up']);
+  let i = 0;
+  for (const m of plan.config) {
+    const ctx = machineNamer(lab.prefix, m.machine);
+    ctxs.set(m.machine, ctx);
+    await lab.addNetns(ctx.rootNs);
+    const u = `u${i++}`;
+    await lab.exec(['ip', '-n', underlay, 'link', 'add', u, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ctx.rootNs]);
+    await lab.exec(['ip', '-n', underlay, 'link', 'set', u, 'master', 'br0']);
+    await lab.exec(['ip', '-n', underlay, 'link', 'set', u, 'up']);
+    await lab.exec(['ip', '-n', ctx.rootNs, 'link', 'set', 'eth0', 'up']);
+  }
+  // Replay.
+  for (const m of plan.config) {
+    for (const argv of rewriteCommands(m.commands, ctxs.get(m.machine)!)) await lab.exec(argv);
+  }
+  await lab.pinAllDevices();
+  await sleep(opts.settleMs ?? 3000);
+
+  // Agents: one per namespace that serves or sends.
+  const agentKeys = new Map<string, { machine: string; netns: string }>();
+  for (const s of plan.servers) agentKeys.set(`${s.machine}/${s.netns}`, s);
+  for (const p of plan.probes) agentKeys.set(`${p.machine}/${p.netns}`, p);
+  const agents = new Map<string, { proc: LabProcess; lines: unknown[] }>();
+  for (const [key, where] of agentKeys) {
+    const servers = plan.servers.filter((s) => s.machine === where.machine && s.netns === where.netns).map((s) => ({ protocol: s.protocol, port: s.port }));
+    const proc = lab.spawnIn(nsOf(where.machine, where.netns), [process.execPath, AGENT, JSON.stringify({ servers })], `agent ${key}`);
+    const lines: unknown[] = [];
+    readline.createInterface({ input: proc.child.stdout! }).on('line', (l) => {
+      try {
+        lines.push(JSON.parse(l));
+      } catch {
+        lines.push({ junk: l });
+      }
+    });
+    agents.set(key, { proc, lines });
+  }
+  for (const [key, a] of agents) {
+    await waitFor(() => a.lines.some((l) => (l as { ready?: boolean }).ready) || a.proc.child.exitCode !== null, 10_000, `agent ${key} ready`);
+    if (a.proc.child.exitCode !== null) throw new Error(`agent ${key} died: ${a.proc.stderr()}`);
+  }
+
+  // Captures.
+  const caps: (Capture & IfaceRef)[] = [];
+  for (const c of plan.captures) {
+    const file = path.join(outDir, captureName(c));
+    caps.push({ ...(await startTcpdump(lab, nsOf(c.machine, c.netns), c.dev, file)), ...c });
+  }
+
+  // Schedule probes at their run times.
+  const t0Ms = Date.now() + (opts.leadMs ?? 300);
+  const t0Ns = BigInt(t0Ms) * 1_000_000n;
+  plan.probes.forEach((p, id) => {
+    const a = agents.get(`${p.machine}/${p.netns}`)!;
+    const req = {
+      id, protocol: p.protocol, dst: p.dst, port: p.port, sourcePort: p.sourcePort, size: p.size, count: p.count,
+      timeoutMs: Math.round(p.timeoutNs / 1e6), atMs: t0Ms + p.atNs / 1e6,
+    };
+    a.proc.child.stdin!.write(JSON.stringify(req) + '\n');
+  });
+  const results: KernelRunOutput['results'] = plan.probes.map((p) => ({ name: p.name, results: [], details: [] }));
+  const lastEnd = Math.max(0, ...plan.probes.map((p) => p.atNs / 1e6 + (p.count * p.timeoutNs) / 1e6));
+  const done = (): boolean => plan.probes.every((p, id) => agents.get(`${p.machine}/${p.netns}`)!.lines.some((l) => (l as { id?: number }).id === id));
+  try {
+    await waitFor(done, Math.max(0, t0Ms - Date.now()) + lastEnd + 5000, 'probe results', 10);
+  } catch (e) {
+    // Reported per probe below as missing.
+  }
+  let endTimeNs = plan.endTimeNs;
+  if (endTimeNs === undefined) {
+    let lastMs = 0;
+    for (const a of agents.values()) for (const l of a.lines) {
+      const e = (l as { endedAt?: number }).endedAt;
+      if (typeof e === 'number') lastMs = Math.max(lastMs, e - t0Ms);
+    }
+    endTimeNs = Math.round((lastMs + 1000) * 1e6);
+  }
+  const stopAt = t0Ms + endTimeNs / 1e6 + (opts.graceMs ?? 300);
+  if (stopAt > Date.now()) await sleep(stopAt - Date.now());
+  for (const c of caps) await stopTcpdump(lab, c);
+  for (const [, a] of agents) {
+    a.proc.child.stdin!.end();
+    await lab.stop(a.proc, 'SIGTERM', 2000);
+  }
+  plan.probes.forEach((p, id) => {
+    const l = agents.get(`${p.machine}/${p.netns}`)!.lines.find((x) => (x as { id?: number }).id === id) as
+      | { results: string[]; details: string[]; error?: string }
+      | undefined;
+    if (l?.results) {
+      results[id]!.results = l.results;
+      results[id]!.details = l.details;
+    } else results[id]!.details = [l?.error ?? 'no result'];
+  });
+  return { results, captures: caps.map((c) => ({ machine: c.machine, netns: c.netns, dev: c.dev, file: c.file })), t0Ns, endTimeNs };
+}

@@ -1,0 +1,200 @@
+// Probe agent for kernel-conformance tests. Runs inside one network namespace
+// (`ip netns exec <ns> node agent.mjs '<json config>'`) and does exactly what
+// podwire's traffic model does there:
+//
+//  servers (config.servers = [{protocol:'tcp'|'udp', port}]), on 0.0.0.0:port:
+//    TCP: echo every byte received; when the peer half-closes (FIN), close too.
+//    UDP: echo each datagram back to its sender.
+//  clients, one JSON request per stdin line:
+//    {id, protocol:'tcp'|'udp'|'icmp', dst, port, size, count, timeoutMs, sourcePort?, atMs?}
+//    atMs = wall-clock epoch ms to start at (waits until then).
+//    TCP: connect (from sourcePort if given), write `size` bytes (byte i = 0x61 + i % 26),
+//         read until `size` bytes came back, then close (FIN) and wait for the close.
+//         reply | refused (RST / ICMP unreachable) | dropped (timeout).
+//    UDP: connected socket, one datagram of `size` bytes (same pattern); reply (echo) |
+//         refused (ICMP port unreachable -> ECONNREFUSED) | dropped (timeout).
+//    ICMP: ping -c 1 -s size -W timeout -n dst, `count` times one after another.
+//    `count` repeats the request one after another.
+//  Prints one JSON line per event: {ready:true} once every server listens, then
+//  {id, results:[...], details:[...], startedAt, endedAt} per request.
+//  Exits when stdin closes (after running requests have finished) or on SIGTERM.
+import net from 'node:net';
+import dgram from 'node:dgram';
+import { spawn } from 'node:child_process';
+import readline from 'node:readline';
+
+const config = JSON.parse(process.argv[2] ?? '{"servers":[]}');
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+
+function pattern(size) {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = 0x61 + (i % 26);
+  return b;
+}
+
+// ---- servers ----
+const servers = [];
+async function startServers() {
+  for (const s of config.servers ?? []) {
+    if (s.protocol === 'tcp') {
+      const srv = net.createServer({ allowHalfOpen: false }, (sock) => {
+        sock.on('data', (d) => sock.write(d));
+        sock.on('error', () => {});
+      });
+      await new Promise((res, rej) => {
+        srv.once('error', rej);
+        srv.listen({ host: '0.0.0.0', port: s.port }, res);
+      });
+      servers.push(srv);
+    } else if (s.protocol === 'udp') {
+      const sock = dgram.createSocket('udp4');
+      sock.on('message', (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
+      sock.on('error', () => {});
+      await new Promise((res, rej) => {
+        sock.once('error', rej);
+        sock.bind(s.port, '0.0.0.0', res);
+      });
+      servers.push(sock);
+    }
+  }
+}
+
+// ---- clients ----
+function tcpOnce(req) {
+  return new Promise((resolve) => {
+    const want = req.size;
+    let got = 0;
+    let result = null;
+    let detail = '';
+    const opts = { host: req.dst, port: req.port, allowHalfOpen: false };
+    if (req.sourcePort) opts.localPort = req.sourcePort;
+    const sock = net.connect(opts);
+    const finish = (r, d) => {
+      if (result === null) {
+        result = r;
+        detail = d;
+      }
+    };
+    const timer = setTimeout(() => {
+      finish('dropped', 'timeout');
+      sock.destroy();
+    }, req.timeoutMs);
+    sock.on('connect', () => {
+      detail = `local port ${sock.localPort}`;
+      if (want > 0) sock.write(pattern(want));
+      else {
+        finish('reply', detail);
+        sock.end();
+      }
+    });
+    sock.on('data', (d) => {
+      got += d.length;
+      if (got >= want && result === null) {
+        finish('reply', `local port ${sock.localPort}`);
+        sock.end();
+      }
+    });
+    sock.on('error', (e) => {
+      if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET'].includes(e.code)) finish('refused', e.code);
+      else finish('dropped', e.code ?? String(e));
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      finish('dropped', 'closed early');
+      resolve({ result, detail });
+    });
+  });
+}
+
+function udpOnce(req) {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket('udp4');
+    let done = false;
+    const finish = (result, detail) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        sock.close();
+      } catch {}
+      resolve({ result, detail });
+    };
+    const timer = setTimeout(() => finish('dropped', 'timeout'), req.timeoutMs);
+    sock.on('error', (e) => {
+      if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(e.code)) finish('refused', e.code);
+      else finish('dropped', e.code ?? String(e));
+    });
+    sock.on('message', (msg) => {
+      if (msg.length === req.size) finish('reply', `local port ${sock.address().port}`);
+    });
+    sock.bind(req.sourcePort ?? 0, () => {
+      sock.connect(req.port, req.dst, (err) => {
+        if (err) return finish('dropped', String(err));
+        sock.send(pattern(req.size));
+      });
+    });
+  });
+}
+
+function icmpOnce(req) {
+  return new Promise((resolve) => {
+    const secs = Math.max(1, Math.ceil(req.timeoutMs / 1000));
+    const p = spawn('ping', ['-c', '1', '-s', String(req.size), '-W', String(secs), '-n', req.dst], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    p.stdout.on('data', (d) => (text += d));
+    p.stderr.on('data', (d) => (text += d));
+    const killer = setTimeout(() => p.kill('SIGKILL'), req.timeoutMs + 3000);
+    p.on('exit', (code) => {
+      clearTimeout(killer);
+      const line = text.split('\n').find((l) => /bytes from|Unreachable|unreachable/.test(l)) ?? '';
+      if (code === 0) resolve({ result: 'reply', detail: line.trim() });
+      else if (/nreachable/.test(text)) resolve({ result: 'refused', detail: line.trim() });
+      else resolve({ result: 'dropped', detail: `exit ${code}` });
+    });
+    p.on('error', (e) => {
+      clearTimeout(killer);
+      resolve({ result: 'dropped', detail: String(e) });
+    });
+  });
+}
+
+async function runRequest(req) {
+  if (typeof req.atMs === 'number') {
+    const wait = req.atMs - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  const startedAt = Date.now();
+  const results = [];
+  const details = [];
+  for (let i = 0; i < (req.count ?? 1); i++) {
+    const fn = req.protocol === 'tcp' ? tcpOnce : req.protocol === 'udp' ? udpOnce : icmpOnce;
+    const r = await fn(req);
+    results.push(r.result);
+    details.push(r.detail);
+  }
+  out({ id: req.id, results, details, startedAt, endedAt: Date.now() });
+}
+
+const running = new Set();
+await startServers();
+out({ ready: true });
+const rl = readline.createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  if (!line.trim()) return;
+  let req;
+  try {
+    req = JSON.parse(line);
+  } catch (e) {
+    out({ error: `bad request: ${line}` });
+    return;
+  }
+  const p = runRequest(req).catch((e) => out({ id: req.id, error: String(e) }));
+  running.add(p);
+  p.finally(() => running.delete(p));
+});
+rl.on('close', async () => {
+  await Promise.allSettled([...running]);
+  for (const s of servers) s.close();
+  process.exit(0);
+});
+process.on('SIGTERM', () => process.exit(0));
