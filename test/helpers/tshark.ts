@@ -119,20 +119,27 @@ export interface TsharkOptions {
   twoPass?: boolean;
   /** Configuration profile (`-C`). */
   profile?: string;
+  /** Wireshark configuration directory (`WIRESHARK_CONFIG_DIR`), e.g. one holding `profiles/podwire`. */
+  configDir?: string;
+  /** Do not add {@link CHECKSUM_PREFS} (to test that a profile turns them on). */
+  noChecksumPrefs?: boolean;
 }
 
 function baseArgs(file: string, o: TsharkOptions): string[] {
   const args = ['-r', file, '-n'];
   if (o.twoPass) args.push('-2');
   if (o.profile) args.push('-C', o.profile);
-  for (const p of [...CHECKSUM_PREFS, ...(o.prefs ?? [])]) args.push('-o', p);
+  for (const p of [...(o.noChecksumPrefs ? [] : CHECKSUM_PREFS), ...(o.prefs ?? [])]) args.push('-o', p);
   for (const d of o.decodeAs ?? DEFAULT_DECODE_AS) args.push('-d', d);
   return args;
 }
 
-function runTshark(args: string[]): Promise<string> {
+/** Runs tshark with `args`; resolves stdout, rejects with stderr on a non-zero exit. */
+export function runTshark(args: string[], o: Pick<TsharkOptions, 'configDir'> = {}): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
+  if (o.configDir) env.WIRESHARK_CONFIG_DIR = o.configDir;
   return new Promise((resolve, reject) => {
-    execFile('tshark', args, { maxBuffer: 512 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
+    execFile('tshark', args, { maxBuffer: 512 * 1024 * 1024, env }, (err, stdout, stderr) => {
       if (err) reject(new Error(`tshark ${args.join(' ')} failed: ${err.message}\n${stderr}`));
       else resolve(stdout);
     });
@@ -157,7 +164,7 @@ function walk(node: Json, key: string, fn: (v: Json) => void): void {
 }
 
 async function packetsJson(file: string, o: TsharkOptions): Promise<{ number: number; layers: Json }[]> {
-  const out = await runTshark([...baseArgs(file, o), '-T', 'json', '--no-duplicate-keys']);
+  const out = await runTshark([...baseArgs(file, o), '-T', 'json', '--no-duplicate-keys'], o);
   const arr = (out.trim() === '' ? [] : JSON.parse(out)) as { _source: { layers: { frame: { 'frame.number': string } } } }[];
   return arr.map((p) => ({ number: Number(p._source.layers.frame['frame.number']), layers: p._source.layers as unknown as Json }));
 }
@@ -233,7 +240,7 @@ export async function checkCapture(file: string, o: TsharkOptions = {}): Promise
   const problems = infos
     .filter((e) => (e.severity === 'warning' || e.severity === 'error' || e.group === 'Malformed') && !allow.has(e.abbrev))
     .map((e) => `frame ${e.frame}: ${e.severity}/${e.group} ${e.abbrev}: ${e.message}`);
-  const count = await runTshark([...baseArgs(file, o), '-T', 'fields', '-e', 'frame.number']);
+  const count = await runTshark([...baseArgs(file, o), '-T', 'fields', '-e', 'frame.number'], o);
   const packets = count.split('\n').filter((l) => l.trim() !== '').length;
   return { packets, problems };
 }

@@ -40,6 +40,18 @@ function writePing(sub: string, opts: { badIpChecksum?: boolean } = {}): string[
   return c.close().files;
 }
 
+/** Ethernet/IPv4/UDP 8472/VXLAN vni 1 carrying a ping. */
+function vxlanFrame(opts: { badUdpChecksum?: boolean } = {}): Uint8Array {
+  const inner = pingFrame(false, 1);
+  const vx = new Uint8Array(8 + inner.length);
+  vx[0] = 0x08; // I flag
+  vx[6] = 1; // VNI 1 (bytes 4..6)
+  vx.set(inner, 8);
+  const OA: [number, number, number, number] = [192, 168, 1, 11];
+  const OB: [number, number, number, number] = [192, 168, 1, 12];
+  return ethernet(MAC_B, MAC_A, 0x0800, ipv4(OA, OB, 17, udp(OA, OB, 51000, 8472, vx, { badChecksum: opts.badUdpChecksum })));
+}
+
 describeWithTshark('tshark reads our captures', () => {
   itTshark('pcapng and per-interface pcaps open with zero problems', async () => {
     const files = writePing('ok');
@@ -98,14 +110,7 @@ describeWithTshark('tshark reads our captures', () => {
   });
 
   itTshark('flannel VXLAN on UDP 8472 decodes as vxlan', async () => {
-    const inner = pingFrame(false, 1);
-    const vx = new Uint8Array(8 + inner.length);
-    vx[0] = 0x08; // I flag
-    vx[6] = 1; // VNI 1 (bytes 4..6)
-    vx.set(inner, 8);
-    const OA: [number, number, number, number] = [192, 168, 1, 11];
-    const OB: [number, number, number, number] = [192, 168, 1, 12];
-    const outer = ethernet(MAC_B, MAC_A, 0x0800, ipv4(OA, OB, 17, udp(OA, OB, 51000, 8472, vx)));
+    const outer = vxlanFrame();
     const c = new CaptureSet({ dir: path.join(dir, 'vxlan'), pcap: false, pcapng: true });
     const i = c.iface('node-1', 'root', 'eth0');
     c.record(i, 1, outer, 0, outer.length, 'out', 'vxlan encap vni 1 -> 192.168.1.12:8472');
@@ -158,5 +163,30 @@ describeWithTshark('tshark reads our captures', () => {
       'frame 1: warning/Sequence icmp.resp_not_found: No response seen to ICMP request',
     ]);
     expect((await checkCapture(file, { allow: [] })).problems).toEqual([]); // single pass: not analysed
+  });
+});
+
+describeWithTshark('wireshark/profile/podwire', () => {
+  itTshark('tshark -C podwire decodes UDP 8472 as VXLAN and validates checksums by itself', async () => {
+    const cfg = path.join(dir, 'wsconfig');
+    fs.mkdirSync(path.join(cfg, 'profiles'), { recursive: true });
+    fs.cpSync(new URL('../../wireshark/profile/podwire', import.meta.url), path.join(cfg, 'profiles', 'podwire'), { recursive: true });
+    const c = new CaptureSet({ dir: path.join(dir, 'profile'), pcap: false, pcapng: true });
+    const i = c.iface('node-1', 'root', 'eth0');
+    const good = vxlanFrame();
+    const bad = vxlanFrame({ badUdpChecksum: true });
+    c.record(i, 1, good, 0, good.length, 'out');
+    c.record(i, 2, bad, 0, bad.length, 'out');
+    const [f] = c.close().files;
+    const o = { configDir: cfg, profile: 'podwire', decodeAs: [], noChecksumPrefs: true };
+    const d = await describeCapture(f, o);
+    expect(d[0].protocols).toContain('vxlan');
+    expect((await checkCapture(f, o)).problems).toEqual([
+      expect.stringMatching(/^frame 2: error\/Checksum udp\.checksum\.bad: Bad checksum/),
+    ]);
+    // and without the profile (and without our -o flags) the bad checksum goes unnoticed
+    const plain = { configDir: path.join(dir, 'empty-config'), decodeAs: [], noChecksumPrefs: true };
+    expect((await describeCapture(f, plain))[0].protocols).not.toContain('vxlan');
+    expect((await checkCapture(f, plain)).problems).toEqual([]);
   });
 });
