@@ -88,6 +88,13 @@ export interface PodSpec {
   containers: { name: string; image: string; ports: ContainerPortSpec[] }[];
   /** From the `podwire/ip` annotation. */
   pinnedIP?: number;
+  /**
+   * The whole manifest as decoded, including fields podwire does not model
+   * (resources, probes, ...) and an optional `status` block (e.g.
+   * `status.conditions[{type: Ready, status: "False"}]`). Optional: absent when
+   * a PodSpec is built by code rather than loaded.
+   */
+  body?: Record<string, unknown>;
   pos: SourcePos;
 }
 

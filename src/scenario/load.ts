@@ -1,0 +1,168 @@
+/**
+ * Loading a scenario file: YAML with source positions → a validated
+ * {@link Scenario}. Every problem is thrown as an {@link InputError} naming
+ * file:line:col of the offending YAML node (key or value), never anything else:
+ * syntax errors carry the yaml library's position and message; unknown keys name
+ * the key, the closest allowed key and the allowed list; wrong types and bad
+ * values name the value; duplicates point at the second occurrence and mention
+ * the first's line. The format is documented field by field in FORMAT.md.
+ */
+import { readFileSync } from 'node:fs';
+import { isMap, isScalar, isSeq } from 'yaml';
+import { closest } from '../kube/suggest.js';
+import { InputError } from './errors.js';
+import { loadManifests, type LoadedManifest } from './manifests.js';
+import type { Endpoint, Manifest, NodeSpec, PodSpec, Scenario, SourcePos } from './types.js';
+import { firstAt, validateCluster } from './validateCluster.js';
+import { broadcastOf, cidrContains, formatIPv4, networkOf, networkText, parseIPv4 } from './validateNet.js';
+import { validateEvents, validateTraffic, type TrafficRefs } from './validateTraffic.js';
+import { fileSrc, parseYamlDocs, Y } from './validateYaml.js';
+
+/** Top-level keys of a scenario file. */
+export const SCENARIO_KEYS = ['name', 'seed', 'description', 'cluster', 'manifests', 'traffic', 'events'] as const;
+
+/** The annotation that pins a pod's IP address (instead of host-local IPAM's choice). */
+export const PIN_IP_ANNOTATION = 'podwire/ip';
+
+/**
+ * Reads and validates the scenario file at `path`.
+ * @throws InputError for an unreadable file or any invalid content (never another error type for bad input).
+ */
+export function loadScenario(path: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    throw new InputError(path, 1, 1, `cannot read scenario file${code ? ` (${code})` : ''}`);
+  }
+  return parseScenario(text, path);
+}
+
+/**
+ * Validates scenario YAML `text`; `file` names it in errors and is the base for
+ * `{file: …}` manifest paths.
+ * @throws InputError for any invalid content.
+ */
+export function parseScenario(text: string, file: string): Scenario {
+  const { docs, src } = parseYamlDocs(text, (lc) => fileSrc(file, lc));
+  const nonEmpty = docs.filter((d) => d.contents !== null);
+  if (nonEmpty.length === 0) throw new InputError(file, 1, 1, 'empty scenario file', 'a mapping with keys name, cluster, manifests, traffic');
+  if (docs.length > 1) {
+    const second = docs[1];
+    throw InputError.at(src.pos(second.range?.[0] ?? 0), 'a scenario file must hold a single YAML document (found a second "---" document)');
+  }
+  const doc = docs[0];
+  const root = new Y(doc.contents, { ...src, doc }, '');
+  if (!root.node || !isMap(root.node)) {
+    const got = root.node && isSeq(root.node) ? 'a list' : root.node && isScalar(root.node) ? `a scalar (${JSON.stringify(String(root.node.value))})` : 'nothing';
+    root.fail(`the top level of a scenario must be a mapping, got ${got}`, `a mapping with keys ${SCENARIO_KEYS.join(', ')}`);
+  }
+  const m = root.map(SCENARIO_KEYS, ['name', 'cluster']);
+  const nameY = m.req('name');
+  const name = nameY.str();
+  if (name.trim() === '') nameY.fail('name must not be empty');
+  const seedY = m.opt('seed');
+  const seed = seedY ? seedY.int(0, 0xffffffff) : 1;
+  const descY = m.opt('description');
+  const description = descY ? descY.str() : undefined;
+  const cluster = validateCluster(m.req('cluster'));
+  const loaded = m.opt('manifests') ? loadManifests(m.opt('manifests')!, file) : [];
+  const manifests = checkManifests(loaded, cluster.nodes, cluster.podCIDR);
+  const traffic = m.opt('traffic') ? validateTraffic(m.opt('traffic')!) : [];
+  const events = m.opt('events') ? validateEvents(m.opt('events')!) : [];
+  checkReferences(traffic, manifests, cluster.nodes.map((n) => n.name), cluster.externalHosts.map((h) => h.name));
+
+  const s: Scenario = { file, name, seed, cluster, manifests, traffic: traffic.map((t) => t.spec), events };
+  if (description !== undefined) s.description = description;
+  return s;
+}
+
+/** Cross-checks manifests against each other and the cluster: duplicates, pod nodes, pinned IPs. */
+function checkManifests(loaded: LoadedManifest[], nodes: NodeSpec[], clusterPodCIDR: Scenario['cluster']['podCIDR']): Manifest[] {
+  const seen = new Map<string, SourcePos>();
+  const pinned = new Map<number, { pos: SourcePos; pod: string }>();
+  const nodeNames = nodes.map((n) => n.name);
+  for (const lm of loaded) {
+    const mf = lm.manifest;
+    const id = mf.namespace !== undefined ? `${mf.namespace}/${mf.name}` : mf.name;
+    const key = `${mf.kind}\0${id}`;
+    const namePos = lm.at(['metadata', 'name']);
+    const first = seen.get(key);
+    if (first) throw InputError.at(namePos, `duplicate ${mf.kind === 'Pod' ? 'pod' : mf.kind} ${JSON.stringify(id)} (first defined at ${firstAt(first, namePos)})`);
+    seen.set(key, namePos);
+    if (mf.kind !== 'Pod') continue;
+    const pod = mf as PodSpec;
+    const node = nodes.find((n) => n.name === pod.nodeName);
+    if (!node) {
+      const near = closest(pod.nodeName, nodeNames);
+      throw InputError.at(
+        lm.at(['spec', 'nodeName']),
+        `pod ${id}: spec.nodeName ${JSON.stringify(pod.nodeName)} is not a node of the cluster${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`,
+        `one of ${nodeNames.join(', ')}`,
+      );
+    }
+    const ipText = pod.annotations[PIN_IP_ANNOTATION];
+    if (ipText === undefined) continue;
+    const at = lm.at(['metadata', 'annotations', PIN_IP_ANNOTATION]);
+    if (pod.hostNetwork) throw InputError.at(at, `pod ${id}: the ${PIN_IP_ANNOTATION} annotation cannot be used with spec.hostNetwork: true (the pod uses the node's address)`);
+    const ip = parseIPv4(ipText.trim());
+    if (ip === undefined) throw InputError.at(at, `pod ${id}: ${PIN_IP_ANNOTATION} ${JSON.stringify(ipText)} is not a valid IPv4 address`, 'an IPv4 address such as 10.244.0.10');
+    const subnet = node.podCIDR ?? clusterPodCIDR;
+    const where = node.podCIDR ? `the podCIDR ${subnet.text} of node ${node.name}` : `cluster.podCIDR ${subnet.text}`;
+    if (!cidrContains(subnet, ip)) throw InputError.at(at, `pod ${id}: ${PIN_IP_ANNOTATION} ${formatIPv4(ip)} is not inside ${where}`, `an address inside ${networkText(subnet)}`);
+    if (subnet.prefix < 31 && (ip === networkOf(subnet) || ip === broadcastOf(subnet)))
+      throw InputError.at(at, `pod ${id}: ${PIN_IP_ANNOTATION} ${formatIPv4(ip)} is the ${ip === networkOf(subnet) ? 'network' : 'broadcast'} address of ${where}`);
+    const prev = pinned.get(ip);
+    if (prev) throw InputError.at(at, `pod ${id}: ${PIN_IP_ANNOTATION} ${formatIPv4(ip)} is already pinned by pod ${prev.pod} (${firstAt(prev.pos, at)})`);
+    pinned.set(ip, { pos: at, pod: id });
+    pod.pinnedIP = ip;
+  }
+  return loaded.map((l) => l.manifest);
+}
+
+/** Traffic endpoints and expected paths must name things that exist. */
+function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: string[], hosts: string[]): void {
+  const pods = manifests.filter((m) => m.kind === 'Pod').map((m) => `${m.namespace}/${m.name}`);
+  const services = manifests.filter((m) => m.kind === 'Service').map((m) => `${m.namespace ?? 'default'}/${m.name}`);
+  const check = (ep: Endpoint, y: Y) => {
+    let pool: string[];
+    let id: string;
+    let what: string;
+    switch (ep.kind) {
+      case 'ip':
+        return;
+      case 'pod':
+        [pool, id, what] = [pods, `${ep.namespace}/${ep.name}`, 'pod'];
+        break;
+      case 'service':
+        [pool, id, what] = [services, `${ep.namespace}/${ep.name}`, 'Service'];
+        break;
+      case 'node':
+        [pool, id, what] = [nodes, ep.name, 'node'];
+        break;
+      case 'host':
+        [pool, id, what] = [hosts, ep.name, 'external host'];
+        break;
+    }
+    if (pool.includes(id)) return;
+    const near = closest(id, pool);
+    y.fail(
+      `${y.what}: no ${what} ${JSON.stringify(id)} in this scenario${near ? `; did you mean ${JSON.stringify(`${ep.kind}/${near}`)}?` : ''}`,
+      pool.length ? `one of ${pool.map((p) => `${ep.kind}/${p}`).join(', ')}` : undefined,
+    );
+  };
+  const machines = [...nodes, ...hosts];
+  for (const t of traffic) {
+    check(t.spec.from, t.from);
+    check(t.spec.to, t.to);
+    if (t.spec.via && t.via) check(t.spec.via, t.via);
+    for (const py of t.path) {
+      const first = String(py.scalar).split('/')[0];
+      if (!machines.includes(first)) {
+        const near = closest(first, machines);
+        py.fail(`${py.what}: ${JSON.stringify(first)} is not a node or host of this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${machines.join(', ')}`);
+      }
+    }
+  }
+}

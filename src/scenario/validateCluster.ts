@@ -1,0 +1,250 @@
+/**
+ * The `cluster:` section: address plan, links, network plugin, kube-proxy mode,
+ * nodes and external hosts, with every address rule checked at the node that
+ * breaks it. See FORMAT.md for the field reference.
+ */
+import { isDNS1123Subdomain } from '../kube/validation.js';
+import { InputError } from './errors.js';
+import type { Cidr, ClusterSpec, ContainerPortSpec, ExternalHostSpec, NetworkSpec, NodeSpec, SourcePos, StaticRouteSpec } from './types.js';
+import {
+  broadcastOf,
+  cidrContains,
+  cidrOverlaps,
+  cidrWithin,
+  formatIPv4,
+  networkOf,
+  networkText,
+  parseBandwidth,
+  parseCidr,
+  parseDurationValue,
+  parseIPv4,
+} from './validateNet.js';
+import type { Y } from './validateYaml.js';
+
+export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'nodes', 'externalHosts'] as const;
+export const LINK_KEYS = ['vethDelay', 'nicDelay', 'nicBandwidth'] as const;
+export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist'] as const;
+export const NODE_KEYS = ['name', 'ip', 'podCIDR'] as const;
+export const HOST_KEYS = ['name', 'ip', 'routes', 'ports'] as const;
+export const ROUTE_KEYS = ['dst', 'via'] as const;
+export const HOST_PORT_KEYS = ['port', 'protocol', 'name'] as const;
+
+/** Network plugins podwire knows of but does not implement yet. */
+const UNSUPPORTED_PLUGINS: Record<string, string> = {
+  flannel: 'network plugin "flannel" is not supported yet',
+  calico: 'network plugin "calico" is not supported yet',
+  cilium: 'network plugin "cilium" is not supported yet',
+  weave: 'network plugin "weave" is not supported yet',
+};
+
+/** Where something was first seen, for "duplicate … (first at line N)". */
+export function firstAt(first: SourcePos, here: SourcePos): string {
+  return first.file === here.file ? `line ${first.line}` : `${first.file}:${first.line}:${first.col}`;
+}
+
+/** Tracks names already used; fails on the second use, naming the first's line. */
+export class UniqueNames {
+  private seen = new Map<string, SourcePos>();
+  constructor(private readonly what: string) {}
+  add(name: string, y: Y): void {
+    const first = this.seen.get(name);
+    if (first) y.fail(`duplicate ${this.what} ${JSON.stringify(name)} (first defined at ${firstAt(first, y.pos)})`);
+    this.seen.set(name, y.pos);
+  }
+  get(name: string): SourcePos | undefined {
+    return this.seen.get(name);
+  }
+}
+
+/** A CIDR "A.B.C.D/N"; with `network`, host bits must be zero. */
+export function cidrAt(y: Y, network: boolean): Cidr {
+  const text = y.str('a CIDR such as 10.244.0.0/16');
+  const r = parseCidr(text);
+  if ('error' in r) y.fail(`${y.what}: ${r.error}`, 'a CIDR such as 10.244.0.0/16');
+  if (network && networkOf(r.cidr) !== r.cidr.addr)
+    y.fail(`${y.what} ${text} is not a network address (host bits are set)`, networkText(r.cidr));
+  return r.cidr;
+}
+
+/** An IPv4 address "A.B.C.D". */
+export function ipAt(y: Y): number {
+  const text = y.str('an IPv4 address such as 192.168.1.11');
+  const a = parseIPv4(text);
+  if (a === undefined) y.fail(`${y.what}: ${JSON.stringify(text)} is not a valid IPv4 address`, 'an IPv4 address such as 192.168.1.11');
+  return a;
+}
+
+/** A duration in ns ("50us", "1ms", "0"). */
+export function durationAt(y: Y): number {
+  const r = parseDurationValue(y.strOrNum('a duration such as 50us, 1ms, 3s or 0'));
+  if ('error' in r) y.fail(`${y.what}: ${r.error}`, 'a duration such as 50us, 1ms, 3s or 0');
+  return r.ns;
+}
+
+function nameAt(y: Y): string {
+  const name = y.str('a lowercase RFC 1123 name such as node-1');
+  const bad = isDNS1123Subdomain(name);
+  if (bad.length) y.fail(`${y.what} ${JSON.stringify(name)} is invalid: ${bad[0]}`);
+  return name;
+}
+
+/** An interface address "A.B.C.D/N" that is neither the network nor the broadcast address of its subnet. */
+function ifaddrAt(y: Y): Cidr {
+  const c = cidrAt(y, false);
+  if (c.prefix < 31) {
+    if (c.addr === networkOf(c)) y.fail(`${y.what} ${c.text} is the network address of its subnet`, 'a host address inside ' + networkText(c));
+    if (c.addr === broadcastOf(c)) y.fail(`${y.what} ${c.text} is the broadcast address of its subnet`, 'a host address inside ' + networkText(c));
+  }
+  return c;
+}
+
+/** Validates `cluster:`. */
+export function validateCluster(y: Y): ClusterSpec {
+  const m = y.map(CLUSTER_KEYS, ['podCIDR', 'serviceCIDR', 'network', 'nodes']);
+  const podY = m.req('podCIDR');
+  const podCIDR = cidrAt(podY, true);
+  const svcY = m.req('serviceCIDR');
+  const serviceCIDR = cidrAt(svcY, true);
+  if (cidrOverlaps(podCIDR, serviceCIDR))
+    svcY.fail(`cluster.serviceCIDR ${serviceCIDR.text} overlaps cluster.podCIDR ${podCIDR.text} (line ${podY.pos.line})`);
+  const mtuY = m.opt('mtu');
+  const mtu = mtuY ? mtuY.int(68, 65535) : 1500;
+
+  let veth = 0;
+  let nic = 50_000;
+  let nicBandwidth = 0;
+  const linksY = m.opt('links');
+  if (linksY) {
+    const l = linksY.map(LINK_KEYS);
+    const v = l.opt('vethDelay');
+    if (v) veth = durationAt(v);
+    const n = l.opt('nicDelay');
+    if (n) nic = durationAt(n);
+    const b: Y | undefined = l.opt('nicBandwidth');
+    if (b) {
+      const r = parseBandwidth(b.strOrNum('bits/s as a number or 10kbit, 100Mbit, 1Gbit'));
+      if ('error' in r) throw InputError.at(b.pos, `${b.what}: ${r.error}`, 'bits/s as a number or 10kbit, 100Mbit, 1Gbit');
+      nicBandwidth = r.bps;
+    }
+  }
+
+  const network = validateNetwork(m.req('network'), mtu);
+
+  const kpY = m.opt('kubeProxy');
+  let kubeProxy: ClusterSpec['kubeProxy'] = { mode: 'none', pos: y.keyPos };
+  if (kpY) {
+    const k = kpY.map(['mode']);
+    const modeY = k.opt('mode');
+    kubeProxy = { mode: modeY ? modeY.oneOf(['iptables', 'ipvs', 'none'] as const) : 'none', pos: kpY.pos };
+  }
+
+  const names = new UniqueNames('node or host name');
+  const ips = new Map<number, { pos: SourcePos; who: string }>();
+  const subnets: { cidr: Cidr; y: Y; who: string }[] = [];
+  const claimIP = (c: Cidr, iy: Y, who: string) => {
+    const prev = ips.get(c.addr);
+    if (prev) iy.fail(`${who} has IP ${formatIPv4(c.addr)}, already used by ${prev.who} (${firstAt(prev.pos, iy.pos)})`);
+    ips.set(c.addr, { pos: iy.pos, who });
+    subnets.push({ cidr: c, y: iy, who });
+  };
+
+  const nodesY = m.req('nodes');
+  const nodeItems = nodesY.list();
+  if (nodeItems.length === 0) nodesY.fail('cluster.nodes must list at least one node');
+  const nodes: NodeSpec[] = [];
+  const podCidrs: { cidr: Cidr; y: Y; node: string }[] = [];
+  for (const ny of nodeItems) {
+    const n = ny.map(NODE_KEYS, ['name', 'ip']);
+    const nmY = n.req('name');
+    const name = nameAt(nmY);
+    names.add(name, nmY);
+    const ipY = n.req('ip');
+    const ip = ifaddrAt(ipY);
+    claimIP(ip, ipY, `node ${name}`);
+    const node: NodeSpec = { name, ip, pos: ny.pos };
+    const pcY = n.opt('podCIDR');
+    if (pcY) {
+      const pc = cidrAt(pcY, true);
+      if (!cidrWithin(pc, podCIDR)) pcY.fail(`${pcY.what} ${pc.text} is not inside cluster.podCIDR ${podCIDR.text}`);
+      for (const o of podCidrs)
+        if (cidrOverlaps(o.cidr, pc)) pcY.fail(`${pcY.what} ${pc.text} overlaps the podCIDR ${o.cidr.text} of node ${o.node} (line ${o.y.pos.line})`);
+      podCidrs.push({ cidr: pc, y: pcY, node: name });
+      node.podCIDR = pc;
+    }
+    nodes.push(node);
+  }
+
+  const externalHosts: ExternalHostSpec[] = [];
+  for (const hy of m.opt('externalHosts')?.list() ?? []) {
+    const h = hy.map(HOST_KEYS, ['name', 'ip']);
+    const nmY = h.req('name');
+    const name = nameAt(nmY);
+    names.add(name, nmY);
+    const ipY = h.req('ip');
+    const ip = ifaddrAt(ipY);
+    claimIP(ip, ipY, `host ${name}`);
+    const routes: StaticRouteSpec[] = [];
+    for (const ry of h.opt('routes')?.list() ?? []) {
+      const r = ry.map(ROUTE_KEYS, ['dst', 'via']);
+      const dY = r.req('dst');
+      const dst = dY.scalar === 'default' ? { addr: 0, prefix: 0, text: 'default' } : cidrAt(dY, true);
+      const vY = r.req('via');
+      const via = ipAt(vY);
+      if (!cidrContains(ip, via) || via === ip.addr)
+        vY.fail(`${vY.what}: gateway ${formatIPv4(via)} is not a neighbour on host ${name}'s subnet ${networkText(ip)}`, `an address inside ${networkText(ip)} other than the host's own`);
+      routes.push({ dst, via, pos: ry.pos });
+    }
+    const ports: ContainerPortSpec[] = [];
+    const seenPorts = new Map<string, SourcePos>();
+    for (const py of h.opt('ports')?.list() ?? []) {
+      const p = py.map(HOST_PORT_KEYS, ['port']);
+      const portY = p.req('port');
+      const port = portY.int(1, 65535);
+      const protoY = p.opt('protocol');
+      const protocol = protoY ? protoY.oneOf(['TCP', 'UDP', 'SCTP'] as const) : 'TCP';
+      const key = `${port}/${protocol}`;
+      const first = seenPorts.get(key);
+      if (first) portY.fail(`duplicate port ${key} on host ${name} (first defined at ${firstAt(first, portY.pos)})`);
+      seenPorts.set(key, portY.pos);
+      const nY = p.opt('name');
+      ports.push({ ...(nY ? { name: nY.str() } : {}), containerPort: port, protocol });
+    }
+    externalHosts.push({ name, ip, routes, ports, pos: hy.pos });
+  }
+
+  for (const s of subnets) {
+    if (cidrOverlaps(s.cidr, serviceCIDR))
+      svcY.fail(`cluster.serviceCIDR ${serviceCIDR.text} overlaps the subnet ${networkText(s.cidr)} of ${s.who} (line ${s.y.pos.line})`);
+    if (cidrOverlaps(s.cidr, podCIDR))
+      throw InputError.at(s.y.pos, `${s.y.what}: the subnet ${networkText(s.cidr)} of ${s.who} overlaps cluster.podCIDR ${podCIDR.text} (line ${podY.pos.line})`);
+  }
+
+  return { podCIDR, serviceCIDR, network, kubeProxy, nodes, externalHosts, linkDelay: { veth, nic }, nicBandwidth, mtu };
+}
+
+function validateNetwork(y: Y, clusterMtu: number): NetworkSpec {
+  const m = y.map(NETWORK_KEYS, ['plugin']);
+  const plugin = m.req('plugin').oneOf(['bridge'] as const, UNSUPPORTED_PLUGINS);
+  const hpY = m.opt('hairpinMode');
+  const mtuY = m.opt('mtu');
+  const net: NetworkSpec = {
+    plugin,
+    hairpinMode: hpY ? hpY.bool() : true,
+    mtu: mtuY ? mtuY.int(68, 65535) : clusterMtu,
+    pos: y.pos,
+  };
+  const clY = m.opt('conflist');
+  if (clY) {
+    const text = clY.str('a CNI network configuration list (JSON) as a string');
+    let conf: unknown;
+    try {
+      conf = JSON.parse(text);
+    } catch (e) {
+      clY.fail(`${clY.what} is not valid JSON: ${String((e as Error).message)}`);
+    }
+    if (typeof conf !== 'object' || conf === null || Array.isArray(conf) || !Array.isArray((conf as Record<string, unknown>).plugins))
+      clY.fail(`${clY.what} must be a CNI network configuration list: a JSON object with a "plugins" array`);
+    net.conflist = { text, pos: clY.pos };
+  }
+  return net;
+}

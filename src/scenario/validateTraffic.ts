@@ -1,0 +1,163 @@
+/**
+ * The `traffic:` and `events:` sections. Syntax and ranges are checked here;
+ * whether an endpoint names an existing pod/node/host/service is checked by the
+ * loader once all manifests are known (see `checkReferences` in load.ts).
+ */
+import { isDNS1123Label, isDNS1123Subdomain } from '../kube/validation.js';
+import type { Endpoint, EventSpec, TrafficResult, TrafficSpec } from './types.js';
+import { S } from '../engine/time.js';
+import { durationAt, ipAt, UniqueNames } from './validateCluster.js';
+import { parseIPv4 } from './validateNet.js';
+import { Y } from './validateYaml.js';
+
+export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'protocol', 'port', 'sourcePort', 'size', 'count', 'timeout', 'expect'] as const;
+export const EXPECT_KEYS = ['result', 'path'] as const;
+
+const ENDPOINT_SYNTAX = 'pod/NS/NAME, node/NAME, host/NAME, ip/A.B.C.D or service/NS/NAME';
+
+/** A traffic item and the nodes its references came from, for the loader's cross-checks. */
+export interface TrafficRefs {
+  spec: TrafficSpec;
+  from: Y;
+  to: Y;
+  via?: Y;
+  path: Y[];
+}
+
+/** Parses an endpoint string; `allowed` limits the kinds for this role. */
+export function endpointAt(y: Y, allowed: readonly Endpoint['kind'][]): Endpoint {
+  const expected = allowed.map((k) => ({ pod: 'pod/NS/NAME', node: 'node/NAME', host: 'host/NAME', ip: 'ip/A.B.C.D', service: 'service/NS/NAME' })[k]).join(' | ');
+  const text = y.str(expected);
+  const parts = text.split('/');
+  const kind = parts[0];
+  const bad = (why: string): never => y.fail(`${y.what}: invalid endpoint ${JSON.stringify(text)}: ${why}`, expected);
+  if (!['pod', 'node', 'host', 'ip', 'service'].includes(kind)) bad(`unknown endpoint kind ${JSON.stringify(kind)}`);
+  if (!(allowed as readonly string[]).includes(kind)) y.fail(`${y.what}: ${kind}/ endpoints are not allowed here`, expected);
+  const label = (s: string, what: string) => {
+    const m = isDNS1123Label(s);
+    if (m.length) bad(`${what} ${JSON.stringify(s)}: ${m[0]}`);
+  };
+  const sub = (s: string, what: string) => {
+    const m = isDNS1123Subdomain(s);
+    if (m.length) bad(`${what} ${JSON.stringify(s)}: ${m[0]}`);
+  };
+  switch (kind) {
+    case 'pod':
+    case 'service': {
+      if (parts.length === 2) bad(`${kind} endpoints need a namespace: ${kind}/default/${parts[1]}`);
+      if (parts.length !== 3) bad(`expected ${kind}/NS/NAME`);
+      label(parts[1], 'namespace');
+      sub(parts[2], 'name');
+      return { kind, namespace: parts[1], name: parts[2], text };
+    }
+    case 'node':
+    case 'host': {
+      if (parts.length !== 2) bad(`expected ${kind}/NAME`);
+      sub(parts[1], 'name');
+      return { kind, name: parts[1], text };
+    }
+    default: {
+      if (parts.length !== 2) bad('expected ip/A.B.C.D');
+      const addr = parseIPv4(parts[1]);
+      if (addr === undefined) bad(`${JSON.stringify(parts[1])} is not a valid IPv4 address`);
+      return { kind: 'ip', addr: addr!, text };
+    }
+  }
+}
+
+/** Validates the `traffic:` list. */
+export function validateTraffic(list: Y): TrafficRefs[] {
+  const names = new UniqueNames('traffic name');
+  const out: TrafficRefs[] = [];
+  for (const ty of list.list()) {
+    const m = ty.map(TRAFFIC_KEYS, ['name', 'from', 'to', 'protocol']);
+    const nameY = m.req('name');
+    const name = nameY.str();
+    if (name === '') nameY.fail(`${nameY.what} must not be empty`);
+    names.add(name, nameY);
+    const atY = m.opt('at');
+    const at = atY ? durationAt(atY) : 0;
+    const fromY = m.req('from');
+    const from = endpointAt(fromY, ['pod', 'node', 'host', 'ip']);
+    const toY = m.req('to');
+    const to = endpointAt(toY, ['pod', 'node', 'host', 'ip', 'service']);
+    const viaY = m.opt('via');
+    let via: Endpoint | undefined;
+    if (from.kind === 'ip') {
+      if (!viaY) fromY.fail(`${fromY.what} ${from.text} needs "via: node/NAME" or "via: host/NAME" naming the node or host that sends it`);
+      via = endpointAt(viaY!, ['node', 'host']);
+    } else if (viaY) {
+      viaY.fail(`${viaY.what} is only allowed with "from: ip/A.B.C.D"`);
+    }
+    const protocol = m.req('protocol').oneOf(['icmp', 'tcp', 'udp'] as const);
+    const portY = m.opt('port');
+    const sportY = m.opt('sourcePort');
+    let port: number | undefined;
+    let sourcePort: number | undefined;
+    if (protocol === 'icmp') {
+      if (portY) m.get('port')!.fail(`${portY.what} is not allowed for protocol icmp`);
+      if (sportY) m.get('sourcePort')!.fail(`${sportY.what} is not allowed for protocol icmp`);
+    } else {
+      if (!portY) m.req('port');
+      port = portY!.int(1, 65535);
+      if (sportY) sourcePort = sportY.int(1, 65535);
+    }
+    const sizeY = m.opt('size');
+    const size = sizeY ? sizeY.int(0, 65000) : protocol === 'icmp' ? 56 : 64;
+    const countY = m.opt('count');
+    const count = countY ? countY.int(1, 1_000_000) : 1;
+    const toutY = m.opt('timeout');
+    let timeout = 3 * S;
+    if (toutY) {
+      timeout = durationAt(toutY);
+      if (timeout === 0) toutY.fail(`${toutY.what} must be greater than 0`);
+    }
+    const spec: TrafficSpec = { name, at, from, to, protocol, size, count, timeout, pos: ty.pos };
+    if (via) spec.via = via;
+    if (port !== undefined) spec.port = port;
+    if (sourcePort !== undefined) spec.sourcePort = sourcePort;
+    const path: Y[] = [];
+    const exY = m.opt('expect');
+    if (exY) {
+      const e = exY.map(EXPECT_KEYS);
+      const expect: NonNullable<TrafficSpec['expect']> = { pos: exY.pos };
+      const rY = e.opt('result');
+      if (rY) expect.result = rY.oneOf<TrafficResult>(['reply', 'refused', 'dropped']);
+      const pY = e.opt('path');
+      if (pY) {
+        expect.path = [];
+        for (const sy of pY.list()) {
+          const s = sy.str('NODE/DEV or NODE/NETNS/DEV');
+          const segs = s.split('/');
+          if (segs.length < 2 || segs.length > 3 || segs.some((x) => x === '' || /\s/.test(x)))
+            sy.fail(`${sy.what}: invalid path entry ${JSON.stringify(s)}`, 'NODE/DEV (host netns) or NODE/NETNS/DEV');
+          expect.path.push(s);
+          path.push(sy);
+        }
+      }
+      spec.expect = expect;
+    }
+    out.push({ spec, from: fromY, to: toY, via: viaY, path });
+  }
+  return out;
+}
+
+/** Validates `events:`. The foundation knows no event kinds, so any event is an error at its `kind`. */
+export function validateEvents(list: Y): EventSpec[] {
+  const out: EventSpec[] = [];
+  for (const ey of list.list()) {
+    if (!ey.node || ey.isNull) ey.wrongType('a mapping', 'a mapping with keys at, kind, ...');
+    const m = ey.map(allKeys(ey), ['kind']);
+    const kindY = m.req('kind');
+    const kind = kindY.str();
+    kindY.fail(`unknown event kind ${JSON.stringify(kind)}`, 'no event kinds are supported yet');
+    const atY = m.opt('at');
+    out.push({ at: atY ? durationAt(atY) : 0, kind, body: {}, pos: ey.pos });
+  }
+  return out;
+}
+
+function allKeys(y: Y): string[] {
+  const n = y.node as { items?: { key?: { value?: unknown } }[] } | null;
+  return (n?.items ?? []).map((p) => String(p.key?.value));
+}
