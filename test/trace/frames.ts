@@ -87,7 +87,7 @@ export const TCP_RST = 0x04;
 export const TCP_PSH = 0x08;
 export const TCP_ACK = 0x10;
 
-export function tcp(src: Ip4, dst: Ip4, sport: number, dport: number, seq: number, ack: number, flags: number, data = new Uint8Array(0)): Uint8Array {
+export function tcp(src: Ip4, dst: Ip4, sport: number, dport: number, seq: number, ack: number, flags: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
   const t = new Uint8Array(20 + data.length);
   put16(t, 0, sport);
   put16(t, 2, dport);
