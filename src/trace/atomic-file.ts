@@ -288,3 +288,18 @@ export function commitAllOpen(): string[] {
 export function abortAllOpen(): void {
   for (const f of [...registry]) f.abort();
 }
+
+/**
+ * Installs a `process.on('exit')` listener that commits every still-open file, for runs
+ * ending through `process.exit()` (uncaught exceptions should call {@link commitAllOpen}
+ * from the CLI's handler). Returns a function removing the listener.
+ */
+export function commitOpenOnExit(): () => void {
+  const onExit = (): void => {
+    commitAllOpen();
+  };
+  process.on('exit', onExit);
+  return () => {
+    process.off('exit', onExit);
+  };
+}

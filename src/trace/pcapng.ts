@@ -151,10 +151,17 @@ export function writeEpb(
     throw new RangeError(`pcapng: frame slice [${off}, ${off + len}) outside buffer of ${frame.length}`);
   }
   const capLen = len < snaplen ? len : snaplen;
-  let c: { s: string; len: number } | undefined;
-  if (comment) c = fitUtf8(comment, Buffer.byteLength(comment, 'utf8'), MAX_OPTION_LEN);
-  const hasOpts = c !== undefined || flags !== undefined;
-  const optLen = (c ? 4 + pad4(c.len) : 0) + (flags !== undefined ? 8 : 0) + (hasOpts ? 4 : 0);
+  // No allocation on the common path: only over-long comments are re-encoded.
+  let cs = comment;
+  let clen = comment ? Buffer.byteLength(comment, 'utf8') : 0;
+  if (clen > MAX_OPTION_LEN) {
+    const fit = fitUtf8(comment!, clen, MAX_OPTION_LEN);
+    cs = fit.s;
+    clen = fit.len;
+  }
+  const hasComment = clen > 0;
+  const hasOpts = hasComment || flags !== undefined;
+  const optLen = (hasComment ? 4 + pad4(clen) : 0) + (flags !== undefined ? 8 : 0) + (hasOpts ? 4 : 0);
   const total = 28 + pad4(capLen) + optLen + 4;
   const low = timeNs % TWO32;
   const high = (timeNs - low) / TWO32;
@@ -171,7 +178,7 @@ export function writeEpb(
   sink.write(frame, off, capLen);
   const pad = pad4(capLen) - capLen;
   if (pad) sink.zeros(pad);
-  if (c) writeStringOption(sink, OPT_COMMENT, c.s, c.len);
+  if (hasComment) writeStringOption(sink, OPT_COMMENT, cs!, clen);
   if (flags !== undefined) {
     const f = sink.reserve(8);
     sink.view.setUint16(f, EPB_FLAGS, true);
