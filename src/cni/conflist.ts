@@ -34,7 +34,7 @@ export class CniConfigError extends Error {
     readonly expected: string,
     pos?: SourcePos,
   ) {
-    super(`${path === '' ? '(root)' : path}${pos ? ` at ${pos.line}:${pos.col}` : ''}: ${expected}`);
+    super(`${path === '' ? '(root)' : path}${pos ? ` at ${pos.line}:${pos.col}` : ''}: expected ${expected}`);
     this.name = 'CniConfigError';
     if (pos) {
       this.line = pos.line;
