@@ -316,7 +316,8 @@ export function cmdAdd(netlink: Netlink, rng: Rng, conf: BridgeNetConf, args: Cn
   if (isLayer3 && conf.disableContainerInterface) fail('cannot use IPAM when DisableContainerInterface flag is set');
   if (conf.hairpinMode && conf.promiscMode) fail('cannot set hairpin mode and promiscuous mode at the same time');
   notModelled(conf);
-  const macStr = args.mac ?? conf.runtimeConfig?.mac ?? conf.args?.cni?.mac;
+  // loadNetConf precedence: CNI_ARGS MAC, overridden by args.cni.mac, overridden by runtimeConfig.mac
+  const macStr = conf.runtimeConfig?.mac ?? conf.args?.cni?.mac ?? args.mac;
   let mac: Uint8Array | undefined;
   if (macStr !== undefined) {
     mac = parseMac(macStr) ?? fail(`failed to parse MAC address ${JSON.stringify(macStr)}`);
@@ -337,9 +338,10 @@ export function cmdAdd(netlink: Netlink, rng: Rng, conf: BridgeNetConf, args: Cn
   if (isLayer3) {
     const ipam = hostLocalFor(netlink, conf, disk);
     let ipamRes: { ips: IpamIPConfig[]; routes: IpamRouteConfig[] };
-    const requested = args.ips ?? conf.runtimeConfig?.ips ?? conf.args?.cni?.ips;
+    // LoadIPAMConfig collects CNI_ARGS IP, then args.cni.ips, then runtimeConfig.ips
+    const requested = [...(args.ips ?? []), ...(conf.args?.cni?.ips ?? []), ...(conf.runtimeConfig?.ips ?? [])];
     try {
-      ipamRes = ipam.add({ containerID: args.containerID, ifName: args.ifName, ...(requested ? { ips: requested } : {}) });
+      ipamRes = ipam.add({ containerID: args.containerID, ifName: args.ifName, ips: requested });
     } catch (e) {
       throw new CniError(999, (e as Error).message);
     }

@@ -221,6 +221,15 @@ describe('bridge cmdAdd', () => {
     expect(res.interfaces[2].mac).toBe('0a:58:0a:f4:01:4d');
   });
 
+  it('MAC and IP sources: runtimeConfig.mac overrides args; requested IPs are gathered from every source', () => {
+    const { nl, rng } = setup();
+    const conf = bridgeConf({ runtimeConfig: { mac: '0a:00:00:00:00:01' } });
+    const res = cmdAdd(nl, rng, conf, { containerID: 'c1', netns: 'pod-a', ifName: 'eth0', mac: '0a:00:00:00:00:02' });
+    expect(res.interfaces[2].mac).toBe('0a:00:00:00:00:01');
+    const conf2 = bridgeConf({ args: { cni: { ips: ['10.244.1.9'] } } });
+    expect(cmdAdd(nl, rng, conf2, { containerID: 'c2', netns: 'pod-b', ifName: 'eth0' }).ips[0].address).toBe('10.244.1.9/24');
+  });
+
   it('layer 2 only (no ipam): the container end is just set up', () => {
     const { nl, rng } = setup();
     const conf = bridgeConf({ isDefaultGateway: false }, {});
