@@ -69,7 +69,7 @@ export function fieldErrorMessage(e: FieldError): string {
     case 'TypeInvalid':
       return `${p}: Invalid value: ${showValue(e.value)}${d}`;
     case 'UnknownField':
-      return `unknown field ${JSON.stringify(p)}${d}`;
+      return `unknown field ${JSON.stringify(p)}${e.detail ?? ''}`;
   }
 }
 

@@ -139,10 +139,15 @@ function loadDoc(node: Node, src: Src, doc: Document.Parsed | undefined): Loaded
   };
 }
 
-/** The error nearest the top of the file, worded as kubectl words it, prefixed with the object. */
+/**
+ * The error to report, worded as kubectl words it and prefixed with the object.
+ * As in the apiserver, decoding problems (unknown fields, wrong JSON types) come
+ * before validation; within a class, the one nearest the top of the file wins.
+ */
 function firstError(errors: FieldError[], obj: Obj, at: LoadedManifest['at']): InputError {
+  const decoding = errors.filter((e) => e.type === 'UnknownField' || e.type === 'TypeInvalid');
   let best: { e: FieldError; p: SourcePos } | undefined;
-  for (const e of errors) {
+  for (const e of decoding.length ? decoding : errors) {
     const p = at(e.path, e.at);
     if (!best || p.line < best.p.line || (p.line === best.p.line && p.col < best.p.col)) best = { e, p };
   }

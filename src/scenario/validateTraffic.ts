@@ -98,7 +98,7 @@ export function validateTraffic(list: Y): TrafficRefs[] {
       if (portY) m.get('port')!.fail(`${portY.what} is not allowed for protocol icmp`);
       if (sportY) m.get('sourcePort')!.fail(`${sportY.what} is not allowed for protocol icmp`);
     } else {
-      if (!portY) m.req('port');
+      if (!portY) ty.fail(`${ty.what} is missing required key "port" (needed for protocol ${protocol})`);
       port = portY!.int(1, 65535);
       if (sportY) sourcePort = sportY.int(1, 65535);
     }
