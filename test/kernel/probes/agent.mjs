@@ -13,7 +13,7 @@
 //         reply | refused (RST / ICMP unreachable) | dropped (timeout).
 //    UDP: connected socket, one datagram of `size` bytes (same pattern); reply (echo) |
 //         refused (ICMP port unreachable -> ECONNREFUSED) | dropped (timeout).
-//    ICMP: ping -c 1 -s size -W timeout -n dst, `count` times one after another.
+//    ICMP: one ping -c count -s size -W timeout -n dst (1 s apart, seq 1..count).
 //    `count` repeats the request one after another.
 //  Prints one JSON line per event: {ready:true} once every server listens, then
 //  {id, results:[...], details:[...], startedAt, endedAt} per request.
@@ -136,25 +136,31 @@ function udpOnce(req) {
   });
 }
 
-function icmpOnce(req) {
+// ICMP: one `ping -c count -s size -W secs -n dst` (iputils: 1 s interval, seq 1..count, one id);
+// the result of each seq: reply if answered, refused if an ICMP error came back, else dropped.
+function icmpAll(req) {
   return new Promise((resolve) => {
+    const count = req.count ?? 1;
     const secs = Math.max(1, Math.ceil(req.timeoutMs / 1000));
-    const p = spawn('ping', ['-c', '1', '-s', String(req.size), '-W', String(secs), '-n', req.dst], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('ping', ['-c', String(count), '-s', String(req.size), '-W', String(secs), '-n', req.dst], { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     p.stdout.on('data', (d) => (text += d));
     p.stderr.on('data', (d) => (text += d));
-    const killer = setTimeout(() => p.kill('SIGKILL'), req.timeoutMs + 3000);
-    p.on('exit', (code) => {
+    const killer = setTimeout(() => p.kill('SIGKILL'), count * 1000 + req.timeoutMs + 3000);
+    const finish = (extra) => {
       clearTimeout(killer);
-      const line = text.split('\n').find((l) => /bytes from|Unreachable|unreachable/.test(l)) ?? '';
-      if (code === 0) resolve({ result: 'reply', detail: line.trim() });
-      else if (/nreachable/.test(text)) resolve({ result: 'refused', detail: line.trim() });
-      else resolve({ result: 'dropped', detail: `exit ${code}` });
-    });
-    p.on('error', (e) => {
-      clearTimeout(killer);
-      resolve({ result: 'dropped', detail: String(e) });
-    });
+      const results = [];
+      const details = [];
+      for (let seq = 1; seq <= count; seq++) {
+        const re = new RegExp(`icmp_seq=${seq}\\b`);
+        const line = text.split('\n').find((l) => re.test(l)) ?? '';
+        results.push(/bytes from/.test(line) ? 'reply' : /nreachable|rohibited/.test(line) ? 'refused' : 'dropped');
+        details.push(line.trim() || extra);
+      }
+      resolve({ results, details });
+    };
+    p.on('exit', (code) => finish(`exit ${code}`));
+    p.on('error', (e) => finish(String(e)));
   });
 }
 
@@ -164,13 +170,15 @@ async function runRequest(req) {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   const startedAt = Date.now();
-  const results = [];
-  const details = [];
-  for (let i = 0; i < (req.count ?? 1); i++) {
-    const fn = req.protocol === 'tcp' ? tcpOnce : req.protocol === 'udp' ? udpOnce : icmpOnce;
-    const r = await fn(req);
-    results.push(r.result);
-    details.push(r.detail);
+  let results = [];
+  let details = [];
+  if (req.protocol === 'icmp') ({ results, details } = await icmpAll(req));
+  else {
+    for (let i = 0; i < (req.count ?? 1); i++) {
+      const r = await (req.protocol === 'tcp' ? tcpOnce : udpOnce)(req);
+      results.push(r.result);
+      details.push(r.detail);
+    }
   }
   out({ id: req.id, results, details, startedAt, endedAt: Date.now() });
 }
