@@ -6,7 +6,7 @@
  *
  * Runs only as root with ip/bridge/tcpdump/ping/sysctl; under CI=true a missing
  * prerequisite fails the run instead of skipping. Until src/scenario/run.ts exists the
- * model comparison is skipped (the kernel half still runs on a hand-written command list).
+ * model comparison is skipped (a repository state, not an environment one) (the kernel half still runs on a hand-written command list).
  *
  * PW_RECORD=1 rewrites fixtures/observed-<scenario>.txt from the kernel-only run.
  * Artifacts of every run: out/kernel/<scenario>/{model,kernel}/*.pcap and observed.txt.
@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCaptureFile } from '../../src/trace/pcap-reader.js';
-import type { Scenario } from '../../src/scenario/types.js';
+import { loadScenario } from '../../src/scenario/load.js';
 import { compareInterface, formatComparison, type InterfaceComparison } from './compare.js';
 import { parseCaptureName, planFromScenario, runKernel, type IfaceRef, type MachineConfig } from './harness.js';
 import { cleanStaleNetns, KernelLab, kernelTestMode, tcpdumpRead } from './netns.js';
@@ -36,7 +36,6 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const OUT = path.join(ROOT, 'out', 'kernel');
 const RUN_TS = path.join(ROOT, 'src', 'scenario', 'run.ts');
-const LOAD_TS = path.join(ROOT, 'src', 'scenario', 'load.ts');
 
 interface ModelRunResult {
   endTime: number;
@@ -83,11 +82,10 @@ describe.skipIf(mode.mode === 'skip')('kernel conformance (real namespaces)', ()
 
   for (const s of KERNEL_SCENARIOS) {
     const name = path.basename(s.file, '.yaml');
-    it.skipIf(!existsSync(RUN_TS) || !existsSync(LOAD_TS))(`${name}: podwire's frames equal the real kernel's, interface by interface`, async () => {
+    it.skipIf(!existsSync(RUN_TS))(`${name}: podwire's frames equal the real kernel's, interface by interface`, async () => {
       const runMod = (await import(/* @vite-ignore */ pathToImport(RUN_TS))) as {
         runScenarioFile: (p: string, o: { pcapDir: string; seed?: number }) => ModelRunResult | Promise<ModelRunResult>;
       };
-      const loadMod = (await import(/* @vite-ignore */ pathToImport(LOAD_TS))) as { loadScenario: (p: string) => unknown };
       const base = path.join(OUT, name);
       const modelDir = path.join(base, 'model');
       const kernelDir = path.join(base, 'kernel');
@@ -97,8 +95,7 @@ describe.skipIf(mode.mode === 'skip')('kernel conformance (real namespaces)', ()
       }
       const file = path.join(ROOT, s.file);
       const model = await runMod.runScenarioFile(file, { pcapDir: modelDir, ...(s.seed !== undefined ? { seed: s.seed } : {}) });
-      const loaded = (await loadMod.loadScenario(file)) as Scenario | { scenario: Scenario };
-      const scn = 'cluster' in loaded ? loaded : loaded.scenario;
+      const scn = loadScenario(file);
       const refs: (IfaceRef & { model: string })[] = [];
       for (const c of model.captures) {
         const r = parseCaptureName(c);
