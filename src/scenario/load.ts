@@ -41,7 +41,45 @@ export function loadScenario(path: string): Scenario {
 
 /**
  * Validates scenario YAML `text`; `file` names it in errors and is the base for
- * `{file: …}` manifest paths.
+ * `{file: …}` manifest paths. The format, field by field (FORMAT.md has the full reference):
+ *
+ * ```yaml
+ * name: same-node-bridge          # required, string
+ * seed: 1                          # integer 0..2^32-1, default 1
+ * description: ...                 # optional string
+ * cluster:
+ *   podCIDR: 10.244.0.0/16         # required, network address (host bits zero)
+ *   serviceCIDR: 10.96.0.0/12      # required, network address; overlaps neither podCIDR nor a node/host subnet
+ *   mtu: 1500                      # underlay MTU 68..65535, default 1500
+ *   links: {vethDelay: 0, nicDelay: 50us, nicBandwidth: 0}  # durations ("50us", "1ms", "0"); bits/s or "10kbit"/"100Mbit"/"1Gbit"; defaults 0, 50us, 0 = unlimited
+ *   network: {plugin: bridge, hairpinMode: true, mtu: 1500, conflist: "<JSON>"}  # plugin required, only bridge; hairpinMode default true; mtu default cluster.mtu
+ *   kubeProxy: {mode: none}        # iptables | ipvs | none, default none
+ *   nodes:                         # at least one; names unique among nodes and hosts
+ *     - {name: node-1, ip: 192.168.1.11/24, podCIDR: 10.244.0.0/24}  # ip not network/broadcast; podCIDR inside cluster.podCIDR, no overlap
+ *   externalHosts:
+ *     - name: client
+ *       ip: 192.168.1.100/24
+ *       routes: [{dst: 10.244.0.0/16, via: 192.168.1.11}]   # dst network address or "default"; via on the host's subnet
+ *       ports: [{port: 80, protocol: TCP}]                   # TCP | UDP | SCTP, default TCP
+ * manifests:                       # block strings (multi-document with ---), {file: relative.yaml}, or mappings
+ *   - |
+ *     apiVersion: v1
+ *     kind: Pod                    # validated as the apiserver does; spec.nodeName required (no scheduler)
+ *     metadata: {name: web, annotations: {podwire/ip: 10.244.0.10}}   # pins the pod IP
+ * traffic:
+ *   - name: ping-web               # required, unique
+ *     at: 1ms                      # duration, default 0
+ *     from: pod/default/client     # pod/NS/NAME | node/NAME | host/NAME | ip/A.B.C.D (+ via: node/NAME|host/NAME)
+ *     to: pod/default/web          # ... | service/NS/NAME
+ *     protocol: icmp               # icmp | tcp | udp
+ *     port: 80                     # required for tcp/udp, forbidden for icmp
+ *     sourcePort: 40000            # optional, not for icmp
+ *     size: 64                     # 0..65000, default 56 icmp / 64 tcp,udp
+ *     count: 1                     # 1..1000000, default 1
+ *     timeout: 3s                  # > 0, default 3s
+ *     expect: {result: reply, path: [node-1/cni0, node-1/default.web/eth0]}  # reply|refused|dropped; NODE/DEV or NODE/NETNS/DEV
+ * events: []                       # no event kinds yet: any event is an error
+ * ```
  * @throws InputError for any invalid content.
  */
 export function parseScenario(text: string, file: string): Scenario {
