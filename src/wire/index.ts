@@ -13,3 +13,4 @@ export * from './ipv4.js';
 export * from './icmp.js';
 export * from './udp.js';
 export * from './tcp.js';
+export * from './summary.js';
