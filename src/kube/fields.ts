@@ -180,4 +180,20 @@ export const KNOWN_KINDS: Readonly<Record<string, { apiVersion: string; namespac
   StatefulSet: { apiVersion: 'apps/v1', namespaced: true },
   DaemonSet: { apiVersion: 'apps/v1', namespaced: true },
   Job: { apiVersion: 'batch/v1', namespaced: true },
+  CronJob: { apiVersion: 'batch/v1', namespaced: true },
+  PersistentVolume: { apiVersion: 'v1', namespaced: false },
+  PersistentVolumeClaim: { apiVersion: 'v1', namespaced: true },
+  ReplicationController: { apiVersion: 'v1', namespaced: true },
+  LimitRange: { apiVersion: 'v1', namespaced: true },
+  ResourceQuota: { apiVersion: 'v1', namespaced: true },
+  Event: { apiVersion: 'v1', namespaced: true },
+  PodTemplate: { apiVersion: 'v1', namespaced: true },
+  ControllerRevision: { apiVersion: 'apps/v1', namespaced: true },
+  IngressClass: { apiVersion: 'networking.k8s.io/v1', namespaced: false },
 };
+
+/**
+ * Built-in group versions: a manifest with one of these apiVersions must use a
+ * kind listed for it in {@link KNOWN_KINDS} (custom resources live in other groups).
+ */
+export const BUILTIN_GROUP_VERSIONS: readonly string[] = [...new Set(Object.values(KNOWN_KINDS).map((k) => k.apiVersion))];

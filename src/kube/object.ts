@@ -4,7 +4,7 @@
  * typed getters that record a field error instead of throwing.
  */
 import { ErrorList, type FieldPath } from './errors.js';
-import { KNOWN_KINDS, OBJECT_META_FIELDS } from './fields.js';
+import { BUILTIN_GROUP_VERSIONS, KNOWN_KINDS, OBJECT_META_FIELDS } from './fields.js';
 import { closest } from './suggest.js';
 import {
   ANNOTATIONS_MAX_BYTES,
@@ -154,6 +154,11 @@ export function validateObjectMeta(obj: Obj, namespaced: boolean | undefined, er
   return { name, namespace, labels, annotations };
 }
 
+/** The built-in kind's group version and scope, if `kind` is one podwire knows. */
+export function knownKind(kind: string): { apiVersion: string; namespaced: boolean } | undefined {
+  return Object.prototype.hasOwnProperty.call(KNOWN_KINDS, kind) ? KNOWN_KINDS[kind] : undefined;
+}
+
 /** Type meta of any manifest: `apiVersion` and `kind` strings, and the apiVersion a known kind must use. */
 export function validateTypeMeta(obj: Obj, errs: ErrorList): { apiVersion: string; kind: string } | undefined {
   const apiVersion = getStr(obj, 'apiVersion', [], errs);
@@ -161,7 +166,18 @@ export function validateTypeMeta(obj: Obj, errs: ErrorList): { apiVersion: strin
   if (obj.apiVersion === undefined || obj.apiVersion === null) errs.required(['apiVersion'], 'apiVersion must be set');
   if (obj.kind === undefined || obj.kind === null) errs.required(['kind'], 'kind must be set');
   if (apiVersion === undefined || kind === undefined) return undefined;
-  const known = KNOWN_KINDS[kind];
+  const known = knownKind(kind);
+  if (!known && BUILTIN_GROUP_VERSIONS.includes(apiVersion)) {
+    const kinds = Object.keys(KNOWN_KINDS).filter((k) => KNOWN_KINDS[k].apiVersion === apiVersion);
+    const near = closest(kind, kinds);
+    errs.invalid(
+      ['kind'],
+      kind,
+      `no matches for kind ${JSON.stringify(kind)} in version ${JSON.stringify(apiVersion)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`,
+      `one of ${kinds.join(', ')}`,
+    );
+    return undefined;
+  }
   if (known && known.apiVersion !== apiVersion) {
     errs.invalid(['apiVersion'], apiVersion, `no matches for kind ${JSON.stringify(kind)} in version ${JSON.stringify(apiVersion)}`, JSON.stringify(known.apiVersion));
     return undefined;
@@ -181,7 +197,7 @@ export interface OtherObject {
 export function validateOther(obj: Obj): { value?: OtherObject; errors: ErrorList } {
   const errs = new ErrorList();
   const tm = validateTypeMeta(obj, errs);
-  const meta = validateObjectMeta(obj, tm ? KNOWN_KINDS[tm.kind]?.namespaced : undefined, errs);
+  const meta = validateObjectMeta(obj, tm ? knownKind(tm.kind)?.namespaced : undefined, errs);
   if (!tm || !meta || errs.errors.length) return { errors: errs };
   return { value: { ...tm, meta, body: obj }, errors: errs };
 }
