@@ -1,0 +1,83 @@
+/** `podwire run`: runs a scenario and reports each traffic item's outcome against its expectation. */
+import { openSync, writeSync, closeSync, renameSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { runScenarioFile, formatResult } from '../scenario/run.js';
+import { isInputError } from '../scenario/errors.js';
+import { LineSink } from '../trace/render.js';
+import { commitAllOpen } from '../trace/atomic-file.js';
+import { NetlinkError } from '../kernel/netlink.js';
+
+export interface RunArgs {
+  file: string;
+  pcap?: string;
+  trace?: 'text' | 'json';
+  traceFile?: string;
+  seed?: number;
+  showConfig?: boolean;
+  quiet?: boolean;
+}
+
+/** Buffered line writer to stdout or to a file written atomically (temp + rename). */
+class LineOut {
+  private fd: number;
+  private buf: string[] = [];
+  private size = 0;
+  private tmp: string | null = null;
+  constructor(private readonly path?: string) {
+    if (path) {
+      mkdirSync(dirname(path), { recursive: true });
+      this.tmp = `${path}.tmp-${process.pid}`;
+      this.fd = openSync(this.tmp, 'w');
+    } else this.fd = 1;
+  }
+  line(s: string): void {
+    this.buf.push(s);
+    this.size += s.length;
+    if (this.size > 1 << 16) this.flush();
+  }
+  flush(): void {
+    if (this.buf.length) writeSync(this.fd, this.buf.join('\n') + '\n');
+    this.buf = [];
+    this.size = 0;
+  }
+  close(): void {
+    this.flush();
+    if (this.tmp && this.path) { closeSync(this.fd); renameSync(this.tmp, this.path); this.tmp = null; }
+  }
+  abort(): void {
+    if (this.tmp) { try { closeSync(this.fd); unlinkSync(this.tmp); } catch { /* already gone */ } this.tmp = null; }
+  }
+}
+
+export async function runCommand(a: RunArgs): Promise<number> {
+  const out = (s: string) => process.stdout.write(s + '\n');
+  const traceOut = a.trace ? new LineOut(a.traceFile) : null;
+  try {
+    const sink = traceOut ? new LineSink(a.trace!, (l) => traceOut.line(l)) : undefined;
+    const res = runScenarioFile(a.file, { seed: a.seed, pcapDir: a.pcap, trace: sink });
+    traceOut?.close();
+    if (a.showConfig) {
+      for (const c of res.config) {
+        out(`# ${c.kind} ${c.machine}`);
+        for (const cmd of c.commands) out(cmd);
+        out('');
+      }
+    }
+    const failed = res.results.filter((r) => !r.ok);
+    if (!a.quiet) {
+      out(`scenario ${res.scenario.name} (seed ${a.seed ?? res.scenario.seed}): ${res.results.length} traffic items, ${res.events} events, virtual time ${(res.endTime / 1e6).toFixed(3)} ms`);
+      for (const r of res.results) out(formatResult(r));
+      if (a.pcap) out(`captures: ${res.captures.length} files in ${a.pcap} (open all.pcapng in Wireshark)`);
+      if (a.traceFile) out(`trace: ${a.traceFile}`);
+    } else for (const r of failed) out(formatResult(r));
+    out(failed.length ? `${failed.length} of ${res.results.length} expectations failed` : `all ${res.results.length} expectations held`);
+    return failed.length ? 1 : 0;
+  } catch (e) {
+    traceOut?.abort();
+    commitAllOpen();
+    if (isInputError(e)) { process.stderr.write(e.format() + '\n'); return 2; }
+    if (e instanceof NetlinkError) { process.stderr.write(`podwire: ${a.file}: ${e.message}\n`); return 2; }
+    process.stderr.write(`podwire: run failed: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

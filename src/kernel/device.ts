@@ -1,0 +1,132 @@
+/**
+ * Network devices. A device transmits frames (`xmit`, dev_queue_xmit) and
+ * receives them from its link (`receive`, netif_receive_skb). What happens in
+ * between is the device kind's business: a veth hands the frame to its peer, a
+ * bridge floods or forwards, a NIC puts it on an underlay segment. Adding a
+ * device kind is one file: subclass NetDevice and register a factory in
+ * device-kinds.ts.
+ */
+import type { Netns } from './netns.js';
+import type { Skb } from './skb.js';
+import { macToString } from '../wire/bytes.js';
+
+export abstract class NetDevice {
+  abstract readonly kind: string;
+  name: string;
+  readonly ifindex: number;
+  mac: Uint8Array;
+  mtu: number;
+  /** Administratively up (IFF_UP). */
+  up = false;
+  netns: Netns;
+  /** The bridge this device is a port of, if any. */
+  master: NetDevice | null = null;
+  /** Bridge port flag BR_HAIRPIN_MODE. */
+  hairpin = false;
+  /** Per-device IPv4 sysctls (net.ipv4.conf.DEV.*), names as in /proc/sys. */
+  readonly conf = new Map<string, string>();
+  /** Link delay in ns applied when this device hands a frame to its link. */
+  delay = 0;
+  /** Link bandwidth in bits/s (0 = unlimited): serialisation delay = bytes*8/bps, frames queue behind each other. */
+  bandwidth = 0;
+  /** When the link is free again (for serialisation). */
+  protected busyUntil = 0;
+  rxPackets = 0;
+  txPackets = 0;
+  rxBytes = 0;
+  txBytes = 0;
+  txDropped = 0;
+
+  constructor(netns: Netns, name: string, mac: Uint8Array, mtu: number) {
+    this.netns = netns;
+    this.name = name;
+    this.mac = mac;
+    this.mtu = mtu;
+    this.ifindex = netns.node.nextIfindex++;
+  }
+
+  /** "node/netns/dev": how captures and traces name the device. */
+  get path(): string {
+    return `${this.netns.node.name}/${this.netns.name}/${this.name}`;
+  }
+
+  /** True when the device can carry frames (IFF_UP and, for links with a peer, carrier). */
+  get running(): boolean { return this.up; }
+
+  /**
+   * Transmits a frame out of this device (dev_queue_xmit). The frame at skb.data
+   * begins with the Ethernet header. Taps see it here as 'out'.
+   */
+  xmit(skb: Skb): void {
+    const world = this.netns.node.world;
+    if (!this.running) {
+      this.txDropped++;
+      this.netns.drop(skb, this, 'LINK_DOWN', `${this.name} is down`);
+      return;
+    }
+    this.txPackets++;
+    this.txBytes += skb.len;
+    if (skb.path) skb.path.push(this.path);
+    if (world.tap) world.tap.frame(this, skb, 'out');
+    if (world.trace.on) world.event(this.netns.node.name, this.netns.name, this.name, skb, 'dev.xmit', this.describe(skb));
+    this.transmit(skb);
+  }
+
+  /** Kind-specific transmission (after taps). */
+  protected abstract transmit(skb: Skb): void;
+
+  /**
+   * A frame arrives from this device's link (netif_receive_skb). Taps see it as 'in';
+   * a bridge port hands it to its bridge (the rx_handler), otherwise it goes up the stack.
+   */
+  receive(skb: Skb): void {
+    const world = this.netns.node.world;
+    if (!this.up) {
+      this.netns.drop(skb, this, 'DEV_READY', `${this.name} is down`);
+      return;
+    }
+    this.rxPackets++;
+    this.rxBytes += skb.len;
+    skb.dev = this;
+    if (skb.path && skb.path[skb.path.length - 1] !== this.path) skb.path.push(this.path);
+    if (world.tap) world.tap.frame(this, skb, 'in');
+    if (world.trace.on) world.event(this.netns.node.name, this.netns.name, this.name, skb, 'dev.recv', this.describe(skb));
+    const master = this.master;
+    if (master !== null) {
+      (master as unknown as { handleFrame(port: NetDevice, skb: Skb): void }).handleFrame(this, skb);
+      return;
+    }
+    this.netns.stack.receive(skb, this);
+  }
+
+  /**
+   * Schedules `fn(skb)` after this link's delay and serialisation time, keeping
+   * frames in order: a frame never overtakes one sent before it on the same link.
+   */
+  protected schedule(skb: Skb, fn: (skb: Skb) => void): void {
+    const sched = this.netns.node.world.sched;
+    let t = sched.now;
+    if (this.bandwidth > 0) {
+      const start = Math.max(t, this.busyUntil);
+      const ser = Math.ceil((skb.len * 8 * 1e9) / this.bandwidth);
+      this.busyUntil = start + ser;
+      t = this.busyUntil;
+    }
+    t += this.delay;
+    if (t === sched.now && this.delay === 0 && this.bandwidth === 0) sched.at(t, fn, skb);
+    else sched.at(t, fn, skb);
+  }
+
+  /** One-line description of a frame for traces. */
+  describe(skb: Skb): string {
+    return this.netns.node.describeFrame(skb);
+  }
+
+  /** `ip link show`-style text. */
+  show(): string {
+    const flags = [this.kind === 'loopback' ? 'LOOPBACK' : 'BROADCAST,MULTICAST'];
+    if (this.up) flags.push('UP');
+    const master = this.master ? ` master ${this.master.name}` : '';
+    return `${this.ifindex}: ${this.name}: <${flags.join(',')}> mtu ${this.mtu}${master} state ${this.up ? 'UP' : 'DOWN'}\n    link/${this.kind === 'loopback' ? 'loopback' : 'ether'} ${macToString(this.mac)}`;
+  }
+}

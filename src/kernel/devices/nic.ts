@@ -1,0 +1,51 @@
+/**
+ * A physical NIC attached to an underlay L2 segment. The segment is a learning
+ * switch (not a Linux device, so it has no captures of its own): it learns
+ * source MACs per port, forwards known unicast, floods the rest.
+ */
+import { NetDevice } from '../device.js';
+import type { Skb } from '../skb.js';
+import { macKey } from './bridge.js';
+import { isMulticastMac } from '../../wire/bytes.js';
+
+export class Nic extends NetDevice {
+  readonly kind = 'nic';
+  segment: Segment | null = null;
+  override get running(): boolean { return this.up && this.segment !== null; }
+  protected transmit(skb: Skb): void {
+    const seg = this.segment!;
+    this.schedule(skb, (s) => seg.input(this, s));
+  }
+}
+
+export class Segment {
+  readonly ports: Nic[] = [];
+  private readonly table = new Map<number, Nic>();
+  constructor(readonly name: string, readonly network: number, readonly prefix: number) {}
+
+  attach(nic: Nic): void {
+    this.ports.push(nic);
+    nic.segment = this;
+  }
+
+  detach(nic: Nic): void {
+    const i = this.ports.indexOf(nic);
+    if (i >= 0) this.ports.splice(i, 1);
+    nic.segment = null;
+    for (const [k, v] of this.table) if (v === nic) this.table.delete(k);
+  }
+
+  /** A frame from `from` reaches the switch. */
+  input(from: Nic, skb: Skb): void {
+    const b = skb.buf, d = skb.data;
+    this.table.set(macKey(b, d + 6), from);
+    if (!isMulticastMac(b, d)) {
+      const to = this.table.get(macKey(b, d));
+      if (to) { if (to !== from && to.up) to.receive(skb); return; }
+    }
+    // Copies are taken before any delivery: a receiver may rewrite the bytes it is handed.
+    const targets = this.ports.filter((p) => p !== from && p.up);
+    const copies = targets.map((_, i) => (i === targets.length - 1 ? skb : skb.copy()));
+    for (let i = 0; i < targets.length; i++) targets[i].receive(copies[i]);
+  }
+}

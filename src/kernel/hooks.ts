@@ -1,0 +1,73 @@
+/**
+ * Netfilter hook points, as the kernel exposes them to modules
+ * (nf_register_net_hook): a list of functions per hook, run in ascending
+ * priority. The kernel model calls `run` at the same five IPv4 points and the
+ * bridge points as Linux; nothing registered means ACCEPT. netfilter and IPVS
+ * register here; the kernel never imports them.
+ */
+import type { NetDevice } from './device.js';
+import type { Skb } from './skb.js';
+import type { DropReason } from '../trace/events.js';
+
+export const enum NfHook {
+  PRE_ROUTING = 0,
+  LOCAL_IN = 1,
+  FORWARD = 2,
+  LOCAL_OUT = 3,
+  POST_ROUTING = 4,
+}
+
+export const enum NfBrHook {
+  BR_PRE_ROUTING = 0,
+  BR_LOCAL_IN = 1,
+  BR_FORWARD = 2,
+  BR_LOCAL_OUT = 3,
+  BR_POST_ROUTING = 4,
+}
+
+export const HOOK_NAMES = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'] as const;
+export const BR_HOOK_NAMES = ['BR_PREROUTING', 'BR_INPUT', 'BR_FORWARD', 'BR_OUTPUT', 'BR_POSTROUTING'] as const;
+
+export const enum NfVerdict {
+  DROP = 0,
+  ACCEPT = 1,
+  /** The hook took the packet (queued, re-injected later, or consumed). */
+  STOLEN = 2,
+}
+
+export interface NfHookState {
+  hook: number;
+  /** 'ipv4' or 'bridge'. */
+  pf: 'ipv4' | 'bridge';
+  in: NetDevice | null;
+  out: NetDevice | null;
+  /** Set by a hook that drops, to name the reason (default NETFILTER_DROP). */
+  reason?: DropReason;
+  /** Why, in words, for the trace. */
+  detail?: string;
+}
+
+export type NfHookFn = (skb: Skb, state: NfHookState) => NfVerdict;
+
+export interface NfHookOps {
+  name: string;
+  priority: number;
+  fn: NfHookFn;
+}
+
+export class HookTable {
+  readonly ipv4: NfHookOps[][] = [[], [], [], [], []];
+  readonly bridge: NfHookOps[][] = [[], [], [], [], []];
+
+  register(pf: 'ipv4' | 'bridge', hook: number, ops: NfHookOps): void {
+    const list = pf === 'ipv4' ? this.ipv4[hook] : this.bridge[hook];
+    list.push(ops);
+    // Stable sort: equal priorities keep registration order, as the kernel's insertion does.
+    list.sort((a, b) => a.priority - b.priority);
+  }
+
+  unregister(pf: 'ipv4' | 'bridge', hook: number, name: string): void {
+    const lists = pf === 'ipv4' ? this.ipv4 : this.bridge;
+    lists[hook] = lists[hook].filter((o) => o.name !== name);
+  }
+}

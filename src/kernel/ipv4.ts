@@ -1,0 +1,741 @@
+/**
+ * The IPv4 data path of one namespace, following net/ipv4/ip_input.c,
+ * ip_forward.c, ip_output.c and arp.c:
+ *
+ *   netif receive ─► arp_rcv | ip_rcv ─► PREROUTING ─► route input ─┬─► INPUT ─► L4 demux (sockets)
+ *                                                                   └─► ip_forward ─► FORWARD ─► ip_output
+ *   sockets ─► ip_local_out ─► OUTPUT ─► (reroute if changed) ─► ip_output
+ *   ip_output ─► POSTROUTING ─► fragment / frag-needed ─► neighbour output (ARP) ─► dev xmit
+ *
+ * Every decision is a trace event; every drop names the kernel's drop reason.
+ */
+import type { NetDevice } from './device.js';
+import type { Netns } from './netns.js';
+import { Skb, PktType, SKB_HEADROOM } from './skb.js';
+import { NfHook, NfVerdict, HOOK_NAMES, type NfHookState } from './hooks.js';
+import { formatRoute, type Route } from './fib.js';
+import { Nud, NEIGH_DEFAULTS, neighKey, type Neigh, NUD_NAMES } from './neigh.js';
+import { u16, u32, setU16, setU32, ipToString, macToString, isBroadcastMac, isMulticastMac, copyMac, macEquals, isZeroMac } from '../wire/bytes.js';
+import { checksum, csumReplace16 } from '../wire/checksum.js';
+import type { DropReason } from '../trace/events.js';
+
+export const ETH_HLEN = 14;
+export const ETH_P_IP = 0x0800;
+export const ETH_P_ARP = 0x0806;
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+const IP_DF = 0x4000;
+const IP_MF = 0x2000;
+const IP_OFFSET = 0x1fff;
+const BCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+const ZERO_MAC = new Uint8Array(6);
+
+/** ICMP types/codes the stack itself sends. */
+export const ICMP_ECHOREPLY = 0;
+export const ICMP_DEST_UNREACH = 3;
+export const ICMP_ECHO = 8;
+export const ICMP_TIME_EXCEEDED = 11;
+export const ICMP_NET_UNREACH = 0;
+export const ICMP_HOST_UNREACH = 1;
+export const ICMP_PROT_UNREACH = 2;
+export const ICMP_PORT_UNREACH = 3;
+export const ICMP_FRAG_NEEDED = 4;
+export const ICMP_PKT_FILTERED = 13;
+export const ICMP_EXC_TTL = 0;
+
+export interface IpHeaderFields {
+  src: number;
+  dst: number;
+  proto: number;
+  ttl: number;
+  tos: number;
+  id: number;
+  df: boolean;
+}
+
+/**
+ * Writes a 20-byte IPv4 header at `off` for a payload of `payloadLen` bytes and
+ * fills the header checksum.
+ */
+export function writeIpHeader(buf: Uint8Array, off: number, f: IpHeaderFields, payloadLen: number): void {
+  buf[off] = 0x45;
+  buf[off + 1] = f.tos;
+  setU16(buf, off + 2, 20 + payloadLen);
+  setU16(buf, off + 4, f.id & 0xffff);
+  setU16(buf, off + 6, f.df ? IP_DF : 0);
+  buf[off + 8] = f.ttl;
+  buf[off + 9] = f.proto;
+  setU16(buf, off + 10, 0);
+  setU32(buf, off + 12, f.src);
+  setU32(buf, off + 16, f.dst);
+  setU16(buf, off + 10, checksum(buf, off, 20));
+}
+
+export const ipSrc = (b: Uint8Array, nh: number) => u32(b, nh + 12);
+export const ipDst = (b: Uint8Array, nh: number) => u32(b, nh + 16);
+export const ipProto = (b: Uint8Array, nh: number) => b[nh + 9];
+export const ipHdrLen = (b: Uint8Array, nh: number) => (b[nh] & 0x0f) * 4;
+export const ipTotLen = (b: Uint8Array, nh: number) => u16(b, nh + 2);
+
+export class Ipv4Stack {
+  /** __ip_select_ident state for packets without a connected socket and without DF. */
+  private identSalt: number;
+  private identCounter = 0;
+  /** Per-destination ICMP error token buckets (inet_peer_xrlim_allow): tokens in ns. */
+  private icmpPeers = new Map<number, { tokens: number; last: number }>();
+
+  constructor(readonly ns: Netns) {
+    this.identSalt = 0;
+  }
+
+  private get world() { return this.ns.node.world; }
+
+  private ev(dev: NetDevice | null, skb: Skb | null, stage: string, detail: string): void {
+    const w = this.world;
+    w.event(this.ns.node.name, this.ns.name, dev ? dev.name : '', skb, stage, detail);
+  }
+
+  /** An IP ID as __ip_select_ident gives one: pseudo-random per destination, from the run's PRNG. */
+  selectIdent(): number {
+    if (this.identSalt === 0) this.identSalt = this.world.rng.u32() | 1;
+    this.identCounter = (this.identCounter + 1) >>> 0;
+    return (Math.imul(this.identCounter, 0x9e3779b1) ^ this.identSalt) >>> 16;
+  }
+
+  // ───────────────────────────── receive ─────────────────────────────
+
+  /** netif_receive_skb after the device: sets pkt_type and dispatches by EtherType. */
+  receive(skb: Skb, dev: NetDevice): void {
+    const b = skb.buf, d = skb.data;
+    if (skb.len < ETH_HLEN) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', 'frame shorter than an Ethernet header'); return; }
+    // eth_type_trans
+    if (isMulticastMac(b, d)) skb.pktType = isBroadcastMac(b, d) ? PktType.BROADCAST : PktType.MULTICAST;
+    else if (dev.kind === 'loopback' || macEquals(b, d, dev.mac, 0)) skb.pktType = PktType.HOST;
+    else skb.pktType = PktType.OTHERHOST;
+    const type = u16(b, d + 12);
+    if (type === ETH_P_IP) this.ipRcv(skb, dev);
+    else if (type === ETH_P_ARP) this.arpRcv(skb, dev);
+    else this.ns.drop(skb, dev, 'UNHANDLED_PROTO', `ethertype 0x${type.toString(16).padStart(4, '0')} not handled`);
+  }
+
+  /** ip_rcv + ip_rcv_core: header validation, then PREROUTING. */
+  private ipRcv(skb: Skb, dev: NetDevice): void {
+    if (skb.pktType === PktType.OTHERHOST) {
+      this.ns.drop(skb, dev, 'OTHERHOST', `destination MAC ${macToString(skb.buf, skb.data)} is not ${dev.name}'s`);
+      return;
+    }
+    const nh = skb.data + ETH_HLEN;
+    const avail = skb.len - ETH_HLEN;
+    const b = skb.buf;
+    if (avail < 20) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', 'IPv4 header truncated'); return; }
+    const ihl = (b[nh] & 0x0f) * 4;
+    if ((b[nh] >> 4) !== 4 || ihl < 20) { this.ns.drop(skb, dev, 'IP_INHDR', `bad IPv4 version/ihl 0x${b[nh].toString(16)}`); return; }
+    if (avail < ihl) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', 'IPv4 options truncated'); return; }
+    if (checksum(b, nh, ihl) !== 0) { this.ns.drop(skb, dev, 'IP_CSUM', 'bad IPv4 header checksum'); return; }
+    const tot = u16(b, nh + 2);
+    if (tot > avail || tot < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', `IPv4 total length ${tot} inconsistent with ${avail} bytes`); return; }
+    skb.nh = nh;
+    skb.trim(ETH_HLEN + tot);
+    if (!this.hook(NfHook.PRE_ROUTING, skb, dev, null)) return;
+    this.routeInput(skb, dev);
+  }
+
+  /** ip_rcv_finish → ip_route_input: local delivery, forwarding, or an error. */
+  routeInput(skb: Skb, dev: NetDevice): void {
+    const b = skb.buf, nh = skb.nh;
+    const dst = ipDst(b, nh);
+    const w = this.world;
+    const bcast = dst === 0xffffffff;
+    const rt = bcast ? null : this.ns.fib.lookup(dst);
+    if (w.trace.on) this.ev(dev, skb, 'fib.lookup', bcast ? `${ipToString(dst)}: limited broadcast` : rt ? `${ipToString(dst)}: ${formatRoute(rt)}` : `${ipToString(dst)}: no route`);
+    if (bcast || (rt && (rt.type === 'local' || rt.type === 'broadcast'))) {
+      this.localDeliver(skb, dev);
+      return;
+    }
+    if (skb.pktType !== PktType.HOST) {
+      this.ns.drop(skb, dev, 'IP_INADDRERRORS', 'link-layer broadcast to a non-local IPv4 address');
+      return;
+    }
+    if (!this.ns.forwarding) {
+      this.ns.drop(skb, dev, 'IP_INADDRERRORS', `${ipToString(dst)} is not local and forwarding is off (net.ipv4.ip_forward=0)`);
+      return;
+    }
+    if (!rt) {
+      this.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_NET_UNREACH, 0);
+      this.ns.drop(skb, dev, 'IP_NOROUTE', `no route to ${ipToString(dst)}`);
+      return;
+    }
+    if (rt.type !== 'unicast') { this.routeErrorType(skb, dev, rt); return; }
+    this.forward(skb, dev, rt);
+  }
+
+  private routeErrorType(skb: Skb, dev: NetDevice | null, rt: Route): void {
+    const dst = ipToString(ipDst(skb.buf, skb.nh));
+    if (rt.type === 'blackhole') { this.ns.drop(skb, dev, 'BLACKHOLE', `blackhole route ${formatRoute(rt)} for ${dst}`); return; }
+    if (rt.type === 'unreachable') {
+      this.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0);
+      this.ns.drop(skb, dev, 'UNREACHABLE', `unreachable route ${formatRoute(rt)} for ${dst}`);
+      return;
+    }
+    if (rt.type === 'prohibit') {
+      this.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_PKT_FILTERED, 0);
+      this.ns.drop(skb, dev, 'UNREACHABLE', `prohibit route ${formatRoute(rt)} for ${dst}`);
+      return;
+    }
+    this.ns.drop(skb, dev, 'IP_NOROUTE', `route type ${rt.type} for ${dst}`);
+  }
+
+  /** ip_local_deliver: INPUT, then the L4 protocol handler. */
+  private localDeliver(skb: Skb, dev: NetDevice): void {
+    const b = skb.buf, nh = skb.nh;
+    const frag = u16(b, nh + 6);
+    if (frag & (IP_MF | IP_OFFSET)) {
+      if (!this.defrag(skb)) return;
+    }
+    if (!this.hook(NfHook.LOCAL_IN, skb, dev, null)) return;
+    if (this.world.onDeliver && skb.path) this.world.onDeliver(skb);
+    if (this.world.trace.on) this.ev(dev, skb, 'ip.local_deliver', `to ${ipToString(ipDst(skb.buf, skb.nh))} proto ${ipProto(skb.buf, skb.nh)}`);
+    this.ns.sockets.deliver(skb, dev);
+  }
+
+  /** Reassembly queue for fragments addressed to us: key → parts. */
+  private frags = new Map<string, { parts: { off: number; data: Uint8Array; more: boolean }[]; first: Skb | null; timer: boolean }>();
+
+  /** ip_defrag: returns true when `skb` now holds the whole datagram. */
+  private defrag(skb: Skb): boolean {
+    const b = skb.buf, nh = skb.nh;
+    const ihl = ipHdrLen(b, nh);
+    const key = `${ipSrc(b, nh)}-${ipDst(b, nh)}-${u16(b, nh + 4)}-${ipProto(b, nh)}`;
+    const frag = u16(b, nh + 6);
+    const off = (frag & IP_OFFSET) * 8;
+    let q = this.frags.get(key);
+    if (!q) {
+      q = { parts: [], first: null, timer: false };
+      this.frags.set(key, q);
+      const qq = q;
+      // ipfrag_time: 30 s, then the queue is dropped (ICMP time exceeded, reassembly, when the first fragment came).
+      this.world.sched.after(30_000_000_000, () => {
+        if (this.frags.get(key) !== qq) return;
+        this.frags.delete(key);
+        if (qq.first) {
+          this.icmpSend(qq.first, ICMP_TIME_EXCEEDED, 1, 0);
+          this.ns.drop(qq.first, null, 'NOT_SPECIFIED', 'IP reassembly timeout');
+        }
+      });
+    }
+    const payload = b.slice(nh + ihl, nh + ipTotLen(b, nh));
+    q.parts.push({ off, data: payload, more: (frag & IP_MF) !== 0 });
+    if (off === 0) q.first = skb;
+    if (this.world.trace.on) this.ev(skb.dev, skb, 'ip.defrag', `fragment offset ${off} length ${payload.length}${frag & IP_MF ? ' MF' : ''}`);
+    const last = q.parts.find((p) => !p.more);
+    if (!last || !q.first) return false;
+    const total = last.off + last.data.length;
+    const covered = new Uint8Array(total);
+    const data = new Uint8Array(total);
+    for (const p of q.parts) { data.set(p.data, p.off); covered.fill(1, p.off, p.off + p.data.length); }
+    if (covered.includes(0)) return false;
+    this.frags.delete(key);
+    const first = q.first;
+    const fihl = ipHdrLen(first.buf, first.nh);
+    const out = new Uint8Array(SKB_HEADROOM + ETH_HLEN + fihl + total);
+    out.set(first.buf.subarray(first.data, first.nh + fihl), SKB_HEADROOM);
+    const nnh = SKB_HEADROOM + ETH_HLEN;
+    out.set(data, nnh + fihl);
+    setU16(out, nnh + 2, fihl + total);
+    setU16(out, nnh + 6, 0);
+    setU16(out, nnh + 10, 0);
+    setU16(out, nnh + 10, checksum(out, nnh, fihl));
+    skb.buf = out;
+    skb.data = SKB_HEADROOM;
+    skb.len = ETH_HLEN + fihl + total;
+    skb.nh = nnh;
+    skb.id = first.id;
+    return true;
+  }
+
+  /** ip_forward: TTL, MTU, FORWARD hook, then output. */
+  private forward(skb: Skb, inDev: NetDevice, rt: Route): void {
+    const b = skb.buf, nh = skb.nh;
+    if (b[nh + 8] <= 1) {
+      this.icmpSend(skb, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0);
+      this.ns.drop(skb, inDev, 'TTL_EXPIRED', `TTL ${b[nh + 8]} expired in transit`);
+      return;
+    }
+    const out = rt.dev!;
+    const tot = ipTotLen(b, nh);
+    if (tot > out.mtu && (u16(b, nh + 6) & IP_DF)) {
+      this.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, out.mtu);
+      this.ns.drop(skb, inDev, 'PKT_TOO_BIG', `${tot} bytes exceed ${out.name} mtu ${out.mtu} with DF set`);
+      return;
+    }
+    // ip_decrease_ttl: incremental checksum update of the TTL/protocol word.
+    const oldWord = u16(b, nh + 8);
+    b[nh + 8]--;
+    setU16(b, nh + 10, csumReplace16(u16(b, nh + 10), oldWord, u16(b, nh + 8)));
+    if (this.world.trace.on) this.ev(inDev, skb, 'ip.forward', `ttl ${b[nh + 8] + 1}→${b[nh + 8]} out ${out.name}`);
+    if (!this.hook(NfHook.FORWARD, skb, inDev, out)) return;
+    this.output(skb, rt);
+  }
+
+  // ───────────────────────────── output ─────────────────────────────
+
+  /**
+   * Route output lookup for a locally generated packet (ip_route_output_key):
+   * the route, or null (the caller gets ENETUNREACH).
+   */
+  routeOutput(dst: number): Route | null {
+    const rt = this.ns.fib.lookup(dst);
+    if (this.world.trace.on) this.ev(null, null, 'fib.lookup', rt ? `output ${ipToString(dst)}: ${formatRoute(rt)}` : `output ${ipToString(dst)}: no route (ENETUNREACH)`);
+    return rt;
+  }
+
+  /**
+   * ip_local_out: a socket's packet with its IP header written at skb.nh.
+   * Runs OUTPUT, re-routes when a hook changed the destination, then ip_output.
+   */
+  localOut(skb: Skb, rt: Route): void {
+    if (rt.type === 'local' || rt.type === 'broadcast') {
+      const lo = this.ns.device('lo');
+      if (!lo || !lo.up) { this.ns.drop(skb, null, 'IP_OUTNOROUTES', 'loopback is down'); return; }
+      if (!this.hook(NfHook.LOCAL_OUT, skb, null, lo)) return;
+      const dstBefore = ipDst(skb.buf, skb.nh);
+      void dstBefore;
+      if (!this.hook(NfHook.POST_ROUTING, skb, null, lo)) return;
+      this.finishOutput(skb, lo, 0);
+      return;
+    }
+    if (rt.type !== 'unicast') { this.routeErrorType(skb, null, rt); return; }
+    const dst0 = ipDst(skb.buf, skb.nh);
+    const mark0 = skb.mark;
+    if (!this.hook(NfHook.LOCAL_OUT, skb, null, rt.dev)) return;
+    if (ipDst(skb.buf, skb.nh) !== dst0 || skb.mark !== mark0) {
+      // ip_route_me_harder: the destination (DNAT) or mark changed, route again.
+      const nrt = this.ns.fib.lookup(ipDst(skb.buf, skb.nh));
+      if (this.world.trace.on) this.ev(null, skb, 'fib.lookup', nrt ? `reroute ${ipToString(ipDst(skb.buf, skb.nh))}: ${formatRoute(nrt)}` : 'reroute: no route');
+      if (!nrt) { this.ns.drop(skb, null, 'IP_OUTNOROUTES', 'no route after OUTPUT changed the packet'); return; }
+      if (nrt.type === 'local') { this.localOut(skb, nrt); return; }
+      rt = nrt;
+    }
+    this.output(skb, rt);
+  }
+
+  /** ip_output: POSTROUTING, then fragmentation and the neighbour layer. */
+  output(skb: Skb, rt: Route): void {
+    const out = rt.dev!;
+    if (!this.hook(NfHook.POST_ROUTING, skb, null, out)) return;
+    const nexthop = rt.gw || ipDst(skb.buf, skb.nh);
+    const tot = ipTotLen(skb.buf, skb.nh);
+    if (tot > out.mtu) {
+      if (u16(skb.buf, skb.nh + 6) & IP_DF) {
+        // Locally generated DF packet larger than the route MTU: EMSGSIZE to the socket; forwarded ones were caught earlier.
+        this.ns.drop(skb, out, 'PKT_TOO_BIG', `${tot} bytes exceed ${out.name} mtu ${out.mtu} with DF set`);
+        return;
+      }
+      for (const frag of this.fragment(skb, out.mtu)) this.finishOutput(frag, out, nexthop);
+      return;
+    }
+    this.finishOutput(skb, out, nexthop);
+  }
+
+  /** ip_fragment: splits into fragments of at most `mtu` bytes (8-byte aligned payloads), same packet id. */
+  private fragment(skb: Skb, mtu: number): Skb[] {
+    const b = skb.buf, nh = skb.nh;
+    const ihl = ipHdrLen(b, nh);
+    const tot = ipTotLen(b, nh);
+    const chunk = (mtu - ihl) & ~7;
+    const out: Skb[] = [];
+    const baseOff = (u16(b, nh + 6) & IP_OFFSET) * 8;
+    const origMf = u16(b, nh + 6) & IP_MF;
+    for (let off = 0; off < tot - ihl; off += chunk) {
+      const n = Math.min(chunk, tot - ihl - off);
+      const f = Skb.alloc(ETH_HLEN + ihl + n);
+      f.id = skb.id; f.flow = skb.flow; f.path = skb.path ? skb.path.slice() : null; f.mark = skb.mark; f.ct = skb.ct;
+      const fnh = f.data + ETH_HLEN;
+      f.buf.set(b.subarray(nh, nh + ihl), fnh);
+      f.buf.set(b.subarray(nh + ihl + off, nh + ihl + off + n), fnh + ihl);
+      setU16(f.buf, fnh + 2, ihl + n);
+      const more = off + n < tot - ihl || origMf ? IP_MF : 0;
+      setU16(f.buf, fnh + 6, more | ((baseOff + off) >> 3));
+      setU16(f.buf, fnh + 10, 0);
+      setU16(f.buf, fnh + 10, checksum(f.buf, fnh, ihl));
+      f.nh = fnh;
+      out.push(f);
+    }
+    if (this.world.trace.on) this.ev(null, skb, 'ip.fragment', `${tot} bytes into ${out.length} fragments for mtu ${mtu}`);
+    return out;
+  }
+
+  /** ip_finish_output2: resolve the next hop and transmit. */
+  finishOutput(skb: Skb, out: NetDevice, nexthop: number): void {
+    const eth = skb.nh - ETH_HLEN;
+    skb.data = eth;
+    skb.len = ETH_HLEN + ipTotLen(skb.buf, skb.nh);
+    const b = skb.buf;
+    setU16(b, eth + 12, ETH_P_IP);
+    if (out.kind === 'loopback') {
+      copyMac(b, eth, ZERO_MAC); copyMac(b, eth + 6, ZERO_MAC);
+      out.xmit(skb);
+      return;
+    }
+    copyMac(b, eth + 6, out.mac);
+    const dst = ipDst(b, skb.nh);
+    if (dst === 0xffffffff || this.isBroadcastFor(out, dst)) {
+      copyMac(b, eth, BCAST_MAC);
+      out.xmit(skb);
+      return;
+    }
+    if (out.kind === 'noarp') { out.xmit(skb); return; }
+    this.neighOutput(skb, out, nexthop);
+  }
+
+  private isBroadcastFor(dev: NetDevice, ip: number): boolean {
+    for (const a of this.ns.addrs) if (a.dev === dev && a.broadcast === ip) return true;
+    return false;
+  }
+
+  // ───────────────────────────── neighbours / ARP ─────────────────────────────
+
+  private neighLookup(dev: NetDevice, ip: number): Neigh | undefined {
+    return this.ns.neighs.get(neighKey(dev, ip));
+  }
+
+  private neighCreate(dev: NetDevice, ip: number, state: Nud, mac: Uint8Array | null): Neigh {
+    const now = this.world.now;
+    const n: Neigh = { ip, dev, mac, state, confirmed: now, used: now, updated: now, reachableUntil: 0, probes: 0, queue: [], queueBytes: 0, gen: 0 };
+    this.ns.neighs.set(neighKey(dev, ip), n);
+    return n;
+  }
+
+  /** A random reachable time in [base/2, 3*base/2), as neigh_rand_reach_time. */
+  private reachableTime(): number {
+    const base = NEIGH_DEFAULTS.baseReachableTime;
+    return base / 2 + Math.floor(this.world.rng.u32() / 0x1_0000_0000 * base);
+  }
+
+  private neighTrace(n: Neigh, skb: Skb | null, what: string): void {
+    if (this.world.trace.on) this.ev(n.dev, skb, 'neigh', `${ipToString(n.ip)} ${what} (${NUD_NAMES[n.state]})`);
+  }
+
+  /** Moves an entry to a state and (re)arms its timer, like neigh_update/neigh_timer_handler. */
+  private neighSetState(n: Neigh, state: Nud): void {
+    n.state = state;
+    n.gen++;
+    n.updated = this.world.now;
+    const gen = n.gen;
+    const sched = this.world.sched;
+    if (state === Nud.REACHABLE) {
+      n.confirmed = this.world.now;
+      n.reachableUntil = this.world.now + this.reachableTime();
+      sched.at(n.reachableUntil, () => { if (n.gen === gen && n.state === Nud.REACHABLE) { n.state = Nud.STALE; n.gen++; this.neighTrace(n, null, 'reachable time over'); } });
+    } else if (state === Nud.DELAY) {
+      sched.after(NEIGH_DEFAULTS.delayFirstProbeTime, () => this.neighDelayExpired(n, gen));
+    } else if (state === Nud.INCOMPLETE || state === Nud.PROBE) {
+      sched.after(NEIGH_DEFAULTS.retransTime, () => this.neighRetrans(n, gen));
+    }
+  }
+
+  private neighDelayExpired(n: Neigh, gen: number): void {
+    if (n.gen !== gen || n.state !== Nud.DELAY) return;
+    const now = this.world.now;
+    if (now - n.confirmed <= NEIGH_DEFAULTS.delayFirstProbeTime) {
+      this.neighSetState(n, Nud.REACHABLE);
+      n.confirmed = Math.max(n.confirmed, now - NEIGH_DEFAULTS.delayFirstProbeTime);
+      this.neighTrace(n, null, 'confirmed during delay');
+      return;
+    }
+    n.probes = 0;
+    this.neighSetState(n, Nud.PROBE);
+    this.neighTrace(n, null, 'delay over, probing');
+    n.probes++;
+    this.arpSolicit(n, null);
+  }
+
+  private neighRetrans(n: Neigh, gen: number): void {
+    if (n.gen !== gen) return;
+    const max = n.state === Nud.INCOMPLETE ? NEIGH_DEFAULTS.mcastSolicit : NEIGH_DEFAULTS.ucastSolicit;
+    if (n.probes >= max) {
+      n.state = Nud.FAILED;
+      n.gen++;
+      this.neighTrace(n, null, `no reply after ${n.probes} probes`);
+      const q = n.queue;
+      n.queue = [];
+      n.queueBytes = 0;
+      for (const skb of q) {
+        // arp_error_report → ICMP host unreachable to the sender.
+        this.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0);
+        this.ns.drop(skb, n.dev, 'NEIGH_FAILED', `ARP for ${ipToString(n.ip)} on ${n.dev.name} failed`);
+      }
+      return;
+    }
+    n.probes++;
+    this.neighSetState(n, n.state);
+    this.arpSolicit(n, n.queue.length ? n.queue[n.queue.length - 1] : null);
+  }
+
+  /** neigh_output / neigh_resolve_output. */
+  private neighOutput(skb: Skb, dev: NetDevice, nexthop: number): void {
+    let n = this.neighLookup(dev, nexthop);
+    const now = this.world.now;
+    if (n && skb.confirmNeigh) n.confirmed = now;
+    if (n && (n.state & (Nud.REACHABLE | Nud.PERMANENT | Nud.NOARP | Nud.DELAY | Nud.PROBE | Nud.STALE))) {
+      n.used = now;
+      if (n.state === Nud.STALE) {
+        n.probes = 0;
+        this.neighSetState(n, Nud.DELAY);
+        this.neighTrace(n, skb, 'used while stale');
+      } else if (this.world.trace.on) this.neighTrace(n, skb, `hit ${macToString(n.mac!)}`);
+      copyMac(skb.buf, skb.data, n.mac!);
+      dev.xmit(skb);
+      return;
+    }
+    if (!n || n.state === Nud.FAILED) {
+      if (!n) n = this.neighCreate(dev, nexthop, Nud.INCOMPLETE, null);
+      n.probes = 0;
+      this.neighSetState(n, Nud.INCOMPLETE);
+      this.neighTrace(n, skb, 'unresolved, queueing and sending ARP request');
+      this.neighQueue(n, skb);
+      n.probes++;
+      this.arpSolicit(n, skb);
+      return;
+    }
+    // INCOMPLETE: queue behind the pending resolution.
+    this.neighQueue(n, skb);
+    this.neighTrace(n, skb, 'resolution pending, queued');
+  }
+
+  private neighQueue(n: Neigh, skb: Skb): void {
+    // __neigh_event_send: drop the oldest packets while the queue would exceed unres_qlen_bytes.
+    while (n.queue.length && n.queueBytes + skb.len > NEIGH_DEFAULTS.unresQlenBytes) {
+      const old = n.queue.shift()!;
+      n.queueBytes -= old.len;
+      this.ns.drop(old, n.dev, 'NEIGH_QUEUEFULL', `ARP queue for ${ipToString(n.ip)} full`);
+    }
+    n.queue.push(skb);
+    n.queueBytes += skb.len;
+  }
+
+  /** neigh_update to a resolved state: record the address and flush the queue. */
+  private neighResolved(n: Neigh, mac: Uint8Array, state: Nud): void {
+    n.mac = mac.slice();
+    this.neighSetState(n, state);
+    this.neighTrace(n, null, `resolved to ${macToString(mac)}`);
+    const q = n.queue;
+    n.queue = [];
+    n.queueBytes = 0;
+    for (const skb of q) {
+      copyMac(skb.buf, skb.data, n.mac);
+      n.dev.xmit(skb);
+    }
+  }
+
+  /** arp_solicit: broadcast for INCOMPLETE, unicast to the cached address when probing. */
+  private arpSolicit(n: Neigh, skb: Skb | null): void {
+    const dev = n.dev;
+    // arp_announce=0: use the packet's source if it is local, else the device's address for the target.
+    let sip = 0;
+    if (skb && skb.nh >= 0) {
+      const s = ipSrc(skb.buf, skb.nh);
+      if (this.ns.isLocal(s)) sip = s;
+    }
+    if (this.ns.devMaxConf(dev, 'arp_announce') >= 1 || !sip) sip = this.ns.selectSrc(dev, n.ip);
+    const unicast = n.state === Nud.PROBE && n.mac !== null;
+    this.arpSend(dev, 1, sip, n.ip, unicast ? n.mac! : ZERO_MAC, unicast ? n.mac! : BCAST_MAC);
+  }
+
+  /** Builds and transmits an ARP packet out of `dev`. */
+  arpSend(dev: NetDevice, op: 1 | 2, sip: number, tip: number, tha: Uint8Array, ethDst: Uint8Array, sha: Uint8Array = dev.mac): void {
+    const skb = Skb.alloc(ETH_HLEN + 28);
+    const b = skb.buf, e = skb.data, a = e + ETH_HLEN;
+    copyMac(b, e, ethDst);
+    copyMac(b, e + 6, sha);
+    setU16(b, e + 12, ETH_P_ARP);
+    setU16(b, a, 1); setU16(b, a + 2, ETH_P_IP); b[a + 4] = 6; b[a + 5] = 4; setU16(b, a + 6, op);
+    copyMac(b, a + 8, sha); setU32(b, a + 14, sip);
+    copyMac(b, a + 18, tha); setU32(b, a + 24, tip);
+    if (this.world.trace.on) this.ev(dev, skb, 'arp.send', op === 1 ? `who-has ${ipToString(tip)} tell ${ipToString(sip)}${isBroadcastMac(ethDst, 0) ? '' : ' (unicast probe)'}` : `${ipToString(sip)} is-at ${macToString(sha)} to ${ipToString(tip)}`);
+    dev.xmit(skb);
+  }
+
+  /** arp_rcv + arp_process. */
+  private arpRcv(skb: Skb, dev: NetDevice): void {
+    const b = skb.buf, a = skb.data + ETH_HLEN;
+    if (skb.len < ETH_HLEN + 28 || u16(b, a) !== 1 || u16(b, a + 2) !== ETH_P_IP || b[a + 4] !== 6 || b[a + 5] !== 4) {
+      this.ns.drop(skb, dev, 'NOT_SPECIFIED', 'malformed ARP');
+      return;
+    }
+    if (skb.pktType === PktType.OTHERHOST) { this.ns.drop(skb, dev, 'OTHERHOST', 'ARP frame not for this host'); return; }
+    const op = u16(b, a + 6);
+    const sha = b.slice(a + 8, a + 14);
+    const sip = u32(b, a + 14);
+    const tip = u32(b, a + 24);
+    if (isMulticastMac(sha, 0) || (op !== 1 && op !== 2)) { this.ns.drop(skb, dev, 'NOT_SPECIFIED', 'bad ARP sender or op'); return; }
+    if (this.world.trace.on) this.ev(dev, skb, 'arp.recv', op === 1 ? `who-has ${ipToString(tip)} tell ${ipToString(sip)}` : `${ipToString(sip)} is-at ${macToString(sha)}`);
+    if (op === 1 && (tip >>> 24) !== 127 && ((tip & 0xf0000000) >>> 0) !== 0xe0000000) {
+      const rt = this.ns.fib.lookup(tip);
+      const ignore = this.ns.devMaxConf(dev, 'arp_ignore');
+      if (sip === 0) {
+        // Duplicate address detection probe: answer only for our own address.
+        if (rt && rt.type === 'local' && this.arpIgnoreOk(dev, tip, sip, ignore)) this.arpSend(dev, 2, tip, sip, sha, sha);
+        return;
+      }
+      if (rt && rt.type === 'local') {
+        if (!this.arpIgnoreOk(dev, tip, sip, ignore)) { this.ns.drop(skb, dev, 'NOT_SPECIFIED', `arp_ignore=${ignore}: not answering for ${ipToString(tip)}`); return; }
+        this.neighEventNs(dev, sip, sha);
+        this.arpSend(dev, 2, tip, sip, sha, sha);
+        return;
+      }
+      if (rt && rt.type === 'unicast' && this.ns.forwarding && rt.dev && this.proxyArpOk(dev, rt)) {
+        this.neighEventNs(dev, sip, sha);
+        if (this.world.trace.on) this.ev(dev, skb, 'arp.proxy', `answering for ${ipToString(tip)} (proxy_arp, route ${formatRoute(rt)})`);
+        this.arpSend(dev, 2, tip, sip, sha, sha);
+        return;
+      }
+    }
+    // Update an existing entry: replies to us confirm reachability; requests and broadcast replies only refresh.
+    const n = this.neighLookup(dev, sip);
+    if (n && !(n.state & (Nud.PERMANENT | Nud.NOARP))) {
+      const state = op === 2 && skb.pktType === PktType.HOST ? Nud.REACHABLE : Nud.STALE;
+      this.neighUpdate(n, sha, state);
+    } else if (op === 1) {
+      // Not for us and no entry: nothing to learn (arp_accept=0).
+    }
+  }
+
+  private arpIgnoreOk(dev: NetDevice, tip: number, sip: number, ignore: number): boolean {
+    if (ignore === 0) return true;
+    const onDev = this.ns.addrs.filter((x) => x.dev === dev);
+    if (ignore === 1) return onDev.some((x) => x.addr === tip);
+    if (ignore === 2) return onDev.some((x) => x.addr === tip && ((x.addr ^ sip) & (x.prefix ? (0xffffffff << (32 - x.prefix)) >>> 0 : 0)) === 0);
+    return ignore < 8;
+  }
+
+  private proxyArpOk(dev: NetDevice, rt: Route): boolean {
+    if (!this.ns.devFlag(dev, 'proxy_arp')) return false;
+    if (rt.dev !== dev) return true;
+    return this.ns.devFlag(dev, 'proxy_arp_pvlan');
+  }
+
+  /** neigh_event_ns: an ARP request to us creates the asker's entry as STALE, keeping a valid one with the same address. */
+  private neighEventNs(dev: NetDevice, sip: number, sha: Uint8Array): void {
+    const n = this.neighLookup(dev, sip);
+    if (!n) {
+      const nn = this.neighCreate(dev, sip, Nud.STALE, sha.slice());
+      nn.gen++;
+      this.neighTrace(nn, null, `learned ${macToString(sha)} from ARP request`);
+      return;
+    }
+    this.neighUpdate(n, sha, Nud.STALE);
+  }
+
+  /** __neigh_update with override. */
+  private neighUpdate(n: Neigh, mac: Uint8Array, state: Nud): void {
+    if (n.state & (Nud.PERMANENT | Nud.NOARP)) return;
+    const same = n.mac !== null && macEquals(n.mac, 0, mac, 0);
+    if (n.state === Nud.INCOMPLETE || n.state === Nud.FAILED) { this.neighResolved(n, mac, state); return; }
+    if (same && state === Nud.STALE) return; // a valid entry stays as it is
+    n.mac = mac.slice();
+    if (state === Nud.REACHABLE) { this.neighSetState(n, Nud.REACHABLE); this.neighTrace(n, null, 'confirmed by ARP reply'); }
+    else { n.state = Nud.STALE; n.gen++; n.updated = this.world.now; this.neighTrace(n, null, 'address changed'); }
+  }
+
+  /** `ip neigh replace` (PERMANENT/NOARP/REACHABLE/STALE set by an admin or agent). */
+  neighReplace(dev: NetDevice, ip: number, mac: Uint8Array, state: Nud): void {
+    let n = this.neighLookup(dev, ip);
+    if (!n) n = this.neighCreate(dev, ip, state, mac.slice());
+    const queued = n.queue;
+    n.mac = mac.slice();
+    n.state = state;
+    n.gen++;
+    if (state === Nud.REACHABLE) this.neighSetState(n, Nud.REACHABLE);
+    n.queue = []; n.queueBytes = 0;
+    for (const skb of queued) { copyMac(skb.buf, skb.data, n.mac); n.dev.xmit(skb); }
+  }
+
+  // ───────────────────────────── ICMP ─────────────────────────────
+
+  /**
+   * icmp_send: an ICMP error about `orig` (whose IP header is at orig.nh), sent
+   * back to its source. Not for ICMP errors, non-first fragments, or broadcast
+   * sources; rate limited per destination (1 s, burst 6) like the kernel's
+   * inet_peer_xrlim_allow. TOS = orig TOS | CS6 (0xc0), DF clear, TTL 64; the
+   * quote is as much of the original as fits in 576 bytes.
+   */
+  icmpSend(orig: Skb, type: number, code: number, info: number): void {
+    const b = orig.buf, nh = orig.nh;
+    const src = ipSrc(b, nh), dst = ipDst(b, nh);
+    if (src === 0 || src === 0xffffffff || (src >>> 28) === 0xe) return;
+    if (orig.pktType === PktType.BROADCAST || orig.pktType === PktType.MULTICAST) return;
+    if (u16(b, nh + 6) & IP_OFFSET) return;
+    const ihl = ipHdrLen(b, nh);
+    if (ipProto(b, nh) === IPPROTO_ICMP) {
+      const t = b[nh + ihl];
+      if (t !== ICMP_ECHO && t !== ICMP_ECHOREPLY && t !== 13 && t !== 14 && t !== 15 && t !== 16 && t !== 17 && t !== 18) return;
+    }
+    if (!this.icmpRateOk(src, type)) {
+      if (this.world.trace.on) this.ev(null, orig, 'icmp.ratelimit', `not sending type ${type} code ${code} to ${ipToString(src)}`);
+      return;
+    }
+    const rt = this.ns.fib.lookup(src);
+    if (!rt || rt.type !== 'unicast' && rt.type !== 'local') return;
+    // Source: the original destination when it was ours, else the address the route back prefers.
+    const saddr = this.ns.isLocal(dst) ? dst : this.ns.selectSrc(rt.dev, src, rt);
+    const room = Math.min(576, rt.dev ? rt.dev.mtu : 576) - 20 - 8;
+    const quoteLen = Math.min(room, ipTotLen(b, nh));
+    const skb = Skb.alloc(ETH_HLEN + 20 + 8 + quoteLen);
+    skb.flow = orig.flow;
+    if (orig.path && this.world.watchPaths) skb.path = [];
+    const onh = skb.data + ETH_HLEN;
+    const ic = onh + 20;
+    const ob = skb.buf;
+    ob[ic] = type; ob[ic + 1] = code;
+    setU16(ob, ic + 2, 0);
+    if (type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED) { setU16(ob, ic + 4, 0); setU16(ob, ic + 6, info); }
+    else setU32(ob, ic + 4, 0);
+    ob.set(b.subarray(nh, nh + quoteLen), ic + 8);
+    setU16(ob, ic + 2, checksum(ob, ic, 8 + quoteLen));
+    writeIpHeader(ob, onh, { src: saddr, dst: src, proto: IPPROTO_ICMP, ttl: 64, tos: (b[nh + 1] & 0x1e) | 0xc0, id: this.selectIdent(), df: false }, 8 + quoteLen);
+    skb.nh = onh;
+    if (this.world.trace.on) this.ev(null, skb, 'icmp.send', `type ${type} code ${code} to ${ipToString(src)} from ${ipToString(saddr)} about packet #${orig.id}`);
+    this.localOut(skb, rt);
+  }
+
+  private icmpRateOk(dst: number, type: number): boolean {
+    // icmp_ratemask 0x1818: dest unreachable, source quench, time exceeded, parameter problem.
+    if (!((1 << type) & 0x1818)) return true;
+    if (type === ICMP_DEST_UNREACH) { /* frag-needed is exempt (code 4) — checked by caller via code */ }
+    const limit = Number(this.ns.sysctl('net.ipv4.icmp_ratelimit')) * 1_000_000;
+    if (limit <= 0) return true;
+    const now = this.world.now;
+    let p = this.icmpPeers.get(dst);
+    if (!p) { p = { tokens: 6 * limit, last: now }; this.icmpPeers.set(dst, p); }
+    p.tokens = Math.min(6 * limit, p.tokens + (now - p.last));
+    p.last = now;
+    if (p.tokens >= limit) { p.tokens -= limit; return true; }
+    return false;
+  }
+
+  // ───────────────────────────── hooks ─────────────────────────────
+
+  /** NF_HOOK: runs every registered function in priority order; false when the packet is gone. */
+  hook(hook: NfHook, skb: Skb, inDev: NetDevice | null, outDev: NetDevice | null): boolean {
+    const list = this.ns.hooks.ipv4[hook];
+    const w = this.world;
+    if (list.length === 0) {
+      if (w.trace.on) this.ev(inDev ?? outDev, skb, 'nf.hook', `${HOOK_NAMES[hook]}: no hooks registered, ACCEPT`);
+      return true;
+    }
+    const state: NfHookState = { hook, pf: 'ipv4', in: inDev, out: outDev };
+    for (const ops of list) {
+      const v = ops.fn(skb, state);
+      if (v === NfVerdict.ACCEPT) continue;
+      if (v === NfVerdict.STOLEN) return false;
+      this.ns.drop(skb, inDev ?? outDev, state.reason ?? 'NETFILTER_DROP', state.detail ?? `${HOOK_NAMES[hook]} ${ops.name} DROP`);
+      return false;
+    }
+    return true;
+  }
+}
+
+export type { DropReason };
+export { isZeroMac };

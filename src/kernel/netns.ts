@@ -1,0 +1,192 @@
+/**
+ * A network namespace: devices, IPv4 addresses, routing tables, neighbour
+ * table, sysctls, netfilter hook lists and sockets — everything `ip netns exec`
+ * gives its own copy of.
+ */
+import type { NetDevice } from './device.js';
+import type { Node } from './node.js';
+import type { Skb } from './skb.js';
+import type { DropReason } from '../trace/events.js';
+import { Fib, RT_TABLE_LOCAL, RT_TABLE_MAIN, type Route } from './fib.js';
+import { HookTable } from './hooks.js';
+import { Ipv4Stack } from './ipv4.js';
+import { Sockets } from './sockets.js';
+import { prefixMask } from '../wire/bytes.js';
+import type { Neigh } from './neigh.js';
+
+export interface IfAddr {
+  addr: number;
+  prefix: number;
+  dev: NetDevice;
+  broadcast: number;
+  scope: 'global' | 'link' | 'host';
+}
+
+/** Namespace-wide sysctl defaults (net.ipv4.*), as a fresh netns has them. */
+const NETNS_SYSCTL_DEFAULTS: Record<string, string> = {
+  'net.ipv4.ip_forward': '0',
+  'net.ipv4.ip_default_ttl': '64',
+  'net.ipv4.icmp_echo_ignore_all': '0',
+  'net.ipv4.icmp_ratelimit': '1000',
+  'net.ipv4.ip_local_port_range': '32768\t60999',
+  'net.ipv4.tcp_timestamps': '1',
+  'net.ipv4.tcp_sack': '1',
+  'net.ipv4.tcp_rmem': '4096\t131072\t6291456',
+  'net.core.rmem_max': '212992',
+  'net.ipv4.tcp_window_scaling': '1',
+  'net.bridge.bridge-nf-call-iptables': '0',
+};
+
+/** Per-device defaults (net.ipv4.conf.<dev>.*). */
+export const DEV_CONF_DEFAULTS: Record<string, string> = {
+  forwarding: '0',
+  proxy_arp: '0',
+  proxy_arp_pvlan: '0',
+  rp_filter: '0',
+  arp_ignore: '0',
+  arp_announce: '0',
+  arp_accept: '0',
+  arp_notify: '0',
+  send_redirects: '1',
+  accept_local: '0',
+  route_localnet: '0',
+};
+
+export class Netns {
+  readonly devices = new Map<string, NetDevice>();
+  readonly byIndex = new Map<number, NetDevice>();
+  readonly addrs: IfAddr[] = [];
+  readonly fib = new Fib();
+  readonly neighs = new Map<number, Neigh>();
+  readonly hooks = new HookTable();
+  readonly sysctls = new Map<string, string>(Object.entries(NETNS_SYSCTL_DEFAULTS));
+  readonly stack: Ipv4Stack;
+  readonly sockets: Sockets;
+  /** Cached: net.ipv4.ip_forward === '1'. */
+  forwarding = false;
+
+  constructor(readonly node: Node, readonly name: string) {
+    for (const [k, v] of Object.entries(node.world.sysctlOverrides)) this.sysctls.set(k, v);
+    this.forwarding = this.sysctls.get('net.ipv4.ip_forward') === '1';
+    this.stack = new Ipv4Stack(this);
+    this.sockets = new Sockets(this);
+  }
+
+  get world() { return this.node.world; }
+
+  device(name: string): NetDevice | undefined { return this.devices.get(name); }
+
+  attach(dev: NetDevice): void {
+    this.devices.set(dev.name, dev);
+    this.byIndex.set(dev.ifindex, dev);
+    dev.netns = this;
+  }
+
+  detach(dev: NetDevice): void {
+    this.devices.delete(dev.name);
+    this.byIndex.delete(dev.ifindex);
+    this.fib.remove((r) => r.dev === dev);
+    for (let i = this.addrs.length - 1; i >= 0; i--) if (this.addrs[i].dev === dev) this.addrs.splice(i, 1);
+    for (const [k, n] of this.neighs) if (n.dev === dev) this.neighs.delete(k);
+  }
+
+  sysctl(key: string): string {
+    return this.sysctls.get(key) ?? '';
+  }
+
+  /** net.ipv4.conf.<dev>.<name>, falling back to the default. IN_DEV_CONF semantics for booleans use max(all, dev). */
+  devConf(dev: NetDevice, name: string): string {
+    return dev.conf.get(name) ?? this.sysctls.get(`net.ipv4.conf.default.${name}`) ?? DEV_CONF_DEFAULTS[name] ?? '0';
+  }
+
+  /** IN_DEV_ORCONF: on when on for the device or for 'all'. */
+  devFlag(dev: NetDevice, name: string): boolean {
+    return this.devConf(dev, name) !== '0' || (this.sysctls.get(`net.ipv4.conf.all.${name}`) ?? '0') !== '0';
+  }
+
+  /** IN_DEV_MAXCONF: the larger of 'all' and the device's value. */
+  devMaxConf(dev: NetDevice, name: string): number {
+    return Math.max(Number(this.devConf(dev, name)) || 0, Number(this.sysctls.get(`net.ipv4.conf.all.${name}`) ?? '0') || 0);
+  }
+
+  /** Adds an address and the routes the kernel adds with it (local, broadcast, prefix). */
+  addAddr(dev: NetDevice, addr: number, prefix: number): IfAddr {
+    const mask = prefixMask(prefix);
+    const net = (addr & mask) >>> 0;
+    const broadcast = prefix >= 31 ? 0 : (net | (~mask >>> 0)) >>> 0;
+    const scope = (addr >>> 24) === 127 ? 'host' : 'global';
+    const ifa: IfAddr = { addr, prefix, dev, broadcast, scope };
+    this.addrs.push(ifa);
+    if (dev.up) this.addAddrRoutes(ifa);
+    return ifa;
+  }
+
+  /** fib_add_ifaddr: the routes an address brings while its device is up. */
+  addAddrRoutes(ifa: IfAddr): void {
+    const { addr, prefix, dev } = ifa;
+    const mask = prefixMask(prefix);
+    const net = (addr & mask) >>> 0;
+    const base = { gw: 0, dev, metric: 0, onlink: false, src: addr, proto: 'kernel' } as const;
+    const hostScope = ifa.scope === 'host';
+    if (!this.fib.find({ dst: addr, prefix: 32, table: RT_TABLE_LOCAL, type: 'local', dev })) {
+      this.fib.add({ ...base, dst: addr, prefix: 32, type: 'local', scope: 'host', table: RT_TABLE_LOCAL });
+    }
+    if (hostScope) {
+      if (prefix < 32 && !this.fib.find({ dst: net, prefix, table: RT_TABLE_LOCAL, dev })) {
+        this.fib.add({ ...base, dst: net, prefix, type: 'local', scope: 'host', table: RT_TABLE_LOCAL });
+      }
+      return;
+    }
+    if (ifa.broadcast && !this.fib.find({ dst: ifa.broadcast, prefix: 32, table: RT_TABLE_LOCAL, type: 'broadcast', dev })) {
+      this.fib.add({ ...base, dst: ifa.broadcast, prefix: 32, type: 'broadcast', scope: 'link', table: RT_TABLE_LOCAL });
+    }
+    if (prefix < 32 && !this.fib.find({ dst: net, prefix, table: RT_TABLE_MAIN, dev, metric: 0 })) {
+      this.fib.add({ ...base, dst: net, prefix, type: 'unicast', scope: 'link', table: RT_TABLE_MAIN });
+    }
+  }
+
+  removeAddr(ifa: IfAddr): void {
+    const i = this.addrs.indexOf(ifa);
+    if (i >= 0) this.addrs.splice(i, 1);
+    this.fib.remove((r) => r.proto === 'kernel' && r.dev === ifa.dev && r.src === ifa.addr);
+  }
+
+  /** Is `ip` one of this namespace's local addresses (a `local` route)? */
+  isLocal(ip: number): boolean {
+    const r = this.fib.lookup(ip);
+    return r !== null && r.type === 'local';
+  }
+
+  /** First address on `dev` (primary), 0 when none. */
+  devAddr(dev: NetDevice): number {
+    for (const a of this.addrs) if (a.dev === dev) return a.addr;
+    return 0;
+  }
+
+  /**
+   * inet_select_addr: a source address for talking to `dst` out of `dev`:
+   * an address on dev in the same subnet as dst, else dev's primary address
+   * of suitable scope, else any global address in the namespace.
+   */
+  selectSrc(dev: NetDevice | null, dst: number, route?: Route | null): number {
+    if (route && route.src) return route.src;
+    if (dev) {
+      let primary = 0;
+      for (const a of this.addrs) {
+        if (a.dev !== dev || a.scope === 'host' && dev.kind !== 'loopback') continue;
+        if (dst && ((a.addr ^ dst) & prefixMask(a.prefix)) === 0) return a.addr;
+        if (!primary) primary = a.addr;
+      }
+      if (primary) return primary;
+    }
+    for (const a of this.addrs) if (a.scope === 'global') return a.addr;
+    return 0;
+  }
+
+  /** Frees a packet with a kernel drop reason: trace it and tell the run. */
+  drop(skb: Skb, dev: NetDevice | null, reason: DropReason, detail: string): void {
+    const world = this.node.world;
+    if (world.trace.on) world.event(this.node.name, this.name, dev ? dev.name : '', skb, 'drop', detail, 'drop', reason);
+    if (world.onDrop) world.onDrop(skb, reason, `${this.node.name}/${this.name}${dev ? '/' + dev.name : ''}: ${detail}`);
+  }
+}

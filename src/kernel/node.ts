@@ -1,0 +1,380 @@
+/**
+ * A Linux machine: a Kubernetes node, an external host or an underlay router.
+ * It owns its network namespaces ('host' is its own), and implements the
+ * Netlink interface: every configuration change goes through it and is logged
+ * as the command a Linux admin or agent would have run, so `--show-config`
+ * prints them and the kernel-conformance harness replays them.
+ */
+import type { World } from './world.js';
+import { Netns } from './netns.js';
+import type { NetDevice } from './device.js';
+import { Loopback } from './devices/loopback.js';
+import { Veth } from './devices/veth.js';
+import { Bridge, macKey } from './devices/bridge.js';
+import { Nic, type Segment } from './devices/nic.js';
+import { NetlinkError, type LinkInfo, type NeighState, type Netlink, type RouteSpec } from './netlink.js';
+import { RT_TABLE_MAIN, type Route } from './fib.js';
+import { Nud } from './neigh.js';
+import { ipToString, macToString, parseCidr, parseIp, prefixMask } from '../wire/bytes.js';
+import type { Skb } from './skb.js';
+import { summarize } from '../wire/summary.js';
+
+export type NodeRole = 'node' | 'host' | 'router';
+
+export class Node implements Netlink {
+  readonly netns = new Map<string, Netns>();
+  nextIfindex = 1;
+  /** The commands that configured this machine, in order. */
+  readonly configLog: string[] = [];
+
+  constructor(readonly world: World, readonly name: string, readonly role: NodeRole) {
+    this.createNetns('host');
+  }
+
+  get nodeName(): string { return this.name; }
+
+  get host(): Netns { return this.netns.get('host')!; }
+
+  private log(netns: string, cmd: string): void {
+    // Commands for the machine's own namespace are written bare; others name the netns.
+    if (netns === 'host') this.configLog.push(cmd);
+    else if (cmd.startsWith('ip ')) this.configLog.push(`ip -n ${netns} ${cmd.slice(3)}`);
+    else if (cmd.startsWith('bridge ')) this.configLog.push(`ip netns exec ${netns} ${cmd}`);
+    else this.configLog.push(`ip netns exec ${netns} ${cmd}`);
+  }
+
+  private createNetns(name: string): Netns {
+    const ns = new Netns(this, name);
+    this.netns.set(name, ns);
+    const lo = new Loopback(ns);
+    ns.attach(lo);
+    return ns;
+  }
+
+  ns(name: string): Netns {
+    const ns = this.netns.get(name);
+    if (!ns) throw new NetlinkError('ENOENT', `network namespace "${name}" not found on ${this.name}`);
+    return ns;
+  }
+
+  private dev(netns: string, name: string): NetDevice {
+    const d = this.ns(netns).device(name);
+    if (!d) throw new NetlinkError('ENODEV', `Cannot find device "${name}" in ${this.name}/${netns}`);
+    return d;
+  }
+
+  describeFrame(skb: Skb): string {
+    return summarize(skb.buf, skb.data, skb.len);
+  }
+
+  // ── netns ──
+  netnsAdd(name: string): void {
+    if (this.netns.has(name)) throw new NetlinkError('EEXIST', `Cannot create namespace "${name}": File exists`);
+    this.createNetns(name);
+    this.configLog.push(`ip netns add ${name}`);
+    this.log(name, 'ip link set lo up');
+    this.ns(name).device('lo')!.up = true;
+    this.ns(name).addAddr(this.ns(name).device('lo')!, 0x7f000001, 8);
+  }
+
+  netnsDel(name: string): void {
+    const ns = this.ns(name);
+    for (const d of [...ns.devices.values()]) if (d instanceof Veth && d.peer) this.unlinkVeth(d);
+    this.netns.delete(name);
+    this.configLog.push(`ip netns del ${name}`);
+  }
+
+  netnsExists(name: string): boolean { return this.netns.has(name); }
+
+  // ── links ──
+  private checkFree(ns: Netns, name: string): void {
+    if (ns.device(name)) throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (device "${name}" in ${this.name}/${ns.name})`);
+    if (!/^[^\s/:]{1,15}$/.test(name)) throw new NetlinkError('EINVAL', `"${name}" is not a valid interface name (1-15 chars, no spaces, '/' or ':')`);
+  }
+
+  linkAddVeth(netns: string, name: string, peer: { name: string; netns: string }, opts: { mac?: Uint8Array; peerMac?: Uint8Array; mtu?: number } = {}): void {
+    const ns = this.ns(netns), pns = this.ns(peer.netns);
+    this.checkFree(ns, name);
+    this.checkFree(pns, peer.name);
+    if (ns === pns && name === peer.name) throw new NetlinkError('EEXIST', 'veth ends need different names');
+    const rng = this.world.rng;
+    const mtu = opts.mtu ?? 1500;
+    const a = new Veth(ns, name, opts.mac ?? rng.mac(), mtu);
+    const b = new Veth(pns, peer.name, opts.peerMac ?? rng.mac(), mtu);
+    a.peer = b; b.peer = a;
+    ns.attach(a); pns.attach(b);
+    const mtuArg = opts.mtu !== undefined ? ` mtu ${mtu}` : '';
+    this.log(netns, `ip link add ${name}${mtuArg} address ${macToString(a.mac)} type veth peer name ${peer.name}${mtuArg} address ${macToString(b.mac)}${peer.netns !== netns ? ` netns ${peer.netns}` : ''}`);
+  }
+
+  linkAddBridge(netns: string, name: string, opts: { mac?: Uint8Array; mtu?: number } = {}): void {
+    const ns = this.ns(netns);
+    this.checkFree(ns, name);
+    const br = new Bridge(ns, name, opts.mac ?? this.world.rng.mac(), opts.mtu ?? 1500);
+    ns.attach(br);
+    br.fdbInsertLocal(br.mac, null);
+    this.log(netns, `ip link add ${name}${opts.mtu !== undefined ? ` mtu ${opts.mtu}` : ''} type bridge`);
+    if (opts.mac) { br.macPinned = true; this.log(netns, `ip link set ${name} address ${macToString(br.mac)}`); }
+    else { br.macPinned = true; this.log(netns, `ip link set ${name} address ${macToString(br.mac)}`); }
+  }
+
+  /** A NIC on an underlay segment (the machine's physical eth0; not created by a command on a real machine). */
+  addNic(name: string, segment: Segment, mac: Uint8Array, mtu: number, delay: number, bandwidth: number): Nic {
+    const ns = this.host;
+    const nic = new Nic(ns, name, mac, mtu);
+    nic.delay = delay;
+    nic.bandwidth = bandwidth;
+    ns.attach(nic);
+    segment.attach(nic);
+    this.configLog.push(`# ${name}: NIC on underlay segment ${segment.name}`);
+    this.configLog.push(`ip link set ${name} address ${macToString(mac)}`);
+    if (mtu !== 1500) this.configLog.push(`ip link set ${name} mtu ${mtu}`);
+    return nic;
+  }
+
+  private unlinkVeth(d: Veth): void {
+    const p = d.peer!;
+    for (const end of [d, p]) {
+      if (end.master) (end.master as Bridge).removePort(end);
+      end.netns.detach(end);
+    }
+    d.peer = null; p.peer = null;
+  }
+
+  linkDel(netns: string, name: string): void {
+    const d = this.dev(netns, name);
+    if (d.kind === 'loopback') throw new NetlinkError('EINVAL', 'cannot delete lo');
+    if (d instanceof Veth && d.peer) this.unlinkVeth(d);
+    else {
+      if (d instanceof Bridge) for (const p of [...d.ports]) d.removePort(p);
+      if (d.master) (d.master as Bridge).removePort(d);
+      d.netns.detach(d);
+    }
+    this.log(netns, `ip link del ${name}`);
+  }
+
+  linkExists(netns: string, name: string): boolean {
+    return this.netns.get(netns)?.device(name) !== undefined;
+  }
+
+  private info(d: NetDevice): LinkInfo {
+    const i: LinkInfo = { name: d.name, kind: d.kind, ifindex: d.ifindex, mac: d.mac.slice(), mtu: d.mtu, up: d.up };
+    if (d.master) i.master = d.master.name;
+    if (d instanceof Veth && d.peer) i.peer = { netns: d.peer.netns.name, name: d.peer.name };
+    return i;
+  }
+
+  linkGet(netns: string, name: string): LinkInfo { return this.info(this.dev(netns, name)); }
+
+  linkList(netns: string): LinkInfo[] { return [...this.ns(netns).devices.values()].map((d) => this.info(d)); }
+
+  linkSetMaster(netns: string, name: string, master: string): void {
+    const d = this.dev(netns, name);
+    const br = this.dev(netns, master);
+    if (!(br instanceof Bridge)) throw new NetlinkError('EINVAL', `${master} is not a bridge`);
+    if (d === br) throw new NetlinkError('EINVAL', 'a bridge cannot be its own port');
+    if (d.master) (d.master as Bridge).removePort(d);
+    br.addPort(d);
+    this.log(netns, `ip link set ${name} master ${master}`);
+  }
+
+  linkSetUp(netns: string, name: string, up = true): void {
+    const d = this.dev(netns, name);
+    const ns = d.netns;
+    if (d.up === up) { this.log(netns, `ip link set ${name} ${up ? 'up' : 'down'}`); return; }
+    d.up = up;
+    if (up) for (const a of ns.addrs) if (a.dev === d) ns.addAddrRoutes(a);
+    if (!up) {
+      // fib_sync_down_dev: routes through the device go away (kernel routes come back on up).
+      ns.fib.remove((r) => r.dev === d);
+      for (const [k, n] of ns.neighs) if (n.dev === d && !(n.state & (Nud.PERMANENT | Nud.NOARP))) ns.neighs.delete(k);
+    }
+    this.log(netns, `ip link set ${name} ${up ? 'up' : 'down'}`);
+  }
+
+  linkSetMtu(netns: string, name: string, mtu: number): void {
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new NetlinkError('EINVAL', `mtu ${mtu} out of range 68..65535`);
+    this.dev(netns, name).mtu = mtu;
+    this.log(netns, `ip link set ${name} mtu ${mtu}`);
+  }
+
+  linkSetAddress(netns: string, name: string, mac: Uint8Array): void {
+    const d = this.dev(netns, name);
+    if (d instanceof Bridge) d.setMac(mac);
+    else {
+      if (d.master) {
+        const br = d.master as Bridge;
+        br.fdb.delete(macKey(d.mac, 0));
+        d.mac = mac.slice();
+        br.fdbInsertLocal(mac, d);
+      } else d.mac = mac.slice();
+    }
+    this.log(netns, `ip link set ${name} address ${macToString(mac)}`);
+  }
+
+  linkSetHairpin(netns: string, name: string, on: boolean): void {
+    const d = this.dev(netns, name);
+    if (!d.master) throw new NetlinkError('EINVAL', `${name} is not a bridge port`);
+    d.hairpin = on;
+    this.log(netns, `bridge link set dev ${name} hairpin ${on ? 'on' : 'off'}`);
+  }
+
+  // ── addresses ──
+  addrAdd(netns: string, dev: string, cidr: string): void {
+    const c = parseCidr(cidr);
+    if (!c) throw new NetlinkError('EINVAL', `invalid address "${cidr}" (expected A.B.C.D/N)`);
+    const d = this.dev(netns, dev);
+    const ns = d.netns;
+    if (ns.addrs.some((a) => a.dev === d && a.addr === c.addr)) throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (${cidr} on ${dev})`);
+    ns.addAddr(d, c.addr, c.prefix);
+    this.log(netns, `ip addr add ${cidr} dev ${dev}`);
+  }
+
+  addrDel(netns: string, dev: string, cidr: string): void {
+    const c = parseCidr(cidr);
+    const d = this.dev(netns, dev);
+    const a = c && d.netns.addrs.find((x) => x.dev === d && x.addr === c.addr && x.prefix === c.prefix);
+    if (!a) throw new NetlinkError('EINVAL', `RTNETLINK answers: Cannot assign requested address (${cidr} on ${dev})`);
+    d.netns.removeAddr(a);
+    this.log(netns, `ip addr del ${cidr} dev ${dev}`);
+  }
+
+  addrList(netns: string, dev: string): string[] {
+    const d = this.dev(netns, dev);
+    return d.netns.addrs.filter((a) => a.dev === d).map((a) => `${ipToString(a.addr)}/${a.prefix}`);
+  }
+
+  // ── routes ──
+  private toRoute(ns: Netns, r: RouteSpec): Route {
+    let dst = 0, prefix = 0;
+    if (r.dst !== 'default' && r.dst !== '0.0.0.0/0') {
+      const c = parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
+      if (!c) throw new NetlinkError('EINVAL', `invalid route destination "${r.dst}"`);
+      if ((c.addr & ~prefixMask(c.prefix)) !== 0) throw new NetlinkError('EINVAL', `Invalid prefix for given prefix length: ${r.dst}`);
+      dst = c.addr; prefix = c.prefix;
+    }
+    const type = r.type ?? 'unicast';
+    const gw = r.via ? parseIp(r.via) : 0;
+    if (gw === undefined) throw new NetlinkError('EINVAL', `invalid gateway "${r.via}"`);
+    let dev: NetDevice | null = r.dev ? ns.device(r.dev) ?? null : null;
+    if (r.dev && !dev) throw new NetlinkError('ENODEV', `Cannot find device "${r.dev}"`);
+    if (type === 'unicast') {
+      if (gw && !r.onlink) {
+        // The gateway must be reachable directly (a link-scope route to it).
+        const via = ns.fib.lookup(gw);
+        if (!via || via.gw !== 0 || via.type !== 'unicast' || (dev && via.dev !== dev)) throw new NetlinkError('ENETUNREACH', `Nexthop has invalid gateway: ${r.via} is not on a directly connected network`);
+        if (!dev) dev = via.dev;
+      }
+      if (!dev) throw new NetlinkError('EINVAL', 'a unicast route needs "dev" or a "via" on a connected network');
+      if (r.onlink && !dev) throw new NetlinkError('EINVAL', 'onlink needs dev');
+    }
+    const src = r.src ? parseIp(r.src) : 0;
+    if (src === undefined) throw new NetlinkError('EINVAL', `invalid src "${r.src}"`);
+    return {
+      dst, prefix, type, gw, dev, metric: r.metric ?? 0, src,
+      scope: r.scope ?? (type === 'unicast' && !gw ? 'link' : 'global'),
+      proto: r.proto ?? 'boot', onlink: !!r.onlink, table: r.table ?? RT_TABLE_MAIN,
+    };
+  }
+
+  private routeCmd(verb: string, r: RouteSpec): string {
+    const p = [`ip route ${verb}`];
+    if (r.type && r.type !== 'unicast') p.push(r.type);
+    p.push(r.dst === '0.0.0.0/0' ? 'default' : r.dst);
+    if (r.via) p.push('via', r.via);
+    if (r.dev) p.push('dev', r.dev);
+    if (r.table !== undefined && r.table !== RT_TABLE_MAIN) p.push('table', String(r.table));
+    if (r.proto) p.push('proto', r.proto);
+    if (r.scope) p.push('scope', r.scope);
+    if (r.src) p.push('src', r.src);
+    if (r.metric) p.push('metric', String(r.metric));
+    if (r.onlink) p.push('onlink');
+    return p.join(' ');
+  }
+
+  routeAdd(netns: string, r: RouteSpec): void {
+    const ns = this.ns(netns);
+    const rt = this.toRoute(ns, r);
+    if (ns.fib.find({ dst: rt.dst, prefix: rt.prefix, table: rt.table, metric: rt.metric })) {
+      throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (route ${r.dst} metric ${rt.metric})`);
+    }
+    ns.fib.add(rt);
+    this.log(netns, this.routeCmd('add', r));
+  }
+
+  routeReplace(netns: string, r: RouteSpec): void {
+    const ns = this.ns(netns);
+    const rt = this.toRoute(ns, r);
+    ns.fib.remove((x) => x.table === rt.table && x.dst === rt.dst && x.prefix === rt.prefix && x.metric === rt.metric);
+    ns.fib.add(rt);
+    this.log(netns, this.routeCmd('replace', r));
+  }
+
+  routeDel(netns: string, r: RouteSpec): void {
+    const ns = this.ns(netns);
+    const rt = this.toRoute(ns, { ...r, onlink: true, dev: r.dev, via: r.via });
+    const removed = ns.fib.remove((x) => x.table === rt.table && x.dst === rt.dst && x.prefix === rt.prefix &&
+      (r.metric === undefined || x.metric === rt.metric) && (!r.dev || x.dev === rt.dev) && (!r.via || x.gw === rt.gw));
+    if (removed.length === 0) throw new NetlinkError('ENOENT', `RTNETLINK answers: No such process (route ${r.dst})`);
+    this.log(netns, this.routeCmd('del', r));
+  }
+
+  // ── neighbours ──
+  neighReplace(netns: string, ip: string, mac: Uint8Array, dev: string, state: NeighState = 'permanent'): void {
+    const a = parseIp(ip);
+    if (a === undefined) throw new NetlinkError('EINVAL', `invalid neighbour address "${ip}"`);
+    const d = this.dev(netns, dev);
+    const nud = { permanent: Nud.PERMANENT, reachable: Nud.REACHABLE, stale: Nud.STALE, noarp: Nud.NOARP }[state];
+    d.netns.stack.neighReplace(d, a, mac, nud);
+    this.log(netns, `ip neigh replace ${ip} lladdr ${macToString(mac)} dev ${dev} nud ${state}`);
+  }
+
+  neighDel(netns: string, ip: string, dev: string): void {
+    const a = parseIp(ip);
+    const d = this.dev(netns, dev);
+    const k = d.ifindex * 0x1_0000_0000 + (a ?? 0);
+    if (!d.netns.neighs.delete(k)) throw new NetlinkError('ENOENT', `RTNETLINK answers: No such file or directory (neigh ${ip} dev ${dev})`);
+    this.log(netns, `ip neigh del ${ip} dev ${dev}`);
+  }
+
+  // ── bridge fdb ──
+  fdbAdd(netns: string, mac: Uint8Array, dev: string, opts: { dst?: string; master?: boolean; permanent?: boolean } = {}): void {
+    const d = this.dev(netns, dev);
+    const br = d.master;
+    if (!(br instanceof Bridge)) throw new NetlinkError('EOPNOTSUPP' as never, `${dev} is not a bridge port (fdb for ${d.kind} devices arrives with that device kind)`);
+    const now = this.world.now;
+    br.fdb.set(macKey(mac, 0), { mac: mac.slice(), port: d, local: !!opts.permanent && !opts.master, isStatic: true, updated: now, used: now });
+    this.log(netns, `bridge fdb add ${macToString(mac)} dev ${dev}${opts.dst ? ` dst ${opts.dst}` : ''}${opts.master ? ' master' : ''} ${opts.permanent ? 'permanent' : 'static'}`);
+  }
+
+  fdbDel(netns: string, mac: Uint8Array, dev: string): void {
+    const d = this.dev(netns, dev);
+    const br = d.master;
+    if (!(br instanceof Bridge) || !br.fdb.delete(macKey(mac, 0))) throw new NetlinkError('ENOENT', `RTNETLINK answers: No such file or directory (fdb ${macToString(mac)} dev ${dev})`);
+    this.log(netns, `bridge fdb del ${macToString(mac)} dev ${dev}`);
+  }
+
+  // ── sysctl ──
+  sysctlSet(netns: string, key: string, value: string): void {
+    const ns = this.ns(netns);
+    const m = /^net\.ipv4\.conf\.([^.]+)\.([a-z_]+)$/.exec(key);
+    if (m && m[1] !== 'all' && m[1] !== 'default') {
+      const d = ns.device(m[1]);
+      if (!d) throw new NetlinkError('ENOENT', `sysctl: cannot stat /proc/sys/${key.replaceAll('.', '/')}: No such file or directory`);
+      d.conf.set(m[2], value);
+    } else ns.sysctls.set(key, value);
+    if (key === 'net.ipv4.ip_forward') ns.forwarding = value === '1';
+    this.log(netns, `sysctl -w ${key}=${value}`);
+  }
+
+  sysctlGet(netns: string, key: string): string {
+    const ns = this.ns(netns);
+    const m = /^net\.ipv4\.conf\.([^.]+)\.([a-z_]+)$/.exec(key);
+    if (m && m[1] !== 'all' && m[1] !== 'default') {
+      const d = ns.device(m[1]);
+      if (!d) throw new NetlinkError('ENOENT', `no device ${m[1]}`);
+      return ns.devConf(d, m[2]);
+    }
+    return ns.sysctl(key);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The socket buffer: a frame's bytes plus the metadata the stack carries with
+ * it, as Linux's sk_buff does. `buf[data .. data+len)` is the frame, starting at
+ * the Ethernet header. Headroom in front lets a tunnel prepend outer headers
+ * without copying the payload.
+ */
+import type { NetDevice } from './device.js';
+
+export const SKB_HEADROOM = 128;
+
+/** Linux's skb->pkt_type, set by eth_type_trans on receive. */
+export const enum PktType {
+  HOST = 0,
+  BROADCAST = 1,
+  MULTICAST = 2,
+  OTHERHOST = 3,
+  OUTGOING = 4,
+  LOOPBACK = 5,
+}
+
+let nextPacketId = 1;
+
+/** Restarts packet numbering (once per run, so ids are deterministic). */
+export function resetPacketIds(): void { nextPacketId = 1; }
+
+export class Skb {
+  buf: Uint8Array;
+  data: number;
+  len: number;
+  /** Packet id: kept through NAT and forwarding; a copy made by flooding keeps it too. */
+  id: number;
+  /** Id of the packet this one carries (encapsulation), 0 when none. */
+  innerId = 0;
+  mark = 0;
+  pktType: PktType = PktType.HOST;
+  /** Device the frame last arrived on (skb->dev on receive). */
+  dev: NetDevice | null = null;
+  /** For bridged frames: the bridge port it came in on. */
+  brInPort: NetDevice | null = null;
+  /** Offset of the IPv4 header (absolute index into buf), -1 when unknown. */
+  nh = -1;
+  /** Traffic item this packet belongs to, if any (for traces and path expectations). */
+  flow: string | undefined = undefined;
+  /** Devices crossed, in order, recorded only when the run watches this packet's path. */
+  path: string[] | null = null;
+  /** Locally generated packets: the socket-ish origin may ask to confirm the neighbour (TCP forward progress). */
+  confirmNeigh = false;
+  /** Set by hooks: conntrack entry etc. (opaque to the kernel core). */
+  ct: unknown = null;
+  /** Output route chosen for a locally generated or forwarded packet. */
+  nexthop = 0;
+
+  constructor(buf: Uint8Array, data: number, len: number, id?: number) {
+    this.buf = buf;
+    this.data = data;
+    this.len = len;
+    this.id = id ?? nextPacketId++;
+  }
+
+  /** A new buffer with headroom for a frame of `len` bytes. */
+  static alloc(len: number): Skb {
+    const buf = new Uint8Array(SKB_HEADROOM + len);
+    return new Skb(buf, SKB_HEADROOM, len);
+  }
+
+  /** A deep copy (own bytes) keeping the packet id: what skb_clone+copy gives a flooded frame. */
+  copy(): Skb {
+    const buf = new Uint8Array(SKB_HEADROOM + this.len);
+    buf.set(this.buf.subarray(this.data, this.data + this.len), SKB_HEADROOM);
+    const s = new Skb(buf, SKB_HEADROOM, this.len, this.id);
+    s.innerId = this.innerId;
+    s.mark = this.mark;
+    s.pktType = this.pktType;
+    s.dev = this.dev;
+    s.brInPort = this.brInPort;
+    s.nh = this.nh < 0 ? -1 : this.nh - this.data + SKB_HEADROOM;
+    s.flow = this.flow;
+    s.path = this.path ? this.path.slice() : null;
+    s.ct = this.ct;
+    return s;
+  }
+
+  /** The frame as a view (no copy). */
+  frame(): Uint8Array {
+    return this.buf.subarray(this.data, this.data + this.len);
+  }
+
+  /** Prepends `n` bytes (a tunnel's outer header); grows the buffer if the headroom is short. */
+  push(n: number): number {
+    if (this.data < n) {
+      const buf = new Uint8Array(SKB_HEADROOM + n + this.len);
+      buf.set(this.frame(), SKB_HEADROOM + n);
+      if (this.nh >= 0) this.nh = this.nh - this.data + SKB_HEADROOM + n;
+      this.buf = buf;
+      this.data = SKB_HEADROOM + n;
+    }
+    this.data -= n;
+    this.len += n;
+    return this.data;
+  }
+
+  /** Strips `n` bytes from the front (decapsulation, or the Ethernet header on the way up). */
+  pull(n: number): void {
+    this.data += n;
+    this.len -= n;
+  }
+
+  /** Drops trailing bytes (Ethernet padding beyond the IP total length). */
+  trim(len: number): void {
+    if (len < this.len) this.len = len;
+  }
+}

@@ -1,0 +1,599 @@
+/**
+ * A TCP endpoint close enough to Linux that the frames match a real kernel's
+ * for the exchanges podwire's traffic makes: the three-way handshake with
+ * Linux's SYN options (mss, sackOK, TS, nop, wscale 7), its initial windows
+ * (64240 / 65160, advertised scaled afterwards), quick ACKs for the first data
+ * segments, piggy-backed ACKs, FIN exchange with TIME_WAIT, RST for closed
+ * ports from the namespace's control socket, SYN and data retransmission with
+ * exponential backoff, and ICMP errors aborting a connect (tcp_v4_err).
+ *
+ * Not modelled: SACK blocks, congestion control beyond the initial window,
+ * out-of-order queues (out-of-order segments are dropped and dup-ACKed),
+ * urgent data, TCP Fast Open, window growth (rcv_ssthresh).
+ */
+import type { NetDevice } from './device.js';
+import type { Netns } from './netns.js';
+import { Skb } from './skb.js';
+import { ETH_HLEN, IPPROTO_TCP, ipDst, ipHdrLen, ipSrc, ipTotLen, writeIpHeader } from './ipv4.js';
+import type { Route } from './fib.js';
+import type { IcmpErrorInfo, SockError } from './sockets.js';
+import { u16, u32, setU16, setU32, ipToString } from '../wire/bytes.js';
+import { onesSum, pseudoHeaderSum, finishChecksum } from '../wire/checksum.js';
+
+export const TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_PSH = 0x08, TH_ACK = 0x10;
+
+export type TcpState = 'CLOSED' | 'SYN_SENT' | 'SYN_RECV' | 'ESTABLISHED' | 'FIN_WAIT1' | 'FIN_WAIT2' | 'CLOSING' | 'TIME_WAIT' | 'CLOSE_WAIT' | 'LAST_ACK';
+
+export interface TcpHandlers {
+  /** Connection established (client: SYN-ACK received; server: accepted). */
+  onConnect?(s: TcpSock): void;
+  onData?(s: TcpSock, data: Uint8Array): void;
+  /** The peer sent FIN. */
+  onEnd?(s: TcpSock): void;
+  /** Fully closed (both FINs acknowledged, or reset). */
+  onClose?(s: TcpSock): void;
+  onError?(s: TcpSock, err: SockError, info?: IcmpErrorInfo): void;
+}
+
+const SYN_WINDOW = 64240;
+const SYNACK_WINDOW = 65160;
+const WSCALE = 7;
+const TCP_TIMEOUT_INIT = 1_000_000_000;
+const TCP_RTO_MIN = 200_000_000;
+const TCP_RTO_MAX = 120_000_000_000;
+const TCP_DELACK_MIN = 40_000_000;
+const TCP_TIMEWAIT_LEN = 60_000_000_000;
+const TCP_SYN_RETRIES = 6;
+const TCP_RETRIES2 = 15;
+const TCP_MAX_QUICKACKS = 16;
+const INIT_CWND = 10;
+
+const seqLt = (a: number, b: number) => ((a - b) | 0) < 0;
+const seqLe = (a: number, b: number) => ((a - b) | 0) <= 0;
+
+interface Segment { seq: number; flags: number; data: Uint8Array; sentAt: number; retrans: number }
+
+/**
+ * tcp_select_initial_window: the window scale we offer, from the largest
+ * receive buffer the socket may grow to (max of tcp_rmem[2] and rmem_max).
+ */
+export function tcpWscale(ns: Netns): number {
+  const rmem = Number((ns.sysctl('net.ipv4.tcp_rmem') || '4096 131072 6291456').split(/\s+/)[2]) || 6291456;
+  let space = Math.max(rmem, Number(ns.sysctl('net.core.rmem_max')) || 212992);
+  let ws = 0;
+  while (space > 0xffff && ws < 14) { space = Math.floor(space / 2); ws++; }
+  return ws;
+}
+
+export class TcpSock {
+  state: TcpState = 'CLOSED';
+  laddr = 0;
+  raddr = 0;
+  lport = 0;
+  rport = 0;
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  rcvNxt = 0;
+  /** Peer's advertised window in bytes (already scaled). */
+  sndWnd = 0;
+  sndWscale = 0;
+  rcvWscale = WSCALE;
+  /** Our receive window in bytes (what we advertise, before scaling). */
+  rcvWnd = SYN_WINDOW;
+  mss = 536;
+  tsOffset = 0;
+  tsRecent = 0;
+  tsOk = false;
+  sackOk = false;
+  wsOk = false;
+  ipId = 0;
+  quick = 0;
+  cwnd = INIT_CWND;
+  private unacked: Segment[] = [];
+  private sendQ: Uint8Array[] = [];
+  private sendQBytes = 0;
+  private finQueued = false;
+  private finSent = false;
+  private rto = TCP_TIMEOUT_INIT;
+  private rtoGen = 0;
+  private rtoArmed = false;
+  private delackGen = 0;
+  private delackArmed = false;
+  private srtt = 0;
+  private rttvar = 0;
+  flow: string | undefined;
+  /** Watch this socket's first packet's path (set by the traffic runner). */
+  onFirstSkb: ((skb: Skb) => void) | null = null;
+
+  constructor(readonly ns: Netns, readonly h: TcpHandlers) {}
+
+  private get world() { return this.ns.node.world; }
+  private get now() { return this.ns.node.world.now; }
+
+  private tsNow(): number { return (Math.floor(this.now / 1_000_000) + this.tsOffset) >>> 0; }
+
+  private trace(detail: string, skb: Skb | null = null): void {
+    const w = this.world;
+    if (w.trace.on) w.event(this.ns.node.name, this.ns.name, '', skb, 'tcp', `${ipToString(this.laddr)}:${this.lport} ↔ ${ipToString(this.raddr)}:${this.rport} ${this.state}: ${detail}`);
+  }
+
+  /** connect(2): picks the source, sends SYN. Returns an errno when there is no route. */
+  connect(dst: number, dport: number, sport?: number): SockError | null {
+    const rt = this.ns.stack.routeOutput(dst);
+    if (!rt) return 'ENETUNREACH';
+    this.raddr = dst;
+    this.rport = dport;
+    this.laddr = rt.type === 'local' ? dst : this.ns.selectSrc(rt.dev, dst, rt);
+    this.lport = sport ?? this.ns.sockets.ephemeralPort('tcp');
+    const rng = this.world.rng;
+    this.iss = rng.u32();
+    this.tsOffset = rng.u32();
+    this.ipId = rng.int(0, 0xffff);
+    this.mss = this.routeMss(rt);
+    this.sndUna = this.iss;
+    this.sndNxt = this.iss;
+    this.rcvWscale = tcpWscale(this.ns);
+    this.state = 'SYN_SENT';
+    this.ns.sockets.tcpInsert(this);
+    this.trace('connect: SYN');
+    this.sendSegment(TH_SYN, new Uint8Array(0), true);
+    return null;
+  }
+
+  private routeMss(rt: Route | null): number {
+    return (rt && rt.dev ? rt.dev.mtu : 1500) - 40;
+  }
+
+  /** write(2): queue data; it goes out as MSS-sized segments within the windows. */
+  send(data: Uint8Array): void {
+    if (this.finQueued) return;
+    this.sendQ.push(data);
+    this.sendQBytes += data.length;
+    this.pushData();
+  }
+
+  /** close(2): FIN after the queued data. */
+  close(): void {
+    if (this.finQueued || this.state === 'CLOSED') return;
+    this.finQueued = true;
+    if (this.state === 'SYN_SENT') { this.done(); return; }
+    this.pushData();
+  }
+
+  private pushData(): void {
+    if (this.state !== 'ESTABLISHED' && this.state !== 'CLOSE_WAIT') return;
+    while (this.sendQBytes > 0) {
+      const inFlight = (this.sndNxt - this.sndUna) >>> 0;
+      const wnd = Math.min(this.sndWnd, this.cwnd * this.mss);
+      const room = wnd - inFlight;
+      if (room <= 0) break;
+      const n = Math.min(this.mss, this.sendQBytes, room);
+      const seg = this.takeSendQ(n);
+      const last = this.sendQBytes === 0;
+      this.sendSegment(TH_ACK | (last ? TH_PSH : 0), seg, true);
+    }
+    if (this.finQueued && !this.finSent && this.sendQBytes === 0) {
+      this.finSent = true;
+      this.state = this.state === 'ESTABLISHED' ? 'FIN_WAIT1' : 'LAST_ACK';
+      this.trace('close: FIN');
+      this.sendSegment(TH_FIN | TH_ACK, new Uint8Array(0), true);
+    }
+  }
+
+  private takeSendQ(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let o = 0;
+    while (o < n) {
+      const head = this.sendQ[0];
+      const take = Math.min(head.length, n - o);
+      out.set(head.subarray(0, take), o);
+      o += take;
+      if (take === head.length) this.sendQ.shift();
+      else this.sendQ[0] = head.subarray(take);
+    }
+    this.sendQBytes -= n;
+    return out;
+  }
+
+  /** Advertised window field: the receive window scaled down, rounded up to the scale as __tcp_select_window does. */
+  private windowField(flags: number): number {
+    if (flags & TH_SYN) return this.rcvWnd;
+    if (!this.wsOk) return Math.min(this.rcvWnd, 0xffff);
+    const scale = this.rcvWscale;
+    const aligned = Math.ceil(this.rcvWnd / (1 << scale)) * (1 << scale);
+    return Math.min(aligned >>> scale, 0xffff);
+  }
+
+  /** Builds one segment and sends it; `track` keeps it for retransmission. */
+  private sendSegment(flags: number, data: Uint8Array, track: boolean, seqOverride?: number): void {
+    const seq = seqOverride ?? this.sndNxt;
+    const syn = (flags & TH_SYN) !== 0;
+    const optLen = syn ? (this.state === 'SYN_SENT' || this.tsOk ? 20 : 8) : this.tsOk ? 12 : 0;
+    const thlen = 20 + optLen;
+    const skb = Skb.alloc(ETH_HLEN + 20 + thlen + data.length);
+    skb.flow = this.flow;
+    if (flags & TH_ACK && this.state !== 'SYN_SENT') skb.confirmNeigh = true;
+    const b = skb.buf, nh = skb.data + ETH_HLEN, th = nh + 20;
+    setU16(b, th, this.lport); setU16(b, th + 2, this.rport);
+    setU32(b, th + 4, seq);
+    setU32(b, th + 8, flags & TH_ACK ? this.rcvNxt : 0);
+    b[th + 12] = (thlen / 4) << 4;
+    b[th + 13] = flags;
+    setU16(b, th + 14, this.windowField(flags));
+    setU16(b, th + 16, 0); setU16(b, th + 18, 0);
+    let o = th + 20;
+    if (syn) {
+      b[o++] = 2; b[o++] = 4; setU16(b, o, this.mss); o += 2;
+      if (this.state === 'SYN_SENT' || (this.sackOk && this.tsOk)) {
+        b[o++] = 4; b[o++] = 2;
+        b[o++] = 8; b[o++] = 10; setU32(b, o, this.tsNow()); setU32(b, o + 4, this.state === 'SYN_SENT' ? 0 : this.tsRecent); o += 8;
+        b[o++] = 1; b[o++] = 3; b[o++] = 3; b[o++] = this.rcvWscale;
+      } else {
+        b[o++] = 1; b[o++] = 3; b[o++] = 3; b[o++] = this.rcvWscale;
+      }
+    } else if (this.tsOk) {
+      b[o++] = 1; b[o++] = 1; b[o++] = 8; b[o++] = 10; setU32(b, o, this.tsNow()); setU32(b, o + 4, this.tsRecent); o += 8;
+    }
+    b.set(data, o);
+    const l4len = thlen + data.length;
+    setU16(b, th + 16, finishChecksum(onesSum(b, th, l4len, pseudoHeaderSum(this.laddr, this.raddr, IPPROTO_TCP, l4len))));
+    // Connected socket: IP ID from the socket's counter (inet_id), DF set.
+    const id = this.ipId;
+    this.ipId = (this.ipId + 1) & 0xffff;
+    writeIpHeader(b, nh, { src: this.laddr, dst: this.raddr, proto: IPPROTO_TCP, ttl: 64, tos: 0, id, df: true }, l4len);
+    skb.nh = nh;
+    const consumes = data.length + (syn ? 1 : 0) + (flags & TH_FIN ? 1 : 0);
+    if (seqOverride === undefined) this.sndNxt = (this.sndNxt + consumes) >>> 0;
+    if (track && consumes > 0 && seqOverride === undefined) {
+      this.unacked.push({ seq, flags, data, sentAt: this.now, retrans: 0 });
+      this.armRto();
+    }
+    if (flags & TH_ACK) this.delackArmed = false;
+    if (this.onFirstSkb) { this.onFirstSkb(skb); this.onFirstSkb = null; }
+    const rt = this.ns.stack.routeOutput(this.raddr);
+    if (!rt) { this.ns.drop(skb, null, 'IP_OUTNOROUTES', `no route to ${ipToString(this.raddr)}`); return; }
+    this.ns.stack.localOut(skb, rt);
+  }
+
+  private armRto(): void {
+    if (this.rtoArmed) return;
+    this.rtoArmed = true;
+    const gen = ++this.rtoGen;
+    this.world.sched.after(this.rto, () => this.onRto(gen));
+  }
+
+  private resetRto(): void {
+    this.rtoArmed = false;
+    this.rtoGen++;
+    if (this.unacked.length) this.armRto();
+  }
+
+  private onRto(gen: number): void {
+    if (gen !== this.rtoGen || !this.rtoArmed) return;
+    this.rtoArmed = false;
+    const seg = this.unacked[0];
+    if (!seg || this.state === 'CLOSED') return;
+    const limit = seg.flags & TH_SYN ? TCP_SYN_RETRIES : TCP_RETRIES2;
+    if (seg.retrans >= limit) {
+      this.trace(`giving up after ${seg.retrans} retransmissions`);
+      this.h.onError?.(this, 'ETIMEDOUT');
+      this.done();
+      return;
+    }
+    seg.retrans++;
+    this.rto = Math.min(this.rto * 2, TCP_RTO_MAX);
+    this.cwnd = 1;
+    this.trace(`retransmission timeout, resending seq ${(seg.seq - this.iss) >>> 0} (try ${seg.retrans})`);
+    this.sendSegment(seg.flags, seg.data, false, seg.seq);
+    this.armRto();
+  }
+
+  /** ACK now (quick ACK) or after the delayed-ACK timer unless data goes out first. */
+  private scheduleAck(now: boolean): void {
+    if (now) { this.sendSegment(TH_ACK, new Uint8Array(0), false); return; }
+    if (this.delackArmed) return;
+    this.delackArmed = true;
+    const gen = ++this.delackGen;
+    this.world.sched.after(TCP_DELACK_MIN, () => {
+      if (gen !== this.delackGen || !this.delackArmed || this.state === 'CLOSED') return;
+      this.sendSegment(TH_ACK, new Uint8Array(0), false);
+    });
+  }
+
+  icmpError(err: SockError, info: IcmpErrorInfo): void {
+    if (info.type === 3 && info.code === 4) return; // PMTU: not modelled beyond the drop
+    if (this.state === 'SYN_SENT' || this.state === 'SYN_RECV') {
+      this.trace(`ICMP type ${info.type} code ${info.code} from ${ipToString(info.from)}: connect fails with ${err}`);
+      this.h.onError?.(this, err, info);
+      this.done();
+    }
+    // Established connections treat ICMP errors as soft errors.
+  }
+
+  done(): void {
+    if (this.state === 'CLOSED') return;
+    this.state = 'CLOSED';
+    this.rtoGen++;
+    this.delackGen++;
+    this.ns.sockets.tcpRemove(this);
+    this.h.onClose?.(this);
+  }
+
+  /** Processes a segment for this socket (tcp_rcv_state_process / tcp_rcv_established). */
+  input(skb: Skb, th: number, dataOff: number, dataLen: number): void {
+    const b = skb.buf;
+    const seq = u32(b, th + 4), ack = u32(b, th + 8), flags = b[th + 13];
+    const win = u16(b, th + 14);
+    this.parseTs(b, th);
+    if (this.state === 'SYN_SENT') {
+      if (flags & TH_ACK && (seqLe(ack, this.iss) || seqLt(this.sndNxt, ack))) {
+        if (!(flags & TH_RST)) sendReset(this.ns, skb, th, dataLen);
+        return;
+      }
+      if (flags & TH_RST) {
+        if (flags & TH_ACK) { this.trace('RST: connection refused', skb); this.h.onError?.(this, 'ECONNREFUSED'); this.done(); }
+        return;
+      }
+      if (flags & TH_SYN) {
+        this.parseSynOptions(b, th);
+        this.rcvNxt = (seq + 1) >>> 0;
+        this.sndUna = ack;
+        this.unacked = [];
+        this.resetRto();
+        this.sndWnd = win; // SYN-ACK windows are never scaled
+        this.state = 'ESTABLISHED';
+        this.trace('SYN-ACK received: established', skb);
+        this.sendSegment(TH_ACK, new Uint8Array(0), false);
+        this.h.onConnect?.(this);
+        this.pushData();
+      }
+      return;
+    }
+    if (flags & TH_RST) {
+      if (seq === this.rcvNxt || (this.state === 'SYN_RECV')) {
+        this.trace('RST received', skb);
+        this.h.onError?.(this, 'ECONNRESET');
+        this.done();
+      }
+      return;
+    }
+    if (flags & TH_SYN) {
+      if (this.state === 'SYN_RECV' && seq === ((this.rcvNxt - 1) >>> 0)) {
+        // Retransmitted SYN: resend our SYN-ACK.
+        this.sendSegment(TH_SYN | TH_ACK, new Uint8Array(0), false, this.iss);
+        return;
+      }
+      this.sendSegment(TH_ACK, new Uint8Array(0), false); // challenge ACK
+      return;
+    }
+    if (!(flags & TH_ACK)) return;
+    // Acceptability: in-order segments only.
+    if (dataLen > 0 || flags & TH_FIN) {
+      if (seq !== this.rcvNxt) {
+        this.trace(`out-of-order segment seq ${seq} (expected ${this.rcvNxt}): dup ACK`, skb);
+        this.sendSegment(TH_ACK, new Uint8Array(0), false);
+        return;
+      }
+    }
+    // ACK processing.
+    if (seqLt(this.sndUna, ack) && seqLe(ack, this.sndNxt)) {
+      const acked = (ack - this.sndUna) >>> 0;
+      this.sndUna = ack;
+      const first = this.unacked[0];
+      if (first && first.retrans === 0) this.rttSample(this.now - first.sentAt);
+      while (this.unacked.length) {
+        const s = this.unacked[0];
+        const end = (s.seq + s.data.length + (s.flags & TH_SYN ? 1 : 0) + (s.flags & TH_FIN ? 1 : 0)) >>> 0;
+        if (seqLe(end, ack)) this.unacked.shift(); else break;
+      }
+      this.cwnd += Math.max(1, Math.floor(acked / this.mss));
+      this.resetRto();
+      if (this.state === 'SYN_RECV') {
+        this.state = 'ESTABLISHED';
+        this.trace('handshake complete', skb);
+        this.h.onConnect?.(this);
+      }
+      if (this.finSent && this.sndUna === this.sndNxt) {
+        if (this.state === 'FIN_WAIT1') this.state = 'FIN_WAIT2';
+        else if (this.state === 'CLOSING') { this.enterTimeWait(); }
+        else if (this.state === 'LAST_ACK') { this.trace('last ACK: closed', skb); this.done(); return; }
+      }
+    } else if (this.state === 'SYN_RECV') {
+      return;
+    }
+    this.sndWnd = win << (this.wsOk ? this.sndWscale : 0);
+    if (dataLen > 0) {
+      const data = b.slice(dataOff, dataOff + dataLen);
+      this.rcvNxt = (this.rcvNxt + dataLen) >>> 0;
+      if (this.quick > 0) { this.quick--; this.scheduleAck(true); }
+      else this.scheduleAck(false);
+      this.h.onData?.(this, data);
+    }
+    if (flags & TH_FIN) {
+      this.rcvNxt = (this.rcvNxt + 1) >>> 0;
+      this.trace('FIN received', skb);
+      if (this.state === 'ESTABLISHED') {
+        this.state = 'CLOSE_WAIT';
+        // tcp_fin: ACK is scheduled (pingpong mode), the application's own FIN usually carries it.
+        this.scheduleAck(false);
+        this.h.onEnd?.(this);
+      } else if (this.state === 'FIN_WAIT1') {
+        // Simultaneous close, or FIN+ACK of our FIN.
+        if (this.sndUna === this.sndNxt) { this.sendSegment(TH_ACK, new Uint8Array(0), false); this.enterTimeWait(); }
+        else { this.state = 'CLOSING'; this.sendSegment(TH_ACK, new Uint8Array(0), false); }
+        this.h.onEnd?.(this);
+      } else if (this.state === 'FIN_WAIT2') {
+        this.sendSegment(TH_ACK, new Uint8Array(0), false);
+        this.h.onEnd?.(this);
+        this.enterTimeWait();
+      } else if (this.state === 'TIME_WAIT') {
+        this.sendSegment(TH_ACK, new Uint8Array(0), false);
+      }
+      return;
+    }
+    this.pushData();
+  }
+
+  private enterTimeWait(): void {
+    this.state = 'TIME_WAIT';
+    this.rtoGen++;
+    this.delackGen++;
+    this.trace('TIME_WAIT');
+    this.h.onClose?.(this);
+    const self = this;
+    this.world.sched.after(TCP_TIMEWAIT_LEN, () => {
+      if (self.state === 'TIME_WAIT') { self.state = 'CLOSED'; self.ns.sockets.tcpRemove(self); }
+    });
+  }
+
+  private rttSample(rtt: number): void {
+    if (this.srtt === 0) { this.srtt = rtt; this.rttvar = rtt / 2; }
+    else { this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - rtt); this.srtt = 0.875 * this.srtt + 0.125 * rtt; }
+    this.rto = Math.min(TCP_RTO_MAX, Math.max(TCP_RTO_MIN, this.srtt + Math.max(4 * this.rttvar, TCP_RTO_MIN)));
+  }
+
+  private parseTs(b: Uint8Array, th: number): void {
+    const end = th + (b[th + 12] >> 4) * 4;
+    for (let o = th + 20; o < end;) {
+      const kind = b[o];
+      if (kind === 0) break;
+      if (kind === 1) { o++; continue; }
+      const len = b[o + 1];
+      if (len < 2 || o + len > end) break;
+      if (kind === 8 && len === 10) this.tsRecent = u32(b, o + 2);
+      o += len;
+    }
+  }
+
+  /** Options of a SYN or SYN-ACK: MSS, window scale, SACK permitted, timestamps. */
+  parseSynOptions(b: Uint8Array, th: number): void {
+    const end = th + (b[th + 12] >> 4) * 4;
+    let peerMss = 536, ws = -1, ts = false, sack = false;
+    for (let o = th + 20; o < end;) {
+      const kind = b[o];
+      if (kind === 0) break;
+      if (kind === 1) { o++; continue; }
+      const len = b[o + 1];
+      if (len < 2 || o + len > end) break;
+      if (kind === 2 && len === 4) peerMss = u16(b, o + 2);
+      else if (kind === 3 && len === 3) ws = Math.min(b[o + 2], 14);
+      else if (kind === 4 && len === 2) sack = true;
+      else if (kind === 8 && len === 10) { ts = true; this.tsRecent = u32(b, o + 2); }
+      o += len;
+    }
+    this.wsOk = ws >= 0;
+    this.sndWscale = ws >= 0 ? ws : 0;
+    if (!this.wsOk) this.rcvWscale = 0;
+    void WSCALE;
+    this.tsOk = ts;
+    this.sackOk = sack;
+    // With timestamps on, each segment carries 12 option bytes: the usable MSS shrinks by them.
+    this.mss = Math.min(this.mss, peerMss) - (ts ? 12 : 0);
+    this.quick = TCP_MAX_QUICKACKS;
+    if (this.state === 'SYN_SENT') this.rcvWnd = SYN_WINDOW;
+  }
+
+  /** Passive open: a listener's SYN creates a SYN_RECV socket that sends SYN-ACK. */
+  static accept(ns: Netns, h: TcpHandlers, skb: Skb, th: number): TcpSock {
+    const b = skb.buf, nh = skb.nh;
+    const s = new TcpSock(ns, h);
+    s.laddr = ipDst(b, nh);
+    s.raddr = ipSrc(b, nh);
+    s.lport = u16(b, th + 2);
+    s.rport = u16(b, th);
+    s.flow = skb.flow;
+    const rng = ns.world.rng;
+    s.iss = rng.u32();
+    s.tsOffset = rng.u32();
+    s.ipId = 0; // the SYN-ACK leaves from the request socket: not connected, DF → ID 0
+    s.rcvNxt = (u32(b, th + 4) + 1) >>> 0;
+    s.sndUna = s.iss;
+    s.sndNxt = s.iss;
+    s.sndWnd = u16(b, th + 14);
+    s.state = 'SYN_RECV';
+    s.rcvWscale = tcpWscale(ns);
+    const rt = ns.stack.routeOutput(s.raddr);
+    s.mss = s.routeMss(rt);
+    s.parseSynOptions(b, th);
+    s.mss = s.mss; // already reduced by options
+    s.rcvWnd = SYNACK_WINDOW;
+    ns.sockets.tcpInsert(s);
+    s.trace('SYN received: SYN-ACK', skb);
+    s.sendSegment(TH_SYN | TH_ACK, new Uint8Array(0), true);
+    s.ipId = rng.int(0, 0xffff);
+    return s;
+  }
+}
+
+/** tcp_v4_rcv: checksum, socket lookup, listener, or RST. */
+export function tcpRcv(ns: Netns, skb: Skb, dev: NetDevice): void {
+  const b = skb.buf, nh = skb.nh, th = nh + ipHdrLen(b, nh);
+  const l4len = ipTotLen(b, nh) - ipHdrLen(b, nh);
+  if (l4len < 20) { ns.drop(skb, dev, 'PKT_TOO_SMALL', 'TCP header truncated'); return; }
+  const doff = (b[th + 12] >> 4) * 4;
+  if (doff < 20 || doff > l4len) { ns.drop(skb, dev, 'PKT_TOO_SMALL', `bad TCP data offset ${doff}`); return; }
+  const src = ipSrc(b, nh), dst = ipDst(b, nh);
+  if (finishChecksum(onesSum(b, th, l4len, pseudoHeaderSum(src, dst, IPPROTO_TCP, l4len))) !== 0) {
+    ns.drop(skb, dev, 'TCP_CSUM', 'bad TCP checksum');
+    return;
+  }
+  const sport = u16(b, th), dport = u16(b, th + 2);
+  const flags = b[th + 13];
+  const w = ns.world;
+  const s = ns.sockets.tcpLookup(dport, src, sport);
+  if (s) {
+    if (w.trace.on) w.event(ns.node.name, ns.name, dev.name, skb, 'tcp.rcv', `${flagString(flags)} to ${s.state} socket ${ipToString(dst)}:${dport}`, 'deliver');
+    s.input(skb, th, th + doff, l4len - doff);
+    return;
+  }
+  const l = ns.sockets.tcpListen.get(dport);
+  if (l && (flags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN) {
+    if (w.trace.on) w.event(ns.node.name, ns.name, dev.name, skb, 'tcp.rcv', `SYN to listener on port ${dport}`, 'deliver');
+    TcpSock.accept(ns, l, skb, th);
+    return;
+  }
+  if (w.trace.on) w.event(ns.node.name, ns.name, dev.name, skb, 'tcp.rcv', `no socket for ${ipToString(dst)}:${dport}${flags & TH_RST ? '' : ': sending RST'}`);
+  if (!(flags & TH_RST)) sendReset(ns, skb, th, l4len - doff);
+  ns.drop(skb, dev, 'NO_SOCKET', `no socket on TCP ${ipToString(dst)}:${dport}`);
+}
+
+export function flagString(f: number): string {
+  let s = '';
+  if (f & TH_SYN) s += 'S';
+  if (f & TH_FIN) s += 'F';
+  if (f & TH_RST) s += 'R';
+  if (f & TH_PSH) s += 'P';
+  if (f & TH_ACK) s += '.';
+  return `[${s}]`;
+}
+
+/**
+ * tcp_v4_send_reset from the namespace's control socket: no options, window 0,
+ * DF set and IP ID 0 (an unconnected socket), the incoming packet's TOS.
+ */
+export function sendReset(ns: Netns, orig: Skb, th: number, dataLen: number): void {
+  const b = orig.buf, nh = orig.nh;
+  const flags = b[th + 13];
+  const src = ipDst(b, nh), dst = ipSrc(b, nh);
+  const rt = ns.stack.routeOutput(dst);
+  if (!rt) return;
+  const skb = Skb.alloc(ETH_HLEN + 40);
+  skb.flow = orig.flow;
+  if (orig.path && ns.world.watchPaths) skb.path = [];
+  const onh = skb.data + ETH_HLEN, oth = onh + 20, ob = skb.buf;
+  setU16(ob, oth, u16(b, th + 2)); setU16(ob, oth + 2, u16(b, th));
+  let rflags: number;
+  if (flags & TH_ACK) { setU32(ob, oth + 4, u32(b, th + 8)); setU32(ob, oth + 8, 0); rflags = TH_RST; }
+  else {
+    setU32(ob, oth + 4, 0);
+    setU32(ob, oth + 8, (u32(b, th + 4) + dataLen + (flags & TH_SYN ? 1 : 0) + (flags & TH_FIN ? 1 : 0)) >>> 0);
+    rflags = TH_RST | TH_ACK;
+  }
+  ob[oth + 12] = 0x50; ob[oth + 13] = rflags;
+  setU16(ob, oth + 14, 0); setU16(ob, oth + 16, 0); setU16(ob, oth + 18, 0);
+  setU16(ob, oth + 16, finishChecksum(onesSum(ob, oth, 20, pseudoHeaderSum(src, dst, IPPROTO_TCP, 20))));
+  writeIpHeader(ob, onh, { src, dst, proto: IPPROTO_TCP, ttl: 64, tos: b[nh + 1], id: 0, df: true }, 20);
+  skb.nh = onh;
+  ns.stack.localOut(skb, rt);
+}

@@ -1,0 +1,125 @@
+/**
+ * The applications podwire runs in pods and hosts, with the semantics the
+ * kernel-conformance probes implement too:
+ *  - servers: every declared TCP/UDP port echoes what it receives; a TCP server
+ *    closes when its peer half-closes;
+ *  - clients: TCP connects, writes `size` bytes ('abc…z' repeating), reads the
+ *    echo, closes; UDP sends one datagram and waits for the echo; ICMP pings as
+ *    iputils does (1 s apart for count > 1).
+ * Outcomes: reply, refused (RST / ICMP port or protocol unreachable),
+ * unreachable (other ICMP errors), dropped (nothing within the timeout).
+ */
+import type { Netns } from '../kernel/netns.js';
+import type { Skb } from '../kernel/skb.js';
+import type { SockError, IcmpErrorInfo } from '../kernel/sockets.js';
+import { TcpSock } from '../kernel/tcp.js';
+import type { ContainerPortSpec, SourcePos } from './types.js';
+import { InputError } from './errors.js';
+import { ipToString } from '../wire/bytes.js';
+
+export type Outcome = 'reply' | 'refused' | 'unreachable' | 'dropped';
+
+export function payload(size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let i = 0; i < size; i++) b[i] = 0x61 + (i % 26);
+  return b;
+}
+
+export function startServers(ns: Netns, ports: ContainerPortSpec[], pos: SourcePos): void {
+  for (const p of ports) {
+    try {
+      if (p.protocol === 'TCP') {
+        ns.sockets.tcpListenOn(p.containerPort, {
+          onData: (s, data) => s.send(data),
+          onEnd: (s) => s.close(),
+        });
+      } else if (p.protocol === 'UDP') {
+        ns.sockets.udpBind(p.containerPort, { onMessage: (data, _f, _p, reply) => reply(data) });
+      }
+      // SCTP ports are accepted in manifests but have no server in the model.
+    } catch (e) {
+      throw new InputError(pos.file, pos.line, pos.col, `${ns.node.name}/${ns.name}: ${(e as Error).message}`, 'each port declared once per pod');
+    }
+  }
+}
+
+export interface ClientRequest {
+  ns: Netns;
+  dst: number;
+  protocol: 'icmp' | 'tcp' | 'udp';
+  port?: number;
+  sourcePort?: number;
+  /** Source address override (for `from: ip/…`). */
+  src?: number;
+  size: number;
+  timeout: number;
+  flow: string;
+  /** Called with the first packet the client sends (to watch its path). */
+  onFirstSkb?: (skb: Skb) => void;
+  done: (o: Outcome, detail: string) => void;
+}
+
+function errOutcome(err: SockError, info?: IcmpErrorInfo): [Outcome, string] {
+  const how = info ? `ICMP type ${info.type} code ${info.code} from ${ipToString(info.from)} (${err})` : err;
+  if (err === 'ECONNREFUSED') return ['refused', how];
+  if (err === 'ETIMEDOUT') return ['dropped', how];
+  return ['unreachable', how];
+}
+
+/** Runs one request and calls `done` exactly once. */
+export function runClient(r: ClientRequest): void {
+  const sched = r.ns.node.world.sched;
+  let finished = false;
+  let timer = 0;
+  const finish = (o: Outcome, detail: string) => {
+    if (finished) return;
+    finished = true;
+    timer++;
+    r.done(o, detail);
+  };
+  const gen = ++timer;
+  sched.after(r.timeout, () => { if (gen === timer) finish('dropped', `no answer within ${r.timeout / 1e9}s`); });
+
+  if (r.protocol === 'icmp') {
+    const sock = r.ns.sockets.pingOpen({
+      onReply: (_seq, from, ttl) => { sock.close(); finish('reply', `echo reply from ${ipToString(from)} ttl ${ttl}`); },
+      onError: (err, info) => { sock.close(); const [o, d] = errOutcome(err, info); finish(o, d); },
+    });
+    const err = sock.send(r.dst, 1, r.size, r.flow, r.onFirstSkb);
+    if (err) { sock.close(); const [o, d] = errOutcome(err); finish(o, d); }
+    return;
+  }
+  if (r.protocol === 'udp') {
+    const port = r.sourcePort ?? r.ns.sockets.ephemeralPort('udp');
+    const sock = r.ns.sockets.udpBind(port, {
+      onMessage: (data) => { sock.close(); finish('reply', `${data.length} bytes echoed`); },
+      onError: (err, info) => { sock.close(); const [o, d] = errOutcome(err, info); finish(o, d); },
+    });
+    sock.raddr = r.dst;
+    sock.rport = r.port!;
+    if (r.src) sock.laddr = r.src;
+    const err = sock.send(payload(r.size), r.dst, r.port!, r.flow, r.onFirstSkb);
+    if (err) { sock.close(); const [o, d] = errOutcome(err); finish(o, d); }
+    sched.after(r.timeout, () => sock.close());
+    return;
+  }
+  let received = 0;
+  let outcome: [Outcome, string] | null = null;
+  const s = new TcpSock(r.ns, {
+    onConnect: (sk) => {
+      if (r.size === 0) { outcome = ['reply', 'connected']; sk.close(); return; }
+      sk.send(payload(r.size));
+    },
+    onData: (sk, data) => {
+      received += data.length;
+      if (received >= r.size && !outcome) { outcome = ['reply', `${received} bytes echoed`]; sk.close(); }
+    },
+    onEnd: (sk) => { sk.close(); },
+    onClose: () => { finish(...(outcome ?? ['refused', 'connection closed before the echo'] as [Outcome, string])); },
+    onError: (_sk, err, info) => { const [o, d] = errOutcome(err, info); finish(o, d); },
+  });
+  s.flow = r.flow;
+  if (r.onFirstSkb) s.onFirstSkb = r.onFirstSkb;
+  const err = s.connect(r.dst, r.port!, r.sourcePort);
+  if (err) { const [o, d] = errOutcome(err); finish(o, d); }
+}

@@ -1,0 +1,195 @@
+/**
+ * Builds the emulated cluster from a validated scenario, the way a real
+ * cluster comes up: machines with their NICs on underlay segments (one L2
+ * segment per subnet, a router between subnets), each node's pod subnet, the
+ * CNI plugin run for every pod in manifest order (so IPAM is deterministic),
+ * and a server on every declared container port.
+ */
+import { World } from '../kernel/world.js';
+import { Node } from '../kernel/node.js';
+import { Segment } from '../kernel/devices/nic.js';
+import { cmdAdd, defaultBridgeConflist, parseConflist, resolveFlannel, type BridgeNetConf, type NetworkConfigList, CniConfigError } from '../cni/index.js';
+import { ipToString, prefixMask } from '../wire/bytes.js';
+import { InputError } from './errors.js';
+import type { Cidr, ContainerPortSpec, PodSpec, Scenario, SourcePos } from './types.js';
+import { startServers } from './apps.js';
+
+export interface PodInfo {
+  spec: PodSpec;
+  node: Node;
+  netns: string;
+  ip: number;
+  hostVeth?: string;
+}
+
+export interface Cluster {
+  world: World;
+  scenario: Scenario;
+  nodes: Map<string, Node>;
+  hosts: Map<string, Node>;
+  routers: Node[];
+  segments: Segment[];
+  pods: Map<string, PodInfo>;
+  /** Node name → its pod subnet. */
+  podCIDRs: Map<string, { addr: number; prefix: number }>;
+  /** Machine name → its underlay address. */
+  machineIPs: Map<string, number>;
+}
+
+const cidrText = (addr: number, prefix: number) => `${ipToString(addr)}/${prefix}`;
+
+function fail(pos: SourcePos, message: string, expected?: string): never {
+  throw new InputError(pos.file, pos.line, pos.col, message, expected);
+}
+
+export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Record<string, string> } = {}): Cluster {
+  const world = new World(opts.seed ?? sc.seed);
+  if (opts.sysctls) world.sysctlOverrides = { ...opts.sysctls };
+  const cl: Cluster = { world, scenario: sc, nodes: new Map(), hosts: new Map(), routers: [], segments: [], pods: new Map(), podCIDRs: new Map(), machineIPs: new Map() };
+  const c = sc.cluster;
+
+  // Underlay: one segment per subnet of the node/host addresses.
+  const segOf = new Map<string, Segment>();
+  const segmentFor = (ip: Cidr): Segment => {
+    const net = (ip.addr & prefixMask(ip.prefix)) >>> 0;
+    const key = cidrText(net, ip.prefix);
+    let s = segOf.get(key);
+    if (!s) { s = new Segment(key, net, ip.prefix); segOf.set(key, s); cl.segments.push(s); }
+    return s;
+  };
+  const machines: { name: string; ip: Cidr; role: 'node' | 'host' }[] = [
+    ...c.nodes.map((n) => ({ name: n.name, ip: n.ip, role: 'node' as const })),
+    ...c.externalHosts.map((h) => ({ name: h.name, ip: h.ip, role: 'host' as const })),
+  ];
+  for (const m of machines) {
+    const node = new Node(world, m.name, m.role);
+    world.nodes.set(m.name, node);
+    (m.role === 'node' ? cl.nodes : cl.hosts).set(m.name, node);
+    cl.machineIPs.set(m.name, m.ip.addr);
+    node.addNic('eth0', segmentFor(m.ip), world.rng.mac(), c.mtu, c.linkDelay.nic, c.nicBandwidth);
+    node.linkSetUp('host', 'lo');
+    node.addrAdd('host', 'lo', '127.0.0.1/8');
+    node.addrAdd('host', 'eth0', m.ip.text);
+    node.linkSetUp('host', 'eth0');
+  }
+  // Subnets joined by a router (one NIC per segment, the last usable address of each).
+  if (cl.segments.length > 1) {
+    const router = new Node(world, 'router', 'router');
+    world.nodes.set('router', router);
+    cl.routers.push(router);
+    router.linkSetUp('host', 'lo');
+    cl.segments.forEach((s, i) => {
+      const dev = `eth${i}`;
+      const used = new Set(machines.filter((m) => segmentFor(m.ip) === s).map((m) => m.ip.addr));
+      let gw = (s.network | (~prefixMask(s.prefix) >>> 0)) - 1;
+      while (used.has(gw >>> 0)) gw--;
+      router.addNic(dev, s, world.rng.mac(), c.mtu, c.linkDelay.nic, c.nicBandwidth);
+      router.addrAdd('host', dev, cidrText(gw >>> 0, s.prefix));
+      router.linkSetUp('host', dev);
+      for (const m of machines) if (segmentFor(m.ip) === s) world.nodes.get(m.name)!.routeAdd('host', { dst: 'default', via: ipToString(gw >>> 0) });
+    });
+    router.sysctlSet('host', 'net.ipv4.ip_forward', '1');
+  }
+  for (const h of c.externalHosts) {
+    const node = cl.hosts.get(h.name)!;
+    for (const r of h.routes) {
+      try { node.routeAdd('host', { dst: r.dst.text, via: ipToString(r.via) }); }
+      catch (e) { fail(r.pos, `route ${r.dst.text} via ${ipToString(r.via)} on host ${h.name}: ${(e as Error).message}`, 'a gateway on the host\'s own subnet'); }
+    }
+  }
+
+  // Pod subnets: given, or the next free /24 of the cluster pod CIDR in node order.
+  const taken = c.nodes.filter((n) => n.podCIDR).map((n) => n.podCIDR!);
+  let next = c.podCIDR.addr;
+  const end = c.podCIDR.addr + 2 ** (32 - c.podCIDR.prefix);
+  for (const n of c.nodes) {
+    if (n.podCIDR) { cl.podCIDRs.set(n.name, { addr: n.podCIDR.addr, prefix: n.podCIDR.prefix }); continue; }
+    const size = 256;
+    while (next < end && taken.some((t) => overlaps(next, 24, t.addr, t.prefix))) next += size;
+    if (next + size > end) fail(n.pos, `no /24 left in cluster podCIDR ${c.podCIDR.text} for node ${n.name}`, 'a larger podCIDR or an explicit node podCIDR');
+    cl.podCIDRs.set(n.name, { addr: next >>> 0, prefix: 24 });
+    next += size;
+  }
+
+  // kubelet/kube-proxy environment on every node: forwarding on.
+  for (const n of cl.nodes.values()) n.sysctlSet('host', 'net.ipv4.ip_forward', '1');
+
+  // Pods, in manifest order.
+  const confs = new Map<string, BridgeNetConf>();
+  const confFor = (nodeName: string, pos: SourcePos): BridgeNetConf => {
+    let conf = confs.get(nodeName);
+    if (conf) return conf;
+    const sub = cl.podCIDRs.get(nodeName)!;
+    let list: NetworkConfigList;
+    const net = c.network;
+    try {
+      if (net.conflist) {
+        list = parseConflist(net.conflist.text);
+        if (list.plugins[0]?.kind === 'flannel') {
+          list = resolveFlannel(list, { network: c.podCIDR.text, subnet: cidrText(sub.addr + 1, sub.prefix), mtu: net.mtu, ipMasq: false });
+        }
+      } else list = defaultBridgeConflist({ subnet: cidrText(sub.addr, sub.prefix), hairpinMode: net.hairpinMode, mtu: net.mtu });
+    } catch (e) {
+      if (e instanceof CniConfigError && net.conflist) {
+        const p = net.conflist.pos;
+        fail({ file: p.file, line: p.line + (e.line ? e.line : 0), col: e.col ?? p.col }, `CNI network config: ${e.message}`);
+      }
+      throw e;
+    }
+    const first = list.plugins[0];
+    if (!first || first.kind !== 'bridge') fail(net.conflist?.pos ?? pos, `the CNI config list must start with a "bridge" (or "flannel") plugin, got "${first ? (first as { type: string }).type : 'nothing'}"`, 'bridge');
+    conf = first as BridgeNetConf;
+    confs.set(nodeName, conf);
+    return conf;
+  };
+
+  let podIndex = 0;
+  for (const m of sc.manifests) {
+    if (m.kind !== 'Pod') continue;
+    const pod = m as PodSpec;
+    const node = cl.nodes.get(pod.nodeName)!;
+    podIndex++;
+    if (pod.hostNetwork) {
+      const info: PodInfo = { spec: pod, node, netns: 'host', ip: cl.machineIPs.get(node.name)! };
+      cl.pods.set(`${pod.namespace}/${pod.name}`, info);
+      startServers(node.ns('host'), portsOf(pod), pod.pos);
+      continue;
+    }
+    const netns = `${pod.namespace}.${pod.name}`;
+    node.netnsAdd(netns);
+    const conf = confFor(node.name, pod.pos);
+    const containerID = hex(world.rng.bytes(32));
+    let result;
+    try {
+      result = cmdAdd(node, world.rng, conf, { containerID, netns, ifName: 'eth0', ips: pod.pinnedIP !== undefined ? [ipToString(pod.pinnedIP)] : undefined });
+    } catch (e) {
+      fail(pod.pos, `CNI ADD for pod ${pod.namespace}/${pod.name} on ${node.name} failed: ${(e as Error).message}`);
+    }
+    const addr = result.ips[0]?.address.split('/')[0];
+    const ip = addr ? ipv4(addr) : 0;
+    const hostVeth = result.interfaces.find((i) => !i.sandbox && i.name.startsWith('veth'))?.name;
+    cl.pods.set(`${pod.namespace}/${pod.name}`, { spec: pod, node, netns, ip, hostVeth });
+    startServers(node.ns(netns), portsOf(pod), pod.pos);
+    void podIndex;
+  }
+  for (const h of c.externalHosts) startServers(cl.hosts.get(h.name)!.ns('host'), h.ports, h.pos);
+  return cl;
+}
+
+function portsOf(pod: PodSpec): ContainerPortSpec[] {
+  return pod.containers.flatMap((c) => c.ports);
+}
+
+function overlaps(a: number, ap: number, b: number, bp: number): boolean {
+  const p = Math.min(ap, bp);
+  return ((a ^ b) & prefixMask(p)) === 0;
+}
+
+function hex(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+function ipv4(s: string): number {
+  const p = s.split('.').map(Number);
+  return (((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0);
+}
