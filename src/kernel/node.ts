@@ -72,9 +72,7 @@ export class Node implements Netlink {
     if (this.netns.has(name)) throw new NetlinkError('EEXIST', `Cannot create namespace "${name}": File exists`);
     this.createNetns(name);
     this.configLog.push(`ip netns add ${name}`);
-    this.log(name, 'ip link set lo up');
-    this.ns(name).device('lo')!.up = true;
-    this.ns(name).addAddr(this.ns(name).device('lo')!, 0x7f000001, 8);
+    this.linkSetUp(name, 'lo');
   }
 
   netnsDel(name: string): void {
@@ -183,6 +181,8 @@ export class Node implements Netlink {
     const ns = d.netns;
     if (d.up === up) { this.log(netns, `ip link set ${name} ${up ? 'up' : 'down'}`); return; }
     d.up = up;
+    // The kernel gives loopback 127.0.0.1/8 when it first comes up (inetdev_event, NETDEV_UP).
+    if (up && d.kind === 'loopback' && !ns.addrs.some((a) => a.dev === d)) ns.addAddr(d, 0x7f000001, 8);
     if (up) for (const a of ns.addrs) if (a.dev === d) ns.addAddrRoutes(a);
     if (!up) {
       // fib_sync_down_dev: routes through the device go away (kernel routes come back on up).

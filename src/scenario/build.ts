@@ -68,7 +68,6 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     cl.machineIPs.set(m.name, m.ip.addr);
     node.addNic('eth0', segmentFor(m.ip), world.rng.mac(), c.mtu, c.linkDelay.nic, c.nicBandwidth);
     node.linkSetUp('host', 'lo');
-    node.addrAdd('host', 'lo', '127.0.0.1/8');
     node.addrAdd('host', 'eth0', m.ip.text);
     node.linkSetUp('host', 'eth0');
   }

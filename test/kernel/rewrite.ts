@@ -35,6 +35,9 @@ export type Argv = string[];
 export const PINNED_SYSCTLS: readonly string[] = [
   'net.ipv6.conf.all.disable_ipv6=1',
   'net.ipv6.conf.default.disable_ipv6=1',
+  // The kernel's default receive buffer limit: hosts often raise it (this one has 32 MiB), which
+  // raises the TCP window scale; podwire models the default, so the test namespaces use it too.
+  'net.ipv4.tcp_rmem=4096 131072 6291456',
   ...['all', 'default'].flatMap((d) => [
     `net.ipv4.conf.${d}.rp_filter=0`,
     `net.ipv4.conf.${d}.arp_ignore=0`,
@@ -192,7 +195,8 @@ export function rewriteCommand(cmd: string, ctx: RewriteContext): Argv[] {
 
 /** Rewrites a machine's whole command list, in order. */
 export function rewriteCommands(cmds: readonly string[], ctx: RewriteContext): Argv[] {
-  return cmds.flatMap((c) => rewriteCommand(c, ctx));
+  // Lines starting with '#' are comments in --show-config output (e.g. the NIC a machine has).
+  return cmds.filter((c) => !c.trimStart().startsWith('#') && c.trim() !== '').flatMap((c) => rewriteCommand(c, ctx));
 }
 
 /**
@@ -228,6 +232,7 @@ export function machineNamer(prefix: string, machine: string): RewriteContext {
   };
   return {
     rootNs: `${prefix}${safe(machine)}`,
-    mapNetns: (name) => `${prefix}${safe(machine)}_${safe(name)}`,
+    // podwire calls a machine's own namespace 'host'.
+    mapNetns: (name) => (name === 'host' ? `${prefix}${safe(machine)}` : `${prefix}${safe(machine)}_${safe(name)}`),
   };
 }
