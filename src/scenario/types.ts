@@ -122,7 +122,8 @@ export type Endpoint =
   | { kind: 'ip'; addr: number; text: string }
   | { kind: 'service'; namespace: string; name: string; text: string };
 
-export type TrafficResult = 'reply' | 'refused' | 'dropped';
+/** reply; refused (TCP RST, ICMP port/protocol unreachable); unreachable (any other ICMP error: host/net unreachable, admin prohibited, TTL exceeded); dropped (silence until the timeout). */
+export type TrafficResult = 'reply' | 'refused' | 'unreachable' | 'dropped';
 
 export interface TrafficSpec {
   name: string;

@@ -122,7 +122,7 @@ export function validateTraffic(list: Y): TrafficRefs[] {
       const e = exY.map(EXPECT_KEYS);
       const expect: NonNullable<TrafficSpec['expect']> = { pos: exY.pos };
       const rY = e.opt('result');
-      if (rY) expect.result = rY.oneOf<TrafficResult>(['reply', 'refused', 'dropped']);
+      if (rY) expect.result = rY.oneOf<TrafficResult>(['reply', 'refused', 'unreachable', 'dropped']);
       const pY = e.opt('path');
       if (pY) {
         expect.path = [];

@@ -39,7 +39,7 @@ const RUN_TS = path.join(ROOT, 'src', 'scenario', 'run.ts');
 
 interface ModelRunResult {
   endTime: number;
-  results: { name: string; result: 'reply' | 'refused' | 'dropped'; ok: boolean }[];
+  results: { name: string; result: 'reply' | 'refused' | 'unreachable' | 'dropped'; ok: boolean }[];
   config: MachineConfig[];
   captures: string[];
 }

@@ -10,7 +10,7 @@
 //    atMs = wall-clock epoch ms to start at (waits until then).
 //    TCP: connect (from sourcePort if given), write `size` bytes (byte i = 0x61 + i % 26),
 //         read until `size` bytes came back, then close (FIN) and wait for the close.
-//         reply | refused (RST / ICMP unreachable) | dropped (timeout).
+//         reply | refused (RST / ICMP port unreachable) | unreachable (other ICMP errors) | dropped (timeout).
 //    UDP: connected socket, one datagram of `size` bytes (same pattern); reply (echo) |
 //         refused (ICMP port unreachable -> ECONNREFUSED) | dropped (timeout).
 //    ICMP: one ping -c count -s size -W timeout -n dst (1 s apart, seq 1..count).
@@ -95,7 +95,8 @@ function tcpOnce(req) {
       }
     });
     sock.on('error', (e) => {
-      if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET'].includes(e.code)) finish('refused', e.code);
+      if (['ECONNREFUSED', 'ECONNRESET'].includes(e.code)) finish('refused', e.code);
+      else if (['EHOSTUNREACH', 'ENETUNREACH'].includes(e.code)) finish('unreachable', e.code);
       else finish('dropped', e.code ?? String(e));
     });
     sock.on('close', () => {
@@ -121,7 +122,8 @@ function udpOnce(req) {
     };
     const timer = setTimeout(() => finish('dropped', 'timeout'), req.timeoutMs);
     sock.on('error', (e) => {
-      if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(e.code)) finish('refused', e.code);
+      if (e.code === 'ECONNREFUSED') finish('refused', e.code);
+      else if (['EHOSTUNREACH', 'ENETUNREACH'].includes(e.code)) finish('unreachable', e.code);
       else finish('dropped', e.code ?? String(e));
     });
     sock.on('message', (msg) => {
@@ -154,7 +156,8 @@ function icmpAll(req) {
       for (let seq = 1; seq <= count; seq++) {
         const re = new RegExp(`icmp_seq=${seq}\\b`);
         const line = text.split('\n').find((l) => re.test(l)) ?? '';
-        results.push(/bytes from/.test(line) ? 'reply' : /nreachable|rohibited/.test(line) ? 'refused' : 'dropped');
+        // podwire's outcomes: port/protocol unreachable = refused; other ICMP errors = unreachable.
+        results.push(/bytes from/.test(line) ? 'reply' : /(Port|Protocol) Unreachable/i.test(line) ? 'refused' : /nreachable|rohibited|exceeded/i.test(line) ? 'unreachable' : 'dropped');
         details.push(line.trim() || extra);
       }
       resolve({ results, details });
