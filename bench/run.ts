@@ -1,0 +1,59 @@
+/**
+ * `npm run bench` — runs every benchmark, prints one table, writes bench/results.json.
+ *
+ *   node dist/bench/run.js [--quick] [--only NAME[,NAME…]] [--out FILE]
+ *
+ * --quick: CI-sized runs (whole suite well under 20 s). Without it: full sizes (a minute or two).
+ * Each benchmark does a warm-up and reports the median of several runs. Targets are printed
+ * beside the figures; nothing fails when a target is missed (benchmarks never assert on time).
+ * Run with `node --expose-gc` to collect garbage between runs.
+ */
+import { writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as path from 'node:path';
+import { fmt, runBench, table, type BenchOptions, type BenchResult, type BenchSpec } from './harness.js';
+import { engineFifo, engineTimers } from './engine-events.js';
+import { bridgeTraced, bridgeUntraced } from './bridge-frames.js';
+import { scenarioRun } from './scenario-run.js';
+
+const ALL: ((o: BenchOptions) => BenchSpec)[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun];
+
+// dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function main(argv: string[]): void {
+  const quick = argv.includes('--quick');
+  const onlyAt = argv.indexOf('--only');
+  const only = onlyAt >= 0 ? new Set((argv[onlyAt + 1] ?? '').split(',').filter(Boolean)) : null;
+  const outAt = argv.indexOf('--out');
+  const out = outAt >= 0 ? path.resolve(argv[outAt + 1]) : path.join(root, 'bench', 'results.json');
+  process.chdir(root);
+  const o: BenchOptions = { quick };
+  const specs = ALL.map((f) => f(o)).filter((s) => !only || only.has(s.name));
+  if (specs.length === 0) throw new Error(`no benchmark matches --only ${[...(only ?? [])].join(',')}`);
+
+  console.log(`podwire bench (${quick ? 'quick' : 'full'}) — node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}${global.gc ? '' : ' (no --expose-gc)'}`);
+  const results: BenchResult[] = [];
+  const t0 = Date.now();
+  for (const s of specs) {
+    process.stdout.write(`  ${s.name}: ${s.description} … `);
+    const r = runBench(s);
+    results.push(r);
+    console.log(`${fmt(r.median)} ${r.unit}`);
+  }
+
+  const rows = results.map((r) => {
+    const target = r.target ? `${r.target.kind === 'min' ? '≥' : '≤'} ${fmt(r.target.value)}` : '—';
+    const met = r.met === undefined ? '' : r.met ? 'yes' : 'NO';
+    const spread = r.runs.length > 1 ? `${fmt(Math.min(...r.runs))} … ${fmt(Math.max(...r.runs))}` : '';
+    const extra = r.extra ? Object.entries(r.extra).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') : '';
+    return [r.name, `${fmt(r.median)} ${r.unit}`, spread, target, met, extra];
+  });
+  console.log('');
+  console.log(table(['benchmark', 'median', 'min … max', 'target', 'met', 'also (medians)'], rows));
+  console.log(`\n${results.length} benchmarks in ${((Date.now() - t0) / 1000).toFixed(1)} s; results in ${path.relative(process.cwd(), out) || out}`);
+  writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+}
+
+main(process.argv.slice(2));
