@@ -141,7 +141,8 @@ export class Fib {
 export function formatRoute(r: Route): string {
   const parts: string[] = [];
   if (r.type !== 'unicast') parts.push(r.type);
-  parts.push(r.prefix === 0 && r.type === 'unicast' ? 'default' : r.prefix === 32 ? ipToString(r.dst) : `${ipToString(r.dst)}/${r.prefix}`);
+  // iproute2 prints "default" for any /0 (no RTA_DST), so also "blackhole default", "unreachable default".
+  parts.push(r.prefix === 0 ? 'default' : r.prefix === 32 ? ipToString(r.dst) : `${ipToString(r.dst)}/${r.prefix}`);
   if (r.gw) parts.push('via', ipToString(r.gw));
   if (r.dev) parts.push('dev', r.dev.name);
   if (r.table !== RT_TABLE_MAIN && r.table !== RT_TABLE_LOCAL) parts.push('table', String(r.table));

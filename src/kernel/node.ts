@@ -245,7 +245,11 @@ export class Node implements Netlink {
   }
 
   // ── routes ──
-  private toRoute(ns: Netns, r: RouteSpec): Route {
+  /**
+   * `forDelete`: `ip route del` matches by what is given (`ip route del 10.5.0.0/16 metric 100`
+   * needs neither dev nor via), so the nexthop checks of add/replace do not apply.
+   */
+  private toRoute(ns: Netns, r: RouteSpec, forDelete = false): Route {
     let dst = 0, prefix = 0;
     if (r.dst !== 'default' && r.dst !== '0.0.0.0/0') {
       const c = parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
@@ -258,7 +262,7 @@ export class Node implements Netlink {
     if (gw === undefined) throw new NetlinkError('EINVAL', `invalid gateway "${r.via}"`);
     let dev: NetDevice | null = r.dev ? ns.device(r.dev) ?? null : null;
     if (r.dev && !dev) throw new NetlinkError('ENODEV', `Cannot find device "${r.dev}"`);
-    if (type === 'unicast') {
+    if (type === 'unicast' && !forDelete) {
       if (gw && !r.onlink) {
         // The gateway must be reachable directly (a link-scope route to it).
         const via = ns.fib.lookup(gw);
@@ -312,7 +316,7 @@ export class Node implements Netlink {
 
   routeDel(netns: string, r: RouteSpec): void {
     const ns = this.ns(netns);
-    const rt = this.toRoute(ns, { ...r, onlink: true, dev: r.dev, via: r.via });
+    const rt = this.toRoute(ns, r, true);
     const removed = ns.fib.remove((x) => x.table === rt.table && x.dst === rt.dst && x.prefix === rt.prefix &&
       (r.metric === undefined || x.metric === rt.metric) && (!r.dev || x.dev === rt.dev) && (!r.via || x.gw === rt.gw));
     if (removed.length === 0) throw new NetlinkError('ENOENT', `RTNETLINK answers: No such process (route ${r.dst})`);
