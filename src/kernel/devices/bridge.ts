@@ -245,7 +245,9 @@ export class Bridge extends NetDevice {
     for (const e of this.fdb.values()) {
       if (!e.isStatic && now - e.updated > this.ageingTime) continue;
       const dev = e.port ? e.port.name : this.name;
-      out.push(`${macToString(e.mac)} dev ${dev}${e.local ? (e.port ? ' master ' + this.name : '') + ' permanent' : ' master ' + this.name}`);
+      // Every bridge entry carries NDA_MASTER, the bridge's own address too: "02:…:b0 dev br0 master br0 permanent"
+      // (checked on Linux 6.18; the device's own multicast "self" entries are not modelled).
+      out.push(`${macToString(e.mac)} dev ${dev} master ${this.name}${e.local ? ' permanent' : ''}`);
     }
     return out;
   }
