@@ -25,6 +25,8 @@ import { loadPlan, observePlan } from './observe.js';
 /** Scenarios checked against the real kernel: add one line per scenario. */
 export const KERNEL_SCENARIOS: { file: string; seed?: number }[] = [
   { file: 'scenarios/same-node-bridge.yaml' },
+  { file: 'scenarios/pod-to-self.yaml' },
+  { file: 'scenarios/pod-to-node-and-external.yaml' },
 ];
 
 /** Hand-written plans for the kernel-only run (facts recording): scenario name → plan file. */
@@ -82,7 +84,7 @@ describe.skipIf(mode.mode === 'skip')('kernel conformance (real namespaces)', ()
 
   for (const s of KERNEL_SCENARIOS) {
     const name = path.basename(s.file, '.yaml');
-    it.skipIf(!existsSync(RUN_TS))(`${name}: podwire's frames equal the real kernel's, interface by interface`, async () => {
+    it(`${name}: podwire's frames equal the real kernel's, interface by interface`, async () => {
       const runMod = (await import(/* @vite-ignore */ pathToImport(RUN_TS))) as {
         runScenarioFile: (p: string, o: { pcapDir: string; seed?: number }) => ModelRunResult | Promise<ModelRunResult>;
       };
