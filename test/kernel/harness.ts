@@ -273,7 +273,9 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
     }
     endTimeNs = Math.round((lastMs + 1000) * 1e6);
   }
-  const stopAt = t0Ms + endTimeNs / 1e6 + (opts.graceMs ?? 300);
+  // tcpdump reads from a ring buffer and loses what it has not read when stopped: on a loaded machine
+  // the last frames can still be in flight when the probes report, so allow a settle time after them.
+  const stopAt = Math.max(t0Ms + endTimeNs / 1e6 + (opts.graceMs ?? 300), Date.now() + 700);
   if (stopAt > Date.now()) await sleep(stopAt - Date.now());
   for (const c of caps) await stopTcpdump(lab, c);
   for (const [, a] of agents) {
