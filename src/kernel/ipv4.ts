@@ -128,13 +128,16 @@ export class Ipv4Stack {
     const nh = skb.data + ETH_HLEN;
     const avail = skb.len - ETH_HLEN;
     const b = skb.buf;
-    if (avail < 20) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', 'IPv4 header truncated'); return; }
+    // ip_rcv_core: a short header fails pskb_may_pull → inhdr_error (IP_INHDR); a total length beyond
+    // the frame is PKT_TOO_SMALL; one below the header length is IP_INHDR (as src/wire/ipv4.ts classifies).
+    if (avail < 20) { this.ns.drop(skb, dev, 'IP_INHDR', 'IPv4 header truncated'); return; }
     const ihl = (b[nh] & 0x0f) * 4;
     if ((b[nh] >> 4) !== 4 || ihl < 20) { this.ns.drop(skb, dev, 'IP_INHDR', `bad IPv4 version/ihl 0x${b[nh].toString(16)}`); return; }
-    if (avail < ihl) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', 'IPv4 options truncated'); return; }
+    if (avail < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', 'IPv4 options truncated'); return; }
     if (checksum(b, nh, ihl) !== 0) { this.ns.drop(skb, dev, 'IP_CSUM', 'bad IPv4 header checksum'); return; }
     const tot = u16(b, nh + 2);
-    if (tot > avail || tot < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', `IPv4 total length ${tot} inconsistent with ${avail} bytes`); return; }
+    if (tot > avail) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', `IPv4 total length ${tot} exceeds the ${avail} bytes received`); return; }
+    if (tot < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', `IPv4 total length ${tot} below header length ${ihl}`); return; }
     skb.nh = nh;
     skb.trim(ETH_HLEN + tot);
     if (!this.hook(NfHook.PRE_ROUTING, skb, dev, null)) return;
@@ -402,7 +405,10 @@ export class Ipv4Stack {
 
   private neighCreate(dev: NetDevice, ip: number, state: Nud, mac: Uint8Array | null): Neigh {
     const now = this.world.now;
-    const n: Neigh = { ip, dev, mac, state, confirmed: now, used: now, updated: now, reachableUntil: 0, probes: 0, queue: [], queueBytes: 0, gen: 0 };
+    // ___neigh_create backdates `confirmed` by 2 × base_reachable_time: a new entry (e.g. STALE from an
+    // ARP request, neigh_event_ns) is not confirmed, so when it is used the DELAY timer ends in PROBE
+    // (a unicast ARP 5 s later, REFERENCE §12 "ARP economy"), not in a free REACHABLE.
+    const n: Neigh = { ip, dev, mac, state, confirmed: now - 2 * NEIGH_DEFAULTS.baseReachableTime, used: now, updated: now, reachableUntil: 0, probes: 0, queue: [], queueBytes: 0, gen: 0 };
     this.ns.neighs.set(neighKey(dev, ip), n);
     return n;
   }
