@@ -3,28 +3,60 @@
  *
  * Events are ordered by (time, sequence): two events at the same virtual time
  * run in the order they were scheduled, which is what makes runs replayable.
- * The queue is a binary heap over slot indices; times and sequence numbers live
- * in typed arrays and handlers are `(arg) => void` so that scheduling a frame
- * does not allocate a closure per event on the hot path.
+ * Times are whole nanoseconds (fractions are rounded up): the clock's resolution.
+ *
+ * The queue is a radix heap (Ahuja, Mehlhorn, Orlin, Tarjan 1990), which fits
+ * a simulation clock exactly: keys never go below the last one taken out.
+ * Bucket k holds the events whose time differs from that last key first in
+ * bit k-1 (bucket 0: equal to it). Taking the minimum empties bucket 0 in
+ * order; when it is empty, the lowest non-empty bucket is redistributed around
+ * its smallest time. Each bucket keeps insertion order, and redistribution
+ * walks a bucket in order, so events with equal times leave in the order they
+ * were scheduled without storing a sequence number. Inserting is O(1);
+ * an event moves down at most 54 buckets over its life, in practice one or two.
+ * Handlers are `(arg) => void` so that scheduling a frame allocates no closure.
  */
 export type Handler<A = any> = (arg: A) => void;
+
+export type RunResult = 'idle' | 'time' | 'budget' | 'stopped';
+
+const NBUCKETS = 55;
+const TWO32 = 0x1_0000_0000;
+
+/** Number of significant bits in a ^ b for non-negative integers below 2^53 (0 when equal). */
+function diffBits(a: number, b: number): number {
+  if (a < TWO32 && b < TWO32) return 32 - Math.clz32((a ^ b) >>> 0);
+  const hi = (Math.floor(a / TWO32) ^ Math.floor(b / TWO32)) >>> 0;
+  if (hi !== 0) return 64 - Math.clz32(hi);
+  const lo = ((a >>> 0) ^ (b >>> 0)) >>> 0;
+  return 32 - Math.clz32(lo);
+}
 
 export class Scheduler {
   /** Current virtual time in ns. Read it, never set it. */
   now = 0;
   /** Number of events run so far. */
   executed = 0;
-  private seqNext = 0;
-  private times = new Float64Array(1024);
-  private seqs = new Float64Array(1024);
-  private fns: (Handler | undefined)[] = new Array(1024);
-  private args: unknown[] = new Array(1024);
-  private heap = new Int32Array(1024);
+  /** The radix heap's reference key: the last minimum taken out (≤ every queued time). */
+  private last = 0;
   private size = 0;
-  private free: number[] = [];
-  private slotsUsed = 0;
+  // Per-event slots: time, handler, argument.
+  private sTime = new Float64Array(1024);
+  private sFn: (Handler | undefined)[] = [];
+  private sArg: unknown[] = [];
+  private sFree = new Int32Array(1024);
+  private sFreeLen = 0;
+  // Buckets of slot indices; bucket 0 is consumed from bRead0 onwards.
+  private b: Int32Array[] = [];
+  private bLen = new Int32Array(NBUCKETS);
+  private bRead0 = 0;
   private stopped = false;
 
+  constructor() {
+    for (let i = 0; i < NBUCKETS; i++) this.b.push(new Int32Array(i === 0 ? 1024 : 64));
+  }
+
+  /** Events waiting to run. */
   get pending(): number { return this.size; }
 
   /** Runs `fn(arg)` `delay` ns from now (delay >= 0). */
@@ -34,26 +66,57 @@ export class Scheduler {
 
   /** Runs `fn(arg)` at absolute virtual time `time` (clamped to now: the past cannot be scheduled). */
   at<A>(time: number, fn: Handler<A>, arg?: A): void {
-    if (!(time >= this.now)) {
+    if (!(time > this.now)) {
       if (Number.isNaN(time)) throw new RangeError('event time is NaN');
       time = this.now;
-    }
+    } else if (time !== Math.floor(time)) time = Math.ceil(time);
+    if (time > Number.MAX_SAFE_INTEGER) throw new RangeError(`event time ${time} ns is beyond the clock's range`);
     let slot: number;
-    if (this.free.length > 0) slot = this.free.pop()!;
+    if (this.sFreeLen > 0) slot = this.sFree[--this.sFreeLen];
     else {
-      slot = this.slotsUsed++;
-      if (slot >= this.times.length) this.grow();
+      slot = this.sFn.length;
+      this.sFn.push(undefined);
+      this.sArg.push(undefined);
+      if (slot >= this.sTime.length) { const t = new Float64Array(this.sTime.length * 2); t.set(this.sTime); this.sTime = t; }
     }
-    this.times[slot] = time;
-    this.seqs[slot] = this.seqNext++;
-    this.fns[slot] = fn as Handler;
-    this.args[slot] = arg;
-    if (this.size >= this.heap.length) {
-      const h = new Int32Array(this.heap.length * 2);
-      h.set(this.heap);
-      this.heap = h;
+    this.sTime[slot] = time;
+    this.sFn[slot] = fn as Handler;
+    this.sArg[slot] = arg;
+    if (time < this.last) this.rebase(time);
+    this.push(time === this.last ? 0 : diffBits(time, this.last), slot);
+    this.size++;
+  }
+
+  private push(k: number, slot: number): void {
+    let arr = this.b[k];
+    const n = this.bLen[k];
+    if (n === arr.length) {
+      const bigger = new Int32Array(arr.length * 2);
+      bigger.set(arr);
+      this.b[k] = arr = bigger;
     }
-    this.siftUp(this.size++, slot);
+    arr[n] = slot;
+    this.bLen[k] = n + 1;
+  }
+
+  /**
+   * A time below the reference key can only be scheduled after run(until) stopped
+   * short of the next event: re-bucket everything around the new, lower key
+   * (keeping each bucket's order, hence the scheduling order of equal times).
+   */
+  private rebase(time: number): void {
+    const slots: number[] = [];
+    for (let i = this.bRead0; i < this.bLen[0]; i++) slots.push(this.b[0][i]);
+    for (let k = 1; k < NBUCKETS; k++) for (let i = 0; i < this.bLen[k]; i++) slots.push(this.b[k][i]);
+    // Stable sort by time restores (time, scheduling order) across buckets.
+    slots.sort((x, y) => this.sTime[x] - this.sTime[y]);
+    this.bLen.fill(0);
+    this.bRead0 = 0;
+    this.last = time;
+    for (const s of slots) {
+      const t = this.sTime[s];
+      this.push(t === time ? 0 : diffBits(t, time), s);
+    }
   }
 
   /** Stops `run` after the current event. */
@@ -63,68 +126,55 @@ export class Scheduler {
    * Runs events until the queue is empty, virtual time would pass `until`,
    * or `maxEvents` have run. Returns why it stopped.
    */
-  run(until = Infinity, maxEvents = Infinity): 'idle' | 'time' | 'budget' | 'stopped' {
+  run(until = Infinity, maxEvents = Infinity): RunResult {
     this.stopped = false;
     let budget = maxEvents;
-    const times = this.times;
-    while (this.size > 0) {
+    const sFn = this.sFn, sArg = this.sArg;
+    for (;;) {
       if (this.stopped) return 'stopped';
+      if (this.bRead0 === this.bLen[0]) {
+        this.bRead0 = 0;
+        this.bLen[0] = 0;
+        if (this.size === 0) {
+          if (until !== Infinity && until > this.now) this.now = until;
+          return 'idle';
+        }
+        if (!this.refill(until)) { this.now = until; return 'time'; }
+      }
       if (budget-- <= 0) return 'budget';
-      const slot = this.heap[0];
-      const t = this.times[slot];
-      if (t > until) { this.now = until; return 'time'; }
-      const fn = this.fns[slot]!;
-      const arg = this.args[slot];
-      this.fns[slot] = undefined;
-      this.args[slot] = undefined;
-      const last = this.heap[--this.size];
-      if (this.size > 0) this.siftDown(0, last);
-      this.free.push(slot);
-      this.now = t;
+      const slot = this.b[0][this.bRead0++];
+      const fn = sFn[slot]!;
+      const arg = sArg[slot];
+      sFn[slot] = undefined;
+      sArg[slot] = undefined;
+      if (this.sFreeLen === this.sFree.length) { const f = new Int32Array(this.sFree.length * 2); f.set(this.sFree); this.sFree = f; }
+      this.sFree[this.sFreeLen++] = slot;
+      this.size--;
+      this.now = this.last;
       this.executed++;
       fn(arg);
-      void times;
     }
-    if (until !== Infinity && until > this.now) this.now = until;
-    return 'idle';
   }
 
-  private less(a: number, b: number): boolean {
-    const ta = this.times[a], tb = this.times[b];
-    return ta < tb || (ta === tb && this.seqs[a] < this.seqs[b]);
-  }
-
-  private siftUp(i: number, slot: number): void {
-    const heap = this.heap;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const ps = heap[p];
-      if (!this.less(slot, ps)) break;
-      heap[i] = ps;
-      i = p;
+  /**
+   * Bucket 0 is empty: redistribute the lowest non-empty bucket around its
+   * smallest time, which becomes the reference key. Returns false (and changes
+   * nothing) when that time is beyond `until`.
+   */
+  private refill(until: number): boolean {
+    let k = 1;
+    while (this.bLen[k] === 0) k++;
+    const arr = this.b[k], n = this.bLen[k], st = this.sTime;
+    let min = st[arr[0]];
+    for (let i = 1; i < n; i++) { const t = st[arr[i]]; if (t < min) min = t; }
+    if (min > until) return false;
+    this.last = min;
+    this.bLen[k] = 0;
+    for (let i = 0; i < n; i++) {
+      const s = arr[i];
+      const t = st[s];
+      this.push(t === min ? 0 : diffBits(t, min), s);
     }
-    heap[i] = slot;
-  }
-
-  private siftDown(i: number, slot: number): void {
-    const heap = this.heap;
-    const n = this.size;
-    for (;;) {
-      let c = 2 * i + 1;
-      if (c >= n) break;
-      if (c + 1 < n && this.less(heap[c + 1], heap[c])) c++;
-      if (!this.less(heap[c], slot)) break;
-      heap[i] = heap[c];
-      i = c;
-    }
-    heap[i] = slot;
-  }
-
-  private grow(): void {
-    const n = this.times.length * 2;
-    const t = new Float64Array(n); t.set(this.times); this.times = t;
-    const s = new Float64Array(n); s.set(this.seqs); this.seqs = s;
-    this.fns.length = n;
-    this.args.length = n;
+    return true;
   }
 }

@@ -138,3 +138,30 @@ describe('time helpers', () => {
     expect(formatTime(300 * S + 1)).toBe('300.000000001');
   });
 });
+
+describe('Scheduler radix-heap edge cases', () => {
+  it('an event scheduled below the next key after run(until) stops short still runs in (time, order)', () => {
+    const s = new Scheduler();
+    const log: string[] = [];
+    s.at(1000, () => log.push('a@1000'));
+    s.at(1000, () => log.push('b@1000'));
+    expect(s.run(10)).toBe('time');
+    expect(s.now).toBe(10);
+    s.at(500, () => log.push('c@500'));
+    s.at(1000, () => log.push('d@1000'));
+    s.at(20, () => log.push('e@20'));
+    s.run();
+    expect(log).toEqual(['e@20', 'c@500', 'a@1000', 'b@1000', 'd@1000']);
+  });
+
+  it('keeps order for times beyond 2^32 ns and rounds fractional times up to whole ns', () => {
+    const s = new Scheduler();
+    const log: number[] = [];
+    const big = 2 ** 40;
+    for (const t of [big + 3, big, 5e9, big + 3, 2 ** 33]) s.at(t, (x: number) => log.push(x), t);
+    s.at(1.2, () => log.push(-1));
+    s.run();
+    expect(log).toEqual([-1, 5e9, 2 ** 33, big, big + 3, big + 3]);
+    expect(s.now).toBe(big + 3);
+  });
+});
