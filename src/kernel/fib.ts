@@ -87,8 +87,13 @@ class Table {
   }
 }
 
+/** Routes through a device that is down are skipped (the kernel flushes them). */
+const usableRoute = (r: Route): boolean => r.dev === null || r.dev.up;
+
 export class Fib {
-  private readonly tables = new Map<number, Table>([[RT_TABLE_LOCAL, new Table()], [RT_TABLE_MAIN, new Table()]]);
+  private readonly local = new Table();
+  private readonly main = new Table();
+  private readonly tables = new Map<number, Table>([[RT_TABLE_LOCAL, this.local], [RT_TABLE_MAIN, this.main]]);
 
   private table(id: number): Table {
     let t = this.tables.get(id);
@@ -119,15 +124,12 @@ export class Fib {
    * device is down (the kernel flushes those; we skip them the same way).
    */
   lookup(ip: number): Route | null {
-    const usable = (r: Route) => r.dev === null || r.dev.up;
-    for (const id of [RT_TABLE_LOCAL, RT_TABLE_MAIN]) {
-      const r = this.tables.get(id)!.lookup(ip, usable);
-      if (r) return r;
-    }
+    const r = this.local.lookup(ip, usableRoute) ?? this.main.lookup(ip, usableRoute);
+    if (r || this.tables.size === 2) return r;
     for (const [id, t] of this.tables) {
       if (id === RT_TABLE_LOCAL || id === RT_TABLE_MAIN) continue;
-      const r = t.lookup(ip, usable);
-      if (r) return r;
+      const x = t.lookup(ip, usableRoute);
+      if (x) return x;
     }
     return null;
   }

@@ -212,7 +212,8 @@ export class Sockets {
       this.ns.drop(skb, dev, 'NO_SOCKET', `no socket listening on UDP ${ipToString(dst)}:${dport}`);
       return;
     }
-    const data = b.slice(uh + 8, uh + len);
+    // A view, not a copy: packet buffers are never reused once delivered.
+    const data = b.subarray(uh + 8, uh + len);
     if (this.ns.world.trace.on) this.ns.world.event(this.ns.node.name, this.ns.name, dev.name, skb, 'udp.rcv', `${data.length} bytes to port ${dport} from ${ipToString(src)}:${sport}`, 'deliver');
     const flow = skb.flow;
     s.h.onMessage?.(data, src, sport, (reply) => {

@@ -88,7 +88,7 @@ describe('scenarios/same-node-bridge.yaml', () => {
         image: 'nginx',
         ports: [
           { containerPort: 80, name: 'http', protocol: 'TCP' },
-          { containerPort: 53, name: 'dns', protocol: 'UDP' },
+          { containerPort: 7, name: 'echo', protocol: 'UDP' },
         ],
       },
     ]);
