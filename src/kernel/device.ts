@@ -3,8 +3,9 @@
  * receives them from its link (`receive`, netif_receive_skb). What happens in
  * between is the device kind's business: a veth hands the frame to its peer, a
  * bridge floods or forwards, a NIC puts it on an underlay segment. Adding a
- * device kind is one file: subclass NetDevice and register a factory in
- * device-kinds.ts.
+ * device kind is one file under devices/ (subclass NetDevice: `kind`,
+ * `transmit`, and `running` if carrier depends on something else) plus the
+ * Netlink operation that creates it in node.ts.
  */
 import type { Netns } from './netns.js';
 import type { Skb } from './skb.js';
@@ -112,9 +113,7 @@ export abstract class NetDevice {
       this.busyUntil = start + ser;
       t = this.busyUntil;
     }
-    t += this.delay;
-    if (t === sched.now && this.delay === 0 && this.bandwidth === 0) sched.at(t, fn, skb);
-    else sched.at(t, fn, skb);
+    sched.at(t + this.delay, fn, skb);
   }
 
   /** One-line description of a frame for traces. */

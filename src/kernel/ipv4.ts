@@ -149,10 +149,23 @@ export class Ipv4Stack {
     const b = skb.buf, nh = skb.nh;
     const dst = ipDst(b, nh);
     const w = this.world;
+    const src = ipSrc(b, nh);
     const bcast = dst === 0xffffffff;
+    // ip_route_input_slow's martian checks (not for packets looped back through lo).
+    if (dev.kind !== 'loopback') {
+      if ((src >>> 28) === 0xe || src === 0xffffffff || ((src >>> 24) === 127 && !this.ns.devFlag(dev, 'route_localnet'))) {
+        this.ns.drop(skb, dev, 'IP_INVALID_SOURCE', `martian source ${ipToString(src)} from ${dev.name}`);
+        return;
+      }
+      if ((dst >>> 24) === 127 && !this.ns.devFlag(dev, 'route_localnet')) {
+        this.ns.drop(skb, dev, 'IP_INVALID_DEST', `martian destination ${ipToString(dst)} from ${dev.name}`);
+        return;
+      }
+    }
     const rt = bcast ? null : this.ns.fib.lookup(dst);
     if (w.trace.on) this.ev(dev, skb, 'fib.lookup', bcast ? `${ipToString(dst)}: limited broadcast` : rt ? `${ipToString(dst)}: ${formatRoute(rt)}` : `${ipToString(dst)}: no route`);
     if (bcast || (rt && (rt.type === 'local' || rt.type === 'broadcast'))) {
+      if (src !== 0 && !this.rpFilterOk(skb, dev, src)) return;
       this.localDeliver(skb, dev);
       return;
     }
@@ -170,7 +183,26 @@ export class Ipv4Stack {
       return;
     }
     if (rt.type !== 'unicast') { this.routeErrorType(skb, dev, rt); return; }
+    if (!this.rpFilterOk(skb, dev, src)) return;
     this.forward(skb, dev, rt);
+  }
+
+  /**
+   * fib_validate_source with rp_filter (the larger of conf/all and conf/DEV):
+   * 1 (strict) wants the route back to the source to leave by the device the
+   * packet came in on; 2 (loose) wants any usable route back. A source that is
+   * one of our own addresses is martian unless accept_local is on.
+   */
+  private rpFilterOk(skb: Skb, dev: NetDevice, src: number): boolean {
+    const mode = this.ns.devMaxConf(dev, 'rp_filter');
+    if (mode === 0 || dev.kind === 'loopback') return true;
+    const back = this.ns.fib.lookup(src);
+    let ok: boolean;
+    if (back && back.type === 'local') ok = this.ns.devFlag(dev, 'accept_local');
+    else if (!back || back.type !== 'unicast') ok = false;
+    else ok = mode === 2 || back.dev === dev;
+    if (!ok) this.ns.drop(skb, dev, 'IP_RPFILTER', `rp_filter=${mode}: ${back && back.type === 'unicast' ? `route back to ${ipToString(src)} leaves by ${back.dev?.name}, not ${dev.name}` : `no usable route back to ${ipToString(src)}`}`);
+    return ok;
   }
 
   private routeErrorType(skb: Skb, dev: NetDevice | null, rt: Route): void {
@@ -302,8 +334,6 @@ export class Ipv4Stack {
       const lo = this.ns.device('lo');
       if (!lo || !lo.up) { this.ns.drop(skb, null, 'IP_OUTNOROUTES', 'loopback is down'); return; }
       if (!this.hook(NfHook.LOCAL_OUT, skb, null, lo)) return;
-      const dstBefore = ipDst(skb.buf, skb.nh);
-      void dstBefore;
       if (!this.hook(NfHook.POST_ROUTING, skb, null, lo)) return;
       this.finishOutput(skb, lo, 0);
       return;
@@ -593,8 +623,13 @@ export class Ipv4Stack {
       }
       if (rt && rt.type === 'unicast' && this.ns.forwarding && rt.dev && this.proxyArpOk(dev, rt)) {
         this.neighEventNs(dev, sip, sha);
-        if (this.world.trace.on) this.ev(dev, skb, 'arp.proxy', `answering for ${ipToString(tip)} (proxy_arp, route ${formatRoute(rt)})`);
-        this.arpSend(dev, 2, tip, sip, sha, sha);
+        // pneigh_enqueue: a broadcast request is answered after a random delay below
+        // proxy_delay (default 0.8 s; Calico sets 0 on its cali interfaces).
+        const maxDelay = Number(this.ns.sysctl(`net.ipv4.neigh.${dev.name}.proxy_delay`) || this.ns.sysctl('net.ipv4.neigh.default.proxy_delay') || '80') * 10_000_000;
+        const delay = skb.pktType === PktType.HOST || maxDelay <= 0 ? 0 : this.world.rng.int(0, maxDelay - 1);
+        if (this.world.trace.on) this.ev(dev, skb, 'arp.proxy', `answering for ${ipToString(tip)} (proxy_arp, route ${formatRoute(rt)})${delay ? ` after proxy_delay ${(delay / 1e6).toFixed(3)} ms` : ''}`);
+        if (delay === 0) this.arpSend(dev, 2, tip, sip, sha, sha);
+        else this.world.sched.after(delay, () => { if (dev.running) this.arpSend(dev, 2, tip, sip, sha, sha); });
         return;
       }
     }

@@ -100,6 +100,7 @@ export class Node implements Netlink {
     const a = new Veth(ns, name, opts.mac ?? rng.mac(), mtu);
     const b = new Veth(pns, peer.name, opts.peerMac ?? rng.mac(), mtu);
     a.peer = b; b.peer = a;
+    a.delay = b.delay = this.world.vethDelay;
     ns.attach(a); pns.attach(b);
     const mtuArg = opts.mtu !== undefined ? ` mtu ${mtu}` : '';
     this.log(netns, `ip link add ${name}${mtuArg} address ${macToString(a.mac)} type veth peer name ${peer.name}${mtuArg} address ${macToString(b.mac)}${peer.netns !== netns ? ` netns ${peer.netns}` : ''}`);

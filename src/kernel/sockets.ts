@@ -13,7 +13,7 @@ import { u16, setU16, ipToString } from '../wire/bytes.js';
 import { checksum, onesSum, pseudoHeaderSum, finishChecksum } from '../wire/checksum.js';
 
 /** Why a request failed, as an application sees it (errno-ish). */
-export type SockError = 'ECONNREFUSED' | 'ECONNRESET' | 'EHOSTUNREACH' | 'ENETUNREACH' | 'ETIMEDOUT' | 'EACCES' | 'EMSGSIZE';
+export type SockError = 'ECONNREFUSED' | 'ENOPROTOOPT' | 'ECONNRESET' | 'EHOSTUNREACH' | 'ENETUNREACH' | 'ETIMEDOUT' | 'EACCES' | 'EMSGSIZE';
 
 /** An ICMP error as a socket learns it: type/code and the router that sent it. */
 export interface IcmpErrorInfo {
@@ -26,7 +26,8 @@ export function icmpErrno(type: number, code: number): SockError {
   if (type === ICMP_TIME_EXCEEDED) return 'EHOSTUNREACH';
   switch (code) {
     case 0: case 6: case 9: case 11: return 'ENETUNREACH';
-    case 2: case 3: return 'ECONNREFUSED';
+    case 2: return 'ENOPROTOOPT';
+    case 3: return 'ECONNREFUSED';
     case 4: return 'EMSGSIZE';
     default: return 'EHOSTUNREACH';
   }
@@ -94,10 +95,10 @@ export class PingSock {
    * a struct timeval of the send time, the rest the pattern 0x10, 0x11, …;
    * DF set, IP ID from the hash (raw socket, pmtudisc WANT → ignore_df).
    */
-  send(dst: number, seq: number, size: number, flow?: string, onSkb?: (skb: Skb) => void): SockError | null {
+  send(dst: number, seq: number, size: number, flow?: string, onSkb?: (skb: Skb) => void, srcAddr?: number): SockError | null {
     const rt = this.ns.stack.routeOutput(dst);
     if (!rt) return 'ENETUNREACH';
-    const src = rt.type === 'local' ? dst : this.ns.selectSrc(rt.dev, dst, rt);
+    const src = srcAddr ?? (rt.type === 'local' ? dst : this.ns.selectSrc(rt.dev, dst, rt));
     const skb = Skb.alloc(ETH_HLEN + 20 + 8 + size);
     skb.flow = flow;
     const nh = skb.data + ETH_HLEN, ic = nh + 20, b = skb.buf;

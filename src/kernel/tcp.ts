@@ -60,7 +60,6 @@ function establishedRcvWnd(ns: Netns, initial: number, advmss: number): number {
   const clamp = maxwin > 2 * advmss ? Math.max(2 * advmss, maxwin - advmss) : maxwin;
   return Math.min(initial, clamp);
 }
-const WSCALE = 7;
 const TCP_TIMEOUT_INIT = 1_000_000_000;
 const TCP_RTO_MIN = 200_000_000;
 const TCP_RTO_MAX = 120_000_000_000;
@@ -101,7 +100,8 @@ export class TcpSock {
   /** Peer's advertised window in bytes (already scaled). */
   sndWnd = 0;
   sndWscale = 0;
-  rcvWscale = WSCALE;
+  /** Our window scale (set from the receive buffer limits at connect/accept, see tcpWscale). */
+  rcvWscale = 0;
   /** Our receive window in bytes (what we advertise, before scaling). */
   rcvWnd = 0;
   mss = 536;
@@ -143,13 +143,16 @@ export class TcpSock {
     if (w.trace.on) w.event(this.ns.node.name, this.ns.name, '', skb, 'tcp', `${ipToString(this.laddr)}:${this.lport} ↔ ${ipToString(this.raddr)}:${this.rport} ${this.state}: ${detail}`);
   }
 
-  /** connect(2): picks the source, sends SYN. Returns an errno when there is no route. */
-  connect(dst: number, dport: number, sport?: number): SockError | null {
+  /**
+   * connect(2): picks the source (or uses `src`, as bind(2) to an address would),
+   * sends SYN. Returns an errno when there is no route.
+   */
+  connect(dst: number, dport: number, sport?: number, src?: number): SockError | null {
     const rt = this.ns.stack.routeOutput(dst);
     if (!rt) return 'ENETUNREACH';
     this.raddr = dst;
     this.rport = dport;
-    this.laddr = rt.type === 'local' ? dst : this.ns.selectSrc(rt.dev, dst, rt);
+    this.laddr = src ?? (rt.type === 'local' ? dst : this.ns.selectSrc(rt.dev, dst, rt));
     this.lport = sport ?? this.ns.sockets.ephemeralPort('tcp');
     const rng = this.world.rng;
     this.iss = rng.u32();
@@ -516,7 +519,6 @@ export class TcpSock {
     this.wsOk = ws >= 0;
     this.sndWscale = ws >= 0 ? ws : 0;
     if (!this.wsOk) this.rcvWscale = 0;
-    void WSCALE;
     this.tsOk = ts;
     this.sackOk = sack;
     // With timestamps on, each segment carries 12 option bytes: the usable MSS shrinks by them.

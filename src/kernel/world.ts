@@ -28,6 +28,8 @@ export class World {
   onDeliver: ((skb: Skb) => void) | null = null;
   /** Watches packets for path expectations (see Skb.path). */
   watchPaths = false;
+  /** Delay in ns of every veth link created from now on (the scenario's links.vethDelay). */
+  vethDelay = 0;
   /** Sysctl values every new namespace starts with (on top of the kernel defaults), e.g. to match a test host. */
   sysctlOverrides: Record<string, string> = {};
 

@@ -61,7 +61,7 @@ export interface ClientRequest {
 
 function errOutcome(err: SockError, info?: IcmpErrorInfo): [Outcome, string] {
   const how = info ? `ICMP type ${info.type} code ${info.code} from ${ipToString(info.from)} (${err})` : err;
-  if (err === 'ECONNREFUSED') return ['refused', how];
+  if (err === 'ECONNREFUSED' || err === 'ENOPROTOOPT') return ['refused', how];
   if (err === 'ETIMEDOUT') return ['dropped', how];
   return ['unreachable', how];
 }
@@ -85,7 +85,7 @@ export function runClient(r: ClientRequest): void {
       onReply: (_seq, from, ttl) => { sock.close(); finish('reply', `echo reply from ${ipToString(from)} ttl ${ttl}`); },
       onError: (err, info) => { sock.close(); const [o, d] = errOutcome(err, info); finish(o, d); },
     });
-    const err = sock.send(r.dst, 1, r.size, r.flow, r.onFirstSkb);
+    const err = sock.send(r.dst, 1, r.size, r.flow, r.onFirstSkb, r.src);
     if (err) { sock.close(); const [o, d] = errOutcome(err); finish(o, d); }
     return;
   }
@@ -120,6 +120,6 @@ export function runClient(r: ClientRequest): void {
   });
   s.flow = r.flow;
   if (r.onFirstSkb) s.onFirstSkb = r.onFirstSkb;
-  const err = s.connect(r.dst, r.port!, r.sourcePort);
+  const err = s.connect(r.dst, r.port!, r.sourcePort, r.src);
   if (err) { const [o, d] = errOutcome(err); finish(o, d); }
 }

@@ -45,6 +45,7 @@ function fail(pos: SourcePos, message: string, expected?: string): never {
 export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Record<string, string> } = {}): Cluster {
   const world = new World(opts.seed ?? sc.seed);
   if (opts.sysctls) world.sysctlOverrides = { ...opts.sysctls };
+  world.vethDelay = sc.cluster.linkDelay.veth;
   const cl: Cluster = { world, scenario: sc, nodes: new Map(), hosts: new Map(), routers: [], segments: [], pods: new Map(), podCIDRs: new Map(), machineIPs: new Map() };
   const c = sc.cluster;
 
@@ -142,12 +143,10 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     return conf;
   };
 
-  let podIndex = 0;
   for (const m of sc.manifests) {
     if (m.kind !== 'Pod') continue;
     const pod = m as PodSpec;
     const node = cl.nodes.get(pod.nodeName)!;
-    podIndex++;
     if (pod.hostNetwork) {
       const info: PodInfo = { spec: pod, node, netns: 'host', ip: cl.machineIPs.get(node.name)! };
       cl.pods.set(`${pod.namespace}/${pod.name}`, info);
@@ -169,7 +168,6 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     const hostVeth = result.interfaces.find((i) => !i.sandbox && i.name.startsWith('veth'))?.name;
     cl.pods.set(`${pod.namespace}/${pod.name}`, { spec: pod, node, netns, ip, hostVeth });
     startServers(node.ns(netns), portsOf(pod), pod.pos);
-    void podIndex;
   }
   for (const h of c.externalHosts) startServers(cl.hosts.get(h.name)!.ns('host'), h.ports, h.pos);
   return cl;

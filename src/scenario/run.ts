@@ -17,6 +17,7 @@ import type { Skb } from '../kernel/skb.js';
 import { resetPacketIds } from '../kernel/skb.js';
 import { formatTime } from '../engine/time.js';
 import { ipToString } from '../wire/bytes.js';
+import { InputError } from './errors.js';
 
 export interface TrafficResult {
   name: string;
@@ -58,6 +59,13 @@ export function runScenarioFile(path: string, opts: RunOptions = {}): RunResult 
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
+  for (const t of sc.traffic) {
+    for (const e of [t.from, t.to]) {
+      if (e.kind === 'service') {
+        throw new InputError(t.pos.file, t.pos.line, t.pos.col, `traffic "${t.name}" goes to ${e.text}, but Services need kube-proxy, which this version of podwire does not model yet`, 'pod/NS/NAME, node/NAME, host/NAME or ip/A.B.C.D');
+      }
+    }
+  }
   resetPacketIds();
   const cluster = buildCluster(sc, { seed: opts.seed, sysctls: opts.sysctls });
   const world = cluster.world;
@@ -114,12 +122,14 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       if (!pathOf.has(t.name)) pathOf.set(t.name, { delivered: null, longest: [] });
     }));
   }
+  let files: string[] = [];
   try {
     if (pending > 0) world.sched.run(Infinity, opts.maxEvents ?? 50_000_000);
     // Let everything already due at the final instant happen (the last ACK of a close, say).
     world.sched.run(world.now, opts.maxEvents ?? 50_000_000);
   } finally {
-    var files = captures ? captures.close().files : [];
+    // Captures are committed even when the run fails half-way: what was captured is whole.
+    if (captures) files = captures.close().files;
   }
   results.sort((a, b) => sc.traffic.findIndex((t) => t.name === a.name) - sc.traffic.findIndex((t) => t.name === b.name));
   const config = [...world.nodes.values()].map((n) => ({ machine: n.name, kind: n.role, commands: n.configLog.slice() }));

@@ -17,6 +17,8 @@ export type DropReason =
   | 'IP_CSUM'
   | 'IP_INHDR'
   | 'IP_RPFILTER'
+  | 'IP_INVALID_SOURCE'
+  | 'IP_INVALID_DEST'
   | 'IP_NOROUTE'
   | 'IP_INADDRERRORS'
   | 'IP_OUTNOROUTES'

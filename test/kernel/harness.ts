@@ -222,7 +222,10 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
   const agents = new Map<string, { proc: LabProcess; lines: unknown[] }>();
   for (const [key, where] of agentKeys) {
     const servers = plan.servers.filter((s) => s.machine === where.machine && s.netns === where.netns).map((s) => ({ protocol: s.protocol, port: s.port }));
-    const proc = lab.spawnIn(nsOf(where.machine, where.netns), [process.execPath, AGENT, JSON.stringify({ servers })], `agent ${key}`);
+    // All agents on one CPU: packets sent from different CPUs go through different per-CPU
+    // backlogs and can overtake each other when forwarded (an ACK and the FIN right after it
+    // were seen swapped). The model is sequential; one CPU keeps the kernel's order too.
+    const proc = lab.spawnIn(nsOf(where.machine, where.netns), ['taskset', '-c', '0', process.execPath, AGENT, JSON.stringify({ servers })], `agent ${key}`);
     const lines: unknown[] = [];
     readline.createInterface({ input: proc.child.stdout! }).on('line', (l) => {
       try {

@@ -120,3 +120,53 @@ describe('IPv4 forwarding', () => {
     expect(ipProtoOf(rep.bytes)).toBe(1);
   });
 });
+
+describe('rp_filter and martians', () => {
+  /** a sends from a source address r has no route back to via ra (10.0.9.9). */
+  function spoofed(mode: string) {
+    const l = routed();
+    l.n.sysctlSet('r', 'net.ipv4.conf.all.rp_filter', mode);
+    l.n.addrAdd('a', 'eth0', '10.0.9.9/32');
+    const s = l.n.ns('a').sockets.udpBind(4000, {});
+    s.laddr = ip('10.0.9.9');
+    s.send(new Uint8Array(8), ip('10.0.2.2'), 9);
+    l.run();
+    return l;
+  }
+
+  it('rp_filter=0 forwards a packet whose source has no route back', () => {
+    const l = spoofed('0');
+    expect(l.reasons()).not.toContain('IP_RPFILTER');
+    expect(l.on('b/eth0', 'in').length).toBeGreaterThan(0);
+  });
+
+  it('rp_filter=1 (strict) drops it with IP_RPFILTER, naming the reason', () => {
+    const l = spoofed('1');
+    expect(l.reasons()).toContain('IP_RPFILTER');
+    expect(l.drops.find((d) => d.reason === 'IP_RPFILTER')!.where).toMatch(/rp_filter=1: no usable route back to 10\.0\.9\.9/);
+    expect(l.on('b/eth0', 'in')).toHaveLength(0);
+  });
+
+  it('strict mode drops a source whose route back leaves by another device; loose mode accepts it', () => {
+    for (const [mode, dropped] of [['1', true], ['2', false]] as const) {
+      const l = routed();
+      l.n.sysctlSet('r', 'net.ipv4.conf.ra.rp_filter', mode);
+      l.n.routeAdd('r', { dst: '10.0.9.0/24', via: '10.0.2.2' }); // route back to 10.0.9.9 via rb
+      l.n.addrAdd('a', 'eth0', '10.0.9.9/32');
+      const s = l.n.ns('a').sockets.udpBind(4000, {});
+      s.laddr = ip('10.0.9.9');
+      s.send(new Uint8Array(8), ip('10.0.2.2'), 9);
+      l.run();
+      expect(l.reasons().includes('IP_RPFILTER'), `rp_filter=${mode}`).toBe(dropped);
+    }
+  });
+
+  it('a loopback source arriving on a real device is a martian (IP_INVALID_SOURCE)', () => {
+    const l = pair();
+    const s = l.n.ns('a').sockets.udpBind(4000, {});
+    s.laddr = ip('127.0.0.1');
+    s.send(new Uint8Array(8), ip('10.0.0.2'), 9);
+    l.run();
+    expect(l.reasons()).toContain('IP_INVALID_SOURCE');
+  });
+});

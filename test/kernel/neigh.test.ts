@@ -104,9 +104,26 @@ describe('ARP / NUD', () => {
     let replies = 0;
     l.n.ns('a').sockets.pingOpen({ onReply: () => replies++ }, 1).send(ip('10.0.2.2'), 1, 56);
     l.run();
-    expect(l.events('arp.proxy').map((e) => e.detail)).toEqual(['answering for 10.0.2.2 (proxy_arp, route 10.0.2.0/24 dev rb proto kernel scope link src 10.0.2.1)']);
+    // A broadcast request is answered after a random delay below proxy_delay (0.8 s by default).
+    const [detail] = l.events('arp.proxy').map((e) => e.detail);
+    const m = /^answering for 10\.0\.2\.2 \(proxy_arp, route 10\.0\.2\.0\/24 dev rb proto kernel scope link src 10\.0\.2\.1\) after proxy_delay (\d+\.\d{3}) ms$/.exec(detail ?? '');
+    expect(m, detail).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(Number(m![1])).toBeLessThan(800);
     expect(neigh(l, 'a', 'eth0', '10.0.2.2')).toMatch(/^10\.0\.2\.2 dev eth0 lladdr 02:00:00:00:01:01 /);
     expect(replies).toBe(1);
+  });
+
+  it('proxy_arp with proxy_delay 0 (as Calico sets it) answers at once', () => {
+    const l = routed();
+    l.n.routeAdd('a', { dst: '10.0.2.0/24', dev: 'eth0' });
+    l.n.sysctlSet('r', 'net.ipv4.conf.ra.proxy_arp', '1');
+    l.n.sysctlSet('r', 'net.ipv4.neigh.ra.proxy_delay', '0');
+    l.n.ns('a').sockets.pingOpen({}, 1).send(ip('10.0.2.2'), 1, 56);
+    l.run();
+    const proxy = l.events('arp.proxy');
+    expect(proxy.map((e) => e.detail)).toEqual(['answering for 10.0.2.2 (proxy_arp, route 10.0.2.0/24 dev rb proto kernel scope link src 10.0.2.1)']);
+    expect(l.events('arp.recv').some((e) => e.time === proxy[0]!.time && /is-at/.test(e.detail))).toBe(true);
   });
 
   it('without proxy_arp the same request goes unanswered', () => {

@@ -11,7 +11,6 @@
  */
 import { NetDevice } from '../device.js';
 import type { Skb } from '../skb.js';
-import { PktType } from '../skb.js';
 import { isMulticastMac, isBroadcastMac, isZeroMac, macToString } from '../../wire/bytes.js';
 import { NfBrHook, NfVerdict, BR_HOOK_NAMES, type NfHookState } from '../hooks.js';
 
@@ -138,13 +137,13 @@ export class Bridge extends NetDevice {
     if (isMulticastMac(b, d)) {
       if (w.trace.on) this.ev(skb, 'bridge.flood', `${isBroadcastMac(b, d) ? 'broadcast' : 'multicast'} from ${port.name}: flood and deliver locally`);
       this.flood(skb, port);
-      this.passUp(skb.copy(), isBroadcastMac(b, d) ? PktType.BROADCAST : PktType.MULTICAST);
+      this.passUp(skb.copy());
       return;
     }
     const e = this.fdbGet(b, d);
     if (e && e.local) {
       if (w.trace.on) this.ev(skb, 'bridge.fdb.hit', `${macToString(b, d)} is local: deliver to ${this.name}`);
-      this.passUp(skb, PktType.HOST);
+      this.passUp(skb);
       return;
     }
     if (e && e.port) {
@@ -187,8 +186,11 @@ export class Bridge extends NetDevice {
     to.xmit(skb);
   }
 
-  /** br_pass_frame_up: the bridge device receives the frame (taps see it on the bridge), NF_BR_LOCAL_IN, then IP. */
-  private passUp(skb: Skb, type: PktType): void {
+  /**
+   * br_pass_frame_up: the bridge device receives the frame (taps see it on the bridge),
+   * NF_BR_LOCAL_IN, then the IP stack, which sets pkt_type from the destination MAC.
+   */
+  private passUp(skb: Skb): void {
     const w = this.netns.node.world;
     this.rxPackets++;
     this.rxBytes += skb.len;
@@ -196,7 +198,6 @@ export class Bridge extends NetDevice {
     if (skb.path && skb.path[skb.path.length - 1] !== this.path) skb.path.push(this.path);
     if (w.tap) w.tap.frame(this, skb, 'in');
     if (!this.brHook(NfBrHook.BR_LOCAL_IN, skb, skb.brInPort, null)) return;
-    void type;
     this.netns.stack.receive(skb, this);
   }
 
@@ -216,7 +217,7 @@ export class Bridge extends NetDevice {
     }
     if (e && e.local) {
       // A frame to our own address: loop it back up (rare; e.g. a port MAC).
-      this.passUp(skb, PktType.HOST);
+      this.passUp(skb);
       return;
     }
     if (w.trace.on) this.ev(skb, 'bridge.fdb.miss', `${macToString(b, d)} unknown: flood`);

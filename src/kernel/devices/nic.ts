@@ -12,9 +12,11 @@ export class Nic extends NetDevice {
   readonly kind = 'nic';
   segment: Segment | null = null;
   override get running(): boolean { return this.up && this.segment !== null; }
+  /** Bound once: scheduling a frame allocates no closure. */
+  private readonly toSegment = (s: Skb): void => { if (this.segment) this.segment.input(this, s); };
+
   protected transmit(skb: Skb): void {
-    const seg = this.segment!;
-    this.schedule(skb, (s) => seg.input(this, s));
+    this.schedule(skb, this.toSegment);
   }
 }
 

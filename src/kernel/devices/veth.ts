@@ -10,8 +10,10 @@ export class Veth extends NetDevice {
     return this.up && this.peer !== null && this.peer.up;
   }
 
+  /** Bound once: scheduling a frame allocates no closure. */
+  private readonly toPeer = (s: Skb): void => { if (this.peer) this.peer.receive(s); };
+
   protected transmit(skb: Skb): void {
-    const peer = this.peer!;
-    this.schedule(skb, (s) => peer.receive(s));
+    this.schedule(skb, this.toPeer);
   }
 }
