@@ -16,7 +16,8 @@ import * as path from 'node:path';
 import { loadScenario } from '../src/scenario/load.js';
 import { buildCluster, type Cluster } from '../src/scenario/build.js';
 import { LineSink } from '../src/trace/render.js';
-import { CaptureSet } from '../src/trace/capture.js';
+import type { CaptureSet } from '../src/trace/capture.js';
+import { attachCaptures } from '../src/scenario/captures.js';
 import type { NetDevice } from '../src/kernel/device.js';
 import type { World } from '../src/kernel/world.js';
 import { resetPacketIds } from '../src/kernel/skb.js';
@@ -57,19 +58,8 @@ function setup(traced: boolean, datagrams: number, size: number): Ctx {
   if (traced) {
     world.trace = new LineSink('text', (line) => { traceBytes += line.length; });
     dir = mkdtempSync(path.join(tmpdir(), 'podwire-bench-'));
-    const cs = new CaptureSet({ dir, pcap: true, pcapng: true });
-    captures = cs;
-    const ifIndex = new Map<NetDevice, number>();
-    for (const dev of allDevices(world)) ifIndex.set(dev, cs.iface(dev.netns.node.name, dev.netns.name, dev.name));
     // The same tap `runScenario` installs (packet comment per frame).
-    world.tap = {
-      frame(dev, skb, dir) {
-        let i = ifIndex.get(dev);
-        if (i === undefined) { i = cs.iface(dev.netns.node.name, dev.netns.name, dev.name); ifIndex.set(dev, i); }
-        const comment = `#${skb.id}${skb.innerId ? ` carrying #${skb.innerId}` : ''} ${dir === 'out' ? 'xmit' : 'recv'} ${dev.path}${skb.flow ? ` [${skb.flow}]` : ''}`;
-        cs.record(i, world.now, skb.buf, skb.data, skb.len, dir, comment);
-      },
-    };
+    captures = attachCaptures(world, dir);
   }
 
   // Resolve ARP (client → web and, through the request, web → client) with one ping.

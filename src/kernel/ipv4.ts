@@ -15,68 +15,20 @@ import { Skb, PktType, SKB_HEADROOM } from './skb.js';
 import { NfHook, NfVerdict, HOOK_NAMES, type NfHookState } from './hooks.js';
 import { formatRoute, type Route } from './fib.js';
 import { Nud, NEIGH_DEFAULTS, neighKey, type Neigh, NUD_NAMES } from './neigh.js';
-import { u16, u32, setU16, setU32, ipToString, macToString, isBroadcastMac, isMulticastMac, copyMac, macEquals, isZeroMac } from '../wire/bytes.js';
-import { checksum, csumReplace16 } from '../wire/checksum.js';
+import { u16, u32, setU16, setU32, ipToString, macToString, isBroadcastMac, isMulticastMac, copyMac, macEquals } from '../wire/bytes.js';
+import { checksum } from '../wire/checksum.js';
+import { ETH_HLEN, ETH_P_IP, ETH_P_ARP } from '../wire/ethernet.js';
+import {
+  IP_DF, IP_MF, IP_OFFSET, IPPROTO_ICMP, ipv4Saddr, ipv4Daddr, ipv4Protocol, ipv4HeaderLen, ipv4TotLen, ipv4DecTtl, writeIpv4Header,
+} from '../wire/ipv4.js';
+import {
+  ICMP_ECHO, ICMP_ECHOREPLY, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_NET_UNREACH, ICMP_HOST_UNREACH,
+  ICMP_FRAG_NEEDED, ICMP_PKT_FILTERED, ICMP_EXC_TTL,
+} from '../wire/icmp.js';
 import type { DropReason } from '../trace/events.js';
 
-export const ETH_HLEN = 14;
-export const ETH_P_IP = 0x0800;
-export const ETH_P_ARP = 0x0806;
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-const IP_DF = 0x4000;
-const IP_MF = 0x2000;
-const IP_OFFSET = 0x1fff;
 const BCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ZERO_MAC = new Uint8Array(6);
-
-/** ICMP types/codes the stack itself sends. */
-export const ICMP_ECHOREPLY = 0;
-export const ICMP_DEST_UNREACH = 3;
-export const ICMP_ECHO = 8;
-export const ICMP_TIME_EXCEEDED = 11;
-export const ICMP_NET_UNREACH = 0;
-export const ICMP_HOST_UNREACH = 1;
-export const ICMP_PROT_UNREACH = 2;
-export const ICMP_PORT_UNREACH = 3;
-export const ICMP_FRAG_NEEDED = 4;
-export const ICMP_PKT_FILTERED = 13;
-export const ICMP_EXC_TTL = 0;
-
-export interface IpHeaderFields {
-  src: number;
-  dst: number;
-  proto: number;
-  ttl: number;
-  tos: number;
-  id: number;
-  df: boolean;
-}
-
-/**
- * Writes a 20-byte IPv4 header at `off` for a payload of `payloadLen` bytes and
- * fills the header checksum.
- */
-export function writeIpHeader(buf: Uint8Array, off: number, f: IpHeaderFields, payloadLen: number): void {
-  buf[off] = 0x45;
-  buf[off + 1] = f.tos;
-  setU16(buf, off + 2, 20 + payloadLen);
-  setU16(buf, off + 4, f.id & 0xffff);
-  setU16(buf, off + 6, f.df ? IP_DF : 0);
-  buf[off + 8] = f.ttl;
-  buf[off + 9] = f.proto;
-  setU16(buf, off + 10, 0);
-  setU32(buf, off + 12, f.src);
-  setU32(buf, off + 16, f.dst);
-  setU16(buf, off + 10, checksum(buf, off, 20));
-}
-
-export const ipSrc = (b: Uint8Array, nh: number) => u32(b, nh + 12);
-export const ipDst = (b: Uint8Array, nh: number) => u32(b, nh + 16);
-export const ipProto = (b: Uint8Array, nh: number) => b[nh + 9];
-export const ipHdrLen = (b: Uint8Array, nh: number) => (b[nh] & 0x0f) * 4;
-export const ipTotLen = (b: Uint8Array, nh: number) => u16(b, nh + 2);
 
 export class Ipv4Stack {
   /** __ip_select_ident state for packets without a connected socket and without DF. */
@@ -147,9 +99,9 @@ export class Ipv4Stack {
   /** ip_rcv_finish → ip_route_input: local delivery, forwarding, or an error. */
   routeInput(skb: Skb, dev: NetDevice): void {
     const b = skb.buf, nh = skb.nh;
-    const dst = ipDst(b, nh);
+    const dst = ipv4Daddr(b, nh);
     const w = this.world;
-    const src = ipSrc(b, nh);
+    const src = ipv4Saddr(b, nh);
     const bcast = dst === 0xffffffff;
     // ip_route_input_slow's martian checks (not for packets looped back through lo).
     if (dev.kind !== 'loopback') {
@@ -206,7 +158,7 @@ export class Ipv4Stack {
   }
 
   private routeErrorType(skb: Skb, dev: NetDevice | null, rt: Route): void {
-    const dst = ipToString(ipDst(skb.buf, skb.nh));
+    const dst = ipToString(ipv4Daddr(skb.buf, skb.nh));
     if (rt.type === 'blackhole') { this.ns.drop(skb, dev, 'BLACKHOLE', `blackhole route ${formatRoute(rt)} for ${dst}`); return; }
     if (rt.type === 'unreachable') {
       this.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0);
@@ -230,7 +182,7 @@ export class Ipv4Stack {
     }
     if (!this.hook(NfHook.LOCAL_IN, skb, dev, null)) return;
     if (this.world.onDeliver && skb.path) this.world.onDeliver(skb);
-    if (this.world.trace.on) this.ev(dev, skb, 'ip.local_deliver', `to ${ipToString(ipDst(skb.buf, skb.nh))} proto ${ipProto(skb.buf, skb.nh)}`);
+    if (this.world.trace.on) this.ev(dev, skb, 'ip.local_deliver', `to ${ipToString(ipv4Daddr(skb.buf, skb.nh))} proto ${ipv4Protocol(skb.buf, skb.nh)}`);
     this.ns.sockets.deliver(skb, dev);
   }
 
@@ -240,8 +192,8 @@ export class Ipv4Stack {
   /** ip_defrag: returns true when `skb` now holds the whole datagram. */
   private defrag(skb: Skb): boolean {
     const b = skb.buf, nh = skb.nh;
-    const ihl = ipHdrLen(b, nh);
-    const key = `${ipSrc(b, nh)}-${ipDst(b, nh)}-${u16(b, nh + 4)}-${ipProto(b, nh)}`;
+    const ihl = ipv4HeaderLen(b, nh);
+    const key = `${ipv4Saddr(b, nh)}-${ipv4Daddr(b, nh)}-${u16(b, nh + 4)}-${ipv4Protocol(b, nh)}`;
     const frag = u16(b, nh + 6);
     const off = (frag & IP_OFFSET) * 8;
     let q = this.frags.get(key);
@@ -259,7 +211,7 @@ export class Ipv4Stack {
         }
       });
     }
-    const payload = b.slice(nh + ihl, nh + ipTotLen(b, nh));
+    const payload = b.slice(nh + ihl, nh + ipv4TotLen(b, nh));
     q.parts.push({ off, data: payload, more: (frag & IP_MF) !== 0 });
     if (off === 0) q.first = skb;
     if (this.world.trace.on) this.ev(skb.dev, skb, 'ip.defrag', `fragment offset ${off} length ${payload.length}${frag & IP_MF ? ' MF' : ''}`);
@@ -272,7 +224,7 @@ export class Ipv4Stack {
     if (covered.includes(0)) return false;
     this.frags.delete(key);
     const first = q.first;
-    const fihl = ipHdrLen(first.buf, first.nh);
+    const fihl = ipv4HeaderLen(first.buf, first.nh);
     const out = new Uint8Array(SKB_HEADROOM + ETH_HLEN + fihl + total);
     out.set(first.buf.subarray(first.data, first.nh + fihl), SKB_HEADROOM);
     const nnh = SKB_HEADROOM + ETH_HLEN;
@@ -298,16 +250,13 @@ export class Ipv4Stack {
       return;
     }
     const out = rt.dev!;
-    const tot = ipTotLen(b, nh);
+    const tot = ipv4TotLen(b, nh);
     if (tot > out.mtu && (u16(b, nh + 6) & IP_DF)) {
       this.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, out.mtu);
       this.ns.drop(skb, inDev, 'PKT_TOO_BIG', `${tot} bytes exceed ${out.name} mtu ${out.mtu} with DF set`);
       return;
     }
-    // ip_decrease_ttl: incremental checksum update of the TTL/protocol word.
-    const oldWord = u16(b, nh + 8);
-    b[nh + 8]--;
-    setU16(b, nh + 10, csumReplace16(u16(b, nh + 10), oldWord, u16(b, nh + 8)));
+    ipv4DecTtl(b, nh); // ip_decrease_ttl, checksum updated incrementally
     if (this.world.trace.on) this.ev(inDev, skb, 'ip.forward', `ttl ${b[nh + 8] + 1}→${b[nh + 8]} out ${out.name}`);
     if (!this.hook(NfHook.FORWARD, skb, inDev, out)) return;
     this.output(skb, rt);
@@ -339,13 +288,13 @@ export class Ipv4Stack {
       return;
     }
     if (rt.type !== 'unicast') { this.routeErrorType(skb, null, rt); return; }
-    const dst0 = ipDst(skb.buf, skb.nh);
+    const dst0 = ipv4Daddr(skb.buf, skb.nh);
     const mark0 = skb.mark;
     if (!this.hook(NfHook.LOCAL_OUT, skb, null, rt.dev)) return;
-    if (ipDst(skb.buf, skb.nh) !== dst0 || skb.mark !== mark0) {
+    if (ipv4Daddr(skb.buf, skb.nh) !== dst0 || skb.mark !== mark0) {
       // ip_route_me_harder: the destination (DNAT) or mark changed, route again.
-      const nrt = this.ns.fib.lookup(ipDst(skb.buf, skb.nh));
-      if (this.world.trace.on) this.ev(null, skb, 'fib.lookup', nrt ? `reroute ${ipToString(ipDst(skb.buf, skb.nh))}: ${formatRoute(nrt)}` : 'reroute: no route');
+      const nrt = this.ns.fib.lookup(ipv4Daddr(skb.buf, skb.nh));
+      if (this.world.trace.on) this.ev(null, skb, 'fib.lookup', nrt ? `reroute ${ipToString(ipv4Daddr(skb.buf, skb.nh))}: ${formatRoute(nrt)}` : 'reroute: no route');
       if (!nrt) { this.ns.drop(skb, null, 'IP_OUTNOROUTES', 'no route after OUTPUT changed the packet'); return; }
       if (nrt.type === 'local') { this.localOut(skb, nrt); return; }
       rt = nrt;
@@ -357,8 +306,8 @@ export class Ipv4Stack {
   output(skb: Skb, rt: Route): void {
     const out = rt.dev!;
     if (!this.hook(NfHook.POST_ROUTING, skb, null, out)) return;
-    const nexthop = rt.gw || ipDst(skb.buf, skb.nh);
-    const tot = ipTotLen(skb.buf, skb.nh);
+    const nexthop = rt.gw || ipv4Daddr(skb.buf, skb.nh);
+    const tot = ipv4TotLen(skb.buf, skb.nh);
     if (tot > out.mtu) {
       if (u16(skb.buf, skb.nh + 6) & IP_DF) {
         // Locally generated DF packet larger than the route MTU: EMSGSIZE to the socket; forwarded ones were caught earlier.
@@ -374,8 +323,8 @@ export class Ipv4Stack {
   /** ip_fragment: splits into fragments of at most `mtu` bytes (8-byte aligned payloads), same packet id. */
   private fragment(skb: Skb, mtu: number): Skb[] {
     const b = skb.buf, nh = skb.nh;
-    const ihl = ipHdrLen(b, nh);
-    const tot = ipTotLen(b, nh);
+    const ihl = ipv4HeaderLen(b, nh);
+    const tot = ipv4TotLen(b, nh);
     const chunk = (mtu - ihl) & ~7;
     const out: Skb[] = [];
     const baseOff = (u16(b, nh + 6) & IP_OFFSET) * 8;
@@ -403,7 +352,7 @@ export class Ipv4Stack {
   finishOutput(skb: Skb, out: NetDevice, nexthop: number): void {
     const eth = skb.nh - ETH_HLEN;
     skb.data = eth;
-    skb.len = ETH_HLEN + ipTotLen(skb.buf, skb.nh);
+    skb.len = ETH_HLEN + ipv4TotLen(skb.buf, skb.nh);
     const b = skb.buf;
     setU16(b, eth + 12, ETH_P_IP);
     if (out.kind === 'loopback') {
@@ -412,7 +361,7 @@ export class Ipv4Stack {
       return;
     }
     copyMac(b, eth + 6, out.mac);
-    const dst = ipDst(b, skb.nh);
+    const dst = ipv4Daddr(b, skb.nh);
     if (dst === 0xffffffff || this.isBroadcastFor(out, dst)) {
       copyMac(b, eth, BCAST_MAC);
       out.xmit(skb);
@@ -571,7 +520,7 @@ export class Ipv4Stack {
     // arp_announce=0: use the packet's source if it is local, else the device's address for the target.
     let sip = 0;
     if (skb && skb.nh >= 0) {
-      const s = ipSrc(skb.buf, skb.nh);
+      const s = ipv4Saddr(skb.buf, skb.nh);
       if (this.ns.isLocal(s)) sip = s;
     }
     if (this.ns.devMaxConf(dev, 'arp_announce') >= 1 || !sip) sip = this.ns.selectSrc(dev, n.ip);
@@ -704,12 +653,12 @@ export class Ipv4Stack {
    */
   icmpSend(orig: Skb, type: number, code: number, info: number): void {
     const b = orig.buf, nh = orig.nh;
-    const src = ipSrc(b, nh), dst = ipDst(b, nh);
+    const src = ipv4Saddr(b, nh), dst = ipv4Daddr(b, nh);
     if (src === 0 || src === 0xffffffff || (src >>> 28) === 0xe) return;
     if (orig.pktType === PktType.BROADCAST || orig.pktType === PktType.MULTICAST) return;
     if (u16(b, nh + 6) & IP_OFFSET) return;
-    const ihl = ipHdrLen(b, nh);
-    if (ipProto(b, nh) === IPPROTO_ICMP) {
+    const ihl = ipv4HeaderLen(b, nh);
+    if (ipv4Protocol(b, nh) === IPPROTO_ICMP) {
       const t = b[nh + ihl];
       if (t !== ICMP_ECHO && t !== ICMP_ECHOREPLY && t !== 13 && t !== 14 && t !== 15 && t !== 16 && t !== 17 && t !== 18) return;
     }
@@ -722,7 +671,7 @@ export class Ipv4Stack {
     // Source: the original destination when it was ours, else the address the route back prefers.
     const saddr = this.ns.isLocal(dst) ? dst : this.ns.selectSrc(rt.dev, src, rt);
     const room = Math.min(576, rt.dev ? rt.dev.mtu : 576) - 20 - 8;
-    const quoteLen = Math.min(room, ipTotLen(b, nh));
+    const quoteLen = Math.min(room, ipv4TotLen(b, nh));
     const skb = Skb.alloc(ETH_HLEN + 20 + 8 + quoteLen);
     skb.flow = orig.flow;
     if (orig.path && this.world.watchPaths) skb.path = [];
@@ -735,7 +684,7 @@ export class Ipv4Stack {
     else setU32(ob, ic + 4, 0);
     ob.set(b.subarray(nh, nh + quoteLen), ic + 8);
     setU16(ob, ic + 2, checksum(ob, ic, 8 + quoteLen));
-    writeIpHeader(ob, onh, { src: saddr, dst: src, proto: IPPROTO_ICMP, ttl: 64, tos: (b[nh + 1] & 0x1e) | 0xc0, id: this.selectIdent(), df: false }, 8 + quoteLen);
+    writeIpv4Header(ob, onh, saddr, src, IPPROTO_ICMP, 64, (b[nh + 1] & 0x1e) | 0xc0, this.selectIdent(), false, 8 + quoteLen);
     skb.nh = onh;
     if (this.world.trace.on) this.ev(null, skb, 'icmp.send', `type ${type} code ${code} to ${ipToString(src)} from ${ipToString(saddr)} about packet #${orig.id}`);
     this.localOut(skb, rt);
@@ -779,4 +728,3 @@ export class Ipv4Stack {
 }
 
 export type { DropReason };
-export { isZeroMac };

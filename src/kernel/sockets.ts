@@ -7,7 +7,9 @@
 import type { NetDevice } from './device.js';
 import type { Netns } from './netns.js';
 import { Skb } from './skb.js';
-import { ETH_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_TIME_EXCEEDED, ipDst, ipHdrLen, ipProto, ipSrc, ipTotLen, writeIpHeader } from './ipv4.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, ipv4Daddr as ipDst, ipv4HeaderLen as ipHdrLen, ipv4Protocol as ipProto, ipv4Saddr as ipSrc, ipv4TotLen as ipTotLen, writeIpv4Header } from '../wire/ipv4.js';
+import { ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_TIME_EXCEEDED } from '../wire/icmp.js';
 import { TcpSock, tcpRcv, type TcpHandlers } from './tcp.js';
 import { u16, setU16, ipToString } from '../wire/bytes.js';
 import { checksum, onesSum, pseudoHeaderSum, finishChecksum } from '../wire/checksum.js';
@@ -68,7 +70,7 @@ export class UdpSock {
     // Connected: the socket's inet_id counter. Unconnected with pmtudisc WANT: ignore_df is set, so the
     // hashed ident is used even with DF (observed on 6.18: a UDP server's DF replies carry non-zero IDs).
     const id = connected ? (this.ipId = (this.ipId + 1) & 0xffff, (this.ipId - 1) & 0xffff) : this.ns.stack.selectIdent();
-    writeIpHeader(b, nh, { src, dst, proto: IPPROTO_UDP, ttl: 64, tos: 0, id, df }, 8 + data.length);
+    writeIpv4Header(b, nh, src, dst, IPPROTO_UDP, 64, 0, id, df, 8 + data.length);
     skb.nh = nh;
     if (onSkb) onSkb(skb);
     this.ns.stack.localOut(skb, rt);
@@ -114,7 +116,7 @@ export class PingSock {
     }
     setU16(b, ic + 2, checksum(b, ic, 8 + size));
     const df = 28 + size <= (rt.dev ? rt.dev.mtu : 65535);
-    writeIpHeader(b, nh, { src, dst, proto: IPPROTO_ICMP, ttl: 64, tos: 0, id: this.ns.stack.selectIdent(), df }, 8 + size);
+    writeIpv4Header(b, nh, src, dst, IPPROTO_ICMP, 64, 0, this.ns.stack.selectIdent(), df, 8 + size);
     skb.nh = nh;
     if (onSkb) onSkb(skb);
     this.ns.stack.localOut(skb, rt);
@@ -294,7 +296,7 @@ export class Sockets {
     ob[ic] = ICMP_ECHOREPLY;
     setU16(ob, ic + 2, 0);
     setU16(ob, ic + 2, checksum(ob, ic, len));
-    writeIpHeader(ob, onh, { src, dst, proto: IPPROTO_ICMP, ttl: 64, tos: b[nh + 1], id: this.ns.stack.selectIdent(), df: false }, len);
+    writeIpv4Header(ob, onh, src, dst, IPPROTO_ICMP, 64, b[nh + 1], this.ns.stack.selectIdent(), false, len);
     skb.nh = onh;
     if (this.ns.world.trace.on) this.ns.world.event(this.ns.node.name, this.ns.name, req.dev ? req.dev.name : '', req, 'icmp.echo', `echo request id ${u16(b, nh + ihl + 4)} seq ${u16(b, nh + ihl + 6)}: replying from ${ipToString(src)}`, 'deliver');
     this.ns.stack.localOut(skb, rt);

@@ -14,13 +14,15 @@
 import type { NetDevice } from './device.js';
 import type { Netns } from './netns.js';
 import { Skb } from './skb.js';
-import { ETH_HLEN, IPPROTO_TCP, ipDst, ipHdrLen, ipSrc, ipTotLen, writeIpHeader } from './ipv4.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
+import { IPPROTO_TCP, ipv4Daddr as ipDst, ipv4HeaderLen as ipHdrLen, ipv4Saddr as ipSrc, ipv4TotLen as ipTotLen, writeIpv4Header } from '../wire/ipv4.js';
+import { TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP } from '../wire/tcp.js';
 import type { Route } from './fib.js';
 import type { IcmpErrorInfo, SockError } from './sockets.js';
 import { u16, u32, setU16, setU32, ipToString } from '../wire/bytes.js';
 import { onesSum, pseudoHeaderSum, finishChecksum } from '../wire/checksum.js';
 
-export const TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_PSH = 0x08, TH_ACK = 0x10;
+export const TH_FIN = TCP_FIN, TH_SYN = TCP_SYN, TH_RST = TCP_RST, TH_PSH = TCP_PSH, TH_ACK = TCP_ACK;
 
 export type TcpState = 'CLOSED' | 'SYN_SENT' | 'SYN_RECV' | 'ESTABLISHED' | 'FIN_WAIT1' | 'FIN_WAIT2' | 'CLOSING' | 'TIME_WAIT' | 'CLOSE_WAIT' | 'LAST_ACK';
 
@@ -274,7 +276,7 @@ export class TcpSock {
     // Connected socket: IP ID from the socket's counter (inet_id), DF set.
     const id = this.ipId;
     this.ipId = (this.ipId + 1) & 0xffff;
-    writeIpHeader(b, nh, { src: this.laddr, dst: this.raddr, proto: IPPROTO_TCP, ttl: 64, tos: 0, id, df: true }, l4len);
+    writeIpv4Header(b, nh, this.laddr, this.raddr, IPPROTO_TCP, 64, 0, id, true, l4len);
     skb.nh = nh;
     const consumes = data.length + (syn ? 1 : 0) + (flags & TH_FIN ? 1 : 0);
     if (seqOverride === undefined) this.sndNxt = (this.sndNxt + consumes) >>> 0;
@@ -488,34 +490,20 @@ export class TcpSock {
   }
 
   private parseTs(b: Uint8Array, th: number): void {
-    const end = th + (b[th + 12] >> 4) * 4;
-    for (let o = th + 20; o < end;) {
-      const kind = b[o];
-      if (kind === 0) break;
-      if (kind === 1) { o++; continue; }
-      const len = b[o + 1];
-      if (len < 2 || o + len > end) break;
-      if (kind === 8 && len === 10) this.tsRecent = u32(b, o + 2);
-      o += len;
-    }
+    const o = tcpOption(b, th, TCPOPT_TIMESTAMP, 10);
+    if (o >= 0) this.tsRecent = u32(b, o + 2);
   }
 
   /** Options of a SYN or SYN-ACK: MSS, window scale, SACK permitted, timestamps. */
   parseSynOptions(b: Uint8Array, th: number): void {
-    const end = th + (b[th + 12] >> 4) * 4;
-    let peerMss = 536, ws = -1, ts = false, sack = false;
-    for (let o = th + 20; o < end;) {
-      const kind = b[o];
-      if (kind === 0) break;
-      if (kind === 1) { o++; continue; }
-      const len = b[o + 1];
-      if (len < 2 || o + len > end) break;
-      if (kind === 2 && len === 4) peerMss = u16(b, o + 2);
-      else if (kind === 3 && len === 3) ws = Math.min(b[o + 2], 14);
-      else if (kind === 4 && len === 2) sack = true;
-      else if (kind === 8 && len === 10) { ts = true; this.tsRecent = u32(b, o + 2); }
-      o += len;
-    }
+    const m = tcpOption(b, th, TCPOPT_MSS, 4);
+    const peerMss = m >= 0 ? u16(b, m + 2) : 536;
+    const w = tcpOption(b, th, TCPOPT_WINDOW, 3);
+    const ws = w >= 0 ? Math.min(b[w + 2], 14) : -1;
+    const sack = tcpOption(b, th, TCPOPT_SACK_PERM, 2) >= 0;
+    const t = tcpOption(b, th, TCPOPT_TIMESTAMP, 10);
+    const ts = t >= 0;
+    if (ts) this.tsRecent = u32(b, t + 2);
     this.wsOk = ws >= 0;
     this.sndWscale = ws >= 0 ? ws : 0;
     if (!this.wsOk) this.rcvWscale = 0;
@@ -557,6 +545,24 @@ export class TcpSock {
     s.ipId = rng.int(0, 0xffff);
     return s;
   }
+}
+
+/**
+ * Offset of the first option of `kind` with length `len` in the TCP header at
+ * `th`, or -1 (tcp_parse_options' walk: EOL ends, NOP pads, bad lengths stop).
+ */
+function tcpOption(b: Uint8Array, th: number, kind: number, len: number): number {
+  const end = th + (b[th + 12] >> 4) * 4;
+  for (let o = th + 20; o < end;) {
+    const k = b[o];
+    if (k === 0) break;
+    if (k === 1) { o++; continue; }
+    const l = b[o + 1];
+    if (l < 2 || o + l > end) break;
+    if (k === kind && l === len) return o;
+    o += l;
+  }
+  return -1;
 }
 
 /** tcp_v4_rcv: checksum, socket lookup, listener, or RST. */
@@ -626,7 +632,7 @@ export function sendReset(ns: Netns, orig: Skb, th: number, dataLen: number): vo
   ob[oth + 12] = 0x50; ob[oth + 13] = rflags;
   setU16(ob, oth + 14, 0); setU16(ob, oth + 16, 0); setU16(ob, oth + 18, 0);
   setU16(ob, oth + 16, finishChecksum(onesSum(ob, oth, 20, pseudoHeaderSum(src, dst, IPPROTO_TCP, 20))));
-  writeIpHeader(ob, onh, { src, dst, proto: IPPROTO_TCP, ttl: 64, tos: b[nh + 1], id: 0, df: true }, 20);
+  writeIpv4Header(ob, onh, src, dst, IPPROTO_TCP, 64, b[nh + 1], 0, true, 20);
   skb.nh = onh;
   ns.stack.localOut(skb, rt);
 }

@@ -4,14 +4,12 @@
  * The run ends when the last item has its outcome (all events at that instant
  * included), so captures hold every frame of every exchange and nothing after.
  */
-import { mkdirSync } from 'node:fs';
 import { loadScenario } from './load.js';
 import { buildCluster, type Cluster } from './build.js';
 import { runClient, type Outcome } from './apps.js';
 import type { Endpoint, Scenario, TrafficSpec } from './types.js';
-import { CaptureSet } from '../trace/capture.js';
+import { attachCaptures } from './captures.js';
 import type { TraceSink } from '../trace/events.js';
-import type { NetDevice } from '../kernel/device.js';
 import type { Netns } from '../kernel/netns.js';
 import type { Skb } from '../kernel/skb.js';
 import { resetPacketIds } from '../kernel/skb.js';
@@ -71,24 +69,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   const world = cluster.world;
   if (opts.trace) world.trace = opts.trace;
 
-  let captures: CaptureSet | null = null;
-  const ifIndex = new Map<NetDevice, number>();
-  if (opts.pcapDir) {
-    mkdirSync(opts.pcapDir, { recursive: true });
-    const cs = new CaptureSet({ dir: opts.pcapDir, pcap: true, pcapng: true });
-    captures = cs;
-    for (const node of world.nodes.values()) for (const ns of node.netns.values()) for (const dev of ns.devices.values()) {
-      ifIndex.set(dev, cs.iface(node.name, ns.name, dev.name));
-    }
-    world.tap = {
-      frame(dev, skb, dir) {
-        let i = ifIndex.get(dev);
-        if (i === undefined) { i = cs.iface(dev.netns.node.name, dev.netns.name, dev.name); ifIndex.set(dev, i); }
-        const comment = `#${skb.id}${skb.innerId ? ` carrying #${skb.innerId}` : ''} ${dir === 'out' ? 'xmit' : 'recv'} ${dev.path}${skb.flow ? ` [${skb.flow}]` : ''}`;
-        cs.record(i, world.now, skb.buf, skb.data, skb.len, dir, comment);
-      },
-    };
-  }
+  const captures = opts.pcapDir ? attachCaptures(world, opts.pcapDir) : null;
 
   // Paths: the first request's copies are watched; the copy delivered at the destination (or, failing that, the longest) wins.
   world.watchPaths = true;

@@ -6,14 +6,12 @@
 import { isDNS1123Label, isDNS1123Subdomain } from '../kube/validation.js';
 import type { Endpoint, EventSpec, TrafficResult, TrafficSpec } from './types.js';
 import { S } from '../engine/time.js';
-import { durationAt, ipAt, UniqueNames } from './validateCluster.js';
+import { durationAt, UniqueNames } from './validateCluster.js';
 import { parseIPv4 } from './validateNet.js';
 import { Y } from './validateYaml.js';
 
 export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'protocol', 'port', 'sourcePort', 'size', 'count', 'timeout', 'expect'] as const;
 export const EXPECT_KEYS = ['result', 'path'] as const;
-
-const ENDPOINT_SYNTAX = 'pod/NS/NAME, node/NAME, host/NAME, ip/A.B.C.D or service/NS/NAME';
 
 /** A traffic item and the nodes its references came from, for the loader's cross-checks. */
 export interface TrafficRefs {

@@ -310,3 +310,22 @@ export function emitIpv4(repr: Ipv4Repr, b: Uint8Array, off = 0): number {
   fillIpv4Checksum(b, off);
   return hlen;
 }
+
+/**
+ * Writes a 20-byte IPv4 header (no options) at `off` for `payloadLen` bytes of
+ * payload, header checksum included. Positional arguments so the hot path
+ * builds no object; {@link emitIpv4} is the Repr-based equivalent.
+ */
+export function writeIpv4Header(b: Uint8Array, off: number, src: number, dst: number, proto: number, ttl: number, tos: number, id: number, df: boolean, payloadLen: number): void {
+  b[off] = 0x45;
+  b[off + IP_TOS] = tos;
+  setU16(b, off + IP_TOT_LEN, IPV4_HLEN + payloadLen);
+  setU16(b, off + IP_ID, id & 0xffff);
+  setU16(b, off + IP_FRAG_OFF, df ? IP_DF : 0);
+  b[off + IP_TTL] = ttl;
+  b[off + IP_PROTO] = proto;
+  setU16(b, off + IP_CHECK, 0);
+  setU32(b, off + IP_SADDR, src);
+  setU32(b, off + IP_DADDR, dst);
+  setU16(b, off + IP_CHECK, checksum(b, off, IPV4_HLEN));
+}
