@@ -60,13 +60,21 @@ export class Netns {
   readonly neighs = new Map<number, Neigh>();
   readonly hooks = new HookTable();
   readonly sysctls = new Map<string, string>(Object.entries(NETNS_SYSCTL_DEFAULTS));
+  /** net.ipv4.conf.all.*: combined with each device's own value (IN_DEV_ORCONF / IN_DEV_MAXCONF). */
+  readonly confAll = new Map<string, string>(Object.entries(DEV_CONF_DEFAULTS));
+  /** net.ipv4.conf.default.*: copied into a device's conf when it appears in this namespace. */
+  readonly confDefault = new Map<string, string>(Object.entries(DEV_CONF_DEFAULTS));
   readonly stack: Ipv4Stack;
   readonly sockets: Sockets;
   /** Cached: net.ipv4.ip_forward === '1'. */
   forwarding = false;
 
   constructor(readonly node: Node, readonly name: string) {
-    for (const [k, v] of Object.entries(node.world.sysctlOverrides)) this.sysctls.set(k, v);
+    for (const [k, v] of Object.entries(node.world.sysctlOverrides)) {
+      if (k.startsWith('net.ipv4.conf.all.')) this.confAll.set(k.slice(18), v);
+      else if (k.startsWith('net.ipv4.conf.default.')) this.confDefault.set(k.slice(22), v);
+      else this.sysctls.set(k, v);
+    }
     this.forwarding = this.sysctls.get('net.ipv4.ip_forward') === '1';
     this.stack = new Ipv4Stack(this);
     this.sockets = new Sockets(this);
@@ -77,6 +85,8 @@ export class Netns {
   device(name: string): NetDevice | undefined { return this.devices.get(name); }
 
   attach(dev: NetDevice): void {
+    // inetdev_init: a new device starts from the namespace's conf/default values.
+    if (dev.conf.size === 0) for (const [k, v] of this.confDefault) dev.conf.set(k, v);
     this.devices.set(dev.name, dev);
     this.byIndex.set(dev.ifindex, dev);
     dev.netns = this;
@@ -94,19 +104,21 @@ export class Netns {
     return this.sysctls.get(key) ?? '';
   }
 
-  /** net.ipv4.conf.<dev>.<name>, falling back to the default. IN_DEV_CONF semantics for booleans use max(all, dev). */
+  /** net.ipv4.conf.<dev>.<name>. */
   devConf(dev: NetDevice, name: string): string {
-    return dev.conf.get(name) ?? this.sysctls.get(`net.ipv4.conf.default.${name}`) ?? DEV_CONF_DEFAULTS[name] ?? '0';
+    return dev.conf.get(name) ?? '0';
   }
 
   /** IN_DEV_ORCONF: on when on for the device or for 'all'. */
   devFlag(dev: NetDevice, name: string): boolean {
-    return this.devConf(dev, name) !== '0' || (this.sysctls.get(`net.ipv4.conf.all.${name}`) ?? '0') !== '0';
+    return (dev.conf.get(name) ?? '0') !== '0' || (this.confAll.get(name) ?? '0') !== '0';
   }
 
   /** IN_DEV_MAXCONF: the larger of 'all' and the device's value. */
   devMaxConf(dev: NetDevice, name: string): number {
-    return Math.max(Number(this.devConf(dev, name)) || 0, Number(this.sysctls.get(`net.ipv4.conf.all.${name}`) ?? '0') || 0);
+    const d = dev.conf.get(name), a = this.confAll.get(name);
+    if ((d === undefined || d === '0') && (a === undefined || a === '0')) return 0;
+    return Math.max(Number(d) || 0, Number(a) || 0);
   }
 
   /** Adds an address and the routes the kernel adds with it (local, broadcast, prefix). */

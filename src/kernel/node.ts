@@ -363,7 +363,9 @@ export class Node implements Netlink {
   sysctlSet(netns: string, key: string, value: string): void {
     const ns = this.ns(netns);
     const m = /^net\.ipv4\.conf\.([^.]+)\.([a-z_]+)$/.exec(key);
-    if (m && m[1] !== 'all' && m[1] !== 'default') {
+    if (m && m[1] === 'all') ns.confAll.set(m[2], value);
+    else if (m && m[1] === 'default') ns.confDefault.set(m[2], value);
+    else if (m) {
       const d = ns.device(m[1]);
       if (!d) throw new NetlinkError('ENOENT', `sysctl: cannot stat /proc/sys/${key.replaceAll('.', '/')}: No such file or directory`);
       d.conf.set(m[2], value);
@@ -375,9 +377,11 @@ export class Node implements Netlink {
   sysctlGet(netns: string, key: string): string {
     const ns = this.ns(netns);
     const m = /^net\.ipv4\.conf\.([^.]+)\.([a-z_]+)$/.exec(key);
-    if (m && m[1] !== 'all' && m[1] !== 'default') {
+    if (m && m[1] === 'all') return ns.confAll.get(m[2]) ?? '0';
+    if (m && m[1] === 'default') return ns.confDefault.get(m[2]) ?? '0';
+    if (m) {
       const d = ns.device(m[1]);
-      if (!d) throw new NetlinkError('ENOENT', `no device ${m[1]}`);
+      if (!d) throw new NetlinkError('ENOENT', `sysctl: cannot stat /proc/sys/${key.replaceAll('.', '/')}: No such file or directory`);
       return ns.devConf(d, m[2]);
     }
     return ns.sysctl(key);
