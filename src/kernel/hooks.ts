@@ -41,6 +41,11 @@ export interface NfHookState {
   pf: 'ipv4' | 'bridge';
   in: NetDevice | null;
   out: NetDevice | null;
+  /** For IPv4 hooks run by br_netfilter on a bridged frame: the bridge ports (for -m physdev). */
+  physIn?: NetDevice | null;
+  physOut?: NetDevice | null;
+  /** True when br_netfilter runs the IPv4 hooks for a frame the bridge is forwarding. */
+  bridged?: boolean;
   /** Set by a hook that drops, to name the reason (default NETFILTER_DROP). */
   reason?: DropReason;
   /** Why, in words, for the trace. */

@@ -92,7 +92,8 @@ export class Ipv4Stack {
     if (tot < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', `IPv4 total length ${tot} below header length ${ihl}`); return; }
     skb.nh = nh;
     skb.trim(ETH_HLEN + tot);
-    if (!this.hook(NfHook.PRE_ROUTING, skb, dev, null)) return;
+    // ip_sabotage_in: br_netfilter already ran PREROUTING for a frame passed up by the bridge.
+    if (!skb.brnf && !this.hook(NfHook.PRE_ROUTING, skb, dev, null)) return;
     this.routeInput(skb, dev);
   }
 
@@ -380,6 +381,12 @@ export class Ipv4Stack {
 
   private neighLookup(dev: NetDevice, ip: number): Neigh | undefined {
     return this.ns.neighs.get(neighKey(dev, ip));
+  }
+
+  /** The link-layer address of a resolved neighbour, null when none is usable (br_netfilter's DNAT check). */
+  neighMac(dev: NetDevice, ip: number): Uint8Array | null {
+    const n = this.neighLookup(dev, ip);
+    return n && n.mac && !(n.state & (Nud.INCOMPLETE | Nud.FAILED)) ? n.mac : null;
   }
 
   private neighCreate(dev: NetDevice, ip: number, state: Nud, mac: Uint8Array | null): Neigh {
@@ -708,14 +715,16 @@ export class Ipv4Stack {
   // ───────────────────────────── hooks ─────────────────────────────
 
   /** NF_HOOK: runs every registered function in priority order; false when the packet is gone. */
-  hook(hook: NfHook, skb: Skb, inDev: NetDevice | null, outDev: NetDevice | null): boolean {
+  hook(hook: NfHook, skb: Skb, inDev: NetDevice | null, outDev: NetDevice | null, bridge?: { physIn: NetDevice | null; physOut: NetDevice | null }): boolean {
     const list = this.ns.hooks.ipv4[hook];
     const w = this.world;
     if (list.length === 0) {
       if (w.trace.on) this.ev(inDev ?? outDev, skb, 'nf.hook', `${HOOK_NAMES[hook]}: no hooks registered, ACCEPT`);
       return true;
     }
-    const state: NfHookState = { hook, pf: 'ipv4', in: inDev, out: outDev };
+    const state: NfHookState = bridge
+      ? { hook, pf: 'ipv4', in: inDev, out: outDev, physIn: bridge.physIn, physOut: bridge.physOut, bridged: true }
+      : { hook, pf: 'ipv4', in: inDev, out: outDev };
     for (const ops of list) {
       const v = ops.fn(skb, state);
       if (v === NfVerdict.ACCEPT) continue;

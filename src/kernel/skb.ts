@@ -67,6 +67,11 @@ export class Skb {
   path: string[] | null = null;
   /** Locally generated packets: the socket-ish origin may ask to confirm the neighbour (TCP forward progress). */
   confirmNeigh = false;
+  /**
+   * br_netfilter ran the IPv4 PREROUTING hooks for this frame at bridge level;
+   * ip_sabotage_in skips them when the frame is then passed up to the IP stack.
+   */
+  brnf = false;
   /** Set by hooks: conntrack entry etc. (opaque to the kernel core). */
   ct: unknown = null;
   /** Output route chosen for a locally generated or forwarded packet. */

@@ -190,7 +190,7 @@ export class Bridge extends NetDevice {
    * br_pass_frame_up: the bridge device receives the frame (taps see it on the bridge),
    * NF_BR_LOCAL_IN, then the IP stack, which sets pkt_type from the destination MAC.
    */
-  private passUp(skb: Skb): void {
+  passUp(skb: Skb): void {
     const w = this.netns.node.world;
     this.rxPackets++;
     this.rxBytes += skb.len;
