@@ -17,6 +17,6 @@ export function parseDuration(text: string | number): number | undefined {
 /** Formats ns as seconds with 9 decimals, the way trace lines show time. */
 export function formatTime(ns: number): string {
   const s = Math.floor(ns / S);
-  const frac = String(ns - s * S).padStart(9, '0');
-  return `${s}.${frac}`;
+  // 1e9 + fraction has exactly ten digits: drop the leading 1 instead of padding.
+  return s + '.' + String(S + (ns - s * S)).slice(1);
 }

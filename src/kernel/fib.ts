@@ -29,6 +29,8 @@ export interface Route {
   proto: string;
   onlink: boolean;
   table: number;
+  /** `ip route` text, computed on first use (route fields never change after creation). */
+  text?: string;
 }
 
 class Table {
@@ -141,6 +143,12 @@ export class Fib {
 
 /** `ip route` text for one route, in iproute2's order of fields. */
 export function formatRoute(r: Route): string {
+  if (r.text !== undefined) return r.text;
+  r.text = routeText(r);
+  return r.text;
+}
+
+function routeText(r: Route): string {
   const parts: string[] = [];
   if (r.type !== 'unicast') parts.push(r.type);
   // iproute2 prints "default" for any /0 (no RTA_DST), so also "blackhole default", "unreachable default".
