@@ -98,6 +98,13 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     }
   }
 
+  // Per-machine sysctls from the scenario, before anything runs on the machine.
+  for (const s of c.sysctls) {
+    const m = world.nodes.get(s.machine)!;
+    try { m.sysctlSet('host', s.key, s.value); }
+    catch (e) { fail(s.pos, `sysctl ${s.key}=${s.value} on ${s.machine}: ${(e as Error).message}`); }
+  }
+
   // Pod subnets: given, or the next free /24 of the cluster pod CIDR in node order.
   const taken = c.nodes.filter((n) => n.podCIDR).map((n) => n.podCIDR!);
   let next = c.podCIDR.addr;

@@ -20,6 +20,7 @@ import { validatePod } from '../kube/pod.js';
 import { InputError } from './errors.js';
 import type { Manifest, PodSpec, SourcePos } from './types.js';
 import { embeddedSrc, fileSrc, fixedSrc, parseYamlDocs, type Src, type Y } from './validateYaml.js';
+import { scalarOrigin } from './embedded-text.js';
 
 /** A validated manifest and a way back from its field paths to source positions. */
 export interface LoadedManifest {
@@ -66,19 +67,9 @@ function isFileRef(n: Node): boolean {
 
 /** How positions inside the string scalar `n` map to the scenario file. */
 function embeddedTextSrc(n: Scalar, item: Y): (lc: import('yaml').LineCounter) => Src {
-  const start = item.pos;
-  if (n.type !== Scalar.BLOCK_LITERAL) return () => fixedSrc(start);
-  // Content starts on the line after the `|` header; its indentation is that of the first non-blank line.
-  const tok = n.srcToken as { source?: string } | undefined;
-  const body = tok && typeof tok.source === 'string' ? tok.source : '';
-  let indent = 0;
-  for (const line of body.split('\n')) {
-    if (line.trim() !== '') {
-      indent = line.length - line.trimStart().length;
-      break;
-    }
-  }
-  return (lc) => embeddedSrc(start.file, lc, start.line + 1, indent);
+  const o = scalarOrigin(n, item);
+  if (!o.exact) return () => fixedSrc(item.pos);
+  return (lc) => embeddedSrc(o.file, lc, o.line, o.indent);
 }
 
 function loadText(text: string, mk: (lc: import('yaml').LineCounter) => Src): LoadedManifest[] {

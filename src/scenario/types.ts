@@ -4,6 +4,8 @@
  * later (an address clash while building, say) still name file:line:col.
  */
 
+import type { TextOrigin } from './embedded-text.js';
+
 export interface SourcePos {
   file: string;
   /** 1-based. */
@@ -69,6 +71,13 @@ export interface ClusterSpec {
   nicBandwidth: number;
   /** Underlay MTU (default 1500). */
   mtu: number;
+  /**
+   * iptables rules per machine (node or host), in iptables-restore format,
+   * restored into the machine's own netns once the cluster is built.
+   */
+  iptables: { machine: string; text: string; origin: TextOrigin; pos: SourcePos }[];
+  /** Namespace-wide sysctls per machine (its own netns), e.g. net.bridge.bridge-nf-call-iptables. */
+  sysctls: { machine: string; key: string; value: string; pos: SourcePos }[];
 }
 
 export interface ContainerPortSpec {

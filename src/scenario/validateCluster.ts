@@ -20,8 +20,9 @@ import {
   parseIPv4,
 } from './validateNet.js';
 import type { Y } from './validateYaml.js';
+import { readEmbeddedText } from './embedded-text.js';
 
-export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'nodes', 'externalHosts'] as const;
+export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'nodes', 'externalHosts', 'iptables', 'sysctls'] as const;
 export const LINK_KEYS = ['vethDelay', 'nicDelay', 'nicBandwidth'] as const;
 export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist'] as const;
 export const NODE_KEYS = ['name', 'ip', 'podCIDR'] as const;
@@ -219,7 +220,33 @@ export function validateCluster(y: Y): ClusterSpec {
       throw InputError.at(s.y.pos, `${s.y.what}: the subnet ${networkText(s.cidr)} of ${s.who} overlaps cluster.podCIDR ${podCIDR.text} (line ${podY.pos.line})`);
   }
 
-  return { podCIDR, serviceCIDR, network, kubeProxy, nodes, externalHosts, linkDelay: { veth, nic }, nicBandwidth, mtu };
+  const machines = new Set([...nodes.map((n) => n.name), ...externalHosts.map((h) => h.name)]);
+  const machineKey = (ky: Y, key: string) => {
+    if (!machines.has(key)) ky.fail(`${ky.what}: no node or host named "${key}"`, [...machines].join(', '));
+  };
+  const iptables: ClusterSpec['iptables'] = [];
+  const ipt = m.opt('iptables');
+  if (ipt) {
+    for (const [key, vy] of ipt.entries()) {
+      machineKey(vy, key);
+      const { text, origin } = readEmbeddedText(vy, y.pos.file, 'iptables-restore rules');
+      iptables.push({ machine: key, text, origin, pos: vy.pos });
+    }
+  }
+  const sysctls: ClusterSpec['sysctls'] = [];
+  const sy = m.opt('sysctls');
+  if (sy) {
+    for (const [key, vy] of sy.entries()) {
+      machineKey(vy, key);
+      for (const [k, ky] of vy.entries()) {
+        if (!/^(net|kernel|vm)\.[A-Za-z0-9_.\-/]+$/.test(k)) ky.fail(`${ky.what}: "${k}" is not a sysctl key`, 'a key like net.ipv4.ip_forward');
+        const v = ky.strOrNum('a sysctl value');
+        sysctls.push({ machine: key, key: k, value: String(v), pos: ky.pos });
+      }
+    }
+  }
+
+  return { podCIDR, serviceCIDR, network, kubeProxy, nodes, externalHosts, linkDelay: { veth, nic }, nicBandwidth, mtu, iptables, sysctls };
 }
 
 function validateNetwork(y: Y, clusterMtu: number): NetworkSpec {

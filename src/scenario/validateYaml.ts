@@ -241,6 +241,14 @@ export class Y {
     return m;
   }
 
+  /** A mapping whose keys are names chosen by the user (machines, sysctl keys): its entries in order. */
+  entries(what = 'a mapping'): [string, Y][] {
+    if (this.isNull) return [];
+    if (!this.node || !isMap(this.node)) this.wrongType(what);
+    const m = new YMap(this, this.node.items as Pair<Node, Node | null>[]);
+    return [...m.entries.keys()].map((k) => [k, m.get(k)!]);
+  }
+
   /** This node as a list (null or absent → empty list). */
   list(): Y[] {
     if (this.isNull) return [];
