@@ -12,5 +12,21 @@ export interface IpsetRegistry {
    * ip_set_test: does the packet match set `name` with the direction flags
    * (one per dimension of the set type, e.g. ['dst', 'dst', 'src'] for hash:ip,port,ip)?
    */
-  test(name: string, flags: readonly ('src' | 'dst')[], p: PacketCtx): boolean;
+  test(name: string, flags: readonly ('src' | 'dst')[], p: PacketCtx, opts?: IpsetTestOpts): boolean;
+}
+
+/**
+ * Options of xt_set's match revision 4 (added to the contract by ipset.ts;
+ * optional, so callers without them get the default behaviour).
+ */
+export interface IpsetTestOpts {
+  /** --return-nomatch: a nomatch entry matches and a normal entry does not (types with nomatch only). */
+  returnNomatch?: boolean;
+  /** false for `! --update-counters`. */
+  updateCounters?: boolean;
+  /** false for `! --update-subcounters` (list:set member counters). */
+  updateSubcounters?: boolean;
+  /** --packets-eq/-lt/-gt (`! --packets-eq` is 'ne'). */
+  packets?: { op: 'eq' | 'ne' | 'lt' | 'gt'; value: number };
+  bytes?: { op: 'eq' | 'ne' | 'lt' | 'gt'; value: number };
 }
