@@ -1218,8 +1218,10 @@ export class Ipsets implements IpsetRegistry {
     if (!s) return false;
     if (flags.length < IPSET_DIMENSION[s.type]) return false;
     if (s instanceof ListSet) {
+      // list_set_ktest: members skip their own counter update with ! --update-subcounters.
+      const sub: IpsetTestOpts | undefined = opts?.updateSubcounters === false ? { ...opts, updateCounters: false } : opts;
       for (const m of s.entries()) {
-        if (this.testIndex(m.member, flags, p, opts)) {
+        if (this.testIndex(m.member, flags, p, sub)) {
           if (s.opts.counters && opts?.updateCounters !== false) { m.packets++; m.bytes += pktLen(p); }
           return true;
         }
@@ -1276,8 +1278,10 @@ export class Ipsets implements IpsetRegistry {
 
 const scratch = new IpsetEntry();
 
+/** skb->len at the IPv4 hooks: the IP total length. */
 function pktLen(p: PacketCtx): number {
-  return p.l4 >= 0 ? p.l4 - p.skb.data + p.l4len : p.skb.len;
+  const nh = p.skb.nh;
+  return nh >= 0 ? (p.skb.buf[nh + 2] << 8) | p.skb.buf[nh + 3] : p.skb.len;
 }
 
 function cmp(v: number, op: 'eq' | 'ne' | 'lt' | 'gt', x: number): boolean {
