@@ -1,0 +1,34 @@
+/**
+ * The standard targets: ACCEPT, DROP, RETURN, and a jump (`-j CHAIN`) or goto
+ * (`-g CHAIN`) to a user chain. A rule without -j has no target (counts only).
+ */
+import type { PacketCtx, Target, TargetVerdict } from '../types.js';
+import type { TargetModule } from '../registry.js';
+
+const ACCEPT: TargetVerdict = { kind: 'accept' };
+const DROP: TargetVerdict = { kind: 'drop' };
+const RETURN: TargetVerdict = { kind: 'return' };
+
+export class VerdictTarget implements Target {
+  constructor(readonly name: 'ACCEPT' | 'DROP' | 'RETURN', private readonly v: TargetVerdict) {}
+  run(_p: PacketCtx): TargetVerdict { return this.v; }
+  save(): string { return `-j ${this.name}`; }
+}
+
+export class ChainTarget implements Target {
+  private readonly v: TargetVerdict;
+  constructor(readonly name: string, readonly goto: boolean) {
+    this.v = goto ? { kind: 'goto', chain: name } : { kind: 'jump', chain: name };
+  }
+  run(_p: PacketCtx): TargetVerdict { return this.v; }
+  save(): string { return `${this.goto ? '-g' : '-j'} ${this.name}`; }
+}
+
+function verdictModule(name: 'ACCEPT' | 'DROP' | 'RETURN', v: TargetVerdict): TargetModule {
+  const t = new VerdictTarget(name, v);
+  return { name, options: [], parse: () => t };
+}
+
+export const acceptModule = verdictModule('ACCEPT', ACCEPT);
+export const dropModule = verdictModule('DROP', DROP);
+export const returnModule = verdictModule('RETURN', RETURN);
