@@ -226,6 +226,9 @@ describe('conntrack: TCP state tracking', () => {
     // (last_win 0) is recorded yet: the shorter max_retrans timeout applies until a tracked ACK.
     expect(ct.list()).toMatch(/^tcp {6}6 300 ESTABLISHED .*\[UNREPLIED\]/);
     expect(inp(ct, tcp(B, A, 80, 41000, ACK, 5000, 1000)).ctinfo).toBe('established_reply');
+    expect(ct.all().next().value!.status & IPS_ASSURED).toBe(0);
+    // ASSURED on the next packet once a reply has been seen (ESTABLISHED → ESTABLISHED).
+    out(ct, tcp(A, B, 41000, 80, ACK, 1000, 5000));
     expect(ct.all().next().value!.status & IPS_ASSURED).toBe(IPS_ASSURED);
     ns.sysctls.set('net.netfilter.nf_conntrack_tcp_loose', '0');
     expect(ct.inbound(tcp(A, B, 41001, 80, ACK, 1000, 5000), OUT).ctinfo).toBe('invalid');
