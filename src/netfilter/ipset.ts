@@ -6,9 +6,9 @@
  *
  * The hash types keep the kernel's own structure (ip_set_hash_gen.h): a table
  * of 2^bits buckets addressed by jhash2 over the element struct's words with
- * the set's initval, each bucket an array that grows by 4 slots up to
+ * the set's initval, each bucket an array that grows by 2 slots up to
  * `bucketsize`; a full bucket doubles the table (resize). Deleted slots are
- * reused first, a bucket with 4 or more holes is compacted. So lookups are
+ * reused first, a bucket with 2 or more holes is compacted. So lookups are
  * O(1) as in the kernel, and `ipset save` prints elements in the kernel's
  * order: with the same initval (which `save` prints and `create … initval`
  * accepts) the order is byte-identical to a real kernel's.
@@ -355,7 +355,8 @@ interface Bucket {
   slots: (IpsetEntry | null)[];
 }
 
-const AHASH_INIT_SIZE = 4;
+// Linux >= 5.10 (the bucketsize option): buckets start at 2 slots and grow by 2, up to 12 by default.
+const AHASH_INIT_SIZE = 2;
 const AHASH_MAX_SIZE = 12;
 
 /** Common state of a set (the kernel's struct ip_set). */
