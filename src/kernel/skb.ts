@@ -90,6 +90,19 @@ export class Skb {
     return new Skb(buf, SKB_HEADROOM, len);
   }
 
+  /**
+   * skb_scrub_packet: what a frame loses when it leaves for another namespace
+   * or machine (veth peer, wire): its conntrack reference, bridge state and,
+   * across namespaces, its mark.
+   */
+  scrub(xnet: boolean): void {
+    this.ct = null;
+    this.brnf = false;
+    this.brInPort = null;
+    this.nh = -1;
+    if (xnet) this.mark = 0;
+  }
+
   /** A deep copy (own bytes) keeping the packet id: what skb_clone+copy gives a flooded frame. */
   copy(): Skb {
     const buf = allocBytes(SKB_HEADROOM + this.len);

@@ -610,8 +610,10 @@ export function flagString(f: number): string {
 /**
  * tcp_v4_send_reset from the namespace's control socket: no options, window 0,
  * DF set and IP ID 0 (an unconnected socket), the incoming packet's TOS.
+ * iptables' REJECT --reject-with tcp-reset (nf_send_reset) builds the same
+ * segment with TOS 0: pass `tos`.
  */
-export function sendReset(ns: Netns, orig: Skb, th: number, dataLen: number): void {
+export function sendReset(ns: Netns, orig: Skb, th: number, dataLen: number, tos?: number): void {
   const b = orig.buf, nh = orig.nh;
   const flags = b[th + 13];
   const src = ipDst(b, nh), dst = ipSrc(b, nh);
@@ -632,7 +634,7 @@ export function sendReset(ns: Netns, orig: Skb, th: number, dataLen: number): vo
   ob[oth + 12] = 0x50; ob[oth + 13] = rflags;
   setU16(ob, oth + 14, 0); setU16(ob, oth + 16, 0); setU16(ob, oth + 18, 0);
   setU16(ob, oth + 16, finishChecksum(onesSum(ob, oth, 20, pseudoHeaderSum(src, dst, IPPROTO_TCP, 20))));
-  writeIpv4Header(ob, onh, src, dst, IPPROTO_TCP, 64, b[nh + 1], 0, true, 20);
+  writeIpv4Header(ob, onh, src, dst, IPPROTO_TCP, 64, tos ?? b[nh + 1], 0, true, 20);
   skb.nh = onh;
   ns.stack.localOut(skb, rt);
 }

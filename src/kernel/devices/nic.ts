@@ -13,7 +13,11 @@ export class Nic extends NetDevice {
   segment: Segment | null = null;
   override get running(): boolean { return this.up && this.segment !== null; }
   /** Bound once: scheduling a frame allocates no closure. */
-  private readonly toSegment = (s: Skb): void => { if (this.segment) this.segment.input(this, s); };
+  private readonly toSegment = (s: Skb): void => {
+    if (!this.segment) return;
+    s.scrub(true); // onto the wire: nothing of this machine's state travels with it
+    this.segment.input(this, s);
+  };
 
   protected transmit(skb: Skb): void {
     this.schedule(skb, this.toSegment);

@@ -11,7 +11,12 @@ export class Veth extends NetDevice {
   }
 
   /** Bound once: scheduling a frame allocates no closure. */
-  private readonly toPeer = (s: Skb): void => { if (this.peer) this.peer.receive(s); };
+  private readonly toPeer = (s: Skb): void => {
+    const peer = this.peer;
+    if (!peer) return;
+    s.scrub(peer.netns !== this.netns);
+    peer.receive(s);
+  };
 
   protected transmit(skb: Skb): void {
     this.schedule(skb, this.toPeer);
