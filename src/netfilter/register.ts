@@ -1,0 +1,206 @@
+/**
+ * Netfilter in one network namespace: the iptables tables, conntrack, NAT and
+ * ipsets, registered on the kernel's IPv4 hook points at the kernel's
+ * priorities (REFERENCE §1.1), as the modules do with nf_register_net_hook:
+ *
+ *   PREROUTING   raw -300, conntrack -200, mangle -150, nat(DNAT) -100
+ *   INPUT        mangle -150, filter 0, security 50, nat(SNAT) 100, confirm MAX
+ *   FORWARD      mangle -150, filter 0, security 50
+ *   OUTPUT       raw -300, conntrack -200, mangle -150, nat(DNAT) -100, filter 0, security 50
+ *   POSTROUTING  mangle -150, nat(SNAT) 100, confirm MAX
+ *
+ * plus br_netfilter's bridge hooks. As with iptables-nft, a built-in chain is
+ * only hooked once it has a rule or a DROP policy, so empty tables cost
+ * nothing and leave no trace lines (REFERENCE §12).
+ */
+import type { Netns } from '../kernel/netns.js';
+import type { Skb } from '../kernel/skb.js';
+import { NfHook, NfVerdict, type NfHookState } from '../kernel/hooks.js';
+import { ICMP_DEST_UNREACH } from '../wire/icmp.js';
+import { ipToString } from '../wire/bytes.js';
+import { sendReset } from '../kernel/tcp.js';
+import { Conntrack } from './conntrack.js';
+import { Nat, NatVerdict } from './nat.js';
+import { Ipsets } from './ipset.js';
+import { registerBrNetfilter } from './br-netfilter.js';
+import { buildCtx } from './ctx.js';
+import { traverseTable, type TraverseTrace } from './traverse.js';
+import type { Chain, NfOps, PacketCtx, RejectWith, Rule, Table, TableName, TargetVerdict } from './types.js';
+import { HOOK_CHAIN } from './types.js';
+import type { NatRange } from './ct-types.js';
+
+const PRI = { RAW: -300, CONNTRACK: -200, MANGLE: -150, NAT_DST: -100, FILTER: 0, SECURITY: 50, NAT_SRC: 100, CONFIRM: 0x7fffffff } as const;
+
+const REJECT_CODE: Record<Exclude<RejectWith, 'tcp-reset'>, number> = {
+  'icmp-net-unreachable': 0,
+  'icmp-host-unreachable': 1,
+  'icmp-proto-unreachable': 2,
+  'icmp-port-unreachable': 3,
+  'icmp-net-prohibited': 9,
+  'icmp-host-prohibited': 10,
+  'icmp-admin-prohibited': 13,
+};
+
+/** Where the tables come from (the namespace's Ruleset) and how a rule is printed for traces. */
+export interface RulesSource {
+  table(name: TableName): Table;
+  ruleText(table: TableName, chain: string, rule: Rule): string;
+}
+
+/** An iptables-nft base chain exists (is hooked) once it has a rule or a non-ACCEPT policy. */
+function hooked(c: Chain | undefined): c is Chain {
+  return c !== undefined && (c.rules.length > 0 || c.policy === 'DROP');
+}
+
+export class NetfilterNs {
+  readonly ct: Conntrack;
+  readonly nat: Nat;
+  readonly ipsets: Ipsets;
+  /** Rules evaluated over the run (the kernel's linear cost), and table traversals. */
+  evaluated = 0;
+  traversals = 0;
+  private readonly ops: NfOps;
+
+  constructor(readonly ns: Netns, readonly rules: RulesSource) {
+    const world = ns.node.world;
+    this.ct = new Conntrack(ns);
+    this.nat = new Nat(this.ct);
+    this.ipsets = new Ipsets({ now: () => world.now, random: () => world.rng.u32() });
+    this.ops = this.makeOps();
+    this.register();
+    registerBrNetfilter(ns);
+  }
+
+  private makeOps(): NfOps {
+    const ns = this.ns;
+    const world = ns.node.world;
+    return {
+      natSetup: (p: PacketCtx, manip: 'src' | 'dst', range: NatRange): TargetVerdict => {
+        if (!p.ct) return { kind: 'accept' };
+        const v = this.nat.setup(p.ct as never, manip, range, manip === 'src' && p.outDev ? { masqIfindex: 0 } : undefined);
+        return v === NatVerdict.ACCEPT ? { kind: 'accept' } : { kind: 'drop' };
+      },
+      masqueradeAddress: (p: PacketCtx): number => {
+        if (!p.outDev) return 0;
+        const rt = ns.fib.lookup(p.daddr);
+        return ns.selectSrc(p.outDev, rt && rt.gw ? rt.gw : p.daddr);
+      },
+      reject: (p: PacketCtx, how: RejectWith): void => {
+        if (how === 'tcp-reset') {
+          if (p.proto !== 6 || p.l4 < 0) return;
+          // nf_send_reset: never answer a RST; the segment length counts SYN/FIN as in tcp_v4_send_reset.
+          if (p.skb.buf[p.l4 + 13] & 0x04) return;
+          const doff = (p.skb.buf[p.l4 + 12] >> 4) * 4;
+          sendReset(ns, p.skb, p.l4, p.l4len - doff, 0);
+          return;
+        }
+        ns.stack.icmpSend(p.skb, ICMP_DEST_UNREACH, REJECT_CODE[how], 0);
+      },
+      notrack: (p: PacketCtx): void => { this.ct.markUntracked(p.skb); },
+      log: (p: PacketCtx, text: string): void => {
+        if (world.trace.on) world.event(ns.node.name, ns.name, (p.inDev ?? p.outDev)?.name ?? '', p.skb, 'nf.log', text);
+      },
+    };
+  }
+
+  private tracer(table: TableName): TraverseTrace | null {
+    const world = this.ns.node.world;
+    if (!world.trace.on) return null;
+    const ns = this.ns;
+    const ev = (p: PacketCtx, text: string) => world.event(ns.node.name, ns.name, (p.inDev ?? p.outDev)?.name ?? '', p.skb, 'nf.rule', text);
+    return {
+      rule: (p, chain, num, rule, v) => ev(p, `${table}:${chain.name}:rule:${num} ${this.rules.ruleText(table, chain.name, rule)} → ${verdictText(v)}`),
+      policy: (p, chain) => ev(p, `${table}:${chain.name}:policy:${chain.policy}`),
+      fallthrough: (p, chain) => ev(p, `${table}:${chain.name}:return`),
+    };
+  }
+
+  /** Runs one table's chain for this hook; the kernel's verdict. */
+  runTable(name: TableName, skb: Skb, state: NfHookState): NfVerdict {
+    const table = this.rules.table(name);
+    const chainName = HOOK_CHAIN[state.hook];
+    if (!hooked(table.chains.get(chainName))) return NfVerdict.ACCEPT;
+    const p = buildCtx(skb, this.ns, name, state, this.ipsets, this.ops);
+    const v = traverseTable(table, chainName, p, this.tracer(name));
+    this.evaluated += v.evaluated;
+    this.traversals++;
+    if (v.verdict === 'accept') return NfVerdict.ACCEPT;
+    if (v.verdict === 'stolen') return NfVerdict.STOLEN;
+    state.reason = 'NETFILTER_DROP';
+    state.detail = `iptables ${name} ${chainName} dropped it`;
+    return NfVerdict.DROP;
+  }
+
+  private register(): void {
+    const h = this.ns.hooks;
+    const table = (name: TableName, priority: number, hooks: NfHook[]) => {
+      for (const hook of hooks) h.register('ipv4', hook, { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTable(name, skb, st) });
+    };
+    table('raw', PRI.RAW, [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]);
+    for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
+      h.register('ipv4', hook, { name: 'nf_conntrack', priority: PRI.CONNTRACK, fn: (skb, st) => this.conntrackIn(skb, st) });
+    }
+    table('mangle', PRI.MANGLE, [NfHook.PRE_ROUTING, NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT, NfHook.POST_ROUTING]);
+    for (const [hook, pri] of [[NfHook.PRE_ROUTING, PRI.NAT_DST], [NfHook.LOCAL_OUT, PRI.NAT_DST], [NfHook.POST_ROUTING, PRI.NAT_SRC], [NfHook.LOCAL_IN, PRI.NAT_SRC]] as const) {
+      h.register('ipv4', hook, { name: 'nf_nat', priority: pri, fn: (skb, st) => this.natHook(skb, st) });
+    }
+    table('filter', PRI.FILTER, [NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT]);
+    table('security', PRI.SECURITY, [NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT]);
+    for (const hook of [NfHook.POST_ROUTING, NfHook.LOCAL_IN]) {
+      h.register('ipv4', hook, { name: 'nf_conntrack_confirm', priority: PRI.CONFIRM, fn: (skb, st) => this.confirm(skb, st) });
+    }
+  }
+
+  private conntrackIn(skb: Skb, state: NfHookState): NfVerdict {
+    const info = this.ct.inbound(skb, state.hook);
+    const world = this.ns.node.world;
+    if (world.trace.on) {
+      const c = info.ct;
+      const what = c ? `${c.orig.proto === 6 ? 'tcp' : c.orig.proto === 17 ? 'udp' : c.orig.proto === 1 ? 'icmp' : `proto ${c.orig.proto}`} ${ipToString(c.orig.src)}:${c.orig.sport} → ${ipToString(c.orig.dst)}:${c.orig.dport}` : 'no entry';
+      world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.ct', `ctstate ${info.ctinfo.toUpperCase()} (${what})`);
+    }
+    return NfVerdict.ACCEPT;
+  }
+
+  private natHook(skb: Skb, state: NfHookState): NfVerdict {
+    const world = this.ns.node.world;
+    const before = world.trace.on ? tupleText(skb) : '';
+    const v = this.nat.fn(skb, state.hook, () => this.runTable('nat', skb, state) !== NfVerdict.DROP, state.out ? state.out.ifindex : 0);
+    if (v === NatVerdict.DROP) {
+      state.reason = 'NETFILTER_DROP';
+      state.detail = 'nat: no usable binding';
+      return NfVerdict.DROP;
+    }
+    if (world.trace.on) {
+      const after = tupleText(skb);
+      if (after !== before) world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.nat', `${state.hook === 0 || state.hook === 3 ? 'DNAT' : 'SNAT'} ${before} → ${after}`);
+    }
+    return NfVerdict.ACCEPT;
+  }
+
+  private confirm(skb: Skb, state: NfHookState): NfVerdict {
+    if (this.ct.confirm(skb)) return NfVerdict.ACCEPT;
+    state.reason = 'NETFILTER_DROP';
+    state.detail = 'conntrack: clash on confirm';
+    return NfVerdict.DROP;
+  }
+}
+
+function verdictText(v: TargetVerdict): string {
+  switch (v.kind) {
+    case 'jump': return `jump ${v.chain}`;
+    case 'goto': return `goto ${v.chain}`;
+    default: return v.kind.toUpperCase();
+  }
+}
+
+/** "src:sport → dst:dport" of the packet at skb.nh (ports for TCP/UDP only). */
+function tupleText(skb: Skb): string {
+  const b = skb.buf, nh = skb.nh;
+  const proto = b[nh + 9];
+  const l4 = nh + (b[nh] & 0x0f) * 4;
+  const ports = proto === 6 || proto === 17;
+  const src = ipToString(((b[nh + 12] << 24) | (b[nh + 13] << 16) | (b[nh + 14] << 8) | b[nh + 15]) >>> 0);
+  const dst = ipToString(((b[nh + 16] << 24) | (b[nh + 17] << 16) | (b[nh + 18] << 8) | b[nh + 19]) >>> 0);
+  return ports ? `${src}:${(b[l4] << 8) | b[l4 + 1]} → ${dst}:${(b[l4 + 2] << 8) | b[l4 + 3]}` : `${src} → ${dst}`;
+}
