@@ -34,7 +34,8 @@ const NETNS_SYSCTL_DEFAULTS: Record<string, string> = {
   'net.ipv4.tcp_rmem': '4096\t131072\t6291456',
   'net.core.rmem_max': '212992',
   'net.ipv4.tcp_window_scaling': '1',
-  'net.bridge.bridge-nf-call-iptables': '0',
+  // br_netfilter loaded (as on Kubernetes nodes and this project's kernel hosts): new namespaces start with 1.
+  'net.bridge.bridge-nf-call-iptables': '1',
 };
 
 /** Per-device defaults (net.ipv4.conf.<dev>.*). */

@@ -35,6 +35,11 @@ export class Node implements Netlink {
 
   get host(): Netns { return this.netns.get('host')!; }
 
+  /** Records a command an agent ran on this machine (for --show-config and the kernel harness). */
+  logCommand(netns: string, cmd: string): void {
+    this.log(netns, cmd);
+  }
+
   private log(netns: string, cmd: string): void {
     // Commands for the machine's own namespace are written bare; others name the netns.
     if (netns === 'host') this.configLog.push(cmd);
