@@ -18,7 +18,7 @@ import type { Match, PacketCtx } from '../types.js';
 import type { MatchModule, ParsedOpt } from '../registry.js';
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_DST_NAT, IPS_EXPECTED, IPS_SEEN_REPLY, IPS_SRC_NAT, type CtInfo } from '../ct-types.js';
 import { ModuleError, PROTO_BY_NAME, at, onlyOnce, parseAddrMask, parsePortRange, parseUint, portRangeText, vtok, ValueError } from '../tokens.js';
-import { ipToString } from '../../wire/bytes.js';
+import { ipToString, parseIp } from '../../wire/bytes.js';
 
 export const ST_INVALID = 1, ST_ESTABLISHED = 2, ST_RELATED = 4, ST_NEW = 8, ST_UNTRACKED = 0x100, ST_SNAT = 0x200, ST_DNAT = 0x400;
 const STATE_ORDER: [string, number][] = [
@@ -124,15 +124,17 @@ function maskText(mask: number): string {
 }
 
 function addrOk(a: AddrOpt | null, ip: number): boolean {
-  return a === null || ((((ip & a.mask) >>> 0) === a.addr) !== a.invert);
+  return a === null || (((((ip ^ a.addr) & a.mask) >>> 0) === 0) !== a.invert);
 }
 function portOk(a: PortOpt | null, port: number): boolean {
   return a === null || ((port >= a.lo && port <= a.hi) !== a.invert);
 }
 
 function addrOpt(a: ParsedOpt): AddrOpt {
+  // Kept as written (iptables-save prints `--ctrepldst 1.1.1.1/16` unmasked — verified); masked when compared.
   const r = at(vtok(a), () => parseAddrMask(a.values[0]));
-  return { addr: r.addr, mask: r.mask, invert: a.invert };
+  const raw = parseIp(a.values[0].split('/')[0])!;
+  return { addr: raw, mask: r.mask, invert: a.invert };
 }
 function portOpt(a: ParsedOpt): PortOpt {
   const [lo, hi] = at(vtok(a), () => parsePortRange(a.values[0]));

@@ -57,7 +57,8 @@ export class TcpMatch implements Match {
     return true;
   }
 
-  mergeFrom(o: TcpMatch): void {
+  mergeFrom(o: Match): void {
+    if (!(o instanceof TcpMatch)) return;
     if (o.sport) this.sport = o.sport;
     if (o.dport) this.dport = o.dport;
     if (o.flags) this.flags = o.flags;

@@ -14,7 +14,8 @@ export class UdpMatch implements Match {
     if (p.fragOff !== 0 || p.l4 < 0) return false;
     return portOk(this.sport, p.sport) && portOk(this.dport, p.dport);
   }
-  mergeFrom(o: UdpMatch): void {
+  mergeFrom(o: Match): void {
+    if (!(o instanceof UdpMatch)) return;
     if (o.sport) this.sport = o.sport;
     if (o.dport) this.dport = o.dport;
   }
