@@ -10,7 +10,9 @@
  *   COMMIT
  *
  * Without `noflush` each `*TABLE` block replaces the table: its rules and
- * user chains go, built-in chains keep their policy unless declared. With
+ * user chains go, built-in chains become ACCEPT [0:0] unless declared
+ * (verified). Counters in the text (`[p:b]`) are used only with `counters`
+ * (verified: ignored without -c). With
  * `noflush`, `:CHAIN` creates a user chain or flushes an existing one (what
  * kube-proxy relies on); a built-in chain's declaration sets its policy only.
  * The whole input is one transaction (as iptables-nft commits one batch):
@@ -245,8 +247,11 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
       tableLine = lineNo;
       work.table(table);
       if (!opts.noflush) {
+        // The block replaces the table: rules and user chains go, built-in chains
+        // start again as ACCEPT [0:0] unless declared (verified on iptables 1.8.9).
         work.flush(table);
         work.deleteChain(table);
+        for (const c of work.tables[table].chains.values()) { c.policy = 'ACCEPT'; c.pkts = 0; c.bytes = 0; }
       }
       continue;
     }
