@@ -6,6 +6,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runCommand } from './run.js';
+import { saveCommand } from './save.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('podwire')
@@ -33,7 +34,24 @@ await yargs(hideBin(process.argv))
       });
     },
   )
-  .demandCommand(1, 'name a command (podwire run FILE)')
+  .command(
+    'save <what> <file>',
+    "print a machine's state at the end of the run as the real tool would: iptables-save, conntrack -L or ipset save",
+    (y) => y
+      .positional('what', { choices: ['iptables', 'conntrack', 'ipset'] as const, demandOption: true })
+      .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
+      .option('node', { type: 'string', demandOption: true, describe: 'machine (node or host) name' })
+      .option('netns', { type: 'string', default: 'host', describe: "network namespace (the machine's own is 'host'; a pod's is NAMESPACE.POD)" })
+      .option('counters', { alias: 'c', type: 'boolean', default: false, describe: 'iptables: print packet/byte counters (iptables-save -c)' })
+      .option('seed', { type: 'number', describe: 'override the scenario seed' }),
+    (argv) => {
+      process.exitCode = saveCommand({
+        what: argv.what as 'iptables' | 'conntrack' | 'ipset', file: argv.file as string, node: argv.node as string,
+        netns: argv.netns as string, counters: argv.counters as boolean, seed: argv.seed,
+      });
+    },
+  )
+  .demandCommand(1, 'name a command (podwire run FILE, podwire save iptables FILE --node N)')
   .strict()
   .fail((msg, err, y) => {
     if (err) throw err;

@@ -13,6 +13,8 @@ import { ipToString, prefixMask } from '../wire/bytes.js';
 import { InputError } from './errors.js';
 import type { Cidr, ContainerPortSpec, PodSpec, Scenario, SourcePos } from './types.js';
 import { startServers } from './apps.js';
+import { iptablesRestore, RuleError } from '../netfilter/index.js';
+import { mapPosition } from './embedded-text.js';
 
 export interface PodInfo {
   spec: PodSpec;
@@ -177,6 +179,19 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     startServers(node.ns(netns), portsOf(pod), pod.pos);
   }
   for (const h of c.externalHosts) startServers(cl.hosts.get(h.name)!.ns('host'), h.ports, h.pos);
+
+  // iptables rules given per machine, restored into its own namespace as iptables-restore would.
+  for (const r of c.iptables) {
+    try {
+      iptablesRestore(world.nodes.get(r.machine)!, 'host', r.text, { file: r.origin.file });
+    } catch (e) {
+      if (e instanceof RuleError) {
+        const at = mapPosition(r.origin, e.line, e.col);
+        throw new InputError(at.file, at.line, at.col, `iptables-restore on ${r.machine}: ${e.message}`, e.expected);
+      }
+      throw e;
+    }
+  }
   return cl;
 }
 

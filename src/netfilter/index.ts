@@ -1,0 +1,66 @@
+/**
+ * The netfilter layer's face to the rest of podwire: the iptables state of a
+ * namespace (created on first use, as loading the modules does), and the
+ * operations an admin or agent runs — iptables-restore, iptables-save,
+ * conntrack -L — each logged on the machine like the command it stands for.
+ */
+import type { Node } from '../kernel/node.js';
+import type { Netns } from '../kernel/netns.js';
+import { Ruleset, ruleText } from './ruleset.js';
+import { iptablesRestore as restoreInto, type RestoreOptions } from './restore.js';
+import { iptablesSave, type SaveOptions } from './save.js';
+import { NetfilterNs } from './register.js';
+import type { TableName } from './types.js';
+
+export interface NetfilterState {
+  rules: Ruleset;
+  nf: NetfilterNs;
+}
+
+const states = new WeakMap<Netns, NetfilterState>();
+
+/** The namespace's iptables/conntrack state, registering the hooks on first use. */
+export function netfilterOf(ns: Netns): NetfilterState {
+  let st = states.get(ns);
+  if (!st) {
+    const rules = new Ruleset();
+    const nf = new NetfilterNs(ns, {
+      table: (name: TableName) => rules.tables[name],
+      ruleText: (_table, chain, rule) => `-A ${chain}${ruleText(rule)}`,
+    });
+    st = { rules, nf };
+    states.set(ns, st);
+  }
+  return st;
+}
+
+/** The state if netfilter was ever used in the namespace. */
+export function netfilterIfAny(ns: Netns): NetfilterState | undefined {
+  return states.get(ns);
+}
+
+/**
+ * `iptables-restore [--noflush] < text` in `netns` of `node`. Throws the
+ * parser's RuleError (line/column relative to `text`, file as given).
+ */
+export function iptablesRestore(node: Node, netns: string, text: string, opts: RestoreOptions = {}): void {
+  const st = netfilterOf(node.ns(netns));
+  restoreInto(st.rules, text, opts);
+  const body = text.endsWith('\n') ? text : text + '\n';
+  node.logCommand(netns, `iptables-restore${opts.noflush ? ' --noflush' : ''}${opts.counters ? ' -c' : ''} <<'EOF'\n${body}EOF`);
+}
+
+/** `iptables-save [-c]` of `netns` (an empty ruleset prints nothing, as on a host without tables). */
+export function iptablesSaveText(node: Node, netns: string, opts: SaveOptions = {}): string {
+  const st = netfilterIfAny(node.ns(netns));
+  return st ? iptablesSave(st.rules, opts) : '';
+}
+
+/** `conntrack -L` of `netns` at the current virtual time (oldest entry first). */
+export function conntrackList(node: Node, netns: string): string {
+  const st = netfilterIfAny(node.ns(netns));
+  return st ? st.nf.ct.list(node.world.now) : '';
+}
+
+export { Ruleset } from './ruleset.js';
+export { RuleError } from './types.js';
