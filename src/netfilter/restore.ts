@@ -139,7 +139,7 @@ function parseRuleTokens(tokens: Token[], table: TableName, chain: string, rules
       jump = { name: v.text, goto, tok: v };
       const mod = goto ? undefined : getTarget(v.text);
       if (mod) target = { mod, args: [], tok: v };
-      else if (!ruleset || !ruleset.hasChain(table, v.text)) {
+      else if (ruleset && !ruleset.hasChain(table, v.text)) {
         if (goto || /^[A-Z0-9_-]+$/i.test(v.text)) throw new At(v.col, `Chain '${v.text}' does not exist`, 'a target or an existing chain');
         throw new At(v.col, `Couldn't load target \`${v.text}':No such file or directory`, 'a target or an existing chain');
       }
@@ -231,6 +231,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
   let table: TableName | null = null;
   let tableLine = 0;
   let lineNo = 0;
+  let lastLine = 0;
   const fail = (col: number, msg: string, expected?: string): never => { throw new RuleError(file, lineNo, col, msg, expected); };
 
   for (const raw of lines) {
@@ -238,6 +239,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
     const line = raw.replace(/\r$/, '');
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) continue;
+    lastLine = lineNo;
     const col0 = line.indexOf(trimmed[0]) + 1;
     if (trimmed.startsWith('*')) {
       if (table) fail(col0, `table '${trimmed.slice(1)}' starts before COMMIT of table '${table}' (line ${tableLine})`, 'COMMIT');
@@ -390,7 +392,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
       throw e;
     }
   }
-  if (table) throw new RuleError(file, lineNo, 1, `COMMIT expected at line ${lineNo + 1}`, `COMMIT for table '${table}' opened at line ${tableLine}`);
+  if (table) throw new RuleError(file, lastLine + 1, 1, `COMMIT expected at line ${lastLine + 1}`, `COMMIT for table '${table}' opened at line ${tableLine}`);
   rs.adopt(work);
 }
 

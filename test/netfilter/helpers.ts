@@ -74,6 +74,7 @@ export function pkt(o: PktOpts = {}): PacketCtx {
     setU16(buf, 34, 64240);
     buf.set(opts, 40);
   }
+  if (proto === 17) setU16(buf, 24, l4len);
   if (proto === 1) { buf[20] = o.icmpType ?? 8; buf[21] = o.icmpCode ?? 0; }
   const skb = new Skb(buf, 0, buf.length);
   skb.nh = 0;
