@@ -11,6 +11,7 @@
  */
 import type { IpHeaderMatch, Match, TableName, Target } from './types.js';
 import type { Token } from './tokens.js';
+import type { IpsetRegistry } from './ipset-types.js';
 export { ModuleError, onlyOnce, ruleProto, PROTO_BY_NAME, PROTO_NAME } from './tokens.js';
 
 /** One option a module owns: its name without `--`, how many values follow it, whether `!` may precede it. */
@@ -39,6 +40,8 @@ export interface ParseCtx {
   chain: string;
   /** The rule's header (-s/-d/-i/-o/-p/-f) as parsed so far (all of it: header options may come anywhere). */
   ip: IpHeaderMatch;
+  /** The namespace's ipsets, when the caller has them (`-m set` then refuses sets that do not exist). */
+  ipsets?: IpsetRegistry;
 }
 
 export interface MatchModule {
@@ -94,8 +97,9 @@ import { notrackModule } from './targets/notrack.js';
 import { ctModule } from './targets/ct.js';
 import { logModule } from './targets/log.js';
 import { traceModule } from './targets/trace.js';
+import { setModule } from './matches/set.js';
 
 for (const m of [tcpModule, udpModule, sctpModule, icmpModule, multiportModule, commentModule, markMatchModule, connmarkModule,
-  conntrackModule, stateModule, statisticModule, recentModule, physdevModule, addrtypeModule, limitModule]) registerMatch(m);
+  conntrackModule, stateModule, statisticModule, recentModule, physdevModule, addrtypeModule, limitModule, setModule]) registerMatch(m);
 for (const t of [acceptModule, dropModule, returnModule, rejectModule, markTargetModule, connmarkTargetModule, dnatModule, snatModule,
   masqueradeModule, redirectModule, notrackModule, ctModule, logModule, traceModule]) registerTarget(t);

@@ -28,6 +28,7 @@
  * `-m tcp`/`-m udp` in one rule is merged into the first (iptables-nft keeps
  * one; later options win — verified).
  */
+import type { IpsetRegistry } from './ipset-types.js';
 import { RuleError, type IpHeaderMatch, type Match, type Rule, type TableName, type Target } from './types.js';
 import { IMPLICIT_MATCH, getMatch, getTarget, type MatchModule, type OptionTokens, type ParseCtx, type TargetModule } from './registry.js';
 import { ModuleError, PROTO_BY_NAME, ValueError, parseAddrMask, tokenize, type Token } from './tokens.js';
@@ -43,6 +44,8 @@ export interface RestoreOptions {
   noflush?: boolean;
   /** iptables-restore -c: take `[p:b]` counters from the text. */
   counters?: boolean;
+  /** The namespace's ipsets: `-m set --match-set NAME` must name an existing set. */
+  ipsets?: IpsetRegistry;
 }
 
 /** An error at a token (line known by the caller). */
@@ -67,14 +70,14 @@ interface Loaded {
  * after the position for -I/-R) into a Rule. `tokens` excludes the command
  * and chain. Throws At (column, message).
  */
-function parseRuleTokens(tokens: Token[], table: TableName, chain: string, ruleset: Ruleset | null, source?: { file: string; line: number }): { rule: Rule; counters?: { pkts: number; bytes: number } } {
+function parseRuleTokens(tokens: Token[], table: TableName, chain: string, ruleset: Ruleset | null, source?: { file: string; line: number }, ipsets?: IpsetRegistry): { rule: Rule; counters?: { pkts: number; bytes: number } } {
   const ip: IpHeaderMatch = {};
   const loaded: Loaded[] = [];
   let target: Loaded | null = null;
   let jump: { name: string; goto: boolean; tok: Token } | null = null;
   let counters: { pkts: number; bytes: number } | undefined;
   let invert: Token | null = null;
-  const ctx: ParseCtx = { table, chain, ip };
+  const ctx: ParseCtx = { table, chain, ip, ...(ipsets ? { ipsets } : {}) };
 
   for (let i = 0; i < tokens.length; i++) {
     const tk = tokens[i];
@@ -207,9 +210,9 @@ function runParse<T>(fn: () => T, tok: Token): T {
  * for `table`/`chain`; jump targets are checked against `ruleset` when given.
  * Throws RuleError (file `<rule>`, line 1).
  */
-export function parseRule(text: string, table: TableName, chain: string, ruleset: Ruleset | null = null): Rule {
+export function parseRule(text: string, table: TableName, chain: string, ruleset: Ruleset | null = null, ipsets?: IpsetRegistry): Rule {
   try {
-    return parseRuleTokens(tokenize(text), table, chain, ruleset).rule;
+    return parseRuleTokens(tokenize(text), table, chain, ruleset, undefined, ipsets).rule;
   } catch (e) {
     if (e instanceof At) throw new RuleError('<rule>', 1, e.col, e.message, e.expected);
     if (e instanceof ValueError) throw new RuleError('<rule>', 1, 1, e.message);
@@ -318,7 +321,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
     const src = { file, line: lineNo };
     const parse = (from: number) => {
       try {
-        return parseRuleTokens(tokens.slice(from), tb, chainName!, work, src);
+        return parseRuleTokens(tokens.slice(from), tb, chainName!, work, src, opts.ipsets);
       } catch (e) {
         if (e instanceof At) fail(e.col, e.message, e.expected);
         throw e;
