@@ -173,7 +173,13 @@ export class NetfilterNs {
     }
     if (world.trace.on) {
       const after = tupleText(skb);
-      if (after !== before) world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.nat', `${state.hook === 0 || state.hook === 3 ? 'DNAT' : 'SNAT'} ${before} → ${after}`);
+      if (after !== before) {
+        // Name the rewrite by what it undoes for replies: a reply's destination is un-SNATed, its source un-DNATed.
+        const reply = (skb.ct as { ctinfo?: string } | null)?.ctinfo?.endsWith('_reply') ?? false;
+        const dstSide = state.hook === NfHook.PRE_ROUTING || state.hook === NfHook.LOCAL_OUT;
+        const what = reply ? (dstSide ? 'un-SNAT' : 'un-DNAT') : dstSide ? 'DNAT' : 'SNAT';
+        world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.nat', `${what} [${before}] ⇒ [${after}]`);
+      }
     }
     return NfVerdict.ACCEPT;
   }

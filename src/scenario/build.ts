@@ -92,11 +92,11 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     });
     router.sysctlSet('host', 'net.ipv4.ip_forward', '1');
   }
-  for (const h of c.externalHosts) {
-    const node = cl.hosts.get(h.name)!;
-    for (const r of h.routes) {
+  for (const m of [...c.nodes, ...c.externalHosts]) {
+    const node = world.nodes.get(m.name)!;
+    for (const r of m.routes) {
       try { node.routeAdd('host', { dst: r.dst.text, via: ipToString(r.via) }); }
-      catch (e) { fail(r.pos, `route ${r.dst.text} via ${ipToString(r.via)} on host ${h.name}: ${(e as Error).message}`, 'a gateway on the host\'s own subnet'); }
+      catch (e) { fail(r.pos, `route ${r.dst.text} via ${ipToString(r.via)} on ${m.name}: ${(e as Error).message}`, 'a gateway on the machine\'s own subnet'); }
     }
   }
 

@@ -28,6 +28,8 @@ export interface NodeSpec {
   ip: Cidr;
   /** Pod subnet; when absent the builder assigns the next /24 of cluster.podCIDR. */
   podCIDR?: Cidr;
+  /** Static routes on the node (e.g. a default route via the subnet's gateway). */
+  routes: StaticRouteSpec[];
   pos: SourcePos;
 }
 

@@ -25,7 +25,7 @@ import { readEmbeddedText } from './embedded-text.js';
 export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'nodes', 'externalHosts', 'iptables', 'sysctls'] as const;
 export const LINK_KEYS = ['vethDelay', 'nicDelay', 'nicBandwidth'] as const;
 export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist'] as const;
-export const NODE_KEYS = ['name', 'ip', 'podCIDR'] as const;
+export const NODE_KEYS = ['name', 'ip', 'podCIDR', 'routes'] as const;
 export const HOST_KEYS = ['name', 'ip', 'routes', 'ports'] as const;
 export const ROUTE_KEYS = ['dst', 'via'] as const;
 export const HOST_PORT_KEYS = ['port', 'protocol', 'name'] as const;
@@ -99,6 +99,22 @@ function ifaddrAt(y: Y): Cidr {
   return c;
 }
 
+/** Static routes of a machine: each gateway must be a neighbour on the machine's own subnet. */
+function routesAt(y: Y | undefined, ip: Cidr, who: string): StaticRouteSpec[] {
+  const routes: StaticRouteSpec[] = [];
+  for (const ry of y?.list() ?? []) {
+    const r = ry.map(ROUTE_KEYS, ['dst', 'via']);
+    const dY = r.req('dst');
+    const dst = dY.scalar === 'default' ? { addr: 0, prefix: 0, text: 'default' } : cidrAt(dY, true);
+    const vY = r.req('via');
+    const via = ipAt(vY);
+    if (!cidrContains(ip, via) || via === ip.addr)
+      vY.fail(`${vY.what}: gateway ${formatIPv4(via)} is not a neighbour on ${who}'s subnet ${networkText(ip)}`, `an address inside ${networkText(ip)} other than the ${who.split(' ')[0]}'s own`);
+    routes.push({ dst, via, pos: ry.pos });
+  }
+  return routes;
+}
+
 /** Validates `cluster:`. */
 export function validateCluster(y: Y): ClusterSpec {
   const m = y.map(CLUSTER_KEYS, ['podCIDR', 'serviceCIDR', 'network', 'nodes']);
@@ -162,7 +178,7 @@ export function validateCluster(y: Y): ClusterSpec {
     const ipY = n.req('ip');
     const ip = ifaddrAt(ipY);
     claimIP(ip, ipY, `node ${name}`);
-    const node: NodeSpec = { name, ip, pos: ny.pos };
+    const node: NodeSpec = { name, ip, routes: routesAt(n.opt('routes'), ip, `node ${name}`), pos: ny.pos };
     const pcY = n.opt('podCIDR');
     if (pcY) {
       const pc = cidrAt(pcY, true);
@@ -184,17 +200,7 @@ export function validateCluster(y: Y): ClusterSpec {
     const ipY = h.req('ip');
     const ip = ifaddrAt(ipY);
     claimIP(ip, ipY, `host ${name}`);
-    const routes: StaticRouteSpec[] = [];
-    for (const ry of h.opt('routes')?.list() ?? []) {
-      const r = ry.map(ROUTE_KEYS, ['dst', 'via']);
-      const dY = r.req('dst');
-      const dst = dY.scalar === 'default' ? { addr: 0, prefix: 0, text: 'default' } : cidrAt(dY, true);
-      const vY = r.req('via');
-      const via = ipAt(vY);
-      if (!cidrContains(ip, via) || via === ip.addr)
-        vY.fail(`${vY.what}: gateway ${formatIPv4(via)} is not a neighbour on host ${name}'s subnet ${networkText(ip)}`, `an address inside ${networkText(ip)} other than the host's own`);
-      routes.push({ dst, via, pos: ry.pos });
-    }
+    const routes = routesAt(h.opt('routes'), ip, `host ${name}`);
     const ports: ContainerPortSpec[] = [];
     const seenPorts = new Map<string, SourcePos>();
     for (const py of h.opt('ports')?.list() ?? []) {
