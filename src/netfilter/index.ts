@@ -9,6 +9,7 @@ import type { Netns } from '../kernel/netns.js';
 import { Ruleset, ruleText } from './ruleset.js';
 import { iptablesRestore as restoreInto, type RestoreOptions } from './restore.js';
 import { iptablesSave, type SaveOptions } from './save.js';
+import { ipsetRestore } from './ipset-text.js';
 import { NetfilterNs } from './register.js';
 import type { TableName } from './types.js';
 
@@ -45,7 +46,8 @@ export function netfilterIfAny(ns: Netns): NetfilterState | undefined {
  */
 export function iptablesRestore(node: Node, netns: string, text: string, opts: RestoreOptions = {}): void {
   const st = netfilterOf(node.ns(netns));
-  restoreInto(st.rules, text, opts);
+  // The namespace's ipsets let `-m set` rules naming a missing set be refused at load, as the kernel does.
+  restoreInto(st.rules, text, { ...opts, ipsets: st.nf.ipsets });
   const body = text.endsWith('\n') ? text : text + '\n';
   node.logCommand(netns, `iptables-restore${opts.noflush ? ' --noflush' : ''}${opts.counters ? ' -c' : ''} <<'EOF'\n${body}EOF`);
 }
@@ -60,6 +62,14 @@ export function iptablesSaveText(node: Node, netns: string, opts: SaveOptions = 
 export function conntrackList(node: Node, netns: string): string {
   const st = netfilterIfAny(node.ns(netns));
   return st ? st.nf.ct.list(node.world.now) : '';
+}
+
+/** `ipset restore` in `netns` of `node` (sets must exist before rules that use them are restored). */
+export function ipsetRestoreText(node: Node, netns: string, text: string, file?: string): void {
+  const st = netfilterOf(node.ns(netns));
+  ipsetRestore(st.nf.ipsets, text, { file });
+  const body = text.endsWith('\n') ? text : text + '\n';
+  node.logCommand(netns, `ipset restore <<'EOF'\n${body}EOF`);
 }
 
 export { Ruleset } from './ruleset.js';
