@@ -58,7 +58,26 @@ export interface KernelPlan {
   endTimeNs?: number;
 }
 
+/** What netfilter showed in one namespace that had iptables rules (see {@link runKernel}). */
+export interface NetfilterObservation {
+  machine: string;
+  /** podwire's name: `host` for the machine's root namespace. */
+  netns: string;
+  /** The pw- namespace. */
+  ns: string;
+  /** `xtables-monitor --trace` output over the run (TRACE rules in raw PREROUTING/OUTPUT). */
+  trace: string;
+  /** xtables-monitor's standard error and how it ended (it must still be running at the end). */
+  monitorErrors: string;
+  /** `iptables-save -c` at the end (includes the raw TRACE rules). */
+  save: string;
+  /** `conntrack -L` at the end (stdout only). */
+  conntrack: string;
+}
+
 export interface KernelRunOutput {
+  /** One entry per namespace in which the replayed commands ran iptables/iptables-restore. */
+  netfilter: NetfilterObservation[];
   results: { name: string; results: string[]; details: string[] }[];
   captures: (IfaceRef & { file: string })[];
   /** Epoch time (ns) of run time 0. */
@@ -180,6 +199,8 @@ export interface RunKernelOptions {
   graceMs?: number;
   /** Lead time between scheduling and run time 0. Default 300 ms. */
   leadMs?: number;
+  /** Upper bound (s) on each xtables-monitor's life. Default 900. */
+  monitorLimitS?: number;
 }
 
 /**
@@ -208,12 +229,37 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
     await lab.exec(['ip', '-n', underlay, 'link', 'set', u, 'up']);
     await lab.exec(['ip', '-n', ctx.rootNs, 'link', 'set', 'eth0', 'up']);
   }
-  // Replay.
+  // Replay; note the namespaces that get iptables rules.
+  const nfNs = new Map<string, { machine: string; netns: string; ns: string }>();
   for (const m of plan.config) {
-    for (const argv of rewriteCommands(m.commands, ctxs.get(m.machine)!)) await lab.exec(argv);
+    const ctx = ctxs.get(m.machine)!;
+    for (const argv of rewriteCommands(m.commands, ctx)) {
+      await lab.exec(argv, argv.stdin !== undefined ? { timeoutMs: 30_000 } : {});
+      if (argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'exec' && /^(iptables|iptables-restore|iptables-nft|iptables-nft-restore)$/.test(argv[4] ?? '')) {
+        const ns = argv[3]!;
+        const netns = ns === ctx.rootNs ? 'host' : ns.slice(ctx.rootNs.length + 1);
+        nfNs.set(ns, { machine: m.machine, netns, ns });
+      }
+    }
   }
   await lab.pinAllDevices();
   await sleep(opts.settleMs ?? 3000);
+
+  // Netfilter tracing: a TRACE rule first in raw PREROUTING and OUTPUT, and xtables-monitor --trace
+  // (bounded by `timeout`, stopped after the run) in every namespace with rules.
+  const monitors: { where: { machine: string; netns: string; ns: string }; proc: LabProcess }[] = [];
+  for (const where of nfNs.values()) {
+    for (const chain of ['PREROUTING', 'OUTPUT']) {
+      await lab.exec(['ip', 'netns', 'exec', where.ns, 'iptables', '-w', '5', '-t', 'raw', '-I', chain, '1', '-j', 'TRACE']);
+    }
+    const proc = lab.spawnIn(where.ns, ['timeout', String(opts.monitorLimitS ?? 900), 'stdbuf', '-oL', 'xtables-monitor', '--trace'], `xtables-monitor ${where.ns}`);
+    monitors.push({ where, proc });
+  }
+  if (monitors.length) {
+    // xtables-monitor prints nothing when it is ready: give it time to subscribe, then check it lives.
+    await sleep(500);
+    for (const m of monitors) if (m.proc.child.exitCode !== null) throw new Error(`xtables-monitor in ${m.where.ns} exited: ${m.proc.stderr()}`);
+  }
 
   // Agents: one per namespace that serves or sends.
   const agentKeys = new Map<string, { machine: string; netns: string }>();
@@ -281,6 +327,16 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
   const stopAt = Math.max(t0Ms + endTimeNs / 1e6 + (opts.graceMs ?? 300), Date.now() + 700);
   if (stopAt > Date.now()) await sleep(stopAt - Date.now());
   for (const c of caps) await stopTcpdump(lab, c);
+  // Final netfilter state (before the agents go: closing their sockets would add packets).
+  const netfilter: NetfilterObservation[] = [];
+  for (const m of monitors) {
+    const save = await lab.exec(['ip', 'netns', 'exec', m.where.ns, 'iptables-save', '-c'], { timeoutMs: 15_000 });
+    const ct = await lab.exec(['ip', 'netns', 'exec', m.where.ns, 'conntrack', '-L'], { timeoutMs: 15_000, allowFail: true });
+    await sleep(100);
+    const early = m.proc.child.exitCode !== null || m.proc.child.signalCode !== null ? `xtables-monitor ended early (exit ${m.proc.child.exitCode ?? m.proc.child.signalCode})\n` : '';
+    await lab.stop(m.proc, 'SIGTERM', 2000);
+    netfilter.push({ ...m.where, trace: m.proc.stdout(), monitorErrors: early + m.proc.stderr(), save: save.stdout, conntrack: ct.stdout });
+  }
   for (const [, a] of agents) {
     a.proc.child.stdin!.end();
     await lab.stop(a.proc, 'SIGTERM', 2000);
@@ -294,5 +350,5 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
       results[id]!.details = l.details;
     } else results[id]!.details = [l?.error ?? 'no result'];
   });
-  return { results, captures: caps.map((c) => ({ machine: c.machine, netns: c.netns, dev: c.dev, file: c.file })), t0Ns, endTimeNs };
+  return { netfilter, results, captures: caps.map((c) => ({ machine: c.machine, netns: c.netns, dev: c.dev, file: c.file })), t0Ns, endTimeNs };
 }

@@ -30,7 +30,7 @@ export interface ExecOptions {
 export function execArgv(argv: Argv, opts: ExecOptions = {}): Promise<ExecResult> {
   const timeout = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
-    execFile(argv[0]!, argv.slice(1), { timeout, killSignal: 'SIGKILL', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    const child = execFile(argv[0]!, argv.slice(1), { timeout, killSignal: 'SIGKILL', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
       const res: ExecResult = {
         code: e ? (typeof e.code === 'number' ? e.code : null) : 0,
@@ -42,6 +42,9 @@ export function execArgv(argv: Argv, opts: ExecOptions = {}): Promise<ExecResult
         reject(new Error(`command failed (${res.code ?? res.signal ?? e.code}): ${argv.join(' ')}\n${res.stderr}`));
       } else resolve(res);
     });
+    // Standard input: the argv's here-document body (restore tools), else nothing.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(argv.stdin ?? '');
   });
 }
 
@@ -124,7 +127,7 @@ export class KernelLab {
   async exec(argv: Argv, opts: ExecOptions = {}): Promise<ExecResult> {
     assertConfined(argv, this.prefix);
     if (argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'add') this.namespaces.add(argv[3]!);
-    this.log.push(argv.join(' '));
+    this.log.push(argv.join(' ') + (argv.stdin !== undefined ? ` <<'EOF'\n${argv.stdin}EOF` : ''));
     return execArgv(argv, opts);
   }
 

@@ -15,7 +15,11 @@
  *  - `ip netns exec X CMD…`         → `ip netns exec <ns of X> CMD…` (CMD's own `netns Y` args mapped)
  *  - `bridge …`                     → `bridge -n <machine ns> …`
  *  - `sysctl …` and anything else   → `ip netns exec <machine ns> …`
- * Shell syntax (pipes, redirections, `;`, `&&`, `$`) is refused: there is no shell.
+ *  - a here-document for a restore tool, exactly
+ *    `[ip netns exec X] iptables-restore ARGS <<'EOF'\n<lines>\nEOF` (also `ipset restore`),
+ *    → the same argv as without the here-document, with the body (lines + final newline) as
+ *    {@link Argv.stdin}; the delimiter must be quoted (no expansions in the body).
+ * Any other shell syntax (pipes, redirections, `;`, `&&`, `$`) is refused: there is no shell.
  */
 
 /** Namespace-name prefix for everything kernel tests create. */
@@ -28,8 +32,42 @@ export interface RewriteContext {
   mapNetns: (name: string) => string;
 }
 
-/** One command to run, as argv (no shell). */
-export type Argv = string[];
+/** One command to run, as argv (no shell); `stdin`, when present, is written to its standard input. */
+export type Argv = string[] & { stdin?: string };
+
+/** Attaches standard input to an argv (the property is not enumerable, so argv still compares as a plain array). */
+export function withStdin(argv: string[], stdin: string): Argv {
+  Object.defineProperty(argv, 'stdin', { value: stdin, enumerable: false, writable: true, configurable: true });
+  return argv as Argv;
+}
+
+/** Programs that may read a here-document (restore tools reading rules on stdin). */
+const HEREDOC_PROGRAMS: readonly (readonly string[])[] = [['iptables-restore'], ['iptables-nft-restore'], ['ipset', 'restore'], ['ipset', '-exist', 'restore']];
+
+/**
+ * Splits `HEAD <<'EOF'\nBODY\nEOF` into head and body, or returns null when `cmd` holds no
+ * here-document. Throws on a malformed one (unquoted delimiter, text after the terminator).
+ */
+export function splitHeredoc(cmd: string): { head: string; body: string } | null {
+  const nl = cmd.indexOf('\n');
+  const first = nl < 0 ? cmd : cmd.slice(0, nl);
+  const m = /^(.*?)\s*<<(-?)\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)(['"]?)\s*$/.exec(first);
+  if (!m) {
+    if (nl >= 0 && cmd.slice(nl).trim() !== '') throw new Error(`rewrite: a multi-line command must be a here-document: ${first}`);
+    return null;
+  }
+  const [, head, dash, q1, word, q2] = m;
+  if (dash) throw new Error(`rewrite: <<- here-documents are not supported: ${first}`);
+  if (!q1 || q1 !== q2) throw new Error(`rewrite: the here-document delimiter must be quoted (<<'${word}'): ${first}`);
+  if (nl < 0) throw new Error(`rewrite: here-document without a body: ${first}`);
+  const lines = cmd.slice(nl + 1).split('\n');
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  const end = lines.indexOf(word!);
+  if (end < 0) throw new Error(`rewrite: here-document not terminated by ${word}: ${first}`);
+  if (end !== lines.length - 1) throw new Error(`rewrite: text after the here-document terminator ${word}: ${first}`);
+  const bodyLines = lines.slice(0, end);
+  return { head: head!, body: bodyLines.length ? bodyLines.join('\n') + '\n' : '' };
+}
 
 /** The sysctls pinned in every test namespace (REFERENCE §12), `key=value`. */
 export const PINNED_SYSCTLS: readonly string[] = [
@@ -176,6 +214,17 @@ function rewriteIp(words: string[], ctx: RewriteContext, cmd: string, inNs: stri
  * cannot confine to the test's namespaces.
  */
 export function rewriteCommand(cmd: string, ctx: RewriteContext): Argv[] {
+  const hd = splitHeredoc(cmd);
+  if (hd) {
+    const out = rewriteCommand(hd.head, ctx);
+    const argv = out.length === 1 ? out[0]! : undefined;
+    // Every rewritten argv that runs a program is `ip netns exec <ns> PROG …`.
+    const prog = argv && argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'exec' ? argv.slice(4) : [];
+    if (!HEREDOC_PROGRAMS.some((p) => p.every((w, i) => prog[i] === w))) {
+      throw new Error(`rewrite: a here-document may only feed ${HEREDOC_PROGRAMS.map((p) => p.join(' ')).join(', ')}: ${hd.head}`);
+    }
+    return [withStdin(argv!.slice(), hd.body)];
+  }
   const words = tokenize(cmd);
   if (words.length === 0) return [];
   checkNoShell(words, cmd);
