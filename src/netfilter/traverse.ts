@@ -53,7 +53,8 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
   const start = table.chains.get(hookChain);
   if (!start) return { verdict: 'accept', evaluated: 0 };
   let evaluated = 0;
-  const bytes = p.skb.len;
+  // Counters count the IP packet (skb->len at the IP layer), not the Ethernet frame around it.
+  const bytes = p.skb.len - (p.skb.nh - p.skb.data);
   // Return stack of (chain, index of the next rule).
   const stackChains: Chain[] = [];
   const stackIdx: number[] = [];
