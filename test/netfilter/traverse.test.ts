@@ -22,7 +22,7 @@ function table(...chains: Chain[]): Table {
   return { name: 'filter', chains: new Map(chains.map((c) => [c.name, c])) };
 }
 const pkt = (over: Partial<PacketCtx> = {}): PacketCtx => ({
-  skb: { len: 100 } as PacketCtx['skb'], saddr: 0x0a000001, daddr: 0x0a000002, proto: 6, fragOff: 0, sport: 1000, dport: 80,
+  skb: { len: 114, nh: 14, data: 0 } as PacketCtx['skb'], saddr: 0x0a000001, daddr: 0x0a000002, proto: 6, fragOff: 0, sport: 1000, dport: 80,
   inDev: { name: 'eth0' } as PacketCtx['inDev'], outDev: null, ...over,
 } as PacketCtx);
 
