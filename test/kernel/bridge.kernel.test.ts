@@ -11,7 +11,7 @@
  * PW_RECORD=1 rewrites fixtures/observed-<scenario>.txt from the kernel-only run.
  * Artifacts of every run: out/kernel/<scenario>/{model,kernel}/*.pcap and observed.txt.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -34,7 +34,7 @@ import { cleanStaleNetns, KernelLab, kernelTestMode, tcpdumpRead } from './netns
 import { loadPlan } from './observe.js';
 import {
   compareConntrack, compareCounters, compareTraces, formatHeader, formatStep, modelTracedPackets, parseXtablesTrace,
-  type ModelTraceEvent,
+  traceCompleteness, type ModelTraceEvent,
 } from './netfilter.js';
 
 export interface NetfilterScenario {
@@ -44,6 +44,11 @@ export interface NetfilterScenario {
   random?: boolean;
   /** Interfaces (`machine/netns/dev`) whose frames are compared; default all. */
   frames?: string[];
+  /**
+   * Port range the frame comparison renumbers in order of appearance (compare.ts), default the
+   * kernel's ephemeral range. MASQUERADE --random-fully draws source ports from 1024–65535.
+   */
+  ephemeral?: [number, number];
 }
 
 /** Netfilter scenarios checked against the real kernel: add one line per scenario. */
@@ -51,7 +56,7 @@ export const NETFILTER_SCENARIOS: NetfilterScenario[] = [
   { file: 'scenarios/nat-port-forward.yaml' },
   { file: 'scenarios/masquerade-external.yaml' },
   { file: 'scenarios/reject.yaml' },
-  { file: 'scenarios/kube-proxy-rules.yaml' },
+  { file: 'scenarios/kube-proxy-rules.yaml', ephemeral: [1024, 65535] },
   { file: 'scenarios/statistic-dnat.yaml', random: true, frames: ['client/host/eth0', 'node-1/host/eth0'] },
 ];
 
@@ -128,6 +133,8 @@ describe.skipIf(mode.mode === 'skip')('netfilter kernel conformance (real namesp
     if (process.env.PW_RECORD === '1') writeFileSync(path.join(HERE, 'fixtures', 'observed-kube-proxy-rules.txt'), text);
     expect(out.netfilter.map((o) => `${o.machine}/${o.netns}`), text).toEqual(['node-1/host']);
     const nf = out.netfilter[0]!;
+    expect(nf.monitorErrors, text).toBe('');
+    expect(traceCompleteness(nf.trace, nf.save), text).toBeNull();
     const packets = parseXtablesTrace(nf.trace);
     const steps = (i: number) => packets[i]!.steps.map(formatStep);
     // The first packet of the bridged ClusterIP connection: raw (TRACE) → nat PREROUTING → KUBE-SERVICES
@@ -203,7 +210,7 @@ describe.skipIf(mode.mode === 'skip')('netfilter kernel conformance (real namesp
         const kfile = kernel.captures.find((c) => c.machine === ref.machine && c.netns === ref.netns && c.dev === ref.dev)!.file;
         const kframes = readCaptureFile(kfile).packets.filter((p) => p.timeNsExact - kernel.t0Ns <= endNs).map((p) => ({ data: p.data }));
         const mframes = readCaptureFile(ref.model).packets.filter((p) => p.timeNs <= model.endTime).map((p) => ({ data: p.data }));
-        comparisons.push(compareInterface(key, kframes, mframes));
+        comparisons.push(compareInterface(key, kframes, mframes, s.ephemeral ? { ephemeral: s.ephemeral } : {}));
       }
       sections.push(formatComparison(comparisons));
       for (const c of comparisons.filter((x) => !x.ok)) {
@@ -218,6 +225,8 @@ describe.skipIf(mode.mode === 'skip')('netfilter kernel conformance (real namesp
       expect(kernel.netfilter.length, 'no namespace got iptables rules in the kernel run').toBeGreaterThan(0);
       for (const o of kernel.netfilter) {
         const where = `${o.machine}/${o.netns}`;
+        const complete = traceCompleteness(o.trace, o.save);
+        if (o.monitorErrors || complete) failures.push(`kernel trace ${where}: ${o.monitorErrors.trim()} ${complete ?? ''}`);
         const node = model.cluster.world.nodes.get(o.machine);
         if (!node) {
           failures.push(`${where}: no such machine in the model`);

@@ -551,3 +551,17 @@ export function compareConntrack(kernelText: string, modelText: string, opts: Co
   }
   return { ok: onlyKernel.length === 0 && rest.length === 0, onlyKernel, onlyModel: rest };
 }
+
+// ---------------------------------------------------------------- trace completeness
+
+/**
+ * xtables-monitor can lose events (netlink overrun) or end early: every packet the TRACE rules
+ * counted (iptables-save -c) must have been printed. Returns a problem or null.
+ */
+export function traceCompleteness(traceText: string, saveText: string): string | null {
+  const printed = traceText.split('\n').filter((l) => /^\s*TRACE:\s+\d+\s+[0-9a-f]+\s+raw:(PREROUTING|OUTPUT):rule:0x[0-9a-f]+:CONTINUE\s+-4 -t raw -A (PREROUTING|OUTPUT) -j TRACE\s*$/.test(l)).length;
+  const raw = parseIptablesSave(saveText).get('raw');
+  let counted = 0;
+  for (const c of raw?.values() ?? []) for (const r of c.rules) if (/^-A (PREROUTING|OUTPUT) -j TRACE$/.test(r.text)) counted += r.packets;
+  return printed >= counted ? null : `xtables-monitor printed ${printed} TRACE-rule hits but the TRACE rules counted ${counted} packets: the trace is incomplete`;
+}

@@ -75,3 +75,28 @@ describe('assertConfined', () => {
     expect(() => assertConfined(['ip', 'netns', 'del', N], P)).not.toThrow();
   });
 });
+
+describe('here-documents for restore tools', () => {
+  const body = '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 192.168.1.11/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.244.0.2:80\nCOMMIT';
+  it("runs iptables-restore in the machine's namespace with the body on stdin", () => {
+    const [argv, ...rest] = rewriteCommand(`iptables-restore --noflush <<'EOF'\n${body}\nEOF`, ctx);
+    expect(rest).toEqual([]);
+    expect(argv).toEqual(['ip', 'netns', 'exec', N, 'iptables-restore', '--noflush']);
+    expect(argv!.stdin).toBe(`${body}\n`);
+    assertConfined(argv!, P);
+  });
+  it('maps ip netns exec X iptables-restore, and keeps comment lines of the body', () => {
+    const [argv] = rewriteCommands([`ip netns exec default.web iptables-restore --noflush <<'EOF'\n# pasted\n${body}\nEOF\n`], ctx);
+    expect(argv).toEqual(['ip', 'netns', 'exec', W, 'iptables-restore', '--noflush']);
+    expect(argv!.stdin).toBe(`# pasted\n${body}\n`);
+  });
+  it('refuses other programs, unquoted delimiters, trailing text and other shell syntax', () => {
+    expect(() => rewriteCommand(`sh <<'EOF'\nrm -rf /\nEOF`, ctx)).toThrow(/not supported|may only feed/);
+    expect(() => rewriteCommand(`cat <<'EOF'\nx\nEOF`, ctx)).toThrow(/here-document may only feed/);
+    expect(() => rewriteCommand(`iptables-restore <<EOF\n$(reboot)\nEOF`, ctx)).toThrow(/must be quoted/);
+    expect(() => rewriteCommand(`iptables-restore <<'EOF'\nCOMMIT\nEOF\nreboot`, ctx)).toThrow(/after the here-document/);
+    expect(() => rewriteCommand(`iptables-restore <<'EOF'\nCOMMIT`, ctx)).toThrow(/not terminated/);
+    expect(() => rewriteCommand(`iptables-restore < rules.v4`, ctx)).toThrow(/shell syntax/);
+    expect(() => rewriteCommand(`ip link show\nreboot`, ctx)).toThrow(/multi-line/);
+  });
+});
