@@ -565,3 +565,22 @@ export function traceCompleteness(traceText: string, saveText: string): string |
   for (const c of raw?.values() ?? []) for (const r of c.rules) if (/^-A (PREROUTING|OUTPUT) -j TRACE$/.test(r.text)) counted += r.packets;
   return printed >= counted ? null : `xtables-monitor printed ${printed} TRACE-rule hits but the TRACE rules counted ${counted} packets: the trace is incomplete`;
 }
+
+/** Chains (`table:chain`) holding a `-m statistic --mode random` rule, from iptables-save text. */
+export function randomChains(saveText: string): Set<string> {
+  const out = new Set<string>();
+  for (const [t, chains] of parseIptablesSave(saveText)) for (const [c, ch] of chains) if (ch.rules.some((r) => /--mode random\b/.test(r.text))) out.add(`${t}:${c}`);
+  return out;
+}
+
+/**
+ * For runs with random choices: each packet's steps are cut at its first step in a chain that
+ * draws a random number (what follows depends on the draw; established packets, which never
+ * reach such a chain, are compared whole).
+ */
+export function cutAtRandom(packets: TracedPacket[], chains: Set<string>): TracedPacket[] {
+  return packets.map((p) => {
+    const i = p.steps.findIndex((s) => chains.has(`${s.table}:${s.chain}`));
+    return i < 0 ? p : { ...p, steps: p.steps.slice(0, i) };
+  });
+}
