@@ -48,6 +48,7 @@ export function iptablesRestore(node: Node, netns: string, text: string, opts: R
   const st = netfilterOf(node.ns(netns));
   // The namespace's ipsets let `-m set` rules naming a missing set be refused at load, as the kernel does.
   restoreInto(st.rules, text, { ...opts, ipsets: st.nf.ipsets });
+  st.nf.refresh();
   const body = text.endsWith('\n') ? text : text + '\n';
   node.logCommand(netns, `iptables-restore${opts.noflush ? ' --noflush' : ''}${opts.counters ? ' -c' : ''} <<'EOF'\n${body}EOF`);
 }

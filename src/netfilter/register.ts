@@ -23,7 +23,7 @@ import { Conntrack } from './conntrack.js';
 import { Nat, NatVerdict } from './nat.js';
 import { Ipsets } from './ipset.js';
 import { registerBrNetfilter } from './br-netfilter.js';
-import { buildCtx } from './ctx.js';
+import { fillCtx, newCtx } from './ctx.js';
 import { traverseTable, type TraverseTrace } from './traverse.js';
 import type { Chain, NfOps, PacketCtx, RejectWith, Rule, Table, TableName, TargetVerdict } from './types.js';
 import { HOOK_CHAIN } from './types.js';
@@ -47,19 +47,33 @@ export interface RulesSource {
   ruleText(table: TableName, chain: string, rule: Rule): string;
 }
 
-/** An iptables-nft base chain exists (is hooked) once it has a rule or a non-ACCEPT policy. */
+/** An iptables-nft base chain is hooked once created (declared, given a rule or a policy). */
 function hooked(c: Chain | undefined): c is Chain {
-  return c !== undefined && (c.rules.length > 0 || c.policy === 'DROP');
+  return c !== undefined && c.registered === true;
 }
+
+/**
+ * Modules that need connection tracking (they call nf_ct_netns_get): while a
+ * rule uses one, or the nat table has a base chain, conntrack runs in the
+ * namespace; otherwise packets are never tracked, as on a host where nothing
+ * asked for conntrack.
+ */
+const CT_MODULES = new Set(['conntrack', 'state', 'connmark', 'CONNMARK', 'NOTRACK', 'CT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT']);
 
 export class NetfilterNs {
   readonly ct: Conntrack;
   readonly nat: Nat;
   readonly ipsets: Ipsets;
+  /** Whether conntrack (and so NAT) runs in the namespace: see CT_MODULES; recomputed by `refresh`. */
+  ctActive = false;
   /** Rules evaluated over the run (the kernel's linear cost), and table traversals. */
   evaluated = 0;
   traversals = 0;
   private readonly ops: NfOps;
+  /** PacketCtx objects reused by runTable, one per nesting depth (a traversal can cause another: REJECT's reply). */
+  private readonly ctxPool: PacketCtx[] = [];
+  private depth = 0;
+  private readonly random: () => number;
 
   constructor(readonly ns: Netns, readonly rules: RulesSource) {
     const world = ns.node.world;
@@ -67,6 +81,7 @@ export class NetfilterNs {
     this.nat = new Nat(this.ct);
     this.ipsets = new Ipsets({ now: () => world.now, random: () => world.rng.u32() });
     this.ops = this.makeOps();
+    this.random = () => world.rng.u32();
     this.register();
     registerBrNetfilter(ns);
   }
@@ -120,8 +135,16 @@ export class NetfilterNs {
     const table = this.rules.table(name);
     const chainName = HOOK_CHAIN[state.hook];
     if (!hooked(table.chains.get(chainName))) return NfVerdict.ACCEPT;
-    const p = buildCtx(skb, this.ns, name, state, this.ipsets, this.ops);
-    const v = traverseTable(table, chainName, p, this.tracer(name));
+    const d = this.depth;
+    if (d === this.ctxPool.length) this.ctxPool.push(newCtx(this.ns, this.ipsets, this.ops, this.random));
+    const p = fillCtx(this.ctxPool[d], skb, name, state);
+    this.depth = d + 1;
+    let v;
+    try {
+      v = traverseTable(table, chainName, p, this.tracer(name));
+    } finally {
+      this.depth = d;
+    }
     this.evaluated += v.evaluated;
     this.traversals++;
     if (v.verdict === 'accept') return NfVerdict.ACCEPT;
@@ -151,7 +174,24 @@ export class NetfilterNs {
     }
   }
 
+  /** Recomputes what depends on the rules (after every change to them). */
+  refresh(): void {
+    let active = false;
+    for (const name of ['raw', 'mangle', 'nat', 'filter', 'security'] as const) {
+      const t = this.rules.table(name);
+      for (const c of t.chains.values()) {
+        if (name === 'nat' && c.registered) active = true;
+        for (const r of c.rules) {
+          if (r.target && CT_MODULES.has(r.target.name)) active = true;
+          for (const m of r.matches) if (CT_MODULES.has(m.name)) active = true;
+        }
+      }
+    }
+    this.ctActive = active;
+  }
+
   private conntrackIn(skb: Skb, state: NfHookState): NfVerdict {
+    if (!this.ctActive) return NfVerdict.ACCEPT;
     const info = this.ct.inbound(skb, state.hook);
     const world = this.ns.node.world;
     if (world.trace.on) {
@@ -163,6 +203,7 @@ export class NetfilterNs {
   }
 
   private natHook(skb: Skb, state: NfHookState): NfVerdict {
+    if (!this.ctActive) return NfVerdict.ACCEPT;
     const world = this.ns.node.world;
     const before = world.trace.on ? tupleText(skb) : '';
     const v = this.nat.fn(skb, state.hook, () => this.runTable('nat', skb, state) !== NfVerdict.DROP, state.out ? state.out.ifindex : 0);
@@ -185,6 +226,7 @@ export class NetfilterNs {
   }
 
   private confirm(skb: Skb, state: NfHookState): NfVerdict {
+    if (!this.ctActive) return NfVerdict.ACCEPT;
     if (this.ct.confirm(skb)) return NfVerdict.ACCEPT;
     state.reason = 'NETFILTER_DROP';
     state.detail = 'conntrack: clash on confirm';

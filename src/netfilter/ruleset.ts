@@ -185,6 +185,7 @@ export class Ruleset {
     if (!c || c.policy === null) throw new RulesetError('Bad built-in chain name.');
     if (policy !== 'ACCEPT' && policy !== 'DROP') throw new RulesetError('Bad policy name.');
     c.policy = policy;
+    c.registered = true;
     if (counters) { c.pkts = counters.pkts; c.bytes = counters.bytes; }
   }
 
@@ -219,6 +220,7 @@ export class Ruleset {
     const c = this.chain(table, chain);
     this.checkRule(table, chain, rule);
     c.rules.push(rule);
+    if (c.policy !== null) c.registered = true;
   }
 
   rawInsert(table: TableName, chain: string, rule: Rule, pos: number): void {
@@ -227,6 +229,7 @@ export class Ruleset {
     if (pos < 1 || pos > c.rules.length + 1) throw new RulesetError('Index of insertion too big.');
     this.checkRule(table, chain, rule);
     c.rules.splice(pos - 1, 0, rule);
+    if (c.policy !== null) c.registered = true;
   }
 
   rawDelete(table: TableName, chain: string, rule: Rule | number): void {

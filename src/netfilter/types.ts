@@ -154,6 +154,13 @@ export interface Chain {
   name: string;
   /** Built-in chains have a policy (ACCEPT or DROP); user chains have none. */
   policy: 'ACCEPT' | 'DROP' | null;
+  /**
+   * For a built-in chain: whether iptables-nft has created its base chain,
+   * hooking it into the kernel — when a restore declares it (`:INPUT ACCEPT`),
+   * a rule is added to it, or its policy is set. Until then packets never meet
+   * it (no counters, no trace lines), although iptables-save lists it.
+   */
+  registered?: boolean;
   /** Policy counters (the [p:b] in `:CHAIN POLICY [p:b]`). */
   pkts: number;
   bytes: number;
