@@ -79,6 +79,9 @@ describe('model trace events', () => {
     expect(parseModelStep('nat:SVC:rule:1 -A SVC -d 10.96.0.10/32 -j DNAT --to-destination 10.244.0.3:80 → ACCEPT')).toEqual({
       table: 'nat', chain: 'SVC', kind: 'rule', rule: '-A SVC -d 10.96.0.10/32 -j DNAT --to-destination 10.244.0.3:80', verdict: 'ACCEPT',
     });
+    expect(parseModelStep('nat:KUBE-SVC-X:rule:2 -A KUBE-SVC-X -m comment --comment "default/web:http -> 10.244.0.3:80" -j KUBE-SEP-Y → jump KUBE-SEP-Y')).toMatchObject({
+      rule: '-A KUBE-SVC-X -m comment --comment "default/web:http -> 10.244.0.3:80" -j KUBE-SEP-Y', verdict: 'jump KUBE-SEP-Y',
+    });
     expect(parseModelStep('filter:FORWARD:policy:DROP')).toEqual({ table: 'filter', chain: 'FORWARD', kind: 'policy', verdict: 'DROP' });
     expect(parseModelStep('filter:F:return')).toEqual({ table: 'filter', chain: 'F', kind: 'return', verdict: '' });
     const m = modelTracedPackets([

@@ -233,7 +233,8 @@ export interface ModelTraceEvent {
  */
 export function parseModelStep(detail: string): TraceStep | null {
   const d = detail.trim();
-  let m = /^([^:\s]+):([^:\s]+):rule:\d+\s+(.*?)\s+(?:→|->)\s+(.+)$/.exec(d);
+  // The verdict follows the LAST arrow: rule comments may contain arrows (kube-proxy's "-> 10.244.0.3:80").
+  let m = /^([^:\s]+):([^:\s]+):rule:\d+\s+(.*)\s+→\s+(\S+(?: \S+)?)$/.exec(d) ?? /^([^:\s]+):([^:\s]+):rule:\d+\s+(.*)\s+->\s+(\S+(?: \S+)?)$/.exec(d);
   if (m) return { table: m[1]!, chain: m[2]!, kind: 'rule', rule: normaliseRuleText(m[3]!), verdict: normaliseVerdict(m[4]!) };
   m = /^([^:\s]+):([^:\s]+):policy:(\S+)/.exec(d);
   if (m) return { table: m[1]!, chain: m[2]!, kind: 'policy', verdict: normaliseVerdict(m[3]!) };
