@@ -13,6 +13,27 @@ import type { NfOps, PacketCtx, TableName } from './types.js';
 import type { SkbCt } from './conntrack.js';
 
 export function buildCtx(skb: Skb, ns: Netns, table: TableName, state: NfHookState, ipsets: IpsetRegistry, ops: NfOps): PacketCtx {
+  const world = ns.node.world;
+  return fillCtx(newCtx(ns, ipsets, ops, () => world.rng.u32()), skb, table, state);
+}
+
+/** A blank PacketCtx for `ns`, to be filled by fillCtx (NetfilterNs keeps one per nesting depth). */
+export function newCtx(ns: Netns, ipsets: IpsetRegistry, ops: NfOps, random: () => number): PacketCtx {
+  return {
+    skb: null as unknown as Skb, ns, table: 'filter', hook: 0,
+    inDev: null, outDev: null, physIn: null, physOut: null, bridged: false,
+    saddr: 0, daddr: 0, proto: 0, fragOff: 0, l4: -1, l4len: 0, sport: 0, dport: 0,
+    ct: null, ctinfo: 'invalid', ipsets, now: 0, random, ops,
+  };
+}
+
+/**
+ * Fills `p` for one table traversal of `skb` (every per-packet field is
+ * written; matches and targets keep no reference to the context beyond the
+ * call, so reusing it is safe — a nested traversal, e.g. the REJECT's ICMP
+ * error going out through OUTPUT, uses the next one of the pool).
+ */
+export function fillCtx(p: PacketCtx, skb: Skb, table: TableName, state: NfHookState): PacketCtx {
   const b = skb.buf, nh = skb.nh;
   const proto = ipv4Protocol(b, nh);
   const ihl = ipv4HeaderLen(b, nh);
@@ -25,16 +46,13 @@ export function buildCtx(skb: Skb, ns: Netns, table: TableName, state: NfHookSta
     dport = u16(b, l4 + 2);
   }
   const sct = skb.ct as SkbCt | null;
-  const world = ns.node.world;
-  return {
-    skb, ns, table, hook: state.hook,
-    inDev: state.in, outDev: state.out,
-    physIn: state.physIn ?? null, physOut: state.physOut ?? null, bridged: state.bridged ?? false,
-    saddr: ipv4Saddr(b, nh), daddr: ipv4Daddr(b, nh), proto, fragOff, l4, l4len, sport, dport,
-    ct: sct ? sct.ct : null,
-    ctinfo: sct ? sct.ctinfo : 'invalid',
-    ipsets, now: world.now,
-    random: () => world.rng.u32(),
-    ops,
-  };
+  p.skb = skb; p.table = table; p.hook = state.hook;
+  p.inDev = state.in; p.outDev = state.out;
+  p.physIn = state.physIn ?? null; p.physOut = state.physOut ?? null; p.bridged = state.bridged ?? false;
+  p.saddr = ipv4Saddr(b, nh); p.daddr = ipv4Daddr(b, nh); p.proto = proto; p.fragOff = fragOff;
+  p.l4 = l4; p.l4len = l4len; p.sport = sport; p.dport = dport;
+  p.ct = sct ? sct.ct : null;
+  p.ctinfo = sct ? sct.ctinfo : 'invalid';
+  p.now = p.ns.node.world.now;
+  return p;
 }
