@@ -69,6 +69,8 @@ export interface NetfilterObservation {
   trace: string;
   /** xtables-monitor's standard error and how it ended (it must still be running at the end). */
   monitorErrors: string;
+  /** `iptables-save -c` just before the TRACE rules went in and the traffic started (the settle period's counts). */
+  saveBefore: string;
   /** `iptables-save -c` at the end (includes the raw TRACE rules). */
   save: string;
   /** `conntrack -L` at the end (stdout only). */
@@ -247,13 +249,16 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
 
   // Netfilter tracing: a TRACE rule first in raw PREROUTING and OUTPUT, and xtables-monitor --trace
   // (bounded by `timeout`, stopped after the run) in every namespace with rules.
-  const monitors: { where: { machine: string; netns: string; ns: string }; proc: LabProcess }[] = [];
+  const monitors: { where: { machine: string; netns: string; ns: string }; proc: LabProcess; saveBefore: string }[] = [];
   for (const where of nfNs.values()) {
+    const saveBefore = (await lab.exec(['ip', 'netns', 'exec', where.ns, 'iptables-save', '-c'], { timeoutMs: 15_000 })).stdout;
     for (const chain of ['PREROUTING', 'OUTPUT']) {
       await lab.exec(['ip', 'netns', 'exec', where.ns, 'iptables', '-w', '5', '-t', 'raw', '-I', chain, '1', '-j', 'TRACE']);
     }
-    const proc = lab.spawnIn(where.ns, ['timeout', String(opts.monitorLimitS ?? 900), 'stdbuf', '-oL', 'xtables-monitor', '--trace'], `xtables-monitor ${where.ns}`);
-    monitors.push({ where, proc });
+    // Written straight to a file: a reader that falls behind makes the netlink socket overrun
+    // (ENOBUFS), and xtables-monitor then exits ("cannot receive from nfnetlink socket").
+    const proc = lab.spawnIn(where.ns, ['timeout', String(opts.monitorLimitS ?? 900), 'xtables-monitor', '--trace'], `xtables-monitor ${where.ns}`, path.join(outDir, `xtables-monitor-${where.machine}-${where.netns}.txt`));
+    monitors.push({ where, proc, saveBefore });
   }
   if (monitors.length) {
     // xtables-monitor prints nothing when it is ready: give it time to subscribe, then check it lives.
@@ -335,7 +340,7 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
     await sleep(100);
     const early = m.proc.child.exitCode !== null || m.proc.child.signalCode !== null ? `xtables-monitor ended early (exit ${m.proc.child.exitCode ?? m.proc.child.signalCode})\n` : '';
     await lab.stop(m.proc, 'SIGTERM', 2000);
-    netfilter.push({ ...m.where, trace: m.proc.stdout(), monitorErrors: early + m.proc.stderr(), save: save.stdout, conntrack: ct.stdout });
+    netfilter.push({ ...m.where, trace: m.proc.stdout(), monitorErrors: early + m.proc.stderr(), saveBefore: m.saveBefore, save: save.stdout, conntrack: ct.stdout });
   }
   for (const [, a] of agents) {
     a.proc.child.stdin!.end();

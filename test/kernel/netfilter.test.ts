@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   compareConntrack, compareCounters, compareTraces, filterSteps, formatStep, hookRank, modelTracedPackets, normaliseConntrackLine,
-  normaliseVerdict, parseIptablesSave, parseModelStep, parseXtablesTrace, traceCompleteness, type ModelTraceEvent,
+  normaliseVerdict, parseIptablesSave, parseModelStep, parseXtablesTrace, subtractCounters, traceCompleteness, type ModelTraceEvent,
 } from './netfilter.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -205,5 +205,13 @@ describe('trace completeness', () => {
     const save = (p: number) => `*raw\n:PREROUTING ACCEPT [0:0]\n[${p}:60] -A PREROUTING -j TRACE\n[1:88] -A OUTPUT -j TRACE\nCOMMIT\n`;
     expect(traceCompleteness(trace, save(1))).toBeNull();
     expect(traceCompleteness(trace, save(3))).toMatch(/printed 2 .* counted 4/);
+  });
+});
+
+describe('counter baseline', () => {
+  it('subtracts the counts from before the traffic', () => {
+    const before = `*nat\n:PREROUTING ACCEPT [1:40]\n:OUTPUT ACCEPT [1:40]\n:SVC - [0:0]\n[1:40] -A PREROUTING -j SVC\nCOMMIT\n`;
+    const after = `*nat\n:PREROUTING ACCEPT [3:140]\n:OUTPUT ACCEPT [1:40]\n:SVC - [0:0]\n[4:240] -A PREROUTING -j SVC\n[2:120] -A SVC -j DNAT --to-destination 10.0.0.1\nCOMMIT\n`;
+    expect(subtractCounters(after, before)).toBe(`*nat\n:PREROUTING ACCEPT [2:100]\n:OUTPUT ACCEPT [0:0]\n:SVC - [0:0]\n[3:200] -A PREROUTING -j SVC\n[2:120] -A SVC -j DNAT --to-destination 10.0.0.1\nCOMMIT\n`);
   });
 });

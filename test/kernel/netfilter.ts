@@ -585,3 +585,31 @@ export function cutAtRandom(packets: TracedPacket[], chains: Set<string>): Trace
     return i < 0 ? p : { ...p, steps: p.steps.slice(0, i) };
   });
 }
+
+/**
+ * `after` minus `before` (both `iptables-save -c`), in iptables-save format: the counts of
+ * the run alone. The harness snapshots the counters when the traffic is about to start, so
+ * what the kernel did while settling (the bridge's and pods' IGMP reports, which podwire does
+ * not send, pass nat OUTPUT/PREROUTING/POSTROUTING as NEW packets) is not compared.
+ */
+export function subtractCounters(after: string, before: string): string {
+  const a = parseIptablesSave(after);
+  const b = parseIptablesSave(before);
+  const out: string[] = [];
+  for (const [t, chains] of a) {
+    out.push(`*${t}`);
+    for (const [c, ch] of chains) {
+      const bc = b.get(t)?.get(c);
+      out.push(`:${c} ${ch.policy} [${ch.packets - (bc?.packets ?? 0)}:${ch.bytes - (bc?.bytes ?? 0)}]`);
+    }
+    for (const [c, ch] of chains) {
+      const bc = b.get(t)?.get(c);
+      ch.rules.forEach((r, i) => {
+        const br = bc?.rules[i] && bc.rules[i]!.text === r.text ? bc.rules[i]! : undefined;
+        out.push(`[${r.packets - (br?.packets ?? 0)}:${r.bytes - (br?.bytes ?? 0)}] ${r.text}`);
+      });
+    }
+    out.push('COMMIT');
+  }
+  return out.join('\n') + '\n';
+}

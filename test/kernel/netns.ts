@@ -9,7 +9,7 @@
  * namespaces of crashed earlier runs (`pw-k-<pid>-…` whose pid is gone) are removed.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { assertConfined, pinCommands, perDeviceSysctls, PW_PREFIX, type Argv } from './rewrite.js';
 
 export interface ExecResult {
@@ -157,20 +157,23 @@ export class KernelLab {
    * Starts a long-running process inside `ns` (`ip netns exec ns …argv`). It is killed
    * by {@link destroy} if still running.
    */
-  spawnIn(ns: string, argv: Argv, name = argv[0]!): LabProcess {
+  spawnIn(ns: string, argv: Argv, name = argv[0]!, stdoutFile?: string): LabProcess {
     const full = ['ip', 'netns', 'exec', ns, ...argv];
     assertConfined(full, this.prefix);
-    this.log.push(`& ${full.join(' ')}`);
-    const child = spawn(full[0]!, full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.log.push(`& ${full.join(' ')}${stdoutFile ? ` > ${stdoutFile}` : ''}`);
+    // stdoutFile: the child writes straight to a file (never blocks on a pipe the test reads late).
+    const fd = stdoutFile ? openSync(stdoutFile, 'w') : undefined;
+    const child = spawn(full[0]!, full.slice(1), { stdio: ['pipe', fd ?? 'pipe', 'pipe'] });
+    if (fd !== undefined) closeSync(fd);
     let out = '';
     let err = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
       child.on('exit', (code, signal) => res({ code, signal }));
       child.on('error', () => res({ code: null, signal: null }));
     });
-    const p: LabProcess = { name, child, stdout: () => out, stderr: () => err, exited };
+    const p: LabProcess = { name, child, stdout: () => (stdoutFile ? readFileSync(stdoutFile, 'utf8') : out), stderr: () => err, exited };
     this.procs.push(p);
     return p;
   }
