@@ -614,11 +614,16 @@ export function flagString(f: number): string {
  * segment with TOS 0: pass `tos`.
  */
 export function sendReset(ns: Netns, orig: Skb, th: number, dataLen: number, tos?: number): void {
+  const rt = ns.stack.routeOutput(ipSrc(orig.buf, orig.nh));
+  if (!rt) return;
+  ns.stack.localOut(buildReset(ns, orig, th, dataLen, tos), rt);
+}
+
+/** The RST answering the segment at `th` of `orig` (IPv4 header at skb.nh, Ethernet header room before it). */
+export function buildReset(ns: Netns, orig: Skb, th: number, dataLen: number, tos?: number): Skb {
   const b = orig.buf, nh = orig.nh;
   const flags = b[th + 13];
   const src = ipDst(b, nh), dst = ipSrc(b, nh);
-  const rt = ns.stack.routeOutput(dst);
-  if (!rt) return;
   const skb = Skb.alloc(ETH_HLEN + 40);
   skb.flow = orig.flow;
   if (orig.path && ns.world.watchPaths) skb.path = [];
@@ -636,5 +641,5 @@ export function sendReset(ns: Netns, orig: Skb, th: number, dataLen: number, tos
   setU16(ob, oth + 16, finishChecksum(onesSum(ob, oth, 20, pseudoHeaderSum(src, dst, IPPROTO_TCP, 20))));
   writeIpv4Header(ob, onh, src, dst, IPPROTO_TCP, 64, tos ?? b[nh + 1], 0, true, 20);
   skb.nh = onh;
-  ns.stack.localOut(skb, rt);
+  return skb;
 }

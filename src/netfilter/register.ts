@@ -18,7 +18,9 @@ import type { Skb } from '../kernel/skb.js';
 import { NfHook, NfVerdict, type NfHookState } from '../kernel/hooks.js';
 import { ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { ipToString } from '../wire/bytes.js';
-import { sendReset } from '../kernel/tcp.js';
+import { buildReset, sendReset } from '../kernel/tcp.js';
+import { ETH_HLEN, ETH_P_IP } from '../wire/ethernet.js';
+import { setU16 } from '../wire/bytes.js';
 import { Conntrack } from './conntrack.js';
 import { Nat, NatVerdict } from './nat.js';
 import { Ipsets } from './ipset.js';
@@ -106,6 +108,22 @@ export class NetfilterNs {
           // nf_send_reset: never answer a RST; the segment length counts SYN/FIN as in tcp_v4_send_reset.
           if (p.skb.buf[p.l4 + 13] & 0x04) return;
           const doff = (p.skb.buf[p.l4 + 12] >> 4) * 4;
+          const port = p.skb.brnf ? p.skb.brInPort : null;
+          if (port && port.running) {
+            // nf_send_reset for a frame that came in through a bridge (br_netfilter info on it):
+            // the RST goes straight out of the bridge port it came from, with the original
+            // destination's MAC as source and the sender's as destination — never through the
+            // bridge device, so a capture on cni0 does not see it (seen on 6.18).
+            const rst = buildReset(ns, p.skb, p.l4, p.l4len - doff, 0);
+            const e = rst.nh - ETH_HLEN, ob = p.skb.buf, d = p.skb.data;
+            rst.buf.set(ob.subarray(d + 6, d + 12), e);
+            rst.buf.set(ob.subarray(d, d + 6), e + 6);
+            setU16(rst.buf, e + 12, ETH_P_IP);
+            rst.data = e;
+            rst.len = ETH_HLEN + 40;
+            port.xmit(rst);
+            return;
+          }
           sendReset(ns, p.skb, p.l4, p.l4len - doff, 0);
           return;
         }
