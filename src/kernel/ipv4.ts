@@ -466,6 +466,17 @@ export class Ipv4Stack {
   }
 
   /** neigh_output / neigh_resolve_output. */
+  /**
+   * Sends an IPv4 frame (Ethernet header at skb.data) out of `dev` to `nexthop`
+   * through the neighbour layer, ARPing first if needed: br_netfilter's
+   * bridged-DNAT path (neigh->output on the bridge device).
+   */
+  neighXmit(skb: Skb, dev: NetDevice, nexthop: number): void {
+    copyMac(skb.buf, skb.data + 6, dev.mac);
+    setU16(skb.buf, skb.data + 12, ETH_P_IP);
+    this.neighOutput(skb, dev, nexthop);
+  }
+
   private neighOutput(skb: Skb, dev: NetDevice, nexthop: number): void {
     let n = this.neighLookup(dev, nexthop);
     const now = this.world.now;

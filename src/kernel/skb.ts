@@ -72,6 +72,12 @@ export class Skb {
    * ip_sabotage_in skips them when the frame is then passed up to the IP stack.
    */
   brnf = false;
+  /**
+   * br_netfilter's bridged DNAT waiting for ARP: the frame goes out through the
+   * bridge device's neighbour entry, and br_dev_xmit hands it back to bridging
+   * with the saved original source MAC (nf_bridge->bridged_dnat, neigh_header).
+   */
+  bridgedDnatSrc: Uint8Array | null = null;
   /** Set by hooks: conntrack entry etc. (opaque to the kernel core). */
   ct: unknown = null;
   /** Output route chosen for a locally generated or forwarded packet. */
@@ -98,6 +104,7 @@ export class Skb {
   scrub(xnet: boolean): void {
     this.ct = null;
     this.brnf = false;
+    this.bridgedDnatSrc = null;
     this.brInPort = null;
     this.nh = -1;
     if (xnet) this.mark = 0;

@@ -62,12 +62,20 @@ export function registerBrNetfilter(ns: Netns): void {
       const rt = ns.fib.lookup(after);
       const w = ns.node.world;
       if (rt && rt.type === 'unicast' && rt.dev === br) {
-        const mac = ns.stack.neighMac(br, rt.gw || after);
+        const nexthop = rt.gw || after;
+        const mac = ns.stack.neighMac(br, nexthop);
         if (mac) {
+          // neigh_hh_bridge: the new destination MAC, the sender's source MAC kept; no TTL change.
           copyMac(skb.buf, skb.data, mac);
           if (w.trace.on) w.event(ns.node.name, ns.name, br.name, skb, 'brnf.dnat', `DNAT to ${ipToString(after)} behind ${br.name}: stays bridged (bridged DNAT)`);
           return NfVerdict.ACCEPT;
         }
+        // Not resolved yet: out through the bridge device's neighbour entry (ARP first); br_dev_xmit
+        // then returns it to bridging with the original source MAC (bridged_dnat).
+        if (w.trace.on) w.event(ns.node.name, ns.name, br.name, skb, 'brnf.dnat', `DNAT to ${ipToString(after)} behind ${br.name}: resolving ${ipToString(nexthop)} before bridging (bridged DNAT)`);
+        skb.bridgedDnatSrc = skb.buf.slice(skb.data + 6, skb.data + 12);
+        ns.stack.neighXmit(skb, br, nexthop);
+        return NfVerdict.STOLEN;
       }
       // Local destination, another device, or a neighbour still to resolve: up to the host's IP stack.
       if (w.trace.on) w.event(ns.node.name, ns.name, br.name, skb, 'brnf.dnat', `DNAT to ${ipToString(after)}: handed up to ${br.name} to be routed`);

@@ -205,6 +205,16 @@ export class Bridge extends NetDevice {
   protected transmit(skb: Skb): void {
     const b = skb.buf, d = skb.data;
     const w = this.netns.node.world;
+    const saved = skb.bridgedDnatSrc;
+    if (saved && skb.brInPort) {
+      // br_nf_pre_routing_finish_bridge_slow: a DNATed frame that had to wait for ARP comes
+      // back to bridging with its original source MAC, as if just received on its port.
+      skb.bridgedDnatSrc = null;
+      b.set(saved, d + 6);
+      if (w.trace.on) this.ev(skb, 'brnf.dnat', `neighbour resolved: back to bridging from ${skb.brInPort.name}`);
+      this.handleFrameFinish(skb.brInPort, skb);
+      return;
+    }
     skb.brInPort = null;
     if (!this.brHook(NfBrHook.BR_LOCAL_OUT, skb, null, this)) return;
     if (isMulticastMac(b, d)) { this.flood(skb, null); return; }
