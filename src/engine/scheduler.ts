@@ -50,6 +50,10 @@ export class Scheduler {
   private b: Int32Array[] = [];
   private bLen = new Int32Array(NBUCKETS);
   private bRead0 = 0;
+  /** Events deferred until nothing else is due at the current time (see `defer`). */
+  private dFn: Handler[] = [];
+  private dArg: unknown[] = [];
+  private dRead = 0;
   private stopped = false;
 
   constructor() {
@@ -57,7 +61,20 @@ export class Scheduler {
   }
 
   /** Events waiting to run. */
-  get pending(): number { return this.size; }
+  get pending(): number { return this.size + this.dFn.length - this.dRead; }
+
+  /**
+   * Runs `fn(arg)` at the current time, but only once every other event due
+   * now (and every event those schedule for now) has run: user space wakes up
+   * after the kernel's softirq work at this instant is done. Applications
+   * reacting to what their sockets received use this, so a frame already on
+   * its way finishes its hops before the application answers — as on Linux,
+   * where a woken process runs after the packet processing that woke it.
+   */
+  defer<A>(fn: Handler<A>, arg?: A): void {
+    this.dFn.push(fn as Handler);
+    this.dArg.push(arg);
+  }
 
   /** Runs `fn(arg)` `delay` ns from now (delay >= 0). */
   after<A>(delay: number, fn: Handler<A>, arg?: A): void {
@@ -135,6 +152,17 @@ export class Scheduler {
       if (this.bRead0 === this.bLen[0]) {
         this.bRead0 = 0;
         this.bLen[0] = 0;
+        if (this.dRead < this.dFn.length) {
+          // Nothing else due now: the deferred (user-space) work of this instant.
+          if (budget-- <= 0) return 'budget';
+          const fn = this.dFn[this.dRead];
+          const arg = this.dArg[this.dRead];
+          this.dRead++;
+          if (this.dRead === this.dFn.length) { this.dFn.length = 0; this.dArg.length = 0; this.dRead = 0; }
+          this.executed++;
+          fn(arg);
+          continue;
+        }
         if (this.size === 0) {
           if (until !== Infinity && until > this.now) this.now = until;
           return 'idle';

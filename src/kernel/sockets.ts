@@ -219,12 +219,12 @@ export class Sockets {
     const data = b.subarray(uh + 8, uh + len);
     if (this.ns.world.trace.on) this.ns.world.event(this.ns.node.name, this.ns.name, dev.name, skb, 'udp.rcv', `${data.length} bytes to port ${dport} from ${ipToString(src)}:${sport}`, 'deliver');
     const flow = skb.flow;
-    s.h.onMessage?.(data, src, sport, (reply) => {
+    this.ns.world.sched.defer(() => s.h.onMessage?.(data, src, sport, (reply) => {
       const saved = s.laddr;
       s.laddr = dst;
       s.send(reply, src, sport, flow);
       s.laddr = saved;
-    });
+    }));
   }
 
   private icmpRcv(skb: Skb, dev: NetDevice): void {
@@ -244,7 +244,8 @@ export class Sockets {
       const s = this.ping.get(ident);
       if (!s) { this.ns.drop(skb, dev, 'NO_SOCKET', `no ping socket with id ${ident}`); return; }
       if (w.trace.on) w.event(this.ns.node.name, this.ns.name, dev.name, skb, 'icmp.rcv', `echo reply id ${ident} seq ${seq}`, 'deliver');
-      s.h.onReply?.(seq, ipSrc(b, nh), b[nh + 8], skb);
+      const from = ipSrc(b, nh), ttl = b[nh + 8];
+      this.ns.world.sched.defer(() => s.h.onReply?.(seq, from, ttl, skb));
       return;
     }
     if (type === ICMP_DEST_UNREACH || type === ICMP_TIME_EXCEEDED) {
@@ -270,14 +271,14 @@ export class Sockets {
     if (qproto === IPPROTO_UDP) {
       const sport = u16(b, l4), dport = u16(b, l4 + 2);
       const s = this.udp.get(sport);
-      if (s && s.raddr === qdst && s.rport === dport) { s.h.onError?.(err, info); return; }
+      if (s && s.raddr === qdst && s.rport === dport) { this.ns.world.sched.defer(() => s.h.onError?.(err, info)); return; }
     } else if (qproto === IPPROTO_TCP) {
       const sport = u16(b, l4), dport = u16(b, l4 + 2);
       const s = this.tcpLookup(sport, qdst, dport);
       if (s) { s.icmpError(err, info); return; }
     } else if (qproto === IPPROTO_ICMP && b[l4] === ICMP_ECHO) {
       const s = this.ping.get(u16(b, l4 + 4));
-      if (s) { s.h.onError?.(err, info, u16(b, l4 + 6)); return; }
+      if (s) { const seq = u16(b, l4 + 6); this.ns.world.sched.defer(() => s.h.onError?.(err, info, seq)); return; }
     }
   }
 

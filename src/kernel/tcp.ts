@@ -138,6 +138,11 @@ export class TcpSock {
   private get world() { return this.ns.node.world; }
   private get now() { return this.ns.node.world.now; }
 
+  /** The application hears about it once this instant's packet processing is done (a woken process runs after softirq). */
+  private app(fn: () => void): void {
+    this.ns.node.world.sched.defer(fn);
+  }
+
   private tsNow(): number { return (Math.floor(this.now / 1_000_000) + this.tsOffset) >>> 0; }
 
   private trace(detail: string, skb: Skb | null = null): void {
@@ -312,7 +317,7 @@ export class TcpSock {
     const limit = seg.flags & TH_SYN ? TCP_SYN_RETRIES : TCP_RETRIES2;
     if (seg.retrans >= limit) {
       this.trace(`giving up after ${seg.retrans} retransmissions`);
-      this.h.onError?.(this, 'ETIMEDOUT');
+      this.app(() => this.h.onError?.(this, 'ETIMEDOUT'));
       this.done();
       return;
     }
@@ -340,7 +345,7 @@ export class TcpSock {
     if (info.type === 3 && info.code === 4) return; // PMTU: not modelled beyond the drop
     if (this.state === 'SYN_SENT' || this.state === 'SYN_RECV') {
       this.trace(`ICMP type ${info.type} code ${info.code} from ${ipToString(info.from)}: connect fails with ${err}`);
-      this.h.onError?.(this, err, info);
+      this.app(() => this.h.onError?.(this, err, info));
       this.done();
     }
     // Established connections treat ICMP errors as soft errors.
@@ -352,7 +357,7 @@ export class TcpSock {
     this.rtoGen++;
     this.delackGen++;
     this.ns.sockets.tcpRemove(this);
-    this.h.onClose?.(this);
+    this.app(() => this.h.onClose?.(this));
   }
 
   /** Processes a segment for this socket (tcp_rcv_state_process / tcp_rcv_established). */
@@ -367,7 +372,7 @@ export class TcpSock {
         return;
       }
       if (flags & TH_RST) {
-        if (flags & TH_ACK) { this.trace('RST: connection refused', skb); this.h.onError?.(this, 'ECONNREFUSED'); this.done(); }
+        if (flags & TH_ACK) { this.trace('RST: connection refused', skb); this.app(() => this.h.onError?.(this, 'ECONNREFUSED')); this.done(); }
         return;
       }
       if (flags & TH_SYN) {
@@ -380,7 +385,7 @@ export class TcpSock {
         this.state = 'ESTABLISHED';
         this.trace('SYN-ACK received: established', skb);
         this.sendSegment(TH_ACK, new Uint8Array(0), false);
-        this.h.onConnect?.(this);
+        this.app(() => this.h.onConnect?.(this));
         this.pushData();
       }
       return;
@@ -388,7 +393,7 @@ export class TcpSock {
     if (flags & TH_RST) {
       if (seq === this.rcvNxt || (this.state === 'SYN_RECV')) {
         this.trace('RST received', skb);
-        this.h.onError?.(this, 'ECONNRESET');
+        this.app(() => this.h.onError?.(this, 'ECONNRESET'));
         this.done();
       }
       return;
@@ -428,7 +433,7 @@ export class TcpSock {
         this.state = 'ESTABLISHED';
         this.rcvWnd = establishedRcvWnd(this.ns, this.rcvWnd, this.advmss);
         this.trace('handshake complete', skb);
-        this.h.onConnect?.(this);
+        this.app(() => this.h.onConnect?.(this));
       }
       if (this.finSent && this.sndUna === this.sndNxt) {
         if (this.state === 'FIN_WAIT1') this.state = 'FIN_WAIT2';
@@ -444,7 +449,7 @@ export class TcpSock {
       this.rcvNxt = (this.rcvNxt + dataLen) >>> 0;
       if (this.quick > 0) { this.quick--; this.scheduleAck(true); }
       else this.scheduleAck(false);
-      this.h.onData?.(this, data);
+      this.app(() => this.h.onData?.(this, data));
     }
     if (flags & TH_FIN) {
       this.rcvNxt = (this.rcvNxt + 1) >>> 0;
@@ -453,15 +458,15 @@ export class TcpSock {
         this.state = 'CLOSE_WAIT';
         // tcp_fin: ACK is scheduled (pingpong mode), the application's own FIN usually carries it.
         this.scheduleAck(false);
-        this.h.onEnd?.(this);
+        this.app(() => this.h.onEnd?.(this));
       } else if (this.state === 'FIN_WAIT1') {
         // Simultaneous close, or FIN+ACK of our FIN.
         if (this.sndUna === this.sndNxt) { this.sendSegment(TH_ACK, new Uint8Array(0), false); this.enterTimeWait(); }
         else { this.state = 'CLOSING'; this.sendSegment(TH_ACK, new Uint8Array(0), false); }
-        this.h.onEnd?.(this);
+        this.app(() => this.h.onEnd?.(this));
       } else if (this.state === 'FIN_WAIT2') {
         this.sendSegment(TH_ACK, new Uint8Array(0), false);
-        this.h.onEnd?.(this);
+        this.app(() => this.h.onEnd?.(this));
         this.enterTimeWait();
       } else if (this.state === 'TIME_WAIT') {
         this.sendSegment(TH_ACK, new Uint8Array(0), false);
@@ -476,7 +481,7 @@ export class TcpSock {
     this.rtoGen++;
     this.delackGen++;
     this.trace('TIME_WAIT');
-    this.h.onClose?.(this);
+    this.app(() => this.h.onClose?.(this));
     const self = this;
     this.world.sched.after(TCP_TIMEWAIT_LEN, () => {
       if (self.state === 'TIME_WAIT') { self.state = 'CLOSED'; self.ns.sockets.tcpRemove(self); }
