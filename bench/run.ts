@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — runs every benchmark, prints one table, writes bench/results.json.
  *
- *   node dist/bench/run.js [--quick] [--only NAME[,NAME…]] [--out FILE]
+ *   node dist/bench/run.js [--quick] [--only NAME[,NAME…]] [--out FILE]   (a NAME ending in '*' selects by prefix)
  *
  * --quick: CI-sized runs (whole suite well under 20 s). Without it: full sizes (a minute or two).
  * Each benchmark does a warm-up and reports the median of several runs. Targets are printed
@@ -16,8 +16,9 @@ import { fmt, runBench, table, type BenchOptions, type BenchResult, type BenchSp
 import { engineFifo, engineTimers } from './engine-events.js';
 import { bridgeTraced, bridgeUntraced } from './bridge-frames.js';
 import { scenarioRun } from './scenario-run.js';
+import { netfilterBenches } from './netfilter.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec)[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -30,7 +31,9 @@ function main(argv: string[]): void {
   const out = outAt >= 0 ? path.resolve(argv[outAt + 1]) : path.join(root, 'bench', 'results.json');
   process.chdir(root);
   const o: BenchOptions = { quick };
-  const specs = ALL.map((f) => f(o)).filter((s) => !only || only.has(s.name));
+  // NAME may end with '*' to select by prefix (e.g. --only 'netfilter.*').
+  const picked = (name: string) => !only || only.has(name) || [...only].some((x) => x.endsWith('*') && name.startsWith(x.slice(0, -1)));
+  const specs = ALL.flatMap((f) => f(o)).filter((s) => picked(s.name));
   if (specs.length === 0) throw new Error(`no benchmark matches --only ${[...(only ?? [])].join(',')}`);
 
   console.log(`podwire bench (${quick ? 'quick' : 'full'}) — node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}${global.gc ? '' : ' (no --expose-gc)'}`);
