@@ -8,10 +8,23 @@
  * targets (MARK, LOG, CONNMARK …) go on with the next rule.
  *
  * The walk is linear like the kernel's, and every rule it looks at is counted
- * (`evaluated`), so traces and rule-evaluation counts are exact whatever
- * indexing podwire adds later.
+ * (`evaluated`), so traces and rule-evaluation counts are exact.
+ *
+ * Long chains get a jump index (ChainIndex, built lazily): kube-proxy's
+ * KUBE-SERVICES is thousands of rules that differ only by `-d VIP/32` (or, in
+ * KUBE-NODEPORTS, by `-p P … --dport N`). For a packet, the index gives the
+ * next rule at or after position i that can possibly match; the rules jumped
+ * over provably do not match and have no side effects when evaluated (their
+ * header fails, or only side-effect-free `-m comment` precedes the failing
+ * port match), so the walk adds them to `evaluated` as the kernel would have
+ * evaluated them, and their counters and traces stay untouched as in the
+ * linear walk. The index is keyed by the chain's `rules` array (identity and
+ * length); iptables-restore always installs new arrays.
  */
 import type { Chain, IpHeaderMatch, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
+import { CommentMatch } from './matches/comment.js';
+import { TcpMatch } from './matches/tcp.js';
+import { UdpMatch } from './matches/udp.js';
 
 /** The outcome of a table traversal. */
 export interface TableVerdict {
@@ -49,18 +62,123 @@ export function ifaceMatches(pattern: string, name: string): boolean {
   return name === pattern;
 }
 
+/** Tuning knobs (tests turn the index off with `indexMinRules: Infinity`, or force it with 0). */
+export const traverseTuning = {
+  /** Chains with at least this many rules get a jump index. */
+  indexMinRules: 24,
+};
+
+/**
+ * Where a rule can match, for the index: its exact `-d` address, else its
+ * (protocol, single destination port), else anywhere. A rule is given a port
+ * key only when its header has `-p` (not inverted) and its first match module
+ * other than `-m comment` is that protocol's port match with one
+ * non-inverted --dport, so a packet with another (proto, dport) fails it
+ * before any module with side effects (statistic, recent, limit, set …) runs.
+ */
+function ruleKey(r: Rule): { dst: number } | { port: number } | null {
+  const h = r.ip;
+  if (h.dst && !h.dst.invert && h.dst.mask >>> 0 === 0xffffffff) return { dst: h.dst.addr >>> 0 };
+  if (!h.proto || h.proto.invert || h.proto.num === 0) return null;
+  for (const m of r.matches) {
+    if (m instanceof CommentMatch) continue;
+    if (m instanceof TcpMatch || m instanceof UdpMatch) {
+      const d = m.dport;
+      if (d && !d.invert && d.lo === d.hi) return { port: portKey(h.proto.num, d.lo) };
+    }
+    return null;
+  }
+  return null;
+}
+
+function portKey(proto: number, dport: number): number {
+  return proto * 0x10000 + dport;
+}
+
+/** Positions (ascending) of a chain's rules by what they can match. */
+export class ChainIndex {
+  constructor(
+    readonly len: number,
+    private readonly byDst: Map<number, Int32Array>,
+    private readonly byPort: Map<number, Int32Array>,
+    private readonly generic: Int32Array,
+  ) {}
+
+  static build(rules: readonly Rule[]): ChainIndex {
+    const dst = new Map<number, number[]>(), port = new Map<number, number[]>(), gen: number[] = [];
+    for (let i = 0; i < rules.length; i++) {
+      const k = ruleKey(rules[i]);
+      if (k === null) { gen.push(i); continue; }
+      const [m, key] = 'dst' in k ? [dst, k.dst] : [port, k.port];
+      const l = m.get(key);
+      if (l) l.push(i);
+      else m.set(key, [i]);
+    }
+    const pack = (m: Map<number, number[]>) => new Map([...m].map(([k, v]) => [k, Int32Array.from(v)]));
+    return new ChainIndex(rules.length, pack(dst), pack(port), Int32Array.from(gen));
+  }
+
+  /** The first position ≥ i whose rule can match `p` (len when none). */
+  next(p: PacketCtx, i: number): number {
+    let best = firstAtLeast(this.generic, i, this.len);
+    if (best === i) return i;
+    const d = this.byDst.get(p.daddr >>> 0);
+    if (d !== undefined) best = firstAtLeast(d, i, best);
+    if (this.byPort.size !== 0) {
+      const q = this.byPort.get(portKey(p.proto, p.dport));
+      if (q !== undefined) best = firstAtLeast(q, i, best);
+    }
+    return best;
+  }
+}
+
+/** min(best, the first element of ascending `a` that is ≥ i). */
+function firstAtLeast(a: Int32Array, i: number, best: number): number {
+  let hi = a.length;
+  if (hi === 0 || a[hi - 1] < i) return best;
+  let lo = 0;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < i) lo = mid + 1;
+    else hi = mid;
+  }
+  const v = a[lo];
+  return v < best ? v : best;
+}
+
+const indexes = new WeakMap<readonly Rule[], ChainIndex>();
+
+/** The chain's jump index (null for short chains), rebuilt when its rules array changes. */
+export function chainIndex(chain: Chain): ChainIndex | null {
+  const rules = chain.rules;
+  if (rules.length < traverseTuning.indexMinRules || rules.length === 0) return null;
+  let ix = indexes.get(rules);
+  if (ix === undefined || ix.len !== rules.length) {
+    ix = ChainIndex.build(rules);
+    indexes.set(rules, ix);
+  }
+  return ix;
+}
+
 export function traverseTable(table: Table, hookChain: string, p: PacketCtx, trace: TraverseTrace | null): TableVerdict {
   const start = table.chains.get(hookChain);
   if (!start) return { verdict: 'accept', evaluated: 0 };
   let evaluated = 0;
   // Counters count the IP packet (skb->len at the IP layer), not the Ethernet frame around it.
   const bytes = p.skb.len - (p.skb.nh - p.skb.data);
-  // Return stack of (chain, index of the next rule).
-  const stackChains: Chain[] = [];
-  const stackIdx: number[] = [];
+  // Return stack of (chain, index of the next rule), allocated on the first jump.
+  let stackChains: Chain[] | null = null;
+  let stackIdx: number[] | null = null;
   let chain = start;
+  let ix = chainIndex(chain);
   let i = 0;
   for (;;) {
+    if (ix !== null && i < ix.len) {
+      // Jump over rules that cannot match, counting them as the kernel's linear walk evaluates them.
+      const j = ix.next(p, i);
+      evaluated += j - i;
+      i = j;
+    }
     if (i >= chain.rules.length) {
       if (chain === start || chain.policy !== null) {
         // End of the built-in chain: its policy.
@@ -71,7 +189,7 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
         return { verdict: c.policy === 'DROP' ? 'drop' : 'accept', evaluated };
       }
       if (trace) trace.fallthrough(p, chain);
-      if (stackChains.length === 0) {
+      if (stackChains === null || stackChains.length === 0) {
         // A goto'd user chain ran out with nothing to return to: the built-in chain's policy.
         start.pkts++;
         start.bytes += bytes;
@@ -79,7 +197,8 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
         return { verdict: start.policy === 'DROP' ? 'drop' : 'accept', evaluated };
       }
       chain = stackChains.pop()!;
-      i = stackIdx.pop()!;
+      i = stackIdx!.pop()!;
+      ix = chainIndex(chain);
       continue;
     }
     const rule = chain.rules[i++];
@@ -105,7 +224,7 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
       case 'stolen':
         return { verdict: 'stolen', evaluated };
       case 'return':
-        if (stackChains.length === 0) {
+        if (stackChains === null || stackChains.length === 0) {
           // RETURN in a built-in chain (or a goto'd chain with nothing below): the policy.
           start.pkts++;
           start.bytes += bytes;
@@ -113,18 +232,21 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
           return { verdict: start.policy === 'DROP' ? 'drop' : 'accept', evaluated };
         }
         chain = stackChains.pop()!;
-        i = stackIdx.pop()!;
+        i = stackIdx!.pop()!;
+        ix = chainIndex(chain);
         continue;
       case 'jump':
       case 'goto': {
         const next = table.chains.get(v.chain);
         if (!next) return { verdict: 'drop', evaluated }; // refused at load time; never reached
         if (v.kind === 'jump') {
+          if (stackChains === null) { stackChains = []; stackIdx = []; }
           if (stackChains.length >= MAX_DEPTH) return { verdict: 'drop', evaluated };
           stackChains.push(chain);
-          stackIdx.push(i);
+          stackIdx!.push(i);
         }
         chain = next;
+        ix = chainIndex(chain);
         i = 0;
         continue;
       }
