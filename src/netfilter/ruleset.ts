@@ -220,6 +220,7 @@ export class Ruleset {
     const c = this.chain(table, chain);
     this.checkRule(table, chain, rule);
     c.rules.push(rule);
+    c.gen = (c.gen ?? 0) + 1;
     if (c.policy !== null) c.registered = true;
   }
 
@@ -229,6 +230,7 @@ export class Ruleset {
     if (pos < 1 || pos > c.rules.length + 1) throw new RulesetError('Index of insertion too big.');
     this.checkRule(table, chain, rule);
     c.rules.splice(pos - 1, 0, rule);
+    c.gen = (c.gen ?? 0) + 1;
     if (c.policy !== null) c.registered = true;
   }
 
@@ -238,12 +240,14 @@ export class Ruleset {
     if (typeof rule === 'number') {
       if (rule < 1 || rule > c.rules.length) throw new RulesetError('Index of deletion too big.');
       c.rules.splice(rule - 1, 1);
+      c.gen = (c.gen ?? 0) + 1;
       return;
     }
     const text = ruleText(rule);
     const i = c.rules.findIndex((r) => ruleText(r) === text);
     if (i < 0) throw new RulesetError('Bad rule (does a matching rule exist in that chain?).');
     c.rules.splice(i, 1);
+    c.gen = (c.gen ?? 0) + 1;
   }
 
   rawReplace(table: TableName, chain: string, num: number, rule: Rule): void {
@@ -252,6 +256,7 @@ export class Ruleset {
     if (num < 1 || num > c.rules.length) throw new RulesetError('Index of replacement too big.');
     this.checkRule(table, chain, rule);
     c.rules[num - 1] = rule;
+    c.gen = (c.gen ?? 0) + 1;
   }
 
   /**

@@ -99,12 +99,15 @@ function portKey(proto: number, dport: number): number {
 export class ChainIndex {
   constructor(
     readonly len: number,
+    /** The chain's `gen` when built (in-place edits through the Ruleset bump it). */
+    readonly gen: number,
     private readonly byDst: Map<number, Int32Array>,
     private readonly byPort: Map<number, Int32Array>,
     private readonly generic: Int32Array,
   ) {}
 
-  static build(rules: readonly Rule[]): ChainIndex {
+  static build(rules: readonly Rule[], genArg = 0): ChainIndex {
+    const chainGen = genArg;
     const dst = new Map<number, number[]>(), port = new Map<number, number[]>(), gen: number[] = [];
     for (let i = 0; i < rules.length; i++) {
       const k = ruleKey(rules[i]);
@@ -115,7 +118,7 @@ export class ChainIndex {
       else m.set(key, [i]);
     }
     const pack = (m: Map<number, number[]>) => new Map([...m].map(([k, v]) => [k, Int32Array.from(v)]));
-    return new ChainIndex(rules.length, pack(dst), pack(port), Int32Array.from(gen));
+    return new ChainIndex(rules.length, chainGen, pack(dst), pack(port), Int32Array.from(gen));
   }
 
   /** The first position ≥ i whose rule can match `p` (len when none). */
@@ -148,13 +151,13 @@ function firstAtLeast(a: Int32Array, i: number, best: number): number {
 
 const indexes = new WeakMap<readonly Rule[], ChainIndex>();
 
-/** The chain's jump index (null for short chains), rebuilt when its rules array changes. */
+/** The chain's jump index (null for short chains), rebuilt when its rules array or its `gen` changes. */
 export function chainIndex(chain: Chain): ChainIndex | null {
   const rules = chain.rules;
   if (rules.length < traverseTuning.indexMinRules || rules.length === 0) return null;
   let ix = indexes.get(rules);
-  if (ix === undefined || ix.len !== rules.length) {
-    ix = ChainIndex.build(rules);
+  if (ix === undefined || ix.len !== rules.length || ix.gen !== (chain.gen ?? 0)) {
+    ix = ChainIndex.build(rules, chain.gen ?? 0);
     indexes.set(rules, ix);
   }
   return ix;

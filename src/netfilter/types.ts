@@ -161,6 +161,8 @@ export interface Chain {
    * it (no counters, no trace lines), although iptables-save lists it.
    */
   registered?: boolean;
+  /** Bumped by every change to `rules` (derived structures such as the traversal's jump index check it). */
+  gen?: number;
   /** Policy counters (the [p:b] in `:CHAIN POLICY [p:b]`). */
   pkts: number;
   bytes: number;
