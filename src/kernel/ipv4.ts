@@ -543,7 +543,10 @@ export class Ipv4Stack {
     }
     if (this.ns.devMaxConf(dev, 'arp_announce') >= 1 || !sip) sip = this.ns.selectSrc(dev, n.ip);
     const unicast = n.state === Nud.PROBE && n.mac !== null;
-    this.arpSend(dev, 1, sip, n.ip, unicast ? n.mac! : ZERO_MAC, unicast ? n.mac! : BCAST_MAC);
+    // The target hardware address is zero in unicast probes too: arp_solicit passes the cached
+    // address only as the Ethernet destination (arp_send_dst(..., dst_hw, dev_addr, NULL, dst):
+    // target_hw NULL → zeroed); seen on the kernel (statistic-dnat's 65 s probes, tha 0).
+    this.arpSend(dev, 1, sip, n.ip, ZERO_MAC, unicast ? n.mac! : BCAST_MAC);
   }
 
   /** Builds and transmits an ARP packet out of `dev`. */

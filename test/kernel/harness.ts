@@ -311,7 +311,8 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
     a.proc.child.stdin!.write(JSON.stringify(req) + '\n');
   });
   const results: KernelRunOutput['results'] = plan.probes.map((p) => ({ name: p.name, results: [], details: [] }));
-  const lastEnd = Math.max(0, ...plan.probes.map((p) => p.atNs / 1e6 + (p.count * p.timeoutNs) / 1e6));
+  // Repeats start one second apart (agent.mjs), or when the previous one timed out if later.
+  const lastEnd = Math.max(0, ...plan.probes.map((p) => p.atNs / 1e6 + (p.count * Math.max(p.timeoutNs, 1e9)) / 1e6));
   const done = (): boolean => plan.probes.every((p, id) => agents.get(`${p.machine}/${p.netns}`)!.lines.some((l) => (l as { id?: number }).id === id));
   try {
     await waitFor(done, Math.max(0, t0Ms - Date.now()) + lastEnd + 5000, 'probe results', 10);

@@ -10,7 +10,8 @@
  *
  * statistic-dnat and kube-proxy-rules draw random numbers (`-m statistic --mode random`), so
  * their DNAT choices cannot match the kernel's: for them only outcomes, the counters' totals
- * per chain and the conntrack (protocol, state, flags) counts are compared, frames only on the
+ * per chain for the chains no draw leads to (drawIndependentChains; the others by rule count)
+ * and the conntrack (protocol, state, flags) counts are compared, frames only on the
  * interfaces where the backend choice is invisible (statistic-dnat: the client's and the node's
  * eth0; kube-proxy-rules: none, the endpoint's MAC shows everywhere with bridged DNAT), and
  * per-packet traces up to the first step in a chain that draws (established packets whole).
@@ -37,7 +38,7 @@ import { cleanStaleNetns, KernelLab, kernelTestMode, tcpdumpRead } from './netns
 import { loadPlan } from './observe.js';
 import {
   compareConntrack, compareCounters, compareTraces, formatHeader, formatStep, modelTracedPackets, parseXtablesTrace,
-  cutAtRandom, randomChains, subtractCounters, traceCompleteness, type ModelTraceEvent,
+  cutAtRandom, drawIndependentChains, randomChains, subtractCounters, traceCompleteness, type ModelTraceEvent,
 } from './netfilter.js';
 
 export interface NetfilterScenario {
@@ -52,16 +53,35 @@ export interface NetfilterScenario {
    * kernel's ephemeral range. MASQUERADE --random-fully draws source ports from 1024–65535.
    */
   ephemeral?: [number, number];
+  /**
+   * Compare only the non-ARP frames (in order, byte for byte); the ARP frames are compared apart
+   * and reported, not asserted. For runs whose neighbour probes are timing/random-driven in the
+   * kernel: when a REACHABLE entry turns STALE is drawn at random (reachable_time =
+   * base_reachable_time/2 + random(base_reachable_time), 15–45 s), and the DELAY → PROBE timer
+   * runs late by up to the timer wheel's granularity (observed 20–240 ms), so a 5 s probe due at
+   * the same nominal instant as a datagram goes after it in the kernel, before it in the model.
+   * Seen on statistic-dnat's 60 s datagrams: the node's probe came at 65.16 s in one run, 68.17 s
+   * in the next.
+   */
+  arpApart?: boolean;
 }
 
 /** Netfilter scenarios checked against the real kernel: add one line per scenario. */
 export const NETFILTER_SCENARIOS: NetfilterScenario[] = [
   { file: 'scenarios/nat-port-forward.yaml' },
-  { file: 'scenarios/masquerade-external.yaml' },
+  // b's connection reuses a's source port 40000: MASQUERADE's clash port is drawn at random from
+  // 1024–65535 (nf_nat_l4proto_unique_tuple, get_random_u16) by the kernel and the model alike, so
+  // ports from there are renumbered in order of appearance like ephemeral ones. a's 40000 (kept)
+  // and b's translated port still get two different placeholders, so a missing or reused
+  // translation is still seen.
+  { file: 'scenarios/masquerade-external.yaml', ephemeral: [1024, 65535] },
   { file: 'scenarios/reject.yaml' },
   { file: 'scenarios/kube-proxy-rules.yaml', random: true, frames: [], ephemeral: [1024, 65535] },
   { file: 'test/kernel/fixtures/scenarios/kube-proxy-one-endpoint.yaml', ephemeral: [1024, 65535] },
-  { file: 'scenarios/statistic-dnat.yaml', random: true, frames: ['client/host/eth0', 'node-1/host/eth0'] },
+  // nine-datagrams go out 1 s apart from 60 s, 30 s after the connections: whether and when each
+  // side's neighbour entry probes then depends on its random reachable_time and on timer lateness
+  // (arpApart).
+  { file: 'scenarios/statistic-dnat.yaml', random: true, frames: ['client/host/eth0', 'node-1/host/eth0'], arpApart: true },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -214,12 +234,18 @@ describe.skipIf(mode.mode === 'skip')('netfilter kernel conformance (real namesp
         const kfile = kernel.captures.find((c) => c.machine === ref.machine && c.netns === ref.netns && c.dev === ref.dev)!.file;
         const kframes = readCaptureFile(kfile).packets.filter((p) => p.timeNsExact - kernel.t0Ns <= endNs).map((p) => ({ data: p.data }));
         const mframes = readCaptureFile(ref.model).packets.filter((p) => p.timeNs <= model.endTime).map((p) => ({ data: p.data }));
-        comparisons.push(compareInterface(key, kframes, mframes, s.ephemeral ? { ephemeral: s.ephemeral } : {}));
+        const copts = s.ephemeral ? { ephemeral: s.ephemeral } : {};
+        if (s.arpApart) {
+          const isArp = (f: { data: Uint8Array }): boolean => f.data.length >= 14 && f.data[12] === 0x08 && f.data[13] === 0x06;
+          comparisons.push(compareInterface(key, kframes.filter((f) => !isArp(f)), mframes.filter((f) => !isArp(f)), copts));
+          const arp = compareInterface(`${key} (ARP)`, kframes.filter(isArp), mframes.filter(isArp), copts);
+          sections.push(`(not asserted, see arpApart) ${formatComparison([arp])}`);
+        } else comparisons.push(compareInterface(key, kframes, mframes, copts));
       }
       sections.push(formatComparison(comparisons));
       for (const c of comparisons.filter((x) => !x.ok)) {
         failures.push(`frames ${c.iface}`);
-        const [machine, netns, dev] = c.iface.split('/') as [string, string, string];
+        const [machine, netns, dev] = c.iface.replace(/ \(ARP\)$/, '').split('/') as [string, string, string];
         const kfile = kernel.captures.find((x) => x.machine === machine && x.netns === netns && x.dev === dev)!.file;
         const mfile = refs.find((x) => x.machine === machine && x.netns === netns && x.dev === dev)!.model;
         sections.push(`--- kernel ${c.iface} (tcpdump -r)\n${await tcpdumpRead(kfile, ['-nn', '-e', '-v', '-ttttt'])}--- model ${c.iface} (tcpdump -r)\n${await tcpdumpRead(mfile, ['-nn', '-e', '-v', '-ttttt'])}`);
@@ -246,7 +272,10 @@ describe.skipIf(mode.mode === 'skip')('netfilter kernel conformance (real namesp
         if (!ct.ok) failures.push(`conntrack ${where}`);
 
         // Kernel counts of the run alone (minus the settle period's IGMP etc., see subtractCounters).
-        const cnt = compareCounters(subtractCounters(o.save, o.saveBefore), modelSave, { mode: s.random ? 'chainTotals' : 'rules', keepRaw });
+        // Random draws: per chain totals, and only of the chains no draw leads to (drawIndependentChains); the rest by rule count.
+        const cnt = compareCounters(subtractCounters(o.save, o.saveBefore), modelSave, {
+          mode: s.random ? 'chainTotals' : 'rules', keepRaw, ...(s.random ? { totalsOf: drawIndependentChains(o.save) } : {}),
+        });
         sections.push(`${cnt.ok ? 'OK  ' : 'FAIL'} counters ${where}${cnt.mismatches.map((l) => `\n  ${l}`).join('')}`);
         if (!cnt.ok) failures.push(`counters ${where}`);
 

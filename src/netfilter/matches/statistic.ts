@@ -6,9 +6,13 @@
  * Saved as `%.11f` of stored / 2^31 (verified: 0.3333333333 → 0.33333333349,
  * 0.5 → 0.50000000000).
  *
- * --mode nth --every N [--packet P]: iptables stores every-1; the per-rule
- * counter starts at P; each packet: count = (count == every-1) ? 0 : count+1,
- * and the rule matches when the new count is 0 (xor invert).
+ * --mode nth --every N [--packet P]: iptables stores every-1 and sets the
+ * per-rule counter to (every-1) - P (libxt_statistic final check:
+ * `u.nth.count = u.nth.every - u.nth.packet`; xt_statistic's checkentry starts
+ * master->count there); each packet: count = (count == every-1) ? 0 : count+1,
+ * and the rule matches when the new count is 0 (xor invert). So with --packet 0
+ * the first packet matches, then every N-th (seen on the kernel: datagrams 1,
+ * 4, 7 of nine matched `--every 3 --packet 0`).
  */
 import type { Match, PacketCtx } from '../types.js';
 import type { MatchModule } from '../registry.js';
@@ -19,7 +23,7 @@ export class StatisticMatch implements Match {
   /** nth mode: the per-rule packet counter (shared by all packets through this rule, like the kernel's master->count). */
   count: number;
   constructor(readonly mode: 'random' | 'nth', readonly probability: number, readonly every: number, readonly packet: number, readonly invert: boolean) {
-    this.count = packet;
+    this.count = every - packet;
   }
   matches(p: PacketCtx): boolean {
     if (this.mode === 'random') return (((p.random() & 0x7fffffff) >>> 0) < this.probability) !== this.invert;

@@ -14,7 +14,12 @@
 //    UDP: connected socket, one datagram of `size` bytes (same pattern); reply (echo) |
 //         refused (ICMP port unreachable -> ECONNREFUSED) | dropped (timeout).
 //    ICMP: one ping -c count -s size -W timeout -n dst (1 s apart, seq 1..count).
-//    `count` repeats the request one after another.
+//    `count` repeats the request one second apart, as podwire's traffic model does
+//    (src/scenario/run.ts: request i starts at start + i s, or when request i-1 ends if later).
+//    Back to back they changed what the kernel did afterwards: the neighbour confirmations
+//    of four hairpin connections in 13 ms were all older than delay_first_probe_time (5 s)
+//    when the DELAY timer fired (late, timer wheel), so the kernel sent a unicast ARP probe
+//    the model, whose repeats ran 1 s apart, did not.
 //  Prints one JSON line per event: {ready:true} once every server listens, then
 //  {id, results:[...], details:[...], startedAt, endedAt} per request.
 //  Exits when stdin closes (after running requests have finished) or on SIGTERM.
@@ -178,6 +183,8 @@ async function runRequest(req) {
   if (req.protocol === 'icmp') ({ results, details } = await icmpAll(req));
   else {
     for (let i = 0; i < (req.count ?? 1); i++) {
+      const wait = startedAt + i * 1000 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const r = await (req.protocol === 'tcp' ? tcpOnce : udpOnce)(req);
       results.push(r.result);
       details.push(r.detail);
