@@ -8,6 +8,12 @@ import { hideBin } from 'yargs/helpers';
 import { runCommand } from './run.js';
 import { saveCommand } from './save.js';
 
+// A reader that goes away (`podwire run … | head`) is not an error of ours.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 await yargs(hideBin(process.argv))
   .scriptName('podwire')
   .usage('$0 <command> [options]')

@@ -36,7 +36,12 @@ class LineOut {
     if (this.size > 1 << 16) this.flush();
   }
   flush(): void {
-    if (this.buf.length) writeSync(this.fd, this.buf.join('\n') + '\n');
+    if (this.buf.length) {
+      const text = this.buf.join('\n') + '\n';
+      // stdout may be a non-blocking pipe (EAGAIN with writeSync): let the stream queue it.
+      if (this.fd === 1) process.stdout.write(text);
+      else writeSync(this.fd, text);
+    }
     this.buf = [];
     this.size = 0;
   }

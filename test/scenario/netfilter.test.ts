@@ -36,7 +36,8 @@ describe('kube-proxy rules (pasted)', () => {
       'filter:FORWARD:rule:2 → jump KUBE-FORWARD', 'filter:KUBE-FORWARD:return',
       'filter:FORWARD:rule:3 → jump KUBE-SERVICES', 'filter:KUBE-SERVICES:return',
       'filter:FORWARD:rule:4 → jump KUBE-EXTERNAL-SERVICES', 'filter:KUBE-EXTERNAL-SERVICES:return',
-      'filter:FORWARD:policy:ACCEPT',
+      // bridged DNAT: the frame is bridged, so -m physdev --physdev-is-bridged sees both ports
+      'filter:FORWARD:rule:5 → ACCEPT',
       'nat:POSTROUTING:rule:1 → jump KUBE-POSTROUTING', 'nat:KUBE-POSTROUTING:rule:1 → RETURN', 'nat:POSTROUTING:policy:ACCEPT',
     ]);
   });
