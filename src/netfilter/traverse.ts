@@ -163,6 +163,14 @@ export function chainIndex(chain: Chain): ChainIndex | null {
   return ix;
 }
 
+/** A built-in chain's policy decides: count it, trace it, return its verdict. */
+function applyPolicy(c: Chain, p: PacketCtx, bytes: number, trace: TraverseTrace | null, evaluated: number): TableVerdict {
+  c.pkts++;
+  c.bytes += bytes;
+  if (trace) trace.policy(p, c);
+  return { verdict: c.policy === 'DROP' ? 'drop' : 'accept', evaluated };
+}
+
 export function traverseTable(table: Table, hookChain: string, p: PacketCtx, trace: TraverseTrace | null): TableVerdict {
   const start = table.chains.get(hookChain);
   if (!start) return { verdict: 'accept', evaluated: 0 };
@@ -183,22 +191,11 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
       i = j;
     }
     if (i >= chain.rules.length) {
-      if (chain === start || chain.policy !== null) {
-        // End of the built-in chain: its policy.
-        const c = chain.policy !== null ? chain : start;
-        c.pkts++;
-        c.bytes += bytes;
-        if (trace) trace.policy(p, c);
-        return { verdict: c.policy === 'DROP' ? 'drop' : 'accept', evaluated };
-      }
+      // End of the built-in chain: its policy.
+      if (chain === start || chain.policy !== null) return applyPolicy(chain.policy !== null ? chain : start, p, bytes, trace, evaluated);
       if (trace) trace.fallthrough(p, chain);
-      if (stackChains === null || stackChains.length === 0) {
-        // A goto'd user chain ran out with nothing to return to: the built-in chain's policy.
-        start.pkts++;
-        start.bytes += bytes;
-        if (trace) trace.policy(p, start);
-        return { verdict: start.policy === 'DROP' ? 'drop' : 'accept', evaluated };
-      }
+      // A goto'd user chain ran out with nothing to return to: the built-in chain's policy.
+      if (stackChains === null || stackChains.length === 0) return applyPolicy(start, p, bytes, trace, evaluated);
       chain = stackChains.pop()!;
       i = stackIdx!.pop()!;
       ix = chainIndex(chain);
@@ -227,13 +224,8 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
       case 'stolen':
         return { verdict: 'stolen', evaluated };
       case 'return':
-        if (stackChains === null || stackChains.length === 0) {
-          // RETURN in a built-in chain (or a goto'd chain with nothing below): the policy.
-          start.pkts++;
-          start.bytes += bytes;
-          if (trace) trace.policy(p, start);
-          return { verdict: start.policy === 'DROP' ? 'drop' : 'accept', evaluated };
-        }
+        // RETURN in a built-in chain (or a goto'd chain with nothing below): the policy.
+        if (stackChains === null || stackChains.length === 0) return applyPolicy(start, p, bytes, trace, evaluated);
         chain = stackChains.pop()!;
         i = stackIdx!.pop()!;
         ix = chainIndex(chain);
