@@ -94,13 +94,18 @@ export class Scheduler {
       slot = this.sFn.length;
       this.sFn.push(undefined);
       this.sArg.push(undefined);
-      if (slot >= this.sTime.length) { const t = new Float64Array(this.sTime.length * 2); t.set(this.sTime); this.sTime = t; }
+      if (slot >= this.sTime.length) {
+        // Slots and the free list grow together, so releasing a slot never needs a capacity check.
+        const t = new Float64Array(this.sTime.length * 2); t.set(this.sTime); this.sTime = t;
+        const f = new Int32Array(this.sTime.length); f.set(this.sFree); this.sFree = f;
+      }
     }
     this.sTime[slot] = time;
     this.sFn[slot] = fn as Handler;
     this.sArg[slot] = arg;
-    if (time < this.last) this.rebase(time);
-    this.push(time === this.last ? 0 : diffBits(time, this.last), slot);
+    const last = this.last;
+    if (time < last) this.rebase(time);
+    this.push(time === this.last ? 0 : time < TWO32 && last < TWO32 ? 32 - Math.clz32((time ^ last) >>> 0) : diffBits(time, this.last), slot);
     this.size++;
   }
 
@@ -175,7 +180,6 @@ export class Scheduler {
       const arg = sArg[slot];
       sFn[slot] = undefined;
       sArg[slot] = undefined;
-      if (this.sFreeLen === this.sFree.length) { const f = new Int32Array(this.sFree.length * 2); f.set(this.sFree); this.sFree = f; }
       this.sFree[this.sFreeLen++] = slot;
       this.size--;
       this.now = this.last;
