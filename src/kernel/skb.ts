@@ -80,8 +80,6 @@ export class Skb {
   bridgedDnatSrc: Uint8Array | null = null;
   /** Set by hooks: conntrack entry etc. (opaque to the kernel core). */
   ct: unknown = null;
-  /** Output route chosen for a locally generated or forwarded packet. */
-  nexthop = 0;
 
   constructor(buf: Uint8Array, data: number, len: number, id?: number) {
     this.buf = buf;

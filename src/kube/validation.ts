@@ -60,6 +60,17 @@ export function isDNS1123Subdomain(v: string): string[] {
   return errs;
 }
 
+/** The apiserver's message for a malformed qualified name part. */
+function qualifiedNameError(): string {
+  return regexError(
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+    QUALIFIED_NAME_FMT,
+    'MyName',
+    'my.name',
+    '123-abc',
+  );
+}
+
 /** Label and annotation keys: `[prefix/]name`, prefix a DNS subdomain, name ≤ 63 chars. */
 export function isQualifiedName(v: string): string[] {
   const errs: string[] = [];
@@ -74,13 +85,7 @@ export function isQualifiedName(v: string): string[] {
   } else {
     return [
       'a qualified name ' +
-        regexError(
-          "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-          QUALIFIED_NAME_FMT,
-          'MyName',
-          'my.name',
-          '123-abc',
-        ) +
+qualifiedNameError() +
         " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
     ];
   }
@@ -89,13 +94,7 @@ export function isQualifiedName(v: string): string[] {
   if (name.length > 0 && !QUALIFIED_NAME_RE.test(name))
     errs.push(
       'name part ' +
-        regexError(
-          "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-          QUALIFIED_NAME_FMT,
-          'MyName',
-          'my.name',
-          '123-abc',
-        ),
+qualifiedNameError(),
     );
   return errs;
 }

@@ -38,19 +38,15 @@
 import type { Skb } from '../kernel/skb.js';
 import type { Netns } from '../kernel/netns.js';
 import { u16, u32 } from '../wire/bytes.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
+import { TCP_ACK, TCP_CWR, TCP_ECE, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG } from '../wire/tcp.js';
+import { NfHook } from '../kernel/hooks.js';
 import { fold, onesSum, pseudoHeaderSum } from '../wire/checksum.js';
 import type { ConnEntry, CtInfo, TcpCtState, Tuple } from './ct-types.js';
 import { IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_SEEN_REPLY, IPS_SRC_NAT_DONE } from './ct-types.js';
 import { formatTable } from './ct-print.js';
 
-// ── hook numbers (NF_INET_*) ──
-const PRE_ROUTING = 0;
-const LOCAL_IN = 1;
-const POST_ROUTING = 4;
-
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
+export { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP };
 
 const S = 1_000_000_000;
 
@@ -105,7 +101,7 @@ const TCP_CONNTRACKS: readonly (readonly (readonly number[])[])[] = [
   ],
 ];
 
-const TH_FIN = 0x01, TH_SYN = 0x02, TH_RST = 0x04, TH_PSH = 0x08, TH_ACK = 0x10, TH_URG = 0x20, TH_ECE = 0x40, TH_CWR = 0x80;
+const TH_FIN = TCP_FIN, TH_SYN = TCP_SYN, TH_RST = TCP_RST, TH_PSH = TCP_PSH, TH_ACK = TCP_ACK, TH_URG = TCP_URG, TH_ECE = TCP_ECE, TH_CWR = TCP_CWR;
 /** tcp_valid_flags: combinations of SYN/FIN/RST/ACK/URG (PSH, ECE, CWR ignored) a segment may carry. */
 const TCP_VALID_FLAGS = new Uint8Array(64);
 for (const f of [TH_SYN, TH_SYN | TH_URG, TH_SYN | TH_ACK, TH_RST, TH_RST | TH_ACK, TH_FIN | TH_ACK, TH_FIN | TH_ACK | TH_URG, TH_ACK, TH_ACK | TH_URG]) TCP_VALID_FLAGS[f] = 1;
@@ -467,7 +463,7 @@ export class Conntrack {
     if ((u16(b, nh + 6) & 0x1fff) !== 0) return this.setInvalid(skb, 'non-first fragment');
     const proto = b[nh + 9];
     const l4 = nh + hl, l4len = totLen - hl;
-    const checksum = hook === PRE_ROUTING && sysNum(this.ns, 'net.netfilter.nf_conntrack_checksum') !== 0;
+    const checksum = hook === NfHook.PRE_ROUTING && sysNum(this.ns, 'net.netfilter.nf_conntrack_checksum') !== 0;
 
     this.pSrc = u32(b, nh + 12); this.pDst = u32(b, nh + 16); this.pProto = proto;
     this.pSport = 0; this.pDport = 0; this.pType = -1;
@@ -927,4 +923,3 @@ function tcpSack(b: Uint8Array, l4: number, doff: number, sack: number): number 
 }
 
 /** Hook numbers where conntrack runs (for callers registering it). */
-export const CT_HOOKS = { in: [PRE_ROUTING, 3] as const, confirm: [POST_ROUTING, LOCAL_IN] as const };

@@ -12,11 +12,6 @@ import type { IpsetRegistry } from './ipset-types.js';
 import type { NfOps, PacketCtx, TableName } from './types.js';
 import type { SkbCt } from './conntrack.js';
 
-export function buildCtx(skb: Skb, ns: Netns, table: TableName, state: NfHookState, ipsets: IpsetRegistry, ops: NfOps): PacketCtx {
-  const world = ns.node.world;
-  return fillCtx(newCtx(ns, ipsets, ops, () => world.rng.u32()), skb, table, state);
-}
-
 /** A blank PacketCtx for `ns`, to be filled by fillCtx (NetfilterNs keeps one per nesting depth). */
 export function newCtx(ns: Netns, ipsets: IpsetRegistry, ops: NfOps, random: () => number): PacketCtx {
   return {

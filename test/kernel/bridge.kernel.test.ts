@@ -14,12 +14,13 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readCaptureFile } from '../../src/trace/pcap-reader.js';
 import { loadScenario } from '../../src/scenario/load.js';
 import { compareInterface, formatComparison, type InterfaceComparison } from './compare.js';
 import { parseCaptureName, planFromScenario, runKernel, type IfaceRef, type MachineConfig } from './harness.js';
-import { cleanStaleNetns, KernelLab, kernelTestMode, tcpdumpRead } from './netns.js';
+import { KernelLab, kernelTestMode, tcpdumpRead } from './netns.js';
+import { useKernelLabs } from './suite.js';
 import { loadPlan, observePlan } from './observe.js';
 
 /** Scenarios checked against the real kernel: add one line per scenario. */
@@ -50,17 +51,7 @@ const mode = kernelTestMode();
 const CAPTURE_GRACE_MS = 300;
 
 describe.skipIf(mode.mode === 'skip')('kernel conformance (real namespaces)', () => {
-  const labs: KernelLab[] = [];
-  beforeAll(async () => {
-    if (mode.mode === 'fail') throw new Error(`kernel tests must run under CI but cannot: ${mode.reason}`);
-    await cleanStaleNetns();
-  });
-  afterAll(async () => {
-    for (const lab of labs) {
-      const problems = await lab.destroy();
-      if (problems.length) console.error(`cleanup problems:\n${problems.join('\n')}`);
-    }
-  });
+  const labs = useKernelLabs(mode);
 
   for (const k of KERNEL_ONLY) {
     it(`kernel half: ${k.name} built from the hand-written command list behaves as recorded`, async () => {

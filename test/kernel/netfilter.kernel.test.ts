@@ -29,12 +29,13 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readCaptureFile } from '../../src/trace/pcap-reader.js';
 import { loadScenario } from '../../src/scenario/load.js';
 import { compareInterface, formatComparison, type InterfaceComparison } from './compare.js';
 import { parseCaptureName, planFromScenario, runKernel, type IfaceRef, type KernelRunOutput, type MachineConfig, type NetfilterObservation } from './harness.js';
-import { cleanStaleNetns, KernelLab, kernelTestMode, tcpdumpRead } from './netns.js';
+import { KernelLab, kernelTestMode, tcpdumpRead } from './netns.js';
+import { useKernelLabs } from './suite.js';
 import { loadPlan } from './observe.js';
 import {
   compareConntrack, compareCounters, compareTraces, formatHeader, formatStep, modelTracedPackets, parseXtablesTrace,
@@ -127,17 +128,7 @@ interface ModelRun {
 }
 
 describe.skipIf(mode.mode === 'skip')('netfilter kernel conformance (real namespaces)', () => {
-  const labs: KernelLab[] = [];
-  beforeAll(async () => {
-    if (mode.mode === 'fail') throw new Error(`kernel tests must run under CI but cannot: ${mode.reason}`);
-    await cleanStaleNetns();
-  });
-  afterAll(async () => {
-    for (const lab of labs) {
-      const problems = await lab.destroy();
-      if (problems.length) console.error(`cleanup problems:\n${problems.join('\n')}`);
-    }
-  });
+  const labs = useKernelLabs(mode);
 
   it('kernel half: kube-proxy-rules from its recorded command list (bridged DNAT, hairpin, REJECT) behaves as recorded', async () => {
     const dir = path.join(OUT, 'kube-proxy-rules', 'kernel-only');
