@@ -87,3 +87,20 @@ export const addrtypeModule: MatchModule = {
     return m;
   },
 };
+
+/** Factory (no parsing): `-m addrtype [[!] --src-type T[,T…]] [[!] --dst-type T[,T…]]` (no --limit-iface-*). */
+export function addrtypeMatch(o: { src?: string; srcInvert?: boolean; dst?: string; dstInvert?: boolean }): AddrtypeMatch {
+  const bits = (list: string) => {
+    let b = 0;
+    for (const t of list.split(',')) {
+      const i = TYPES.indexOf(t.toUpperCase());
+      if (i < 0) throw new Error(`addrtype: bad type "${t}"`);
+      b |= 1 << i;
+    }
+    return b;
+  };
+  const m = new AddrtypeMatch();
+  if (o.src !== undefined) m.src = { bits: bits(o.src), invert: o.srcInvert ?? false };
+  if (o.dst !== undefined) m.dst = { bits: bits(o.dst), invert: o.dstInvert ?? false };
+  return m;
+}

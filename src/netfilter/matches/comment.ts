@@ -21,3 +21,8 @@ export const commentModule: MatchModule = {
     return new CommentMatch(c);
   },
 };
+
+/** Factory (no parsing): the match `-m comment --comment TEXT` builds. */
+export function commentMatch(text: string): CommentMatch {
+  return new CommentMatch(text);
+}

@@ -192,3 +192,10 @@ export const conntrackModule: MatchModule = {
     return m;
   },
 };
+
+/** Factory (no parsing): `-m conntrack [!] --ctstate S[,S…]` (e.g. `RELATED,ESTABLISHED,DNAT`). */
+export function conntrackState(states: string, invert = false): ConntrackMatch {
+  const m = new ConntrackMatch();
+  m.state = { bits: parseStates(states, true, (x) => `Bad ctstate "${x}"`), invert };
+  return m;
+}

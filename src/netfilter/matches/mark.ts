@@ -38,3 +38,8 @@ export function markModule(name: 'mark' | 'connmark'): MatchModule {
 }
 
 export const markMatchModule = markModule('mark');
+
+/** Factory (no parsing): `-m mark [!] --mark VALUE[/MASK]` (mask default 0xffffffff). */
+export function markMatch(value: number, mask = 0xffffffff, invert = false): MarkMatch {
+  return new MarkMatch('mark', value >>> 0, mask >>> 0, invert);
+}

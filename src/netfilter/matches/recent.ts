@@ -126,3 +126,12 @@ export const recentModule: MatchModule = {
     return new RecentMatch(cmd, invert, name, seconds, reap, hitcount, mask, rdest);
   },
 };
+
+/** Factory (no parsing): `-m recent --name NAME --set|--rcheck|--update|--remove [--seconds N] [--reap] [--hitcount N] [--rdest] [--mask M]`. */
+export function recentMatch(o: {
+  cmd: 'set' | 'rcheck' | 'update' | 'remove'; name?: string; seconds?: number; reap?: boolean; hitcount?: number;
+  mask?: number; rdest?: boolean; invert?: boolean;
+}): RecentMatch {
+  return new RecentMatch(o.cmd, o.invert ?? false, o.name ?? 'DEFAULT', o.seconds ?? 0, o.reap ?? false, o.hitcount ?? 0,
+    (o.mask ?? 0xffffffff) >>> 0, o.rdest ?? false);
+}

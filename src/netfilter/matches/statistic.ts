@@ -69,3 +69,13 @@ export const statisticModule: MatchModule = {
     return new StatisticMatch('nth', 0, e - 1, pk, every.invert);
   },
 };
+
+/**
+ * Factory (no parsing): `-m statistic --mode random --probability P`. P may
+ * be given as the text written in the rule (e.g. kube-proxy's `%0.10f`), which
+ * is converted exactly as the parser does (lround(P * 2^31)).
+ */
+export function statisticRandom(probability: number | string, invert = false): StatisticMatch {
+  const f = typeof probability === 'string' ? Number(probability) : probability;
+  return new StatisticMatch('random', Math.round(f * 0x80000000), 0, 0, invert);
+}

@@ -120,3 +120,9 @@ export const tcpModule: MatchModule = {
     return m;
   },
 };
+
+/** Factory (no parsing): `-m tcp [--sport P] [--dport P]` (single ports, no inversion), as `-p tcp -m tcp --dport P` parses. */
+export function tcpMatch(o: { sport?: number; dport?: number } = {}): TcpMatch {
+  const one = (p: number | undefined): PortSpec | null => (p === undefined ? null : { lo: p, hi: p, invert: false });
+  return new TcpMatch(one(o.sport), one(o.dport), null, null);
+}

@@ -45,3 +45,9 @@ export function portModule(name: 'udp' | 'sctp', proto: number, label: string): 
 }
 
 export const udpModule = portModule('udp', 17, 'UDP');
+
+/** Factory (no parsing): `-m udp` / `-m sctp` with optional single ports, as `-p udp -m udp --dport P` parses. */
+export function udpMatch(o: { sport?: number; dport?: number } = {}, name: 'udp' | 'sctp' = 'udp'): UdpMatch {
+  const one = (p: number | undefined): PortSpec | null => (p === undefined ? null : { lo: p, hi: p, invert: false });
+  return new UdpMatch(name, one(o.sport), one(o.dport));
+}

@@ -50,3 +50,8 @@ export const markTargetModule: TargetModule = {
     return new MarkTarget(value >>> 0, mask >>> 0);
   },
 };
+
+/** Factories (no parsing): `-j MARK --set-xmark V/M`, `--or-mark V` (= V/V), `--xor-mark V` (= V/0), as libxt_MARK maps them. */
+export function markTarget(value: number, mask: number): MarkTarget { return new MarkTarget(value >>> 0, mask >>> 0); }
+export function orMarkTarget(value: number): MarkTarget { return new MarkTarget(value >>> 0, value >>> 0); }
+export function xorMarkTarget(value: number): MarkTarget { return new MarkTarget(value >>> 0, 0); }

@@ -43,3 +43,8 @@ export const masqueradeModule: TargetModule = {
     return new MasqueradeTarget(r);
   },
 };
+
+/** Factory (no parsing): `-j MASQUERADE [--random] [--random-fully]` (no --to-ports). */
+export function masqueradeTarget(o: { random?: boolean; randomFully?: boolean } = {}): MasqueradeTarget {
+  return new MasqueradeTarget({ minIp: 0, maxIp: 0, minPort: 0, maxPort: 0, random: o.random ?? false, randomFully: o.randomFully ?? false, persistent: false });
+}

@@ -52,3 +52,6 @@ export const rejectModule: TargetModule = {
     return new RejectTarget(w);
   },
 };
+
+/** Factory (no parsing): `-j REJECT [--reject-with TYPE]` (default icmp-port-unreachable, as the parser's). */
+export function rejectTarget(with_: RejectWith = 'icmp-port-unreachable'): RejectTarget { return new RejectTarget(with_); }

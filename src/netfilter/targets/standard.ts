@@ -32,3 +32,12 @@ function verdictModule(name: 'ACCEPT' | 'DROP' | 'RETURN', v: TargetVerdict): Ta
 export const acceptModule = verdictModule('ACCEPT', ACCEPT);
 export const dropModule = verdictModule('DROP', DROP);
 export const returnModule = verdictModule('RETURN', RETURN);
+
+const ACCEPT_T = new VerdictTarget('ACCEPT', ACCEPT);
+const DROP_T = new VerdictTarget('DROP', DROP);
+const RETURN_T = new VerdictTarget('RETURN', RETURN);
+/** Factories (no parsing): `-j ACCEPT`, `-j DROP`, `-j RETURN` (shared immutable instances), `-j CHAIN` / `-g CHAIN`. */
+export function acceptTarget(): VerdictTarget { return ACCEPT_T; }
+export function dropTarget(): VerdictTarget { return DROP_T; }
+export function returnTarget(): VerdictTarget { return RETURN_T; }
+export function jumpTarget(chain: string, goto = false): ChainTarget { return new ChainTarget(chain, goto); }
