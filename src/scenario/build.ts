@@ -123,6 +123,12 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
   // kubelet/kube-proxy environment on every node: forwarding on.
   for (const n of cl.nodes.values()) n.sysctlSet('host', 'net.ipv4.ip_forward', '1');
 
+  // With the bridge plugin alone nothing carries pod traffic between nodes; podwire
+  // routes each node's pod subnet to that node, as kubenet's cloud routes (or a
+  // static host-gw setup) do: on nodes of the same segment `podCIDR via nodeIP`,
+  // and on the router for nodes behind it.
+  routePodSubnets(cl);
+
   // Pods, in manifest order.
   const confs = new Map<string, BridgeNetConf>();
   const confFor = (nodeName: string, pos: SourcePos): BridgeNetConf => {
@@ -193,6 +199,24 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     }
   }
   return cl;
+}
+
+function routePodSubnets(cl: Cluster): void {
+  const specs = cl.scenario.cluster.nodes;
+  const segOfNode = (n: string) => {
+    const ip = cl.machineIPs.get(n)!;
+    return cl.segments.find((s) => ((ip ^ s.network) & prefixMask(s.prefix)) === 0);
+  };
+  for (const b of specs) {
+    const sub = cl.podCIDRs.get(b.name)!;
+    const via = ipToString(cl.machineIPs.get(b.name)!);
+    const dst = cidrText(sub.addr, sub.prefix);
+    for (const a of specs) {
+      if (a === b || segOfNode(a.name) !== segOfNode(b.name)) continue;
+      cl.nodes.get(a.name)!.routeAdd('host', { dst, via });
+    }
+    for (const r of cl.routers) r.routeAdd('host', { dst, via });
+  }
 }
 
 function portsOf(pod: PodSpec): ContainerPortSpec[] {

@@ -109,9 +109,15 @@ export function parseScenario(text: string, file: string): Scenario {
   const manifests = checkManifests(loaded, cluster.nodes, cluster.podCIDR);
   const traffic = m.opt('traffic') ? validateTraffic(m.opt('traffic')!) : [];
   const events = m.opt('events') ? validateEvents(m.opt('events')!) : [];
-  checkReferences(traffic, manifests, cluster.nodes.map((n) => n.name), cluster.externalHosts.map((h) => h.name));
+  checkReferences(traffic, manifests, cluster.nodes.map((n) => n.name), cluster.externalHosts.map((h) => h.name), events);
+  for (const t of traffic) {
+    const usesServices = t.spec.to.kind === 'service' || t.spec.to.kind === 'dns';
+    if (usesServices && cluster.kubeProxy.mode === 'none')
+      t.to.fail(`${t.to.what}: ${t.spec.to.text} needs kube-proxy, but cluster.kubeProxy.mode is none`, 'kubeProxy: {mode: iptables}');
+    if (t.spec.to.kind === 'dns' && !cluster.dns.enabled) t.to.fail(`${t.to.what}: ${t.spec.to.text} needs cluster DNS, but cluster.dns.enabled is false`);
+  }
 
-  const s: Scenario = { file, name, seed, cluster, manifests, traffic: traffic.map((t) => t.spec), events };
+  const s: Scenario = { file, name, seed, cluster, manifests, traffic: traffic.map((t) => t.spec), events: events.map((e) => e.spec) };
   if (description !== undefined) s.description = description;
   return s;
 }
@@ -160,7 +166,7 @@ function checkManifests(loaded: LoadedManifest[], nodes: NodeSpec[], clusterPodC
 }
 
 /** Traffic endpoints and expected paths must name things that exist. */
-function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: string[], hosts: string[]): void {
+function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: string[], hosts: string[], events: { spec: Scenario['events'][number]; pod: Y }[]): void {
   const pods = manifests.filter((m) => m.kind === 'Pod').map((m) => `${m.namespace}/${m.name}`);
   const services = manifests.filter((m) => m.kind === 'Service').map((m) => `${m.namespace ?? 'default'}/${m.name}`);
   const check = (ep: Endpoint, y: Y) => {
@@ -169,6 +175,7 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
     let what: string;
     switch (ep.kind) {
       case 'ip':
+      case 'dns':
         return;
       case 'pod':
         [pool, id, what] = [pods, `${ep.namespace}/${ep.name}`, 'pod'];
@@ -191,7 +198,12 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
     );
   };
   const machines = [...nodes, ...hosts];
+  for (const e of events) check({ kind: 'pod', namespace: e.spec.namespace, name: e.spec.name, text: '' }, e.pod);
   for (const t of traffic) {
+    if (t.spec.node && t.node && !nodes.includes(t.spec.node)) {
+      const near = closest(t.spec.node, nodes);
+      t.node.fail(`${t.node.what}: no node ${JSON.stringify(t.spec.node)} in this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${nodes.join(', ')}`);
+    }
     check(t.spec.from, t.from);
     check(t.spec.to, t.to);
     if (t.spec.via && t.via) check(t.spec.via, t.via);

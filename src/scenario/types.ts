@@ -64,7 +64,9 @@ export interface ClusterSpec {
   podCIDR: Cidr;
   serviceCIDR: Cidr;
   network: NetworkSpec;
-  kubeProxy: { mode: 'iptables' | 'ipvs' | 'none'; pos: SourcePos };
+  kubeProxy: KubeProxySpec;
+  /** Cluster DNS (a CoreDNS pod behind the kube-dns Service). */
+  dns: DnsSpec;
   nodes: NodeSpec[];
   externalHosts: ExternalHostSpec[];
   /** Link delays in ns (defaults: veth 0, bridge 0, nic 50 µs). */
@@ -80,6 +82,32 @@ export interface ClusterSpec {
   iptables: { machine: string; text: string; origin: TextOrigin; pos: SourcePos }[];
   /** Namespace-wide sysctls per machine (its own netns), e.g. net.bridge.bridge-nf-call-iptables. */
   sysctls: { machine: string; key: string; value: string; pos: SourcePos }[];
+}
+
+/** kube-proxy's configuration (KubeProxyConfiguration fields podwire models; defaults as upstream). */
+export interface KubeProxySpec {
+  mode: 'iptables' | 'ipvs' | 'none';
+  /** minSyncPeriod in ns (default 1 s): a change is synced at most this often (BoundedFrequencyRunner). */
+  minSyncPeriod: number;
+  masqueradeAll: boolean;
+  localhostNodePorts: boolean;
+  /** --cluster-cidr for detect-local-mode ClusterCIDR; default cluster.podCIDR. */
+  clusterCIDR?: Cidr;
+  /** --nodeport-addresses; empty = every local address. */
+  nodePortAddresses: Cidr[];
+  pos: SourcePos;
+}
+
+/** Cluster DNS: the kube-dns Service and its CoreDNS pod in kube-system. */
+export interface DnsSpec {
+  enabled: boolean;
+  /** kube-dns ClusterIP (default: the 10th address of serviceCIDR, as kubeadm). */
+  clusterIP?: number;
+  /** Cluster domain (default cluster.local). */
+  domain: string;
+  /** Node the CoreDNS pod runs on (default: the first node). */
+  node?: string;
+  pos: SourcePos;
 }
 
 export interface ContainerPortSpec {
@@ -131,7 +159,13 @@ export type Endpoint =
   | { kind: 'node'; name: string; text: string }
   | { kind: 'host'; name: string; text: string }
   | { kind: 'ip'; addr: number; text: string }
-  | { kind: 'service'; namespace: string; name: string; text: string };
+  /** A Service port: `service/NS/NAME` (with the item's `port`) or `service/NS/NAME:PORT` (number or port name). */
+  | { kind: 'service'; namespace: string; name: string; port?: number | string; text: string }
+  /** A DNS name resolved by the sending pod through its resolv.conf, then connected to on `port`. */
+  | { kind: 'dns'; name: string; port: number; text: string };
+
+/** How a service is reached: its ClusterIP, a node's NodePort, its LoadBalancer ingress IP (through the modelled cloud LB), or an externalIP. */
+export type ServiceAccess = 'clusterIP' | 'nodePort' | 'loadBalancer' | 'externalIP';
 
 /** reply; refused (TCP RST, ICMP port/protocol unreachable); unreachable (any other ICMP error: host/net unreachable, admin prohibited, TTL exceeded); dropped (silence until the timeout). */
 export type TrafficResult = 'reply' | 'refused' | 'unreachable' | 'dropped';
@@ -147,6 +181,10 @@ export interface TrafficSpec {
   via?: Endpoint;
   /** Destination port (tcp/udp). */
   port?: number;
+  /** For `to: service/…`: which of the service's addresses to use (default clusterIP). */
+  access?: ServiceAccess;
+  /** For `access: nodePort`: the node whose address is used (default the first node). */
+  node?: string;
   /** Source port; when absent an ephemeral port is chosen as Linux does. */
   sourcePort?: number;
   /** Payload size in bytes (tcp/udp data, icmp echo data). Default 56 for icmp, 64 for tcp/udp. */
@@ -159,13 +197,12 @@ export interface TrafficSpec {
   pos: SourcePos;
 }
 
-export interface EventSpec {
-  at: number;
-  /** Event kind; the foundation knows none yet and the loader rejects unknown kinds. */
-  kind: string;
-  body: Record<string, unknown>;
-  pos: SourcePos;
-}
+/** A timed change to the cluster. */
+export type EventSpec =
+  /** The pod's Ready condition becomes `ready` (a readiness probe passing or failing). */
+  | { at: number; kind: 'pod-ready'; namespace: string; name: string; ready: boolean; pos: SourcePos }
+  /** The pod is deleted: its endpoints go, then its sandbox (CNI DEL). */
+  | { at: number; kind: 'pod-delete'; namespace: string; name: string; pos: SourcePos };
 
 export interface Scenario {
   file: string;

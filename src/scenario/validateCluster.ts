@@ -22,7 +22,9 @@ import {
 import type { Y } from './validateYaml.js';
 import { readEmbeddedText } from './embedded-text.js';
 
-export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'nodes', 'externalHosts', 'iptables', 'sysctls'] as const;
+export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'dns', 'nodes', 'externalHosts', 'iptables', 'sysctls'] as const;
+export const KUBE_PROXY_KEYS = ['mode', 'minSyncPeriod', 'masqueradeAll', 'localhostNodePorts', 'clusterCIDR', 'nodePortAddresses'] as const;
+export const DNS_KEYS = ['enabled', 'clusterIP', 'domain', 'node'] as const;
 export const LINK_KEYS = ['vethDelay', 'nicDelay', 'nicBandwidth'] as const;
 export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist'] as const;
 export const NODE_KEYS = ['name', 'ip', 'podCIDR', 'routes'] as const;
@@ -148,11 +150,21 @@ export function validateCluster(y: Y): ClusterSpec {
   const network = validateNetwork(m.req('network'), mtu);
 
   const kpY = m.opt('kubeProxy');
-  let kubeProxy: ClusterSpec['kubeProxy'] = { mode: 'none', pos: y.keyPos };
+  const kubeProxy: ClusterSpec['kubeProxy'] = { mode: 'none', minSyncPeriod: 1_000_000_000, masqueradeAll: false, localhostNodePorts: true, nodePortAddresses: [], pos: y.keyPos };
   if (kpY) {
-    const k = kpY.map(['mode']);
+    const k = kpY.map(KUBE_PROXY_KEYS);
     const modeY = k.opt('mode');
-    kubeProxy = { mode: modeY ? modeY.oneOf(['iptables', 'ipvs', 'none'] as const) : 'none', pos: kpY.pos };
+    kubeProxy.pos = kpY.pos;
+    if (modeY) kubeProxy.mode = modeY.oneOf(['iptables', 'ipvs', 'none'] as const, { ipvs: 'kube-proxy mode "ipvs" is not supported yet' });
+    const msY = k.opt('minSyncPeriod');
+    if (msY) kubeProxy.minSyncPeriod = durationAt(msY);
+    const maY = k.opt('masqueradeAll');
+    if (maY) kubeProxy.masqueradeAll = maY.bool();
+    const lnY = k.opt('localhostNodePorts');
+    if (lnY) kubeProxy.localhostNodePorts = lnY.bool();
+    const ccY = k.opt('clusterCIDR');
+    if (ccY) kubeProxy.clusterCIDR = cidrAt(ccY, true);
+    for (const ay of k.opt('nodePortAddresses')?.list() ?? []) kubeProxy.nodePortAddresses.push(cidrAt(ay, true));
   }
 
   const names = new UniqueNames('node or host name');
@@ -252,7 +264,38 @@ export function validateCluster(y: Y): ClusterSpec {
     }
   }
 
-  return { podCIDR, serviceCIDR, network, kubeProxy, nodes, externalHosts, linkDelay: { veth, nic }, nicBandwidth, mtu, iptables, sysctls };
+  // Cluster DNS: on by default wherever Services work (kube-proxy runs).
+  const dns: ClusterSpec['dns'] = { enabled: kubeProxy.mode !== 'none', domain: 'cluster.local', pos: y.keyPos };
+  const dY = m.opt('dns');
+  if (dY) {
+    const d = dY.map(DNS_KEYS);
+    dns.pos = dY.pos;
+    const eY = d.opt('enabled');
+    if (eY) dns.enabled = eY.bool();
+    if (dns.enabled && kubeProxy.mode === 'none') (eY ?? dY).fail(`${(eY ?? dY).what}: cluster DNS is reached through the kube-dns Service, which needs kube-proxy`, 'kubeProxy.mode iptables, or dns.enabled: false');
+    const ipY = d.opt('clusterIP');
+    if (ipY) {
+      const ip = parseIPv4(ipY.str('an IPv4 address'));
+      if (ip === undefined) ipY.fail(`${ipY.what} is not a valid IPv4 address`, 'an address inside cluster.serviceCIDR');
+      if (!cidrContains(serviceCIDR, ip!)) ipY.fail(`${ipY.what} ${formatIPv4(ip!)} is not inside cluster.serviceCIDR ${serviceCIDR.text}`);
+      dns.clusterIP = ip;
+    }
+    const domY = d.opt('domain');
+    if (domY) {
+      const dom = domY.str('a DNS domain like cluster.local');
+      const errs = isDNS1123Subdomain(dom);
+      if (errs.length) domY.fail(`${domY.what} ${JSON.stringify(dom)}: ${errs[0]}`, 'a DNS domain like cluster.local');
+      dns.domain = dom;
+    }
+    const nY = d.opt('node');
+    if (nY) {
+      const nn = nY.str('a node name');
+      if (!nodes.some((x) => x.name === nn)) nY.fail(`${nY.what}: no node named ${JSON.stringify(nn)}`, nodes.map((x) => x.name).join(', '));
+      dns.node = nn;
+    }
+  }
+
+  return { podCIDR, serviceCIDR, network, kubeProxy, dns, nodes, externalHosts, linkDelay: { veth, nic }, nicBandwidth, mtu, iptables, sysctls };
 }
 
 function validateNetwork(y: Y, clusterMtu: number): NetworkSpec {

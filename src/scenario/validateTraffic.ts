@@ -10,7 +10,8 @@ import { durationAt, UniqueNames } from './validateCluster.js';
 import { parseIPv4 } from './validateNet.js';
 import { Y } from './validateYaml.js';
 
-export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'protocol', 'port', 'sourcePort', 'size', 'count', 'timeout', 'expect'] as const;
+export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'count', 'timeout', 'expect'] as const;
+export const EVENT_KINDS = ['pod-ready', 'pod-delete'] as const;
 export const EXPECT_KEYS = ['result', 'path'] as const;
 
 /** A traffic item and the nodes its references came from, for the loader's cross-checks. */
@@ -19,17 +20,18 @@ export interface TrafficRefs {
   from: Y;
   to: Y;
   via?: Y;
+  node?: Y;
   path: Y[];
 }
 
 /** Parses an endpoint string; `allowed` limits the kinds for this role. */
 export function endpointAt(y: Y, allowed: readonly Endpoint['kind'][]): Endpoint {
-  const expected = allowed.map((k) => ({ pod: 'pod/NS/NAME', node: 'node/NAME', host: 'host/NAME', ip: 'ip/A.B.C.D', service: 'service/NS/NAME' })[k]).join(' | ');
+  const expected = allowed.map((k) => ({ pod: 'pod/NS/NAME', node: 'node/NAME', host: 'host/NAME', ip: 'ip/A.B.C.D', service: 'service/NS/NAME[:PORT]', dns: 'dns/NAME:PORT' })[k]).join(' | ');
   const text = y.str(expected);
   const parts = text.split('/');
   const kind = parts[0];
   const bad = (why: string): never => y.fail(`${y.what}: invalid endpoint ${JSON.stringify(text)}: ${why}`, expected);
-  if (!['pod', 'node', 'host', 'ip', 'service'].includes(kind)) bad(`unknown endpoint kind ${JSON.stringify(kind)}`);
+  if (!['pod', 'node', 'host', 'ip', 'service', 'dns'].includes(kind)) bad(`unknown endpoint kind ${JSON.stringify(kind)}`);
   if (!(allowed as readonly string[]).includes(kind)) y.fail(`${y.what}: ${kind}/ endpoints are not allowed here`, expected);
   const label = (s: string, what: string) => {
     const m = isDNS1123Label(s);
@@ -40,8 +42,38 @@ export function endpointAt(y: Y, allowed: readonly Endpoint['kind'][]): Endpoint
     if (m.length) bad(`${what} ${JSON.stringify(s)}: ${m[0]}`);
   };
   switch (kind) {
-    case 'pod':
+    case 'dns': {
+      const rest = text.slice(4);
+      const colon = rest.lastIndexOf(':');
+      if (parts.length !== 2 || colon < 0) bad('expected dns/NAME:PORT (a DNS name, resolved by the sending pod, and a port)');
+      const name = rest.slice(0, colon);
+      const port = rest.slice(colon + 1);
+      if (!/^[0-9]+$/.test(port) || +port < 1 || +port > 65535) bad(`port ${JSON.stringify(port)} is not a number in 1..65535`);
+      const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+      const m = isDNS1123Subdomain(bare);
+      if (m.length) bad(`name ${JSON.stringify(name)}: ${m[0]}`);
+      return { kind: 'dns', name, port: +port, text };
+    }
     case 'service': {
+      if (parts.length === 2) bad(`service endpoints need a namespace: service/default/${parts[1]}`);
+      if (parts.length !== 3) bad('expected service/NS/NAME or service/NS/NAME:PORT');
+      label(parts[1], 'namespace');
+      const [name, port, extra] = parts[2].split(':');
+      if (extra !== undefined) bad('expected service/NS/NAME:PORT with one colon');
+      sub(name, 'name');
+      const ep: Endpoint = { kind: 'service', namespace: parts[1], name, text };
+      if (port !== undefined) {
+        if (/^[0-9]+$/.test(port)) {
+          if (+port < 1 || +port > 65535) bad(`port ${port} is not in 1..65535`);
+          ep.port = +port;
+        } else {
+          if (port === '') bad('the port after ":" is empty');
+          ep.port = port;
+        }
+      }
+      return ep;
+    }
+    case 'pod': {
       if (parts.length === 2) bad(`${kind} endpoints need a namespace: ${kind}/default/${parts[1]}`);
       if (parts.length !== 3) bad(`expected ${kind}/NS/NAME`);
       label(parts[1], 'namespace');
@@ -78,7 +110,20 @@ export function validateTraffic(list: Y): TrafficRefs[] {
     const fromY = m.req('from');
     const from = endpointAt(fromY, ['pod', 'node', 'host', 'ip']);
     const toY = m.req('to');
-    const to = endpointAt(toY, ['pod', 'node', 'host', 'ip', 'service']);
+    const to = endpointAt(toY, ['pod', 'node', 'host', 'ip', 'service', 'dns']);
+    if (to.kind === 'dns' && from.kind !== 'pod') toY.fail(`${toY.what}: dns/ names are resolved by the sending pod through its resolv.conf, so "from" must be a pod/NS/NAME`);
+    const accessY = m.opt('access');
+    let access: TrafficSpec['access'];
+    if (accessY) {
+      if (to.kind !== 'service') accessY.fail(`${accessY.what} is only allowed with "to: service/NS/NAME"`);
+      access = accessY.oneOf(['clusterIP', 'nodePort', 'loadBalancer', 'externalIP'] as const);
+    }
+    const nodeY = m.opt('node');
+    let node: string | undefined;
+    if (nodeY) {
+      if (access !== 'nodePort') nodeY.fail(`${nodeY.what} is only allowed with "access: nodePort" (it names the node whose NodePort is used)`);
+      node = nodeY.str('a node name');
+    }
     const viaY = m.opt('via');
     let via: Endpoint | undefined;
     if (from.kind === 'ip') {
@@ -96,10 +141,15 @@ export function validateTraffic(list: Y): TrafficRefs[] {
       if (portY) m.get('port')!.fail(`${portY.what} is not allowed for protocol icmp`);
       if (sportY) m.get('sourcePort')!.fail(`${sportY.what} is not allowed for protocol icmp`);
     } else {
-      if (!portY) ty.fail(`${ty.what} is missing required key "port" (needed for protocol ${protocol})`);
-      port = portY!.int(1, 65535);
+      const inline = to.kind === 'dns' || (to.kind === 'service' && to.port !== undefined);
+      if (inline && portY) portY.fail(`${portY.what}: the port is already given in "to: ${to.text}"`);
+      if (!inline && !portY) ty.fail(`${ty.what} is missing required key "port" (needed for protocol ${protocol})`);
+      if (portY) port = portY.int(1, 65535);
+      if (to.kind === 'dns') port = to.port;
       if (sportY) sourcePort = sportY.int(1, 65535);
     }
+    if (protocol === 'icmp' && (to.kind === 'service' || to.kind === 'dns') && (to.kind === 'dns' || to.port !== undefined))
+      toY.fail(`${toY.what}: a port makes no sense for protocol icmp`);
     const sizeY = m.opt('size');
     const size = sizeY ? sizeY.int(0, 65000) : protocol === 'icmp' ? 56 : 64;
     const countY = m.opt('count');
@@ -112,6 +162,8 @@ export function validateTraffic(list: Y): TrafficRefs[] {
     }
     const spec: TrafficSpec = { name, at, from, to, protocol, size, count, timeout, pos: ty.pos };
     if (via) spec.via = via;
+    if (access) spec.access = access;
+    if (node) spec.node = node;
     if (port !== undefined) spec.port = port;
     if (sourcePort !== undefined) spec.sourcePort = sourcePort;
     const path: Y[] = [];
@@ -135,26 +187,28 @@ export function validateTraffic(list: Y): TrafficRefs[] {
       }
       spec.expect = expect;
     }
-    out.push({ spec, from: fromY, to: toY, via: viaY, path });
+    out.push({ spec, from: fromY, to: toY, via: viaY, node: nodeY, path });
   }
   return out;
 }
 
-/** Validates `events:`. The foundation knows no event kinds, so any event is an error at its `kind`. */
-export function validateEvents(list: Y): EventSpec[] {
-  const out: EventSpec[] = [];
+/** Validates `events:`: `pod-ready` (pod, ready) and `pod-delete` (pod). */
+export function validateEvents(list: Y): { spec: EventSpec; pod: Y }[] {
+  const out: { spec: EventSpec; pod: Y }[] = [];
   for (const ey of list.list()) {
     if (!ey.node || ey.isNull) ey.wrongType('a mapping', 'a mapping with keys at, kind, ...');
-    const m = ey.map(allKeys(ey), ['kind']);
-    const kindY = m.req('kind');
-    const kind = kindY.str();
-    kindY.fail(`unknown event kind ${JSON.stringify(kind)}`, 'no event kinds are supported yet');
-    const atY = m.opt('at');
-    out.push({ at: atY ? durationAt(atY) : 0, kind, body: {}, pos: ey.pos });
+    const kind = ey.map(allKeys(ey), ['kind']).req('kind').oneOf(EVENT_KINDS);
+    const m = kind === 'pod-ready' ? ey.map(['at', 'kind', 'pod', 'ready'], ['at', 'kind', 'pod', 'ready']) : ey.map(['at', 'kind', 'pod'], ['at', 'kind', 'pod']);
+    const at = durationAt(m.req('at'));
+    const podY = m.req('pod');
+    const ep = endpointAt(podY, ['pod']) as Extract<Endpoint, { kind: 'pod' }>;
+    const spec: EventSpec = kind === 'pod-ready'
+      ? { at, kind, namespace: ep.namespace, name: ep.name, ready: m.req('ready').bool(), pos: ey.pos }
+      : { at, kind, namespace: ep.namespace, name: ep.name, pos: ey.pos };
+    out.push({ spec, pod: podY });
   }
   return out;
 }
-
 function allKeys(y: Y): string[] {
   const n = y.node as { items?: { key?: { value?: unknown } }[] } | null;
   return (n?.items ?? []).map((p) => String(p.key?.value));

@@ -239,7 +239,7 @@ ${CLUSTER}manifests:
 
   it('keeps other kinds as OtherManifest with a defaulted namespace', () => {
     const text = `name: t
-${CLUSTER}manifests:
+${CLUSTER.replace('network: {plugin: bridge}', 'network: {plugin: bridge}\n  kubeProxy: {mode: iptables}')}manifests:
   - |
     apiVersion: v1
     kind: Service
@@ -263,7 +263,7 @@ traffic:
       ['Namespace', undefined, 'prod'],
       ['IPPool', undefined, 'pool'],
     ]);
-    expect(s.manifests[0].pos).toEqual({ file: 's.yaml', line: 10, col: 5 });
+    expect(s.manifests[0].pos).toEqual({ file: 's.yaml', line: 11, col: 5 });
     expect((s.manifests[0] as { body: Record<string, unknown> }).body.spec).toEqual({ selector: { app: 'web' }, ports: [{ port: 80 }] });
     expect(s.traffic[0].to).toEqual({ kind: 'service', namespace: 'default', name: 'web', text: 'service/default/web' });
   });
