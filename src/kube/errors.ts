@@ -17,7 +17,9 @@ export type FieldErrorType =
   /** Value of the wrong JSON type (a string where an integer belongs, ...). */
   | 'TypeInvalid'
   /** A field the API does not know (strict field validation). */
-  | 'UnknownField';
+  | 'UnknownField'
+  /** The field is fine but the server could not act on it (an allocator range is full). */
+  | 'InternalError';
 
 export interface FieldError {
   type: FieldErrorType;
@@ -70,6 +72,8 @@ export function fieldErrorMessage(e: FieldError): string {
       return `${p}: Invalid value: ${showValue(e.value)}${d}`;
     case 'UnknownField':
       return `unknown field ${JSON.stringify(p)}${e.detail ?? ''}`;
+    case 'InternalError':
+      return `${p}: Internal error${d}`;
   }
 }
 
@@ -91,6 +95,9 @@ export class ErrorList {
   }
   forbidden(path: FieldPath, detail: string): void {
     this.errors.push({ type: 'Forbidden', path, detail, at: 'value' });
+  }
+  internal(path: FieldPath, detail: string): void {
+    this.errors.push({ type: 'InternalError', path, detail, at: 'value' });
   }
   typeInvalid(path: FieldPath, value: unknown, want: string): void {
     this.errors.push({ type: 'TypeInvalid', path, value, detail: `must be ${want}, not ${jsonType(value)}`, at: 'value' });

@@ -197,3 +197,101 @@ export const KNOWN_KINDS: Readonly<Record<string, { apiVersion: string; namespac
  * kind listed for it in {@link KNOWN_KINDS} (custom resources live in other groups).
  */
 export const BUILTIN_GROUP_VERSIONS: readonly string[] = [...new Set(Object.values(KNOWN_KINDS).map((k) => k.apiVersion))];
+
+/** io.k8s.api.core.v1.Namespace */
+export const NAMESPACE_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'] as const;
+/** io.k8s.api.core.v1.NamespaceSpec */
+export const NAMESPACE_SPEC_FIELDS = ['finalizers'] as const;
+/** io.k8s.api.core.v1.NamespaceStatus */
+export const NAMESPACE_STATUS_FIELDS = ['conditions', 'phase'] as const;
+
+/** io.k8s.api.core.v1.Service */
+export const SERVICE_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'] as const;
+
+/** io.k8s.api.core.v1.ServiceSpec */
+export const SERVICE_SPEC_FIELDS = [
+  'allocateLoadBalancerNodePorts',
+  'clusterIP',
+  'clusterIPs',
+  'externalIPs',
+  'externalName',
+  'externalTrafficPolicy',
+  'healthCheckNodePort',
+  'internalTrafficPolicy',
+  'ipFamilies',
+  'ipFamilyPolicy',
+  'loadBalancerClass',
+  'loadBalancerIP',
+  'loadBalancerSourceRanges',
+  'ports',
+  'publishNotReadyAddresses',
+  'selector',
+  'sessionAffinity',
+  'sessionAffinityConfig',
+  'trafficDistribution',
+  'type',
+] as const;
+
+/** io.k8s.api.core.v1.ServicePort */
+export const SERVICE_PORT_FIELDS = ['appProtocol', 'name', 'nodePort', 'port', 'protocol', 'targetPort'] as const;
+/** io.k8s.api.core.v1.SessionAffinityConfig */
+export const SESSION_AFFINITY_CONFIG_FIELDS = ['clientIP'] as const;
+/** io.k8s.api.core.v1.ClientIPConfig */
+export const CLIENT_IP_CONFIG_FIELDS = ['timeoutSeconds'] as const;
+/** io.k8s.api.core.v1.ServiceStatus */
+export const SERVICE_STATUS_FIELDS = ['conditions', 'loadBalancer'] as const;
+/** io.k8s.api.core.v1.LoadBalancerStatus */
+export const LOAD_BALANCER_STATUS_FIELDS = ['ingress'] as const;
+/** io.k8s.api.core.v1.LoadBalancerIngress */
+export const LOAD_BALANCER_INGRESS_FIELDS = ['hostname', 'ip', 'ipMode', 'ports'] as const;
+/** io.k8s.api.core.v1.PortStatus */
+export const PORT_STATUS_FIELDS = ['error', 'port', 'protocol'] as const;
+
+export const SERVICE_TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'] as const;
+export const SESSION_AFFINITIES = ['ClientIP', 'None'] as const;
+export const TRAFFIC_POLICIES = ['Cluster', 'Local'] as const;
+export const IP_FAMILIES = ['IPv4', 'IPv6'] as const;
+export const IP_FAMILY_POLICIES = ['PreferDualStack', 'RequireDualStack', 'SingleStack'] as const;
+export const LOAD_BALANCER_IP_MODES = ['Proxy', 'VIP'] as const;
+
+/** io.k8s.api.core.v1.Endpoints */
+export const ENDPOINTS_FIELDS = ['apiVersion', 'kind', 'metadata', 'subsets'] as const;
+/** io.k8s.api.core.v1.EndpointSubset */
+export const ENDPOINT_SUBSET_FIELDS = ['addresses', 'notReadyAddresses', 'ports'] as const;
+/** io.k8s.api.core.v1.EndpointAddress */
+export const ENDPOINT_ADDRESS_FIELDS = ['hostname', 'ip', 'nodeName', 'targetRef'] as const;
+/** io.k8s.api.core.v1.EndpointPort (also the shape of discovery.k8s.io/v1 EndpointPort) */
+export const ENDPOINT_PORT_FIELDS = ['appProtocol', 'name', 'port', 'protocol'] as const;
+/** io.k8s.api.core.v1.ObjectReference */
+export const OBJECT_REFERENCE_FIELDS = ['apiVersion', 'fieldPath', 'kind', 'name', 'namespace', 'resourceVersion', 'uid'] as const;
+
+/** io.k8s.api.discovery.v1.EndpointSlice */
+export const ENDPOINT_SLICE_FIELDS = ['addressType', 'apiVersion', 'endpoints', 'kind', 'metadata', 'ports'] as const;
+/** io.k8s.api.discovery.v1.Endpoint */
+export const SLICE_ENDPOINT_FIELDS = [
+  'addresses',
+  'conditions',
+  'deprecatedTopology',
+  'hints',
+  'hostname',
+  'nodeName',
+  'targetRef',
+  'zone',
+] as const;
+/** io.k8s.api.discovery.v1.EndpointConditions */
+export const ENDPOINT_CONDITIONS_FIELDS = ['ready', 'serving', 'terminating'] as const;
+/** io.k8s.api.discovery.v1.EndpointHints */
+export const ENDPOINT_HINTS_FIELDS = ['forNodes', 'forZones'] as const;
+export const ADDRESS_TYPES = ['FQDN', 'IPv4', 'IPv6'] as const;
+
+/** Well-known labels and names of the Service machinery. */
+export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
+export const LABEL_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
+export const LABEL_HEADLESS = 'service.kubernetes.io/headless';
+export const LABEL_SKIP_MIRROR = 'endpointslice.kubernetes.io/skip-mirror';
+export const LABEL_METADATA_NAME = 'kubernetes.io/metadata.name';
+export const ENDPOINTSLICE_CONTROLLER = 'endpointslice-controller.k8s.io';
+export const ENDPOINTSLICE_MIRRORING_CONTROLLER = 'endpointslicemirroring-controller.k8s.io';
+/** ClientIP affinity: default and maximum timeout (core/types.go). */
+export const DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10800;
+export const MAX_CLIENT_IP_AFFINITY_SECONDS = 86400;

@@ -122,9 +122,16 @@ export function validateAnnotations(ann: Record<string, string>, path: FieldPath
 /**
  * Validates `metadata` of an object of kind `kind`. Names of most kinds are
  * DNS-1123 subdomains; namespaces are DNS-1123 labels. `namespaced` decides
- * whether a missing namespace defaults to "default".
+ * whether a missing namespace defaults to "default". `nameRule` is the kind's
+ * name validator (ValidateObjectMeta's nameFn): Services need DNS-1035 labels,
+ * Namespaces DNS-1123 labels.
  */
-export function validateObjectMeta(obj: Obj, namespaced: boolean | undefined, errs: ErrorList): ObjectMeta | undefined {
+export function validateObjectMeta(
+  obj: Obj,
+  namespaced: boolean | undefined,
+  errs: ErrorList,
+  nameRule: (name: string) => string[] = isDNS1123Subdomain,
+): ObjectMeta | undefined {
   const meta = getObj(obj, 'metadata', [], errs);
   if (!meta) {
     if (obj.metadata === undefined || obj.metadata === null) errs.required(['metadata', 'name'], 'name is required');
@@ -138,7 +145,7 @@ export function validateObjectMeta(obj: Obj, namespaced: boolean | undefined, er
       errs.required(['metadata', 'name'], gen ? 'podwire needs a fixed name; generateName is not supported' : 'name is required');
     }
   } else {
-    for (const m of isDNS1123Subdomain(name)) errs.invalid(['metadata', 'name'], name, m);
+    for (const m of nameRule(name)) errs.invalid(['metadata', 'name'], name, m);
   }
   let namespace = getStr(meta, 'namespace', ['metadata'], errs);
   if (namespace !== undefined) {

@@ -45,6 +45,25 @@ export function isDNS1123Label(v: string): string[] {
   return errs;
 }
 
+const DNS1035_LABEL_FMT = '[a-z]([-a-z0-9]*[a-z0-9])?';
+const DNS1035_LABEL_RE = new RegExp(`^${DNS1035_LABEL_FMT}$`);
+
+/** RFC 1035 label: Service names (they become DNS labels and environment variable prefixes, so must start with a letter). */
+export function isDNS1035Label(v: string): string[] {
+  const errs: string[] = [];
+  if (v.length > DNS1123_LABEL_MAX) errs.push(maxLen(DNS1123_LABEL_MAX));
+  if (!DNS1035_LABEL_RE.test(v))
+    errs.push(
+      regexError(
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+        DNS1035_LABEL_FMT,
+        'my-name',
+        'abc-123',
+      ),
+    );
+  return errs;
+}
+
 /** RFC 1123 subdomain: object names (Pods, ...), node names, label key prefixes. */
 export function isDNS1123Subdomain(v: string): string[] {
   const errs: string[] = [];
