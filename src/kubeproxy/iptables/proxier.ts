@@ -1,0 +1,272 @@
+/**
+ * IptablesProxier: kube-proxy's iptables proxier for one node, incremental.
+ *
+ * `sync()` does what one syncProxyRules does, for the service ports changed
+ * since the last sync only (kube-proxy's partial sync; the first sync, or one
+ * after a profile change such as entering large-cluster mode, is full):
+ * pieces come from the SharedProxyCache (built once, shared between nodes),
+ * and the top-level chains are composed from the pieces in podwire's service
+ * order — (namespace, name, portName, protocol); kube-proxy follows a Go map.
+ *
+ * The result (ProxierSync) is data: per table the user chains whose rules
+ * changed (Chain objects, possibly shared with other nodes: never mutate them)
+ * and the chains to delete, the jumps kube-proxy ensures in built-in chains,
+ * and `restoreText()`, rendered only when asked: exactly what kube-proxy would
+ * feed `iptables-restore --noflush --counters` on this sync.
+ *
+ * Departures (documented, deliberate): service order is sorted, not random;
+ * stale chains are deleted on every sync, also in large-cluster mode (kube-proxy
+ * then does it at most once per syncPeriod); GetNodeIPs order is numeric.
+ */
+import type { Chain, Rule } from '../../netfilter/types.js';
+import type { EndpointInfo, ProxierConfig, ServicePortInfo } from '../model.js';
+import {
+  builtinJumps, buildFixed, effectiveLocalhostNodePorts, userChain, variantKey, cidrContains,
+  type BuiltinJump, type FixedRules, type Piece, type PieceProfile,
+} from './build.js';
+import { SharedProxyCache, type ProfileCache, type SpState } from './cache.js';
+
+/** kube-proxy's largeClusterEndpointsThreshold. */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+export interface TableChanges {
+  /** User chains whose rules changed on this sync (to create or replace). Shared objects: do not mutate. */
+  set: Chain[];
+  /** User chains to delete (stale per-service chains). */
+  deleted: string[];
+}
+
+export interface ProxierSync {
+  /** A full sync (first one, or after a profile change): all chains are in `set`, and the built-in jumps are (re)ensured. */
+  fullSync: boolean;
+  /** The iptables-restore input kube-proxy writes for this sync. Valid until the proxier's next sync. */
+  restoreText(): string;
+  /** The restore input of a full sync of the current state (what a fresh kube-proxy would write). Valid until the next sync. */
+  fullRestoreText(): string;
+  /** The jumps kube-proxy ensures in built-in chains (iptables -I, before the restore), in the order they end up in each chain. */
+  builtinJumps: readonly BuiltinJump[];
+  filter: TableChanges;
+  nat: TableChanges;
+  /** Service ports whose chains were regenerated (keys). */
+  changed: readonly string[];
+}
+
+type TopName = 'fServices' | 'fExternal' | 'fNodePorts' | 'fFirewall' | 'nServices' | 'nNodePorts';
+const TOPS: readonly { k: TopName; table: 'filter' | 'nat'; name: string }[] = [
+  { k: 'fServices', table: 'filter', name: 'KUBE-SERVICES' },
+  { k: 'fExternal', table: 'filter', name: 'KUBE-EXTERNAL-SERVICES' },
+  { k: 'fNodePorts', table: 'filter', name: 'KUBE-NODEPORTS' },
+  { k: 'fFirewall', table: 'filter', name: 'KUBE-PROXY-FIREWALL' },
+  { k: 'nServices', table: 'nat', name: 'KUBE-SERVICES' },
+  { k: 'nNodePorts', table: 'nat', name: 'KUBE-NODEPORTS' },
+];
+
+const fixedCache = new Map<string, FixedRules>();
+function fixedFor(cfg: ProxierConfig): FixedRules {
+  const k = JSON.stringify([cfg.masqueradeBit, cfg.randomFully, cfg.conntrackTcpBeLiberal, cfg.localhostNodePorts, cfg.nodePortAddresses, cfg.nodeIPs]);
+  let f = fixedCache.get(k);
+  if (!f) { f = buildFixed(cfg); fixedCache.set(k, f); }
+  return f;
+}
+
+const JUMPS = builtinJumps();
+
+export class IptablesProxier {
+  readonly cfg: ProxierConfig;
+  readonly cache: SharedProxyCache;
+  private readonly fixed: FixedRules;
+  private readonly nodeIP: number | undefined;
+  private profileKey = '';
+  private pc: ProfileCache | null = null;
+  private lastGen = -1;
+  private syncId = 0;
+  /** Sorted service port states (by sortKey) and the piece and variant each uses on this node. */
+  private order: string[] = [];
+  private pieces = new Map<string, { st: SpState; piece: Piece; variant: string }>();
+  private top = new Map<TopName, Chain>();
+  /** nat service chains installed (name → chain). */
+  private svcChains = new Map<string, Chain>();
+
+  constructor(cfg: ProxierConfig, cache: SharedProxyCache) {
+    this.cfg = cfg;
+    this.cache = cache;
+    this.fixed = fixedFor(cfg);
+    this.nodeIP = cfg.nodeIPs[0];
+  }
+
+  /** The chains this node has now (fixed, top-level and per-service), per table. */
+  chains(): { filter: Chain[]; nat: Chain[] } {
+    const filter: Chain[] = [], nat: Chain[] = [];
+    for (const t of TOPS) (t.table === 'filter' ? filter : nat).push(this.top.get(t.k)!);
+    filter.push(...this.fixed.chains.filter);
+    nat.push(...this.fixed.chains.nat, ...this.svcChains.values());
+    return { filter, nat };
+  }
+
+  /**
+   * One syncProxyRules. With arguments, the cache's state is first made equal
+   * to them (SharedProxyCache.apply); without, the cache's current state is used.
+   */
+  sync(services?: Iterable<ServicePortInfo>, endpoints?: ReadonlyMap<string, readonly EndpointInfo[]>): ProxierSync {
+    const cache = this.cache;
+    if (services) cache.apply(services, endpoints ?? new Map());
+    const prof: PieceProfile = {
+      localCIDR: this.cfg.clusterCIDR, masqueradeAll: this.cfg.masqueradeAll,
+      largeCluster: cache.totalEndpoints > LARGE_CLUSTER_ENDPOINTS,
+    };
+    const pk = SharedProxyCache.profileKey(prof);
+    let changedKeys = pk === this.profileKey ? cache.changedSince(this.lastGen) : null;
+    const full = changedKeys === null;
+    if (full) {
+      this.profileKey = pk;
+      this.pc = cache.profile(prof);
+      this.order = [];
+      this.pieces.clear();
+      changedKeys = new Set(cache.services.keys());
+    }
+    const pc = this.pc!;
+    this.lastGen = cache.gen;
+    this.syncId++;
+
+    // Regenerate the changed service ports.
+    const nodeName = this.cfg.nodeName;
+    const dirty = new Set<TopName>();
+    const updated: SpState[] = [];
+    const removedChains = new Set<string>();
+    const prevChains = full ? this.svcChains : null;
+    if (full) this.svcChains = new Map();
+    const newChains: Chain[] = [];
+    const inserts: SpState[] = [];
+    const removes = new Set<string>();
+    for (const key of changedKeys!) {
+      const st = cache.services.get(key);
+      const old = this.pieces.get(key);
+      if (!st) {
+        if (old) {
+          removes.add(key);
+          this.pieces.delete(key);
+          for (const t of TOPS) if (old.piece[t.k].length) dirty.add(t.k);
+          for (const c of old.piece.chains) removedChains.add(c.name);
+        }
+        continue;
+      }
+      const e = cache.entry(pc, st);
+      const variant = variantKey(st.sp, e.sorted, nodeName, this.nodeIP);
+      const allow = variant.endsWith('|A');
+      const piece = cache.piece(pc, st, variant, nodeName, allow, e.sorted, e.byVariant);
+      updated.push(st);
+      if (old && old.piece === piece) { this.pieces.set(key, { st, piece, variant }); continue; }
+      for (const t of TOPS) {
+        if ((old ? old.piece[t.k] : null) !== piece[t.k] && (piece[t.k].length || (old && old.piece[t.k].length))) dirty.add(t.k);
+      }
+      if (old) for (const c of old.piece.chains) removedChains.add(c.name);
+      else inserts.push(st);
+      for (const c of piece.chains) newChains.push(c);
+      this.pieces.set(key, { st, piece, variant });
+    }
+    this.spliceOrder(inserts, removes, full);
+
+    // Compose the top-level chains that changed.
+    const fp = this.fingerprint();
+    const setFilter: Chain[] = [], setNat: Chain[] = [];
+    for (const t of TOPS) {
+      if (!full && !dirty.has(t.k)) continue;
+      const extra = t.k === 'nServices' ? this.fixed.servicesTail : null;
+      const tail = t.k === 'nServices' ? '|' + this.fixed.natTail.join('\n') : '';
+      const c = cache.composed(pc, `${t.k}${tail}|${fp}`, () => this.compose(t.name, t.k, extra));
+      if (this.top.get(t.k) !== c) {
+        this.top.set(t.k, c);
+        (t.table === 'filter' ? setFilter : setNat).push(c);
+      }
+    }
+
+    // Per-service chains: replace, add, delete.
+    const deleted: string[] = [];
+    for (const c of newChains) { this.svcChains.set(c.name, c); removedChains.delete(c.name); }
+    if (prevChains) {
+      for (const n of prevChains.keys()) if (!this.svcChains.has(n)) deleted.push(n);
+    } else {
+      for (const n of removedChains) if (this.svcChains.delete(n)) deleted.push(n);
+    }
+    setNat.push(...newChains);
+    if (full) {
+      setFilter.push(...this.fixed.chains.filter);
+      setNat.unshift(...this.fixed.chains.nat);
+    }
+
+    const syncId = this.syncId;
+    const check = () => { if (this.syncId !== syncId) throw new Error('ProxierSync used after a later sync of its proxier'); };
+    const rewritten = full ? null : new Set(updated.map((s) => s.nsName));
+    const staleNat = deleted.slice();
+    return {
+      fullSync: full,
+      restoreText: () => { check(); return this.render(rewritten, staleNat); },
+      fullRestoreText: () => { check(); return this.render(null, []); },
+      builtinJumps: JUMPS,
+      filter: { set: setFilter, deleted: [] },
+      nat: { set: setNat, deleted },
+      changed: updated.map((s) => s.key),
+    };
+  }
+
+  /** Insert/remove service ports in the sorted order (binary search + splice). */
+  private spliceOrder(inserts: SpState[], removes: Set<string>, full: boolean): void {
+    if (full) {
+      this.order = [...this.pieces.values()].map((p) => p.st).sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0)).map((s) => s.key);
+      return;
+    }
+    if (removes.size) this.order = this.order.filter((k) => !removes.has(k));
+    const sk = (k: string) => this.pieces.get(k)!.st.sortKey;
+    for (const st of inserts) {
+      let lo = 0, hi = this.order.length;
+      while (lo < hi) { const m = (lo + hi) >> 1; if (sk(this.order[m]) < st.sortKey) lo = m + 1; else hi = m; }
+      this.order.splice(lo, 0, st.key);
+    }
+  }
+
+  /** The Local-policy variants of this node: what, besides the generation, its top-level chains depend on. */
+  private fingerprint(): string {
+    let s = '';
+    for (const [k, p] of this.pieces) if (p.variant) s += `${k}=${p.variant};`;
+    return s;
+  }
+
+  private compose(name: string, k: TopName, extra: readonly Rule[] | null): Chain {
+    const rules: Rule[] = [];
+    for (const key of this.order) {
+      const r = this.pieces.get(key)!.piece[k];
+      for (let i = 0; i < r.length; i++) rules.push(r[i]);
+    }
+    if (extra) for (const r of extra) rules.push(r);
+    return userChain(name, rules);
+  }
+
+  /** kube-proxy's restore text; `rewritten` = the Services (ns/name) whose own chains are written (null: all). */
+  private render(rewritten: Set<string> | null, stale: readonly string[]): string {
+    const f = this.fixed;
+    const out: string[] = ['*filter'];
+    for (const c of f.filterDecl) out.push(`:${c} - [0:0]`);
+    out.push(...f.filterHead);
+    for (const key of this.order) for (const l of this.pieces.get(key)!.piece.filterLines) out.push(l);
+    out.push(...f.filterTail, 'COMMIT', '*nat');
+    for (const c of ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']) out.push(`:${c} - [0:0]`);
+    for (const key of this.order) {
+      const { st, piece } = this.pieces.get(key)!;
+      if (rewritten && !rewritten.has(st.nsName)) continue;
+      for (const c of piece.chains) out.push(`:${c.name} - [0:0]`);
+    }
+    for (const c of stale) out.push(`:${c} - [0:0]`);
+    out.push(...f.natHead);
+    for (const key of this.order) {
+      const { st, piece: p } = this.pieces.get(key)!;
+      for (const l of p.natTopLines) out.push(l);
+      if (rewritten && !rewritten.has(st.nsName)) continue;
+      for (const l of p.chainLines) out.push(l);
+    }
+    for (const c of stale) out.push(`-X ${c}`);
+    out.push(...f.natTail, 'COMMIT', '');
+    return out.join('\n');
+  }
+}
+
+export { effectiveLocalhostNodePorts, cidrContains };
