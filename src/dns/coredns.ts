@@ -202,7 +202,7 @@ export class CoreDns {
       return packReply({ id, flags: 0, rcode: RCODE.FORMERR, response: true, questions: [], answers: [], authorities: [], additionals: [] }, 512);
     }
     const flags = req.flags ?? 0;
-    if (flags & 0x8000) return null; // a response: miekg's default accept func ignores it
+    if (req.flag_qr) return null; // a response: miekg's default accept func ignores it
     const opcode = (flags >> 11) & 0xf;
     const reply = (rcode: number): Msg => ({
       id: req.id ?? 0,
