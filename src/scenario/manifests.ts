@@ -2,8 +2,9 @@
  * The `manifests:` list of a scenario: Kubernetes objects given as inline YAML
  * strings (one or more documents separated by `---`), as `{file: path}`
  * references (relative to the scenario file), or as a YAML mapping written in
- * place. Each document is decoded and validated as the apiserver would (Pods
- * fully, other kinds by type meta and metadata only), and every error is
+ * place. Each document is decoded and validated as the apiserver would (Pods,
+ * Namespaces, Services, Endpoints and EndpointSlices fully, other kinds by
+ * type meta and metadata only), and every error is
  * reported at the position of the offending node in the file the user wrote:
  * inside a literal block scalar (`|`), inner line L / column C maps to the
  * scenario line of the block's first content line + L - 1 and column C plus
@@ -15,8 +16,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, type Document, type Node, type Pair, Scalar } from 'yaml';
 import { fieldErrorMessage, type FieldError, type FieldPath } from '../kube/errors.js';
+import { validateEndpoints, validateEndpointSlice } from '../kube/endpoints.js';
+import type { ErrorList } from '../kube/errors.js';
+import { validateNamespace } from '../kube/namespace.js';
 import { isObj, validateOther, type Obj } from '../kube/object.js';
 import { validatePod } from '../kube/pod.js';
+import { validateService } from '../kube/service.js';
 import { InputError } from './errors.js';
 import type { Manifest, PodSpec, SourcePos } from './types.js';
 import { embeddedSrc, fileSrc, fixedSrc, parseYamlDocs, type Src, type Y } from './validateYaml.js';
@@ -100,6 +105,13 @@ function loadDoc(node: Node, src: Src, doc: Document.Parsed | undefined): Loaded
   if (res.errors.errors.length) {
     throw firstError(res.errors.errors, obj, at);
   }
+  // Kinds validated in full. Only the errors matter here: the manifest keeps
+  // its body as given, and the cluster builder re-validates for the typed object.
+  const full = FULL_KINDS[String(kind)];
+  if (full && (obj.apiVersion === full.apiVersion)) {
+    const errs = full.validate(obj);
+    if (errs.errors.length) throw firstError(errs.errors, obj, at);
+  }
   if (kind === 'Pod') {
     const p = (res as ReturnType<typeof validatePod>).value!;
     const pod: PodSpec = {
@@ -129,6 +141,14 @@ function loadDoc(node: Node, src: Src, doc: Document.Parsed | undefined): Loaded
     at,
   };
 }
+
+/** Kinds (at their built-in apiVersion) that get the apiserver's full create validation. */
+const FULL_KINDS: Record<string, { apiVersion: string; validate: (o: Obj) => ErrorList }> = {
+  Namespace: { apiVersion: 'v1', validate: (o) => validateNamespace(o).errors },
+  Service: { apiVersion: 'v1', validate: (o) => validateService(o).errors },
+  Endpoints: { apiVersion: 'v1', validate: (o) => validateEndpoints(o).errors },
+  EndpointSlice: { apiVersion: 'discovery.k8s.io/v1', validate: (o) => validateEndpointSlice(o).errors },
+};
 
 /**
  * The error to report, worded as kubectl words it and prefixed with the object.

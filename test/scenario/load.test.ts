@@ -138,7 +138,7 @@ ${CLUSTER}manifests:
     -   |-
 
           apiVersion: v1
-          kind: Service
+          kind: ConfigMap
           metadata: {name: web}
           ---
           apiVersion: v1
