@@ -24,8 +24,12 @@ export type NodeRole = 'node' | 'host' | 'router';
 export class Node implements Netlink {
   readonly netns = new Map<string, Netns>();
   nextIfindex = 1;
-  /** The commands that configured this machine, in order. */
-  readonly configLog: string[] = [];
+  /**
+   * The commands that configured this machine, in order. An entry may be a
+   * function that renders the command (a large iptables-restore is only
+   * written out when someone reads the log): read it with `configCommands()`.
+   */
+  readonly configLog: (string | (() => string))[] = [];
 
   constructor(readonly world: World, readonly name: string, readonly role: NodeRole) {
     this.createNetns('host');
@@ -35,17 +39,35 @@ export class Node implements Netlink {
 
   get host(): Netns { return this.netns.get('host')!; }
 
-  /** Records a command an agent ran on this machine (for --show-config and the kernel harness). */
-  logCommand(netns: string, cmd: string): void {
-    this.log(netns, cmd);
+  /**
+   * Records a command an agent ran on this machine (for --show-config and the
+   * kernel harness). `cmd` may be a function returning the command, called
+   * (once) only when the log is read.
+   */
+  logCommand(netns: string, cmd: string | (() => string)): void {
+    if (typeof cmd === 'string') this.log(netns, cmd);
+    else this.configLog.push(() => Node.inNetns(netns, cmd()));
+  }
+
+  /** The configuration log as command lines (rendering, once, the commands logged lazily). */
+  configCommands(): string[] {
+    const log = this.configLog;
+    for (let i = 0; i < log.length; i++) {
+      const e = log[i];
+      if (typeof e !== 'string') log[i] = e();
+    }
+    return log.slice() as string[];
   }
 
   private log(netns: string, cmd: string): void {
-    // Commands for the machine's own namespace are written bare; others name the netns.
-    if (netns === 'host') this.configLog.push(cmd);
-    else if (cmd.startsWith('ip ')) this.configLog.push(`ip -n ${netns} ${cmd.slice(3)}`);
-    else if (cmd.startsWith('bridge ')) this.configLog.push(`ip netns exec ${netns} ${cmd}`);
-    else this.configLog.push(`ip netns exec ${netns} ${cmd}`);
+    this.configLog.push(Node.inNetns(netns, cmd));
+  }
+
+  /** Commands for the machine's own namespace are written bare; others name the netns. */
+  private static inNetns(netns: string, cmd: string): string {
+    if (netns === 'host') return cmd;
+    if (cmd.startsWith('ip ')) return `ip -n ${netns} ${cmd.slice(3)}`;
+    return `ip netns exec ${netns} ${cmd}`;
   }
 
   private createNetns(name: string): Netns {

@@ -11,7 +11,7 @@ import { iptablesRestore as restoreInto, type RestoreOptions } from './restore.j
 import { iptablesSave, type SaveOptions } from './save.js';
 import { ipsetRestore } from './ipset-text.js';
 import { NetfilterNs } from './register.js';
-import type { TableName } from './types.js';
+import type { Chain, TableName } from './types.js';
 
 export interface NetfilterState {
   rules: Ruleset;
@@ -53,6 +53,25 @@ export function iptablesRestore(node: Node, netns: string, text: string, opts: R
   node.logCommand(netns, `iptables-restore${opts.noflush ? ' --noflush' : ''}${opts.counters ? ' -c' : ''} <<'EOF'\n${body}EOF`);
 }
 
+/**
+ * Replace and delete chains of `table` in `netns` of `node`:
+ * `Ruleset.replaceChains` (the effect of `iptables-restore --noflush` of a
+ * block declaring the chains of `set`, with their rules, and `-X` of
+ * `deleted`; atomic; the Chain objects are taken by reference and may be
+ * shared with other namespaces). Logged as that iptables-restore command,
+ * whose text `logText` renders only when the configuration log is read (it
+ * should return the restore input, `*TABLE` … `COMMIT`). Throws RulesetError.
+ */
+export function iptablesReplaceChains(node: Node, netns: string, table: TableName, set: readonly Chain[], deleted: readonly string[], logText: () => string): void {
+  const st = netfilterOf(node.ns(netns));
+  st.rules.replaceChains(table, set, deleted);
+  st.nf.refresh();
+  node.logCommand(netns, () => {
+    const text = logText();
+    return `iptables-restore --noflush <<'EOF'\n${text.endsWith('\n') ? text : text + '\n'}EOF`;
+  });
+}
+
 /** `iptables-save [-c]` of `netns` (an empty ruleset prints nothing, as on a host without tables). */
 export function iptablesSaveText(node: Node, netns: string, opts: SaveOptions = {}): string {
   const st = netfilterIfAny(node.ns(netns));
@@ -73,5 +92,5 @@ export function ipsetRestoreText(node: Node, netns: string, text: string, file?:
   node.logCommand(netns, `ipset restore <<'EOF'\n${body}EOF`);
 }
 
-export { Ruleset } from './ruleset.js';
+export { Ruleset, RulesetError } from './ruleset.js';
 export { RuleError } from './types.js';

@@ -62,6 +62,23 @@ function hooked(c: Chain | undefined): c is Chain {
  */
 const CT_MODULES = new Set(['conntrack', 'state', 'connmark', 'CONNMARK', 'NOTRACK', 'CT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT']);
 
+const ctUse = new WeakMap<readonly Rule[], { gen: number; len: number; v: boolean }>();
+
+/** Whether a rule of the chain uses a CT_MODULES match or target (cached per rules array and gen). */
+function chainUsesConntrack(c: Chain): boolean {
+  const gen = c.gen ?? 0;
+  const e = ctUse.get(c.rules);
+  if (e !== undefined && e.gen === gen && e.len === c.rules.length) return e.v;
+  let v = false;
+  for (const r of c.rules) {
+    if (r.target && CT_MODULES.has(r.target.name)) { v = true; break; }
+    for (const m of r.matches) if (CT_MODULES.has(m.name)) { v = true; break; }
+    if (v) break;
+  }
+  ctUse.set(c.rules, { gen, len: c.rules.length, v });
+  return v;
+}
+
 export class NetfilterNs {
   readonly ct: Conntrack;
   readonly nat: Nat;
@@ -192,20 +209,23 @@ export class NetfilterNs {
     }
   }
 
-  /** Recomputes what depends on the rules (after every change to them). */
+  /**
+   * Recomputes what depends on the rules (after every change to them). Stops
+   * at the first reason for conntrack (a hooked nat base chain is checked
+   * first); what a chain uses is cached per rules array, so chains shared by
+   * many namespaces are looked at once.
+   */
   refresh(): void {
-    let active = false;
+    this.ctActive = this.needsConntrack();
+  }
+
+  private needsConntrack(): boolean {
+    const nat = this.rules.table('nat');
+    for (const c of nat.chains.values()) if (c.policy !== null && c.registered) return true;
     for (const name of ['raw', 'mangle', 'nat', 'filter', 'security'] as const) {
-      const t = this.rules.table(name);
-      for (const c of t.chains.values()) {
-        if (name === 'nat' && c.registered) active = true;
-        for (const r of c.rules) {
-          if (r.target && CT_MODULES.has(r.target.name)) active = true;
-          for (const m of r.matches) if (CT_MODULES.has(m.name)) active = true;
-        }
-      }
+      for (const c of this.rules.table(name).chains.values()) if (chainUsesConntrack(c)) return true;
     }
-    this.ctActive = active;
+    return false;
   }
 
   private conntrackIn(skb: Skb, state: NfHookState): NfVerdict {

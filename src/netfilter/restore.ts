@@ -254,9 +254,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
       if (!opts.noflush) {
         // The block replaces the table: rules and user chains go, built-in chains
         // start again as ACCEPT [0:0] unless declared (verified on iptables 1.8.9).
-        work.flush(table);
-        work.deleteChain(table);
-        for (const c of work.tables[table].chains.values()) { c.policy = 'ACCEPT'; c.pkts = 0; c.bytes = 0; }
+        work.resetTable(table);
       }
       continue;
     }
@@ -327,10 +325,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
         throw e;
       }
     };
-    const setCounters = (r: Rule, c?: { pkts: number; bytes: number }) => {
-      const v = c ?? rc;
-      if (opts.counters && v) { r.pkts = v.pkts; r.bytes = v.bytes; }
-    };
+    const counted = (c?: { pkts: number; bytes: number }) => (opts.counters ? c ?? rc : undefined);
     const num = (tk: Token | undefined): number | null => (tk && /^[0-9]+$/.test(tk.text) ? Number(tk.text) : null);
     try {
       switch (cmd) {
@@ -338,8 +333,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
           needChain();
           if (!work.hasChain(tb, chainName!)) fail(chainTok.col, `Chain '${chainName}' does not exist`, 'a chain declared with :CHAIN or -N');
           const { rule, counters } = parse(2);
-          setCounters(rule, counters);
-          work.rawAppend(tb, chainName!, rule);
+          work.rawAppend(tb, chainName!, rule, counted(counters));
           break;
         }
         case 'I': {
@@ -347,8 +341,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
           if (!work.hasChain(tb, chainName!)) fail(chainTok.col, `Chain '${chainName}' does not exist`, 'a chain declared with :CHAIN or -N');
           const n = num(tokens[2]);
           const { rule, counters } = parse(n === null ? 2 : 3);
-          setCounters(rule, counters);
-          work.rawInsert(tb, chainName!, rule, n ?? 1);
+          work.rawInsert(tb, chainName!, rule, n ?? 1, counted(counters));
           break;
         }
         case 'D': {
@@ -365,8 +358,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
           const n = num(tokens[2]);
           if (n === null) fail(tokens[2]?.col ?? chainTok.col, '-R requires a rule number', 'a rule number');
           const { rule, counters } = parse(3);
-          setCounters(rule, counters);
-          work.rawReplace(tb, chainName!, n!, rule);
+          work.rawReplace(tb, chainName!, n!, rule, counted(counters));
           break;
         }
         case 'N': needChain(); extra(tokens, 2, fail); work.newChain(tb, chainName!); break;

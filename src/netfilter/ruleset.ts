@@ -23,7 +23,7 @@
  * Tables "exist" (iptables-nft creates them on first use) once touched; only
  * those are printed by iptables-save.
  */
-import { BUILTIN_CHAINS, HOOK_CHAIN, type Chain, type IpHeaderMatch, type Rule, type Table, type TableName, type Target } from './types.js';
+import { BUILTIN_CHAINS, HOOK_CHAIN, type Chain, type Counter, type IpHeaderMatch, type Rule, type Table, type TableName, type Target } from './types.js';
 import { ChainTarget } from './targets/standard.js';
 import { PROTO_NAME } from './tokens.js';
 import { getTarget } from './registry.js';
@@ -38,18 +38,164 @@ export class RulesetError extends Error {
   }
 }
 
+const HOOK_OF: Record<string, number> = { PREROUTING: 0, INPUT: 1, FORWARD: 2, OUTPUT: 3, POSTROUTING: 4 };
 function hookOf(chain: string): number {
-  return (HOOK_CHAIN as readonly string[]).indexOf(chain);
+  return HOOK_OF[chain] ?? -1;
 }
+
+const BUILTIN_SETS: Record<TableName, ReadonlySet<string>> = {
+  raw: new Set(BUILTIN_CHAINS.raw), mangle: new Set(BUILTIN_CHAINS.mangle), nat: new Set(BUILTIN_CHAINS.nat),
+  filter: new Set(BUILTIN_CHAINS.filter), security: new Set(BUILTIN_CHAINS.security),
+};
 
 export function isBuiltin(table: TableName, chain: string): boolean {
-  return BUILTIN_CHAINS[table].includes(chain);
+  return BUILTIN_SETS[table].has(chain);
 }
 
-function newTable(name: TableName): Table {
+/** A fresh table: its built-in chains, policy ACCEPT, no rules. */
+export function newTable(name: TableName): Table {
   const chains = new Map<string, Chain>();
   for (const c of BUILTIN_CHAINS[name]) chains.set(c, { name: c, policy: 'ACCEPT', pkts: 0, bytes: 0, rules: [] });
-  return { name, chains };
+  return { name, chains, counters: new Map() };
+}
+
+/** Every hook allowed (a chain with no hook-restricted target or match). */
+const ALL_HOOKS = 0x1f;
+
+/**
+ * What the ruleset needs to know of a chain's content, computed once per
+ * rules array (and `gen`) — so once for a chain shared by many rulesets.
+ */
+interface ChainInfo {
+  gen: number;
+  len: number;
+  /** Distinct jump/goto targets, in order of first appearance. */
+  children: string[];
+  /** The hooks its hook-restricted targets and matches all allow (ALL_HOOKS when none). */
+  allowed: number;
+  /** Tables in which every target of the chain is valid (cached on demand). */
+  tablesOk: Map<TableName, boolean>;
+}
+
+const infos = new WeakMap<readonly Rule[], ChainInfo>();
+
+function chainInfo(c: Chain): ChainInfo {
+  const rules = c.rules, gen = c.gen ?? 0;
+  let info = infos.get(rules);
+  if (info !== undefined && info.gen === gen && info.len === rules.length) return info;
+  const seen = new Set<string>();
+  const children: string[] = [];
+  let allowed = ALL_HOOKS;
+  for (const r of rules) {
+    const t = r.target;
+    if (t instanceof ChainTarget) {
+      if (!seen.has(t.name)) { seen.add(t.name); children.push(t.name); }
+    } else if (t && t.hooks) allowed &= hookMask(t.hooks);
+    for (const m of r.matches) {
+      const mh = (m as { hooks?: readonly number[] }).hooks;
+      if (mh) allowed &= hookMask(mh);
+    }
+  }
+  info = { gen, len: rules.length, children, allowed, tablesOk: new Map() };
+  infos.set(rules, info);
+  return info;
+}
+
+function tablesOk(c: Chain, table: TableName): boolean {
+  const info = chainInfo(c);
+  let ok = info.tablesOk.get(table);
+  if (ok === undefined) {
+    ok = true;
+    for (const r of c.rules) {
+      const t = r.target;
+      if (t && !(t instanceof ChainTarget) && t.tables && !t.tables.includes(table)) { ok = false; break; }
+    }
+    info.tablesOk.set(table, ok);
+  }
+  return ok;
+}
+
+/**
+ * Derived, per-namespace data about one table, kept up to date by the
+ * ruleset's edits while it exists (built on first need; iptables-restore
+ * works on a copy without one): who jumps to whom, and a cache of each
+ * chain's "deep allowed hooks" (the hooks every target and match reachable
+ * from it allows), valid while nothing below the chain changes. With it a
+ * change is validated by looking only at the changed chains, their
+ * ancestors (to learn which hooks reach them) and what below them is not
+ * cached yet.
+ */
+interface TableIndex {
+  /** Jump target → (chain jumping to it → number of its rules that do). */
+  parents: Map<string, Map<string, number>>;
+  deep: Map<string, number>;
+}
+
+const tableIndexes = new WeakMap<Table, TableIndex>();
+
+function edge(ix: TableIndex, from: string, r: Rule, d: 1 | -1): void {
+  const t = r.target;
+  if (!(t instanceof ChainTarget)) return;
+  let m = ix.parents.get(t.name);
+  if (m === undefined) { m = new Map(); ix.parents.set(t.name, m); }
+  const n = (m.get(from) ?? 0) + d;
+  if (n > 0) m.set(from, n);
+  else {
+    m.delete(from);
+    if (m.size === 0) ix.parents.delete(t.name);
+  }
+}
+
+/** Edges of `from` go from `prev` rules to `next` rules (only the part between their common prefix and suffix is looked at). */
+function edgesDiff(ix: TableIndex, from: string, prev: readonly Rule[], next: readonly Rule[]): void {
+  if (prev === next) return;
+  let a = 0;
+  const n = Math.min(prev.length, next.length);
+  while (a < n && prev[a] === next[a]) a++;
+  let pe = prev.length, ne = next.length;
+  while (pe > a && ne > a && prev[pe - 1] === next[ne - 1]) { pe--; ne--; }
+  for (let i = a; i < pe; i++) edge(ix, from, prev[i], -1);
+  for (let i = a; i < ne; i++) edge(ix, from, next[i], 1);
+}
+
+function buildIndex(t: Table): TableIndex {
+  const ix: TableIndex = { parents: new Map(), deep: new Map() };
+  for (const c of t.chains.values()) for (const r of c.rules) edge(ix, c.name, r, 1);
+  return ix;
+}
+
+/**
+ * Forget the cached deep masks of `name` and every chain that reaches it;
+ * returns the hooks (built-in chains) that reach it.
+ */
+function invalidateUp(ix: TableIndex, table: TableName, name: string): number {
+  let mask = 0;
+  const seen = new Set<string>([name]);
+  const todo = [name];
+  while (todo.length) {
+    const n = todo.pop()!;
+    ix.deep.delete(n);
+    if (isBuiltin(table, n)) mask |= 1 << hookOf(n);
+    const ps = ix.parents.get(n);
+    if (ps) for (const p of ps.keys()) if (!seen.has(p)) { seen.add(p); todo.push(p); }
+  }
+  return mask;
+}
+
+/** Shift the counters of positions ≥ at by d (insert: +1 at the new rule; delete: -1 after the removed one, which is dropped). */
+function shiftCounters(m: Map<number, Counter> | undefined, at: number, d: 1 | -1): void {
+  if (m === undefined || m.size === 0) return;
+  const moved: [number, Counter][] = [];
+  for (const [k, v] of m) if (k >= at) moved.push([k, v]);
+  if (moved.length === 0) return;
+  for (const [k] of moved) m.delete(k);
+  for (const [k, v] of moved) if (!(d < 0 && k === at)) m.set(k + d, v);
+}
+
+function copyChain(c: Chain, rules: Rule[]): Chain {
+  const copy: Chain = { ...c, rules };
+  delete copy.shared;
+  return copy;
 }
 
 export class Ruleset {
@@ -78,6 +224,24 @@ export class Ruleset {
     return this.tables[table].chains.has(name);
   }
 
+  /** This namespace's counters of rule `num` (1-based) of a chain (zeros when it never matched). */
+  ruleCounters(table: TableName, chain: string, num: number): Counter {
+    const t = this.tables[table];
+    const c = this.chain(table, chain);
+    const e = t.counters.get(c)?.get(num - 1);
+    return { pkts: e ? e.pkts : 0, bytes: e ? e.bytes : 0 };
+  }
+
+  /** Set rule `num`'s (1-based) counters in this namespace (iptables -c / restore --counters). */
+  setRuleCounters(table: TableName, chain: string, num: number, v: Counter): void {
+    const t = this.tables[table];
+    const c = this.chain(table, chain);
+    if (num < 1 || num > c.rules.length) throw new RulesetError('Index of replacement too big.');
+    let m = t.counters.get(c);
+    if (m === undefined) { m = new Map(); t.counters.set(c, m); }
+    m.set(num - 1, { pkts: v.pkts, bytes: v.bytes });
+  }
+
   /** Static checks of a rule before it goes into `chain` (table validity, jump target, -i/-o). */
   checkRule(table: TableName, chain: string, rule: Rule): void {
     const t = rule.target;
@@ -95,44 +259,156 @@ export class Ruleset {
     }
   }
 
-  /** Runs `fn`; if it or the validation of `table` afterwards fails, restores the table's previous state. */
-  private transact<T>(table: TableName, fn: () => T): T {
-    const snap = snapshotTable(this.tables[table]);
-    const wasPresent = this.present.has(table);
-    try {
-      const r = fn();
-      this.validate(table);
-      return r;
-    } catch (e) {
-      this.tables[table] = snap;
-      if (!wasPresent) this.present.delete(table);
-      throw e;
+  /** The table's index (built on first need). */
+  private index(table: TableName): TableIndex {
+    const t = this.tables[table];
+    let ix = tableIndexes.get(t);
+    if (ix === undefined) { ix = buildIndex(t); tableIndexes.set(t, ix); }
+    return ix;
+  }
+
+  /**
+   * The chain for writing: a shared chain is first replaced by this ruleset's
+   * own copy (`empty`: a new empty chain instead of a copy, for a flush). The
+   * counters go with it (dropped for `empty`).
+   */
+  private own(table: TableName, name: string, empty = false): Chain {
+    const t = this.tables[table];
+    const c = t.chains.get(name);
+    if (!c) throw new RulesetError(`Chain '${name}' does not exist`);
+    if (!c.shared) return c;
+    const copy = copyChain(c, empty ? [] : c.rules.slice());
+    t.chains.set(name, copy);
+    const cc = t.counters.get(c);
+    if (cc) {
+      t.counters.delete(c);
+      if (!empty) t.counters.set(copy, cc);
+    }
+    if (empty) {
+      const ix = tableIndexes.get(t);
+      if (ix) { edgesDiff(ix, name, c.rules, copy.rules); invalidateUp(ix, table, name); }
+    }
+    return copy;
+  }
+
+  /** After an in-place change of `name`'s rules: bump gen, forget what the index cached above it. */
+  private touched(table: TableName, c: Chain): void {
+    c.gen = (c.gen ?? 0) + 1;
+    const ix = tableIndexes.get(this.tables[table]);
+    if (ix) invalidateUp(ix, table, c.name);
+  }
+
+  /**
+   * Validates a change to the chains `changed` (already made) as the kernel's
+   * full check of the table would, looking only at what the change can
+   * break: loops and hook limits below changed chains that built-in chains
+   * reach. When something is wrong, the full check runs to report it exactly
+   * as `validate` does. Assumes the table was valid before the change.
+   */
+  private checkChanged(table: TableName, changed: Iterable<string>): void {
+    const t = this.tables[table];
+    const ix = this.index(table);
+    const reach: [string, number][] = [];
+    for (const n of changed) {
+      if (!t.chains.has(n)) { ix.deep.delete(n); continue; }
+      const mask = invalidateUp(ix, table, n);
+      if (mask !== 0) reach.push([n, mask]);
+    }
+    if (reach.length === 0) return;
+    const onPath = new Set<string>();
+    let cycle = false;
+    const deep = (name: string): number => {
+      const v = ix.deep.get(name);
+      if (v !== undefined) return v;
+      const c = t.chains.get(name);
+      if (c === undefined) return ALL_HOOKS;
+      if (onPath.has(name)) { cycle = true; return ALL_HOOKS; }
+      onPath.add(name);
+      const info = chainInfo(c);
+      let d = info.allowed;
+      for (const ch of info.children) {
+        d &= deep(ch);
+        if (cycle) break;
+      }
+      onPath.delete(name);
+      if (!cycle) ix.deep.set(name, d);
+      return d;
+    };
+    for (const [n, mask] of reach) {
+      const d = deep(n);
+      if (cycle || (mask & ~d) !== 0) {
+        ix.deep.clear();
+        this.validate(table);
+        return;
+      }
     }
   }
 
   append(table: TableName, chain: string, rule: Rule): void {
-    this.transact(table, () => { this.rawAppend(table, chain, rule); });
+    const was = this.present.has(table);
+    this.rawAppend(table, chain, rule);
+    try {
+      this.checkChanged(table, [chain]);
+    } catch (e) {
+      this.rawDelete(table, chain, this.chain(table, chain).rules.length);
+      if (!was) this.present.delete(table);
+      throw e;
+    }
   }
 
   /** Insert at 1-based `pos` (1 = first; len+1 = append; beyond that "Index of insertion too big."). */
   insert(table: TableName, chain: string, rule: Rule, pos = 1): void {
-    this.transact(table, () => { this.rawInsert(table, chain, rule, pos); });
+    const was = this.present.has(table);
+    this.rawInsert(table, chain, rule, pos);
+    try {
+      this.checkChanged(table, [chain]);
+    } catch (e) {
+      this.rawDelete(table, chain, pos);
+      if (!was) this.present.delete(table);
+      throw e;
+    }
   }
 
-  /** Delete by 1-based number, or the first rule whose text equals `rule`'s. */
+  /** Delete by 1-based number, or the first rule whose text equals `rule`'s (removing a rule cannot make the table invalid). */
   delete(table: TableName, chain: string, rule: Rule | number): void {
-    this.transact(table, () => { this.rawDelete(table, chain, rule); });
+    this.rawDelete(table, chain, rule);
   }
 
   replace(table: TableName, chain: string, num: number, rule: Rule): void {
-    this.transact(table, () => { this.rawReplace(table, chain, num, rule); });
+    const was = this.present.has(table);
+    const c0 = this.chain(table, chain);
+    const old = c0.rules[num - 1];
+    const oldCounter = this.tables[table].counters.get(c0)?.get(num - 1);
+    this.rawReplace(table, chain, num, rule);
+    try {
+      this.checkChanged(table, [chain]);
+    } catch (e) {
+      this.rawReplace(table, chain, num, old);
+      if (oldCounter) this.setRuleCounters(table, chain, num, oldCounter);
+      if (!was) this.present.delete(table);
+      throw e;
+    }
   }
 
   /** Flush one chain, or every chain of the table. */
   flush(table: TableName, chain?: string): void {
-    this.table(table);
-    if (chain !== undefined) this.chain(table, chain).rules = [];
-    else for (const c of this.tables[table].chains.values()) c.rules = [];
+    const t = this.table(table);
+    if (chain !== undefined) {
+      const c0 = this.chain(table, chain);
+      if (c0.shared) { this.own(table, chain, true); return; }
+      const ix = tableIndexes.get(t);
+      if (ix) edgesDiff(ix, chain, c0.rules, []);
+      t.counters.delete(c0);
+      c0.rules = [];
+      this.touched(table, c0);
+      return;
+    }
+    for (const [n, c] of t.chains) {
+      if (c.shared) t.chains.set(n, copyChain(c, []));
+      else { c.rules = []; c.gen = (c.gen ?? 0) + 1; }
+    }
+    t.counters.clear();
+    tableIndexes.delete(t);
   }
 
   newChain(table: TableName, name: string): void {
@@ -151,55 +427,79 @@ export class Ruleset {
           for (const r of c.rules) if (r.target instanceof ChainTarget) throw new RulesetError(`Chain '${r.target.name}' is referenced by chain ${c.name} (iptables: Too many links)`);
         }
       }
-      for (const [n, c] of [...t.chains]) if (c.policy === null) t.chains.delete(n);
+      for (const [n, c] of [...t.chains]) if (c.policy === null) { t.chains.delete(n); t.counters.delete(c); }
+      tableIndexes.delete(t);
       return;
     }
+    this.checkDeletable(table, name);
+    const c = t.chains.get(name)!;
+    t.chains.delete(name);
+    t.counters.delete(c);
+    const ix = tableIndexes.get(t);
+    if (ix) ix.deep.delete(name);
+  }
+
+  /** The -X checks for one chain: exists, not built-in, not referenced, empty. */
+  private checkDeletable(table: TableName, name: string): void {
+    const t = this.tables[table];
     const c = t.chains.get(name);
     if (!c) throw new RulesetError(`Chain '${name}' does not exist`);
     if (c.policy !== null) throw new RulesetError(`Can't delete built-in chain ${name}`);
-    const ref = this.findReference(table, name);
-    if (ref) throw new RulesetError(`Chain '${name}' is referenced by rule ${ref.num} of chain ${ref.chain} (iptables: Too many links)`);
+    const ix = tableIndexes.get(t);
+    if (ix === undefined || ix.parents.has(name)) {
+      const ref = this.findReference(table, name);
+      if (ref) throw new RulesetError(`Chain '${name}' is referenced by rule ${ref.num} of chain ${ref.chain} (iptables: Too many links)`);
+    }
     if (c.rules.length) throw new RulesetError(`Chain '${name}' is not empty (iptables: Directory not empty)`);
-    t.chains.delete(name);
   }
 
-  /** `-E old new`: references follow the new name. */
+  /** `-E old new`: references follow the new name (the rules that name it are replaced by copies with the new target). */
   renameChain(table: TableName, from: string, to: string): void {
     const t = this.table(table);
-    const c = this.chain(table, from);
-    if (c.policy !== null) throw new RulesetError(`Can't rename built-in chain ${from}`);
+    const c0 = this.chain(table, from);
+    if (c0.policy !== null) throw new RulesetError(`Can't rename built-in chain ${from}`);
     checkChainName(to);
     if (t.chains.has(to)) throw new RulesetError('File exists.');
+    const c = this.own(table, from);
     const chains = new Map<string, Chain>();
     for (const [n, x] of t.chains) chains.set(n === from ? to : n, x);
     c.name = to;
     t.chains = chains;
-    for (const x of chains.values()) {
-      for (const r of x.rules) if (r.target instanceof ChainTarget && r.target.name === from) r.target = new ChainTarget(to, r.target.goto);
+    for (const [n, x] of chains) {
+      if (!x.rules.some((r) => r.target instanceof ChainTarget && r.target.name === from)) continue;
+      const y = this.own(table, n);
+      y.rules = y.rules.map((r) => (r.target instanceof ChainTarget && r.target.name === from ? { ...r, target: new ChainTarget(to, r.target.goto) } : r));
+      y.gen = (y.gen ?? 0) + 1;
     }
+    tableIndexes.delete(t);
   }
 
-  setPolicy(table: TableName, chain: string, policy: string, counters?: { pkts: number; bytes: number }): void {
+  setPolicy(table: TableName, chain: string, policy: string, counters?: Counter): void {
     this.table(table);
     const c = this.tables[table].chains.get(chain);
     if (!c || c.policy === null) throw new RulesetError('Bad built-in chain name.');
     if (policy !== 'ACCEPT' && policy !== 'DROP') throw new RulesetError('Bad policy name.');
-    c.policy = policy;
-    c.registered = true;
-    if (counters) { c.pkts = counters.pkts; c.bytes = counters.bytes; }
+    const own = this.own(table, chain);
+    own.policy = policy;
+    own.registered = true;
+    if (counters) { own.pkts = counters.pkts; own.bytes = counters.bytes; }
   }
 
   /** Zero the counters of one chain (its rules and policy), a table, or every table. */
   zero(table?: TableName, chain?: string): void {
-    const tables = table ? [this.tables[table]] : Object.values(this.tables);
-    for (const t of tables) {
-      for (const c of t.chains.values()) {
+    if (table && chain !== undefined) this.chain(table, chain);
+    const names = table ? [table] : TABLE_NAMES;
+    for (const n of names) {
+      const t = this.tables[n];
+      for (const c of [...t.chains.values()]) {
         if (chain !== undefined && c.name !== chain) continue;
-        c.pkts = 0; c.bytes = 0;
-        for (const r of c.rules) { r.pkts = 0; r.bytes = 0; }
+        t.counters.delete(c);
+        if (c.pkts !== 0 || c.bytes !== 0) {
+          const o = this.own(n, c.name);
+          o.pkts = 0; o.bytes = 0;
+        }
       }
     }
-    if (table && chain !== undefined) this.chain(table, chain);
   }
 
   /** Where `name` is jumped to from, if anywhere. */
@@ -213,50 +513,176 @@ export class Ruleset {
     return null;
   }
 
-  // ---- the raw operations (no validation pass), used by transactions and iptables-restore ----
-
-  rawAppend(table: TableName, chain: string, rule: Rule): void {
-    this.table(table);
-    const c = this.chain(table, chain);
-    this.checkRule(table, chain, rule);
-    c.rules.push(rule);
-    c.gen = (c.gen ?? 0) + 1;
-    if (c.policy !== null) c.registered = true;
+  /**
+   * The effect of `iptables-restore --noflush` of a block for `table` that
+   * declares exactly the chains of `set` (`:NAME - [0:0]`, creating or
+   * flushing each), appends their rules, then deletes the chains `deleted`
+   * (`-X NAME`, in order) — atomically: on any error (RulesetError, the
+   * message iptables-restore gives for the same text) nothing changes.
+   *
+   * The Chain objects of `set` are taken by reference and marked `shared`:
+   * the caller may hand the same objects to other rulesets, and must not
+   * change them afterwards (no ruleset does: it copies a shared chain before
+   * any change). Counters of the declared chains start at zero, as after a
+   * flush.
+   *
+   * Only what the change can break is checked — the rules of `set` (targets
+   * valid in the table, jump targets exist and are not built-in), the
+   * deletions (exists, not built-in, not referenced, empty), then loops and
+   * hook limits below the changed chains — so replacing a few chains of a
+   * large table costs in proportion to those chains, not to the table.
+   */
+  replaceChains(table: TableName, set: readonly Chain[], deleted: readonly string[] = []): void {
+    const t = this.tables[table];
+    const names = new Set<string>();
+    // The declarations (`:NAME - [0:0]`).
+    for (const c of set) {
+      if (isBuiltin(table, c.name)) throw new RulesetError(`Can't set policy \`-' on built-in chain ${c.name}`);
+      if (c.policy !== null) throw new RulesetError(`Can't set policy \`${c.policy}' on \`${c.name}': Bad built-in chain name`);
+      if (!t.chains.has(c.name)) checkChainName(c.name);
+      if (names.has(c.name)) throw new RulesetError(`Chain '${c.name}' declared twice`);
+      names.add(c.name);
+    }
+    // The rules (`-A NAME …`): every chain of the set exists by now.
+    const exists = (n: string) => names.has(n) || t.chains.has(n);
+    for (const c of set) {
+      let ok = tablesOk(c, table);
+      if (ok) for (const ch of chainInfo(c).children) if (isBuiltin(table, ch) || !exists(ch)) { ok = false; break; }
+      if (!ok) {
+        // Report the first bad rule, as iptables-restore stops at it.
+        for (const r of c.rules) {
+          const tg = r.target;
+          if (tg instanceof ChainTarget && !isBuiltin(table, tg.name) && !exists(tg.name)) throw new RulesetError(`Chain '${tg.name}' does not exist`, r);
+          if (tg instanceof ChainTarget && isBuiltin(table, tg.name)) this.checkRule(table, c.name, r);
+          if (tg && !(tg instanceof ChainTarget)) this.checkRule(table, c.name, r);
+        }
+      }
+    }
+    // Install, then the deletions and the table check; undo everything on failure.
+    const was = this.present.has(table);
+    this.present.add(table);
+    const ix = this.index(table);
+    const undo: { name: string; prev: Chain | undefined; counters: Map<number, Counter> | undefined }[] = [];
+    const put = (name: string, next: Chain | undefined): void => {
+      const prev = t.chains.get(name);
+      undo.push({ name, prev, counters: prev ? t.counters.get(prev) : undefined });
+      if (prev) t.counters.delete(prev);
+      edgesDiff(ix, name, prev ? prev.rules : [], next ? next.rules : []);
+      if (next) t.chains.set(name, next);
+      else t.chains.delete(name);
+    };
+    try {
+      for (const c of set) {
+        c.shared = true;
+        put(c.name, c);
+      }
+      for (const d of deleted) {
+        this.checkDeletable(table, d);
+        put(d, undefined);
+      }
+      this.checkChanged(table, [...names, ...deleted]);
+    } catch (e) {
+      for (let i = undo.length - 1; i >= 0; i--) {
+        const u = undo[i];
+        const cur = t.chains.get(u.name);
+        if (cur) t.counters.delete(cur);
+        edgesDiff(ix, u.name, cur ? cur.rules : [], u.prev ? u.prev.rules : []);
+        if (u.prev) {
+          t.chains.set(u.name, u.prev);
+          if (u.counters) t.counters.set(u.prev, u.counters);
+        } else t.chains.delete(u.name);
+      }
+      ix.deep.clear();
+      if (!was) this.present.delete(table);
+      throw e;
+    }
   }
 
-  rawInsert(table: TableName, chain: string, rule: Rule, pos: number): void {
-    this.table(table);
-    const c = this.chain(table, chain);
-    if (pos < 1 || pos > c.rules.length + 1) throw new RulesetError('Index of insertion too big.');
+  // ---- the raw operations (no validation pass), used by transactions and iptables-restore ----
+
+  rawAppend(table: TableName, chain: string, rule: Rule, counters?: Counter): void {
+    const t = this.table(table);
+    this.chain(table, chain);
     this.checkRule(table, chain, rule);
-    c.rules.splice(pos - 1, 0, rule);
-    c.gen = (c.gen ?? 0) + 1;
+    const c = this.own(table, chain);
+    c.rules.push(rule);
     if (c.policy !== null) c.registered = true;
+    const ix = tableIndexes.get(t);
+    if (ix) edge(ix, chain, rule, 1);
+    this.touched(table, c);
+    if (counters) this.setRuleCounters(table, chain, c.rules.length, counters);
+  }
+
+  rawInsert(table: TableName, chain: string, rule: Rule, pos: number, counters?: Counter): void {
+    const t = this.table(table);
+    const c0 = this.chain(table, chain);
+    if (pos < 1 || pos > c0.rules.length + 1) throw new RulesetError('Index of insertion too big.');
+    this.checkRule(table, chain, rule);
+    const c = this.own(table, chain);
+    c.rules.splice(pos - 1, 0, rule);
+    shiftCounters(t.counters.get(c), pos - 1, 1);
+    if (c.policy !== null) c.registered = true;
+    const ix = tableIndexes.get(t);
+    if (ix) edge(ix, chain, rule, 1);
+    this.touched(table, c);
+    if (counters) this.setRuleCounters(table, chain, pos, counters);
   }
 
   rawDelete(table: TableName, chain: string, rule: Rule | number): void {
-    this.table(table);
-    const c = this.chain(table, chain);
+    const t = this.table(table);
+    const c0 = this.chain(table, chain);
+    let i: number;
     if (typeof rule === 'number') {
-      if (rule < 1 || rule > c.rules.length) throw new RulesetError('Index of deletion too big.');
-      c.rules.splice(rule - 1, 1);
-      c.gen = (c.gen ?? 0) + 1;
-      return;
+      if (rule < 1 || rule > c0.rules.length) throw new RulesetError('Index of deletion too big.');
+      i = rule - 1;
+    } else {
+      const text = ruleText(rule);
+      i = c0.rules.findIndex((r) => ruleText(r) === text);
+      if (i < 0) throw new RulesetError('Bad rule (does a matching rule exist in that chain?).');
     }
-    const text = ruleText(rule);
-    const i = c.rules.findIndex((r) => ruleText(r) === text);
-    if (i < 0) throw new RulesetError('Bad rule (does a matching rule exist in that chain?).');
-    c.rules.splice(i, 1);
-    c.gen = (c.gen ?? 0) + 1;
+    const c = this.own(table, chain);
+    const [gone] = c.rules.splice(i, 1);
+    shiftCounters(t.counters.get(c), i, -1);
+    const ix = tableIndexes.get(t);
+    if (ix) edge(ix, chain, gone, -1);
+    this.touched(table, c);
   }
 
-  rawReplace(table: TableName, chain: string, num: number, rule: Rule): void {
-    this.table(table);
-    const c = this.chain(table, chain);
-    if (num < 1 || num > c.rules.length) throw new RulesetError('Index of replacement too big.');
+  rawReplace(table: TableName, chain: string, num: number, rule: Rule, counters?: Counter): void {
+    const t = this.table(table);
+    const c0 = this.chain(table, chain);
+    if (num < 1 || num > c0.rules.length) throw new RulesetError('Index of replacement too big.');
     this.checkRule(table, chain, rule);
+    const c = this.own(table, chain);
+    const gone = c.rules[num - 1];
     c.rules[num - 1] = rule;
-    c.gen = (c.gen ?? 0) + 1;
+    t.counters.get(c)?.delete(num - 1);
+    const ix = tableIndexes.get(t);
+    if (ix) { edge(ix, chain, gone, -1); edge(ix, chain, rule, 1); }
+    this.touched(table, c);
+    if (counters) this.setRuleCounters(table, chain, num, counters);
+  }
+
+  /**
+   * iptables-restore's start of a `*TABLE` block without --noflush: rules and
+   * user chains go, built-in chains become ACCEPT [0:0] (still hooked if
+   * they were).
+   */
+  resetTable(table: TableName): void {
+    const t = this.table(table);
+    const chains = new Map<string, Chain>();
+    for (const c of t.chains.values()) {
+      if (c.policy === null) continue;
+      const o = c.shared ? copyChain(c, []) : c;
+      o.rules = [];
+      o.gen = (o.gen ?? 0) + 1;
+      o.policy = 'ACCEPT';
+      o.pkts = 0; o.bytes = 0;
+      chains.set(o.name, o);
+    }
+    t.chains = chains;
+    t.counters.clear();
+    tableIndexes.delete(t);
   }
 
   /**
@@ -267,7 +693,6 @@ export class Ruleset {
   validate(table: TableName): void {
     const t = this.tables[table];
     const masks = new Map<string, number>();
-    const done = new Map<string, number>();
     const path: Chain[] = [];
     const onPath = new Set<string>();
     const visit = (c: Chain, mask: number, via: Rule | null): void => {
@@ -276,10 +701,9 @@ export class Ruleset {
         const cycle = [...path.slice(i).map((x) => x.name), c.name].join(' -> ');
         throw new RulesetError(`Loop detected: chain ${c.name} reaches itself (${cycle}) (iptables: Too many links)`, via ?? undefined);
       }
-      const prev = done.get(c.name) ?? 0;
+      const prev = masks.get(c.name) ?? 0;
       if ((prev & mask) === mask) return;
-      done.set(c.name, prev | mask);
-      masks.set(c.name, (masks.get(c.name) ?? 0) | mask);
+      masks.set(c.name, prev | mask);
       path.push(c);
       onPath.add(c.name);
       for (const r of c.rules) {
@@ -299,6 +723,7 @@ export class Ruleset {
     for (const c of t.chains.values()) {
       const mask = masks.get(c.name) ?? 0;
       if (mask === 0) continue;
+      if ((mask & ~chainInfo(c).allowed) === 0) continue;
       for (const r of c.rules) {
         const th = r.target?.hooks;
         if (th && !hooksAllow(th, mask)) throw new RulesetError(`${r.target!.name} target not valid in chain ${c.name} (reached from ${hookNames(mask)}; allowed only from ${hookNames(hookMask(th))})`, r);
@@ -310,10 +735,34 @@ export class Ruleset {
     }
   }
 
-  /** A copy of the structure (tables, chains, rule arrays); rules themselves are shared. */
+  /**
+   * A copy of the structure: user chains are shared with the copy (marked
+   * `shared`, so whichever side changes one first copies it), built-in
+   * chains and counters are copied. Rules themselves are shared.
+   */
   clone(): Ruleset {
     const r = new Ruleset();
-    for (const n of TABLE_NAMES) r.tables[n] = snapshotTable(this.tables[n]);
+    for (const n of TABLE_NAMES) {
+      const t = this.tables[n];
+      const chains = new Map<string, Chain>();
+      const map = new Map<Chain, Chain>();
+      for (const [name, c] of t.chains) {
+        let x: Chain;
+        if (c.policy !== null) x = copyChain(c, c.rules.slice());
+        else { c.shared = true; x = c; }
+        chains.set(name, x);
+        map.set(c, x);
+      }
+      const counters = new Map<Chain, Map<number, Counter>>();
+      for (const [c, m] of t.counters) {
+        const x = map.get(c);
+        if (!x) continue;
+        const mm = new Map<number, Counter>();
+        for (const [k, v] of m) mm.set(k, { pkts: v.pkts, bytes: v.bytes });
+        counters.set(x, mm);
+      }
+      r.tables[n] = { name: n, chains, counters };
+    }
     for (const n of this.present) r.present.add(n);
     return r;
   }
@@ -336,12 +785,6 @@ function hooksAllow(h: readonly number[], mask: number): boolean {
 }
 function hookNames(mask: number): string {
   return HOOK_CHAIN.filter((_, i) => mask & (1 << i)).join(', ');
-}
-
-function snapshotTable(t: Table): Table {
-  const chains = new Map<string, Chain>();
-  for (const [n, c] of t.chains) chains.set(n, { ...c, rules: c.rules.slice() });
-  return { name: t.name, chains };
 }
 
 /** iptables' chain-name rules (xshared/nft: at most 28 characters, no leading '-' or '!', not a target name). */
@@ -380,5 +823,5 @@ export function ruleText(r: Rule): string {
 
 /** A new rule object. */
 export function makeRule(ip: IpHeaderMatch, matches: Rule['matches'], target: Target | null, source?: Rule['source']): Rule {
-  return { ip, matches, target, pkts: 0, bytes: 0, ...(source ? { source } : {}) };
+  return source ? { ip, matches, target, source } : { ip, matches, target };
 }

@@ -52,8 +52,14 @@ export function iptablesSave(rs: Ruleset, opts: SaveOptions = {}): string {
       out += `:${c.name} ${c.policy ?? '-'} [${c.pkts}:${c.bytes}]\n`;
     }
     for (const c of ordered) {
-      for (const r of c.rules) {
-        out += `${opts.counters ? `[${r.pkts}:${r.bytes}] ` : ''}-A ${c.name}${ruleText(r)}\n`;
+      const cc = opts.counters ? t.counters.get(c) : undefined;
+      for (let i = 0; i < c.rules.length; i++) {
+        let pre = '';
+        if (opts.counters) {
+          const e = cc?.get(i);
+          pre = e ? `[${e.pkts}:${e.bytes}] ` : '[0:0] ';
+        }
+        out += `${pre}-A ${c.name}${ruleText(c.rules[i])}\n`;
       }
     }
     out += 'COMMIT\n';

@@ -18,10 +18,15 @@
  * header fails, or only side-effect-free `-m comment` precedes the failing
  * port match), so the walk adds them to `evaluated` as the kernel would have
  * evaluated them, and their counters and traces stay untouched as in the
- * linear walk. The index is keyed by the chain's `rules` array (identity and
- * length); iptables-restore always installs new arrays.
+ * linear walk. The index is keyed by the chain's `rules` array (identity,
+ * length and the chain's `gen`), so a chain shared by many namespaces
+ * (never changed in place: see Chain.shared) has one index for all of them.
+ *
+ * Counters: the rule's in the table's `counters` (this namespace's, by chain
+ * object and position), looked up only for rules that match; a built-in
+ * chain's policy counters on the chain (built-in chains are never shared).
  */
-import type { Chain, IpHeaderMatch, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
+import type { Chain, Counter, IpHeaderMatch, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
 import { CommentMatch } from './matches/comment.js';
 import { TcpMatch } from './matches/tcp.js';
 import { UdpMatch } from './matches/udp.js';
@@ -183,6 +188,9 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
   let chain = start;
   let ix = chainIndex(chain);
   let i = 0;
+  const counters = table.counters;
+  /** The current chain's counters in this namespace (looked up on its first matching rule). */
+  let cc: Map<number, Counter> | undefined;
   for (;;) {
     if (ix !== null && i < ix.len) {
       // Jump over rules that cannot match, counting them as the kernel's linear walk evaluates them.
@@ -199,6 +207,7 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
       chain = stackChains.pop()!;
       i = stackIdx!.pop()!;
       ix = chainIndex(chain);
+      cc = undefined;
       continue;
     }
     const rule = chain.rules[i++];
@@ -209,8 +218,14 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
       if (!m.matches(p)) { ok = false; break; }
     }
     if (!ok) continue;
-    rule.pkts++;
-    rule.bytes += bytes;
+    // This namespace's counters of the rule (by chain object and position: a rule object may be shared).
+    if (cc === undefined) {
+      cc = counters.get(chain);
+      if (cc === undefined) { cc = new Map(); counters.set(chain, cc); }
+    }
+    const e = cc.get(i - 1);
+    if (e === undefined) cc.set(i - 1, { pkts: 1, bytes });
+    else { e.pkts++; e.bytes += bytes; }
     if (!rule.target) continue;
     const v = rule.target.run(p);
     if (trace) trace.rule(p, chain, i, rule, v);
@@ -229,6 +244,7 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
         chain = stackChains.pop()!;
         i = stackIdx!.pop()!;
         ix = chainIndex(chain);
+        cc = undefined;
         continue;
       case 'jump':
       case 'goto': {
@@ -242,6 +258,7 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
         }
         chain = next;
         ix = chainIndex(chain);
+        cc = undefined;
         i = 0;
         continue;
       }

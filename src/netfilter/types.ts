@@ -139,15 +139,25 @@ export interface IpHeaderMatch {
   frag?: { invert: boolean };
 }
 
+/**
+ * A rule. Rule objects are immutable once in a ruleset and may appear in
+ * several namespaces' rulesets (and several times in one): their packet and
+ * byte counters are not here but in the Table of each namespace
+ * (`Table.counters`, by chain object and position).
+ */
 export interface Rule {
-  ip: IpHeaderMatch;
-  matches: Match[];
+  readonly ip: IpHeaderMatch;
+  readonly matches: Match[];
   /** null = no target (rule only counts). */
-  target: Target | null;
+  readonly target: Target | null;
+  /** Where it came from, for errors and traces: file and line of the iptables-restore text. */
+  readonly source?: { file: string; line: number };
+}
+
+/** Packet and byte counters (of a rule in one namespace, or a built-in chain's policy). */
+export interface Counter {
   pkts: number;
   bytes: number;
-  /** Where it came from, for errors and traces: file and line of the iptables-restore text. */
-  source?: { file: string; line: number };
 }
 
 export interface Chain {
@@ -163,7 +173,17 @@ export interface Chain {
   registered?: boolean;
   /** Bumped by every change to `rules` (derived structures such as the traversal's jump index check it). */
   gen?: number;
-  /** Policy counters (the [p:b] in `:CHAIN POLICY [p:b]`). */
+  /**
+   * The chain may be referenced by several rulesets (handed over by
+   * `Ruleset.replaceChains`, or shared between a ruleset and its clone): no
+   * ruleset changes it in place — any change first gives that ruleset its own
+   * copy (copy-on-write). Derived data keyed on the chain (the traversal's
+   * jump index, the ruleset's per-chain summaries) is then computed once for
+   * all its holders. Built-in chains are never shared (their policy counters
+   * live here).
+   */
+  shared?: boolean;
+  /** Policy counters (the [p:b] in `:CHAIN POLICY [p:b]`); always 0 for user chains. */
   pkts: number;
   bytes: number;
   rules: Rule[];
@@ -173,6 +193,14 @@ export interface Table {
   name: TableName;
   /** Chains in creation order (iptables-save prints built-ins first, then user chains in this order). */
   chains: Map<string, Chain>;
+  /**
+   * This namespace's rule counters: for a chain object of `chains`, its
+   * rules' counters by 0-based position. Sparse: only rules that matched a
+   * packet (or were given counters by `iptables-restore -c`) have an entry.
+   * Shared chains are never edited, so positions stay valid; the ruleset
+   * moves the entries when it edits (or copies) one of its own chains.
+   */
+  counters: Map<Chain, Map<number, Counter>>;
 }
 
 /** An error in rule text, naming the source line as iptables-restore does. */

@@ -113,7 +113,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     if (captures) files = captures.close().files;
   }
   results.sort((a, b) => sc.traffic.findIndex((t) => t.name === a.name) - sc.traffic.findIndex((t) => t.name === b.name));
-  const config = [...world.nodes.values()].map((n) => ({ machine: n.name, kind: n.role, commands: n.configLog.slice() }));
+  const config = [...world.nodes.values()].map((n) => ({ machine: n.name, kind: n.role, commands: n.configCommands() }));
   return { scenario: sc, cluster, endTime: Math.max(lastEnd, world.now), results, config, captures: files, events: world.sched.executed };
 }
 

@@ -20,7 +20,8 @@ describe('Ruleset operations', () => {
       '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -j KUBE-B\n-A INPUT -j RETURN\nCOMMIT\n');
     rs.delete('filter', 'INPUT', parseRule('-p tcp -m tcp --dport 22 -j ACCEPT', 'filter', 'INPUT'));
     rs.delete('filter', 'INPUT', 2);
-    rs.chain('filter', 'INPUT').rules[0].pkts = 5;
+    rs.setRuleCounters('filter', 'INPUT', 1, { pkts: 5, bytes: 7 });
+    expect(iptablesSave(rs, { noComments: true, counters: true })).toContain('[5:7] -A INPUT -j KUBE-B\n');
     rs.zero('filter');
     expect(iptablesSave(rs, { noComments: true, counters: true })).toContain('[0:0] -A INPUT -j KUBE-B\n');
   });

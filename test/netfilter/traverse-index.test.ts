@@ -64,7 +64,10 @@ function counters(t: Table): number[] {
   const out: number[] = [];
   for (const c of t.chains.values()) {
     out.push(c.pkts, c.bytes);
-    for (const r of c.rules) out.push(r.pkts, r.bytes);
+    for (let i = 0; i < c.rules.length; i++) {
+      const e = t.counters.get(c)?.get(i);
+      out.push(e?.pkts ?? 0, e?.bytes ?? 0);
+    }
   }
   return out;
 }

@@ -13,13 +13,18 @@ const RETURN = target({ kind: 'return' }, 'RETURN');
 const MARK = target({ kind: 'continue' }, 'MARK');
 
 function rule(t: Target | null, ...m: Match[]): Rule {
-  return { ip: {}, matches: m, target: t, pkts: 0, bytes: 0 };
+  return { ip: {}, matches: m, target: t };
 }
 function chain(name: string, policy: 'ACCEPT' | 'DROP' | null, rules: Rule[]): Chain {
   return { name, policy, rules, pkts: 0, bytes: 0 };
 }
 function table(...chains: Chain[]): Table {
-  return { name: 'filter', chains: new Map(chains.map((c) => [c.name, c])) };
+  return { name: 'filter', chains: new Map(chains.map((c) => [c.name, c])), counters: new Map() };
+}
+/** The namespace's counters of rule `r` (0-based position in `c`) in table `t`. */
+function ctr(t: Table, c: Chain, i: number): [number, number] {
+  const e = t.counters.get(c)?.get(i);
+  return [e?.pkts ?? 0, e?.bytes ?? 0];
 }
 const pkt = (over: Partial<PacketCtx> = {}): PacketCtx => ({
   skb: { len: 114, nh: 14, data: 0 } as PacketCtx['skb'], saddr: 0x0a000001, daddr: 0x0a000002, proto: 6, fragOff: 0, sport: 1000, dport: 80,
@@ -41,11 +46,12 @@ describe('traverseTable', () => {
     const r1 = rule(DROP, match(() => false));
     const r2 = rule(ACCEPT);
     const r3 = rule(DROP);
-    const t = table(chain('INPUT', 'DROP', [r1, r2, r3]));
+    const c = chain('INPUT', 'DROP', [r1, r2, r3]);
+    const t = table(c);
     const v = traverseTable(t, 'INPUT', pkt(), null);
     expect(v).toEqual({ verdict: 'accept', evaluated: 2 });
-    expect([r1.pkts, r2.pkts, r3.pkts]).toEqual([0, 1, 0]);
-    expect(r2.bytes).toBe(100);
+    expect([ctr(t, c, 0)[0], ctr(t, c, 1)[0], ctr(t, c, 2)[0]]).toEqual([0, 1, 0]);
+    expect(ctr(t, c, 1)[1]).toBe(100);
   });
 
   it('end of a built-in chain applies and counts its policy', () => {
@@ -92,9 +98,10 @@ describe('traverseTable', () => {
 
   it('a rule without a target only counts', () => {
     const counting = rule(null);
-    const t = table(chain('OUTPUT', 'ACCEPT', [counting, rule(DROP)]));
+    const c = chain('OUTPUT', 'ACCEPT', [counting, rule(DROP)]);
+    const t = table(c);
     expect(traverseTable(t, 'OUTPUT', pkt(), null).verdict).toBe('drop');
-    expect(counting.pkts).toBe(1);
+    expect(ctr(t, c, 0)).toEqual([1, 100]);
   });
 
   it('counts every rule looked at, like the kernel’s linear walk', () => {
