@@ -5,7 +5,7 @@
  * behind KUBE-SVC- / KUBE-SVL- / KUBE-EXT- / KUBE-FW- / KUBE-SEP-. The
  * one implementation in podwire (bench/netfilter-rules.ts has an older copy).
  */
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import { ipToString } from '../wire/bytes.js';
 import { servicePortName, type Protocol, type ServicePortInfo } from './model.js';
 
@@ -22,9 +22,21 @@ function base32First16(b: Uint8Array): string {
   return out;
 }
 
+const oneShot = (nodeCrypto as unknown as { hash?: (alg: string, data: string, enc: string) => string }).hash;
+
 /** kube-proxy's hash of a chain-name input (first 16 chars of base32(sha256(s))). */
 export function chainHash(s: string): string {
-  return base32First16(createHash('sha256').update(s).digest());
+  if (oneShot) {
+    // 20 hex digits = 80 bits = 16 base32 characters, 5 hex digits (20 bits) → 4 characters at a time.
+    const h = oneShot('sha256', s, 'hex');
+    let out = '';
+    for (let i = 0; i < 20; i += 5) {
+      const v = parseInt(h.slice(i, i + 5), 16);
+      out += B32[(v >>> 15) & 31] + B32[(v >>> 10) & 31] + B32[(v >>> 5) & 31] + B32[v & 31];
+    }
+    return out;
+  }
+  return base32First16(nodeCrypto.createHash('sha256').update(s).digest());
 }
 
 /** The name parts of one service port: spn (ServicePortName.String()) and lowercase protocol. */

@@ -189,65 +189,73 @@ export interface PieceProfile {
   largeCluster: boolean;
 }
 
-/** Everything kube-proxy writes for one service port on one node. Immutable; shared between nodes with equal inputs. */
-export interface Piece {
-  /** filter rules in write order, as kube-proxy writes them (`-A CHAIN …`). */
+/** The text of a piece: kube-proxy's `-A` lines, in write order. */
+export interface PieceText {
+  /** filter rules (KUBE-SERVICES, KUBE-EXTERNAL-SERVICES, KUBE-NODEPORTS, KUBE-PROXY-FIREWALL), interleaved as written. */
   readonly filterLines: readonly string[];
+  /** nat KUBE-SERVICES / KUBE-NODEPORTS rules. */
+  readonly natTopLines: readonly string[];
+  /** The own chains' rules. */
+  readonly chainLines: readonly string[];
+}
+
+/**
+ * Everything kube-proxy writes for one service port on one node. Immutable;
+ * shared between nodes with equal inputs. The Rule/Chain objects are built
+ * with the piece; the lines are rendered on first use (`text()`, memoised).
+ */
+export interface Piece {
   readonly fServices: readonly Rule[];
   readonly fExternal: readonly Rule[];
   readonly fNodePorts: readonly Rule[];
   readonly fFirewall: readonly Rule[];
-  /** nat KUBE-SERVICES / KUBE-NODEPORTS rules in write order. */
-  readonly natTopLines: readonly string[];
   readonly nServices: readonly Rule[];
   readonly nNodePorts: readonly Rule[];
   /** The service's own nat chains, in kube-proxy's declaration order (EXT, FW, SVC, SVL, SEP…). */
   readonly chains: readonly Chain[];
-  /** Their `-A` lines in write order. */
-  readonly chainLines: readonly string[];
+  text(): PieceText;
 }
 
+type FilterTop = 'KUBE-SERVICES' | 'KUBE-EXTERNAL-SERVICES' | 'KUBE-NODEPORTS' | 'KUBE-PROXY-FIREWALL';
+
+/** Collects either rules (R) or lines (L) — one code path writes both, each call site evaluating only what the mode needs. */
 class Builder {
   filterLines: string[] = [];
+  natTopLines: string[] = [];
+  chainLines: string[] = [];
   fServices: Rule[] | null = null;
   fExternal: Rule[] | null = null;
   fNodePorts: Rule[] | null = null;
   fFirewall: Rule[] | null = null;
-  natTopLines: string[] = [];
   nServices: Rule[] | null = null;
   nNodePorts: Rule[] | null = null;
-  chainLines: string[] = [];
   own = new Map<string, Rule[]>();
   order: string[] = [];
+  constructor(readonly L: boolean) {}
 
-  filter(chain: 'KUBE-SERVICES' | 'KUBE-EXTERNAL-SERVICES' | 'KUBE-NODEPORTS' | 'KUBE-PROXY-FIREWALL', args: string, rule: Rule): void {
-    this.filterLines.push(`-A ${chain} ${args}`);
+  filter(chain: FilterTop, args: string | false, rule: Rule | false): void {
+    if (this.L) { this.filterLines.push(`-A ${chain} ${args}`); return; }
     const k = chain === 'KUBE-SERVICES' ? 'fServices' : chain === 'KUBE-EXTERNAL-SERVICES' ? 'fExternal' : chain === 'KUBE-NODEPORTS' ? 'fNodePorts' : 'fFirewall';
-    (this[k] ??= []).push(rule);
+    (this[k] ??= []).push(rule as Rule);
   }
-  natTop(chain: 'KUBE-SERVICES' | 'KUBE-NODEPORTS', args: string, rule: Rule): void {
-    this.natTopLines.push(`-A ${chain} ${args}`);
-    (chain === 'KUBE-SERVICES' ? (this.nServices ??= []) : (this.nNodePorts ??= [])).push(rule);
+  natTop(chain: 'KUBE-SERVICES' | 'KUBE-NODEPORTS', args: string | false, rule: Rule | false): void {
+    if (this.L) { this.natTopLines.push(`-A ${chain} ${args}`); return; }
+    (chain === 'KUBE-SERVICES' ? (this.nServices ??= []) : (this.nNodePorts ??= [])).push(rule as Rule);
   }
   declare(chain: string): void {
+    if (this.L) return;
     this.order.push(chain);
     if (!this.own.has(chain)) this.own.set(chain, []);
   }
-  nat(chain: string, args: string, rule: Rule): void {
-    this.chainLines.push(`-A ${chain} ${args}`);
+  nat(chain: string, args: string | false, rule: Rule | false): void {
+    if (this.L) { this.chainLines.push(`-A ${chain} ${args}`); return; }
     let r = this.own.get(chain);
     if (!r) { r = []; this.own.set(chain, r); }
-    r.push(rule);
-  }
-  done(): Piece {
-    const e = EMPTY_RULES;
-    return {
-      filterLines: this.filterLines, fServices: this.fServices ?? e, fExternal: this.fExternal ?? e, fNodePorts: this.fNodePorts ?? e,
-      fFirewall: this.fFirewall ?? e, natTopLines: this.natTopLines, nServices: this.nServices ?? e, nNodePorts: this.nNodePorts ?? e,
-      chains: this.order.map((n) => userChain(n, this.own.get(n)!)), chainLines: this.chainLines,
-    };
+    r.push(rule as Rule);
   }
 }
+
+const mk = makeRule;
 
 /** The key of the node-dependent part of a piece ('' when the piece is the same on every node). */
 export function variantKey(sp: ServicePortInfo, eps: readonly EndpointInfo[], nodeName: string, nodeIP: number | undefined): string {
@@ -260,12 +268,53 @@ export function variantKey(sp: ServicePortInfo, eps: readonly EndpointInfo[], no
   return k;
 }
 
+const HDR_PROTO = { TCP: { proto: protoHdr('TCP') }, UDP: { proto: protoHdr('UDP') }, SCTP: { proto: protoHdr('SCTP') } };
+const NO_HDR: IpHeaderMatch = {};
+const NO_MATCHES: Match[] = [];
+const ONLY_PROTO = { TCP: [PROTO_ONLY.TCP], UDP: [PROTO_ONLY.UDP], SCTP: [PROTO_ONLY.SCTP] };
+
+type PieceArgs = [ServicePortInfo, readonly EndpointInfo[], ServiceChainNames, string, boolean, PieceProfile];
+
+class BuiltPiece implements Piece {
+  fServices: readonly Rule[] = EMPTY_RULES;
+  fExternal: readonly Rule[] = EMPTY_RULES;
+  fNodePorts: readonly Rule[] = EMPTY_RULES;
+  fFirewall: readonly Rule[] = EMPTY_RULES;
+  nServices: readonly Rule[] = EMPTY_RULES;
+  nNodePorts: readonly Rule[] = EMPTY_RULES;
+  chains: readonly Chain[] = [];
+  private memo: PieceText | null = null;
+  constructor(private readonly args: PieceArgs) {}
+  text(): PieceText {
+    if (!this.memo) {
+      const b = new Builder(true);
+      writePiece(b, ...this.args);
+      this.memo = { filterLines: b.filterLines, natTopLines: b.natTopLines, chainLines: b.chainLines };
+    }
+    return this.memo;
+  }
+}
+
 /**
  * The rules of one service port. `eps` sorted (sortEndpoints); `allowFromNode`:
  * a source range contains the node IP (the KUBE-FW `-s <LB IP>` rules).
  */
 export function buildPiece(sp: ServicePortInfo, eps: readonly EndpointInfo[], names: ServiceChainNames, nodeName: string, allowFromNode: boolean, prof: PieceProfile): Piece {
-  const b = new Builder();
+  const b = new Builder(false);
+  writePiece(b, sp, eps, names, nodeName, allowFromNode, prof);
+  const p = new BuiltPiece([sp, eps, names, nodeName, allowFromNode, prof]);
+  if (b.fServices) p.fServices = b.fServices;
+  if (b.fExternal) p.fExternal = b.fExternal;
+  if (b.fNodePorts) p.fNodePorts = b.fNodePorts;
+  if (b.fFirewall) p.fFirewall = b.fFirewall;
+  if (b.nServices) p.nServices = b.nServices;
+  if (b.nNodePorts) p.nNodePorts = b.nNodePorts;
+  p.chains = b.order.map((n) => userChain(n, b.own.get(n)!));
+  return p;
+}
+
+function writePiece(b: Builder, sp: ServicePortInfo, eps: readonly EndpointInfo[], names: ServiceChainNames, nodeName: string, allowFromNode: boolean, prof: PieceProfile): void {
+  const L = b.L, R = !L;
   const { spn, svc, svl, ext, fw } = names;
   const p = PROTO_NAME[sp.protocol];
   const ph = protoHdr(sp.protocol);
@@ -293,83 +342,84 @@ export function buildPiece(sp: ServicePortInfo, eps: readonly EndpointInfo[], na
   const iTName = iTarget === DROP ? 'DROP' : 'REJECT';
   const eTName = eTarget === DROP ? 'DROP' : 'REJECT';
   const vip = sp.clusterIP!;
-  const vipS = ipToString(vip);
-  const pm = portMatch(sp.protocol, sp.port);
+  const vipS = L ? ipToString(vip) : '';
+  const pm = R ? portMatch(sp.protocol, sp.port) : PROTO_ONLY.TCP;
+  const vipHdr = R ? { dst: addr(vip, 32), proto: ph } : NO_HDR;
 
   // Capture the clusterIP.
   if (hasInternal) {
     const c = `${spn} cluster IP`;
-    b.natTop('KUBE-SERVICES', `-m comment --comment "${c}" -m ${p} -p ${p} -d ${vipS} --dport ${sp.port} -j ${internalChain}`,
-      makeRule({ dst: addr(vip, 32), proto: ph }, [commentMatch(c), pm], jumpTarget(internalChain)));
+    b.natTop('KUBE-SERVICES', L && `-m comment --comment "${c}" -m ${p} -p ${p} -d ${vipS} --dport ${sp.port} -j ${internalChain}`,
+      R && mk(vipHdr, [commentMatch(c), pm], jumpTarget(internalChain)));
   } else {
-    b.filter('KUBE-SERVICES', `-m comment --comment "${iComment}" -m ${p} -p ${p} -d ${vipS} --dport ${sp.port} -j ${iTName}`,
-      makeRule({ dst: addr(vip, 32), proto: ph }, [commentMatch(iComment), pm], iTarget));
+    b.filter('KUBE-SERVICES', L && `-m comment --comment "${iComment}" -m ${p} -p ${p} -d ${vipS} --dport ${sp.port} -j ${iTName}`,
+      R && mk(vipHdr, [commentMatch(iComment), pm], iTarget));
   }
 
   // Capture externalIPs.
   for (const eip of sp.externalIPs) {
-    const s = ipToString(eip);
+    const s = L ? ipToString(eip) : '';
     if (hasEndpoints) {
       const c = `${spn} external IP`;
-      b.natTop('KUBE-SERVICES', `-m comment --comment "${c}" -m ${p} -p ${p} -d ${s} --dport ${sp.port} -j ${ext}`,
-        makeRule({ dst: addr(eip, 32), proto: ph }, [commentMatch(c), pm], jumpTarget(ext)));
+      b.natTop('KUBE-SERVICES', L && `-m comment --comment "${c}" -m ${p} -p ${p} -d ${s} --dport ${sp.port} -j ${ext}`,
+        R && mk({ dst: addr(eip, 32), proto: ph }, [commentMatch(c), pm], jumpTarget(ext)));
     }
     if (!hasExternal) {
-      b.filter('KUBE-EXTERNAL-SERVICES', `-m comment --comment "${eComment}" -m ${p} -p ${p} -d ${s} --dport ${sp.port} -j ${eTName}`,
-        makeRule({ dst: addr(eip, 32), proto: ph }, [commentMatch(eComment), pm], eTarget));
+      b.filter('KUBE-EXTERNAL-SERVICES', L && `-m comment --comment "${eComment}" -m ${p} -p ${p} -d ${s} --dport ${sp.port} -j ${eTName}`,
+        R && mk({ dst: addr(eip, 32), proto: ph }, [commentMatch(eComment), pm], eTarget));
     }
   }
 
   // Capture load-balancer ingress.
   for (const lb of sp.loadBalancerIPs) {
-    const s = ipToString(lb);
+    const s = L ? ipToString(lb) : '';
     if (hasEndpoints) {
       const c = `${spn} loadbalancer IP`;
-      b.natTop('KUBE-SERVICES', `-m comment --comment "${c}" -m ${p} -p ${p} -d ${s} --dport ${sp.port} -j ${lbChain}`,
-        makeRule({ dst: addr(lb, 32), proto: ph }, [commentMatch(c), pm], jumpTarget(lbChain)));
+      b.natTop('KUBE-SERVICES', L && `-m comment --comment "${c}" -m ${p} -p ${p} -d ${s} --dport ${sp.port} -j ${lbChain}`,
+        R && mk({ dst: addr(lb, 32), proto: ph }, [commentMatch(c), pm], jumpTarget(lbChain)));
     }
     if (usesFW) {
       const c = `${spn} traffic not accepted by ${fw}`;
-      b.filter('KUBE-PROXY-FIREWALL', `-m comment --comment "${c}" -m ${p} -p ${p} -d ${s} --dport ${sp.port} -j DROP`,
-        makeRule({ dst: addr(lb, 32), proto: ph }, [commentMatch(c), pm], DROP));
+      b.filter('KUBE-PROXY-FIREWALL', L && `-m comment --comment "${c}" -m ${p} -p ${p} -d ${s} --dport ${sp.port} -j DROP`,
+        R && mk({ dst: addr(lb, 32), proto: ph }, [commentMatch(c), pm], DROP));
     }
   }
   if (!hasExternal) {
     for (const lb of sp.loadBalancerIPs) {
-      b.filter('KUBE-EXTERNAL-SERVICES', `-m comment --comment "${eComment}" -m ${p} -p ${p} -d ${ipToString(lb)} --dport ${sp.port} -j ${eTName}`,
-        makeRule({ dst: addr(lb, 32), proto: ph }, [commentMatch(eComment), pm], eTarget));
+      b.filter('KUBE-EXTERNAL-SERVICES', L && `-m comment --comment "${eComment}" -m ${p} -p ${p} -d ${ipToString(lb)} --dport ${sp.port} -j ${eTName}`,
+        R && mk({ dst: addr(lb, 32), proto: ph }, [commentMatch(eComment), pm], eTarget));
     }
   }
 
   // Capture nodeports (no localhost/nfacct rule: podwire has no nfacct counters).
   if (sp.nodePort !== 0) {
-    const npm = portMatch(sp.protocol, sp.nodePort);
+    const npm = R ? portMatch(sp.protocol, sp.nodePort) : pm;
     if (hasEndpoints) {
-      b.natTop('KUBE-NODEPORTS', `-m comment --comment ${spn} -m ${p} -p ${p} --dport ${sp.nodePort} -j ${ext}`,
-        makeRule({ proto: ph }, [commentMatch(spn), npm], jumpTarget(ext)));
+      b.natTop('KUBE-NODEPORTS', L && `-m comment --comment ${spn} -m ${p} -p ${p} --dport ${sp.nodePort} -j ${ext}`,
+        R && mk(HDR_PROTO[sp.protocol], [commentMatch(spn), npm], jumpTarget(ext)));
     }
     if (!hasExternal) {
-      b.filter('KUBE-EXTERNAL-SERVICES', `-m comment --comment "${eComment}" -m addrtype --dst-type LOCAL -m ${p} -p ${p} --dport ${sp.nodePort} -j ${eTName}`,
-        makeRule({ proto: ph }, [commentMatch(eComment), LOCAL_DST, npm], eTarget));
+      b.filter('KUBE-EXTERNAL-SERVICES', L && `-m comment --comment "${eComment}" -m addrtype --dst-type LOCAL -m ${p} -p ${p} --dport ${sp.nodePort} -j ${eTName}`,
+        R && mk(HDR_PROTO[sp.protocol], [commentMatch(eComment), LOCAL_DST, npm], eTarget));
     }
   }
 
   // Capture healthCheckNodePorts (kube-proxy has one only for eTP=Local LoadBalancers).
   if (sp.healthCheckNodePort !== 0 && eLocal) {
     const c = `${spn} health check node port`;
-    b.filter('KUBE-NODEPORTS', `-m comment --comment "${c}" -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`,
-      makeRule({ proto: protoHdr('TCP') }, [commentMatch(c), tcpMatch({ dport: sp.healthCheckNodePort })], ACCEPT));
+    b.filter('KUBE-NODEPORTS', L && `-m comment --comment "${c}" -m tcp -p tcp --dport ${sp.healthCheckNodePort} -j ACCEPT`,
+      R && mk(HDR_PROTO.TCP, [commentMatch(c), tcpMatch({ dport: sp.healthCheckNodePort })], ACCEPT));
   }
 
   // Internal traffic handling: masquerade off-cluster sources.
   if (hasInternal) {
     const c = `${spn} cluster IP`;
-    const base = `-m comment --comment "${c}" -m ${p} -p ${p} -d ${vipS} --dport ${sp.port}`;
+    const base = L ? `-m comment --comment "${c}" -m ${p} -p ${p} -d ${vipS} --dport ${sp.port}` : '';
     if (prof.masqueradeAll) {
-      b.nat(internalChain, `${base} -j ${MARK_MASQ}`, makeRule({ dst: addr(vip, 32), proto: ph }, [commentMatch(c), pm], JUMP_MARK_MASQ));
+      b.nat(internalChain, L && `${base} -j ${MARK_MASQ}`, R && mk(vipHdr, [commentMatch(c), pm], JUMP_MARK_MASQ));
     } else if (prof.localCIDR) {
-      b.nat(internalChain, `${base} ! -s ${cidrString(prof.localCIDR)} -j ${MARK_MASQ}`,
-        makeRule({ src: addr(prof.localCIDR.addr, prof.localCIDR.prefix, true), dst: addr(vip, 32), proto: ph }, [commentMatch(c), pm], JUMP_MARK_MASQ));
+      b.nat(internalChain, L && `${base} ! -s ${cidrString(prof.localCIDR)} -j ${MARK_MASQ}`,
+        R && mk({ src: addr(prof.localCIDR.addr, prof.localCIDR.prefix, true), dst: addr(vip, 32), proto: ph }, [commentMatch(c), pm], JUMP_MARK_MASQ));
     }
   }
 
@@ -378,90 +428,89 @@ export function buildPiece(sp: ServicePortInfo, eps: readonly EndpointInfo[], na
     b.declare(ext);
     if (!eLocal) {
       const c = `masquerade traffic for ${spn} external destinations`;
-      b.nat(ext, `-m comment --comment "${c}" -j ${MARK_MASQ}`, makeRule({}, [commentMatch(c)], JUMP_MARK_MASQ));
+      b.nat(ext, L && `-m comment --comment "${c}" -j ${MARK_MASQ}`, R && mk(NO_HDR, [commentMatch(c)], JUMP_MARK_MASQ));
     } else {
       if (prof.localCIDR) {
         const c = `pod traffic for ${spn} external destinations`;
-        b.nat(ext, `-m comment --comment "${c}" -s ${cidrString(prof.localCIDR)} -j ${svc}`,
-          makeRule({ src: addr(prof.localCIDR.addr, prof.localCIDR.prefix) }, [commentMatch(c)], jumpTarget(svc)));
+        b.nat(ext, L && `-m comment --comment "${c}" -s ${cidrString(prof.localCIDR)} -j ${svc}`,
+          R && mk({ src: addr(prof.localCIDR.addr, prof.localCIDR.prefix) }, [commentMatch(c)], jumpTarget(svc)));
       }
       const c1 = `masquerade LOCAL traffic for ${spn} external destinations`;
-      b.nat(ext, `-m comment --comment "${c1}" -m addrtype --src-type LOCAL -j ${MARK_MASQ}`, makeRule({}, [commentMatch(c1), LOCAL_SRC], JUMP_MARK_MASQ));
+      b.nat(ext, L && `-m comment --comment "${c1}" -m addrtype --src-type LOCAL -j ${MARK_MASQ}`, R && mk(NO_HDR, [commentMatch(c1), LOCAL_SRC], JUMP_MARK_MASQ));
       const c2 = `route LOCAL traffic for ${spn} external destinations`;
-      b.nat(ext, `-m comment --comment "${c2}" -m addrtype --src-type LOCAL -j ${svc}`, makeRule({}, [commentMatch(c2), LOCAL_SRC], jumpTarget(svc)));
+      b.nat(ext, L && `-m comment --comment "${c2}" -m addrtype --src-type LOCAL -j ${svc}`, R && mk(NO_HDR, [commentMatch(c2), LOCAL_SRC], jumpTarget(svc)));
     }
-    if (hasExternal) b.nat(ext, `-j ${externalPolicyChain}`, makeRule({}, [], jumpTarget(externalPolicyChain)));
+    if (hasExternal) b.nat(ext, L && `-j ${externalPolicyChain}`, R && mk(NO_HDR, NO_MATCHES, jumpTarget(externalPolicyChain)));
   }
 
   // Firewall chain (loadBalancerSourceRanges).
   if (usesFW) {
     b.declare(fw);
     const c = `${spn} loadbalancer IP`;
-    const cm = commentMatch(c);
-    const toExt = jumpTarget(ext);
+    const cm = R ? [commentMatch(c)] : NO_MATCHES;
+    const toExt = R ? jumpTarget(ext) : null;
     for (const r of sp.loadBalancerSourceRanges) {
-      b.nat(fw, `-m comment --comment "${c}" -s ${cidrString(r)} -j ${ext}`, makeRule({ src: addr(r.addr, r.prefix) }, [cm], toExt));
+      b.nat(fw, L && `-m comment --comment "${c}" -s ${cidrString(r)} -j ${ext}`, R && mk({ src: addr(r.addr, r.prefix) }, cm, toExt));
     }
     if (allowFromNode) {
       for (const lb of sp.loadBalancerIPs) {
-        b.nat(fw, `-m comment --comment "${c}" -s ${ipToString(lb)} -j ${ext}`, makeRule({ src: addr(lb, 32) }, [cm], toExt));
+        b.nat(fw, L && `-m comment --comment "${c}" -s ${ipToString(lb)} -j ${ext}`, R && mk({ src: addr(lb, 32) }, cm, toExt));
       }
     }
     const c2 = `other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`;
-    b.nat(fw, `-m comment --comment "${c2}"`, makeRule({}, [commentMatch(c2)], null));
+    b.nat(fw, L && `-m comment --comment "${c2}"`, R && mk(NO_HDR, [commentMatch(c2)], null));
   }
 
-  const epStr = new Map<EndpointInfo, { s: string; sep: string }>();
-  const info = (e: EndpointInfo) => {
-    let x = epStr.get(e);
-    if (!x) { const s = endpointString(e.ip, e.port); x = { s, sep: sepChainName(spn, p, s) }; epStr.set(e, x); }
+  const sepOf = new Map<EndpointInfo, string>();
+  const sep = (e: EndpointInfo) => {
+    let x = sepOf.get(e);
+    if (x === undefined) { x = sepChainName(spn, p, endpointString(e.ip, e.port)); sepOf.set(e, x); }
     return x;
   };
-  if (usesClusterPolicyChain) { b.declare(svc); writeServiceToEndpointRules(b, spn, sp, svc, cat.cluster, info, prof.largeCluster); }
-  if (usesLocalPolicyChain) { b.declare(svl); writeServiceToEndpointRules(b, spn, sp, svl, cat.local, info, prof.largeCluster); }
+  if (usesClusterPolicyChain) { b.declare(svc); writeServiceToEndpointRules(b, spn, sp, svc, cat.cluster, sep, prof.largeCluster); }
+  if (usesLocalPolicyChain) { b.declare(svl); writeServiceToEndpointRules(b, spn, sp, svl, cat.local, sep, prof.largeCluster); }
 
   // Per-endpoint chains.
-  const spnComment = prof.largeCluster ? null : commentMatch(spn);
-  const cArgs = prof.largeCluster ? '' : `-m comment --comment ${spn} `;
+  const large = prof.largeCluster;
+  const cArgs = large ? '' : `-m comment --comment ${spn} `;
   const affinity = sp.affinitySeconds > 0;
+  const hairpinMs: Match[] = R && !large ? [commentMatch(spn)] : NO_MATCHES;
+  const dnatMs: Match[] = R ? (large ? ONLY_PROTO[sp.protocol] : [hairpinMs[0], PROTO_ONLY[sp.protocol]]) : NO_MATCHES;
+  const dnatHdr = HDR_PROTO[sp.protocol];
   for (const e of cat.all) {
-    const { s, sep } = info(e);
-    b.declare(sep);
-    const ms: Match[] = spnComment ? [spnComment] : [];
-    b.nat(sep, `${cArgs}-s ${ipToString(e.ip)} -j ${MARK_MASQ}`, makeRule({ src: addr(e.ip, 32) }, ms, JUMP_MARK_MASQ));
-    const md: Match[] = spnComment ? [spnComment] : [];
-    let a = cArgs;
-    if (affinity) { a += `-m recent --name ${sep} --set `; md.push(recentMatch({ cmd: 'set', name: sep })); }
-    md.push(PROTO_ONLY[sp.protocol]);
-    b.nat(sep, `${a}-m ${p} -p ${p} -j DNAT --to-destination ${s}`, makeRule({ proto: ph }, md, dnatTarget(e.ip, e.port)));
+    const s = sep(e);
+    b.declare(s);
+    b.nat(s, L && `${cArgs}-s ${ipToString(e.ip)} -j ${MARK_MASQ}`, R && mk({ src: addr(e.ip, 32) }, hairpinMs, JUMP_MARK_MASQ));
+    let ms = dnatMs;
+    if (affinity && R) ms = large ? [recentMatch({ cmd: 'set', name: s }), PROTO_ONLY[sp.protocol]] : [hairpinMs[0], recentMatch({ cmd: 'set', name: s }), PROTO_ONLY[sp.protocol]];
+    b.nat(s, L && `${cArgs}${affinity ? `-m recent --name ${s} --set ` : ''}-m ${p} -p ${p} -j DNAT --to-destination ${endpointString(e.ip, e.port)}`,
+      R && mk(dnatHdr, ms, dnatTarget(e.ip, e.port)));
   }
-  return b.done();
 }
 
 function writeServiceToEndpointRules(b: Builder, spn: string, sp: ServicePortInfo, chain: string, eps: readonly EndpointInfo[],
-  info: (e: EndpointInfo) => { s: string; sep: string }, large: boolean): void {
+  sep: (e: EndpointInfo) => string, large: boolean): void {
+  const L = b.L, R = !L;
   if (sp.affinitySeconds > 0) {
     for (const e of eps) {
-      const { s, sep } = info(e);
-      const c = `${spn} -> ${s}`;
-      const ms: Match[] = large ? [] : [commentMatch(c)];
-      ms.push(recentMatch({ cmd: 'rcheck', name: sep, seconds: sp.affinitySeconds, reap: true }));
-      b.nat(chain, `${large ? '' : `-m comment --comment "${c}" `}-m recent --name ${sep} --rcheck --seconds ${sp.affinitySeconds} --reap -j ${sep}`,
-        makeRule({}, ms, jumpTarget(sep)));
+      const s = sep(e);
+      const c = large ? '' : `${spn} -> ${endpointString(e.ip, e.port)}`;
+      b.nat(chain, L && `${large ? '' : `-m comment --comment "${c}" `}-m recent --name ${s} --rcheck --seconds ${sp.affinitySeconds} --reap -j ${s}`,
+        R && mk(NO_HDR, [...(large ? [] : [commentMatch(c)]), recentMatch({ cmd: 'rcheck', name: s, seconds: sp.affinitySeconds, reap: true })], jumpTarget(s)));
     }
   }
   const n = eps.length;
   for (let i = 0; i < n; i++) {
-    const { s, sep } = info(eps[i]);
-    const c = `${spn} -> ${s}`;
-    const ms: Match[] = large ? [] : [commentMatch(c)];
-    let a = large ? '' : `-m comment --comment "${c}" `;
-    if (i < n - 1) {
-      const pr = probability(n - i);
-      a += `-m statistic --mode random --probability ${pr} `;
-      ms.push(statisticRandom(pr));
+    const e = eps[i];
+    const s = sep(e);
+    const c = large ? '' : `${spn} -> ${endpointString(e.ip, e.port)}`;
+    const pr = i < n - 1 ? probability(n - i) : '';
+    if (L) {
+      b.nat(chain, `${large ? '' : `-m comment --comment "${c}" `}${pr ? `-m statistic --mode random --probability ${pr} ` : ''}-j ${s}`, false);
+    } else {
+      const ms: Match[] = large ? (pr ? [statisticRandom(pr)] : NO_MATCHES) : pr ? [commentMatch(c), statisticRandom(pr)] : [commentMatch(c)];
+      b.nat(chain, false, mk(NO_HDR, ms, jumpTarget(s)));
     }
-    b.nat(chain, `${a}-j ${sep}`, makeRule({}, ms, jumpTarget(sep)));
   }
 }
 

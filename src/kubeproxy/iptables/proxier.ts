@@ -82,6 +82,10 @@ export class IptablesProxier {
   private syncId = 0;
   /** Sorted service port states (by sortKey) and the piece and variant each uses on this node. */
   private order: string[] = [];
+  /** The piece at each position of `order` (so composing walks an array, not the map). */
+  private orderPieces: Piece[] = [];
+  /** Service ports whose piece is node-specific (non-empty variant): key → variant. */
+  private variants = new Map<string, string>();
   private pieces = new Map<string, { st: SpState; piece: Piece; variant: string }>();
   private top = new Map<TopName, Chain>();
   /** nat service chains installed (name → chain). */
@@ -122,6 +126,7 @@ export class IptablesProxier {
       this.pc = cache.profile(prof);
       this.order = [];
       this.pieces.clear();
+      this.variants.clear();
       changedKeys = new Set(cache.services.keys());
     }
     const pc = this.pc!;
@@ -137,6 +142,7 @@ export class IptablesProxier {
     if (full) this.svcChains = new Map();
     const newChains: Chain[] = [];
     const inserts: SpState[] = [];
+    const replaced: SpState[] = [];
     const removes = new Set<string>();
     for (const key of changedKeys!) {
       const st = cache.services.get(key);
@@ -144,6 +150,7 @@ export class IptablesProxier {
       if (!st) {
         if (old) {
           removes.add(key);
+          this.variants.delete(key);
           this.pieces.delete(key);
           for (const t of TOPS) if (old.piece[t.k].length) dirty.add(t.k);
           for (const c of old.piece.chains) removedChains.add(c.name);
@@ -155,7 +162,9 @@ export class IptablesProxier {
       const allow = variant.endsWith('|A');
       const piece = cache.piece(pc, st, variant, nodeName, allow, e.sorted, e.byVariant);
       updated.push(st);
+      if (variant) this.variants.set(key, variant); else this.variants.delete(key);
       if (old && old.piece === piece) { this.pieces.set(key, { st, piece, variant }); continue; }
+      if (old) replaced.push(st);
       for (const t of TOPS) {
         if ((old ? old.piece[t.k] : null) !== piece[t.k] && (piece[t.k].length || (old && old.piece[t.k].length))) dirty.add(t.k);
       }
@@ -164,7 +173,7 @@ export class IptablesProxier {
       for (const c of piece.chains) newChains.push(c);
       this.pieces.set(key, { st, piece, variant });
     }
-    this.spliceOrder(inserts, removes, full);
+    this.spliceOrder(inserts, removes, replaced, full);
 
     // Compose the top-level chains that changed.
     const fp = this.fingerprint();
@@ -188,9 +197,9 @@ export class IptablesProxier {
     } else {
       for (const n of removedChains) if (this.svcChains.delete(n)) deleted.push(n);
     }
-    setNat.push(...newChains);
+    for (const c of newChains) setNat.push(c);
     if (full) {
-      setFilter.push(...this.fixed.chains.filter);
+      for (const c of this.fixed.chains.filter) setFilter.push(c);
       setNat.unshift(...this.fixed.chains.nat);
     }
 
@@ -209,32 +218,48 @@ export class IptablesProxier {
     };
   }
 
-  /** Insert/remove service ports in the sorted order (binary search + splice). */
-  private spliceOrder(inserts: SpState[], removes: Set<string>, full: boolean): void {
+  /** Insert/remove/replace service ports in the sorted order (binary search + splice). */
+  private spliceOrder(inserts: SpState[], removes: Set<string>, replaced: SpState[], full: boolean): void {
     if (full) {
       this.order = [...this.pieces.values()].map((p) => p.st).sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0)).map((s) => s.key);
+      this.orderPieces = this.order.map((k) => this.pieces.get(k)!.piece);
       return;
     }
-    if (removes.size) this.order = this.order.filter((k) => !removes.has(k));
+    if (removes.size) {
+      const keep: number[] = [];
+      for (let i = 0; i < this.order.length; i++) if (!removes.has(this.order[i])) keep.push(i);
+      this.order = keep.map((i) => this.order[i]);
+      this.orderPieces = keep.map((i) => this.orderPieces[i]);
+    }
     const sk = (k: string) => this.pieces.get(k)!.st.sortKey;
-    for (const st of inserts) {
+    const find = (sortKey: string) => {
       let lo = 0, hi = this.order.length;
-      while (lo < hi) { const m = (lo + hi) >> 1; if (sk(this.order[m]) < st.sortKey) lo = m + 1; else hi = m; }
-      this.order.splice(lo, 0, st.key);
+      while (lo < hi) { const m = (lo + hi) >> 1; if (sk(this.order[m]) < sortKey) lo = m + 1; else hi = m; }
+      return lo;
+    };
+    for (const st of replaced) {
+      const i = find(st.sortKey);
+      this.orderPieces[i] = this.pieces.get(st.key)!.piece;
+    }
+    for (const st of inserts) {
+      const i = find(st.sortKey);
+      this.order.splice(i, 0, st.key);
+      this.orderPieces.splice(i, 0, this.pieces.get(st.key)!.piece);
     }
   }
 
   /** The Local-policy variants of this node: what, besides the generation, its top-level chains depend on. */
   private fingerprint(): string {
     let s = '';
-    for (const [k, p] of this.pieces) if (p.variant) s += `${k}=${p.variant};`;
+    for (const [k, v] of this.variants) s += `${k}=${v};`;
     return s;
   }
 
   private compose(name: string, k: TopName, extra: readonly Rule[] | null): Chain {
     const rules: Rule[] = [];
-    for (const key of this.order) {
-      const r = this.pieces.get(key)!.piece[k];
+    const ps = this.orderPieces;
+    for (let j = 0; j < ps.length; j++) {
+      const r = ps[j][k];
       for (let i = 0; i < r.length; i++) rules.push(r[i]);
     }
     if (extra) for (const r of extra) rules.push(r);
@@ -247,7 +272,7 @@ export class IptablesProxier {
     const out: string[] = ['*filter'];
     for (const c of f.filterDecl) out.push(`:${c} - [0:0]`);
     out.push(...f.filterHead);
-    for (const key of this.order) for (const l of this.pieces.get(key)!.piece.filterLines) out.push(l);
+    for (const key of this.order) for (const l of this.pieces.get(key)!.piece.text().filterLines) out.push(l);
     out.push(...f.filterTail, 'COMMIT', '*nat');
     for (const c of ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']) out.push(`:${c} - [0:0]`);
     for (const key of this.order) {
@@ -259,9 +284,10 @@ export class IptablesProxier {
     out.push(...f.natHead);
     for (const key of this.order) {
       const { st, piece: p } = this.pieces.get(key)!;
-      for (const l of p.natTopLines) out.push(l);
+      const t = p.text();
+      for (const l of t.natTopLines) out.push(l);
       if (rewritten && !rewritten.has(st.nsName)) continue;
-      for (const l of p.chainLines) out.push(l);
+      for (const l of t.chainLines) out.push(l);
     }
     for (const c of stale) out.push(`-X ${c}`);
     out.push(...f.natTail, 'COMMIT', '');
