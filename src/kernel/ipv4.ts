@@ -182,7 +182,7 @@ export class Ipv4Stack {
       if (!this.defrag(skb)) return;
     }
     if (!this.hook(NfHook.LOCAL_IN, skb, dev, null)) return;
-    if (this.world.onDeliver && skb.path) this.world.onDeliver(skb);
+    if (this.world.onDeliver && (skb.path || skb.flow)) this.world.onDeliver(skb);
     if (this.world.trace.on) this.ev(dev, skb, 'ip.local_deliver', `to ${ipToString(ipv4Daddr(skb.buf, skb.nh))} proto ${ipv4Protocol(skb.buf, skb.nh)}`);
     this.ns.sockets.deliver(skb, dev);
   }

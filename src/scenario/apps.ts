@@ -17,7 +17,7 @@ import type { ContainerPortSpec, SourcePos } from './types.js';
 import { InputError } from './errors.js';
 import { ipToString } from '../wire/bytes.js';
 
-export type Outcome = 'reply' | 'refused' | 'unreachable' | 'dropped';
+export type Outcome = 'reply' | 'refused' | 'unreachable' | 'dropped' | 'nxdomain';
 
 export function payload(size: number): Uint8Array {
   const b = new Uint8Array(size);

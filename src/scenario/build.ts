@@ -8,13 +8,14 @@
 import { World } from '../kernel/world.js';
 import { Node } from '../kernel/node.js';
 import { Segment } from '../kernel/devices/nic.js';
-import { cmdAdd, defaultBridgeConflist, parseConflist, resolveFlannel, type BridgeNetConf, type NetworkConfigList, CniConfigError } from '../cni/index.js';
+import { cmdAdd, cmdDel, defaultBridgeConflist, parseConflist, resolveFlannel, type BridgeNetConf, type NetworkConfigList, CniConfigError } from '../cni/index.js';
 import { ipToString, prefixMask } from '../wire/bytes.js';
 import { InputError } from './errors.js';
 import type { Cidr, ContainerPortSpec, PodSpec, Scenario, SourcePos } from './types.js';
 import { startServers } from './apps.js';
 import { iptablesRestore, RuleError } from '../netfilter/index.js';
 import { mapPosition } from './embedded-text.js';
+import { ControlPlane } from './control-plane.js';
 
 export interface PodInfo {
   spec: PodSpec;
@@ -22,6 +23,9 @@ export interface PodInfo {
   netns: string;
   ip: number;
   hostVeth?: string;
+  /** The sandbox's container ID and CNI config (for CNI DEL). */
+  containerID?: string;
+  conf?: BridgeNetConf;
 }
 
 export interface Cluster {
@@ -36,6 +40,12 @@ export interface Cluster {
   podCIDRs: Map<string, { addr: number; prefix: number }>;
   /** Machine name → its underlay address. */
   machineIPs: Map<string, number>;
+  /** Sets up a pod's sandbox (CNI ADD) and its servers; errors name `pod.pos`. */
+  addPod(pod: PodSpec): PodInfo;
+  /** Tears a pod's sandbox down (CNI DEL, netns deleted). */
+  deletePod(key: string): void;
+  /** The API server, controllers, kube-proxy and DNS, when kube-proxy runs (scenario/control-plane.ts). */
+  control?: ControlPlane;
 }
 
 const cidrText = (addr: number, prefix: number) => `${ipToString(addr)}/${prefix}`;
@@ -48,7 +58,10 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
   const world = new World(opts.seed ?? sc.seed);
   if (opts.sysctls) world.sysctlOverrides = { ...opts.sysctls };
   world.vethDelay = sc.cluster.linkDelay.veth;
-  const cl: Cluster = { world, scenario: sc, nodes: new Map(), hosts: new Map(), routers: [], segments: [], pods: new Map(), podCIDRs: new Map(), machineIPs: new Map() };
+  const cl: Cluster = {
+    world, scenario: sc, nodes: new Map(), hosts: new Map(), routers: [], segments: [], pods: new Map(), podCIDRs: new Map(), machineIPs: new Map(),
+    addPod: (pod) => addPod(pod), deletePod: (key) => deletePod(key),
+  };
   const c = sc.cluster;
 
   // Underlay: one segment per subnet of the node/host addresses.
@@ -158,15 +171,14 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     return conf;
   };
 
-  for (const m of sc.manifests) {
-    if (m.kind !== 'Pod') continue;
-    const pod = m as PodSpec;
+  const addPod = (pod: PodSpec): PodInfo => {
     const node = cl.nodes.get(pod.nodeName)!;
+    const key = `${pod.namespace}/${pod.name}`;
     if (pod.hostNetwork) {
       const info: PodInfo = { spec: pod, node, netns: 'host', ip: cl.machineIPs.get(node.name)! };
-      cl.pods.set(`${pod.namespace}/${pod.name}`, info);
+      cl.pods.set(key, info);
       startServers(node.ns('host'), portsOf(pod), pod.pos);
-      continue;
+      return info;
     }
     const netns = `${pod.namespace}.${pod.name}`;
     node.netnsAdd(netns);
@@ -176,14 +188,25 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     try {
       result = cmdAdd(node, world.rng, conf, { containerID, netns, ifName: 'eth0', ips: pod.pinnedIP !== undefined ? [ipToString(pod.pinnedIP)] : undefined });
     } catch (e) {
-      fail(pod.pos, `CNI ADD for pod ${pod.namespace}/${pod.name} on ${node.name} failed: ${(e as Error).message}`);
+      fail(pod.pos, `CNI ADD for pod ${key} on ${node.name} failed: ${(e as Error).message}`);
     }
     const addr = result.ips[0]?.address.split('/')[0];
     const ip = addr ? ipv4(addr) : 0;
     const hostVeth = result.interfaces.find((i) => !i.sandbox && i.name.startsWith('veth'))?.name;
-    cl.pods.set(`${pod.namespace}/${pod.name}`, { spec: pod, node, netns, ip, hostVeth });
+    const info: PodInfo = { spec: pod, node, netns, ip, hostVeth, containerID, conf };
+    cl.pods.set(key, info);
     startServers(node.ns(netns), portsOf(pod), pod.pos);
-  }
+    return info;
+  };
+  const deletePod = (key: string): void => {
+    const p = cl.pods.get(key);
+    if (!p) return;
+    cl.pods.delete(key);
+    if (p.netns === 'host' || !p.conf || !p.containerID) return;
+    cmdDel(p.node, p.conf, { containerID: p.containerID, netns: p.netns, ifName: 'eth0' });
+    p.node.netnsDel(p.netns);
+  };
+  for (const m of sc.manifests) if (m.kind === 'Pod') addPod(m as PodSpec);
   for (const h of c.externalHosts) startServers(cl.hosts.get(h.name)!.ns('host'), h.ports, h.pos);
 
   // iptables rules given per machine, restored into its own namespace as iptables-restore would.
@@ -198,6 +221,7 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
       throw e;
     }
   }
+  if (c.kubeProxy.mode !== 'none') cl.control = new ControlPlane(cl);
   return cl;
 }
 

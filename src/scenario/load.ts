@@ -206,10 +206,12 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
     }
     check(t.spec.from, t.from);
     check(t.spec.to, t.to);
+    for (const sv of t.served) check(sv.ep, sv.y);
     if (t.spec.via && t.via) check(t.spec.via, t.via);
     for (const py of t.path) {
       const first = String(py.scalar).split('/')[0];
-      if (!machines.includes(first)) {
+      // The builder's own machines: the router between subnets and the cloud load balancer.
+      if (!machines.includes(first) && first !== 'router' && first !== 'cloud-lb') {
         const near = closest(first, machines);
         py.fail(`${py.what}: ${JSON.stringify(first)} is not a node or host of this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${machines.join(', ')}`);
       }

@@ -15,7 +15,6 @@ import type { Skb } from '../kernel/skb.js';
 import { resetPacketIds } from '../kernel/skb.js';
 import { formatTime } from '../engine/time.js';
 import { ipToString } from '../wire/bytes.js';
-import { InputError } from './errors.js';
 
 export interface TrafficResult {
   name: string;
@@ -27,6 +26,8 @@ export interface TrafficResult {
   expected?: TrafficSpec['expect'];
   /** Devices the first request crossed, in order ("node/netns/dev"). */
   path: string[];
+  /** Requests delivered per receiver (`pod/NS/NAME`, `node/NAME`, `host/NAME`): which backends served the item. */
+  servedBy: Record<string, number>;
   startedAt: number;
   endedAt: number;
 }
@@ -57,19 +58,18 @@ export function runScenarioFile(path: string, opts: RunOptions = {}): RunResult 
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
-  for (const t of sc.traffic) {
-    for (const e of [t.from, t.to]) {
-      if (e.kind === 'service') {
-        throw new InputError(t.pos.file, t.pos.line, t.pos.col, `traffic "${t.name}" goes to ${e.text}, but Services need kube-proxy, which this version of podwire does not model yet`, 'pod/NS/NAME, node/NAME, host/NAME or ip/A.B.C.D');
-      }
-    }
-  }
   resetPacketIds();
   const cluster = buildCluster(sc, { seed: opts.seed, sysctls: opts.sysctls });
   const world = cluster.world;
   if (opts.trace) world.trace = opts.trace;
 
   const captures = opts.pcapDir ? attachCaptures(world, opts.pcapDir) : null;
+
+  // Service addresses are fixed once the objects are admitted: resolve every
+  // service target now, so a wrong port name is a scenario error before anything runs.
+  const targets = new Map<TrafficSpec, { addr: number; port: number }>();
+  for (const t of sc.traffic) if (t.to.kind === 'service') targets.set(t, cluster.control!.serviceTarget(t));
+  for (const e of sc.events) world.sched.at(e.at, () => cluster.control!.applyEvent(e));
 
   // Paths: the first request's copies are watched; the copy delivered at the destination (or, failing that, the longest) wins.
   world.watchPaths = true;
@@ -83,16 +83,32 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     if (skb.path.length > p.longest.length) p.longest = skb.path.slice();
   };
   world.onDrop = (skb) => notePath(skb, false);
-  world.onDeliver = (skb) => notePath(skb, true);
+  // Who served each request: the namespace where a request's first packet (SYN, UDP
+  // datagram, echo request) of a traffic item was delivered.
+  const served = new Map<string, Map<string, number>>();
+  const whoIs = new Map<string, string>();
+  for (const [key, p] of cluster.pods) whoIs.set(`${p.node.name}/${p.netns}`, `pod/${key}`);
+  for (const n of cluster.nodes.keys()) if (!whoIs.has(`${n}/host`)) whoIs.set(`${n}/host`, `node/${n}`);
+  for (const n of cluster.hosts.keys()) whoIs.set(`${n}/host`, `host/${n}`);
+  world.onDeliver = (skb) => {
+    if (skb.path) notePath(skb, true);
+    if (!skb.flow || !isRequestStart(skb)) return;
+    const at = `${skb.dev?.netns.node.name}/${skb.dev?.netns.name}`;
+    let m = served.get(skb.flow);
+    if (!m) served.set(skb.flow, (m = new Map()));
+    const who = whoIs.get(at) ?? at;
+    m.set(who, (m.get(who) ?? 0) + 1);
+  };
 
   const results: TrafficResult[] = [];
   let pending = 0;
   let lastEnd = 0;
   for (const t of sc.traffic) {
     pending++;
-    world.sched.at(t.at, () => startItem(cluster, t, (r) => {
+    world.sched.at(t.at, () => startItem(cluster, t, targets.get(t), (r) => {
       const p = pathOf.get(t.name);
       r.path = p ? (p.delivered ?? p.longest) : [];
+      r.servedBy = Object.fromEntries([...(served.get(t.name) ?? new Map<string, number>())].sort((a, b) => a[0].localeCompare(b[0])));
       judge(r, t);
       results.push(r);
       lastEnd = Math.max(lastEnd, world.now);
@@ -127,22 +143,39 @@ export function resolveEndpoint(cl: Cluster, e: Endpoint): { ns: Netns | null; a
     case 'node': return { ns: cl.nodes.get(e.name)!.host, addr: cl.machineIPs.get(e.name)! };
     case 'host': return { ns: cl.hosts.get(e.name)!.host, addr: cl.machineIPs.get(e.name)! };
     case 'ip': return { ns: null, addr: e.addr };
-    case 'service': throw new Error(`service endpoints (${e.text}) need kube-proxy, which is not modelled yet`);
+    case 'service':
+    case 'dns':
+      throw new Error(`${e.text} is resolved by the control plane, not here`);
   }
 }
 
-function startItem(cl: Cluster, t: TrafficSpec, done: (r: TrafficResult) => void, watch: (skb: Skb) => void): void {
+function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: number } | undefined, done: (r: TrafficResult) => void, watch: (skb: Skb) => void): void {
   const world = cl.world;
   const started = world.now;
   const from = t.from.kind === 'ip' ? resolveEndpoint(cl, t.via!) : resolveEndpoint(cl, t.from);
-  const to = resolveEndpoint(cl, t.to);
   const src = t.from.kind === 'ip' ? t.from.addr : undefined;
+  if (t.to.kind === 'dns') {
+    // The pod's resolver first (its queries are part of the item's frames), then the request.
+    const pod = t.from as Extract<Endpoint, { kind: 'pod' }>;
+    cl.control!.resolve(from.ns!, `${pod.namespace}/${pod.name}`, t.to.name, t.name, (addrs, detail) => {
+      if (!addrs.length) {
+        done({ name: t.name, result: 'nxdomain', detail, ok: true, path: [], servedBy: {}, startedAt: started, endedAt: world.now, expected: t.expect });
+        return;
+      }
+      send(from.ns!, addrs[0], t.port, `${detail}; `);
+    });
+    return;
+  }
+  const to = target ?? resolveEndpoint(cl, t.to);
+  send(from.ns!, to.addr, target ? target.port : t.port, '');
+
+  function send(ns: Netns, dst: number, port: number | undefined, prefix: string): void {
   const outcomes: { o: Outcome; d: string }[] = [];
   let i = 0;
   const one = () => {
     i++;
     runClient({
-      ns: from.ns!, dst: to.addr, protocol: t.protocol, port: t.port, sourcePort: t.sourcePort, src,
+      ns, dst, protocol: t.protocol, port, sourcePort: t.sourcePort, src,
       size: t.size, timeout: t.timeout, flow: t.name,
       onFirstSkb: i === 1 ? watch : undefined,
       done: (o, d) => {
@@ -154,11 +187,13 @@ function startItem(cl: Cluster, t: TrafficSpec, done: (r: TrafficResult) => void
         }
         const bad = outcomes.find((x) => x.o !== 'reply');
         const final = bad ?? outcomes[outcomes.length - 1];
-        done({ name: t.name, result: final.o, detail: t.count > 1 ? `${outcomes.filter((x) => x.o === 'reply').length}/${t.count} replied; ${final.d}` : final.d, ok: true, path: [], startedAt: started, endedAt: world.now, expected: t.expect });
+        const detail = t.count > 1 ? `${outcomes.filter((x) => x.o === 'reply').length}/${t.count} replied; ${final.d}` : final.d;
+        done({ name: t.name, result: final.o, detail: prefix + detail, ok: true, path: [], servedBy: {}, startedAt: started, endedAt: world.now, expected: t.expect });
       },
     });
   };
   one();
+  }
 }
 
 /** Expected path entries: "node/dev" (the node's own namespace) or "node/netns/dev". */
@@ -179,7 +214,24 @@ function judge(r: TrafficResult, t: TrafficSpec): void {
     for (const d of r.path) if (k < want.length && d === want[k]) k++;
     if (k < want.length) problems.push(`path: ${want[k]} not crossed${k ? ` after ${want[k - 1]}` : ''} (crossed: ${r.path.join(' → ') || 'nothing'})`);
   }
+  if (exp.servedBy) {
+    const got = Object.keys(r.servedBy).sort();
+    const want = [...exp.servedBy].sort();
+    if (got.join(',') !== want.join(',')) problems.push(`served by ${got.join(', ') || 'nobody'}, expected ${want.join(', ')}`);
+  }
   if (problems.length) { r.ok = false; r.mismatch = problems.join('; '); }
+}
+
+/** A request's first packet: TCP SYN without ACK, any UDP datagram, ICMP echo request. */
+function isRequestStart(skb: Skb): boolean {
+  const b = skb.buf, nh = skb.nh;
+  const l4 = nh + (b[nh] & 15) * 4;
+  switch (b[nh + 9]) {
+    case 6: return (b[l4 + 13] & 0x12) === 0x02;
+    case 17: return true;
+    case 1: return b[l4] === 8;
+    default: return false;
+  }
 }
 
 export function formatResult(r: TrafficResult): string {
@@ -187,6 +239,8 @@ export function formatResult(r: TrafficResult): string {
   const exp = r.expected?.result ? ` (expected ${r.expected.result})` : '';
   const lines = [`${mark} ${r.name}: ${r.result}${exp} at ${formatTime(r.startedAt)}–${formatTime(r.endedAt)}: ${r.detail}`];
   if (r.path.length) lines.push(`     path: ${r.path.join(' → ')}`);
+  const sb = Object.entries(r.servedBy);
+  if (sb.length && (sb.length > 1 || Object.values(r.servedBy)[0] > 1 || r.expected?.servedBy)) lines.push(`     served by: ${sb.map(([k, v]) => `${k} ×${v}`).join(', ')}`);
   if (r.mismatch) lines.push(`     ${r.mismatch}`);
   return lines.join('\n');
 }

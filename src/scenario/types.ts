@@ -167,8 +167,8 @@ export type Endpoint =
 /** How a service is reached: its ClusterIP, a node's NodePort, its LoadBalancer ingress IP (through the modelled cloud LB), or an externalIP. */
 export type ServiceAccess = 'clusterIP' | 'nodePort' | 'loadBalancer' | 'externalIP';
 
-/** reply; refused (TCP RST, ICMP port/protocol unreachable); unreachable (any other ICMP error: host/net unreachable, admin prohibited, TTL exceeded); dropped (silence until the timeout). */
-export type TrafficResult = 'reply' | 'refused' | 'unreachable' | 'dropped';
+/** reply; refused (TCP RST, ICMP port/protocol unreachable); unreachable (any other ICMP error: host/net unreachable, admin prohibited, TTL exceeded); dropped (silence until the timeout); nxdomain (a dns/ name did not resolve). */
+export type TrafficResult = 'reply' | 'refused' | 'unreachable' | 'dropped' | 'nxdomain';
 
 export interface TrafficSpec {
   name: string;
@@ -193,7 +193,8 @@ export interface TrafficSpec {
   count: number;
   /** How long to wait for the outcome before calling it dropped (ns). Default 3 s. */
   timeout: number;
-  expect?: { result?: TrafficResult; path?: string[]; pos: SourcePos };
+  /** servedBy: the receivers (`pod/NS/NAME`, `node/NAME`, `host/NAME`) that must have served the requests, exactly this set. */
+  expect?: { result?: TrafficResult; path?: string[]; servedBy?: string[]; pos: SourcePos };
   pos: SourcePos;
 }
 

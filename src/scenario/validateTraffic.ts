@@ -12,7 +12,7 @@ import { Y } from './validateYaml.js';
 
 export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'count', 'timeout', 'expect'] as const;
 export const EVENT_KINDS = ['pod-ready', 'pod-delete'] as const;
-export const EXPECT_KEYS = ['result', 'path'] as const;
+export const EXPECT_KEYS = ['result', 'path', 'servedBy'] as const;
 
 /** A traffic item and the nodes its references came from, for the loader's cross-checks. */
 export interface TrafficRefs {
@@ -22,6 +22,8 @@ export interface TrafficRefs {
   via?: Y;
   node?: Y;
   path: Y[];
+  /** expect.servedBy entries. */
+  served: { ep: Endpoint; y: Y }[];
 }
 
 /** Parses an endpoint string; `allowed` limits the kinds for this role. */
@@ -167,12 +169,13 @@ export function validateTraffic(list: Y): TrafficRefs[] {
     if (port !== undefined) spec.port = port;
     if (sourcePort !== undefined) spec.sourcePort = sourcePort;
     const path: Y[] = [];
+    const served: { ep: Endpoint; y: Y }[] = [];
     const exY = m.opt('expect');
     if (exY) {
       const e = exY.map(EXPECT_KEYS);
       const expect: NonNullable<TrafficSpec['expect']> = { pos: exY.pos };
       const rY = e.opt('result');
-      if (rY) expect.result = rY.oneOf<TrafficResult>(['reply', 'refused', 'unreachable', 'dropped']);
+      if (rY) expect.result = rY.oneOf<TrafficResult>(['reply', 'refused', 'unreachable', 'dropped', 'nxdomain']);
       const pY = e.opt('path');
       if (pY) {
         expect.path = [];
@@ -185,9 +188,18 @@ export function validateTraffic(list: Y): TrafficRefs[] {
           path.push(sy);
         }
       }
+      const sbY = e.opt('servedBy');
+      if (sbY) {
+        expect.servedBy = [];
+        for (const sy of sbY.list()) {
+          const ep = endpointAt(sy, ['pod', 'node', 'host']);
+          expect.servedBy.push(ep.kind === 'pod' ? `pod/${ep.namespace}/${ep.name}` : ep.text);
+          served.push({ ep, y: sy });
+        }
+      }
       spec.expect = expect;
     }
-    out.push({ spec, from: fromY, to: toY, via: viaY, node: nodeY, path });
+    out.push({ spec, from: fromY, to: toY, via: viaY, node: nodeY, path, served });
   }
   return out;
 }

@@ -1,0 +1,87 @@
+/**
+ * kube-proxy (iptables mode) running on one node: the part of the daemon
+ * around `syncProxyRules` — when it syncs and how the result reaches the
+ * node's netfilter state.
+ *
+ *  - Start-up: sets the sysctls the proxier sets (`route_localnet=1` when
+ *    localhost NodePorts are on) and syncs at once.
+ *  - Changes: `requestSync()` is the BoundedFrequencyRunner's Run(): a sync
+ *    runs now if the last one is at least minSyncPeriod old, else when it is;
+ *    requests in between fold into that one.
+ *  - A sync writes what kube-proxy writes: one `iptables-restore --noflush`
+ *    of the changed chains (the whole set on the first sync), and on the first
+ *    sync the jump rules in the built-in chains (kube-proxy's EnsureRule
+ *    prepends, here as `-I CHAIN 1` lines of one restore, in kube-proxy's order).
+ *    Both are logged on the node as those commands (lazily rendered).
+ */
+import type { Node } from '../kernel/node.js';
+import { iptablesRestore } from '../netfilter/index.js';
+import type { EndpointInfo, ProxierConfig, ServicePortInfo } from './model.js';
+import { IptablesProxier, SharedProxyCache } from './iptables/index.js';
+import { builtinJumpsInIssueOrder } from './iptables/build.js';
+
+export interface ProxyInput {
+  ports: ServicePortInfo[];
+  endpoints: Map<string, EndpointInfo[]>;
+}
+
+export class KubeProxyIptables {
+  readonly proxier: IptablesProxier;
+  private lastSync = -Infinity;
+  private pending = false;
+  private jumped = false;
+  /** Syncs done (for traces and tests). */
+  syncs = 0;
+
+  constructor(
+    readonly node: Node,
+    readonly cfg: ProxierConfig,
+    readonly minSyncPeriod: number,
+    /** The cluster's one shared cache: every node's proxier reads the same per-service pieces. */
+    readonly cache: SharedProxyCache,
+    /** Brings the shared cache up to date with the API objects (idempotent per change). */
+    private readonly refreshCache: () => void,
+  ) {
+    this.proxier = new IptablesProxier(cfg, cache);
+  }
+
+  start(): void {
+    if (this.cfg.localhostNodePorts) this.node.sysctlSet('host', 'net.ipv4.conf.all.route_localnet', '1');
+    this.sync();
+  }
+
+  /** A change was seen: sync now or at lastSync + minSyncPeriod. */
+  requestSync(): void {
+    if (this.pending) return;
+    this.pending = true;
+    const sched = this.node.world.sched;
+    sched.at(Math.max(sched.now, this.lastSync + this.minSyncPeriod), () => {
+      this.pending = false;
+      this.sync();
+    });
+  }
+
+  sync(): void {
+    const world = this.node.world;
+    this.lastSync = world.now;
+    this.syncs++;
+    this.refreshCache();
+    const r = this.proxier.sync();
+    const text = r.restoreText();
+    iptablesRestore(this.node, 'host', text, { noflush: true });
+    if (!this.jumped) {
+      this.jumped = true;
+      const lines = ['*filter'];
+      const jumps = builtinJumpsInIssueOrder();
+      for (const j of jumps) if (j.table === 'filter') lines.push(`-I ${j.chain} 1 ${j.args}`);
+      lines.push('COMMIT', '*nat');
+      for (const j of jumps) if (j.table === 'nat') lines.push(`-I ${j.chain} 1 ${j.args}`);
+      lines.push('COMMIT');
+      iptablesRestore(this.node, 'host', lines.join('\n') + '\n', { noflush: true });
+    }
+    if (world.trace.on) {
+      world.event(this.node.name, 'host', '', null, 'kube-proxy.sync',
+        `${r.fullSync ? 'full' : 'partial'} sync: ${r.changed.length} service ports changed; filter ${r.filter.set.length} chains written, ${r.filter.deleted.length} deleted; nat ${r.nat.set.length} written, ${r.nat.deleted.length} deleted`);
+    }
+  }
+}

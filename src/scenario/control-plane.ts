@@ -1,0 +1,453 @@
+/**
+ * The Kubernetes control plane of a scenario run, and the node agents that
+ * read it: what makes Services work.
+ *
+ *  - the object store (the apiserver) with create-time admission (ClusterIP
+ *    and NodePort allocation from the run's PRNG) — holding the scenario's
+ *    Namespaces, Pods (with status.podIP once CNI gave one), Services,
+ *    Endpoints and EndpointSlices, plus what every cluster has: the
+ *    `default/kubernetes` Service (first serviceCIDR address, 443 → the first
+ *    node's 6443) and, with DNS on, CoreDNS behind `kube-system/kube-dns`;
+ *  - the endpoints/EndpointSlice controllers (src/kube), reacting at once;
+ *  - kube-proxy on every node (src/kubeproxy): on a change it syncs at once if
+ *    its last sync is at least minSyncPeriod old, else when it is (the
+ *    BoundedFrequencyRunner), writing the iptables proxier's chains;
+ *  - the cloud load balancer for LoadBalancer Services (cloud-lb.ts);
+ *  - DNS: the CoreDNS server in its pod and each pod's stub resolver.
+ *
+ * Traffic items and events reach it through `serviceTarget`, `resolve` and
+ * `applyEvent`.
+ */
+import type { Cluster } from './build.js';
+import type { EventSpec, PodSpec, TrafficSpec } from './types.js';
+import { InputError } from './errors.js';
+import type { Netns } from '../kernel/netns.js';
+import type { Node } from '../kernel/node.js';
+import { ipToString } from '../wire/bytes.js';
+import { ObjectStore } from '../kube/store.js';
+import { EndpointsController } from '../kube/endpoints-controller.js';
+import { ClusterIPAllocator, NodePortAllocator, admitService, type ServiceAllocators } from '../kube/allocator.js';
+import { fieldErrorMessage } from '../kube/errors.js';
+import { validateService, type Service } from '../kube/service.js';
+import type { Obj } from '../kube/object.js';
+import type { EndpointInfo, ProxierConfig, ServicePortInfo } from '../kubeproxy/model.js';
+import { DEFAULT_PROXIER_CONFIG, servicePortName } from '../kubeproxy/model.js';
+import { KubeProxyIptables } from '../kubeproxy/agent.js';
+import { SharedProxyCache } from '../kubeproxy/iptables/index.js';
+import { createCloudLb, syncCloudLb, type LbListener } from './cloud-lb.js';
+import type { ClusterDnsView, DnsService } from '../dns/view.js';
+import { startCoreDns } from '../dns/coredns.js';
+import { parseResolvConf, resolve as dnsResolve, resolvConfFor, type DnsPolicy, type ResolvConf } from '../dns/resolver.js';
+
+const NS = 1e9;
+
+export class ControlPlane {
+  readonly store: ObjectStore;
+  private readonly alloc: ServiceAllocators;
+  private readonly proxies = new Map<string, KubeProxyIptables>();
+  private lb: Node | null = null;
+  private lbIPs: number[] = [];
+  /** The proxier input, recomputed once per store change (shared by every node's kube-proxy). */
+  private input: { ports: ServicePortInfo[]; endpoints: Map<string, EndpointInfo[]> } | null = null;
+  private dnsIP = 0;
+  private readonly dnsDomain: string;
+  private lastChange = 0;
+  /** The per-service rule pieces every node's proxier shares. */
+  private readonly proxyCache = new SharedProxyCache();
+  private cacheFresh = false;
+
+  constructor(private readonly cl: Cluster) {
+    const sc = cl.scenario;
+    const c = sc.cluster;
+    const rng = cl.world.rng;
+    const rand = (n: number) => rng.int(0, n - 1);
+    this.store = new ObjectStore();
+    this.alloc = { clusterIPs: new ClusterIPAllocator(c.serviceCIDR.text, rand), nodePorts: new NodePortAllocator(rand) };
+    new EndpointsController(this.store, { rand }).start();
+    this.dnsDomain = c.dns.domain;
+
+    // What exists before any user object: the system namespaces and the kubernetes Service.
+    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) this.ensureNamespace(ns);
+    const first = c.nodes[0];
+    this.createService({
+      apiVersion: 'v1', kind: 'Service',
+      metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
+      spec: { clusterIP: ipToString((c.serviceCIDR.addr + 1) >>> 0), ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }], sessionAffinity: 'None', type: 'ClusterIP' },
+    }, sc.cluster.kubeProxy.pos);
+    this.store.create({
+      apiVersion: 'v1', kind: 'Endpoints',
+      metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
+      subsets: [{ addresses: [{ ip: ipToString(first.ip.addr) }], ports: [{ name: 'https', port: 6443, protocol: 'TCP' }] }],
+    });
+    this.store.create({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name: 'kubernetes', namespace: 'default', labels: { 'kubernetes.io/service-name': 'kubernetes' } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: [ipToString(first.ip.addr)], conditions: { ready: true } }],
+      ports: [{ name: 'https', port: 6443, protocol: 'TCP' }],
+    });
+    if (c.dns.enabled) {
+      this.dnsIP = c.dns.clusterIP ?? ((c.serviceCIDR.addr + 10) >>> 0);
+      this.createService({
+        apiVersion: 'v1', kind: 'Service',
+        metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/cluster-service': 'true', 'kubernetes.io/name': 'CoreDNS' } },
+        spec: {
+          clusterIP: ipToString(this.dnsIP), selector: { 'k8s-app': 'kube-dns' },
+          ports: [
+            { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 },
+            { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 },
+            { name: 'metrics', port: 9153, protocol: 'TCP', targetPort: 9153 },
+          ],
+        },
+      }, c.dns.pos);
+    }
+
+    // The scenario's objects, in manifest order (namespaces implied by objects are created as kubectl users do first).
+    for (const m of sc.manifests) {
+      if (m.kind === 'Pod') continue;
+      const body = (m as { body: Obj }).body;
+      const ns = m.namespace ?? 'default';
+      if (m.kind === 'Namespace') { this.ensureNamespace(m.name, body); continue; }
+      this.ensureNamespace(ns);
+      if (m.kind === 'Service') this.createService(body, m.pos);
+      else if (m.kind === 'Endpoints' || m.kind === 'EndpointSlice') this.store.create(withNamespace(body, ns));
+    }
+    // Pods: their sandboxes exist (build.ts ran CNI); publish them with their IPs.
+    for (const [, p] of cl.pods) this.publishPod(p.spec, p.ip);
+    if (c.dns.enabled) this.startDns();
+
+    this.setUpCloudLb();
+    for (const [name, node] of cl.nodes) this.startKubeProxy(name, node);
+    // kube-proxy watches Services and EndpointSlices (pods reach it through the controllers).
+    this.store.watch('Service', () => this.changed());
+    this.store.watch('EndpointSlice', () => this.changed());
+  }
+
+  // ---- objects -------------------------------------------------------------
+
+  private ensureNamespace(name: string, body?: Obj): void {
+    if (this.store.get('Namespace', undefined, name)) return;
+    this.store.create(body ?? { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  }
+
+  private createService(body: Obj, pos: { file: string; line: number; col: number }): void {
+    const v = validateService(withNamespace(body, (body.metadata as Obj | undefined)?.namespace as string | undefined ?? 'default'));
+    const bad = (errs: { errors: Parameters<typeof fieldErrorMessage>[0][] }, name: string): never => {
+      throw new InputError(pos.file, pos.line, pos.col, `Service ${JSON.stringify(name)} is invalid: ${errs.errors.map(fieldErrorMessage).join('; ')}`);
+    };
+    if (!v.value) return bad(v.errors, String((body.metadata as Obj | undefined)?.name));
+    const a = admitService(v.value, this.alloc);
+    if (!a.value) return bad(a.errors, `${v.value.namespace}/${v.value.name}`);
+    this.store.create(a.value.body);
+  }
+
+  private podObject(spec: PodSpec, ip: number, ready: boolean | undefined): Obj {
+    const body = structuredClone(spec.body ?? {}) as Obj;
+    const meta = { ...(body.metadata as Obj | undefined), name: spec.name, namespace: spec.namespace, labels: spec.labels };
+    const status = { ...(body.status as Obj | undefined) } as Obj;
+    status.phase = 'Running';
+    status.podIP = ipToString(ip);
+    status.podIPs = [{ ip: ipToString(ip) }];
+    status.hostIP = ipToString(this.cl.machineIPs.get(spec.nodeName)!);
+    const given = (status.conditions as Obj[] | undefined)?.find((c) => c.type === 'Ready');
+    const isReady = ready ?? (given ? given.status === 'True' : true);
+    const others = ((status.conditions as Obj[] | undefined) ?? []).filter((c) => c.type !== 'Ready');
+    status.conditions = [...others, { type: 'Ready', status: isReady ? 'True' : 'False' }];
+    return { ...body, apiVersion: 'v1', kind: 'Pod', metadata: meta, status };
+  }
+
+  private publishPod(spec: PodSpec, ip: number): void {
+    this.ensureNamespace(spec.namespace);
+    this.store.create(this.podObject(spec, ip, undefined));
+  }
+
+  // ---- events --------------------------------------------------------------
+
+  applyEvent(e: EventSpec): void {
+    const key = `${e.namespace}/${e.name}`;
+    const p = this.cl.pods.get(key);
+    if (!p) return; // deleted earlier in the run
+    if (e.kind === 'pod-ready') {
+      this.trace(`pod ${key} Ready=${e.ready ? 'True' : 'False'}`);
+      this.store.update(this.podObject(p.spec, p.ip, e.ready));
+    } else {
+      this.trace(`pod ${key} deleted`);
+      this.store.delete('Pod', e.namespace, e.name);
+      this.cl.deletePod(key);
+    }
+  }
+
+  private trace(detail: string): void {
+    const w = this.cl.world;
+    if (w.trace.on) w.event('apiserver', '', '', null, 'kube.event', detail);
+  }
+
+  // ---- kube-proxy ----------------------------------------------------------
+
+  private changed(): void {
+    this.input = null;
+    this.cacheFresh = false;
+    this.lastChange = this.cl.world.now;
+    for (const p of this.proxies.values()) p.requestSync();
+    this.syncLbSoon();
+  }
+
+  /** The services and endpoints as kube-proxy sees them (service ports in a stable order). */
+  proxyInput(): { ports: ServicePortInfo[]; endpoints: Map<string, EndpointInfo[]> } {
+    if (this.input) return this.input;
+    const ports: ServicePortInfo[] = [];
+    const endpoints = new Map<string, EndpointInfo[]>();
+    const slices = this.store.list('EndpointSlice');
+    for (const body of this.store.list('Service')) {
+      const svc = validateService(body).value;
+      if (!svc || svc.type === 'ExternalName') continue;
+      const clusterIP = svc.headless || !svc.clusterIP ? undefined : ipv4(svc.clusterIP);
+      if (clusterIP === undefined) continue; // headless: no rules
+      const mine = slices.filter((s) => (s.metadata as Obj).namespace === svc.namespace && ((s.metadata as Obj).labels as Record<string, string> | undefined)?.['kubernetes.io/service-name'] === svc.name);
+      for (const sp of svc.ports) {
+        const info: ServicePortInfo = {
+          namespace: svc.namespace, name: svc.name, portName: sp.name, protocol: sp.protocol, port: sp.port,
+          clusterIP, nodePort: sp.nodePort ?? 0,
+          externalIPs: svc.externalIPs.map(ipv4), loadBalancerIPs: svc.type === 'LoadBalancer' ? svc.loadBalancerIPs.map(ipv4) : [],
+          loadBalancerSourceRanges: svc.loadBalancerSourceRanges.map((r) => { const [a, pl] = r.split('/'); return { addr: ipv4(a), prefix: +pl }; }),
+          affinitySeconds: svc.sessionAffinity === 'ClientIP' ? svc.sessionAffinityTimeoutSeconds ?? 10800 : 0,
+          externalPolicyLocal: svc.externalTrafficPolicy === 'Local',
+          internalPolicyLocal: svc.internalTrafficPolicy === 'Local',
+          healthCheckNodePort: svc.healthCheckNodePort ?? 0,
+        };
+        ports.push(info);
+        endpoints.set(portKey(info), endpointsFor(mine, sp.name, sp.protocol));
+      }
+    }
+    ports.sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name) || cmp(a.portName, b.portName) || cmp(a.protocol, b.protocol));
+    this.input = { ports, endpoints };
+    return this.input;
+  }
+
+  private startKubeProxy(name: string, node: Node): void {
+    const c = this.cl.scenario.cluster;
+    const kp = c.kubeProxy;
+    const cidr = kp.clusterCIDR ?? c.podCIDR;
+    const cfg: ProxierConfig = {
+      ...DEFAULT_PROXIER_CONFIG,
+      nodeName: name,
+      nodeIPs: [this.cl.machineIPs.get(name)!],
+      clusterCIDR: { addr: cidr.addr, prefix: cidr.prefix },
+      masqueradeAll: kp.masqueradeAll,
+      localhostNodePorts: kp.localhostNodePorts,
+      nodePortAddresses: kp.nodePortAddresses.map((a) => ({ addr: a.addr, prefix: a.prefix })),
+    };
+    const agent = new KubeProxyIptables(node, cfg, kp.minSyncPeriod, this.proxyCache, () => {
+      if (this.cacheFresh) return;
+      const { ports, endpoints } = this.proxyInput();
+      this.proxyCache.apply(ports, endpoints);
+      this.cacheFresh = true;
+    });
+    this.proxies.set(name, agent);
+    agent.start();
+  }
+
+  // ---- services from outside -----------------------------------------------
+
+  private service(ns: string, name: string): Service | undefined {
+    const body = this.store.get('Service', ns, name);
+    return body ? validateService(body).value : undefined;
+  }
+
+  /** Where a traffic item to `service/…` connects: address and port, per its `access`. */
+  serviceTarget(t: TrafficSpec): { addr: number; port: number } {
+    const to = t.to as Extract<TrafficSpec['to'], { kind: 'service' }>;
+    const fail = (msg: string, expected?: string): never => { throw new InputError(t.pos.file, t.pos.line, t.pos.col, `traffic "${t.name}": ${msg}`, expected); };
+    const svc = this.service(to.namespace, to.name) ?? fail(`no Service ${to.namespace}/${to.name}`);
+    const proto = t.protocol.toUpperCase();
+    const want = to.port ?? t.port;
+    const ports = svc.ports.filter((p) => (typeof want === 'string' ? p.name === want : p.port === want));
+    const sp = ports.find((p) => p.protocol === proto) ?? (t.protocol === 'icmp' ? svc.ports[0] : undefined)
+      ?? fail(`Service ${to.namespace}/${to.name} has no ${t.protocol === 'icmp' ? '' : proto + ' '}port ${JSON.stringify(want)}`, svc.ports.map((p) => `${p.name || p.port}/${p.protocol}`).join(', '));
+    const access = t.access ?? 'clusterIP';
+    switch (access) {
+      case 'clusterIP':
+        if (svc.type === 'ExternalName' || svc.headless || !svc.clusterIP) fail(`Service ${to.namespace}/${to.name} has no ClusterIP (${svc.type === 'ExternalName' ? 'ExternalName' : 'headless'})`, 'a dns/ target for headless services');
+        return { addr: ipv4(svc.clusterIP), port: sp.port };
+      case 'nodePort': {
+        if (!sp.nodePort) fail(`Service ${to.namespace}/${to.name} port ${sp.name || sp.port} has no nodePort (type ${svc.type})`, 'a NodePort or LoadBalancer Service');
+        const node = t.node ?? this.cl.scenario.cluster.nodes[0].name;
+        return { addr: this.cl.machineIPs.get(node)!, port: sp.nodePort! };
+      }
+      case 'loadBalancer':
+        if (svc.type !== 'LoadBalancer' || !svc.loadBalancerIPs.length) fail(`Service ${to.namespace}/${to.name} has no LoadBalancer ingress IP`, 'type: LoadBalancer with status.loadBalancer.ingress[].ip');
+        return { addr: ipv4(svc.loadBalancerIPs[0]), port: sp.port };
+      case 'externalIP':
+        if (!svc.externalIPs.length) fail(`Service ${to.namespace}/${to.name} has no externalIPs`);
+        return { addr: ipv4(svc.externalIPs[0]), port: sp.port };
+    }
+  }
+
+  // ---- cloud load balancer -------------------------------------------------
+
+  private lbScheduled = false;
+
+  private setUpCloudLb(): void {
+    const ips = new Set<number>();
+    for (const body of this.store.list('Service')) {
+      const svc = validateService(body).value;
+      if (svc?.type === 'LoadBalancer') for (const ip of svc.loadBalancerIPs) ips.add(ipv4(ip));
+    }
+    // externalIPs: routed to the first node, as an admin's static route would.
+    const firstNode = this.cl.machineIPs.get(this.cl.scenario.cluster.nodes[0].name)!;
+    for (const body of this.store.list('Service')) {
+      const svc = validateService(body).value;
+      for (const e of svc?.externalIPs ?? []) this.routeExternalIP(ipv4(e), firstNode);
+    }
+    if (!ips.size) return;
+    this.lbIPs = [...ips].sort((a, b) => a - b);
+    this.lb = createCloudLb(this.cl, this.lbIPs);
+    syncCloudLb(this.lb, this.lbListeners());
+  }
+
+  private routedExternal = new Set<number>();
+  private routeExternalIP(ip: number, via: number): void {
+    if (this.routedExternal.has(ip)) return;
+    this.routedExternal.add(ip);
+    const dst = `${ipToString(ip)}/32`;
+    for (const r of this.cl.routers) r.routeAdd('host', { dst, via: ipToString(via) });
+    for (const [, h] of this.cl.hosts) {
+      try { h.routeAdd('host', { dst, via: ipToString(via) }); } catch { /* not on the node's segment: its router has the route */ }
+    }
+  }
+
+  private syncLbSoon(): void {
+    if (!this.lb || this.lbScheduled) return;
+    this.lbScheduled = true;
+    // The cloud notices through its health checks; podwire lets it follow kube-proxy's minSyncPeriod.
+    this.cl.world.sched.after(this.cl.scenario.cluster.kubeProxy.minSyncPeriod, () => {
+      this.lbScheduled = false;
+      syncCloudLb(this.lb!, this.lbListeners());
+    });
+  }
+
+  private lbListeners(): LbListener[] {
+    const out: LbListener[] = [];
+    const { ports, endpoints } = this.proxyInput();
+    const nodes = this.cl.scenario.cluster.nodes;
+    for (const sp of ports) {
+      if (!sp.loadBalancerIPs.length || !sp.nodePort) continue;
+      const eps = (endpoints.get(portKey(sp)) ?? []).filter((e) => e.ready);
+      const healthy = nodes.filter((n) => (sp.externalPolicyLocal ? eps.some((e) => e.nodeName === n.name) : eps.length > 0)).map((n) => n.ip.addr);
+      for (const ip of sp.loadBalancerIPs.filter((x) => this.lbIPs.includes(x)))
+        out.push({ spn: servicePortName(sp), ip, protocol: sp.protocol, port: sp.port, nodePort: sp.nodePort, sourceRanges: sp.loadBalancerSourceRanges, nodes: healthy });
+    }
+    return out;
+  }
+
+  // ---- DNS -----------------------------------------------------------------
+
+  private startDns(): void {
+    const c = this.cl.scenario.cluster;
+    const nodeName = c.dns.node ?? c.nodes[0].name;
+    const spec: PodSpec = {
+      kind: 'Pod', name: 'coredns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' }, annotations: {},
+      nodeName, hostNetwork: false,
+      containers: [{ name: 'coredns', image: 'registry.k8s.io/coredns/coredns:v1.11.3', ports: [
+        { name: 'dns', containerPort: 53, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' }, { name: 'metrics', containerPort: 9153, protocol: 'TCP' },
+      ] }],
+      // Its servers are CoreDNS itself (below), not podwire's echo servers.
+      pos: c.dns.pos,
+    };
+    const info = this.cl.addPod({ ...spec, containers: [{ ...spec.containers[0], ports: [] }] });
+    info.spec = spec;
+    this.publishPod(spec, info.ip);
+    startCoreDns(info.node.ns(info.netns), this.dnsView());
+  }
+
+  private dnsView(): ClusterDnsView {
+    const cp = this;
+    return {
+      clusterDomain: this.dnsDomain,
+      namespaceExists: (ns) => !!cp.store.get('Namespace', undefined, ns),
+      service: (ns, name) => {
+        const svc = cp.service(ns, name);
+        return svc ? dnsService(svc, cp.store.list('EndpointSlice', ns)) : undefined;
+      },
+      services: function* () {
+        const slices = cp.store.list('EndpointSlice');
+        for (const body of cp.store.list('Service')) {
+          const svc = validateService(body).value;
+          if (svc) yield dnsService(svc, slices.filter((s) => (s.metadata as Obj).namespace === svc.namespace));
+        }
+      },
+      // SOA serial: seconds since the epoch in CoreDNS; podwire's virtual clock starts at 0.
+      serial: () => Math.floor(cp.lastChange / NS),
+    };
+  }
+
+  /** The pod's resolver (kubelet's resolv.conf for dnsPolicy ClusterFirst) resolving `name`; `done` gets the A records. */
+  resolve(ns: Netns, podKey: string, name: string, flow: string, done: (addrs: number[], detail: string) => void): void {
+    const p = this.cl.pods.get(podKey)!;
+    const policy = ((p.spec.body?.spec as Obj | undefined)?.dnsPolicy as DnsPolicy | undefined) ?? 'ClusterFirst';
+    const text = resolvConfFor(p.spec.namespace, policy, [ipToString(this.dnsIP)], this.dnsDomain, { hostNetwork: p.spec.hostNetwork });
+    const conf: ResolvConf = parseResolvConf(text);
+    dnsResolve(ns, conf, name, (r) => {
+      if (r.addrs.length) done(r.addrs, `${name} resolved to ${r.addrs.map(ipToString).join(', ')} after ${r.queries} queries`);
+      else done([], `${name}: ${r.error ?? 'no address'} after ${r.queries} queries`);
+    }, `${flow} (dns)`);
+  }
+}
+
+function dnsService(svc: Service, slices: Obj[]): DnsService {
+  const mine = slices.filter((s) => ((s.metadata as Obj).labels as Record<string, string> | undefined)?.['kubernetes.io/service-name'] === svc.name);
+  return {
+    namespace: svc.namespace, name: svc.name,
+    clusterIPs: svc.headless || !svc.clusterIP || svc.type === 'ExternalName' ? [] : [ipv4(svc.clusterIP)],
+    headless: svc.headless,
+    externalName: svc.externalName,
+    ports: svc.ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+    endpointSlices: mine.map((s) => ({
+      ports: ((s.ports as Obj[] | undefined) ?? []).map((p) => ({ name: (p.name as string) ?? '', protocol: (p.protocol as 'TCP') ?? 'TCP', port: p.port as number })),
+      endpoints: ((s.endpoints as Obj[] | undefined) ?? []).map((e) => ({
+        ip: ipv4((e.addresses as string[])[0]),
+        hostname: e.hostname as string | undefined,
+        ready: ((e.conditions as Obj | undefined)?.ready as boolean | undefined),
+      })),
+    })),
+  };
+}
+
+/** kube-proxy's endpoints for one service port: slice ports matched by name and protocol, deduplicated by ip:port. */
+function endpointsFor(slices: Obj[], portName: string, protocol: string): EndpointInfo[] {
+  const out = new Map<string, EndpointInfo>();
+  for (const s of slices) {
+    const port = ((s.ports as Obj[] | undefined) ?? []).find((p) => ((p.name as string | undefined) ?? '') === portName && ((p.protocol as string | undefined) ?? 'TCP') === protocol);
+    if (!port || typeof port.port !== 'number') continue;
+    for (const e of (s.endpoints as Obj[] | undefined) ?? []) {
+      const cond = (e.conditions as Obj | undefined) ?? {};
+      const ip = ipv4((e.addresses as string[])[0]);
+      const key = `${ip}:${port.port}`;
+      if (out.has(key)) continue;
+      const ready = cond.ready !== false;
+      out.set(key, {
+        ip, port: port.port, nodeName: e.nodeName as string | undefined,
+        ready,
+        serving: (cond.serving as boolean | undefined) ?? ready,
+        terminating: (cond.terminating as boolean | undefined) ?? false,
+      });
+    }
+  }
+  return [...out.values()];
+}
+
+export function portKey(sp: Pick<ServicePortInfo, 'namespace' | 'name' | 'portName' | 'protocol'>): string {
+  return `${servicePortName(sp)}/${sp.protocol}`;
+}
+
+function withNamespace(body: Obj, ns: string | undefined): Obj {
+  const meta = (body.metadata as Obj | undefined) ?? {};
+  return meta.namespace ? body : { ...body, metadata: { ...meta, namespace: ns ?? 'default' } };
+}
+
+function cmp(a: string, b: string): number { return a < b ? -1 : a > b ? 1 : 0; }
+
+function ipv4(s: string): number {
+  const p = s.split('.').map(Number);
+  return (((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0);
+}
