@@ -165,7 +165,7 @@ export function validateService(obj: Obj, opts: ServiceValidationOptions = {}): 
     validateClusterIPs(spec, clusterIP, clusterIPs, errs);
   }
   if (headless && (type === 'NodePort' || isLB))
-    errs.invalid([...sp, clusterIP !== '' ? 'clusterIP' : 'clusterIPs'], 'None', `may not be set to 'None' for ${type} services`);
+    errs.invalid(clusterIP !== '' ? [...sp, 'clusterIP'] : [...sp, 'clusterIPs', 0], 'None', `may not be set to 'None' for ${type} services`);
 
   // --- ipFamilies / ipFamilyPolicy: IPv4 single-stack only ---------------
   let ipFamilyPolicy: Service['ipFamilyPolicy'];
