@@ -11,32 +11,19 @@ import { servicePortName, type Protocol, type ServicePortInfo } from './model.js
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
-/** Base32 (StdEncoding) of the first 10 bytes → exactly 16 characters, which is all kube-proxy keeps. */
-function base32First16(b: Uint8Array): string {
-  let out = '';
-  // 10 bytes = 80 bits = 16 groups of 5, no padding involved.
-  for (let i = 0; i < 10; i += 5) {
-    const hi = (b[i] * 2 ** 32) + ((b[i + 1] << 24) >>> 0) + (b[i + 2] << 16) + (b[i + 3] << 8) + b[i + 4];
-    for (let k = 7; k >= 0; k--) out += B32[Math.floor(hi / 2 ** (5 * k)) % 32];
-  }
-  return out;
-}
-
-const oneShot = (nodeCrypto as unknown as { hash?: (alg: string, data: string, enc: string) => string }).hash;
+const oneShot = (nodeCrypto as unknown as { hash?: (alg: string, data: string, enc: string) => Uint8Array }).hash;
+const B32C = Array.from(B32, (c) => c.charCodeAt(0));
 
 /** kube-proxy's hash of a chain-name input (first 16 chars of base32(sha256(s))). */
 export function chainHash(s: string): string {
-  if (oneShot) {
-    // 20 hex digits = 80 bits = 16 base32 characters, 5 hex digits (20 bits) → 4 characters at a time.
-    const h = oneShot('sha256', s, 'hex');
-    let out = '';
-    for (let i = 0; i < 20; i += 5) {
-      const v = parseInt(h.slice(i, i + 5), 16);
-      out += B32[(v >>> 15) & 31] + B32[(v >>> 10) & 31] + B32[(v >>> 5) & 31] + B32[v & 31];
-    }
-    return out;
-  }
-  return base32First16(nodeCrypto.createHash('sha256').update(s).digest());
+  const b = oneShot ? oneShot('sha256', s, 'buffer') : nodeCrypto.createHash('sha256').update(s).digest();
+  // 10 bytes = 80 bits = 16 characters: two groups of 5 bytes → 8 characters each.
+  const hi0 = b[0] * 4 + (b[1] >>> 6), lo0 = ((b[1] & 63) << 24) | (b[2] << 16) | (b[3] << 8) | b[4];
+  const hi1 = b[5] * 4 + (b[6] >>> 6), lo1 = ((b[6] & 63) << 24) | (b[7] << 16) | (b[8] << 8) | b[9];
+  return String.fromCharCode(
+    B32C[hi0 >>> 5], B32C[hi0 & 31], B32C[(lo0 >>> 25) & 31], B32C[(lo0 >>> 20) & 31], B32C[(lo0 >>> 15) & 31], B32C[(lo0 >>> 10) & 31], B32C[(lo0 >>> 5) & 31], B32C[lo0 & 31],
+    B32C[hi1 >>> 5], B32C[hi1 & 31], B32C[(lo1 >>> 25) & 31], B32C[(lo1 >>> 20) & 31], B32C[(lo1 >>> 15) & 31], B32C[(lo1 >>> 10) & 31], B32C[(lo1 >>> 5) & 31], B32C[lo1 & 31],
+  );
 }
 
 /** The name parts of one service port: spn (ServicePortName.String()) and lowercase protocol. */

@@ -230,7 +230,9 @@ class Builder {
   nServices: Rule[] | null = null;
   nNodePorts: Rule[] | null = null;
   own = new Map<string, Rule[]>();
-  order: string[] = [];
+  chains: Chain[] = [];
+  private lastName = '';
+  private lastRules: Rule[] | null = null;
   constructor(readonly L: boolean) {}
 
   filter(chain: FilterTop, args: string | false, rule: Rule | false): void {
@@ -244,12 +246,15 @@ class Builder {
   }
   declare(chain: string): void {
     if (this.L) return;
-    this.order.push(chain);
-    if (!this.own.has(chain)) this.own.set(chain, []);
+    // Only the internal policy chain can have a rule before its declaration (the masquerade rule).
+    const r = (this.own.size && this.own.get(chain)) || [];
+    this.chains.push(userChain(chain, r));
+    this.lastName = chain;
+    this.lastRules = r;
   }
   nat(chain: string, args: string | false, rule: Rule | false): void {
     if (this.L) { this.chainLines.push(`-A ${chain} ${args}`); return; }
-    let r = this.own.get(chain);
+    let r = chain === this.lastName ? this.lastRules : this.own.get(chain);
     if (!r) { r = []; this.own.set(chain, r); }
     r.push(rule as Rule);
   }
@@ -309,7 +314,7 @@ export function buildPiece(sp: ServicePortInfo, eps: readonly EndpointInfo[], na
   if (b.fFirewall) p.fFirewall = b.fFirewall;
   if (b.nServices) p.nServices = b.nServices;
   if (b.nNodePorts) p.nNodePorts = b.nNodePorts;
-  p.chains = b.order.map((n) => userChain(n, b.own.get(n)!));
+  p.chains = b.chains;
   return p;
 }
 

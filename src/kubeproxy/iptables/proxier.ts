@@ -88,8 +88,6 @@ export class IptablesProxier {
   private variants = new Map<string, string>();
   private pieces = new Map<string, { st: SpState; piece: Piece; variant: string }>();
   private top = new Map<TopName, Chain>();
-  /** nat service chains installed (name → chain). */
-  private svcChains = new Map<string, Chain>();
 
   constructor(cfg: ProxierConfig, cache: SharedProxyCache) {
     this.cfg = cfg;
@@ -103,7 +101,8 @@ export class IptablesProxier {
     const filter: Chain[] = [], nat: Chain[] = [];
     for (const t of TOPS) (t.table === 'filter' ? filter : nat).push(this.top.get(t.k)!);
     filter.push(...this.fixed.chains.filter);
-    nat.push(...this.fixed.chains.nat, ...this.svcChains.values());
+    nat.push(...this.fixed.chains.nat);
+    for (const p of this.orderPieces) for (const c of p.chains) nat.push(c);
     return { filter, nat };
   }
 
@@ -121,7 +120,10 @@ export class IptablesProxier {
     const pk = SharedProxyCache.profileKey(prof);
     let changedKeys = pk === this.profileKey ? cache.changedSince(this.lastGen) : null;
     const full = changedKeys === null;
+    // A full sync after an earlier one (profile change): every chain we had may go.
+    let prevChains: Set<string> | null = null;
     if (full) {
+      if (this.pieces.size) prevChains = new Set([...this.pieces.values()].flatMap((p) => p.piece.chains.map((c) => c.name)));
       this.profileKey = pk;
       this.pc = cache.profile(prof);
       this.order = [];
@@ -137,9 +139,7 @@ export class IptablesProxier {
     const nodeName = this.cfg.nodeName;
     const dirty = new Set<TopName>();
     const updated: SpState[] = [];
-    const removedChains = new Set<string>();
-    const prevChains = full ? this.svcChains : null;
-    if (full) this.svcChains = new Map();
+    const deleted: string[] = [];
     const newChains: Chain[] = [];
     const inserts: SpState[] = [];
     const replaced: SpState[] = [];
@@ -153,7 +153,7 @@ export class IptablesProxier {
           this.variants.delete(key);
           this.pieces.delete(key);
           for (const t of TOPS) if (old.piece[t.k].length) dirty.add(t.k);
-          for (const c of old.piece.chains) removedChains.add(c.name);
+          for (const c of old.piece.chains) deleted.push(c.name);
         }
         continue;
       }
@@ -168,8 +168,13 @@ export class IptablesProxier {
       for (const t of TOPS) {
         if ((old ? old.piece[t.k] : null) !== piece[t.k] && (piece[t.k].length || (old && old.piece[t.k].length))) dirty.add(t.k);
       }
-      if (old) for (const c of old.piece.chains) removedChains.add(c.name);
-      else inserts.push(st);
+      if (old) {
+        // Chains of the old piece the new one no longer has (names are per service port).
+        if (old.piece.chains.length) {
+          const now = new Set(piece.chains.map((c) => c.name));
+          for (const c of old.piece.chains) if (!now.has(c.name)) deleted.push(c.name);
+        }
+      } else inserts.push(st);
       for (const c of piece.chains) newChains.push(c);
       this.pieces.set(key, { st, piece, variant });
     }
@@ -189,13 +194,10 @@ export class IptablesProxier {
       }
     }
 
-    // Per-service chains: replace, add, delete.
-    const deleted: string[] = [];
-    for (const c of newChains) { this.svcChains.set(c.name, c); removedChains.delete(c.name); }
+    // Per-service chains: replace/add; delete the stale ones.
     if (prevChains) {
-      for (const n of prevChains.keys()) if (!this.svcChains.has(n)) deleted.push(n);
-    } else {
-      for (const n of removedChains) if (this.svcChains.delete(n)) deleted.push(n);
+      for (const c of newChains) prevChains.delete(c.name);
+      for (const n of prevChains) deleted.push(n);
     }
     for (const c of newChains) setNat.push(c);
     if (full) {

@@ -89,10 +89,11 @@ export function natModule(name: 'DNAT' | 'SNAT'): TargetModule {
 
 export const dnatModule = natModule('DNAT');
 
+const DNAT_HOOKS = [0, 3] as const;
 /** Factory (no parsing): `-j DNAT --to-destination IP[:PORT]` (single address and port; port 0 = none). */
 export function dnatTarget(ip: number, port = 0, o: { random?: boolean; persistent?: boolean } = {}): NatTarget {
   return new NatTarget('DNAT', {
     minIp: ip >>> 0, maxIp: ip >>> 0, minPort: port, maxPort: port,
     random: o.random ?? false, randomFully: false, persistent: o.persistent ?? false,
-  }, [0, 3]);
+  }, DNAT_HOOKS);
 }
