@@ -133,7 +133,11 @@ function isPod(m: { kind: string }): m is PodSpec {
 }
 
 /** Derives servers and probes from a loaded scenario and the machines' commands. */
-export function planFromScenario(scn: Scenario, config: MachineConfig[], captures: IfaceRef[], endTimeNs?: number): KernelPlan {
+export function planFromScenario(
+  scn: Scenario, config: MachineConfig[], captures: IfaceRef[], endTimeNs?: number,
+  /** Where a `service/…` item connects (the model's control plane knows: ClusterIP, NodePort, …). */
+  serviceTarget?: (t: Scenario['traffic'][number]) => { addr: number; port: number },
+): KernelPlan {
   const pods = scn.manifests.filter(isPod);
   const cfgOf = (machine: string): MachineConfig => {
     const c = config.find((x) => x.machine === machine);
@@ -170,8 +174,13 @@ export function planFromScenario(scn: Scenario, config: MachineConfig[], capture
       netns = 'host';
     } else throw new Error(`traffic ${t.name}: unsupported source ${t.from.text}`);
     let dst: string;
+    let port = t.port;
     const to = t.to;
-    if (to.kind === 'pod') {
+    if (to.kind === 'service' && serviceTarget) {
+      const st = serviceTarget(t);
+      dst = ipToStr(st.addr);
+      port = st.port;
+    } else if (to.kind === 'pod') {
       const p = podOf(to.namespace, to.name);
       const ip = p.hostNetwork ? null : findPodAddress(cfgOf(p.nodeName), `${p.namespace}.${p.name}`);
       if (!ip) throw new Error(`traffic ${t.name}: no address for ${to.text}`);
@@ -188,7 +197,7 @@ export function planFromScenario(scn: Scenario, config: MachineConfig[], capture
     else throw new Error(`traffic ${t.name}: unsupported destination ${to.text}`);
     return {
       name: t.name, atNs: t.at, machine, netns, protocol: t.protocol, dst,
-      port: t.port, sourcePort: t.sourcePort, size: t.size, count: t.count, timeoutNs: t.timeout,
+      port, sourcePort: t.sourcePort, size: t.size, count: t.count, timeoutNs: t.timeout,
     };
   });
   return { config, servers, probes, captures, endTimeNs };

@@ -83,6 +83,11 @@ export const NETFILTER_SCENARIOS: NetfilterScenario[] = [
   // side's neighbour entry probes then depends on its random reachable_time and on timer lateness
   // (arpApart).
   { file: 'scenarios/statistic-dnat.yaml', random: true, frames: ['client/host/eth0', 'node-1/host/eth0'], arpApart: true },
+  // kube-proxy's own rules (written by podwire's proxier, replayed with iptables-restore): every
+  // Service here has one endpoint, so no draw; hairpin and NodePort SNAT use MASQUERADE
+  // --random-fully (ports renumbered).
+  { file: 'scenarios/service-clusterip.yaml', ephemeral: [1024, 65535] },
+  { file: 'scenarios/service-nodeport.yaml', ephemeral: [1024, 65535] },
 ];
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -197,7 +202,8 @@ describe.skipIf(mode.mode === 'skip')('netfilter kernel conformance (real namesp
         const r = parseCaptureName(c);
         if (r) refs.push({ ...r, model: c });
       }
-      const plan = planFromScenario(scn, model.config as MachineConfig[], refs, model.endTime);
+      const control = (model.cluster as { control?: { serviceTarget(t: unknown): { addr: number; port: number } } }).control;
+      const plan = planFromScenario(scn, model.config as MachineConfig[], refs, model.endTime, control ? (t) => control.serviceTarget(t) : undefined);
       const lab = new KernelLab();
       labs.push(lab);
       let kernel: KernelRunOutput;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runScenarioFile } from '../../src/scenario/run.js';
 import { MemorySink, renderText } from '../../src/trace/render.js';
-import { checkCapture, describeCapture, describeWithTshark } from '../helpers/tshark.js';
+import { checkCapture, DEFAULT_ALLOW, describeCapture, describeWithTshark } from '../helpers/tshark.js';
 
 const SCENARIOS = readdirSync('scenarios').filter((f) => f.endsWith('.yaml')).map((f) => path.join('scenarios', f));
 
@@ -85,7 +85,9 @@ describeWithTshark('captures decode cleanly in tshark (checksums validated)', ()
         const caps = readdirSync(dir).filter((f) => f.endsWith('.pcap') || f.endsWith('.pcapng'));
         let total = 0;
         for (const f of caps) {
-          const r = await checkCapture(path.join(dir, f));
+          // all.pcapng holds each frame once per interface it crossed: a DNS message seen on four
+          // interfaces reads as three retransmissions of itself there (never in a per-interface pcap).
+          const r = await checkCapture(path.join(dir, f), f === 'all.pcapng' ? { allow: [...DEFAULT_ALLOW, 'dns.retransmit_request', 'dns.retransmit_response'] } : {});
           expect(r.problems, `${f}`).toEqual([]);
           total += r.packets;
         }
