@@ -73,8 +73,6 @@ interface ChainInfo {
   children: string[];
   /** The hooks its hook-restricted targets and matches all allow (ALL_HOOKS when none). */
   allowed: number;
-  /** Tables in which every target of the chain is valid (cached on demand). */
-  tablesOk: Map<TableName, boolean>;
 }
 
 const infos = new WeakMap<readonly Rule[], ChainInfo>();
@@ -96,23 +94,9 @@ function chainInfo(c: Chain): ChainInfo {
       if (mh) allowed &= hookMask(mh);
     }
   }
-  info = { gen, len: rules.length, children, allowed, tablesOk: new Map() };
+  info = { gen, len: rules.length, children, allowed };
   infos.set(rules, info);
   return info;
-}
-
-function tablesOk(c: Chain, table: TableName): boolean {
-  const info = chainInfo(c);
-  let ok = info.tablesOk.get(table);
-  if (ok === undefined) {
-    ok = true;
-    for (const r of c.rules) {
-      const t = r.target;
-      if (t && !(t instanceof ChainTarget) && t.tables && !t.tables.includes(table)) { ok = false; break; }
-    }
-    info.tablesOk.set(table, ok);
-  }
-  return ok;
 }
 
 /**
@@ -149,11 +133,7 @@ function edge(ix: TableIndex, from: string, r: Rule, d: 1 | -1): void {
 /** Edges of `from` go from `prev` rules to `next` rules (only the part between their common prefix and suffix is looked at). */
 function edgesDiff(ix: TableIndex, from: string, prev: readonly Rule[], next: readonly Rule[]): void {
   if (prev === next) return;
-  let a = 0;
-  const n = Math.min(prev.length, next.length);
-  while (a < n && prev[a] === next[a]) a++;
-  let pe = prev.length, ne = next.length;
-  while (pe > a && ne > a && prev[pe - 1] === next[ne - 1]) { pe--; ne--; }
+  const [a, pe, ne] = diffRange(prev, next);
   for (let i = a; i < pe; i++) edge(ix, from, prev[i], -1);
   for (let i = a; i < ne; i++) edge(ix, from, next[i], 1);
 }
@@ -168,18 +148,56 @@ function buildIndex(t: Table): TableIndex {
  * Forget the cached deep masks of `name` and every chain that reaches it;
  * returns the hooks (built-in chains) that reach it.
  */
-function invalidateUp(ix: TableIndex, table: TableName, name: string): number {
+function invalidateUp(ix: TableIndex, table: TableName, name: string, dirty?: Set<string>): number {
   let mask = 0;
   const seen = new Set<string>([name]);
   const todo = [name];
   while (todo.length) {
     const n = todo.pop()!;
     ix.deep.delete(n);
+    dirty?.add(n);
     if (isBuiltin(table, n)) mask |= 1 << hookOf(n);
     const ps = ix.parents.get(n);
     if (ps) for (const p of ps.keys()) if (!seen.has(p)) { seen.add(p); todo.push(p); }
   }
   return mask;
+}
+
+/**
+ * What part of a chain changed, for an incremental check: the allowed-hook
+ * mask and jump targets of the rules added, and the chain's deep mask before
+ * the change (a bound for what its other rules allow).
+ */
+interface Partial {
+  base: number;
+  children: string[];
+}
+
+/** `partial` for rules[from, to) of a chain whose deep mask before was `oldDeep`. */
+function partialOf(oldDeep: number, rules: readonly Rule[], from: number, to: number): Partial {
+  let base = oldDeep;
+  const children: string[] = [];
+  for (let i = from; i < to; i++) {
+    const r = rules[i];
+    const t = r.target;
+    if (t instanceof ChainTarget) children.push(t.name);
+    else if (t && t.hooks) base &= hookMask(t.hooks);
+    for (const m of r.matches) {
+      const mh = (m as { hooks?: readonly number[] }).hooks;
+      if (mh) base &= hookMask(mh);
+    }
+  }
+  return { base, children };
+}
+
+/** [a, pe, ne): rules prev[a, pe) became next[a, ne) (common prefix and suffix by identity left out). */
+function diffRange(prev: readonly Rule[], next: readonly Rule[]): [number, number, number] {
+  let a = 0;
+  const n = Math.min(prev.length, next.length);
+  while (a < n && prev[a] === next[a]) a++;
+  let pe = prev.length, ne = next.length;
+  while (pe > a && ne > a && prev[pe - 1] === next[ne - 1]) { pe--; ne--; }
+  return [a, pe, ne];
 }
 
 /** Shift the counters of positions ≥ at by d (insert: +1 at the new rule; delete: -1 after the removed one, which is dropped). */
@@ -305,13 +323,14 @@ export class Ruleset {
    * reach. When something is wrong, the full check runs to report it exactly
    * as `validate` does. Assumes the table was valid before the change.
    */
-  private checkChanged(table: TableName, changed: Iterable<string>): void {
+  private checkChanged(table: TableName, changed: Iterable<string>, partial?: Map<string, Partial>): void {
     const t = this.tables[table];
     const ix = this.index(table);
     const reach: [string, number][] = [];
+    const dirty = partial ? new Set<string>() : undefined;
     for (const n of changed) {
       if (!t.chains.has(n)) { ix.deep.delete(n); continue; }
-      const mask = invalidateUp(ix, table, n);
+      const mask = invalidateUp(ix, table, n, dirty);
       if (mask !== 0) reach.push([n, mask]);
     }
     if (reach.length === 0) return;
@@ -324,11 +343,27 @@ export class Ruleset {
       if (c === undefined) return ALL_HOOKS;
       if (onPath.has(name)) { cycle = true; return ALL_HOOKS; }
       onPath.add(name);
-      const info = chainInfo(c);
-      let d = info.allowed;
-      for (const ch of info.children) {
-        d &= deep(ch);
+      let d: number;
+      let children: readonly string[];
+      const part = partial?.get(name);
+      if (part !== undefined) {
+        // Known: its deep mask before the change bounds what its unchanged
+        // rules allow (their targets' subtrees are unchanged unless dirty).
+        // Look at the added rules' targets and at the dirty chains it jumps to.
+        d = part.base;
+        children = part.children;
+        for (const x of dirty!) {
+          if (x !== name && ix.parents.get(x)?.has(name)) d &= deep(x);
+          if (cycle) break;
+        }
+      } else {
+        const info = chainInfo(c);
+        d = info.allowed;
+        children = info.children;
+      }
+      for (const ch of children) {
         if (cycle) break;
+        d &= deep(ch);
       }
       onPath.delete(name);
       if (!cycle) ix.deep.set(name, d);
@@ -344,11 +379,18 @@ export class Ruleset {
     }
   }
 
+  /** The incremental check's hint for one rule going into `chain` (when its deep mask is cached). */
+  private hint(table: TableName, chain: string, rule: Rule): Map<string, Partial> | undefined {
+    const od = tableIndexes.get(this.tables[table])?.deep.get(chain);
+    return od === undefined ? undefined : new Map([[chain, partialOf(od, [rule], 0, 1)]]);
+  }
+
   append(table: TableName, chain: string, rule: Rule): void {
     const was = this.present.has(table);
+    const hint = this.hint(table, chain, rule);
     this.rawAppend(table, chain, rule);
     try {
-      this.checkChanged(table, [chain]);
+      this.checkChanged(table, [chain], hint);
     } catch (e) {
       this.rawDelete(table, chain, this.chain(table, chain).rules.length);
       if (!was) this.present.delete(table);
@@ -359,9 +401,10 @@ export class Ruleset {
   /** Insert at 1-based `pos` (1 = first; len+1 = append; beyond that "Index of insertion too big."). */
   insert(table: TableName, chain: string, rule: Rule, pos = 1): void {
     const was = this.present.has(table);
+    const hint = this.hint(table, chain, rule);
     this.rawInsert(table, chain, rule, pos);
     try {
-      this.checkChanged(table, [chain]);
+      this.checkChanged(table, [chain], hint);
     } catch (e) {
       this.rawDelete(table, chain, pos);
       if (!was) this.present.delete(table);
@@ -379,9 +422,10 @@ export class Ruleset {
     const c0 = this.chain(table, chain);
     const old = c0.rules[num - 1];
     const oldCounter = this.tables[table].counters.get(c0)?.get(num - 1);
+    const hint = this.hint(table, chain, rule);
     this.rawReplace(table, chain, num, rule);
     try {
-      this.checkChanged(table, [chain]);
+      this.checkChanged(table, [chain], hint);
     } catch (e) {
       this.rawReplace(table, chain, num, old);
       if (oldCounter) this.setRuleCounters(table, chain, num, oldCounter);
@@ -543,20 +587,27 @@ export class Ruleset {
       if (names.has(c.name)) throw new RulesetError(`Chain '${c.name}' declared twice`);
       names.add(c.name);
     }
-    // The rules (`-A NAME …`): every chain of the set exists by now.
+    // The rules (`-A NAME …`): every chain of the set exists by now. Rules
+    // the chain already had under that name (same objects, found as the
+    // common prefix and suffix) passed these checks in this table, and their
+    // jump targets still exist (a referenced chain cannot be deleted): only
+    // the others are looked at.
     const exists = (n: string) => names.has(n) || t.chains.has(n);
+    const ix0 = tableIndexes.get(t);
+    const partial = new Map<string, Partial>();
     for (const c of set) {
-      let ok = tablesOk(c, table);
-      if (ok) for (const ch of chainInfo(c).children) if (isBuiltin(table, ch) || !exists(ch)) { ok = false; break; }
-      if (!ok) {
-        // Report the first bad rule, as iptables-restore stops at it.
-        for (const r of c.rules) {
-          const tg = r.target;
-          if (tg instanceof ChainTarget && !isBuiltin(table, tg.name) && !exists(tg.name)) throw new RulesetError(`Chain '${tg.name}' does not exist`, r);
-          if (tg instanceof ChainTarget && isBuiltin(table, tg.name)) this.checkRule(table, c.name, r);
-          if (tg && !(tg instanceof ChainTarget)) this.checkRule(table, c.name, r);
-        }
+      const o = t.chains.get(c.name);
+      const [a, , ne] = o ? diffRange(o.rules, c.rules) : [0, 0, c.rules.length];
+      for (let i = a; i < ne; i++) {
+        const r = c.rules[i];
+        const tg = r.target;
+        if (tg instanceof ChainTarget) {
+          if (isBuiltin(table, tg.name)) this.checkRule(table, c.name, r);
+          else if (!exists(tg.name)) throw new RulesetError(`Chain '${tg.name}' does not exist`, r);
+        } else if (tg && tg.tables && !tg.tables.includes(table)) this.checkRule(table, c.name, r);
       }
+      const od = o && ix0 ? ix0.deep.get(c.name) : undefined;
+      if (od !== undefined) partial.set(c.name, partialOf(od, c.rules, a, ne));
     }
     // Install, then the deletions and the table check; undo everything on failure.
     const was = this.present.has(table);
@@ -580,7 +631,7 @@ export class Ruleset {
         this.checkDeletable(table, d);
         put(d, undefined);
       }
-      this.checkChanged(table, [...names, ...deleted]);
+      this.checkChanged(table, [...names, ...deleted], partial);
     } catch (e) {
       for (let i = undo.length - 1; i >= 0; i--) {
         const u = undo[i];
@@ -692,33 +743,44 @@ export class Ruleset {
    */
   validate(table: TableName): void {
     const t = this.tables[table];
-    const masks = new Map<string, number>();
+    // One depth-first walk from the built-in chains (each chain once: a chain
+    // finished without a loop cannot be on one), then the hook masks in
+    // topological order. The first loop found is the one a walk per hook
+    // would find first (chains finished earlier cannot be part of it).
+    const state = new Map<string, 1 | 2>(); // 1: on the path, 2: done
     const path: Chain[] = [];
-    const onPath = new Set<string>();
-    const visit = (c: Chain, mask: number, via: Rule | null): void => {
-      if (onPath.has(c.name)) {
-        const i = path.findIndex((x) => x.name === c.name);
-        const cycle = [...path.slice(i).map((x) => x.name), c.name].join(' -> ');
-        throw new RulesetError(`Loop detected: chain ${c.name} reaches itself (${cycle}) (iptables: Too many links)`, via ?? undefined);
-      }
-      const prev = masks.get(c.name) ?? 0;
-      if ((prev & mask) === mask) return;
-      masks.set(c.name, prev | mask);
+    const order: Chain[] = []; // post-order
+    const firstRuleTo = (c: Chain, name: string): Rule | undefined => c.rules.find((r) => r.target instanceof ChainTarget && r.target.name === name);
+    const visit = (c: Chain): void => {
+      state.set(c.name, 1);
       path.push(c);
-      onPath.add(c.name);
-      for (const r of c.rules) {
-        if (r.target instanceof ChainTarget) {
-          const next = t.chains.get(r.target.name);
-          if (!next) throw new RulesetError(`Chain '${r.target.name}' does not exist`, r);
-          visit(next, mask, r);
+      for (const n of chainInfo(c).children) {
+        const st = state.get(n);
+        if (st === 2) continue;
+        if (st === 1) {
+          const i = path.findIndex((x) => x.name === n);
+          const cycle = [...path.slice(i).map((x) => x.name), n].join(' -> ');
+          throw new RulesetError(`Loop detected: chain ${n} reaches itself (${cycle}) (iptables: Too many links)`, firstRuleTo(c, n));
         }
+        const next = t.chains.get(n);
+        if (!next) throw new RulesetError(`Chain '${n}' does not exist`, firstRuleTo(c, n));
+        visit(next);
       }
       path.pop();
-      onPath.delete(c.name);
+      state.set(c.name, 2);
+      order.push(c);
     };
+    const masks = new Map<string, number>();
     for (const name of BUILTIN_CHAINS[table]) {
       const c = t.chains.get(name);
-      if (c) visit(c, 1 << hookOf(name), null);
+      if (!c) continue;
+      masks.set(name, (masks.get(name) ?? 0) | (1 << hookOf(name)));
+      if (!state.has(name)) visit(c);
+    }
+    for (let k = order.length - 1; k >= 0; k--) {
+      const c = order[k];
+      const m = masks.get(c.name) ?? 0;
+      for (const n of chainInfo(c).children) masks.set(n, (masks.get(n) ?? 0) | m);
     }
     for (const c of t.chains.values()) {
       const mask = masks.get(c.name) ?? 0;
