@@ -15,10 +15,13 @@
  *    Both are logged on the node as those commands (lazily rendered).
  */
 import type { Node } from '../kernel/node.js';
-import { iptablesRestore } from '../netfilter/index.js';
+import { iptablesRestore, netfilterOf } from '../netfilter/index.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from './model.js';
 import { IptablesProxier, SharedProxyCache } from './iptables/index.js';
 import { builtinJumpsInIssueOrder } from './iptables/build.js';
+
+/** Syncs writing more rules than this log a one-line summary instead of the restore text. */
+export const LOG_TEXT_MAX_RULES = 20_000;
 
 export interface ProxyInput {
   ports: ServicePortInfo[];
@@ -67,14 +70,29 @@ export class KubeProxyIptables {
     this.syncs++;
     this.refreshCache();
     const r = this.proxier.sync();
-    const text = r.restoreText();
-    iptablesRestore(this.node, 'host', text, { noflush: true });
+    // The chains go in by reference (shared with every node whose chains are equal), as
+    // `iptables-restore --noflush` of kube-proxy's text would put them; the text itself is
+    // logged when it is small enough to be worth reading.
+    const st = netfilterOf(this.node.host);
+    st.rules.replaceChains('filter', r.filter.set, r.filter.deleted);
+    st.rules.replaceChains('nat', r.nat.set, r.nat.deleted);
+    st.nf.refresh();
+    let rules = 0;
+    for (const c of r.filter.set) rules += c.rules.length;
+    for (const c of r.nat.set) rules += c.rules.length;
+    if (rules <= LOG_TEXT_MAX_RULES) {
+      const text = r.restoreText();
+      this.node.logCommand('host', `iptables-restore --noflush <<'EOF'\n${text.endsWith('\n') ? text : text + '\n'}EOF`);
+    } else {
+      this.node.logCommand('host', `# kube-proxy sync: iptables-restore --noflush of ${rules} rules in ${r.filter.set.length + r.nat.set.length} chains (text not kept; \`podwire save iptables\` shows the result)`);
+    }
     if (!this.jumped) {
       this.jumped = true;
-      const lines = ['*filter'];
+      // kube-proxy's canary chains (a full resync follows if one vanishes), then the jumps.
+      const lines = ['*mangle', ':KUBE-PROXY-CANARY - [0:0]', 'COMMIT', '*filter', ':KUBE-PROXY-CANARY - [0:0]'];
       const jumps = builtinJumpsInIssueOrder();
       for (const j of jumps) if (j.table === 'filter') lines.push(`-I ${j.chain} 1 ${j.args}`);
-      lines.push('COMMIT', '*nat');
+      lines.push('COMMIT', '*nat', ':KUBE-PROXY-CANARY - [0:0]');
       for (const j of jumps) if (j.table === 'nat') lines.push(`-I ${j.chain} 1 ${j.args}`);
       lines.push('COMMIT');
       iptablesRestore(this.node, 'host', lines.join('\n') + '\n', { noflush: true });

@@ -78,7 +78,13 @@ export function runClient(r: ClientRequest): void {
     r.done(o, detail);
   };
   const gen = ++timer;
-  sched.after(r.timeout, () => { if (gen === timer) finish('dropped', `no answer within ${r.timeout / 1e9}s`); });
+  // On timeout the client gives up as the kernel probe does: a connect still in SYN_SENT is closed (no more SYN retransmissions).
+  let onTimeout: (() => void) | null = null;
+  sched.after(r.timeout, () => {
+    if (gen !== timer) return;
+    finish('dropped', `no answer within ${r.timeout / 1e9}s`);
+    onTimeout?.();
+  });
 
   if (r.protocol === 'icmp') {
     const sock = r.ns.sockets.pingOpen({
@@ -120,6 +126,7 @@ export function runClient(r: ClientRequest): void {
   });
   s.flow = r.flow;
   if (r.onFirstSkb) s.onFirstSkb = r.onFirstSkb;
+  onTimeout = () => { if (s.state === 'SYN_SENT') s.close(); };
   const err = s.connect(r.dst, r.port!, r.sourcePort, r.src);
   if (err) { const [o, d] = errOutcome(err); finish(o, d); }
 }

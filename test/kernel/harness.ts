@@ -229,16 +229,35 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
   const underlay = await lab.addNetns(`${lab.prefix}underlay`);
   await lab.exec(['ip', '-n', underlay, 'link', 'add', 'br0', 'type', 'bridge']);
   await lab.exec(['ip', '-n', underlay, 'link', 'set', 'br0', 'up']);
+  // One bridge per underlay segment (podwire logs each NIC as `# DEV: NIC on underlay segment NET/LEN`;
+  // machines without such a line get eth0 on the first bridge).
+  const bridges = new Map<string, string>();
+  const bridgeFor = async (segment: string): Promise<string> => {
+    let b = bridges.get(segment);
+    if (b) return b;
+    b = bridges.size === 0 ? 'br0' : `br${bridges.size}`;
+    bridges.set(segment, b);
+    if (b !== 'br0') {
+      await lab.exec(['ip', '-n', underlay, 'link', 'add', b, 'type', 'bridge']);
+      await lab.exec(['ip', '-n', underlay, 'link', 'set', b, 'up']);
+    }
+    return b;
+  };
   let i = 0;
   for (const m of plan.config) {
     const ctx = machineNamer(lab.prefix, m.machine);
     ctxs.set(m.machine, ctx);
     await lab.addNetns(ctx.rootNs);
-    const u = `u${i++}`;
-    await lab.exec(['ip', '-n', underlay, 'link', 'add', u, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ctx.rootNs]);
-    await lab.exec(['ip', '-n', underlay, 'link', 'set', u, 'master', 'br0']);
-    await lab.exec(['ip', '-n', underlay, 'link', 'set', u, 'up']);
-    await lab.exec(['ip', '-n', ctx.rootNs, 'link', 'set', 'eth0', 'up']);
+    const nics = m.commands.map((c) => /^# (\S+): NIC on underlay segment (\S+)$/.exec(c)).filter((x): x is RegExpExecArray => !!x).map((x) => ({ dev: x[1]!, segment: x[2]! }));
+    if (nics.length === 0) nics.push({ dev: 'eth0', segment: '' });
+    for (const nic of nics) {
+      const u = `u${i++}`;
+      const br = await bridgeFor(nic.segment);
+      await lab.exec(['ip', '-n', underlay, 'link', 'add', u, 'type', 'veth', 'peer', 'name', nic.dev, 'netns', ctx.rootNs]);
+      await lab.exec(['ip', '-n', underlay, 'link', 'set', u, 'master', br]);
+      await lab.exec(['ip', '-n', underlay, 'link', 'set', u, 'up']);
+      await lab.exec(['ip', '-n', ctx.rootNs, 'link', 'set', nic.dev, 'up']);
+    }
   }
   // Replay; note the namespaces that get iptables rules.
   const nfNs = new Map<string, { machine: string; netns: string; ns: string }>();

@@ -264,7 +264,7 @@ describe.skipIf(mode.mode === 'skip')('netfilter kernel conformance (real namesp
         const keepRaw = /^\*raw\s*$/m.test(modelSave);
         writeFileSync(path.join(base, `netfilter-model-${o.machine}-${o.netns}.txt`), `--- iptables-save -c\n${modelSave}\n--- conntrack -L\n${modelCt}\n`);
 
-        const ct = compareConntrack(o.conntrack, modelCt, { mode: s.random ? 'summary' : 'entries' });
+        const ct = compareConntrack(o.conntrack, modelCt, { mode: s.random ? 'summary' : 'entries', ...(s.ephemeral ? { ephemeral: s.ephemeral } : {}) });
         sections.push(`${ct.ok ? 'OK  ' : 'FAIL'} conntrack ${where}${ct.onlyKernel.map((l) => `\n  only kernel: ${l}`).join('')}${ct.onlyModel.map((l) => `\n  only model:  ${l}`).join('')}`);
         if (!ct.ok) failures.push(`conntrack ${where}`);
 
