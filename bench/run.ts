@@ -17,8 +17,9 @@ import { engineFifo, engineTimers } from './engine-events.js';
 import { bridgeTraced, bridgeUntraced } from './bridge-frames.js';
 import { scenarioRun } from './scenario-run.js';
 import { netfilterBenches } from './netfilter.js';
+import { kubeproxyBenches } from './kube-proxy.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

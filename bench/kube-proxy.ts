@@ -1,0 +1,259 @@
+/**
+ * kubeproxy.*: podwire's kube-proxy (iptables mode) at 1,000 and 10,000 Services with 10
+ * endpoints each (ClusterIP, TCP 80, endpoints spread over 100 nodes).
+ *
+ *   kubeproxy.build.N     a node's first sync from nothing: the shared cache takes the
+ *                         Services and endpoints (SharedProxyCache.apply), the proxier
+ *                         builds every chain (IptablesProxier.sync), and the node's
+ *                         ruleset takes them (Ruleset.replaceChains), as the kube-proxy
+ *                         agent does. Also: rules written, heap used by the rule set
+ *                         (heapUsed after gc, minus before), and a second node's full
+ *                         sync on the same cache (the pieces are shared, not rebuilt:
+ *                         rule sets identical across nodes are stored once).
+ *   kubeproxy.add1.10k    one more Service (10 endpoints) on top of 10,000: cache update,
+ *                         partial sync (KUBE-SERVICES and the new chains), replaceChains.
+ *   kubeproxy.conn.N      connections/s through KUBE-SERVICES: the SYN of a new connection
+ *                         to the last Service written, through PRE_ROUTING, FORWARD and
+ *                         POST_ROUTING of a node holding the proxier's rules (conntrack,
+ *                         DNAT, filter, confirm), with the kernel's linear rule count and
+ *                         the time it implies at 16 ns/rule.
+ */
+import { World } from '../src/kernel/world.js';
+import { Node } from '../src/kernel/node.js';
+import { Skb, resetPacketIds } from '../src/kernel/skb.js';
+import { NfHook } from '../src/kernel/hooks.js';
+import type { NetDevice } from '../src/kernel/device.js';
+import { netfilterOf } from '../src/netfilter/index.js';
+import { Ruleset } from '../src/netfilter/ruleset.js';
+import { setU16, setU32 } from '../src/wire/bytes.js';
+import { writeIpv4Header } from '../src/wire/ipv4.js';
+import { fillTcpChecksum } from '../src/wire/tcp.js';
+import { IptablesProxier, SharedProxyCache, servicePortKey } from '../src/kubeproxy/iptables/index.js';
+import { DEFAULT_PROXIER_CONFIG, type EndpointInfo, type ProxierConfig, type ServicePortInfo } from '../src/kubeproxy/model.js';
+import type { BenchOptions, BenchSpec } from './harness.js';
+import { KERNEL_NS_PER_RULE } from './netfilter.js';
+
+const ENDPOINTS = 10;
+const VIP_BASE = 0x0a600000; // 10.96.0.0
+const POD_BASE = 0x0af40000; // 10.244.0.0
+
+function config(node: number): ProxierConfig {
+  return { ...DEFAULT_PROXIER_CONFIG, nodeName: `node-${node}`, nodeIPs: [(0xc0a80000 + node) >>> 0], clusterCIDR: { addr: POD_BASE, prefix: 16 } };
+}
+
+function servicePort(i: number): ServicePortInfo {
+  return {
+    namespace: `ns${i % 50}`, name: `svc${i}`, portName: 'http', protocol: 'TCP', port: 80,
+    clusterIP: (VIP_BASE + 16 + i) >>> 0, nodePort: 0, externalIPs: [], loadBalancerIPs: [], loadBalancerSourceRanges: [],
+    affinitySeconds: 0, externalPolicyLocal: false, internalPolicyLocal: false, healthCheckNodePort: 0,
+  };
+}
+
+function endpointsOf(i: number): EndpointInfo[] {
+  const out: EndpointInfo[] = [];
+  for (let j = 0; j < ENDPOINTS; j++) {
+    const k = i * ENDPOINTS + j;
+    out.push({ ip: (POD_BASE + 256 + k) >>> 0, port: 8080, nodeName: `node-${k % 100}`, ready: true, serving: true, terminating: false });
+  }
+  return out;
+}
+
+function cluster(n: number): { ports: ServicePortInfo[]; endpoints: Map<string, EndpointInfo[]> } {
+  const ports: ServicePortInfo[] = [];
+  const endpoints = new Map<string, EndpointInfo[]>();
+  for (let i = 0; i < n; i++) {
+    const sp = servicePort(i);
+    ports.push(sp);
+    endpoints.set(servicePortKey(sp), endpointsOf(i));
+  }
+  return { ports, endpoints };
+}
+
+function countRules(p: IptablesProxier): number {
+  const c = p.chains();
+  let n = 0;
+  for (const ch of [...c.filter, ...c.nat]) n += ch.rules.length;
+  return n;
+}
+
+function heapUsed(): number {
+  if (global.gc) global.gc();
+  return process.memoryUsage().heapUsed;
+}
+
+function firstSync(cache: SharedProxyCache, node: number): { p: IptablesProxier; rs: Ruleset } {
+  const p = new IptablesProxier(config(node), cache);
+  const r = p.sync();
+  const rs = new Ruleset();
+  rs.replaceChains('filter', r.filter.set, r.filter.deleted);
+  rs.replaceChains('nat', r.nat.set, r.nat.deleted);
+  return { p, rs };
+}
+
+function buildSpec(o: BenchOptions, n: number, label: string): BenchSpec {
+  return {
+    name: `kubeproxy.build.${label}`,
+    description: `a node's first sync: ${n} Services × ${ENDPOINTS} endpoints → cache, proxier chains, ruleset`,
+    mode: 'time',
+    params: { services: n, endpointsPerService: ENDPOINTS },
+    warmup: 1, runs: o.quick ? 3 : 5,
+    ...(n === 10_000 ? { target: { kind: 'max' as const, value: 1000 } } : {}),
+    setup: () => cluster(n),
+    run: (x) => {
+      const input = x as ReturnType<typeof cluster>;
+      const cache = new SharedProxyCache();
+      cache.apply(input.ports, input.endpoints);
+      const { p } = firstSync(cache, 1);
+      return { work: 1, extra: { rules: countRules(p) } };
+    },
+  };
+}
+
+interface Shared { cache: SharedProxyCache; nodes: { p: IptablesProxier; rs: Ruleset }[]; heapFirst: number; heapMore: number }
+const shared = new Map<number, Shared>();
+
+/** A cache with one node synced (built once per size), and the heap a first and a further node take. */
+function sharedFor(n: number): Shared {
+  let s = shared.get(n);
+  if (s) return s;
+  shared.clear();
+  const input = cluster(n);
+  const h0 = heapUsed();
+  const cache = new SharedProxyCache();
+  cache.apply(input.ports, input.endpoints);
+  const first = firstSync(cache, 1);
+  const h1 = heapUsed();
+  const more = firstSync(cache, 3);
+  const h2 = heapUsed();
+  s = { cache, nodes: [first, more], heapFirst: (h1 - h0) / 2 ** 20, heapMore: (h2 - h1) / 2 ** 20 };
+  shared.set(n, s);
+  return s;
+}
+
+function nodeSpec(o: BenchOptions, n: number, label: string): BenchSpec {
+  return {
+    name: `kubeproxy.node.${label}`,
+    description: `another node's first sync on the shared cache (${n} Services × ${ENDPOINTS}): node-independent chains are shared, not rebuilt`,
+    mode: 'time',
+    params: { services: n, endpointsPerService: ENDPOINTS },
+    warmup: 1, runs: o.quick ? 3 : 5,
+    setup: () => sharedFor(n),
+    run: (x) => {
+      const s = x as Shared;
+      const { p } = firstSync(s.cache, 2);
+      return { work: 1, extra: { rules: countRules(p), 'heap MB (cache + first node)': s.heapFirst, 'heap MB per further node': s.heapMore } };
+    },
+  };
+}
+
+function addSpec(o: BenchOptions): BenchSpec {
+  const n = 10_000;
+  let added = 0;
+  return {
+    name: 'kubeproxy.add1.10k',
+    description: `one more Service (${ENDPOINTS} endpoints) on top of ${n}: cache update, partial sync, replaceChains (one add per run)`,
+    mode: 'time',
+    params: { services: n, endpointsPerService: ENDPOINTS },
+    warmup: 5, runs: o.quick ? 21 : 101,
+    target: { kind: 'max', value: 1 },
+    setup: () => sharedFor(n),
+    run: (x) => {
+      const { cache, nodes } = x as Shared;
+      const { p, rs } = nodes[0]!;
+      const sp = servicePort(n + added);
+      cache.setService(sp);
+      cache.setEndpoints(servicePortKey(sp), endpointsOf(n + added));
+      added++;
+      const r = p.sync();
+      rs.replaceChains('filter', r.filter.set, r.filter.deleted);
+      rs.replaceChains('nat', r.nat.set, r.nat.deleted);
+      return { work: 1, extra: { 'chains written': r.filter.set.length + r.nat.set.length } };
+    },
+  };
+}
+
+interface ConnCtx { world: World; node: Node; eth0: NetDevice; cni0: NetDevice; skbs: Skb[]; rules: number }
+const connNodes = new Map<number, Omit<ConnCtx, 'skbs'>>();
+
+function connNode(n: number): Omit<ConnCtx, 'skbs'> {
+  let c = connNodes.get(n);
+  if (c) return c;
+  connNodes.clear();
+  resetPacketIds();
+  const world = new World(1);
+  const node = new Node(world, 'node-1', 'node');
+  node.netnsAdd('up');
+  node.netnsAdd('pod');
+  node.linkAddVeth('host', 'eth0', { name: 'eth0', netns: 'up' });
+  node.linkAddVeth('host', 'cni0', { name: 'eth0', netns: 'pod' });
+  for (const [ns, d] of [['host', 'eth0'], ['host', 'cni0'], ['up', 'eth0'], ['pod', 'eth0']]) node.linkSetUp(ns!, d!);
+  node.addrAdd('host', 'eth0', '192.168.1.10/24');
+  node.addrAdd('host', 'cni0', '10.244.0.1/24');
+  const input = cluster(n);
+  const cache = new SharedProxyCache();
+  cache.apply(input.ports, input.endpoints);
+  const p = new IptablesProxier(config(1), cache);
+  const r = p.sync();
+  const st = netfilterOf(node.host);
+  st.rules.replaceChains('filter', r.filter.set, r.filter.deleted);
+  st.rules.replaceChains('nat', r.nat.set, r.nat.deleted);
+  // The built-in jumps, as the agent inserts them.
+  for (const j of r.builtinJumps) st.rules.append(j.table, j.chain, j.rule);
+  st.nf.refresh();
+  c = { world, node, eth0: node.host.device('eth0')!, cni0: node.host.device('cni0')!, rules: countRules(p) };
+  connNodes.set(n, c);
+  return c;
+}
+
+function tcpSyn(src: number, dst: number, sport: number, dport: number): Skb {
+  const skb = Skb.alloc(40);
+  const b = skb.buf, nh = skb.data;
+  skb.nh = nh;
+  writeIpv4Header(b, nh, src, dst, 6, 64, 0, 1, true, 20);
+  const t = nh + 20;
+  setU16(b, t, sport); setU16(b, t + 2, dport); setU32(b, t + 4, 1000); setU32(b, t + 8, 0);
+  b[t + 12] = 5 << 4; b[t + 13] = 0x02; setU16(b, t + 14, 64240);
+  fillTcpChecksum(b, nh);
+  return skb;
+}
+
+function connSpec(o: BenchOptions, n: number, label: string): BenchSpec {
+  const count = o.quick ? 5_000 : 40_000;
+  return {
+    name: `kubeproxy.conn.${label}`,
+    description: `new connections through KUBE-SERVICES to the last of ${n} Services (${ENDPOINTS} endpoints each), PRE_ROUTING+FORWARD+POST_ROUTING`,
+    mode: 'rate', workUnit: 'connections',
+    params: { services: n, endpointsPerService: ENDPOINTS, connectionsPerRun: count, kernelNsPerRule: KERNEL_NS_PER_RULE },
+    warmup: 1, runs: o.quick ? 3 : 5,
+    ...(n === 10_000 ? { target: { kind: 'min' as const, value: 100_000 } } : {}),
+    setup: () => {
+      const c = connNode(n);
+      netfilterOf(c.node.host).nf.ct.flush();
+      // The last Service in KUBE-SERVICES order (sorted by namespace, name): the one the walk reaches last.
+      const last = cluster(n).ports.slice().sort((a, b) => (a.namespace + '\0' + a.name < b.namespace + '\0' + b.name ? -1 : 1)).pop()!;
+      const skbs: Skb[] = [];
+      for (let i = 0; i < count; i++) skbs.push(tcpSyn((0x0af4c801 + (i >>> 14)) >>> 0, last.clusterIP!, 10000 + (i & 0x3fff), 80));
+      return { ...c, skbs };
+    },
+    run: (x) => {
+      const c = x as ConnCtx;
+      const nf = netfilterOf(c.node.host).nf;
+      const st = c.node.host.stack;
+      const ev0 = nf.evaluated;
+      for (const skb of c.skbs) {
+        if (!(st.hook(NfHook.PRE_ROUTING, skb, c.eth0, null) && st.hook(NfHook.FORWARD, skb, c.eth0, c.cni0) && st.hook(NfHook.POST_ROUTING, skb, null, c.cni0))) throw new Error('kube-proxy bench: SYN dropped');
+      }
+      const rules = (nf.evaluated - ev0) / c.skbs.length;
+      return { work: c.skbs.length, extra: { rules: c.rules, 'rules/connection': rules, 'kernel µs/connection @16ns/rule': (rules * KERNEL_NS_PER_RULE) / 1000 } };
+    },
+  };
+}
+
+export function kubeproxyBenches(o: BenchOptions): BenchSpec[] {
+  return [
+    buildSpec(o, 1_000, '1k'), buildSpec(o, 10_000, '10k'),
+    nodeSpec(o, 1_000, '1k'), nodeSpec(o, 10_000, '10k'),
+    addSpec(o),
+    connSpec(o, 1_000, '1k'), connSpec(o, 10_000, '10k'),
+  ];
+}
