@@ -30,7 +30,7 @@
  */
 import type { IpsetRegistry } from './ipset-types.js';
 import { RuleError, type IpHeaderMatch, type Match, type Rule, type TableName, type Target } from './types.js';
-import { IMPLICIT_MATCH, getMatch, getTarget, type MatchModule, type OptionTokens, type ParseCtx, type TargetModule } from './registry.js';
+import { IMPLICIT_MATCH, getMatch, getTarget, type MatchModule, type OptionTokens, type OptSpec, type ParseCtx, type TargetModule } from './registry.js';
 import { ModuleError, PROTO_BY_NAME, ValueError, parseAddrMask, tokenize, type Token } from './tokens.js';
 import { Ruleset, RulesetError, TABLE_NAMES, isBuiltin, makeRule } from './ruleset.js';
 import { ChainTarget } from './targets/standard.js';
@@ -53,48 +53,100 @@ class At extends Error {
   constructor(readonly col: number, message: string, readonly expected?: string) { super(message); }
 }
 
-const HEADER_OPTS: Record<string, 's' | 'd' | 'i' | 'o' | 'p' | 'f'> = {
-  '-s': 's', '--source': 's', '--src': 's', '-d': 'd', '--destination': 'd', '--dst': 'd',
-  '-i': 'i', '--in-interface': 'i', '-o': 'o', '--out-interface': 'o', '-p': 'p', '--protocol': 'p',
-  '-f': 'f', '--fragment': 'f',
-};
+const HEADER_OPTS = new Map<string, 's' | 'd' | 'i' | 'o' | 'p' | 'f'>([
+  ['-s', 's'], ['--source', 's'], ['--src', 's'], ['-d', 'd'], ['--destination', 'd'], ['--dst', 'd'],
+  ['-i', 'i'], ['--in-interface', 'i'], ['-o', 'o'], ['--out-interface', 'o'], ['-p', 'p'], ['--protocol', 'p'],
+  ['-f', 'f'], ['--fragment', 'f'],
+]);
 
 interface Loaded {
   mod: MatchModule | TargetModule;
+  opts: ReadonlyMap<string, OptSpec>;
   args: OptionTokens;
   tok: Token;
 }
 
+/** A module's options by name (built once per module). */
+const optMaps = new WeakMap<MatchModule | TargetModule, ReadonlyMap<string, OptSpec>>();
+function optionsOf(mod: MatchModule | TargetModule): ReadonlyMap<string, OptSpec> {
+  let m = optMaps.get(mod);
+  if (m === undefined) {
+    const mm = new Map<string, OptSpec>();
+    for (const o of mod.options) if (!mm.has(o.name)) mm.set(o.name, o);
+    m = mm;
+    optMaps.set(mod, m);
+  }
+  return m;
+}
+
+/** Long options that are not module options (handled with their short forms). */
+const LONG_COMMANDS = new Set(['--match', '--jump', '--goto', '--set-counters']);
+
+const HEADER_FIELD = { s: 'src', d: 'dst', i: 'inIface', o: 'outIface', p: 'proto' } as const;
+const DIGITS = /^[0-9]+$/;
+const CHAIN_LIKE = /^[A-Z0-9_-]+$/i;
+
+/** `n` value tokens after position i, or the "requires an argument" error at `tk`. */
+function values(tokens: Token[], i: number, n: number, tk: Token): Token[] {
+  if (i + 1 + n > tokens.length) throw new At(tk.col, `option "${tk.text}" requires an argument`, n === 2 ? 'two values' : 'a value');
+  return n === 1 ? [tokens[i + 1]] : tokens.slice(i + 1, i + 1 + n);
+}
+
 /**
- * Parse the rule part of a command (everything after the chain name, and
- * after the position for -I/-R) into a Rule. `tokens` excludes the command
- * and chain. Throws At (column, message).
+ * Parse the rule part of a command (tokens[from…]: everything after the
+ * chain name, and after the position for -I/-R) into a Rule. Throws At
+ * (column, message).
  */
-function parseRuleTokens(tokens: Token[], table: TableName, chain: string, ruleset: Ruleset | null, source?: { file: string; line: number }, ipsets?: IpsetRegistry): { rule: Rule; counters?: { pkts: number; bytes: number } } {
+function parseRuleTokens(tokens: Token[], from: number, table: TableName, chain: string, ruleset: Ruleset | null, source?: { file: string; line: number }, ipsets?: IpsetRegistry): { rule: Rule; counters?: { pkts: number; bytes: number } } {
   const ip: IpHeaderMatch = {};
   const loaded: Loaded[] = [];
   let target: Loaded | null = null;
   let jump: { name: string; goto: boolean; tok: Token } | null = null;
   let counters: { pkts: number; bytes: number } | undefined;
   let invert: Token | null = null;
-  const ctx: ParseCtx = { table, chain, ip, ...(ipsets ? { ipsets } : {}) };
+  const ctx: ParseCtx = ipsets ? { table, chain, ip, ipsets } : { table, chain, ip };
 
-  for (let i = 0; i < tokens.length; i++) {
+  for (let i = from; i < tokens.length; i++) {
     const tk = tokens[i];
     const t = tk.text;
-    if (t === '!' && !tk.quoted) {
+    if (tk.quoted) throw new At(tk.col, `Bad argument \`${t}'`);
+    if (t === '!') {
       if (invert) throw new At(tk.col, "multiple `!' flags not allowed");
       invert = tk;
       continue;
     }
-    const need = (n: number): Token[] => {
-      const vals = tokens.slice(i + 1, i + 1 + n);
-      if (vals.length < n) throw new At(tk.col, `option "${t}" requires an argument`, n === 2 ? 'two values' : 'a value');
-      i += n;
-      return vals;
-    };
-    const h = HEADER_OPTS[t];
-    if (h && !tk.quoted) {
+    if (t.charCodeAt(0) === 45 /* - */ && t.charCodeAt(1) === 45 && t.length > 2) {
+      if (!HEADER_OPTS.has(t) && !LONG_COMMANDS.has(t)) {
+        const name = t.slice(2);
+        let owner: Loaded | null = null;
+        let spec: OptSpec | undefined;
+        if (target && (spec = target.opts.get(name)) !== undefined) owner = target;
+        else {
+          for (let k = loaded.length - 1; k >= 0; k--) {
+            spec = loaded[k].opts.get(name);
+            if (spec !== undefined) { owner = loaded[k]; break; }
+          }
+        }
+        if (!owner && ip.proto && !ip.proto.invert) {
+          const implicit = IMPLICIT_MATCH[ip.proto.num];
+          const mod = implicit ? getMatch(implicit) : undefined;
+          const opts = mod ? optionsOf(mod) : undefined;
+          if (mod && opts && (spec = opts.get(name)) !== undefined) {
+            owner = { mod, opts, args: [], tok: tk };
+            loaded.push(owner);
+          }
+        }
+        if (!owner || !spec) throw new At(tk.col, `unknown option "${t}"`, target ? `an option of ${target.mod.name} or of a loaded match` : undefined);
+        if (invert && !spec.invert) throw new At(invert.col, `${owner.mod.name}: option "${t}" cannot be inverted.`);
+        const vals = spec.args === 0 ? [] : values(tokens, i, spec.args, tk);
+        i += spec.args;
+        owner.args.push({ name, invert: invert !== null, values: spec.args === 0 ? [] : spec.args === 1 ? [vals[0].text] : vals.map((x) => x.text), tok: tk, valueToks: vals });
+        invert = null;
+        continue;
+      }
+    }
+    const h = HEADER_OPTS.get(t);
+    if (h !== undefined) {
       const inv = invert !== null;
       invert = null;
       if (h === 'f') {
@@ -102,13 +154,14 @@ function parseRuleTokens(tokens: Token[], table: TableName, chain: string, rules
         ip.frag = { invert: inv };
         continue;
       }
-      const [v] = need(1);
-      const field = ({ s: 'src', d: 'dst', i: 'inIface', o: 'outIface', p: 'proto' } as const)[h];
+      const v = values(tokens, i, 1, tk)[0];
+      i++;
+      const field = HEADER_FIELD[h];
       if (ip[field]) throw new At(tk.col, `multiple -${h} flags not allowed`);
       if (h === 's' || h === 'd') {
         try {
           const a = parseAddrMask(v.text);
-          ip[h === 's' ? 'src' : 'dst'] = { ...a, invert: inv };
+          ip[h === 's' ? 'src' : 'dst'] = { addr: a.addr, mask: a.mask, prefix: a.prefix, invert: inv };
         } catch (e) {
           if (e instanceof ValueError) throw new At(v.col, e.message, 'an address a.b.c.d[/mask]');
           throw e;
@@ -119,64 +172,42 @@ function parseRuleTokens(tokens: Token[], table: TableName, chain: string, rules
       } else {
         const name = v.text.toLowerCase();
         let num = PROTO_BY_NAME[name];
-        if (num === undefined && /^[0-9]+$/.test(name) && Number(name) <= 255) num = Number(name);
+        if (num === undefined && DIGITS.test(name) && Number(name) <= 255) num = Number(name);
         if (num === undefined) throw new At(v.col, `unknown protocol "${v.text}" specified`, 'a protocol name or number');
         if (num === 0 && inv) throw new At(tk.col, 'rule would never match protocol');
         ip.proto = { num, name, invert: inv };
       }
       continue;
     }
-    if ((t === '-m' || t === '--match') && !tk.quoted) {
+    if (t === '-m' || t === '--match') {
       if (invert) throw new At(invert.col, 'unexpected ! flag before --match');
-      const [v] = need(1);
+      const v = values(tokens, i, 1, tk)[0];
+      i++;
       const mod = getMatch(v.text);
       if (!mod) throw new At(v.col, `Couldn't load match \`${v.text}':No such file or directory`, 'a supported match module');
-      loaded.push({ mod, args: [], tok: v });
+      loaded.push({ mod, opts: optionsOf(mod), args: [], tok: v });
       continue;
     }
-    if ((t === '-j' || t === '--jump' || t === '-g' || t === '--goto') && !tk.quoted) {
+    if (t === '-j' || t === '--jump' || t === '-g' || t === '--goto') {
       if (invert) throw new At(invert.col, `cannot have ! before ${t}`);
       if (jump) throw new At(tk.col, 'multiple -j flags not allowed');
-      const [v] = need(1);
+      const v = values(tokens, i, 1, tk)[0];
+      i++;
       const goto = t === '-g' || t === '--goto';
       jump = { name: v.text, goto, tok: v };
       const mod = goto ? undefined : getTarget(v.text);
-      if (mod) target = { mod, args: [], tok: v };
+      if (mod) target = { mod, opts: optionsOf(mod), args: [], tok: v };
       else if (ruleset && !ruleset.hasChain(table, v.text)) {
-        if (goto || /^[A-Z0-9_-]+$/i.test(v.text)) throw new At(v.col, `Chain '${v.text}' does not exist`, 'a target or an existing chain');
+        if (goto || CHAIN_LIKE.test(v.text)) throw new At(v.col, `Chain '${v.text}' does not exist`, 'a target or an existing chain');
         throw new At(v.col, `Couldn't load target \`${v.text}':No such file or directory`, 'a target or an existing chain');
       }
       continue;
     }
-    if ((t === '-c' || t === '--set-counters') && !tk.quoted) {
-      const [p, b] = need(2);
-      if (!/^[0-9]+$/.test(p.text) || !/^[0-9]+$/.test(b.text)) throw new At(p.col, 'counters must be numbers', '-c PKTS BYTES');
+    if (t === '-c' || t === '--set-counters') {
+      const [p, b] = values(tokens, i, 2, tk);
+      i += 2;
+      if (!DIGITS.test(p.text) || !DIGITS.test(b.text)) throw new At(p.col, 'counters must be numbers', '-c PKTS BYTES');
       counters = { pkts: Number(p.text), bytes: Number(b.text) };
-      continue;
-    }
-    if (t.startsWith('--') && t.length > 2 && !tk.quoted) {
-      const name = t.slice(2);
-      let owner: Loaded | null = null;
-      if (target && target.mod.options.some((o) => o.name === name)) owner = target;
-      else {
-        for (let k = loaded.length - 1; k >= 0; k--) {
-          if (loaded[k].mod.options.some((o) => o.name === name)) { owner = loaded[k]; break; }
-        }
-      }
-      if (!owner && ip.proto && !ip.proto.invert) {
-        const implicit = IMPLICIT_MATCH[ip.proto.num];
-        const mod = implicit ? getMatch(implicit) : undefined;
-        if (mod && mod.options.some((o) => o.name === name)) {
-          owner = { mod, args: [], tok: tk };
-          loaded.push(owner);
-        }
-      }
-      if (!owner) throw new At(tk.col, `unknown option "${t}"`, target ? `an option of ${target.mod.name} or of a loaded match` : undefined);
-      const spec = owner.mod.options.find((o) => o.name === name)!;
-      if (invert && !spec.invert) throw new At(invert.col, `${owner.mod.name}: option "${t}" cannot be inverted.`);
-      const vals = need(spec.args);
-      owner.args.push({ name, invert: invert !== null, values: vals.map((x) => x.text), tok: tk, valueToks: vals });
-      invert = null;
       continue;
     }
     throw new At(tk.col, `Bad argument \`${t}'`);
@@ -212,7 +243,7 @@ function runParse<T>(fn: () => T, tok: Token): T {
  */
 export function parseRule(text: string, table: TableName, chain: string, ruleset: Ruleset | null = null, ipsets?: IpsetRegistry): Rule {
   try {
-    return parseRuleTokens(tokenize(text), table, chain, ruleset, undefined, ipsets).rule;
+    return parseRuleTokens(tokenize(text), 0, table, chain, ruleset, undefined, ipsets).rule;
   } catch (e) {
     if (e instanceof At) throw new RuleError('<rule>', 1, e.col, e.message, e.expected);
     if (e instanceof ValueError) throw new RuleError('<rule>', 1, 1, e.message);
@@ -220,11 +251,11 @@ export function parseRule(text: string, table: TableName, chain: string, ruleset
   }
 }
 
-const COMMANDS: Record<string, string> = {
-  '-A': 'A', '--append': 'A', '-I': 'I', '--insert': 'I', '-D': 'D', '--delete': 'D', '-R': 'R', '--replace': 'R',
-  '-N': 'N', '--new-chain': 'N', '-X': 'X', '--delete-chain': 'X', '-F': 'F', '--flush': 'F', '-Z': 'Z', '--zero': 'Z',
-  '-P': 'P', '--policy': 'P', '-E': 'E', '--rename-chain': 'E',
-};
+const COMMANDS = new Map<string, string>([
+  ['-A', 'A'], ['--append', 'A'], ['-I', 'I'], ['--insert', 'I'], ['-D', 'D'], ['--delete', 'D'], ['-R', 'R'], ['--replace', 'R'],
+  ['-N', 'N'], ['--new-chain', 'N'], ['-X', 'X'], ['--delete-chain', 'X'], ['-F', 'F'], ['--flush', 'F'], ['-Z', 'Z'], ['--zero', 'Z'],
+  ['-P', 'P'], ['--policy', 'P'], ['-E', 'E'], ['--rename-chain', 'E'],
+]);
 
 /** Load iptables-restore text into `rs` (atomically). Throws RuleError naming file, line and column. */
 export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions = {}): void {
@@ -239,7 +270,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
 
   for (const raw of lines) {
     lineNo++;
-    const line = raw.replace(/\r$/, '');
+    const line = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) continue;
     lastLine = lineNo;
@@ -311,7 +342,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
       if (tokens.length === 0) fail(col0, 'counters without a command', '-A CHAIN …');
     }
     const cmdTok = tokens[0];
-    const cmd = COMMANDS[cmdTok.text];
+    const cmd = COMMANDS.get(cmdTok.text);
     if (!cmd) fail(cmdTok.col, cmdTok.text.startsWith('-') ? `unknown command "${cmdTok.text}"` : 'no command specified', '-A, -I, -D, -R, -N, -X, -F, -Z, -P or -E');
     const chainTok = tokens[1];
     const chainName = chainTok?.text;
@@ -319,14 +350,14 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
     const src = { file, line: lineNo };
     const parse = (from: number) => {
       try {
-        return parseRuleTokens(tokens.slice(from), tb, chainName!, work, src, opts.ipsets);
+        return parseRuleTokens(tokens, from, tb, chainName!, work, src, opts.ipsets);
       } catch (e) {
         if (e instanceof At) fail(e.col, e.message, e.expected);
         throw e;
       }
     };
     const counted = (c?: { pkts: number; bytes: number }) => (opts.counters ? c ?? rc : undefined);
-    const num = (tk: Token | undefined): number | null => (tk && /^[0-9]+$/.test(tk.text) ? Number(tk.text) : null);
+    const num = (tk: Token | undefined): number | null => (tk && DIGITS.test(tk.text) ? Number(tk.text) : null);
     try {
       switch (cmd) {
         case 'A': {

@@ -81,13 +81,15 @@ function chainInfo(c: Chain): ChainInfo {
   const rules = c.rules, gen = c.gen ?? 0;
   let info = infos.get(rules);
   if (info !== undefined && info.gen === gen && info.len === rules.length) return info;
-  const seen = new Set<string>();
+  // Distinct targets: a linear search for short chains, a set beyond.
+  const seen = rules.length > 16 ? new Set<string>() : null;
   const children: string[] = [];
   let allowed = ALL_HOOKS;
   for (const r of rules) {
     const t = r.target;
     if (t instanceof ChainTarget) {
-      if (!seen.has(t.name)) { seen.add(t.name); children.push(t.name); }
+      if (seen === null) { if (!children.includes(t.name)) children.push(t.name); }
+      else if (!seen.has(t.name)) { seen.add(t.name); children.push(t.name); }
     } else if (t && t.hooks) allowed &= hookMask(t.hooks);
     for (const m of r.matches) {
       const mh = (m as { hooks?: readonly number[] }).hooks;
@@ -304,7 +306,7 @@ export class Ruleset {
     }
     if (empty) {
       const ix = tableIndexes.get(t);
-      if (ix) { edgesDiff(ix, name, c.rules, copy.rules); invalidateUp(ix, table, name); }
+      if (ix) { edgesDiff(ix, name, c.rules, copy.rules); if (ix.deep.size !== 0) invalidateUp(ix, table, name); }
     }
     return copy;
   }
@@ -313,7 +315,7 @@ export class Ruleset {
   private touched(table: TableName, c: Chain): void {
     c.gen = (c.gen ?? 0) + 1;
     const ix = tableIndexes.get(this.tables[table]);
-    if (ix) invalidateUp(ix, table, c.name);
+    if (ix && ix.deep.size !== 0) invalidateUp(ix, table, c.name);
   }
 
   /**
@@ -475,6 +477,10 @@ export class Ruleset {
       tableIndexes.delete(t);
       return;
     }
+    // The reverse index answers "is it referenced?" without a walk of the
+    // table (iptables-restore's -X lines for stale chains); kept up to date
+    // from here on by the raw operations.
+    if (t.chains.has(name)) this.index(table);
     this.checkDeletable(table, name);
     const c = t.chains.get(name)!;
     t.chains.delete(name);
@@ -653,14 +659,15 @@ export class Ruleset {
 
   rawAppend(table: TableName, chain: string, rule: Rule, counters?: Counter): void {
     const t = this.table(table);
-    this.chain(table, chain);
+    let c = t.chains.get(chain);
+    if (!c) throw new RulesetError(`Chain '${chain}' does not exist`);
     this.checkRule(table, chain, rule);
-    const c = this.own(table, chain);
+    if (c.shared) c = this.own(table, chain);
     c.rules.push(rule);
     if (c.policy !== null) c.registered = true;
+    c.gen = (c.gen ?? 0) + 1;
     const ix = tableIndexes.get(t);
-    if (ix) edge(ix, chain, rule, 1);
-    this.touched(table, c);
+    if (ix) { edge(ix, chain, rule, 1); if (ix.deep.size !== 0) invalidateUp(ix, table, chain); }
     if (counters) this.setRuleCounters(table, chain, c.rules.length, counters);
   }
 
@@ -747,45 +754,67 @@ export class Ruleset {
     // finished without a loop cannot be on one), then the hook masks in
     // topological order. The first loop found is the one a walk per hook
     // would find first (chains finished earlier cannot be part of it).
-    const state = new Map<string, 1 | 2>(); // 1: on the path, 2: done
+    // Per chain name: bits 0-4 the hooks reaching it, ON_PATH, DONE.
+    const ON_PATH = 32, DONE = 64;
+    const st = new Map<string, number>();
     const path: Chain[] = [];
     const order: Chain[] = []; // post-order
-    const firstRuleTo = (c: Chain, name: string): Rule | undefined => c.rules.find((r) => r.target instanceof ChainTarget && r.target.name === name);
     const visit = (c: Chain): void => {
-      state.set(c.name, 1);
+      st.set(c.name, (st.get(c.name) ?? 0) | ON_PATH);
       path.push(c);
-      for (const n of chainInfo(c).children) {
-        const st = state.get(n);
-        if (st === 2) continue;
-        if (st === 1) {
+      for (const r of c.rules) {
+        const tg = r.target;
+        if (!(tg instanceof ChainTarget)) continue;
+        const n = tg.name;
+        const s = st.get(n) ?? 0;
+        if (s & DONE) continue;
+        if (s & ON_PATH) {
           const i = path.findIndex((x) => x.name === n);
           const cycle = [...path.slice(i).map((x) => x.name), n].join(' -> ');
-          throw new RulesetError(`Loop detected: chain ${n} reaches itself (${cycle}) (iptables: Too many links)`, firstRuleTo(c, n));
+          throw new RulesetError(`Loop detected: chain ${n} reaches itself (${cycle}) (iptables: Too many links)`, r);
         }
         const next = t.chains.get(n);
-        if (!next) throw new RulesetError(`Chain '${n}' does not exist`, firstRuleTo(c, n));
+        if (!next) throw new RulesetError(`Chain '${n}' does not exist`, r);
         visit(next);
       }
       path.pop();
-      state.set(c.name, 2);
+      st.set(c.name, (st.get(c.name)! & ~ON_PATH) | DONE);
       order.push(c);
     };
-    const masks = new Map<string, number>();
     for (const name of BUILTIN_CHAINS[table]) {
       const c = t.chains.get(name);
       if (!c) continue;
-      masks.set(name, (masks.get(name) ?? 0) | (1 << hookOf(name)));
-      if (!state.has(name)) visit(c);
+      st.set(name, (st.get(name) ?? 0) | (1 << hookOf(name)));
+      if (!(st.get(name)! & DONE)) visit(c);
     }
     for (let k = order.length - 1; k >= 0; k--) {
       const c = order[k];
-      const m = masks.get(c.name) ?? 0;
-      for (const n of chainInfo(c).children) masks.set(n, (masks.get(n) ?? 0) | m);
+      const m = st.get(c.name)! & ALL_HOOKS;
+      if (m === 0) continue;
+      for (const r of c.rules) {
+        const tg = r.target;
+        if (tg instanceof ChainTarget) st.set(tg.name, st.get(tg.name)! | m);
+      }
     }
-    for (const c of t.chains.values()) {
-      const mask = masks.get(c.name) ?? 0;
+    for (const c of order) {
+      const mask = st.get(c.name)! & ALL_HOOKS;
       if (mask === 0) continue;
-      if ((mask & ~chainInfo(c).allowed) === 0) continue;
+      for (const r of c.rules) {
+        const th = r.target?.hooks;
+        if (th && !hooksAllow(th, mask)) this.hookError(t, st);
+        for (const m of r.matches) {
+          const mh = (m as { hooks?: readonly number[] }).hooks;
+          if (mh && !hooksAllow(mh, mask)) this.hookError(t, st);
+        }
+      }
+    }
+  }
+
+  /** The hook-limit error of validate, for the first offending rule in chain order (as iptables-restore reports it). */
+  private hookError(t: Table, st: Map<string, number>): never {
+    for (const c of t.chains.values()) {
+      const mask = (st.get(c.name) ?? 0) & ALL_HOOKS;
+      if (mask === 0) continue;
       for (const r of c.rules) {
         const th = r.target?.hooks;
         if (th && !hooksAllow(th, mask)) throw new RulesetError(`${r.target!.name} target not valid in chain ${c.name} (reached from ${hookNames(mask)}; allowed only from ${hookNames(hookMask(th))})`, r);
@@ -795,6 +824,7 @@ export class Ruleset {
         }
       }
     }
+    throw new Error('unreachable');
   }
 
   /**

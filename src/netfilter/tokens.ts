@@ -27,10 +27,20 @@ export function tokenize(line: string): Token[] {
   let i = 0;
   const n = line.length;
   while (i < n) {
-    const c = line[i];
-    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') { i++; continue; }
+    const c = line.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 13 || c === 10) { i++; continue; }
     const start = i;
-    let text = '';
+    // The common case: a word without quotes is a slice of the line (a flat string, cheap to hash).
+    while (i < n) {
+      const ch = line.charCodeAt(i);
+      if (ch === 32 || ch === 9 || ch === 13 || ch === 10 || ch === 34) break;
+      i++;
+    }
+    if (i >= n || line.charCodeAt(i) !== 34) {
+      out.push({ text: line.slice(start, i), col: start + 1, quoted: false });
+      continue;
+    }
+    let text = line.slice(start, i);
     let quoted = false;
     while (i < n) {
       const ch = line[i];
@@ -39,6 +49,13 @@ export function tokenize(line: string): Token[] {
         quoted = true;
         i++;
         let closed = false;
+        const q0 = i;
+        while (i < n) {
+          const q = line.charCodeAt(i);
+          if (q === 92 /* \\ */ || q === 34) break;
+          i++;
+        }
+        text += line.slice(q0, i);
         while (i < n) {
           const q = line[i];
           if (q === '\\' && i + 1 < n) { text += line[i + 1]; i += 2; continue; }
