@@ -175,3 +175,31 @@ traffic:
     expect(() => runScenario(parseScenario(text, 'bad.yaml'))).toThrow(/has no nodePort \(type ClusterIP\)/);
   });
 });
+
+describe('a Service without a selector', () => {
+  it('sends its traffic to the addresses of a manual Endpoints object (mirrored into an EndpointSlice)', () => {
+    const text = `name: manual
+${CLUSTER}  externalHosts:
+    # No masquerade for pod traffic with the bare bridge plugin: the host routes pod addresses back.
+    - {name: db, ip: 192.168.1.50/24, ports: [{port: 5432}], routes: [{dst: 10.244.0.0/16, via: 192.168.1.11}]}
+manifests:
+${pod('client', 'node-1')}  - |
+    apiVersion: v1
+    kind: Service
+    metadata: {name: ext-db}
+    spec: {ports: [{name: pg, port: 5432}]}
+    ---
+    apiVersion: v1
+    kind: Endpoints
+    metadata: {name: ext-db}
+    subsets: [{addresses: [{ip: 192.168.1.50}], ports: [{name: pg, port: 5432}]}]
+traffic:
+  - {name: t, at: 10ms, from: pod/default/client, to: service/default/ext-db:pg, protocol: tcp, expect: {result: reply, servedBy: [host/db]}}
+`;
+    const res = runScenario(parseScenario(text, 'manual.yaml'));
+    expect(res.results[0]!.ok, res.results[0]!.mismatch).toBe(true);
+    const slices = res.cluster.control!.store.list('EndpointSlice', 'default').filter((s) => (s.metadata as { labels?: Record<string, string> }).labels?.['kubernetes.io/service-name'] === 'ext-db');
+    expect(slices.length).toBe(1);
+    expect((slices[0]!.metadata as { labels: Record<string, string> }).labels['endpointslice.kubernetes.io/managed-by']).toBe('endpointslicemirroring-controller.k8s.io');
+  });
+});
