@@ -260,7 +260,19 @@ const COMMANDS = new Map<string, string>([
 /** Load iptables-restore text into `rs` (atomically). Throws RuleError naming file, line and column. */
 export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions = {}): void {
   const file = opts.file ?? '<stdin>';
-  const work = rs.clone();
+  // One transaction (as iptables-nft commits one batch): changes go into `rs`
+  // directly, copying each chain before its first change; any error undoes them.
+  rs.begin();
+  try {
+    restoreLines(rs, text, opts, file);
+  } catch (e) {
+    rs.rollback();
+    throw e;
+  }
+  rs.commit();
+}
+
+function restoreLines(work: Ruleset, text: string, opts: RestoreOptions, file: string): void {
   const lines = text.split('\n');
   let table: TableName | null = null;
   let tableLine = 0;
@@ -293,7 +305,7 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
     const tb = table as TableName;
     if (trimmed === 'COMMIT') {
       try {
-        work.validate(tb);
+        work.checkCommit(tb);
       } catch (e) {
         if (e instanceof RulesetError) {
           const src = e.rule?.source;
@@ -419,7 +431,6 @@ export function iptablesRestore(rs: Ruleset, text: string, opts: RestoreOptions 
     }
   }
   if (table) throw new RuleError(file, lastLine + 1, 1, `COMMIT expected at line ${lastLine + 1}`, `COMMIT for table '${table}' opened at line ${tableLine}`);
-  rs.adopt(work);
 }
 
 function extra(tokens: Token[], from: number, fail: (col: number, msg: string, expected?: string) => never): void {

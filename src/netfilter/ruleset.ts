@@ -212,6 +212,31 @@ function shiftCounters(m: Map<number, Counter> | undefined, at: number, d: 1 | -
   for (const [k, v] of moved) if (!(d < 0 && k === at)) m.set(k + d, v);
 }
 
+/** Tuning (tests turn the incremental checks off to compare them with the full check). */
+export const rulesetTuning = {
+  /** Validate changes by looking at the changed chains (false: the full table check every time). */
+  incremental: true,
+};
+
+/** What an open transaction (iptables-restore) needs to commit or undo, per table. */
+interface TxnTable {
+  /** The table's chains map when the transaction first touched it (changed in place only by sets, journaled in `values`). */
+  map: Map<string, Chain>;
+  /** First overwritten value of each name set in `map` in place (undefined: it was absent). */
+  values: Map<string, Chain | undefined>;
+  /** The counters map at the start (inner maps of chains the transaction copies are copied, never changed). */
+  counters: Map<Chain, Map<number, Counter>>;
+  /** Chain objects made in this transaction (changed in place from then on). */
+  own: Set<Chain>;
+  /** Chains whose rules or existence changed. */
+  changed: Set<string>;
+  /** The chain each name had before the transaction copied it, and its cached deep mask then. */
+  originals: Map<string, Chain>;
+  oldDeep: Map<string, number>;
+  /** The table was emptied (restore without --noflush) or restructured (rename, -X of all): check it fully. */
+  whole: boolean;
+}
+
 function copyChain(c: Chain, rules: Rule[]): Chain {
   const copy: Chain = { ...c, rules };
   delete copy.shared;
@@ -222,6 +247,8 @@ export class Ruleset {
   readonly tables: Record<TableName, Table>;
   /** Tables that exist (touched by a command or a restore block), as iptables-nft creates them lazily. */
   readonly present = new Set<TableName>();
+  /** The open transaction (begin … commit/rollback), if any. */
+  private txn: { present: Set<TableName>; tables: Map<TableName, TxnTable> } | null = null;
 
   constructor() {
     this.tables = { raw: newTable('raw'), mangle: newTable('mangle'), nat: newTable('nat'), filter: newTable('filter'), security: newTable('security') };
@@ -230,6 +257,7 @@ export class Ruleset {
   /** The table (creating it, in iptables-nft's sense). */
   table(name: TableName): Table {
     this.present.add(name);
+    if (this.txn) this.tx(name);
     return this.tables[name];
   }
 
@@ -257,6 +285,7 @@ export class Ruleset {
     const t = this.tables[table];
     const c = this.chain(table, chain);
     if (num < 1 || num > c.rules.length) throw new RulesetError('Index of replacement too big.');
+    if (this.txn) this.tx(table);
     let m = t.counters.get(c);
     if (m === undefined) { m = new Map(); t.counters.set(c, m); }
     m.set(num - 1, { pkts: v.pkts, bytes: v.bytes });
@@ -288,21 +317,141 @@ export class Ruleset {
   }
 
   /**
-   * The chain for writing: a shared chain is first replaced by this ruleset's
-   * own copy (`empty`: a new empty chain instead of a copy, for a flush). The
+   * Opens a transaction (what iptables-restore does with one input): the
+   * operations that follow change the ruleset in place, but every chain they
+   * change is first copied, so `rollback` can put the old state back and
+   * `checkCommit` can validate only what changed. No cloning of the tables.
+   */
+  begin(): void {
+    if (this.txn) throw new Error('Ruleset: a transaction is already open');
+    this.txn = { present: new Set(this.present), tables: new Map() };
+  }
+
+  /** Ends the transaction, keeping its changes. */
+  commit(): void {
+    const txn = this.txn;
+    if (!txn) return;
+    for (const [tb, x] of txn.tables) {
+      const t = this.tables[tb];
+      for (const [n, o] of x.originals) if (t.chains.get(n) !== o) t.counters.delete(o);
+    }
+    this.txn = null;
+  }
+
+  /** Ends the transaction, undoing its changes. */
+  rollback(): void {
+    const txn = this.txn;
+    if (!txn) return;
+    for (const [tb, x] of txn.tables) {
+      const t = this.tables[tb];
+      for (const [n, v] of x.values) {
+        if (v) x.map.set(n, v);
+        else x.map.delete(n);
+      }
+      t.chains = x.map;
+      t.counters = x.counters;
+      tableIndexes.delete(t);
+    }
+    this.present.clear();
+    for (const n of txn.present) this.present.add(n);
+    this.txn = null;
+  }
+
+  /**
+   * The table check at an iptables-restore COMMIT: the changed chains only
+   * (see checkChanged) when the block changed part of the table, the full
+   * check when it replaced the table or changed most of it.
+   */
+  checkCommit(table: TableName): void {
+    const x = this.txn?.tables.get(table);
+    const t = this.tables[table];
+    if (this.txn && !x) return; // nothing in the table changed in this transaction
+    if (!x || !rulesetTuning.incremental || x.whole || x.changed.size * 4 > t.chains.size) { this.validate(table); return; }
+    const partial = new Map<string, Partial>();
+    for (const n of x.changed) {
+      const o = x.originals.get(n), c = t.chains.get(n), od = x.oldDeep.get(n);
+      if (o && c && od !== undefined) {
+        const [a, , ne] = diffRange(o.rules, c.rules);
+        partial.set(n, partialOf(od, c.rules, a, ne));
+      }
+    }
+    this.checkChanged(table, x.changed, partial);
+  }
+
+  /** The transaction's record for `table` (created on first use), if a transaction is open. */
+  private tx(table: TableName): TxnTable | undefined {
+    const txn = this.txn;
+    if (!txn) return undefined;
+    let x = txn.tables.get(table);
+    if (!x) {
+      const t = this.tables[table];
+      x = { map: t.chains, values: new Map(), counters: new Map(t.counters), own: new Set(), changed: new Set(), originals: new Map(), oldDeep: new Map(), whole: false };
+      txn.tables.set(table, x);
+    }
+    return x;
+  }
+
+  /** chains.set, journaled in a transaction. */
+  private mapSet(table: TableName, name: string, c: Chain): void {
+    const t = this.tables[table];
+    const x = this.tx(table);
+    if (x) {
+      x.changed.add(name);
+      x.own.add(c);
+      if (t.chains === x.map && !x.values.has(name)) x.values.set(name, x.map.get(name));
+    }
+    t.chains.set(name, c);
+  }
+
+  /** chains.delete, journaled in a transaction (the map is copied first: a delete in place could not be undone in order). */
+  private mapDelete(table: TableName, name: string): void {
+    const t = this.tables[table];
+    const x = this.tx(table);
+    if (x) {
+      x.changed.add(name);
+      if (t.chains === x.map) t.chains = new Map(t.chains);
+    }
+    t.chains.delete(name);
+  }
+
+  /** A new chains map for the table (rename, reset), journaled in a transaction. */
+  private mapReplace(table: TableName, chains: Map<string, Chain>): void {
+    const t = this.tables[table];
+    const x = this.tx(table);
+    if (x) {
+      x.whole = true;
+      for (const n of t.chains.keys()) x.changed.add(n);
+      for (const [n, c] of chains) { x.changed.add(n); if (t.chains.get(n) !== c) x.own.add(c); }
+    }
+    t.chains = chains;
+  }
+
+  /**
+   * The chain for writing: a shared chain — or, in a transaction, one the
+   * transaction has not copied yet — is first replaced by this ruleset's own
+   * copy (`empty`: a new empty chain instead of a copy, for a flush). The
    * counters go with it (dropped for `empty`).
    */
   private own(table: TableName, name: string, empty = false): Chain {
     const t = this.tables[table];
     const c = t.chains.get(name);
     if (!c) throw new RulesetError(`Chain '${name}' does not exist`);
-    if (!c.shared) return c;
+    const x = this.tx(table);
+    if (!c.shared && (x === undefined || x.own.has(c))) return c;
     const copy = copyChain(c, empty ? [] : c.rules.slice());
-    t.chains.set(name, copy);
+    if (x && !x.originals.has(name)) {
+      x.originals.set(name, c);
+      const d = tableIndexes.get(t)?.deep.get(name);
+      if (d !== undefined) x.oldDeep.set(name, d);
+    }
+    this.mapSet(table, name, copy);
     const cc = t.counters.get(c);
     if (cc) {
-      t.counters.delete(c);
-      if (!empty) t.counters.set(copy, cc);
+      if (x) { if (!empty) t.counters.set(copy, new Map(cc)); }
+      else {
+        t.counters.delete(c);
+        if (!empty) t.counters.set(copy, cc);
+      }
     }
     if (empty) {
       const ix = tableIndexes.get(t);
@@ -326,6 +475,7 @@ export class Ruleset {
    * as `validate` does. Assumes the table was valid before the change.
    */
   private checkChanged(table: TableName, changed: Iterable<string>, partial?: Map<string, Partial>): void {
+    if (!rulesetTuning.incremental) { this.validate(table); return; }
     const t = this.tables[table];
     const ix = this.index(table);
     const reach: [string, number][] = [];
@@ -441,7 +591,8 @@ export class Ruleset {
     const t = this.table(table);
     if (chain !== undefined) {
       const c0 = this.chain(table, chain);
-      if (c0.shared) { this.own(table, chain, true); return; }
+      const c = this.own(table, chain, true);
+      if (c !== c0) return;
       const ix = tableIndexes.get(t);
       if (ix) edgesDiff(ix, chain, c0.rules, []);
       t.counters.delete(c0);
@@ -449,9 +600,11 @@ export class Ruleset {
       this.touched(table, c0);
       return;
     }
-    for (const [n, c] of t.chains) {
-      if (c.shared) t.chains.set(n, copyChain(c, []));
-      else { c.rules = []; c.gen = (c.gen ?? 0) + 1; }
+    const x = this.tx(table);
+    if (x) x.whole = true;
+    for (const n of [...t.chains.keys()]) {
+      const c = this.own(table, n, true);
+      if (c.rules.length) { c.rules = []; c.gen = (c.gen ?? 0) + 1; }
     }
     t.counters.clear();
     tableIndexes.delete(t);
@@ -461,7 +614,7 @@ export class Ruleset {
     this.table(table);
     checkChainName(name);
     if (this.tables[table].chains.has(name)) throw new RulesetError('Chain already exists.');
-    this.tables[table].chains.set(name, { name, policy: null, pkts: 0, bytes: 0, rules: [] });
+    this.mapSet(table, name, { name, policy: null, pkts: 0, bytes: 0, rules: [] });
   }
 
   /** Delete a user chain (refused if built-in, referenced or not empty); without a name, every user chain (refused if any is referenced from outside the set). */
@@ -473,7 +626,9 @@ export class Ruleset {
           for (const r of c.rules) if (r.target instanceof ChainTarget) throw new RulesetError(`Chain '${r.target.name}' is referenced by chain ${c.name} (iptables: Too many links)`);
         }
       }
-      for (const [n, c] of [...t.chains]) if (c.policy === null) { t.chains.delete(n); t.counters.delete(c); }
+      const x = this.tx(table);
+      if (x) x.whole = true;
+      for (const [n, c] of [...t.chains]) if (c.policy === null) { this.mapDelete(table, n); t.counters.delete(c); }
       tableIndexes.delete(t);
       return;
     }
@@ -483,7 +638,7 @@ export class Ruleset {
     if (t.chains.has(name)) this.index(table);
     this.checkDeletable(table, name);
     const c = t.chains.get(name)!;
-    t.chains.delete(name);
+    this.mapDelete(table, name);
     t.counters.delete(c);
     const ix = tableIndexes.get(t);
     if (ix) ix.deep.delete(name);
@@ -514,7 +669,7 @@ export class Ruleset {
     const chains = new Map<string, Chain>();
     for (const [n, x] of t.chains) chains.set(n === from ? to : n, x);
     c.name = to;
-    t.chains = chains;
+    this.mapReplace(table, chains);
     for (const [n, x] of chains) {
       if (!x.rules.some((r) => r.target instanceof ChainTarget && r.target.name === from)) continue;
       const y = this.own(table, n);
@@ -541,6 +696,7 @@ export class Ruleset {
     const names = table ? [table] : TABLE_NAMES;
     for (const n of names) {
       const t = this.tables[n];
+      if (this.txn) this.tx(n);
       for (const c of [...t.chains.values()]) {
         if (chain !== undefined && c.name !== chain) continue;
         t.counters.delete(c);
@@ -662,7 +818,7 @@ export class Ruleset {
     let c = t.chains.get(chain);
     if (!c) throw new RulesetError(`Chain '${chain}' does not exist`);
     this.checkRule(table, chain, rule);
-    if (c.shared) c = this.own(table, chain);
+    if (c.shared || this.txn) c = this.own(table, chain);
     c.rules.push(rule);
     if (c.policy !== null) c.registered = true;
     c.gen = (c.gen ?? 0) + 1;
@@ -731,14 +887,13 @@ export class Ruleset {
     const chains = new Map<string, Chain>();
     for (const c of t.chains.values()) {
       if (c.policy === null) continue;
-      const o = c.shared ? copyChain(c, []) : c;
-      o.rules = [];
+      const o = copyChain(c, []);
       o.gen = (o.gen ?? 0) + 1;
       o.policy = 'ACCEPT';
       o.pkts = 0; o.bytes = 0;
       chains.set(o.name, o);
     }
-    t.chains = chains;
+    this.mapReplace(table, chains);
     t.counters.clear();
     tableIndexes.delete(t);
   }

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Ruleset, RulesetError, makeRule, ruleText } from '../../src/netfilter/ruleset.js';
+import { Ruleset, RulesetError, makeRule, ruleText, rulesetTuning } from '../../src/netfilter/ruleset.js';
 import { iptablesRestore, parseRule } from '../../src/netfilter/restore.js';
 import { iptablesSave } from '../../src/netfilter/save.js';
 import { chainIndex, traverseTable, traverseTuning } from '../../src/netfilter/traverse.js';
@@ -188,6 +188,12 @@ describe('copy-on-write of shared chains', () => {
   });
 });
 
+/** Runs `fn` with the incremental checks off (the full table check every time). */
+function full<T>(fn: () => T): T {
+  rulesetTuning.incremental = false;
+  try { return fn(); } finally { rulesetTuning.incremental = true; }
+}
+
 /** Outcome of applying a change: the saved text with counters, or the error message. */
 function outcome(fn: () => void, rs: Ruleset): string {
   const before = save(rs);
@@ -271,12 +277,12 @@ describe('replaceChains ≡ iptables-restore --noflush of the equivalent text', 
       deleted: fc.array(fc.constantFrom(...names, 'OUTPUT'), { maxLength: 2 }),
     });
     fc.assert(fc.property(fc.array(stepArb, { minLength: 1, maxLength: 8 }), (steps) => {
-      const a = new Ruleset(), b = new Ruleset();
-      iptablesRestore(a, NAT_BASE, { counters: true });
-      iptablesRestore(b, NAT_BASE, { counters: true });
-      // Keep a's incremental caches warm between steps (an op before the first replace builds them).
-      a.append('nat', 'E', parseRule('-j RETURN', 'nat', 'E'));
-      b.append('nat', 'E', parseRule('-j RETURN', 'nat', 'E'));
+      const a = new Ruleset(), b = new Ruleset(), c = new Ruleset();
+      for (const x of [a, b, c]) {
+        iptablesRestore(x, NAT_BASE, { counters: true });
+        // Keep the incremental caches warm between steps (an op before the first replace builds them).
+        x.append('nat', 'E', parseRule('-j RETURN', 'nat', 'E'));
+      }
       for (const s of steps) {
         const texts = new Map<Chain, string[]>();
         const chains = s.set.map(([n, rules, edit, at, drop]) => {
@@ -294,9 +300,54 @@ describe('replaceChains ≡ iptables-restore --noflush of the equivalent text', 
         const ra = outcome(() => a.replaceChains('nat', chains, s.deleted), a);
         const rb = outcome(() => iptablesRestore(b, equivalentText('nat', chains, s.deleted, texts), { noflush: true }), b);
         expect(ra).toBe(rb);
+        // The oracle: the same restore with the full table check.
+        const rc = full(() => outcome(() => iptablesRestore(c, equivalentText('nat', chains, s.deleted, texts), { noflush: true }), c));
+        expect(rb).toBe(rc);
         // A per-rule operation after it is validated the same way by both.
         const r = parseRule(s.set.length % 2 ? '-j MASQUERADE' : '-d 10.9.9.9/32 -j RETURN', 'nat', 'A');
-        expect(outcome(() => a.append('nat', 'A', r), a)).toBe(outcome(() => b.append('nat', 'A', r), b));
+        const oa = outcome(() => a.append('nat', 'A', r), a);
+        expect(oa).toBe(outcome(() => b.append('nat', 'A', r), b));
+        expect(oa).toBe(full(() => outcome(() => c.append('nat', 'A', r), c)));
+      }
+    }), { numRuns: Number(process.env.FUZZ_RUNS ?? 300) });
+  });
+});
+
+describe('iptables-restore as a transaction on the ruleset (no clone), checked incrementally at COMMIT', () => {
+  it('random --noflush inputs: same results and errors as with the full table check; errors leave the ruleset (and its counters) unchanged', () => {
+    const names = ['A', 'B', 'C', 'D', 'E'];
+    const chain = fc.constantFrom(...names);
+    const rule = fc.oneof(
+      fc.constantFrom('-j RETURN', '-d 10.0.0.1/32 -j ACCEPT', '-p tcp -j DNAT --to-destination 10.244.0.9:80', '-j MASQUERADE', '-j NOPE'),
+      chain.map((n) => `-j ${n}`),
+    );
+    const line = fc.oneof(
+      fc.tuple(chain, rule).map(([c, r]) => `-A ${c} ${r}`),
+      fc.tuple(fc.constantFrom(...names, 'PREROUTING', 'OUTPUT', 'POSTROUTING', 'INPUT'), rule).map(([c, r]) => `[5:6] -A ${c} ${r}`),
+      fc.tuple(chain, fc.nat(3), rule).map(([c, n, r]) => `-I ${c} ${n + 1} ${r}`),
+      fc.tuple(chain, fc.nat(2)).map(([c, n]) => `-D ${c} ${n + 1}`),
+      fc.tuple(chain, fc.nat(2), rule).map(([c, n, r]) => `-R ${c} ${n + 1} ${r}`),
+      chain.map((c) => `:${c} - [0:0]`),
+      chain.map((c) => `-N ${c}`),
+      chain.map((c) => `-X ${c}`),
+      chain.map((c) => `-F ${c}`),
+      chain.map((c) => `-Z ${c}`),
+      fc.tuple(chain, chain).map(([x, y]) => `-E ${x} ${y}`),
+      fc.constantFrom('-P PREROUTING DROP', '-P OUTPUT ACCEPT', ':POSTROUTING DROP [1:2]'),
+    );
+    const input = fc.array(line, { minLength: 1, maxLength: 6 }).map((ls) => `*nat\n${ls.join('\n')}\nCOMMIT\n`);
+    const base = '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n:Z - [0:0]\n' +
+      '[1:2] -A PREROUTING -j A\n[3:4] -A A -j B\n[5:6] -A POSTROUTING -j MASQUERADE\nCOMMIT\n';
+    fc.assert(fc.property(fc.array(input, { minLength: 1, maxLength: 6 }), (inputs) => {
+      const a = new Ruleset(), c = new Ruleset();
+      for (const x of [a, c]) {
+        iptablesRestore(x, base, { counters: true });
+        x.deleteChain('nat', 'Z'); // builds the reverse index: later checks are incremental
+      }
+      for (const text of inputs) {
+        const ra = outcome(() => iptablesRestore(a, text, { noflush: true, counters: true }), a);
+        const rc = full(() => outcome(() => iptablesRestore(c, text, { noflush: true, counters: true }), c));
+        expect(ra).toBe(rc);
       }
     }), { numRuns: Number(process.env.FUZZ_RUNS ?? 300) });
   });
