@@ -75,14 +75,15 @@ traffic:
 });
 
 describe('NodePort source addresses', () => {
-  it('externalTrafficPolicy Cluster masquerades to the forwarding node; Local keeps the client address', () => {
+  it('externalTrafficPolicy Cluster masquerades to the forwarding node; Local keeps the client address; an externalIP is masqueraded', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pw-np-'));
     try {
       const res = runScenarioFile('scenarios/service-nodeport.yaml', { pcapDir: dir });
       expect(res.results.every((r) => r.ok)).toBe(true);
       const srcs = synSources(path.join(dir, 'node-1__default.web-1__eth0.pcap'), 80);
-      // First the Cluster NodePort through node-2 (SNAT to node-2), then the Local one on node-1 (client kept).
-      expect(srcs).toEqual(['192.168.1.12', '203.0.113.10']);
+      // The Cluster NodePort through node-2 (SNAT to node-2's address), the Local one on node-1 (client
+      // kept), then the externalIP on node-1 (KUBE-EXT marks it; MASQUERADE to cni0's address, the egress).
+      expect(srcs).toEqual(['192.168.1.12', '203.0.113.10', '10.244.0.1']);
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
