@@ -951,18 +951,34 @@ export class Ruleset {
         if (tg instanceof ChainTarget) st.set(tg.name, st.get(tg.name)! | m);
       }
     }
+    // Hook limits, and (children first) each reached chain's deep mask for the index.
+    const deep = new Map<string, number>();
     for (const c of order) {
       const mask = st.get(c.name)! & ALL_HOOKS;
-      if (mask === 0) continue;
+      let d = ALL_HOOKS;
       for (const r of c.rules) {
-        const th = r.target?.hooks;
-        if (th && !hooksAllow(th, mask)) this.hookError(t, st);
+        const tg = r.target;
+        if (tg instanceof ChainTarget) d &= deep.get(tg.name) ?? ALL_HOOKS;
+        else if (tg && tg.hooks) {
+          d &= hookMask(tg.hooks);
+          if (mask !== 0 && !hooksAllow(tg.hooks, mask)) this.hookError(t, st);
+        }
         for (const m of r.matches) {
           const mh = (m as { hooks?: readonly number[] }).hooks;
-          if (mh && !hooksAllow(mh, mask)) this.hookError(t, st);
+          if (mh) {
+            d &= hookMask(mh);
+            if (mask !== 0 && !hooksAllow(mh, mask)) this.hookError(t, st);
+          }
         }
       }
+      deep.set(c.name, d);
     }
+    // The table is valid: leave the incremental checks' index warm (the next
+    // small change, e.g. a restore --noflush adding a service, then looks only
+    // at what it changes).
+    let ix = tableIndexes.get(t);
+    if (ix === undefined) { ix = buildIndex(t); tableIndexes.set(t, ix); }
+    for (const [n, d] of deep) ix.deep.set(n, d);
   }
 
   /** The hook-limit error of validate, for the first offending rule in chain order (as iptables-restore reports it). */
