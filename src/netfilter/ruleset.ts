@@ -67,38 +67,59 @@ const ALL_HOOKS = 0x1f;
  * rules array (and `gen`) — so once for a chain shared by many rulesets.
  */
 interface ChainInfo {
+  rules: readonly Rule[];
   gen: number;
   len: number;
-  /** Distinct jump/goto targets, in order of first appearance. */
+  /** Distinct jump/goto targets, in order of first appearance, and how many rules jump to each. */
   children: string[];
+  counts: number[];
+  /** Per table (bit TABLE_BIT[t]): known (low byte) and, if known, whether every non-jump target is valid there (high byte). */
+  tablesOk: number;
   /** The hooks its hook-restricted targets and matches all allow (ALL_HOOKS when none). */
   allowed: number;
 }
 
-const infos = new WeakMap<readonly Rule[], ChainInfo>();
-
+/** The chain's ChainInfo, kept on the chain object (no global weak map: its rehashing showed up as multi-ms pauses). */
 function chainInfo(c: Chain): ChainInfo {
   const rules = c.rules, gen = c.gen ?? 0;
-  let info = infos.get(rules);
-  if (info !== undefined && info.gen === gen && info.len === rules.length) return info;
-  // Distinct targets: a linear search for short chains, a set beyond.
-  const seen = rules.length > 16 ? new Set<string>() : null;
+  let info = c.info as ChainInfo | undefined;
+  if (info !== undefined && info.rules === rules && info.gen === gen && info.len === rules.length) return info;
+  // Distinct targets: a linear search for short chains, a map beyond.
+  const seen = rules.length > 16 ? new Map<string, number>() : null;
   const children: string[] = [];
+  const counts: number[] = [];
   let allowed = ALL_HOOKS;
   for (const r of rules) {
     const t = r.target;
     if (t instanceof ChainTarget) {
-      if (seen === null) { if (!children.includes(t.name)) children.push(t.name); }
-      else if (!seen.has(t.name)) { seen.add(t.name); children.push(t.name); }
+      const k = seen === null ? children.indexOf(t.name) : seen.get(t.name) ?? -1;
+      if (k >= 0) counts[k]++;
+      else { seen?.set(t.name, children.length); children.push(t.name); counts.push(1); }
     } else if (t && t.hooks) allowed &= hookMask(t.hooks);
     for (const m of r.matches) {
       const mh = (m as { hooks?: readonly number[] }).hooks;
       if (mh) allowed &= hookMask(mh);
     }
   }
-  info = { gen, len: rules.length, children, allowed };
-  infos.set(rules, info);
+  info = { rules, gen, len: rules.length, children, counts, allowed, tablesOk: 0 };
+  c.info = info;
   return info;
+}
+
+const TABLE_BIT: Record<TableName, number> = { raw: 1, mangle: 2, nat: 4, filter: 8, security: 16 };
+
+/** Whether every non-jump target of the chain is valid in `table` (cached per rules array). */
+function tablesOk(c: Chain, table: TableName): boolean {
+  const info = chainInfo(c);
+  const bit = TABLE_BIT[table];
+  if (info.tablesOk & bit) return (info.tablesOk & (bit << 8)) !== 0;
+  let ok = true;
+  for (const r of c.rules) {
+    const t = r.target;
+    if (t && !(t instanceof ChainTarget) && t.tables && !t.tables.includes(table)) { ok = false; break; }
+  }
+  info.tablesOk |= bit | (ok ? bit << 8 : 0);
+  return ok;
 }
 
 /**
@@ -112,8 +133,12 @@ function chainInfo(c: Chain): ChainInfo {
  * cached yet.
  */
 interface TableIndex {
-  /** Jump target → (chain jumping to it → number of its rules that do). */
-  parents: Map<string, Map<string, number>>;
+  /**
+   * Jump target → the chains jumping to it: a chain name when one rule of
+   * one chain does (most chains: a KUBE-SEP has its KUBE-SVC), else chain →
+   * number of its rules that do.
+   */
+  parents: Map<string, string | Map<string, number>>;
   deep: Map<string, number>;
 }
 
@@ -121,15 +146,37 @@ const tableIndexes = new WeakMap<Table, TableIndex>();
 
 function edge(ix: TableIndex, from: string, r: Rule, d: 1 | -1): void {
   const t = r.target;
-  if (!(t instanceof ChainTarget)) return;
-  let m = ix.parents.get(t.name);
-  if (m === undefined) { m = new Map(); ix.parents.set(t.name, m); }
-  const n = (m.get(from) ?? 0) + d;
-  if (n > 0) m.set(from, n);
-  else {
-    m.delete(from);
-    if (m.size === 0) ix.parents.delete(t.name);
+  if (t instanceof ChainTarget) edgeN(ix, from, t.name, d);
+}
+
+/** `n` more (or fewer) rules of `from` jump to `to`. */
+function edgeN(ix: TableIndex, from: string, to: string, n: number): void {
+  const cur = ix.parents.get(to);
+  if (cur === undefined) {
+    if (n === 1) ix.parents.set(to, from);
+    else if (n > 1) ix.parents.set(to, new Map([[from, n]]));
+    return;
   }
+  let m: Map<string, number>;
+  if (typeof cur === 'string') {
+    if (cur === from && n === -1) { ix.parents.delete(to); return; }
+    m = new Map([[cur, 1]]);
+    ix.parents.set(to, m);
+  } else m = cur;
+  const k = (m.get(from) ?? 0) + n;
+  if (k > 0) m.set(from, k);
+  else m.delete(from);
+  if (m.size === 0) ix.parents.delete(to);
+  else if (m.size === 1) {
+    const [[only, c]] = m;
+    if (c === 1) ix.parents.set(to, only);
+  }
+}
+
+/** Whether `from` jumps to `to` (per the index). */
+function hasParent(ix: TableIndex, to: string, from: string): boolean {
+  const cur = ix.parents.get(to);
+  return cur === undefined ? false : typeof cur === 'string' ? cur === from : cur.has(from);
 }
 
 /** Edges of `from` go from `prev` rules to `next` rules (only the part between their common prefix and suffix is looked at). */
@@ -142,7 +189,10 @@ function edgesDiff(ix: TableIndex, from: string, prev: readonly Rule[], next: re
 
 function buildIndex(t: Table): TableIndex {
   const ix: TableIndex = { parents: new Map(), deep: new Map() };
-  for (const c of t.chains.values()) for (const r of c.rules) edge(ix, c.name, r, 1);
+  for (const c of t.chains.values()) {
+    const info = chainInfo(c);
+    for (let k = 0; k < info.children.length; k++) edgeN(ix, c.name, info.children[k], info.counts[k]);
+  }
   return ix;
 }
 
@@ -160,7 +210,9 @@ function invalidateUp(ix: TableIndex, table: TableName, name: string, dirty?: Se
     dirty?.add(n);
     if (isBuiltin(table, n)) mask |= 1 << hookOf(n);
     const ps = ix.parents.get(n);
-    if (ps) for (const p of ps.keys()) if (!seen.has(p)) { seen.add(p); todo.push(p); }
+    if (ps === undefined) continue;
+    if (typeof ps === 'string') { if (!seen.has(ps)) { seen.add(ps); todo.push(ps); } }
+    else for (const p of ps.keys()) if (!seen.has(p)) { seen.add(p); todo.push(p); }
   }
   return mask;
 }
@@ -477,6 +529,14 @@ export class Ruleset {
   private checkChanged(table: TableName, changed: Iterable<string>, partial?: Map<string, Partial>): void {
     if (!rulesetTuning.incremental) { this.validate(table); return; }
     const t = this.tables[table];
+    if (!Array.isArray(changed)) changed = [...changed];
+    if ((changed as string[]).length * 4 > t.chains.size && (changed as string[]).length > 64) {
+      // Most of the table changed (a first sync): one walk of it is cheaper than one per change.
+      const ix0 = tableIndexes.get(t);
+      if (ix0) ix0.deep.clear();
+      this.validate(table);
+      return;
+    }
     const ix = this.index(table);
     const reach: [string, number][] = [];
     const dirty = partial ? new Set<string>() : undefined;
@@ -505,7 +565,7 @@ export class Ruleset {
         d = part.base;
         children = part.children;
         for (const x of dirty!) {
-          if (x !== name && ix.parents.get(x)?.has(name)) d &= deep(x);
+          if (x !== name && hasParent(ix, x, name)) d &= deep(x);
           if (cycle) break;
         }
       } else {
@@ -760,7 +820,13 @@ export class Ruleset {
     for (const c of set) {
       const o = t.chains.get(c.name);
       const [a, , ne] = o ? diffRange(o.rules, c.rules) : [0, 0, c.rules.length];
-      for (let i = a; i < ne; i++) {
+      // A new chain: what its content allows is cached on the chain object
+      // (shared by every namespace it goes to); only its jump targets'
+      // existence is this namespace's. The rule-by-rule loop below finds the
+      // first error when there is one.
+      let quick = a === 0 && ne === c.rules.length && tablesOk(c, table);
+      if (quick) for (const ch of chainInfo(c).children) if (isBuiltin(table, ch) || !exists(ch)) { quick = false; break; }
+      if (!quick) for (let i = a; i < ne; i++) {
         const r = c.rules[i];
         const tg = r.target;
         if (tg instanceof ChainTarget) {
@@ -908,28 +974,29 @@ export class Ruleset {
     // One depth-first walk from the built-in chains (each chain once: a chain
     // finished without a loop cannot be on one), then the hook masks in
     // topological order. The first loop found is the one a walk per hook
-    // would find first (chains finished earlier cannot be part of it).
+    // would find first (chains finished earlier cannot be part of it). The
+    // walk goes over each chain's distinct jump targets (ChainInfo, cached
+    // per chain object), so chains shared by many namespaces cost their
+    // length once; rules are looked at again only to name an error.
     // Per chain name: bits 0-4 the hooks reaching it, ON_PATH, DONE.
     const ON_PATH = 32, DONE = 64;
     const st = new Map<string, number>();
     const path: Chain[] = [];
     const order: Chain[] = []; // post-order
+    const firstRuleTo = (c: Chain, n: string): Rule | undefined => c.rules.find((r) => r.target instanceof ChainTarget && r.target.name === n);
     const visit = (c: Chain): void => {
       st.set(c.name, (st.get(c.name) ?? 0) | ON_PATH);
       path.push(c);
-      for (const r of c.rules) {
-        const tg = r.target;
-        if (!(tg instanceof ChainTarget)) continue;
-        const n = tg.name;
+      for (const n of chainInfo(c).children) {
         const s = st.get(n) ?? 0;
         if (s & DONE) continue;
         if (s & ON_PATH) {
           const i = path.findIndex((x) => x.name === n);
           const cycle = [...path.slice(i).map((x) => x.name), n].join(' -> ');
-          throw new RulesetError(`Loop detected: chain ${n} reaches itself (${cycle}) (iptables: Too many links)`, r);
+          throw new RulesetError(`Loop detected: chain ${n} reaches itself (${cycle}) (iptables: Too many links)`, firstRuleTo(c, n));
         }
         const next = t.chains.get(n);
-        if (!next) throw new RulesetError(`Chain '${n}' does not exist`, r);
+        if (!next) throw new RulesetError(`Chain '${n}' does not exist`, firstRuleTo(c, n));
         visit(next);
       }
       path.pop();
@@ -946,31 +1013,19 @@ export class Ruleset {
       const c = order[k];
       const m = st.get(c.name)! & ALL_HOOKS;
       if (m === 0) continue;
-      for (const r of c.rules) {
-        const tg = r.target;
-        if (tg instanceof ChainTarget) st.set(tg.name, st.get(tg.name)! | m);
+      for (const n of chainInfo(c).children) {
+        const cur = st.get(n)!;
+        if ((cur & m) !== m) st.set(n, cur | m);
       }
     }
     // Hook limits, and (children first) each reached chain's deep mask for the index.
     const deep = new Map<string, number>();
     for (const c of order) {
+      const info = chainInfo(c);
       const mask = st.get(c.name)! & ALL_HOOKS;
-      let d = ALL_HOOKS;
-      for (const r of c.rules) {
-        const tg = r.target;
-        if (tg instanceof ChainTarget) d &= deep.get(tg.name) ?? ALL_HOOKS;
-        else if (tg && tg.hooks) {
-          d &= hookMask(tg.hooks);
-          if (mask !== 0 && !hooksAllow(tg.hooks, mask)) this.hookError(t, st);
-        }
-        for (const m of r.matches) {
-          const mh = (m as { hooks?: readonly number[] }).hooks;
-          if (mh) {
-            d &= hookMask(mh);
-            if (mask !== 0 && !hooksAllow(mh, mask)) this.hookError(t, st);
-          }
-        }
-      }
+      if ((mask & ~info.allowed) !== 0) this.hookError(t, st);
+      let d = info.allowed;
+      for (const n of info.children) d &= deep.get(n)!;
       deep.set(c.name, d);
     }
     // The table is valid: leave the incremental checks' index warm (the next

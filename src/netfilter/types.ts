@@ -183,6 +183,8 @@ export interface Chain {
    * live here).
    */
   shared?: boolean;
+  /** What the ruleset derives from `rules` (internal; checked against the rules array and `gen` before use). */
+  info?: unknown;
   /** Policy counters (the [p:b] in `:CHAIN POLICY [p:b]`); always 0 for user chains. */
   pkts: number;
   bytes: number;
