@@ -49,8 +49,9 @@ export function iptablesRestore(node: Node, netns: string, text: string, opts: R
   // The namespace's ipsets let `-m set` rules naming a missing set be refused at load, as the kernel does.
   restoreInto(st.rules, text, { ...opts, ipsets: st.nf.ipsets });
   st.nf.refresh();
-  const body = text.endsWith('\n') ? text : text + '\n';
-  node.logCommand(netns, `iptables-restore${opts.noflush ? ' --noflush' : ''}${opts.counters ? ' -c' : ''} <<'EOF'\n${body}EOF`);
+  // Rendered only when the configuration log is read.
+  const flags = `${opts.noflush ? ' --noflush' : ''}${opts.counters ? ' -c' : ''}`;
+  node.logCommand(netns, () => `iptables-restore${flags} <<'EOF'\n${text.endsWith('\n') ? text : text + '\n'}EOF`);
 }
 
 /**

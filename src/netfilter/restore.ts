@@ -16,8 +16,10 @@
  * `noflush`, `:CHAIN` creates a user chain or flushes an existing one (what
  * kube-proxy relies on); a built-in chain's declaration sets its policy only.
  * The whole input is one transaction (as iptables-nft commits one batch):
- * on any error nothing changes. Tables are validated (loops, hook limits) at
- * each COMMIT.
+ * on any error nothing changes (Ruleset.begin/rollback: applied in place,
+ * each chain copied before its first change). Tables are validated (loops,
+ * hook limits) at each COMMIT, looking only at the chains the block changed
+ * when it changed part of the table (Ruleset.checkCommit).
  *
  * A rule: the header options (-s -d -i -o -p -f, long forms too, each with a
  * leading `!`), `-m NAME` then that module's options, `-j TARGET [opts]` or

@@ -22,6 +22,28 @@
  *
  * Tables "exist" (iptables-nft creates them on first use) once touched; only
  * those are printed by iptables-save.
+ *
+ * Sharing (kube-proxy's near-identical rule sets on every node):
+ * - Rule objects are immutable and carry no counters: a table's `counters`
+ *   holds this namespace's, by chain object and position.
+ * - A chain marked `shared` (handed over by `replaceChains`, or shared with a
+ *   clone) is never changed in place: every operation first gives the
+ *   ruleset its own copy (`own`), counters following. Built-in chains are
+ *   never shared.
+ * - `replaceChains(table, set, deleted)` installs Chain objects by reference:
+ *   the effect of `iptables-restore --noflush` declaring them and `-X`ing
+ *   `deleted`, atomically.
+ * - `begin`/`commit`/`rollback`: iptables-restore's transaction, in place
+ *   (each chain copied before its first change, the chains map journaled),
+ *   so nothing is cloned.
+ *
+ * Validation is incremental: a per-table index (who jumps to whom, and each
+ * chain's cached "deep" mask — the hooks everything below it allows) lets a
+ * change be checked by looking at the changed rules, the chains above them
+ * (which hooks reach them) and whatever below them is not cached; when that
+ * finds a problem, the full check runs, so errors are exactly those of the
+ * full check. ChainInfo (distinct jump targets, allowed hooks) is computed
+ * once per chain object, so once for a chain shared by every node.
  */
 import { BUILTIN_CHAINS, HOOK_CHAIN, type Chain, type Counter, type IpHeaderMatch, type Rule, type Table, type TableName, type Target } from './types.js';
 import { ChainTarget } from './targets/standard.js';
