@@ -73,6 +73,21 @@ export function iptablesReplaceChains(node: Node, netns: string, table: TableNam
   });
 }
 
+/**
+ * `iptablesReplaceChains` for several tables in one transaction (kube-proxy
+ * writes its filter and nat blocks in one iptables-restore): all or nothing.
+ * `logText` renders the whole restore input, when the log is read.
+ */
+export function iptablesReplaceTables(node: Node, netns: string, changes: readonly { table: TableName; set: readonly Chain[]; deleted?: readonly string[] }[], logText: () => string): void {
+  const st = netfilterOf(node.ns(netns));
+  st.rules.replaceTables(changes);
+  st.nf.refresh();
+  node.logCommand(netns, () => {
+    const text = logText();
+    return `iptables-restore --noflush <<'EOF'\n${text.endsWith('\n') ? text : text + '\n'}EOF`;
+  });
+}
+
 /** `iptables-save [-c]` of `netns` (an empty ruleset prints nothing, as on a host without tables). */
 export function iptablesSaveText(node: Node, netns: string, opts: SaveOptions = {}): string {
   const st = netfilterIfAny(node.ns(netns));

@@ -864,12 +864,18 @@ export class Ruleset {
     this.present.add(table);
     const ix = this.index(table);
     const undo: { name: string; prev: Chain | undefined; counters: Map<number, Counter> | undefined }[] = [];
+    // In a transaction (replaceTables), its journal undoes this on failure.
+    const inTxn = this.txn !== null;
+    if (inTxn) this.tx(table);
     const put = (name: string, next: Chain | undefined): void => {
       const prev = t.chains.get(name);
       undo.push({ name, prev, counters: prev ? t.counters.get(prev) : undefined });
       if (prev) t.counters.delete(prev);
       edgesDiff(ix, name, prev ? prev.rules : [], next ? next.rules : []);
-      if (next) t.chains.set(name, next);
+      if (inTxn) {
+        if (next) this.mapSet(table, name, next);
+        else this.mapDelete(table, name);
+      } else if (next) t.chains.set(name, next);
       else t.chains.delete(name);
     };
     try {
@@ -883,6 +889,7 @@ export class Ruleset {
       }
       this.checkChanged(table, [...names, ...deleted], partial);
     } catch (e) {
+      if (inTxn) throw e;
       for (let i = undo.length - 1; i >= 0; i--) {
         const u = undo[i];
         const cur = t.chains.get(u.name);
@@ -897,6 +904,22 @@ export class Ruleset {
       if (!was) this.present.delete(table);
       throw e;
     }
+  }
+
+  /**
+   * replaceChains for several tables at once, atomically (kube-proxy's
+   * restore input has a filter and a nat block in one transaction): on any
+   * error (RulesetError) no table changes.
+   */
+  replaceTables(changes: readonly { table: TableName; set: readonly Chain[]; deleted?: readonly string[] }[]): void {
+    this.begin();
+    try {
+      for (const c of changes) this.replaceChains(c.table, c.set, c.deleted ?? []);
+    } catch (e) {
+      this.rollback();
+      throw e;
+    }
+    this.commit();
   }
 
   // ---- the raw operations (no validation pass), used by transactions and iptables-restore ----

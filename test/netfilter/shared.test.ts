@@ -277,8 +277,8 @@ describe('replaceChains ≡ iptables-restore --noflush of the equivalent text', 
       deleted: fc.array(fc.constantFrom(...names, 'OUTPUT'), { maxLength: 2 }),
     });
     fc.assert(fc.property(fc.array(stepArb, { minLength: 1, maxLength: 8 }), (steps) => {
-      const a = new Ruleset(), b = new Ruleset(), c = new Ruleset();
-      for (const x of [a, b, c]) {
+      const a = new Ruleset(), b = new Ruleset(), c = new Ruleset(), d = new Ruleset();
+      for (const x of [a, b, c, d]) {
         iptablesRestore(x, NAT_BASE, { counters: true });
         // Keep the incremental caches warm between steps (an op before the first replace builds them).
         x.append('nat', 'E', parseRule('-j RETURN', 'nat', 'E'));
@@ -303,10 +303,13 @@ describe('replaceChains ≡ iptables-restore --noflush of the equivalent text', 
         // The oracle: the same restore with the full table check.
         const rc = full(() => outcome(() => iptablesRestore(c, equivalentText('nat', chains, s.deleted, texts), { noflush: true }), c));
         expect(rb).toBe(rc);
+        // The same through the transaction (replaceTables).
+        expect(outcome(() => d.replaceTables([{ table: 'nat', set: chains, deleted: s.deleted }]), d)).toBe(ra);
         // A per-rule operation after it is validated the same way by both.
         const r = parseRule(s.set.length % 2 ? '-j MASQUERADE' : '-d 10.9.9.9/32 -j RETURN', 'nat', 'A');
         const oa = outcome(() => a.append('nat', 'A', r), a);
         expect(oa).toBe(outcome(() => b.append('nat', 'A', r), b));
+        expect(oa).toBe(outcome(() => d.append('nat', 'A', r), d));
         expect(oa).toBe(full(() => outcome(() => c.append('nat', 'A', r), c)));
       }
     }), { numRuns: Number(process.env.FUZZ_RUNS ?? 300) });
@@ -350,6 +353,29 @@ describe('iptables-restore as a transaction on the ruleset (no clone), checked i
         expect(ra).toBe(rc);
       }
     }), { numRuns: Number(process.env.FUZZ_RUNS ?? 300) });
+  });
+});
+
+describe('replaceTables: several tables in one transaction', () => {
+  it('all or nothing, with the same result as replaceChains one table after the other', () => {
+    const base = '*filter\n:INPUT ACCEPT [0:0]\n:F - [0:0]\n[4:5] -A INPUT -j F\nCOMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:N - [0:0]\n[6:7] -A PREROUTING -j N\nCOMMIT\n';
+    const a = new Ruleset(), b = new Ruleset();
+    iptablesRestore(a, base, { counters: true });
+    iptablesRestore(b, base, { counters: true });
+    const before = save(a);
+    const f = userChain('filter', 'F', ['-j ACCEPT']);
+    const bad = userChain('nat', 'N', ['-j MASQUERADE']); // MASQUERADE reached from PREROUTING
+    expect(() => a.replaceTables([{ table: 'filter', set: [f] }, { table: 'nat', set: [bad] }])).toThrow('MASQUERADE target not valid in chain N');
+    expect(save(a)).toBe(before);
+    const good = userChain('nat', 'N', ['-p tcp -j DNAT --to-destination 10.0.0.1:80']);
+    a.replaceTables([{ table: 'filter', set: [f] }, { table: 'nat', set: [good], deleted: [] }]);
+    b.replaceChains('filter', [f], []);
+    b.replaceChains('nat', [good], []);
+    expect(save(a)).toBe(save(b));
+    expect(a.chain('filter', 'F')).toBe(f);
+    // Later changes still copy the shared chains.
+    a.append('filter', 'F', parseRule('-j DROP', 'filter', 'F'));
+    expect(f.rules.length).toBe(1);
   });
 });
 
