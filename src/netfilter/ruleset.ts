@@ -803,10 +803,14 @@ export class Ruleset {
 
   /**
    * The effect of `iptables-restore --noflush` of a block for `table` that
-   * declares exactly the chains of `set` (`:NAME - [0:0]`, creating or
-   * flushing each), appends their rules, then deletes the chains `deleted`
-   * (`-X NAME`, in order) — atomically: on any error (RulesetError, the
-   * message iptables-restore gives for the same text) nothing changes.
+   * declares the chains of `set`, then those of `deleted` not in `set`
+   * (`:NAME - [0:0]`, creating or flushing each, as kube-proxy declares the
+   * stale chains it deletes), appends the rules of `set`, then deletes the
+   * chains `deleted` (`-X NAME`, in order) — atomically: on any error
+   * (RulesetError, the message iptables-restore gives for the same text)
+   * nothing changes. So a stale chain is flushed before its -X (deleting
+   * one that is not there is a no-op, as declaring it creates it); -X still
+   * fails while a remaining rule jumps to it, or when `set` gives it rules.
    *
    * The Chain objects of `set` are taken by reference and marked `shared`:
    * the caller may hand the same objects to other rulesets, and must not
@@ -831,12 +835,20 @@ export class Ruleset {
       if (names.has(c.name)) throw new RulesetError(`Chain '${c.name}' declared twice`);
       names.add(c.name);
     }
+    const stale: string[] = [];
+    for (const d of deleted) {
+      if (names.has(d) || stale.includes(d)) continue; // (declared once)
+      if (isBuiltin(table, d)) throw new RulesetError(`Can't set policy \`-' on built-in chain ${d}`);
+      if (!t.chains.has(d)) checkChainName(d);
+      stale.push(d);
+    }
+    const staleSet = new Set(stale);
     // The rules (`-A NAME …`): every chain of the set exists by now. Rules
     // the chain already had under that name (same objects, found as the
     // common prefix and suffix) passed these checks in this table, and their
     // jump targets still exist (a referenced chain cannot be deleted): only
     // the others are looked at.
-    const exists = (n: string) => names.has(n) || t.chains.has(n);
+    const exists = (n: string) => names.has(n) || staleSet.has(n) || t.chains.has(n);
     const ix0 = tableIndexes.get(t);
     const partial = new Map<string, Partial>();
     for (const c of set) {
@@ -883,11 +895,13 @@ export class Ruleset {
         c.shared = true;
         put(c.name, c);
       }
+      // The stale chains' declarations: flushed (or created), then deleted below.
+      for (const d of stale) put(d, { name: d, policy: null, pkts: 0, bytes: 0, rules: [] });
       for (const d of deleted) {
         this.checkDeletable(table, d);
         put(d, undefined);
       }
-      this.checkChanged(table, [...names, ...deleted], partial);
+      this.checkChanged(table, [...names, ...stale], partial);
     } catch (e) {
       if (inTxn) throw e;
       for (let i = undo.length - 1; i >= 0; i--) {

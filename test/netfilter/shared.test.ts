@@ -23,10 +23,12 @@ function userChain(table: TableName, name: string, rules: string[]): Chain {
   return { name, policy: null, pkts: 0, bytes: 0, rules: rules.map((r) => parseRule(r, table, name, null)) };
 }
 
-/** The iptables-restore --noflush text replaceChains stands for. */
+/** The iptables-restore --noflush text replaceChains stands for (kube-proxy's: stale chains declared, then -X). */
 function equivalentText(table: TableName, set: Chain[], deleted: string[], rulesText: Map<Chain, string[]>): string {
   let s = `*${table}\n`;
   for (const c of set) s += `:${c.name} - [0:0]\n`;
+  const declared = new Set(set.map((c) => c.name));
+  for (const d of deleted) if (!declared.has(d)) { declared.add(d); s += `:${d} - [0:0]\n`; }
   for (const c of set) for (const r of rulesText.get(c)!) s += `-A ${c.name} ${r}\n`;
   for (const d of deleted) s += `-X ${d}\n`;
   return s + 'COMMIT\n';
@@ -236,7 +238,8 @@ describe('replaceChains ≡ iptables-restore --noflush of the equivalent text', 
     ['SNAT in a chain that POSTROUTING reaches', [['C', ['-j SNAT --to-source 1.1.1.1']]], []],
     ['deleting a referenced chain', [['E', ['-j RETURN']]], ['B']],
     ['deleting a chain referenced by a set chain', [['E', ['-j C']]], ['C']],
-    ['deleting a non-empty chain', [['E', ['-j RETURN']]], ['E']],
+    ['deleting a chain the set gives rules', [['E', ['-j RETURN']]], ['E']],
+    ['deleting a stale chain that still has rules (flushed first)', [['A', ['-j RETURN']]], ['B']],
     ['deleting a built-in chain', [], ['PREROUTING']],
     ['deleting a missing chain', [], ['NOPE']],
     ['deleting a chain twice', [], ['E', 'E']],
@@ -252,7 +255,12 @@ describe('replaceChains ≡ iptables-restore --noflush of the equivalent text', 
     const { ra } = both([['E', ['-j RETURN', '-j NOPE1']], ['F', ['-j NOPE2']], ['OUTPUT', []]], ['NOPE3']);
     expect(ra).toBe("error: Can't set policy `-' on built-in chain OUTPUT");
     expect(both([['E', ['-j RETURN', '-j NOPE1']], ['F', ['-j NOPE2']]], ['NOPE3']).ra).toBe("error: Chain 'NOPE1' does not exist");
-    expect(both([['E', ['-j A']]], ['NOPE3']).ra).toBe("error: Chain 'NOPE3' does not exist");
+    expect(both([['E', ['-j RETURN']]], ['B']).ra).toMatch(/^error: Chain 'B' is referenced by rule 1 of chain OUTPUT/);
+    // A stale chain is flushed before its -X; one that is not there is created and deleted.
+    expect(both([], ['A', 'NOPE3']).ra).toMatch(/^error: Chain 'A' is referenced by rule 1 of chain PREROUTING/);
+    const r = both([], ['S', 'NOPE3'], '*nat\n:PREROUTING ACCEPT [0:0]\n:S - [0:0]\n-A S -j RETURN\nCOMMIT\n');
+    expect(r.ra).toBe(r.rb);
+    expect(r.ra).toBe('*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n');
   });
 
   it('targets invalid in the table are refused and nothing changes', () => {
