@@ -72,10 +72,11 @@ export class KubeProxyIptables {
     const r = this.proxier.sync();
     // The chains go in by reference (shared with every node whose chains are equal), as
     // `iptables-restore --noflush` of kube-proxy's text would put them; the text itself is
-    // logged when it is small enough to be worth reading.
+    // logged when it is small enough to be worth reading (rendered now: the proxier's text is
+    // only valid until its next sync).
     const st = netfilterOf(this.node.host);
-    st.rules.replaceChains('filter', r.filter.set, r.filter.deleted);
-    st.rules.replaceChains('nat', r.nat.set, r.nat.deleted);
+    // One transaction, as kube-proxy's one restore of *filter and *nat is.
+    st.rules.replaceTables([{ table: 'filter', set: r.filter.set, deleted: r.filter.deleted }, { table: 'nat', set: r.nat.set, deleted: r.nat.deleted }]);
     st.nf.refresh();
     let rules = 0;
     for (const c of r.filter.set) rules += c.rules.length;

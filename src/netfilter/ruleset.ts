@@ -769,6 +769,7 @@ export class Ruleset {
     const own = this.own(table, chain);
     own.policy = policy;
     own.registered = true;
+    own.policyCounters = true;
     if (counters) { own.pkts = counters.pkts; own.bytes = counters.bytes; }
   }
 

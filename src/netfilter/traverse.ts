@@ -170,8 +170,12 @@ export function chainIndex(chain: Chain): ChainIndex | null {
 
 /** A built-in chain's policy decides: count it, trace it, return its verdict. */
 function applyPolicy(c: Chain, p: PacketCtx, bytes: number, trace: TraverseTrace | null, evaluated: number): TableVerdict {
-  c.pkts++;
-  c.bytes += bytes;
+  // A base chain iptables-nft created on the fly for a rule (-A/-I without `:CHAIN POLICY [p:b]`)
+  // has no kernel counters: its policy counts stay [0:0] (seen on the kernel with kube-proxy's -I jumps).
+  if (c.policyCounters) {
+    c.pkts++;
+    c.bytes += bytes;
+  }
   if (trace) trace.policy(p, c);
   return { verdict: c.policy === 'DROP' ? 'drop' : 'accept', evaluated };
 }

@@ -171,6 +171,12 @@ export interface Chain {
    * it (no counters, no trace lines), although iptables-save lists it.
    */
   registered?: boolean;
+  /**
+   * For a built-in chain: whether its base chain has policy counters. iptables-nft gives them
+   * to a base chain declared by a restore (`:INPUT ACCEPT [0:0]`) or given a policy; one it
+   * creates on the fly for `-A`/`-I` has none, and its `[p:b]` stays `[0:0]`.
+   */
+  policyCounters?: boolean;
   /** Bumped by every change to `rules` (derived structures such as the traversal's jump index check it). */
   gen?: number;
   /**

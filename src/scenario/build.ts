@@ -16,6 +16,7 @@ import { startServers } from './apps.js';
 import { iptablesRestore, RuleError } from '../netfilter/index.js';
 import { mapPosition } from './embedded-text.js';
 import { ControlPlane } from './control-plane.js';
+import type { TraceSink } from '../trace/events.js';
 
 export interface PodInfo {
   spec: PodSpec;
@@ -54,8 +55,9 @@ function fail(pos: SourcePos, message: string, expected?: string): never {
   throw new InputError(pos.file, pos.line, pos.col, message, expected);
 }
 
-export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Record<string, string> } = {}): Cluster {
+export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Record<string, string>; trace?: TraceSink } = {}): Cluster {
   const world = new World(opts.seed ?? sc.seed);
+  if (opts.trace) world.trace = opts.trace;
   if (opts.sysctls) world.sysctlOverrides = { ...opts.sysctls };
   world.vethDelay = sc.cluster.linkDelay.veth;
   const cl: Cluster = {

@@ -42,6 +42,9 @@ export interface RunResult {
   events: number;
 }
 
+/** How long a run goes on after the last item's outcome, for frames in flight. */
+export const DRAIN_NS = 1_000_000;
+
 export interface RunOptions {
   seed?: number;
   /** Directory for pcap files (per interface) and all.pcapng; none when absent. */
@@ -59,9 +62,9 @@ export function runScenarioFile(path: string, opts: RunOptions = {}): RunResult 
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   resetPacketIds();
-  const cluster = buildCluster(sc, { seed: opts.seed, sysctls: opts.sysctls });
+  // The trace is attached before the build, so the agents' start-up (kube-proxy's first sync) is in it.
+  const cluster = buildCluster(sc, { seed: opts.seed, sysctls: opts.sysctls, trace: opts.trace });
   const world = cluster.world;
-  if (opts.trace) world.trace = opts.trace;
 
   const captures = opts.pcapDir ? attachCaptures(world, opts.pcapDir) : null;
 
@@ -122,8 +125,9 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   let files: string[] = [];
   try {
     if (pending > 0) world.sched.run(Infinity, opts.maxEvents ?? 50_000_000);
-    // Let everything already due at the final instant happen (the last ACK of a close, say).
-    world.sched.run(world.now, opts.maxEvents ?? 50_000_000);
+    // Let the frames already on their way arrive (the last ACK of a close crossing a router,
+    // say): 1 ms of virtual time is many hops, and short of any timer a run could start.
+    world.sched.run(world.now + DRAIN_NS, opts.maxEvents ?? 50_000_000);
   } finally {
     // Captures are committed even when the run fails half-way: what was captured is whole.
     if (captures) files = captures.close().files;

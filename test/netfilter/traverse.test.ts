@@ -15,8 +15,9 @@ const MARK = target({ kind: 'continue' }, 'MARK');
 function rule(t: Target | null, ...m: Match[]): Rule {
   return { ip: {}, matches: m, target: t };
 }
+/** A built-in chain here is one a restore declared (it has policy counters); see the next test for one made on the fly. */
 function chain(name: string, policy: 'ACCEPT' | 'DROP' | null, rules: Rule[]): Chain {
-  return { name, policy, rules, pkts: 0, bytes: 0 };
+  return { name, policy, rules, pkts: 0, bytes: 0, ...(policy !== null ? { policyCounters: true } : {}) };
 }
 function table(...chains: Chain[]): Table {
   return { name: 'filter', chains: new Map(chains.map((c) => [c.name, c])), counters: new Map() };
@@ -60,6 +61,12 @@ describe('traverseTable', () => {
     expect(traverseTable(table(c), 'FORWARD', pkt(), tr).verdict).toBe('drop');
     expect([c.pkts, c.bytes]).toEqual([1, 100]);
     expect(tr.log).toEqual(['FORWARD:policy:DROP']);
+  });
+
+  it('a base chain created on the fly for a rule (no policy counters) applies its policy but its [p:b] stays [0:0]', () => {
+    const c: Chain = { name: 'FORWARD', policy: 'DROP', rules: [rule(ACCEPT, match(() => false))], pkts: 0, bytes: 0 };
+    expect(traverseTable(table(c), 'FORWARD', pkt(), recorder()).verdict).toBe('drop');
+    expect([c.pkts, c.bytes]).toEqual([0, 0]);
   });
 
   it('jump returns to the rule after the jump; implicit return at the end of a user chain', () => {
