@@ -84,6 +84,9 @@ export class IptablesProxier {
   private order: string[] = [];
   /** The piece at each position of `order` (so composing walks an array, not the map). */
   private orderPieces: Piece[] = [];
+  /** Per top-level chain: its rules in service order (without the fixed tail) and each piece's count. */
+  private topRules = new Map<TopName, Rule[]>();
+  private lens = new Map<TopName, number[]>();
   /** Service ports whose piece is node-specific (non-empty variant): key → variant. */
   private variants = new Map<string, string>();
   private pieces = new Map<string, { st: SpState; piece: Piece; variant: string }>();
@@ -220,33 +223,79 @@ export class IptablesProxier {
     };
   }
 
-  /** Insert/remove/replace service ports in the sorted order (binary search + splice). */
+  /**
+   * Insert/remove/replace service ports in the sorted order (binary search + splice), and
+   * keep the top-level chains' rule arrays (`topRules`) in step with it by splicing at each
+   * piece's offset (`lens` holds every piece's rule count per chain, contiguous). A sync that
+   * touches a few services so never walks all pieces: at 10,000 services they are scattered
+   * over a large heap, and reading each one costs a cache miss (~100 ns a piece measured).
+   */
   private spliceOrder(inserts: SpState[], removes: Set<string>, replaced: SpState[], full: boolean): void {
+    const many = inserts.length + removes.size + replaced.length > 64;
     if (full) {
       this.order = [...this.pieces.values()].map((p) => p.st).sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0)).map((s) => s.key);
       this.orderPieces = this.order.map((k) => this.pieces.get(k)!.piece);
+      this.rebuildTops();
       return;
     }
+    const sk = (k: string) => this.pieces.get(k)!.st.sortKey;
     if (removes.size) {
       const keep: number[] = [];
-      for (let i = 0; i < this.order.length; i++) if (!removes.has(this.order[i])) keep.push(i);
-      this.order = keep.map((i) => this.order[i]);
-      this.orderPieces = keep.map((i) => this.orderPieces[i]);
+      const gone: number[] = [];
+      for (let i = 0; i < this.order.length; i++) (removes.has(this.order[i]!) ? gone : keep).push(i);
+      if (!many) for (let g = gone.length - 1; g >= 0; g--) this.spliceTops(gone[g]!, null, true);
+      this.order = keep.map((i) => this.order[i]!);
+      this.orderPieces = keep.map((i) => this.orderPieces[i]!);
     }
-    const sk = (k: string) => this.pieces.get(k)!.st.sortKey;
     const find = (sortKey: string) => {
       let lo = 0, hi = this.order.length;
-      while (lo < hi) { const m = (lo + hi) >> 1; if (sk(this.order[m]) < sortKey) lo = m + 1; else hi = m; }
+      while (lo < hi) { const m = (lo + hi) >> 1; if (sk(this.order[m]!) < sortKey) lo = m + 1; else hi = m; }
       return lo;
     };
     for (const st of replaced) {
       const i = find(st.sortKey);
-      this.orderPieces[i] = this.pieces.get(st.key)!.piece;
+      const piece = this.pieces.get(st.key)!.piece;
+      if (!many) this.spliceTops(i, piece, true);
+      this.orderPieces[i] = piece;
     }
     for (const st of inserts) {
       const i = find(st.sortKey);
+      const piece = this.pieces.get(st.key)!.piece;
       this.order.splice(i, 0, st.key);
-      this.orderPieces.splice(i, 0, this.pieces.get(st.key)!.piece);
+      this.orderPieces.splice(i, 0, piece);
+      if (!many) this.spliceTops(i, piece, false);
+    }
+    if (many) this.rebuildTops();
+  }
+
+  /** Every top-level chain's rules and per-piece counts, from all pieces (full syncs, big changes). */
+  private rebuildTops(): void {
+    for (const t of TOPS) {
+      const rules: Rule[] = [];
+      collect(this.orderPieces, t.k, rules);
+      this.topRules.set(t.k, rules);
+      this.lens.set(t.k, this.orderPieces.map((p) => rulesOf(p, t.k).length));
+    }
+  }
+
+  /** At order position `i`: drop the old piece's rules (`replace`) and put `piece`'s in (null: removal). */
+  private spliceTops(i: number, piece: Piece | null, replace: boolean): void {
+    for (const t of TOPS) {
+      const lens = this.lens.get(t.k)!;
+      const rules = this.topRules.get(t.k)!;
+      const add = piece ? rulesOf(piece, t.k) : EMPTY;
+      const del = replace ? lens[i]! : 0;
+      if (del === 0 && add.length === 0) {
+        if (!piece) lens.splice(i, 1);
+        else if (!replace) lens.splice(i, 0, 0);
+        continue;
+      }
+      let off = 0;
+      for (let j = 0; j < i; j++) off += lens[j]!;
+      rules.splice(off, del, ...add);
+      if (!piece) lens.splice(i, 1);
+      else if (replace) lens[i] = add.length;
+      else lens.splice(i, 0, add.length);
     }
   }
 
@@ -258,12 +307,7 @@ export class IptablesProxier {
   }
 
   private compose(name: string, k: TopName, extra: readonly Rule[] | null): Chain {
-    const rules: Rule[] = [];
-    const ps = this.orderPieces;
-    for (let j = 0; j < ps.length; j++) {
-      const r = ps[j][k];
-      for (let i = 0; i < r.length; i++) rules.push(r[i]);
-    }
+    const rules = this.topRules.get(k)!.slice();
     if (extra) for (const r of extra) rules.push(r);
     return userChain(name, rules);
   }
@@ -294,6 +338,38 @@ export class IptablesProxier {
     for (const c of stale) out.push(`-X ${c}`);
     out.push(...f.natTail, 'COMMIT', '');
     return out.join('\n');
+  }
+}
+
+const EMPTY: readonly Rule[] = [];
+
+/** One piece's rules for top-level chain `k` (the property named literally: see collect). */
+function rulesOf(p: Piece, k: TopName): readonly Rule[] {
+  switch (k) {
+    case 'nServices': return p.nServices;
+    case 'nNodePorts': return p.nNodePorts;
+    case 'fServices': return p.fServices;
+    case 'fExternal': return p.fExternal;
+    case 'fNodePorts': return p.fNodePorts;
+    case 'fFirewall': return p.fFirewall;
+  }
+}
+
+/**
+ * Appends every piece's rules for top-level chain `k`, in order. One loop per chain with the
+ * property named literally: `piece[k]` with a variable k is a megamorphic keyed load, and
+ * this loop runs over every service port on each sync that touches the chain (profiled:
+ * 1.15 ms of a 1.7 ms one-service add at 10,000 services went here).
+ */
+function collect(ps: readonly Piece[], k: TopName, out: Rule[]): void {
+  const n = ps.length;
+  switch (k) {
+    case 'nServices': for (let j = 0; j < n; j++) { const r = ps[j]!.nServices; for (let i = 0; i < r.length; i++) out.push(r[i]!); } break;
+    case 'nNodePorts': for (let j = 0; j < n; j++) { const r = ps[j]!.nNodePorts; for (let i = 0; i < r.length; i++) out.push(r[i]!); } break;
+    case 'fServices': for (let j = 0; j < n; j++) { const r = ps[j]!.fServices; for (let i = 0; i < r.length; i++) out.push(r[i]!); } break;
+    case 'fExternal': for (let j = 0; j < n; j++) { const r = ps[j]!.fExternal; for (let i = 0; i < r.length; i++) out.push(r[i]!); } break;
+    case 'fNodePorts': for (let j = 0; j < n; j++) { const r = ps[j]!.fNodePorts; for (let i = 0; i < r.length; i++) out.push(r[i]!); } break;
+    case 'fFirewall': for (let j = 0; j < n; j++) { const r = ps[j]!.fFirewall; for (let i = 0; i < r.length; i++) out.push(r[i]!); } break;
   }
 }
 
