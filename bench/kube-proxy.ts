@@ -18,20 +18,17 @@
  *                         DNAT, filter, confirm), with the kernel's linear rule count and
  *                         the time it implies at 16 ns/rule.
  */
-import { World } from '../src/kernel/world.js';
-import { Node } from '../src/kernel/node.js';
-import { Skb, resetPacketIds } from '../src/kernel/skb.js';
+import type { World } from '../src/kernel/world.js';
+import type { Node } from '../src/kernel/node.js';
+import type { Skb } from '../src/kernel/skb.js';
 import { NfHook } from '../src/kernel/hooks.js';
 import type { NetDevice } from '../src/kernel/device.js';
 import { netfilterOf } from '../src/netfilter/index.js';
 import { Ruleset } from '../src/netfilter/ruleset.js';
-import { setU16, setU32 } from '../src/wire/bytes.js';
-import { writeIpv4Header } from '../src/wire/ipv4.js';
-import { fillTcpChecksum } from '../src/wire/tcp.js';
 import { IptablesProxier, SharedProxyCache, servicePortKey } from '../src/kubeproxy/iptables/index.js';
 import { DEFAULT_PROXIER_CONFIG, type EndpointInfo, type ProxierConfig, type ServicePortInfo } from '../src/kubeproxy/model.js';
 import type { BenchOptions, BenchSpec } from './harness.js';
-import { KERNEL_NS_PER_RULE } from './netfilter.js';
+import { benchNode, KERNEL_NS_PER_RULE, tcpSkb } from './netfilter.js';
 
 const ENDPOINTS = 10;
 const VIP_BASE = 0x0a600000; // 10.96.0.0
@@ -179,42 +176,20 @@ function connNode(n: number): Omit<ConnCtx, 'skbs'> {
   let c = connNodes.get(n);
   if (c) return c;
   connNodes.clear();
-  resetPacketIds();
-  const world = new World(1);
-  const node = new Node(world, 'node-1', 'node');
-  node.netnsAdd('up');
-  node.netnsAdd('pod');
-  node.linkAddVeth('host', 'eth0', { name: 'eth0', netns: 'up' });
-  node.linkAddVeth('host', 'cni0', { name: 'eth0', netns: 'pod' });
-  for (const [ns, d] of [['host', 'eth0'], ['host', 'cni0'], ['up', 'eth0'], ['pod', 'eth0']]) node.linkSetUp(ns!, d!);
-  node.addrAdd('host', 'eth0', '192.168.1.10/24');
-  node.addrAdd('host', 'cni0', '10.244.0.1/24');
+  const { world, node, eth0, cni0 } = benchNode();
   const input = cluster(n);
   const cache = new SharedProxyCache();
   cache.apply(input.ports, input.endpoints);
   const p = new IptablesProxier(config(1), cache);
   const r = p.sync();
   const st = netfilterOf(node.host);
-  st.rules.replaceChains('filter', r.filter.set, r.filter.deleted);
-  st.rules.replaceChains('nat', r.nat.set, r.nat.deleted);
+  st.rules.replaceTables([{ table: 'filter', set: r.filter.set, deleted: r.filter.deleted }, { table: 'nat', set: r.nat.set, deleted: r.nat.deleted }]);
   // The built-in jumps, as the agent inserts them.
   for (const j of r.builtinJumps) st.rules.append(j.table, j.chain, j.rule);
   st.nf.refresh();
-  c = { world, node, eth0: node.host.device('eth0')!, cni0: node.host.device('cni0')!, rules: countRules(p) };
+  c = { world, node, eth0, cni0, rules: countRules(p) };
   connNodes.set(n, c);
   return c;
-}
-
-function tcpSyn(src: number, dst: number, sport: number, dport: number): Skb {
-  const skb = Skb.alloc(40);
-  const b = skb.buf, nh = skb.data;
-  skb.nh = nh;
-  writeIpv4Header(b, nh, src, dst, 6, 64, 0, 1, true, 20);
-  const t = nh + 20;
-  setU16(b, t, sport); setU16(b, t + 2, dport); setU32(b, t + 4, 1000); setU32(b, t + 8, 0);
-  b[t + 12] = 5 << 4; b[t + 13] = 0x02; setU16(b, t + 14, 64240);
-  fillTcpChecksum(b, nh);
-  return skb;
 }
 
 function connSpec(o: BenchOptions, n: number, label: string): BenchSpec {
@@ -232,7 +207,7 @@ function connSpec(o: BenchOptions, n: number, label: string): BenchSpec {
       // The last Service in KUBE-SERVICES order (sorted by namespace, name): the one the walk reaches last.
       const last = cluster(n).ports.slice().sort((a, b) => (a.namespace + '\0' + a.name < b.namespace + '\0' + b.name ? -1 : 1)).pop()!;
       const skbs: Skb[] = [];
-      for (let i = 0; i < count; i++) skbs.push(tcpSyn((0x0af4c801 + (i >>> 14)) >>> 0, last.clusterIP!, 10000 + (i & 0x3fff), 80));
+      for (let i = 0; i < count; i++) skbs.push(tcpSkb((0x0af4c801 + (i >>> 14)) >>> 0, last.clusterIP!, 10000 + (i & 0x3fff), 80, 0x02, 1000, 0));
       return { ...c, skbs };
     },
     run: (x) => {

@@ -75,7 +75,8 @@ interface NodeCtx {
 
 const nodes = new Map<number, NodeCtx>();
 
-function buildNode(services: number): NodeCtx {
+/** A node whose host namespace has eth0 (192.168.1.10/24) and cni0 (10.244.0.1/24), veths to two peer namespaces, no rules yet. */
+export function benchNode(): { world: World; node: Node; eth0: NetDevice; cni0: NetDevice } {
   resetPacketIds();
   const world = new World(1);
   const node = new Node(world, 'node-1', 'node');
@@ -86,6 +87,11 @@ function buildNode(services: number): NodeCtx {
   for (const [ns, d] of [['host', 'eth0'], ['host', 'cni0'], ['up', 'eth0'], ['pod', 'eth0']]) node.linkSetUp(ns, d);
   node.addrAdd('host', 'eth0', '192.168.1.10/24');
   node.addrAdd('host', 'cni0', '10.244.0.1/24');
+  return { world, node, eth0: node.host.device('eth0')!, cni0: node.host.device('cni0')! };
+}
+
+function buildNode(services: number): NodeCtx {
+  const { world, node } = benchNode();
   const { text, rules } = rulesText(services);
   iptablesRestore(node, 'host', text);
   node.configLog.length = 0; // the logged restore text is not part of the rule set
@@ -113,7 +119,7 @@ function nodeFor(services: number): NodeCtx {
 }
 
 /** An IPv4+TCP segment (no options, no payload) with valid checksums. */
-function tcpSkb(src: number, dst: number, sport: number, dport: number, flags: number, seq: number, ack: number): Skb {
+export function tcpSkb(src: number, dst: number, sport: number, dport: number, flags: number, seq: number, ack: number): Skb {
   const skb = Skb.alloc(40);
   const b = skb.buf, nh = skb.data;
   skb.nh = nh;

@@ -9,7 +9,7 @@ import { World } from '../kernel/world.js';
 import { Node } from '../kernel/node.js';
 import { Segment } from '../kernel/devices/nic.js';
 import { cmdAdd, cmdDel, defaultBridgeConflist, parseConflist, resolveFlannel, type BridgeNetConf, type NetworkConfigList, CniConfigError } from '../cni/index.js';
-import { ipToString, prefixMask } from '../wire/bytes.js';
+import { ipToString, parseIp, prefixMask } from '../wire/bytes.js';
 import { InputError } from './errors.js';
 import type { Cidr, ContainerPortSpec, PodSpec, Scenario, SourcePos } from './types.js';
 import { startServers } from './apps.js';
@@ -258,7 +258,7 @@ function hex(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
 }
 
+/** A validated IPv4 text (from a stored object or a CNI result) as a number. */
 function ipv4(s: string): number {
-  const p = s.split('.').map(Number);
-  return (((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0);
+  return parseIp(s)!;
 }

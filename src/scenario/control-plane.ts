@@ -23,7 +23,7 @@ import type { EventSpec, PodSpec, TrafficSpec } from './types.js';
 import { InputError } from './errors.js';
 import type { Netns } from '../kernel/netns.js';
 import type { Node } from '../kernel/node.js';
-import { ipToString } from '../wire/bytes.js';
+import { ipToString, parseIp } from '../wire/bytes.js';
 import { ObjectStore } from '../kube/store.js';
 import { EndpointsController } from '../kube/endpoints-controller.js';
 import { ClusterIPAllocator, NodePortAllocator, admitService, type ServiceAllocators } from '../kube/allocator.js';
@@ -447,7 +447,7 @@ function withNamespace(body: Obj, ns: string | undefined): Obj {
 
 function cmp(a: string, b: string): number { return a < b ? -1 : a > b ? 1 : 0; }
 
+/** A validated IPv4 text (from a stored object or a CNI result) as a number. */
 function ipv4(s: string): number {
-  const p = s.split('.').map(Number);
-  return (((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0);
+  return parseIp(s)!;
 }
