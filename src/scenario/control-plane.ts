@@ -197,13 +197,22 @@ export class ControlPlane {
     if (this.input) return this.input;
     const ports: ServicePortInfo[] = [];
     const endpoints = new Map<string, EndpointInfo[]>();
-    const slices = this.store.list('EndpointSlice');
+    // EndpointSlices by their service (label kubernetes.io/service-name), as kube-proxy's cache keys them.
+    const slicesOf = new Map<string, Obj[]>();
+    for (const s of this.store.list('EndpointSlice')) {
+      const meta = s.metadata as Obj;
+      const svcName = (meta.labels as Record<string, string> | undefined)?.['kubernetes.io/service-name'];
+      if (svcName === undefined) continue;
+      const key = `${meta.namespace as string}/${svcName}`;
+      const list = slicesOf.get(key);
+      if (list) list.push(s); else slicesOf.set(key, [s]);
+    }
     for (const body of this.store.list('Service')) {
       const svc = validateService(body).value;
       if (!svc || svc.type === 'ExternalName') continue;
       const clusterIP = svc.headless || !svc.clusterIP ? undefined : ipv4(svc.clusterIP);
       if (clusterIP === undefined) continue; // headless: no rules
-      const mine = slices.filter((s) => (s.metadata as Obj).namespace === svc.namespace && ((s.metadata as Obj).labels as Record<string, string> | undefined)?.['kubernetes.io/service-name'] === svc.name);
+      const mine = slicesOf.get(`${svc.namespace}/${svc.name}`) ?? [];
       for (const sp of svc.ports) {
         const info: ServicePortInfo = {
           namespace: svc.namespace, name: svc.name, portName: sp.name, protocol: sp.protocol, port: sp.port,
