@@ -86,7 +86,7 @@ export interface ClusterSpec {
 
 /** kube-proxy's configuration (KubeProxyConfiguration fields podwire models; defaults as upstream). */
 export interface KubeProxySpec {
-  mode: 'iptables' | 'ipvs' | 'none';
+  mode: 'iptables' | 'none';
   /** minSyncPeriod in ns (default 1 s): a change is synced at most this often (BoundedFrequencyRunner). */
   minSyncPeriod: number;
   masqueradeAll: boolean;

@@ -155,7 +155,7 @@ export function validateCluster(y: Y): ClusterSpec {
     const k = kpY.map(KUBE_PROXY_KEYS);
     const modeY = k.opt('mode');
     kubeProxy.pos = kpY.pos;
-    if (modeY) kubeProxy.mode = modeY.oneOf(['iptables', 'ipvs', 'none'] as const, { ipvs: 'kube-proxy mode "ipvs" is not supported yet' });
+    if (modeY) kubeProxy.mode = modeY.oneOf(['iptables', 'none'] as const, { ipvs: 'kube-proxy mode "ipvs" is not supported yet (issue 8)' });
     const msY = k.opt('minSyncPeriod');
     if (msY) kubeProxy.minSyncPeriod = durationAt(msY);
     const maY = k.opt('masqueradeAll');
