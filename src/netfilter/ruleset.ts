@@ -99,7 +99,11 @@ interface ChainInfo {
   tablesOk: number;
   /** The hooks its hook-restricted targets and matches all allow (ALL_HOOKS when none). */
   allowed: number;
+  /** Whether a jump target has the name of a built-in chain (of any table). */
+  builtinKids: boolean;
 }
+
+const BUILTIN_NAMES: ReadonlySet<string> = new Set(Object.values(BUILTIN_CHAINS).flat());
 
 /** The chain's ChainInfo, kept on the chain object (no global weak map: its rehashing showed up as multi-ms pauses). */
 function chainInfo(c: Chain): ChainInfo {
@@ -123,7 +127,9 @@ function chainInfo(c: Chain): ChainInfo {
       if (mh) allowed &= hookMask(mh);
     }
   }
-  info = { rules, gen, len: rules.length, children, counts, allowed, tablesOk: 0 };
+  let builtinKids = false;
+  for (const ch of children) if (BUILTIN_NAMES.has(ch)) { builtinKids = true; break; }
+  info = { rules, gen, len: rules.length, children, counts, allowed, tablesOk: 0, builtinKids };
   c.info = info;
   return info;
 }
@@ -827,6 +833,10 @@ export class Ruleset {
    */
   replaceChains(table: TableName, set: readonly Chain[], deleted: readonly string[] = []): void {
     const t = this.tables[table];
+    // A set at least as large as the table (a node's first sync): the same
+    // checks, in the same order, on a new chains map, then the full check
+    // (what checkChanged runs for a change of that size).
+    if (set.length > 64 && set.length >= t.chains.size) { this.replaceBulk(table, set, deleted); return; }
     const names = new Set<string>();
     // The declarations (`:NAME - [0:0]`).
     for (const c of set) {
@@ -916,6 +926,118 @@ export class Ruleset {
         } else t.chains.delete(u.name);
       }
       ix.deep.clear();
+      if (!was) this.present.delete(table);
+      throw e;
+    }
+  }
+
+  /**
+   * replaceChains of a set at least as large as the table (a node's first
+   * sync): the same checks in the same order, made while the chains go into
+   * a new map (the old map, its counters and index stay untouched, to put
+   * back on failure; a transaction's journal needs no entry per chain), the
+   * index built in the same pass from the chains' cached jump targets, then
+   * the table's full check (the one checkChanged runs for a change of this
+   * size).
+   */
+  private replaceBulk(table: TableName, set: readonly Chain[], deleted: readonly string[]): void {
+    const t = this.tables[table];
+    const prevChains = t.chains;
+    const chains = new Map(prevChains);
+    // Names the table had that the set declares (the others' duplicates show in `chains`).
+    let again: Set<string> | null = null;
+    // The declarations (`:NAME - [0:0]`).
+    for (const c of set) {
+      const name = c.name;
+      if (isBuiltin(table, name)) throw new RulesetError(`Can't set policy \`-' on built-in chain ${name}`);
+      if (c.policy !== null) throw new RulesetError(`Can't set policy \`${c.policy}' on \`${name}': Bad built-in chain name`);
+      const q = prevChains.get(name);
+      if (q === undefined) {
+        checkChainName(name);
+        if (chains.has(name)) throw new RulesetError(`Chain '${name}' declared twice`);
+      } else {
+        again ??= new Set();
+        if (again.has(name)) throw new RulesetError(`Chain '${name}' declared twice`);
+        again.add(name);
+      }
+      chains.set(name, c);
+    }
+    const declared = (n: string): boolean => {
+      const p = chains.get(n);
+      if (p === undefined) return false;
+      return prevChains.get(n) !== p || (again !== null && again.has(n));
+    };
+    const stale: Chain[] = [];
+    for (const d of deleted) {
+      if (declared(d)) continue; // (declared once)
+      if (isBuiltin(table, d)) throw new RulesetError(`Can't set policy \`-' on built-in chain ${d}`);
+      if (!prevChains.has(d)) checkChainName(d);
+      const e: Chain = { name: d, policy: null, pkts: 0, bytes: 0, rules: [] };
+      chains.set(d, e);
+      stale.push(e);
+    }
+    // The rules (`-A NAME …`), as replaceChains checks them; the index's edges on the way.
+    const ix: TableIndex = { parents: new Map(), deep: new Map() };
+    for (const c of set) {
+      const o = prevChains.get(c.name);
+      const [a, , ne] = o ? diffRange(o.rules, c.rules) : [0, 0, c.rules.length];
+      const info = chainInfo(c);
+      let quick = a === 0 && ne === c.rules.length && tablesOk(c, table);
+      if (quick) {
+        const kids = info.children;
+        if (info.builtinKids) { for (const ch of kids) if (isBuiltin(table, ch) || !chains.has(ch)) { quick = false; break; } }
+        else for (let k = 0; k < kids.length; k++) if (!chains.has(kids[k])) { quick = false; break; }
+      }
+      if (!quick) for (let i = a; i < ne; i++) {
+        const r = c.rules[i];
+        const tg = r.target;
+        if (tg instanceof ChainTarget) {
+          if (isBuiltin(table, tg.name)) this.checkRule(table, c.name, r);
+          else if (!chains.has(tg.name)) throw new RulesetError(`Chain '${tg.name}' does not exist`, r);
+        } else if (tg && tg.tables && !tg.tables.includes(table)) this.checkRule(table, c.name, r);
+      }
+      for (let k = 0; k < info.children.length; k++) edgeN(ix, c.name, info.children[k], info.counts[k]);
+    }
+    // The table's other chains' edges (the stale ones are empty).
+    for (const [n, p] of prevChains) {
+      if (chains.get(n) !== p || (again !== null && again.has(n))) continue;
+      const info = chainInfo(p);
+      for (let k = 0; k < info.children.length; k++) edgeN(ix, n, info.children[k], info.counts[k]);
+    }
+    // Install: counters of the declared chains start at zero.
+    const was = this.present.has(table);
+    this.present.add(table);
+    const x = this.tx(table);
+    if (x) {
+      x.whole = true;
+      for (const e of stale) x.own.add(e);
+    }
+    const ix0 = tableIndexes.get(t);
+    const prevCounters = t.counters;
+    const counters = new Map<Chain, Map<number, Counter>>();
+    for (const [pc, m] of prevCounters) if (!(prevChains.get(pc.name) === pc && declaredOrStale(pc.name))) counters.set(pc, m);
+    function declaredOrStale(n: string): boolean {
+      return chains.get(n) !== prevChains.get(n) || (again !== null && again.has(n));
+    }
+    for (const c of set) c.shared = true;
+    t.chains = chains;
+    t.counters = counters;
+    tableIndexes.set(t, ix);
+    try {
+      for (const d of deleted) {
+        this.checkDeletable(table, d);
+        const p = chains.get(d)!;
+        counters.delete(p);
+        edgesDiff(ix, d, p.rules, []);
+        chains.delete(d);
+      }
+      this.validate(table);
+    } catch (e) {
+      if (x) throw e; // the transaction's rollback puts the table back
+      t.chains = prevChains;
+      t.counters = prevCounters;
+      if (ix0) tableIndexes.set(t, ix0);
+      else tableIndexes.delete(t);
       if (!was) this.present.delete(table);
       throw e;
     }
@@ -1069,31 +1191,45 @@ export class Ruleset {
       st.set(name, (st.get(name) ?? 0) | (1 << hookOf(name)));
       if (!(st.get(name)! & DONE)) visit(c);
     }
-    for (let k = order.length - 1; k >= 0; k--) {
-      const c = order[k];
-      const m = st.get(c.name)! & ALL_HOOKS;
-      if (m === 0) continue;
-      for (const n of chainInfo(c).children) {
-        const cur = st.get(n)!;
-        if ((cur & m) !== m) st.set(n, cur | m);
-      }
-    }
-    // Hook limits, and (children first) each reached chain's deep mask for the index.
+    // Each reached chain's deep mask (children first): the hooks everything
+    // below it allows. A hook limit is broken exactly when a built-in chain's
+    // deep mask lacks its own hook; only then are the hooks reaching each
+    // chain propagated (top down), to name the first offending rule.
     const deep = new Map<string, number>();
     for (const c of order) {
       const info = chainInfo(c);
-      const mask = st.get(c.name)! & ALL_HOOKS;
-      if ((mask & ~info.allowed) !== 0) this.hookError(t, st);
       let d = info.allowed;
       for (const n of info.children) d &= deep.get(n)!;
       deep.set(c.name, d);
+    }
+    let bad = false;
+    for (const name of BUILTIN_CHAINS[table]) {
+      const d = deep.get(name);
+      if (d !== undefined && (d & (1 << hookOf(name))) === 0) bad = true;
+    }
+    if (bad) {
+      for (let k = order.length - 1; k >= 0; k--) {
+        const c = order[k];
+        const m = st.get(c.name)! & ALL_HOOKS;
+        if (m === 0) continue;
+        for (const n of chainInfo(c).children) {
+          const cur = st.get(n)!;
+          if ((cur & m) !== m) st.set(n, cur | m);
+        }
+      }
+      for (const c of order) {
+        const mask = st.get(c.name)! & ALL_HOOKS;
+        if ((mask & ~chainInfo(c).allowed) !== 0) this.hookError(t, st);
+      }
+      throw new Error('validate: a hook limit broken but no chain found');
     }
     // The table is valid: leave the incremental checks' index warm (the next
     // small change, e.g. a restore --noflush adding a service, then looks only
     // at what it changes).
     let ix = tableIndexes.get(t);
     if (ix === undefined) { ix = buildIndex(t); tableIndexes.set(t, ix); }
-    for (const [n, d] of deep) ix.deep.set(n, d);
+    if (ix.deep.size === 0) ix.deep = deep;
+    else for (const [n, d] of deep) ix.deep.set(n, d);
   }
 
   /** The hook-limit error of validate, for the first offending rule in chain order (as iptables-restore reports it). */

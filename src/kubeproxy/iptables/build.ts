@@ -493,6 +493,14 @@ function writePiece(b: Builder, sp: ServicePortInfo, eps: readonly EndpointInfo[
   }
 }
 
+/** `-m statistic --mode random --probability p`, one object per probability (random mode keeps no state). */
+const randomMatches = new Map<string, Match>();
+function randomMatch(p: string): Match {
+  let m = randomMatches.get(p);
+  if (m === undefined) { m = statisticRandom(p); randomMatches.set(p, m); }
+  return m;
+}
+
 function writeServiceToEndpointRules(b: Builder, spn: string, sp: ServicePortInfo, chain: string, eps: readonly EndpointInfo[],
   sep: (e: EndpointInfo) => string, large: boolean): void {
   const L = b.L, R = !L;
@@ -513,7 +521,7 @@ function writeServiceToEndpointRules(b: Builder, spn: string, sp: ServicePortInf
     if (L) {
       b.nat(chain, `${large ? '' : `-m comment --comment "${c}" `}${pr ? `-m statistic --mode random --probability ${pr} ` : ''}-j ${s}`, false);
     } else {
-      const ms: Match[] = large ? (pr ? [statisticRandom(pr)] : NO_MATCHES) : pr ? [commentMatch(c), statisticRandom(pr)] : [commentMatch(c)];
+      const ms: Match[] = large ? (pr ? [randomMatch(pr)] : NO_MATCHES) : pr ? [commentMatch(c), randomMatch(pr)] : [commentMatch(c)];
       b.nat(chain, false, mk(NO_HDR, ms, jumpTarget(s)));
     }
   }
