@@ -46,8 +46,12 @@ export interface BenchResult {
 export interface BenchSpec {
   name: string;
   description: string;
-  /** 'rate' → unit is `${workUnit}/s`, value = work/seconds; 'time' → unit 'ms', value = seconds*1000. */
-  mode: 'rate' | 'time';
+  /**
+   * 'rate' → unit is `${workUnit}/s`, value = work/seconds; 'time' → unit 'ms', value = seconds*1000;
+   * 'time-per' → unit `ms/${workUnit}`, value = seconds*1000/work (an operation timed in a batch, so
+   * one run is not one operation just after a full GC).
+   */
+  mode: 'rate' | 'time' | 'time-per';
   workUnit?: string;
   params: Record<string, unknown>;
   warmup: number;
@@ -81,7 +85,7 @@ export function runBench(spec: BenchSpec): BenchResult {
   for (let i = 0; i < spec.warmup; i++) once(spec);
   const samples: RunSample[] = [];
   for (let i = 0; i < spec.runs; i++) samples.push(once(spec));
-  const values = samples.map((s) => (spec.mode === 'rate' ? s.work / s.seconds : s.seconds * 1000));
+  const values = samples.map((s) => (spec.mode === 'rate' ? s.work / s.seconds : spec.mode === 'time-per' ? (s.seconds * 1000) / s.work : s.seconds * 1000));
   const med = median(values);
   const extraKeys = new Set(samples.flatMap((s) => Object.keys(s.extra ?? {})));
   const extra: Record<string, number> = {};
@@ -93,7 +97,7 @@ export function runBench(spec: BenchSpec): BenchResult {
   return {
     name: spec.name,
     description: spec.description,
-    unit: spec.mode === 'rate' ? `${spec.workUnit ?? 'ops'}/s` : 'ms',
+    unit: spec.mode === 'rate' ? `${spec.workUnit ?? 'ops'}/s` : spec.mode === 'time-per' ? `ms/${spec.workUnit ?? 'op'}` : 'ms',
     value: med,
     median: med,
     runs: values,
