@@ -1,8 +1,8 @@
 /**
- * Running a scenario: build the cluster, attach captures and the trace, send
- * every traffic item at its time, and judge each against its expectation.
- * The run ends when the last item has its outcome (all events at that instant
- * included), so captures hold every frame of every exchange and nothing after.
+ * Running a scenario: attach the trace, build the cluster, attach captures,
+ * send every traffic item at its time, and judge each against its expectation.
+ * The run ends DRAIN_NS (1 ms) after the last item has its outcome, so captures
+ * hold every frame of every exchange, those still in flight included.
  */
 import { loadScenario } from './load.js';
 import { buildCluster, type Cluster } from './build.js';
