@@ -40,6 +40,22 @@ export interface RouteSpec {
   table?: number;
 }
 
+/** A vxlan device's attributes (the IFLA_VXLAN_* flanneld sets). */
+export interface VxlanSpec {
+  /** VNI, 0..16777215. */
+  vni: number;
+  /** UDP destination (and listening) port; default 8472, the kernel's. */
+  dstport?: number;
+  /** Source address of the outer header ("192.168.1.10"). */
+  local?: string;
+  /** Lower (underlay) device name: the default MTU follows it, remotes are reached through it. */
+  dev?: string;
+  /** Learn remote MACs from received frames (flannel: false). Default true as in the kernel; only false is modelled. */
+  learning?: boolean;
+  mac?: Uint8Array;
+  mtu?: number;
+}
+
 export type NeighState = 'permanent' | 'reachable' | 'stale' | 'noarp';
 
 export interface LinkInfo {
@@ -96,8 +112,12 @@ export interface Netlink {
   neighReplace(netns: string, ip: string, mac: Uint8Array, dev: string, state?: NeighState): void;
   neighDel(netns: string, ip: string, dev: string): void;
 
-  /** `bridge fdb append|add MAC dev DEV [dst IP] [master] [permanent]`. */
-  fdbAdd(netns: string, mac: Uint8Array, dev: string, opts?: { dst?: string; master?: boolean; permanent?: boolean }): void;
+  /**
+   * `bridge fdb add|append|replace MAC dev DEV [dst IP] [master|self] [permanent]`. On a vxlan
+   * device the entry is the device's own (`self`, with `dst` the remote VTEP); `append` adds
+   * a further remote to an existing MAC, `replace` (what flanneld's NeighSet does) overwrites.
+   */
+  fdbAdd(netns: string, mac: Uint8Array, dev: string, opts?: { dst?: string; master?: boolean; permanent?: boolean; op?: 'add' | 'append' | 'replace' }): void;
   fdbDel(netns: string, mac: Uint8Array, dev: string, opts?: { dst?: string }): void;
 
   /** `sysctl -w KEY=VALUE`, keys as /proc/sys paths with dots ('net.ipv4.ip_forward', 'net.ipv4.conf.cni0.proxy_arp'). */

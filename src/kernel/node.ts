@@ -12,7 +12,8 @@ import { Loopback } from './devices/loopback.js';
 import { Veth } from './devices/veth.js';
 import { Bridge, macKey } from './devices/bridge.js';
 import { Nic, type Segment } from './devices/nic.js';
-import { NetlinkError, type LinkInfo, type NeighState, type Netlink, type RouteSpec } from './netlink.js';
+import { Vxlan, VXLAN_DEFAULT_PORT, VXLAN_HEADROOM } from './devices/vxlan.js';
+import { NetlinkError, type LinkInfo, type NeighState, type Netlink, type RouteSpec, type VxlanSpec } from './netlink.js';
 import { RT_TABLE_MAIN, type Route } from './fib.js';
 import { Nud } from './neigh.js';
 import { ipToString, macToString, parseCidr, parseIp, prefixMask } from '../wire/bytes.js';
@@ -144,6 +145,42 @@ export class Node implements Netlink {
     else { br.macPinned = true; this.log(netns, `ip link set ${name} address ${macToString(br.mac)}`); }
   }
 
+  /**
+   * `ip link add NAME [mtu M] address MAC type vxlan id VNI [local IP] [dev DEV] dstport PORT [no]learning`
+   * (created down, as flanneld's netlink.LinkAdd does). The MTU defaults to DEV's MTU − 50
+   * (vxlan_config_apply; 1500 without DEV), the MAC to a random one from the run's Rng.
+   * While it is up, UDP to PORT in this namespace is the vxlan socket's (Vxlan.rcv).
+   */
+  linkAddVxlan(netns: string, name: string, o: VxlanSpec): Vxlan {
+    const ns = this.ns(netns);
+    this.checkFree(ns, name);
+    if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) throw new NetlinkError('EINVAL', `VXLAN VNI ${o.vni} out of range 0..16777215`);
+    const port = o.dstport ?? VXLAN_DEFAULT_PORT;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new NetlinkError('EINVAL', `invalid dstport ${port}`);
+    const local = o.local !== undefined ? parseIp(o.local) : 0;
+    if (local === undefined) throw new NetlinkError('EINVAL', `invalid local address "${o.local}"`);
+    const lower = o.dev !== undefined ? this.dev(netns, o.dev) : null;
+    if (o.learning !== false) throw new NetlinkError('EINVAL', 'vxlan learning is not modelled: create the device with learning: false (nolearning), as flanneld does');
+    for (const d of ns.devices.values()) {
+      if (d instanceof Vxlan && d.vni === o.vni && d.dstport === port) throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (a vxlan device with VNI ${o.vni} and dstport ${port} exists: ${d.name})`);
+    }
+    if (o.mtu !== undefined && (!Number.isInteger(o.mtu) || o.mtu < 68 || o.mtu > (lower ? lower.mtu - VXLAN_HEADROOM : 65535))) {
+      throw new NetlinkError('EINVAL', `mtu ${o.mtu} out of range 68..${lower ? lower.mtu - VXLAN_HEADROOM : 65535}`);
+    }
+    const mtu = o.mtu ?? (lower ? Math.max(68, lower.mtu - VXLAN_HEADROOM) : 1500);
+    const dev = new Vxlan(ns, name, o.mac ?? this.world.rng.mac(), mtu, o.vni, port, local, lower, false);
+    ns.attach(dev);
+    if (!ns.sockets.encap.has(port)) ns.sockets.encap.set(port, (skb, p) => Vxlan.rcv(ns, skb, p));
+    const p = [`ip link add ${name}`];
+    if (o.mtu !== undefined) p.push(`mtu ${o.mtu}`);
+    p.push(`address ${macToString(dev.mac)} type vxlan id ${o.vni}`);
+    if (o.local !== undefined) p.push(`local ${o.local}`);
+    if (o.dev !== undefined) p.push(`dev ${o.dev}`);
+    p.push(`dstport ${port} nolearning`);
+    this.log(netns, p.join(' '));
+    return dev;
+  }
+
   /** A NIC on an underlay segment (the machine's physical eth0; not created by a command on a real machine). */
   addNic(name: string, segment: Segment, mac: Uint8Array, mtu: number, delay: number, bandwidth: number): Nic {
     const ns = this.host;
@@ -175,6 +212,7 @@ export class Node implements Netlink {
       if (d instanceof Bridge) for (const p of [...d.ports]) d.removePort(p);
       if (d.master) (d.master as Bridge).removePort(d);
       d.netns.detach(d);
+      if (d instanceof Vxlan && ![...d.netns.devices.values()].some((x) => x instanceof Vxlan && x.dstport === d.dstport)) d.netns.sockets.encap.delete(d.dstport);
     }
     this.log(netns, `ip link del ${name}`);
   }
@@ -370,8 +408,18 @@ export class Node implements Netlink {
   }
 
   // ── bridge fdb ──
-  fdbAdd(netns: string, mac: Uint8Array, dev: string, opts: { dst?: string; master?: boolean; permanent?: boolean } = {}): void {
+  fdbAdd(netns: string, mac: Uint8Array, dev: string, opts: { dst?: string; master?: boolean; permanent?: boolean; op?: 'add' | 'append' | 'replace' } = {}): void {
     const d = this.dev(netns, dev);
+    if (d instanceof Vxlan) {
+      const dst = opts.dst !== undefined ? parseIp(opts.dst) : undefined;
+      if (dst === undefined) throw new NetlinkError('EINVAL', `a vxlan fdb entry needs "dst" (the remote VTEP address)${opts.dst !== undefined ? `: invalid "${opts.dst}"` : ''}`);
+      if (opts.master) throw new NetlinkError('EINVAL', `${dev} is not a bridge port: vxlan fdb entries are "self"`);
+      const op = opts.op ?? 'append';
+      const permanent = opts.permanent ?? true;
+      if (d.fdbAdd(mac, dst, op, permanent)) throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (fdb ${macToString(mac)} dst ${opts.dst} dev ${dev})`);
+      this.log(netns, `bridge fdb ${op} ${macToString(mac)} dev ${dev} dst ${opts.dst} self ${permanent ? 'permanent' : 'static'}`);
+      return;
+    }
     const br = d.master;
     if (!(br instanceof Bridge)) throw new NetlinkError('EOPNOTSUPP' as never, `${dev} is not a bridge port (fdb for ${d.kind} devices arrives with that device kind)`);
     const now = this.world.now;
@@ -379,11 +427,27 @@ export class Node implements Netlink {
     this.log(netns, `bridge fdb add ${macToString(mac)} dev ${dev}${opts.dst ? ` dst ${opts.dst}` : ''}${opts.master ? ' master' : ''} ${opts.permanent ? 'permanent' : 'static'}`);
   }
 
-  fdbDel(netns: string, mac: Uint8Array, dev: string): void {
+  fdbDel(netns: string, mac: Uint8Array, dev: string, opts: { dst?: string } = {}): void {
     const d = this.dev(netns, dev);
+    if (d instanceof Vxlan) {
+      const dst = opts.dst !== undefined ? parseIp(opts.dst) : undefined;
+      if (opts.dst !== undefined && dst === undefined) throw new NetlinkError('EINVAL', `invalid dst "${opts.dst}"`);
+      if (!d.fdbDel(mac, dst)) throw new NetlinkError('ENOENT', `RTNETLINK answers: No such file or directory (fdb ${macToString(mac)} dev ${dev})`);
+      this.log(netns, `bridge fdb del ${macToString(mac)} dev ${dev}${opts.dst !== undefined ? ` dst ${opts.dst}` : ''} self`);
+      return;
+    }
     const br = d.master;
     if (!(br instanceof Bridge) || !br.fdb.delete(macKey(mac, 0))) throw new NetlinkError('ENOENT', `RTNETLINK answers: No such file or directory (fdb ${macToString(mac)} dev ${dev})`);
     this.log(netns, `bridge fdb del ${macToString(mac)} dev ${dev}`);
+  }
+
+  /** `bridge fdb show dev NAME`: a vxlan device's own entries, or a bridge port's. */
+  fdbShow(netns: string, dev: string): string[] {
+    const d = this.dev(netns, dev);
+    if (d instanceof Vxlan) return d.showFdb();
+    if (d instanceof Bridge) return d.showFdb();
+    if (d.master instanceof Bridge) return d.master.showFdb().filter((l) => l.includes(` dev ${dev} `));
+    return [];
   }
 
   // ── sysctl ──

@@ -134,6 +134,13 @@ export class Sockets {
   /** TCP connections: local port → (remote addr * 65536 + remote port) → socket. */
   readonly tcp = new Map<number, Map<number, TcpSock>>();
 
+  /**
+   * UDP encapsulation sockets (setup_udp_tunnel_sock's encap_rcv), by port: a handler sees a
+   * datagram after the checksum check and returns true when it took it (false: no such
+   * socket is open after all, the ordinary lookup follows). The vxlan device registers one.
+   */
+  readonly encap = new Map<number, (skb: Skb, port: number) => boolean>();
+
   constructor(readonly ns: Netns) {}
 
   /** A free ephemeral port in ip_local_port_range, starting from a random offset as __inet_hash_connect does. */
@@ -208,6 +215,8 @@ export class Sockets {
       return;
     }
     const sport = u16(b, uh), dport = u16(b, uh + 2);
+    const enc = this.encap.get(dport);
+    if (enc && enc(skb, dport)) return;
     const s = this.udp.get(dport);
     if (!s || s.closed || (s.raddr && (s.raddr !== src || s.rport !== sport))) {
       if (this.ns.world.trace.on) this.ns.world.event(this.ns.node.name, this.ns.name, dev.name, skb, 'udp.rcv', `no socket on UDP port ${dport}`);

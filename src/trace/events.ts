@@ -39,7 +39,11 @@ export type DropReason =
   | 'BLACKHOLE'
   | 'UNREACHABLE'
   | 'LINK_DOWN'
-  | 'ARP_NOT_FOR_US';
+  | 'ARP_NOT_FOR_US'
+  | 'VXLAN_NO_REMOTE'
+  | 'VXLAN_INVALID_HDR'
+  | 'VXLAN_VNI_NOT_FOUND'
+  | 'LOCAL_MAC';
 
 export type Verdict = 'accept' | 'drop' | 'deliver' | 'forward' | 'queue' | 'stolen' | 'reject';
 

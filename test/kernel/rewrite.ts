@@ -84,8 +84,13 @@ export const PINNED_SYSCTLS: readonly string[] = [
   ]),
 ];
 
-/** Per-device sysctls pinned once the devices exist. */
+/**
+ * Per-device sysctls pinned once the devices exist. A device name with a dot (flannel.1)
+ * is written in sysctl's slash form (`net/ipv4/conf/flannel.1/rp_filter`): with dots
+ * sysctl would read it as net.ipv4.conf.flannel.1 → …/flannel/1/….
+ */
 export function perDeviceSysctls(dev: string): string[] {
+  if (dev.includes('.')) return perDeviceSysctls('DEV').map((k) => k.replaceAll('.', '/').replace('/DEV/', `/${dev}/`));
   return [
     `net.ipv4.conf.${dev}.rp_filter=0`,
     `net.ipv4.conf.${dev}.arp_ignore=0`,
