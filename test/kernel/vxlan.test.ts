@@ -154,6 +154,8 @@ describe('vxlan device: data path', () => {
     l.w.sched.run();
     expect(l.drops.map((d) => d.reason)).toEqual(['VXLAN_NO_REMOTE']);
     expect(l.drops[0]!.where).toBe('a/host/flannel.1: no FDB entry for 0e:00:00:00:00:99 on flannel.1');
+    // counted as a TX drop of the device (`ip -s link show flannel.1`: TX dropped 1 on 6.18)
+    expect((l.a.ns('host').device('flannel.1') as Vxlan).txDropped).toBe(1);
     l.a.fdbAdd('host', new Uint8Array(6), 'flannel.1', { dst: '192.168.50.2' });
     l.a.ns('host').sockets.pingOpen({}, 8).send(ip('10.244.1.0'), 1, 56);
     l.w.sched.run();
@@ -176,5 +178,8 @@ describe('vxlan device: data path', () => {
     l.a.ns('host').sockets.pingOpen({}, 8).send(ip('10.244.1.0'), 1, 56);
     l.w.sched.run();
     expect(l.drops.map((d) => d.reason)).toEqual(['VXLAN_VNI_NOT_FOUND', 'NO_SOCKET']);
+    // the socket is gone with the last device up on the port: port unreachable, as on 6.18
+    const icmp = l.seen.filter((s) => s.dev === 'b/host/eth0' && s.dir === 'out' && s.bytes[23] === 1);
+    expect(icmp.map((s) => `${s.bytes[34]}/${s.bytes[35]}`)).toEqual(['3/3']);
   });
 });
