@@ -453,28 +453,53 @@ export class Node implements Netlink {
   // ── sysctl ──
   sysctlSet(netns: string, key: string, value: string): void {
     const ns = this.ns(netns);
-    const m = /^net\.ipv4\.conf\.([^.]+)\.([a-z_]+)$/.exec(key);
-    if (m && m[1] === 'all') ns.confAll.set(m[2], value);
-    else if (m && m[1] === 'default') ns.confDefault.set(m[2], value);
-    else if (m) {
-      const d = ns.device(m[1]);
-      if (!d) throw new NetlinkError('ENOENT', `sysctl: cannot stat /proc/sys/${key.replaceAll('.', '/')}: No such file or directory`);
-      d.conf.set(m[2], value);
-    } else ns.sysctls.set(key, value);
-    if (key === 'net.ipv4.ip_forward') ns.forwarding = value === '1';
+    const c = confKey(key);
+    if (c && c.dev === 'all') ns.confAll.set(c.name, value);
+    else if (c && c.dev === 'default') ns.confDefault.set(c.name, value);
+    else if (c) this.confDevice(ns, key, c.dev).conf.set(c.name, value);
+    else ns.sysctls.set(canonicalSysctl(key), value);
+    if (canonicalSysctl(key) === 'net.ipv4.ip_forward') ns.forwarding = value === '1';
     this.log(netns, `sysctl -w ${key}=${value}`);
+  }
+
+  /** The device of a per-device conf key, or ENOENT as sysctl(8) reports a missing /proc/sys path. */
+  private confDevice(ns: Netns, key: string, dev: string): NetDevice {
+    const d = ns.device(dev);
+    if (!d) throw new NetlinkError('ENOENT', `sysctl: cannot stat /proc/sys/${sysctlParts(key).join('/')}: No such file or directory`);
+    return d;
   }
 
   sysctlGet(netns: string, key: string): string {
     const ns = this.ns(netns);
-    const m = /^net\.ipv4\.conf\.([^.]+)\.([a-z_]+)$/.exec(key);
-    if (m && m[1] === 'all') return ns.confAll.get(m[2]) ?? '0';
-    if (m && m[1] === 'default') return ns.confDefault.get(m[2]) ?? '0';
-    if (m) {
-      const d = ns.device(m[1]);
-      if (!d) throw new NetlinkError('ENOENT', `sysctl: cannot stat /proc/sys/${key.replaceAll('.', '/')}: No such file or directory`);
-      return ns.devConf(d, m[2]);
-    }
-    return ns.sysctl(key);
+    const c = confKey(key);
+    if (c && c.dev === 'all') return ns.confAll.get(c.name) ?? '0';
+    if (c && c.dev === 'default') return ns.confDefault.get(c.name) ?? '0';
+    if (c) return ns.devConf(this.confDevice(ns, key, c.dev), c.name);
+    return ns.sysctl(canonicalSysctl(key));
   }
+}
+
+/**
+ * A sysctl key as sysctl(8) reads it: with a '/' it is a path under /proc/sys (so a device
+ * name may hold dots: net/ipv4/conf/flannel.1/rp_filter), otherwise every '.' separates.
+ */
+function sysctlParts(key: string): string[] {
+  return key.includes('/') ? key.split('/').filter((p) => p !== '') : key.split('.');
+}
+
+/** The dotted form podwire stores namespace-wide sysctls under. */
+function canonicalSysctl(key: string): string {
+  return key.includes('/') ? sysctlParts(key).join('.') : key;
+}
+
+/**
+ * `net.ipv4.conf.DEV.NAME` → {dev, name}; null for other keys. A key under net.ipv4.conf
+ * with another shape (flannel.1 written with dots: net.ipv4.conf.flannel.1.rp_filter) names
+ * no file, as on Linux: ENOENT for the device "flannel".
+ */
+function confKey(key: string): { dev: string; name: string } | null {
+  const p = sysctlParts(key);
+  if (p[0] !== 'net' || p[1] !== 'ipv4' || p[2] !== 'conf' || p.length < 4) return null;
+  if (p.length === 5 && /^[a-z_]+$/.test(p[4]!)) return { dev: p[3]!, name: p[4]! };
+  return { dev: p.length > 5 ? p[3]! : '', name: p[p.length - 1]! };
 }

@@ -43,6 +43,16 @@ describe('vxlan device: configuration', () => {
     expect(l.a.configCommands().at(-1)).toBe('bridge fdb del 0e:00:00:00:00:0b dev flannel.1 dst 192.168.50.9 self');
   });
 
+  it('per-device sysctls of flannel.1: the slash form names it, the dotted form names no file (as sysctl(8))', () => {
+    const l = lab();
+    l.a.sysctlSet('host', 'net/ipv4/conf/flannel.1/rp_filter', '2');
+    expect(l.a.sysctlGet('host', 'net/ipv4/conf/flannel.1/rp_filter')).toBe('2');
+    expect(l.a.host.devConf(l.a.host.device('flannel.1')!, 'rp_filter')).toBe('2');
+    expect(() => l.a.sysctlSet('host', 'net.ipv4.conf.flannel.1.rp_filter', '2')).toThrow(/cannot stat \/proc\/sys\/net\/ipv4\/conf\/flannel\/1\/rp_filter/);
+    l.a.sysctlSet('host', 'net/ipv4/ip_forward', '1');
+    expect(l.a.sysctlGet('host', 'net.ipv4.ip_forward')).toBe('1');
+  });
+
   it('MTU: explicit, without a lower device, and a random MAC from the run Rng (logged)', () => {
     const l = lab();
     l.a.linkSetMtu('host', 'eth0', 9000);
