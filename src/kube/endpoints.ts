@@ -25,6 +25,7 @@ import {
 } from './fields.js';
 import { ipv4Problems, nonSpecialIPProblems } from './ip.js';
 import {
+  absent,
   checkFields,
   getBool,
   getInt,
@@ -121,10 +122,6 @@ export interface EndpointSlice {
 export const MAX_SLICE_ENDPOINTS = 1000;
 export const MAX_SLICE_PORTS = 20000;
 export const MAX_ENDPOINT_ADDRESSES = 100;
-
-function absent(o: Obj, k: string): boolean {
-  return o[k] === undefined || o[k] === null;
-}
 
 function validateObjectRef(o: Obj, key: string, p: FieldPath, errs: ErrorList): ObjectRef | undefined {
   const r = getObj(o, key, p, errs);

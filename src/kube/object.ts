@@ -21,6 +21,11 @@ export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Whether `obj[key]` is absent or null (the apiserver treats both as unset). */
+export function absent(obj: Obj, key: string): boolean {
+  return obj[key] === undefined || obj[key] === null;
+}
+
 /** Records an UnknownField error for every key of `obj` not in `allowed`. */
 export function checkFields(obj: Obj, path: FieldPath, allowed: readonly string[], errs: ErrorList): void {
   for (const k of Object.keys(obj)) {

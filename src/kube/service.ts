@@ -37,6 +37,7 @@ import {
 } from './fields.js';
 import { cidrProblems, IPV6_UNSUPPORTED, ipv4Problems, nonSpecialIPProblems, parseIPv4 } from './ip.js';
 import {
+  absent,
   checkFields,
   getBool,
   getInt,
@@ -116,10 +117,6 @@ export const DEFAULT_NODE_PORT_RANGE = { base: 30000, size: 2768 } as const;
 
 export function formatPortRange(r: { base: number; size: number }): string {
   return `${r.base}-${r.base + r.size - 1}`;
-}
-
-function absent(o: Obj, k: string): boolean {
-  return o[k] === undefined || o[k] === null;
 }
 
 function oneOf<T extends string>(v: string | undefined, allowed: readonly T[]): v is T {

@@ -29,11 +29,12 @@ import { EndpointsController } from '../kube/endpoints-controller.js';
 import { ClusterIPAllocator, NodePortAllocator, admitService, type ServiceAllocators } from '../kube/allocator.js';
 import { fieldErrorMessage } from '../kube/errors.js';
 import { validateService, type Service } from '../kube/service.js';
+import { validateEndpointSlice, type EndpointSlice } from '../kube/endpoints.js';
 import type { Obj } from '../kube/object.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from '../kubeproxy/model.js';
 import { DEFAULT_PROXIER_CONFIG, servicePortName } from '../kubeproxy/model.js';
 import { KubeProxyIptables } from '../kubeproxy/agent.js';
-import { SharedProxyCache } from '../kubeproxy/iptables/index.js';
+import { SharedProxyCache, servicePortKey } from '../kubeproxy/iptables/index.js';
 import { createCloudLb, syncCloudLb, type LbListener } from './cloud-lb.js';
 import type { ClusterDnsView, DnsService } from '../dns/view.js';
 import { startCoreDns } from '../dns/coredns.js';
@@ -197,16 +198,7 @@ export class ControlPlane {
     if (this.input) return this.input;
     const ports: ServicePortInfo[] = [];
     const endpoints = new Map<string, EndpointInfo[]>();
-    // EndpointSlices by their service (label kubernetes.io/service-name), as kube-proxy's cache keys them.
-    const slicesOf = new Map<string, Obj[]>();
-    for (const s of this.store.list('EndpointSlice')) {
-      const meta = s.metadata as Obj;
-      const svcName = (meta.labels as Record<string, string> | undefined)?.['kubernetes.io/service-name'];
-      if (svcName === undefined) continue;
-      const key = `${meta.namespace as string}/${svcName}`;
-      const list = slicesOf.get(key);
-      if (list) list.push(s); else slicesOf.set(key, [s]);
-    }
+    const slicesOf = this.slicesByService();
     for (const body of this.store.list('Service')) {
       const svc = validateService(body).value;
       if (!svc || svc.type === 'ExternalName') continue;
@@ -225,7 +217,7 @@ export class ControlPlane {
           healthCheckNodePort: svc.healthCheckNodePort ?? 0,
         };
         ports.push(info);
-        endpoints.set(portKey(info), endpointsFor(mine, sp.name, sp.protocol));
+        endpoints.set(servicePortKey(info), endpointsFor(mine, sp.name, sp.protocol));
       }
     }
     ports.sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name) || cmp(a.portName, b.portName) || cmp(a.protocol, b.protocol));
@@ -341,7 +333,7 @@ export class ControlPlane {
     const nodes = this.cl.scenario.cluster.nodes;
     for (const sp of ports) {
       if (!sp.loadBalancerIPs.length || !sp.nodePort) continue;
-      const eps = (endpoints.get(portKey(sp)) ?? []).filter((e) => e.ready);
+      const eps = (endpoints.get(servicePortKey(sp)) ?? []).filter((e) => e.ready);
       const healthy = nodes.filter((n) => (sp.externalPolicyLocal ? eps.some((e) => e.nodeName === n.name) : eps.length > 0)).map((n) => n.ip.addr);
       for (const ip of sp.loadBalancerIPs.filter((x) => this.lbIPs.includes(x)))
         out.push({ spn: servicePortName(sp), ip, protocol: sp.protocol, port: sp.port, nodePort: sp.nodePort, sourceRanges: sp.loadBalancerSourceRanges, nodes: healthy });
@@ -369,6 +361,23 @@ export class ControlPlane {
     startCoreDns(info.node.ns(info.netns), this.dnsView());
   }
 
+  /** Typed EndpointSlices validated once per stored object (stored objects are frozen: identity is a safe key). */
+  private readonly typedSlices = new WeakMap<Obj, EndpointSlice | null>();
+
+  /** EndpointSlices by their Service (`ns/name` from the label kubernetes.io/service-name), as kube-proxy's and CoreDNS's caches key them. */
+  private slicesByService(): Map<string, EndpointSlice[]> {
+    const out = new Map<string, EndpointSlice[]>();
+    for (const body of this.store.list('EndpointSlice')) {
+      let s = this.typedSlices.get(body);
+      if (s === undefined) { s = validateEndpointSlice(body).value ?? null; this.typedSlices.set(body, s); }
+      if (!s?.serviceName) continue;
+      const key = `${s.namespace}/${s.serviceName}`;
+      const list = out.get(key);
+      if (list) list.push(s); else out.set(key, [s]);
+    }
+    return out;
+  }
+
   private dnsView(): ClusterDnsView {
     const cp = this;
     return {
@@ -376,13 +385,13 @@ export class ControlPlane {
       namespaceExists: (ns) => !!cp.store.get('Namespace', undefined, ns),
       service: (ns, name) => {
         const svc = cp.service(ns, name);
-        return svc ? dnsService(svc, cp.store.list('EndpointSlice', ns)) : undefined;
+        return svc ? dnsService(svc, cp.slicesByService().get(`${ns}/${name}`) ?? []) : undefined;
       },
       services: function* () {
-        const slices = cp.store.list('EndpointSlice');
+        const slices = cp.slicesByService();
         for (const body of cp.store.list('Service')) {
           const svc = validateService(body).value;
-          if (svc) yield dnsService(svc, slices.filter((s) => (s.metadata as Obj).namespace === svc.namespace));
+          if (svc) yield dnsService(svc, slices.get(`${svc.namespace}/${svc.name}`) ?? []);
         }
       },
       // SOA serial: seconds since the epoch in CoreDNS; podwire's virtual clock starts at 0.
@@ -403,50 +412,34 @@ export class ControlPlane {
   }
 }
 
-function dnsService(svc: Service, slices: Obj[]): DnsService {
-  const mine = slices.filter((s) => ((s.metadata as Obj).labels as Record<string, string> | undefined)?.['kubernetes.io/service-name'] === svc.name);
+function dnsService(svc: Service, slices: readonly EndpointSlice[]): DnsService {
   return {
     namespace: svc.namespace, name: svc.name,
     clusterIPs: svc.headless || !svc.clusterIP || svc.type === 'ExternalName' ? [] : [ipv4(svc.clusterIP)],
     headless: svc.headless,
     externalName: svc.externalName,
     ports: svc.ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
-    endpointSlices: mine.map((s) => ({
-      ports: ((s.ports as Obj[] | undefined) ?? []).map((p) => ({ name: (p.name as string) ?? '', protocol: (p.protocol as 'TCP') ?? 'TCP', port: p.port as number })),
-      endpoints: ((s.endpoints as Obj[] | undefined) ?? []).map((e) => ({
-        ip: ipv4((e.addresses as string[])[0]),
-        hostname: e.hostname as string | undefined,
-        ready: ((e.conditions as Obj | undefined)?.ready as boolean | undefined),
-      })),
+    endpointSlices: slices.map((s) => ({
+      ports: s.ports.filter((p) => p.port !== undefined).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port! })),
+      endpoints: s.endpoints.map((e) => ({ ip: ipv4(e.addresses[0]!), hostname: e.hostname, ready: e.ready })),
     })),
   };
 }
 
 /** kube-proxy's endpoints for one service port: slice ports matched by name and protocol, deduplicated by ip:port. */
-function endpointsFor(slices: Obj[], portName: string, protocol: string): EndpointInfo[] {
+function endpointsFor(slices: readonly EndpointSlice[], portName: string, protocol: string): EndpointInfo[] {
   const out = new Map<string, EndpointInfo>();
   for (const s of slices) {
-    const port = ((s.ports as Obj[] | undefined) ?? []).find((p) => ((p.name as string | undefined) ?? '') === portName && ((p.protocol as string | undefined) ?? 'TCP') === protocol);
-    if (!port || typeof port.port !== 'number') continue;
-    for (const e of (s.endpoints as Obj[] | undefined) ?? []) {
-      const cond = (e.conditions as Obj | undefined) ?? {};
-      const ip = ipv4((e.addresses as string[])[0]);
-      const key = `${ip}:${port.port}`;
+    const port = s.ports.find((p) => p.name === portName && p.protocol === protocol)?.port;
+    if (port === undefined) continue;
+    for (const e of s.endpoints) {
+      const ip = ipv4(e.addresses[0]!);
+      const key = `${ip}:${port}`;
       if (out.has(key)) continue;
-      const ready = cond.ready !== false;
-      out.set(key, {
-        ip, port: port.port, nodeName: e.nodeName as string | undefined,
-        ready,
-        serving: (cond.serving as boolean | undefined) ?? ready,
-        terminating: (cond.terminating as boolean | undefined) ?? false,
-      });
+      out.set(key, { ip, port, nodeName: e.nodeName, ready: e.ready, serving: e.serving, terminating: e.terminating });
     }
   }
   return [...out.values()];
-}
-
-export function portKey(sp: Pick<ServicePortInfo, 'namespace' | 'name' | 'portName' | 'protocol'>): string {
-  return `${servicePortName(sp)}/${sp.protocol}`;
 }
 
 function withNamespace(body: Obj, ns: string | undefined): Obj {
