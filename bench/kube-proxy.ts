@@ -4,14 +4,14 @@
  *
  *   kubeproxy.build.N     a node's first sync from nothing: the shared cache takes the
  *                         Services and endpoints (SharedProxyCache.apply), the proxier
- *                         builds every chain (IptablesProxier.sync), and the node's
- *                         ruleset takes them (Ruleset.replaceChains), as the kube-proxy
- *                         agent does. Also: rules written, heap used by the rule set
- *                         (heapUsed after gc, minus before), and a second node's full
- *                         sync on the same cache (the pieces are shared, not rebuilt:
- *                         rule sets identical across nodes are stored once).
+ *                         builds every chain (IptablesProxier.sync), and a fresh ruleset
+ *                         takes them (Ruleset.replaceChains). Also: rules written.
+ *   kubeproxy.node.N      another node's first sync on the same cache: node-independent
+ *                         chains are the same objects (stored once); also the heap of the
+ *                         cache + first node and of each further node (heapUsed after gc).
  *   kubeproxy.add1.10k    one more Service (10 endpoints) on top of 10,000: cache update,
- *                         partial sync (KUBE-SERVICES and the new chains), replaceChains.
+ *                         partial sync (KUBE-SERVICES and the new chains), replaceTables as
+ *                         the agent does; 100 adds per run, reported per add.
  *   kubeproxy.conn.N      connections/s through KUBE-SERVICES: the SYN of a new connection
  *                         to the last Service written, through PRE_ROUTING, FORWARD and
  *                         POST_ROUTING of a node holding the proxier's rules (conntrack,
