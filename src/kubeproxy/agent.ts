@@ -33,6 +33,7 @@ export class KubeProxyIptables {
   private lastSync = -Infinity;
   private pending = false;
   private jumped = false;
+  private stopped = false;
   /** Syncs done (for traces and tests). */
   syncs = 0;
 
@@ -53,14 +54,19 @@ export class KubeProxyIptables {
     this.sync();
   }
 
+  /** The daemon is gone (its node shut down): no more syncs. */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** A change was seen: sync now or at lastSync + minSyncPeriod. */
   requestSync(): void {
-    if (this.pending) return;
+    if (this.pending || this.stopped) return;
     this.pending = true;
     const sched = this.node.world.sched;
     sched.at(Math.max(sched.now, this.lastSync + this.minSyncPeriod), () => {
       this.pending = false;
-      this.sync();
+      if (!this.stopped) this.sync();
     });
   }
 

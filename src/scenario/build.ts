@@ -17,6 +17,8 @@ import { iptablesRestore, RuleError } from '../netfilter/index.js';
 import { mapPosition } from './embedded-text.js';
 import { ControlPlane } from './control-plane.js';
 import type { TraceSink } from '../trace/events.js';
+import { ObjectStore } from '../kube/store.js';
+import { createFlannel, type FlannelDeployment } from './flannel.js';
 
 export interface PodInfo {
   spec: PodSpec;
@@ -47,6 +49,18 @@ export interface Cluster {
   deletePod(key: string): void;
   /** The API server, controllers, kube-proxy and DNS, when kube-proxy runs (scenario/control-plane.ts). */
   control?: ControlPlane;
+  /** The apiserver's objects (Node objects from the start; the control plane adds the rest). */
+  store: ObjectStore;
+  /** flanneld on every node, with network.plugin flannel. */
+  flannel?: FlannelDeployment;
+  /** Nodes that join later (a node-join event): not in the cluster yet. */
+  pendingNodes: Set<string>;
+  /** Nodes that have left (a node-leave event). */
+  leftNodes: Set<string>;
+  /** A node-join: Node object, flanneld, kube-proxy, then its pods. */
+  joinNode(name: string): void;
+  /** A node-leave: the machine stops (NIC down, flanneld gone), the Node object and its pods are deleted. */
+  leaveNode(name: string): void;
 }
 
 const cidrText = (addr: number, prefix: number) => `${ipToString(addr)}/${prefix}`;
@@ -63,7 +77,10 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
   const cl: Cluster = {
     world, scenario: sc, nodes: new Map(), hosts: new Map(), routers: [], segments: [], pods: new Map(), podCIDRs: new Map(), machineIPs: new Map(),
     addPod: (pod) => addPod(pod), deletePod: (key) => deletePod(key),
+    store: new ObjectStore(), pendingNodes: new Set(), leftNodes: new Set(),
+    joinNode: (name) => joinNode(name), leaveNode: (name) => leaveNode(name),
   };
+  for (const e of sc.events) if (e.kind === 'node-join') cl.pendingNodes.add(e.node);
   const c = sc.cluster;
 
   // Underlay: one segment per subnet of the node/host addresses.
@@ -142,7 +159,15 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
   // routes each node's pod subnet to that node, as kubenet's cloud routes (or a
   // static host-gw setup) do: on nodes of the same segment `podCIDR via nodeIP`,
   // and on the router for nodes behind it.
-  routePodSubnets(cl);
+  if (c.network.plugin === 'bridge') routePodSubnets(cl);
+
+  // The Node objects the kubelets register (podCIDR from the node IPAM controller), then flanneld per node.
+  for (const n of c.nodes) if (!cl.pendingNodes.has(n.name)) registerNode(cl, n.name);
+  if (c.network.flannel) {
+    const rng = world.rng;
+    cl.flannel = createFlannel(c.network.flannel, cl.store, (k) => rng.int(0, k - 1));
+    for (const n of c.nodes) if (!cl.pendingNodes.has(n.name)) startFlanneld(n.name);
+  }
 
   // Pods, in manifest order.
   const confs = new Map<string, BridgeNetConf>();
@@ -153,7 +178,9 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     let list: NetworkConfigList;
     const net = c.network;
     try {
-      if (net.conflist) {
+      if (cl.flannel) {
+        list = cl.flannel.conflistFor(nodeName, net.conflist?.text);
+      } else if (net.conflist) {
         list = parseConflist(net.conflist.text);
         if (list.plugins[0]?.kind === 'flannel') {
           list = resolveFlannel(list, { network: c.podCIDR.text, subnet: cidrText(sub.addr + 1, sub.prefix), mtu: net.mtu, ipMasq: false });
@@ -208,7 +235,7 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     cmdDel(p.node, p.conf, { containerID: p.containerID, netns: p.netns, ifName: 'eth0' });
     p.node.netnsDel(p.netns);
   };
-  for (const m of sc.manifests) if (m.kind === 'Pod') addPod(m as PodSpec);
+  for (const m of sc.manifests) if (m.kind === 'Pod' && !cl.pendingNodes.has((m as PodSpec).nodeName)) addPod(m as PodSpec);
   for (const h of c.externalHosts) startServers(cl.hosts.get(h.name)!.ns('host'), h.ports, h.pos);
 
   // iptables rules given per machine, restored into its own namespace as iptables-restore would.
@@ -225,6 +252,54 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
   }
   if (c.kubeProxy.mode !== 'none') cl.control = new ControlPlane(cl);
   return cl;
+
+  function startFlanneld(name: string): void {
+    const agent = cl.flannel!.start(cl.nodes.get(name)!, cl.machineIPs.get(name)!, c.nodes.find((n) => n.name === name)!.ip.prefix);
+    // With the etcd subnet manager the lease, not the Node object, says which subnet the node's pods use.
+    const l = agent.lease!;
+    cl.podCIDRs.set(name, { addr: l.subnet.addr, prefix: l.subnet.prefix });
+  }
+
+  function joinNode(name: string): void {
+    if (!cl.pendingNodes.delete(name)) return;
+    nodeEvent(`node ${name} joins the cluster`);
+    registerNode(cl, name);
+    if (cl.flannel) startFlanneld(name);
+    cl.control?.nodeJoined(name);
+    for (const m of sc.manifests) {
+      if (m.kind !== 'Pod' || (m as PodSpec).nodeName !== name) continue;
+      const info = addPod(m as PodSpec);
+      cl.control?.podAdded(info.spec, info.ip);
+    }
+  }
+
+  function leaveNode(name: string): void {
+    if (cl.pendingNodes.has(name) || cl.leftNodes.has(name)) return;
+    cl.leftNodes.add(name);
+    nodeEvent(`node ${name} leaves the cluster: shut down, Node object deleted`);
+    const node = cl.nodes.get(name)!;
+    cl.flannel?.agents.get(name)?.stop();
+    node.linkSetUp('host', 'eth0', false);
+    cl.control?.nodeLeft(name);
+    cl.store.delete('Node', undefined, name);
+    for (const [key, p] of [...cl.pods]) if (p.node === node) cl.pods.delete(key);
+  }
+
+  function nodeEvent(detail: string): void {
+    if (world.trace.on) world.event('apiserver', '', '', null, 'kube.event', detail);
+  }
+}
+
+/** The Node object a kubelet registers, with the podCIDR the node IPAM controller gives it. */
+function registerNode(cl: Cluster, name: string): void {
+  const sub = cl.podCIDRs.get(name)!;
+  const cidr = cidrText(sub.addr, sub.prefix);
+  cl.store.create({
+    apiVersion: 'v1', kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
+    spec: { podCIDR: cidr, podCIDRs: [cidr] },
+    status: { addresses: [{ type: 'InternalIP', address: ipToString(cl.machineIPs.get(name)!) }, { type: 'Hostname', address: name }] },
+  });
 }
 
 function routePodSubnets(cl: Cluster): void {

@@ -24,7 +24,7 @@ import { InputError } from './errors.js';
 import type { Netns } from '../kernel/netns.js';
 import type { Node } from '../kernel/node.js';
 import { ipToString, parseIp } from '../wire/bytes.js';
-import { ObjectStore } from '../kube/store.js';
+import type { ObjectStore } from '../kube/store.js';
 import { EndpointsController } from '../kube/endpoints-controller.js';
 import { ClusterIPAllocator, NodePortAllocator, admitService, type ServiceAllocators } from '../kube/allocator.js';
 import { fieldErrorMessage } from '../kube/errors.js';
@@ -62,7 +62,7 @@ export class ControlPlane {
     const c = sc.cluster;
     const rng = cl.world.rng;
     const rand = (n: number) => rng.int(0, n - 1);
-    this.store = new ObjectStore();
+    this.store = cl.store;
     this.alloc = { clusterIPs: new ClusterIPAllocator(c.serviceCIDR.text, rand), nodePorts: new NodePortAllocator(rand) };
     new EndpointsController(this.store, { rand }).start();
     this.dnsDomain = c.dns.domain;
@@ -118,7 +118,7 @@ export class ControlPlane {
     if (c.dns.enabled) this.startDns();
 
     this.setUpCloudLb();
-    for (const [name, node] of cl.nodes) this.startKubeProxy(name, node);
+    for (const [name, node] of cl.nodes) if (!cl.pendingNodes.has(name)) this.startKubeProxy(name, node);
     // kube-proxy watches Services and EndpointSlices (pods reach it through the controllers).
     this.store.watch('Service', () => this.changed());
     this.store.watch('EndpointSlice', () => this.changed());
@@ -165,6 +165,7 @@ export class ControlPlane {
   // ---- events --------------------------------------------------------------
 
   applyEvent(e: EventSpec): void {
+    if (e.kind === 'node-join' || e.kind === 'node-leave') return; // the cluster's (build.ts)
     const key = `${e.namespace}/${e.name}`;
     const p = this.cl.pods.get(key);
     if (!p) return; // deleted earlier in the run
@@ -175,6 +176,27 @@ export class ControlPlane {
       this.trace(`pod ${key} deleted`);
       this.store.delete('Pod', e.namespace, e.name);
       this.cl.deletePod(key);
+    }
+  }
+
+  /** A node joined: its kube-proxy starts (its pods come through `podAdded`). */
+  nodeJoined(name: string): void {
+    this.startKubeProxy(name, this.cl.nodes.get(name)!);
+  }
+
+  /** A pod whose sandbox was set up after the control plane started (a joining node's). */
+  podAdded(spec: PodSpec, ip: number): void {
+    this.publishPod(spec, ip);
+  }
+
+  /** A node left: its kube-proxy is gone with the machine; the pod garbage collector deletes its pods. */
+  nodeLeft(name: string): void {
+    this.proxies.get(name)?.stop();
+    this.proxies.delete(name);
+    for (const [key, p] of this.cl.pods) {
+      if (p.node.name !== name) continue;
+      this.trace(`pod ${key} deleted (its node ${name} is gone)`);
+      this.store.delete('Pod', p.spec.namespace, p.spec.name);
     }
   }
 

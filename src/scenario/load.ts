@@ -110,6 +110,7 @@ export function parseScenario(text: string, file: string): Scenario {
   const traffic = m.opt('traffic') ? validateTraffic(m.opt('traffic')!) : [];
   const events = m.opt('events') ? validateEvents(m.opt('events')!) : [];
   checkReferences(traffic, manifests, cluster.nodes.map((n) => n.name), cluster.externalHosts.map((h) => h.name), events);
+  checkNodeEvents(events, cluster, manifests, traffic);
   for (const t of traffic) {
     const usesServices = t.spec.to.kind === 'service' || t.spec.to.kind === 'dns';
     if (usesServices && cluster.kubeProxy.mode === 'none')
@@ -166,7 +167,7 @@ function checkManifests(loaded: LoadedManifest[], nodes: NodeSpec[], clusterPodC
 }
 
 /** Traffic endpoints and expected paths must name things that exist. */
-function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: string[], hosts: string[], events: { spec: Scenario['events'][number]; pod: Y }[]): void {
+function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: string[], hosts: string[], events: { spec: Scenario['events'][number]; pod?: Y; node?: Y }[]): void {
   const pods = manifests.filter((m) => m.kind === 'Pod').map((m) => `${m.namespace}/${m.name}`);
   const services = manifests.filter((m) => m.kind === 'Service').map((m) => `${m.namespace ?? 'default'}/${m.name}`);
   const check = (ep: Endpoint, y: Y) => {
@@ -198,7 +199,10 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
     );
   };
   const machines = [...nodes, ...hosts];
-  for (const e of events) check({ kind: 'pod', namespace: e.spec.namespace, name: e.spec.name, text: '' }, e.pod);
+  for (const e of events) {
+    if (e.spec.kind === 'node-join' || e.spec.kind === 'node-leave') check({ kind: 'node', name: e.spec.node, text: '' }, e.node!);
+    else check({ kind: 'pod', namespace: e.spec.namespace, name: e.spec.name, text: '' }, e.pod!);
+  }
   for (const t of traffic) {
     if (t.spec.node && t.node && !nodes.includes(t.spec.node)) {
       const near = closest(t.spec.node, nodes);
@@ -215,6 +219,40 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
         const near = closest(first, machines);
         py.fail(`${py.what}: ${JSON.stringify(first)} is not a node or host of this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${machines.join(', ')}`);
       }
+    }
+  }
+}
+
+/**
+ * node-join / node-leave: flannel only (the bridge plugin's static routes do not
+ * follow nodes), at most one join and one leave per node, a join before a
+ * leave; nothing may use a joining node's pods before the join, and the node
+ * hosting CoreDNS must be there from the start.
+ */
+function checkNodeEvents(events: { spec: Scenario['events'][number]; node?: Y }[], cluster: Scenario['cluster'], manifests: Manifest[], traffic: TrafficRefs[]): void {
+  const joins = new Map<string, number>();
+  const leaves = new Map<string, number>();
+  for (const e of events) {
+    const s = e.spec;
+    if (s.kind !== 'node-join' && s.kind !== 'node-leave') continue;
+    const y = e.node!;
+    if (cluster.network.plugin !== 'flannel')
+      y.fail(`${y.what}: ${s.kind} needs network.plugin flannel (the bridge plugin's static pod routes do not follow nodes)`, 'network: {plugin: flannel}');
+    const seen = s.kind === 'node-join' ? joins : leaves;
+    if (seen.has(s.node)) y.fail(`${y.what}: a second ${s.kind} for node ${JSON.stringify(s.node)}`, 'one join and one leave per node');
+    seen.set(s.node, s.at);
+    if (s.kind === 'node-leave' && joins.has(s.node) && joins.get(s.node)! >= s.at) y.fail(`${y.what}: node ${JSON.stringify(s.node)} leaves before it joins`);
+    if (s.kind === 'node-join' && leaves.has(s.node)) y.fail(`${y.what}: node ${JSON.stringify(s.node)} joins after it left (list its join first)`);
+    if (s.kind === 'node-join' && cluster.dns.enabled && cluster.kubeProxy.mode !== 'none' && (cluster.dns.node ?? cluster.nodes[0]!.name) === s.node)
+      y.fail(`${y.what}: node ${JSON.stringify(s.node)} hosts the CoreDNS pod, so it must be in the cluster from the start`, 'a join for another node, or dns.node set to a node present from the start');
+  }
+  const podNode = new Map<string, string>();
+  for (const m of manifests) if (m.kind === 'Pod') podNode.set(`${m.namespace}/${m.name}`, (m as { nodeName: string }).nodeName);
+  for (const t of traffic) {
+    for (const [ep, y] of [[t.spec.from, t.from], [t.spec.to, t.to]] as const) {
+      const node = ep.kind === 'pod' ? podNode.get(`${ep.namespace}/${ep.name}`) : ep.kind === 'node' ? ep.name : undefined;
+      const j = node !== undefined ? joins.get(node) : undefined;
+      if (j !== undefined && t.spec.at < j) y.fail(`${y.what}: ${ep.text} is on node ${node}, which joins at ${j / 1e9} s, after this item starts (${t.spec.at / 1e9} s)`, 'an item starting after the join');
     }
   }
 }

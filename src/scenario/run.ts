@@ -72,7 +72,13 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   // service target now, so a wrong port name is a scenario error before anything runs.
   const targets = new Map<TrafficSpec, { addr: number; port: number }>();
   for (const t of sc.traffic) if (t.to.kind === 'service') targets.set(t, cluster.control!.serviceTarget(t));
-  for (const e of sc.events) world.sched.at(e.at, () => cluster.control!.applyEvent(e));
+  for (const e of sc.events) {
+    world.sched.at(e.at, () => {
+      if (e.kind === 'node-join') { cluster.joinNode(e.node); refreshWho(); }
+      else if (e.kind === 'node-leave') cluster.leaveNode(e.node);
+      else cluster.control!.applyEvent(e);
+    });
+  }
 
   // Paths: the first request's copies are watched; the copy delivered at the destination (or, failing that, the longest) wins.
   world.watchPaths = true;
@@ -90,12 +96,17 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   // datagram, echo request) of a traffic item was delivered.
   const served = new Map<string, Map<string, number>>();
   const whoIs = new Map<string, string>();
-  for (const [key, p] of cluster.pods) whoIs.set(`${p.node.name}/${p.netns}`, `pod/${key}`);
+  // Pods of a joining node appear later: the map is refreshed when they do.
+  function refreshWho(): void {
+    for (const [key, p] of cluster.pods) whoIs.set(`${p.node.name}/${p.netns}`, `pod/${key}`);
+  }
+  refreshWho();
   for (const n of cluster.nodes.keys()) if (!whoIs.has(`${n}/host`)) whoIs.set(`${n}/host`, `node/${n}`);
   for (const n of cluster.hosts.keys()) whoIs.set(`${n}/host`, `host/${n}`);
   world.onDeliver = (skb) => {
     if (skb.path) notePath(skb, true);
-    if (!skb.flow || !isRequestStart(skb)) return;
+    // An overlay's outer packet (innerId set: VXLAN, flannel's UDP) carries the request; its receiver is the tunnel end, not a server.
+    if (!skb.flow || skb.innerId || !isRequestStart(skb)) return;
     const at = `${skb.dev?.netns.node.name}/${skb.dev?.netns.name}`;
     let m = served.get(skb.flow);
     if (!m) served.set(skb.flow, (m = new Map()));

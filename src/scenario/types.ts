@@ -5,6 +5,7 @@
  */
 
 import type { TextOrigin } from './embedded-text.js';
+import type { FlannelConfig } from '../overlay/flannel/config.js';
 
 export interface SourcePos {
   file: string;
@@ -51,12 +52,29 @@ export interface ExternalHostSpec {
 }
 
 export interface NetworkSpec {
-  plugin: 'bridge';
+  plugin: 'bridge' | 'flannel';
+  /** The flannel plugin's settings (plugin flannel only). */
+  flannel?: FlannelSpec;
   /** Bridge plugin options (defaults as the flannel conflist delegates: hairpinMode true, isDefaultGateway true). */
   hairpinMode: boolean;
   mtu: number;
   /** Raw CNI network config list JSON if the scenario gave one (`conflist:` key), else undefined. */
   conflist?: { text: string; pos: SourcePos };
+  pos: SourcePos;
+}
+
+/** flanneld's configuration on every node (kube-flannel.yml's, unless changed). */
+export interface FlannelSpec {
+  /** net-conf.json as parsed (Network = cluster.podCIDR). */
+  config: FlannelConfig;
+  /** net-conf.json as text (given, or built from `backend`). */
+  text: string;
+  /** `kube` (--kube-subnet-mgr: leases are Node objects, subnets their podCIDRs) or `etcd` (leases with a TTL, subnets chosen by flanneld). */
+  subnetManager: 'kube' | 'etcd';
+  /** --ip-masq (default true, as kube-flannel.yml). */
+  ipMasq: boolean;
+  /** udp backend: virtual ns each user/kernel crossing of the flanneld proxy costs. */
+  udpCrossingCost: number;
   pos: SourcePos;
 }
 
@@ -203,7 +221,18 @@ export type EventSpec =
   /** The pod's Ready condition becomes `ready` (a readiness probe passing or failing). */
   | { at: number; kind: 'pod-ready'; namespace: string; name: string; ready: boolean; pos: SourcePos }
   /** The pod is deleted: its endpoints go, then its sandbox (CNI DEL). */
-  | { at: number; kind: 'pod-delete'; namespace: string; name: string; pos: SourcePos };
+  | { at: number; kind: 'pod-delete'; namespace: string; name: string; pos: SourcePos }
+  /**
+   * A node joins the cluster (flannel only): its machine is on the underlay from the start, but its
+   * Node object, podCIDR, flanneld, kube-proxy and pods appear at `at`.
+   */
+  | { at: number; kind: 'node-join'; node: string; pos: SourcePos }
+  /**
+   * A node leaves (flannel only): the machine shuts down (NIC down, flanneld gone), its Node object is
+   * deleted and with it its lease (kube subnet manager; with etcd the lease stays until its TTL runs out)
+   * and its pods (the pod garbage collector).
+   */
+  | { at: number; kind: 'node-leave'; node: string; pos: SourcePos };
 
 export interface Scenario {
   file: string;

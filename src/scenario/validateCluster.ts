@@ -5,7 +5,7 @@
  */
 import { isDNS1123Subdomain } from '../kube/validation.js';
 import { InputError } from './errors.js';
-import type { Cidr, ClusterSpec, ContainerPortSpec, ExternalHostSpec, NetworkSpec, NodeSpec, SourcePos, StaticRouteSpec } from './types.js';
+import type { Cidr, ClusterSpec, ContainerPortSpec, ExternalHostSpec, FlannelSpec, NetworkSpec, NodeSpec, SourcePos, StaticRouteSpec } from './types.js';
 import {
   broadcastOf,
   cidrContains,
@@ -19,14 +19,26 @@ import {
   parseDurationValue,
   parseIPv4,
 } from './validateNet.js';
-import type { Y } from './validateYaml.js';
-import { readEmbeddedText } from './embedded-text.js';
+import type { Y, YMap } from './validateYaml.js';
+import { mapPosition, readEmbeddedText, type TextOrigin } from './embedded-text.js';
+import { FlannelConfigError, parseFlannelConfig, type FlannelConfig } from '../overlay/flannel/config.js';
+import { formatCidr4 } from '../cni/ip4.js';
+
+/**
+ * What one user/kernel crossing of flanneld's udp proxy costs by default (a
+ * read or write on /dev/net/tun, a sendto or recvfrom: a syscall and a wake-up
+ * of the flanneld process, a few microseconds on a server).
+ */
+export const DEFAULT_UDP_CROSSING_COST = 5_000;
 
 export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'dns', 'nodes', 'externalHosts', 'iptables', 'sysctls'] as const;
 export const KUBE_PROXY_KEYS = ['mode', 'minSyncPeriod', 'masqueradeAll', 'localhostNodePorts', 'clusterCIDR', 'nodePortAddresses'] as const;
 export const DNS_KEYS = ['enabled', 'clusterIP', 'domain', 'node'] as const;
 export const LINK_KEYS = ['vethDelay', 'nicDelay', 'nicBandwidth'] as const;
-export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist'] as const;
+export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist', 'backend', 'netConf', 'subnetManager', 'ipMasq', 'udpCrossingCost'] as const;
+/** Keys that only the flannel plugin takes, and those only the bridge plugin takes. */
+const FLANNEL_ONLY = ['backend', 'netConf', 'subnetManager', 'ipMasq', 'udpCrossingCost'] as const;
+const BRIDGE_ONLY = ['hairpinMode', 'mtu'] as const;
 export const NODE_KEYS = ['name', 'ip', 'podCIDR', 'routes'] as const;
 export const HOST_KEYS = ['name', 'ip', 'routes', 'ports'] as const;
 export const ROUTE_KEYS = ['dst', 'via'] as const;
@@ -34,7 +46,6 @@ export const HOST_PORT_KEYS = ['port', 'protocol', 'name'] as const;
 
 /** Network plugins podwire knows of but does not implement yet. */
 const UNSUPPORTED_PLUGINS: Record<string, string> = {
-  flannel: 'network plugin "flannel" is not supported yet',
   calico: 'network plugin "calico" is not supported yet',
   cilium: 'network plugin "cilium" is not supported yet',
   weave: 'network plugin "weave" is not supported yet',
@@ -147,7 +158,7 @@ export function validateCluster(y: Y): ClusterSpec {
     }
   }
 
-  const network = validateNetwork(m.req('network'), mtu);
+  const network = validateNetwork(m.req('network'), mtu, podCIDR);
 
   const kpY = m.opt('kubeProxy');
   const kubeProxy: ClusterSpec['kubeProxy'] = { mode: 'none', minSyncPeriod: 1_000_000_000, masqueradeAll: false, localhostNodePorts: true, nodePortAddresses: [], pos: y.keyPos };
@@ -298,9 +309,16 @@ export function validateCluster(y: Y): ClusterSpec {
   return { podCIDR, serviceCIDR, network, kubeProxy, dns, nodes, externalHosts, linkDelay: { veth, nic }, nicBandwidth, mtu, iptables, sysctls };
 }
 
-function validateNetwork(y: Y, clusterMtu: number): NetworkSpec {
+function validateNetwork(y: Y, clusterMtu: number, podCIDR: Cidr): NetworkSpec {
   const m = y.map(NETWORK_KEYS, ['plugin']);
-  const plugin = m.req('plugin').oneOf(['bridge'] as const, UNSUPPORTED_PLUGINS);
+  const plugin = m.req('plugin').oneOf(['bridge', 'flannel'] as const, UNSUPPORTED_PLUGINS);
+  const wrong = plugin === 'bridge' ? FLANNEL_ONLY : BRIDGE_ONLY;
+  for (const k of wrong) {
+    const ky = m.opt(k);
+    if (ky) ky.fail(`${ky.what} does not apply to network plugin "${plugin}"`, plugin === 'bridge'
+      ? 'plugin: flannel for flannel\'s options'
+      : k === 'mtu' ? 'no mtu: with flannel the pods\' MTU is FLANNEL_MTU from subnet.env (the backend\'s)' : 'the flannel delegate\'s options in conflist');
+  }
   const hpY = m.opt('hairpinMode');
   const mtuY = m.opt('mtu');
   const net: NetworkSpec = {
@@ -309,6 +327,7 @@ function validateNetwork(y: Y, clusterMtu: number): NetworkSpec {
     mtu: mtuY ? mtuY.int(68, 65535) : clusterMtu,
     pos: y.pos,
   };
+  if (plugin === 'flannel') net.flannel = validateFlannel(m, podCIDR);
   const clY = m.opt('conflist');
   if (clY) {
     const text = clY.str('a CNI network configuration list (JSON) as a string');
@@ -323,4 +342,36 @@ function validateNetwork(y: Y, clusterMtu: number): NetworkSpec {
     net.conflist = { text, pos: clY.pos };
   }
   return net;
+}
+
+/** `network:` keys of the flannel plugin: net-conf.json (or its backend alone), the subnet manager, --ip-masq, the udp proxy's cost. */
+function validateFlannel(m: YMap, podCIDR: Cidr): FlannelSpec {
+  const bY = m.opt('backend');
+  const ncY = m.opt('netConf');
+  if (bY && ncY) bY.fail(`${bY.what} and netConf both given`, 'the backend inside netConf ("Backend": {"Type": ...}), or backend alone');
+  const backend = bY ? bY.oneOf(['vxlan', 'host-gw', 'udp'] as const) : 'vxlan';
+  let text = JSON.stringify({ Network: podCIDR.text, Backend: { Type: backend } });
+  let origin: TextOrigin | undefined;
+  if (ncY) ({ text, origin } = readEmbeddedText(ncY, ncY.pos.file, 'flannel net-conf.json'));
+  let cfg: FlannelConfig;
+  try {
+    cfg = parseFlannelConfig(text);
+  } catch (e) {
+    if (!(e instanceof FlannelConfigError) || !ncY || !origin) throw e;
+    const at = e.line !== undefined ? mapPosition(origin, e.line, e.col ?? 1) : ncY.pos;
+    throw new InputError(at.file, at.line, at.col, `flannel net-conf.json: ${e.message}`, e.expected);
+  }
+  if (cfg.network.addr !== podCIDR.addr || cfg.network.prefix !== podCIDR.prefix)
+    ncY!.fail(`${ncY!.what}: Network ${formatCidr4(cfg.network.addr, cfg.network.prefix)} differs from cluster.podCIDR ${podCIDR.text}`, `"Network": "${podCIDR.text}" (flannel's Network is the cluster's pod network)`);
+  const smY = m.opt('subnetManager');
+  const subnetManager = smY ? smY.oneOf(['kube', 'etcd'] as const) : 'kube';
+  const imY = m.opt('ipMasq');
+  const ucY = m.opt('udpCrossingCost');
+  if (ucY && cfg.backend.type !== 'udp') ucY.fail(`${ucY.what} applies to the udp backend only (this network's backend is ${cfg.backend.type})`);
+  return {
+    config: cfg, text, subnetManager,
+    ipMasq: imY ? imY.bool() : true,
+    udpCrossingCost: ucY ? durationAt(ucY) : DEFAULT_UDP_CROSSING_COST,
+    pos: ncY?.pos ?? bY?.pos ?? m.owner.pos,
+  };
 }

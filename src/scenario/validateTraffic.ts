@@ -11,7 +11,7 @@ import { parseIPv4 } from './validateNet.js';
 import { Y } from './validateYaml.js';
 
 export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'count', 'timeout', 'expect'] as const;
-export const EVENT_KINDS = ['pod-ready', 'pod-delete'] as const;
+export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave'] as const;
 export const EXPECT_KEYS = ['result', 'path', 'servedBy'] as const;
 
 /** A traffic item and the nodes its references came from, for the loader's cross-checks. */
@@ -204,12 +204,19 @@ export function validateTraffic(list: Y): TrafficRefs[] {
   return out;
 }
 
-/** Validates `events:`: `pod-ready` (pod, ready) and `pod-delete` (pod). */
-export function validateEvents(list: Y): { spec: EventSpec; pod: Y }[] {
-  const out: { spec: EventSpec; pod: Y }[] = [];
+/** Validates `events:`: `pod-ready` (pod, ready), `pod-delete` (pod), `node-join` and `node-leave` (node). */
+export function validateEvents(list: Y): { spec: EventSpec; pod?: Y; node?: Y }[] {
+  const out: { spec: EventSpec; pod?: Y; node?: Y }[] = [];
   for (const ey of list.list()) {
     if (!ey.node || ey.isNull) ey.wrongType('a mapping', 'a mapping with keys at, kind, ...');
     const kind = ey.map(allKeys(ey), ['kind']).req('kind').oneOf(EVENT_KINDS);
+    if (kind === 'node-join' || kind === 'node-leave') {
+      const m = ey.map(['at', 'kind', 'node'], ['at', 'kind', 'node']);
+      const at = durationAt(m.req('at'));
+      const nodeY = m.req('node');
+      out.push({ spec: { at, kind, node: nodeY.str('a node name'), pos: ey.pos }, node: nodeY });
+      continue;
+    }
     const m = kind === 'pod-ready' ? ey.map(['at', 'kind', 'pod', 'ready'], ['at', 'kind', 'pod', 'ready']) : ey.map(['at', 'kind', 'pod'], ['at', 'kind', 'pod']);
     const at = durationAt(m.req('at'));
     const podY = m.req('pod');

@@ -1,0 +1,173 @@
+/**
+ * flanneld on one node (flannel main.go and pkg/backend, read for behaviour), in
+ * its start-up order:
+ *
+ *  1. the backend is registered (vxlan creates flannel.1 here: its MAC is lease data);
+ *  2. the lease is acquired from the subnet manager with the node's public IP,
+ *     backend type and backend data;
+ *  3. with `--ip-masq`, the masquerade rules (nat FLANNEL-POSTRTG), then the
+ *     forward rules (filter FLANNEL-FWD), appended after whatever is there;
+ *  4. `/run/flannel/subnet.env` is written (the CNI plugin reads it: until then
+ *     no pod sandbox can be set up on the node);
+ *  5. the backend configures the own subnet, then programs every other lease the
+ *     watch reports (the ones already there first) and follows additions and
+ *     removals;
+ *  6. with the etcd subnet manager, the lease is renewed RENEW_MARGIN before it
+ *     expires, for as long as flanneld runs.
+ *
+ * Each step is a trace event (stage `flannel.*`, node = the machine) and each
+ * change to the machine a logged command, so `--show-config` prints what
+ * flanneld did and the kernel harness can replay it.
+ */
+import type { Node } from '../../kernel/node.js';
+import { formatCidr4, formatIPv4 } from '../../cni/ip4.js';
+import { iptablesRestore } from '../../netfilter/index.js';
+import { subnetEnv, subnetKey, type FlannelConfig } from './config.js';
+import type { BackendContext, BackendFactory, FlannelBackend } from './backend.js';
+import type { Lease, LeaseEvent } from './leases.js';
+import type { SubnetManager } from './subnet-manager.js';
+
+export interface FlanneldOptions {
+  /** `--iface`: the external interface (eth0). */
+  extIface: string;
+  publicIP: number;
+  publicPrefix: number;
+  /** `--ip-masq` (kube-flannel.yml sets it). */
+  ipMasq: boolean;
+  backend: BackendFactory;
+}
+
+/** kube-proxy's masquerade mark as flannel's rules test it (trafficmngr.KubeProxyMark). */
+const KUBE_PROXY_MARK = '0x4000/0x4000';
+
+export class Flanneld {
+  lease: Lease | undefined;
+  backend: FlannelBackend | undefined;
+  /** `/run/flannel/subnet.env` once written. */
+  subnetEnv: string | undefined;
+  running = false;
+  /** Remote leases programmed, by subnet key. */
+  private readonly remotes = new Map<string, Lease>();
+  private unwatch: (() => void) | null = null;
+
+  constructor(readonly node: Node, readonly sm: SubnetManager, readonly cfg: FlannelConfig, readonly opts: FlanneldOptions) {}
+
+  /** Starts flanneld now (virtual time). Throws (LeaseError, NetlinkError) when it cannot come up, as flanneld exits. */
+  start(): void {
+    const node = this.node;
+    const ctx: BackendContext = {
+      node, cfg: this.cfg, extIface: this.opts.extIface, publicIP: this.opts.publicIP, publicPrefix: this.opts.publicPrefix,
+      note: (what, detail, error) => this.note(what, detail, error),
+    };
+    const be = this.opts.backend(ctx);
+    this.backend = be;
+    const now = node.world.sched.now;
+    const lease = this.sm.acquire(node.name, now, { publicIP: this.opts.publicIP, backendType: be.type, backendData: be.backendData() });
+    this.lease = lease;
+    this.running = true;
+    const key = subnetKey(lease.subnet.addr, lease.subnet.prefix);
+    this.note('lease', `acquired lease ${key} (${this.sm.kind} subnet manager) for public IP ${formatIPv4(this.opts.publicIP)}, backend ${be.type}`);
+    if (this.opts.ipMasq) this.masqRules(lease);
+    this.forwardRules();
+    this.subnetEnv = subnetEnv(this.cfg, lease.subnet, be.mtu, this.opts.ipMasq);
+    node.logCommand('host', `# /run/flannel/subnet.env: ${this.subnetEnv.trim().split('\n').join(' ')}`);
+    be.configure(lease);
+    for (const l of this.sm.leases()) this.onLease({ type: 'added', lease: l });
+    this.unwatch = this.sm.watch((e) => this.onLease(e));
+    this.scheduleRenewal();
+  }
+
+  /** flanneld exits: it stops watching and renewing; what it programmed stays, as it does on a real node. */
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.unwatch?.();
+    this.unwatch = null;
+    this.backend?.stop();
+    this.note('stop', 'flanneld stopped');
+  }
+
+  /** The remote subnets this node has programmed, by subnet key. */
+  remoteLeases(): Lease[] {
+    return [...this.remotes.values()];
+  }
+
+  private onLease(e: LeaseEvent): void {
+    const own = this.lease!;
+    const l = e.lease;
+    if (l.subnet.addr === own.subnet.addr && l.subnet.prefix === own.subnet.prefix) return; // the watcher skips its own lease
+    const key = subnetKey(l.subnet.addr, l.subnet.prefix);
+    const be = this.backend!;
+    if (e.type === 'added') {
+      const prev = this.remotes.get(key);
+      if (prev) be.removeRemote(prev);
+      this.remotes.set(key, { subnet: { ...l.subnet }, attrs: { ...l.attrs }, expiration: l.expiration });
+      be.addRemote(l);
+    } else {
+      const prev = this.remotes.get(key);
+      if (!prev) return;
+      this.remotes.delete(key);
+      this.note('lease', `lease ${key} of ${formatIPv4(l.attrs.publicIP)} removed`);
+      be.removeRemote(prev);
+    }
+  }
+
+  private scheduleRenewal(): void {
+    const lease = this.lease!;
+    const at = this.sm.renewAt(lease);
+    if (at === undefined) return;
+    this.node.world.sched.at(at, () => {
+      if (!this.running || this.lease !== lease) return;
+      try {
+        this.sm.renew(this.node.world.sched.now, lease);
+        this.note('lease', `renewed lease ${subnetKey(lease.subnet.addr, lease.subnet.prefix)} until ${(lease.expiration / 1e9).toFixed(3)} s`);
+      } catch (e) {
+        this.note('lease', `renewing lease failed: ${(e as Error).message}`, true);
+        return;
+      }
+      this.scheduleRenewal();
+    }, null);
+  }
+
+  /** SetupAndEnsureMasqRules: appended to nat POSTROUTING (kube-proxy's jump is inserted before it). */
+  private masqRules(lease: Lease): void {
+    const net = formatCidr4(this.cfg.network.addr, this.cfg.network.prefix);
+    const pod = formatCidr4(lease.subnet.addr, lease.subnet.prefix);
+    const c = '-m comment --comment "flanneld masq"';
+    this.restore([
+      '*nat',
+      ':FLANNEL-POSTRTG - [0:0]',
+      `-A POSTROUTING ${c} -j FLANNEL-POSTRTG`,
+      `-A FLANNEL-POSTRTG -m mark --mark ${KUBE_PROXY_MARK} ${c} -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${pod} -d ${net} ${c} -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${net} -d ${pod} ${c} -j RETURN`,
+      `-A FLANNEL-POSTRTG ! -s ${net} -d ${pod} ${c} -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${net} ! -d 224.0.0.0/4 ${c} -j MASQUERADE --random-fully`,
+      `-A FLANNEL-POSTRTG ! -s ${net} -d ${net} ${c} -j MASQUERADE --random-fully`,
+      'COMMIT',
+    ]);
+  }
+
+  /** SetupAndEnsureForwardRules. */
+  private forwardRules(): void {
+    const net = formatCidr4(this.cfg.network.addr, this.cfg.network.prefix);
+    const c = '-m comment --comment "flanneld forward"';
+    this.restore([
+      '*filter',
+      ':FLANNEL-FWD - [0:0]',
+      `-A FORWARD ${c} -j FLANNEL-FWD`,
+      `-A FLANNEL-FWD -s ${net} ${c} -j ACCEPT`,
+      `-A FLANNEL-FWD -d ${net} ${c} -j ACCEPT`,
+      'COMMIT',
+    ]);
+  }
+
+  private restore(lines: string[]): void {
+    iptablesRestore(this.node, 'host', lines.join('\n') + '\n', { noflush: true, file: 'flanneld' });
+  }
+
+  private note(what: string, detail: string, error?: boolean): void {
+    const w = this.node.world;
+    if (w.trace.on) w.event(this.node.name, 'host', '', null, `flannel.${what}`, error ? `error: ${detail}` : detail);
+  }
+}
