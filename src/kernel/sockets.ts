@@ -49,6 +49,8 @@ export class UdpSock {
   laddr = 0;
   /** inet_id for connected sockets. */
   ipId: number;
+  /** IP_MTU_DISCOVER: 'want' (the default: DF when the datagram fits the route MTU, else fragmented locally) or 'dont' (never DF). */
+  pmtudisc: 'want' | 'dont' = 'want';
   constructor(readonly ns: Netns, readonly lport: number, readonly h: UdpHandlers) {
     this.ipId = ns.world.rng.int(0, 0xffff);
   }
@@ -66,7 +68,7 @@ export class UdpSock {
     const sum = finishChecksum(onesSum(b, uh, 8 + data.length, pseudoHeaderSum(src, dst, IPPROTO_UDP, 8 + data.length)));
     setU16(b, uh + 6, sum === 0 ? 0xffff : sum);
     const connected = this.raddr !== 0;
-    const df = 20 + 8 + data.length <= (rt.dev ? rt.dev.mtu : 65535);
+    const df = this.pmtudisc === 'want' && 20 + 8 + data.length <= (rt.dev ? rt.dev.mtu : 65535);
     // Connected: the socket's inet_id counter. Unconnected with pmtudisc WANT: ignore_df is set, so the
     // hashed ident is used even with DF (observed on 6.18: a UDP server's DF replies carry non-zero IDs).
     const id = connected ? (this.ipId = (this.ipId + 1) & 0xffff, (this.ipId - 1) & 0xffff) : this.ns.stack.selectIdent();
@@ -90,6 +92,8 @@ export interface PingHandlers {
 }
 
 export class PingSock {
+  /** IP_MTU_DISCOVER as `ping -M want|dont` sets it (want is ping's default). */
+  pmtudisc: 'want' | 'dont' = 'want';
   constructor(readonly ns: Netns, readonly ident: number, readonly h: PingHandlers) {}
 
   /**
@@ -115,7 +119,7 @@ export class PingSock {
       dv.setUint32(8, usec, true); dv.setUint32(12, 0, true);
     }
     setU16(b, ic + 2, checksum(b, ic, 8 + size));
-    const df = 28 + size <= (rt.dev ? rt.dev.mtu : 65535);
+    const df = this.pmtudisc === 'want' && 28 + size <= (rt.dev ? rt.dev.mtu : 65535);
     writeIpv4Header(b, nh, src, dst, IPPROTO_ICMP, 64, 0, this.ns.stack.selectIdent(), df, 8 + size);
     skb.nh = nh;
     if (onSkb) onSkb(skb);

@@ -52,6 +52,8 @@ export interface ClientRequest {
   /** Source address override (for `from: ip/…`). */
   src?: number;
   size: number;
+  /** icmp/udp: IP_MTU_DISCOVER (default want). */
+  pmtuDiscovery?: 'want' | 'dont';
   timeout: number;
   flow: string;
   /** Called with the first packet the client sends (to watch its path). */
@@ -91,6 +93,7 @@ export function runClient(r: ClientRequest): void {
       onReply: (_seq, from, ttl) => { sock.close(); finish('reply', `echo reply from ${ipToString(from)} ttl ${ttl}`); },
       onError: (err, info) => { sock.close(); const [o, d] = errOutcome(err, info); finish(o, d); },
     });
+    if (r.pmtuDiscovery) sock.pmtudisc = r.pmtuDiscovery;
     const err = sock.send(r.dst, 1, r.size, r.flow, r.onFirstSkb, r.src);
     if (err) { sock.close(); const [o, d] = errOutcome(err); finish(o, d); }
     return;
@@ -104,6 +107,7 @@ export function runClient(r: ClientRequest): void {
     sock.raddr = r.dst;
     sock.rport = r.port!;
     if (r.src) sock.laddr = r.src;
+    if (r.pmtuDiscovery) sock.pmtudisc = r.pmtuDiscovery;
     const err = sock.send(payload(r.size), r.dst, r.port!, r.flow, r.onFirstSkb);
     if (err) { sock.close(); const [o, d] = errOutcome(err); finish(o, d); }
     sched.after(r.timeout, () => sock.close());

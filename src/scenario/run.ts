@@ -96,6 +96,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   // datagram, echo request) of a traffic item was delivered.
   const served = new Map<string, Map<string, number>>();
   const whoIs = new Map<string, string>();
+  const senderOf = new Map<string, string>();
   // Pods of a joining node appear later: the map is refreshed when they do.
   function refreshWho(): void {
     for (const [key, p] of cluster.pods) whoIs.set(`${p.node.name}/${p.netns}`, `pod/${key}`);
@@ -108,6 +109,8 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     // An overlay's outer packet (innerId set: VXLAN, flannel's UDP) carries the request; its receiver is the tunnel end, not a server.
     if (!skb.flow || skb.innerId || !isRequestStart(skb)) return;
     const at = `${skb.dev?.netns.node.name}/${skb.dev?.netns.name}`;
+    // A reply reaching the sender is not a request served (UDP has no flag telling them apart).
+    if (senderOf.get(skb.flow) === at) return;
     let m = served.get(skb.flow);
     if (!m) served.set(skb.flow, (m = new Map()));
     const who = whoIs.get(at) ?? at;
@@ -127,7 +130,8 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       results.push(r);
       lastEnd = Math.max(lastEnd, world.now);
       if (--pending === 0) world.sched.stop();
-    }, (skb) => {
+    }, (skb, sender) => {
+      senderOf.set(t.name, `${sender.node.name}/${sender.name}`);
       skb.path = [];
       watched.add(skb.id);
       if (!pathOf.has(t.name)) pathOf.set(t.name, { delivered: null, longest: [] });
@@ -164,7 +168,7 @@ export function resolveEndpoint(cl: Cluster, e: Endpoint): { ns: Netns | null; a
   }
 }
 
-function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: number } | undefined, done: (r: TrafficResult) => void, watch: (skb: Skb) => void): void {
+function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: number } | undefined, done: (r: TrafficResult) => void, watch: (skb: Skb, sender: Netns) => void): void {
   const world = cl.world;
   const started = world.now;
   const from = t.from.kind === 'ip' ? resolveEndpoint(cl, t.via!) : resolveEndpoint(cl, t.from);
@@ -191,8 +195,8 @@ function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: nu
     i++;
     runClient({
       ns, dst, protocol: t.protocol, port, sourcePort: t.sourcePort, src,
-      size: t.size, timeout: t.timeout, flow: t.name,
-      onFirstSkb: i === 1 ? watch : undefined,
+      size: t.size, pmtuDiscovery: t.pmtuDiscovery, timeout: t.timeout, flow: t.name,
+      onFirstSkb: i === 1 ? (skb) => watch(skb, ns) : undefined,
       done: (o, d) => {
         outcomes.push({ o, d });
         if (i < t.count) {

@@ -207,6 +207,12 @@ export interface TrafficSpec {
   sourcePort?: number;
   /** Payload size in bytes (tcp/udp data, icmp echo data). Default 56 for icmp, 64 for tcp/udp. */
   size: number;
+  /**
+   * icmp/udp: the sender's IP_MTU_DISCOVER, as `ping -M want|dont`: `want` (Linux's default) sets DF
+   * when the packet fits the route's MTU (a smaller hop then answers ICMP fragmentation needed);
+   * `dont` never sets DF (a smaller hop fragments it).
+   */
+  pmtuDiscovery?: 'want' | 'dont';
   /** Number of requests (pings, datagrams, connections) sent one after another. Default 1. */
   count: number;
   /** How long to wait for the outcome before calling it dropped (ns). Default 3 s. */

@@ -10,7 +10,7 @@ import { durationAt, UniqueNames } from './validateCluster.js';
 import { parseIPv4 } from './validateNet.js';
 import { Y } from './validateYaml.js';
 
-export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'count', 'timeout', 'expect'] as const;
+export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'pmtuDiscovery', 'count', 'timeout', 'expect'] as const;
 export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave'] as const;
 export const EXPECT_KEYS = ['result', 'path', 'servedBy'] as const;
 
@@ -154,6 +154,9 @@ export function validateTraffic(list: Y): TrafficRefs[] {
       toY.fail(`${toY.what}: a port makes no sense for protocol icmp`);
     const sizeY = m.opt('size');
     const size = sizeY ? sizeY.int(0, 65000) : protocol === 'icmp' ? 56 : 64;
+    const pmY = m.opt('pmtuDiscovery');
+    const pmtuDiscovery = pmY ? pmY.oneOf(['want', 'dont'] as const) : undefined;
+    if (pmY && protocol === 'tcp') pmY.fail(`${pmY.what} applies to icmp and udp (TCP always sets DF)`, 'no pmtuDiscovery on a tcp item');
     const countY = m.opt('count');
     const count = countY ? countY.int(1, 1_000_000) : 1;
     const toutY = m.opt('timeout');
@@ -168,6 +171,7 @@ export function validateTraffic(list: Y): TrafficRefs[] {
     if (node) spec.node = node;
     if (port !== undefined) spec.port = port;
     if (sourcePort !== undefined) spec.sourcePort = sourcePort;
+    if (pmtuDiscovery) spec.pmtuDiscovery = pmtuDiscovery;
     const path: Y[] = [];
     const served: { ep: Endpoint; y: Y }[] = [];
     const exY = m.opt('expect');
