@@ -10,6 +10,8 @@
 import type { Netns } from './netns.js';
 import type { Skb } from './skb.js';
 import { macToString } from '../wire/bytes.js';
+import { ETH_HLEN } from '../wire/ethernet.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../trace/pcap.js';
 
 export abstract class NetDevice {
   abstract readonly kind: string;
@@ -17,7 +19,12 @@ export abstract class NetDevice {
   readonly ifindex: number;
   mac: Uint8Array;
   mtu: number;
-  /** Administratively up (IFF_UP). */
+  /**
+   * dev->hard_header_len: bytes of link-layer header in front of the IPv4 header, ETH_HLEN
+   * for every Ethernet-like device; 0 for an L2-less device (tun, ARPHRD_NONE), whose
+   * frames begin with the IP header and which needs no neighbour (IFF_NOARP).
+   */
+  readonly hardHeaderLen: number = ETH_HLEN;
   up = false;
   netns: Netns;
   /** The bridge this device is a port of, if any. */
@@ -51,12 +58,15 @@ export abstract class NetDevice {
     return `${this.netns.node.name}/${this.netns.name}/${this.name}`;
   }
 
+  /** The pcap link type of this device's frames (what tcpdump on it reports): Ethernet, or RAW for an L2-less device. */
+  get linkType(): number { return this.hardHeaderLen === 0 ? LINKTYPE_RAW : LINKTYPE_ETHERNET; }
+
   /** True when the device can carry frames (IFF_UP and, for links with a peer, carrier). */
   get running(): boolean { return this.up; }
 
   /**
    * Transmits a frame out of this device (dev_queue_xmit). The frame at skb.data
-   * begins with the Ethernet header. Taps see it here as 'out'.
+   * begins with the link-layer header (`hardHeaderLen` bytes; none on a tun). Taps see it here as 'out'.
    */
   xmit(skb: Skb): void {
     const world = this.netns.node.world;

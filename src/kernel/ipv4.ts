@@ -57,28 +57,38 @@ export class Ipv4Stack {
 
   // ───────────────────────────── receive ─────────────────────────────
 
-  /** netif_receive_skb after the device: sets pkt_type and dispatches by EtherType. */
+  /**
+   * netif_receive_skb after the device: sets pkt_type and dispatches by EtherType. A frame
+   * from an L2-less device (tun: hard_header_len 0) begins with the IP header: it is for
+   * this host (PACKET_HOST) and its protocol is the IP version (tun_get_user, IFF_NO_PI).
+   */
   receive(skb: Skb, dev: NetDevice): void {
     const b = skb.buf, d = skb.data;
+    if (dev.hardHeaderLen === 0) {
+      skb.pktType = PktType.HOST;
+      if (skb.len >= 1 && (b[d] >> 4) === 4) this.ipRcv(skb, dev, 0);
+      else this.ns.drop(skb, dev, 'UNHANDLED_PROTO', `IP version ${skb.len >= 1 ? b[d] >> 4 : '?'} not handled`);
+      return;
+    }
     if (skb.len < ETH_HLEN) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', 'frame shorter than an Ethernet header'); return; }
     // eth_type_trans
     if (isMulticastMac(b, d)) skb.pktType = isBroadcastMac(b, d) ? PktType.BROADCAST : PktType.MULTICAST;
     else if (dev.kind === 'loopback' || macEquals(b, d, dev.mac, 0)) skb.pktType = PktType.HOST;
     else skb.pktType = PktType.OTHERHOST;
     const type = u16(b, d + 12);
-    if (type === ETH_P_IP) this.ipRcv(skb, dev);
+    if (type === ETH_P_IP) this.ipRcv(skb, dev, ETH_HLEN);
     else if (type === ETH_P_ARP) this.arpRcv(skb, dev);
     else this.ns.drop(skb, dev, 'UNHANDLED_PROTO', `ethertype 0x${type.toString(16).padStart(4, '0')} not handled`);
   }
 
-  /** ip_rcv + ip_rcv_core: header validation, then PREROUTING. */
-  private ipRcv(skb: Skb, dev: NetDevice): void {
+  /** ip_rcv + ip_rcv_core: header validation, then PREROUTING. `hh`: link-layer header bytes before the IP header. */
+  private ipRcv(skb: Skb, dev: NetDevice, hh: number): void {
     if (skb.pktType === PktType.OTHERHOST) {
       this.ns.drop(skb, dev, 'OTHERHOST', `destination MAC ${macToString(skb.buf, skb.data)} is not ${dev.name}'s`);
       return;
     }
-    const nh = skb.data + ETH_HLEN;
-    const avail = skb.len - ETH_HLEN;
+    const nh = skb.data + hh;
+    const avail = skb.len - hh;
     const b = skb.buf;
     // ip_rcv_core: a short header fails pskb_may_pull → inhdr_error (IP_INHDR); a total length beyond
     // the frame is PKT_TOO_SMALL; one below the header length is IP_INHDR (as src/wire/ipv4.ts classifies).
@@ -91,7 +101,7 @@ export class Ipv4Stack {
     if (tot > avail) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', `IPv4 total length ${tot} exceeds the ${avail} bytes received`); return; }
     if (tot < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', `IPv4 total length ${tot} below header length ${ihl}`); return; }
     skb.nh = nh;
-    skb.trim(ETH_HLEN + tot);
+    skb.trim(hh + tot);
     // ip_sabotage_in: br_netfilter already ran PREROUTING for a frame passed up by the bridge.
     if (!skb.brnf && !this.hook(NfHook.PRE_ROUTING, skb, dev, null)) return;
     this.routeInput(skb, dev);
@@ -148,7 +158,22 @@ export class Ipv4Stack {
    */
   private rpFilterOk(skb: Skb, dev: NetDevice, src: number): boolean {
     const mode = this.ns.devMaxConf(dev, 'rp_filter');
-    if (mode === 0 || dev.kind === 'loopback') return true;
+    if (dev.kind === 'loopback') return true;
+    if (mode === 0) {
+      // fib_validate_source without rp_filter: a source that is one of this namespace's own
+      // addresses (inet_lookup_ifaddr_rcu) is still refused unless accept_local; seen on 6.18
+      // (flanneld's ICMP from flannel0's own address written into the tun: IP_LOCAL_SOURCE).
+      const addrs = this.ns.addrs;
+      for (let i = 0; i < addrs.length; i++) {
+        if (addrs[i].addr === src) {
+          if (this.ns.devFlag(dev, 'accept_local')) return true;
+          // 'IP_LOCAL_SOURCE' (dropreason-core.h) is not in trace/events.ts's DropReason yet.
+          this.ns.drop(skb, dev, 'IP_LOCAL_SOURCE' as string as DropReason, `source ${ipToString(src)} is a local address (accept_local=0)`);
+          return false;
+        }
+      }
+      return true;
+    }
     const back = this.ns.fib.lookup(src);
     let ok: boolean;
     if (back && back.type === 'local') ok = this.ns.devFlag(dev, 'accept_local');
@@ -226,9 +251,10 @@ export class Ipv4Stack {
     this.frags.delete(key);
     const first = q.first;
     const fihl = ipv4HeaderLen(first.buf, first.nh);
-    const out = new Uint8Array(SKB_HEADROOM + ETH_HLEN + fihl + total);
+    const hh = first.nh - first.data; // the link-layer header the first fragment came with (none from a tun)
+    const out = new Uint8Array(SKB_HEADROOM + hh + fihl + total);
     out.set(first.buf.subarray(first.data, first.nh + fihl), SKB_HEADROOM);
-    const nnh = SKB_HEADROOM + ETH_HLEN;
+    const nnh = SKB_HEADROOM + hh;
     out.set(data, nnh + fihl);
     setU16(out, nnh + 2, fihl + total);
     setU16(out, nnh + 6, 0);
@@ -236,7 +262,7 @@ export class Ipv4Stack {
     setU16(out, nnh + 10, checksum(out, nnh, fihl));
     skb.buf = out;
     skb.data = SKB_HEADROOM;
-    skb.len = ETH_HLEN + fihl + total;
+    skb.len = hh + fihl + total;
     skb.nh = nnh;
     skb.id = first.id;
     return true;
@@ -349,8 +375,18 @@ export class Ipv4Stack {
     return out;
   }
 
-  /** ip_finish_output2: resolve the next hop and transmit. */
+  /**
+   * ip_finish_output2: resolve the next hop and transmit. A device without header_ops
+   * (tun: hard_header_len 0, IFF_NOARP|IFF_POINTOPOINT) gets the bare IP packet and needs no
+   * neighbour entry (arp_constructor: NUD_NOARP, neigh_direct_output), gateway or not.
+   */
   finishOutput(skb: Skb, out: NetDevice, nexthop: number): void {
+    if (out.hardHeaderLen === 0) {
+      skb.data = skb.nh;
+      skb.len = ipv4TotLen(skb.buf, skb.nh);
+      out.xmit(skb);
+      return;
+    }
     const eth = skb.nh - ETH_HLEN;
     skb.data = eth;
     skb.len = ETH_HLEN + ipv4TotLen(skb.buf, skb.nh);

@@ -13,6 +13,7 @@ import { Veth } from './devices/veth.js';
 import { Bridge, macKey } from './devices/bridge.js';
 import { Nic, type Segment } from './devices/nic.js';
 import { Vxlan, VXLAN_DEFAULT_PORT, VXLAN_HEADROOM } from './devices/vxlan.js';
+import { Tun } from './devices/tun.js';
 import { NetlinkError, type LinkInfo, type NeighState, type Netlink, type RouteSpec, type VxlanSpec } from './netlink.js';
 import { RT_TABLE_MAIN, type Route } from './fib.js';
 import { Nud } from './neigh.js';
@@ -178,6 +179,22 @@ export class Node implements Netlink {
     if (o.dev !== undefined) p.push(`dev ${o.dev}`);
     p.push(`dstport ${port} nolearning`);
     this.log(netns, p.join(' '));
+    return dev;
+  }
+
+  /**
+   * `ip tuntap add dev NAME mode tun`: a (persistent) tun device, IFF_TUN|IFF_NO_PI, created
+   * down and without carrier until a process attaches (`Tun.attach`, what flanneld's
+   * TUNSETIFF on /dev/net/tun amounts to). MTU 1500 unless `mtu` (then also `ip link set NAME mtu M`).
+   */
+  linkAddTun(netns: string, name: string, opts: { mtu?: number } = {}): Tun {
+    const ns = this.ns(netns);
+    this.checkFree(ns, name);
+    if (opts.mtu !== undefined && (!Number.isInteger(opts.mtu) || opts.mtu < 68 || opts.mtu > 65535)) throw new NetlinkError('EINVAL', `mtu ${opts.mtu} out of range 68..65535`);
+    const dev = new Tun(ns, name, opts.mtu ?? 1500);
+    ns.attach(dev);
+    this.log(netns, `ip tuntap add dev ${name} mode tun`);
+    if (opts.mtu !== undefined) this.log(netns, `ip link set ${name} mtu ${opts.mtu}`);
     return dev;
   }
 
@@ -375,7 +392,7 @@ export class Node implements Netlink {
   routeReplace(netns: string, r: RouteSpec): void {
     const ns = this.ns(netns);
     const rt = this.toRoute(ns, r);
-    ns.fib.remove((x) => x.table === rt.table && x.dst === rt.dst && x.prefix === rt.prefix && x.metric === rt.metric);
+    ns.fib.removeAt(rt.table, rt.dst, rt.prefix, (x) => x.metric === rt.metric);
     ns.fib.add(rt);
     this.log(netns, this.routeCmd('replace', r));
   }
@@ -383,7 +400,7 @@ export class Node implements Netlink {
   routeDel(netns: string, r: RouteSpec): void {
     const ns = this.ns(netns);
     const rt = this.toRoute(ns, r, true);
-    const removed = ns.fib.remove((x) => x.table === rt.table && x.dst === rt.dst && x.prefix === rt.prefix &&
+    const removed = ns.fib.removeAt(rt.table, rt.dst, rt.prefix, (x) =>
       (r.metric === undefined || x.metric === rt.metric) && (!r.dev || x.dev === rt.dev) && (!r.via || x.gw === rt.gw));
     if (removed.length === 0) throw new NetlinkError('ENOENT', `RTNETLINK answers: No such process (route ${r.dst})`);
     this.log(netns, this.routeCmd('del', r));

@@ -1,7 +1,8 @@
 /**
  * The socket buffer: a frame's bytes plus the metadata the stack carries with
  * it, as Linux's sk_buff does. `buf[data .. data+len)` is the frame, starting at
- * the Ethernet header. Headroom in front lets a tunnel prepend outer headers
+ * the link-layer header (Ethernet; none on an L2-less device such as a tun, whose
+ * frames start at the IP header). Headroom in front lets a tunnel prepend outer headers
  * without copying the payload.
  */
 import type { NetDevice } from './device.js';
@@ -88,10 +89,10 @@ export class Skb {
     this.id = id ?? nextPacketId++;
   }
 
-  /** A new buffer with headroom for a frame of `len` bytes. */
-  static alloc(len: number): Skb {
+  /** A new buffer with headroom for a frame of `len` bytes (a new packet id unless `id` is given). */
+  static alloc(len: number, id?: number): Skb {
     const buf = allocBytes(SKB_HEADROOM + len);
-    return new Skb(buf, SKB_HEADROOM, len);
+    return new Skb(buf, SKB_HEADROOM, len, id);
   }
 
   /**

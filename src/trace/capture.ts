@@ -9,12 +9,17 @@
  * record goes into the file's buffer in one synchronous call, so a crashed run can
  * still publish whole records via `commitAllOpen()` from `atomic-file.ts`.
  *
+ * Link types are per interface: LINKTYPE_ETHERNET (1) for Ethernet devices,
+ * LINKTYPE_RAW (101) for L2-less ones (a tun device's frames begin with the IP header, as
+ * tcpdump on it reports): in a classic pcap the file header carries it (one file per
+ * interface), in the pcapng the interface's IDB.
+ *
  * Deterministic: interface indices follow registration order; the same calls produce
  * byte-identical files. Nothing reads wall-clock time.
  */
 import * as path from 'node:path';
 import { AtomicFile } from './atomic-file.js';
-import { LINKTYPE_ETHERNET, PCAP_FILE_HEADER_LEN, PCAP_RECORD_HEADER_LEN, PCAP_SNAPLEN, writePcapFileHeader, writePcapRecordHeader } from './pcap.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PCAP_FILE_HEADER_LEN, PCAP_RECORD_HEADER_LEN, PCAP_SNAPLEN, writePcapFileHeader, writePcapRecordHeader } from './pcap.js';
 import { EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, writeEpb, writeIdb, writeShb } from './pcapng.js';
 
 export interface CaptureOptions {
@@ -39,6 +44,8 @@ export interface CaptureInterface {
   dev: string;
   /** `node/netns/dev`, the pcapng if_name. */
   name: string;
+  /** The pcap link type of its frames (LINKTYPE_ETHERNET or LINKTYPE_RAW). */
+  linkType: number;
   /** Final path of the per-interface pcap, when `pcap` is on. */
   file?: string;
   packets: number;
@@ -83,16 +90,19 @@ export class CaptureSet {
 
   /**
    * Stable index of interface `node/netns/dev` (its pcapng interface id), registering it
-   * on first use: writes its IDB and opens its pcap file. Throws after close().
+   * on first use: writes its IDB and opens its pcap file, both with `linkType` (default
+   * Ethernet; pass the device's own, `NetDevice.linkType`). Throws after close(), or for a
+   * link type other than Ethernet or RAW.
    */
-  iface(node: string, netns: string, dev: string): number {
+  iface(node: string, netns: string, dev: string, linkType: number = LINKTYPE_ETHERNET): number {
     const key = `${node}\u0000${netns}\u0000${dev}`;
     const known = this.byKey.get(key);
     if (known !== undefined) return known;
     if (this.closed) throw new Error('CaptureSet: closed');
+    if (linkType !== LINKTYPE_ETHERNET && linkType !== LINKTYPE_RAW) throw new RangeError(`CaptureSet: unsupported link type ${linkType}`);
     const index = this.ifaces.length;
     const name = `${node}/${netns}/${dev}`;
-    const ifc: Iface = { index, node, netns, dev, name, packets: 0 };
+    const ifc: Iface = { index, node, netns, dev, name, linkType, packets: 0 };
     if (this.opts.pcap) {
       let fname = pcapFileName(node, netns, dev);
       // Distinct interfaces can sanitise to the same name: suffix in registration order.
@@ -101,10 +111,10 @@ export class CaptureSet {
       ifc.out = new AtomicFile(path.join(this.dir, fname), { fsync: this.opts.fsync });
       ifc.file = ifc.out.path;
       const at = ifc.out.reserve(PCAP_FILE_HEADER_LEN);
-      writePcapFileHeader(ifc.out.view, at, LINKTYPE_ETHERNET, this.opts.snaplen);
+      writePcapFileHeader(ifc.out.view, at, linkType, this.opts.snaplen);
       ifc.out.advance(PCAP_FILE_HEADER_LEN);
     }
-    if (this.ng) writeIdb(this.ng, name, LINKTYPE_ETHERNET, this.opts.snaplen);
+    if (this.ng) writeIdb(this.ng, name, linkType, this.opts.snaplen);
     this.ifaces.push(ifc);
     this.byKey.set(key, index);
     return index;

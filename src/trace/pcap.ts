@@ -9,7 +9,7 @@
  *   8  i32 thiszone       0
  *  12  u32 sigfigs        0
  *  16  u32 snaplen        262144
- *  20  u32 linktype       1 (LINKTYPE_ETHERNET)
+ *  20  u32 linktype       1 (LINKTYPE_ETHERNET), or 101 (LINKTYPE_RAW) for a tun device
  *
  * Record header (16 bytes), followed by capLen bytes of frame
  *   0  u32 ts_sec
@@ -30,6 +30,8 @@ export const PCAP_VERSION_MINOR = 4;
 /** Default snapshot length (the value tcpdump uses). */
 export const PCAP_SNAPLEN = 262144;
 export const LINKTYPE_ETHERNET = 1;
+/** Raw IPv4/IPv6, no link-layer header: what tcpdump reports on a tun device (DLT_RAW). */
+export const LINKTYPE_RAW = 101;
 export const PCAP_FILE_HEADER_LEN = 24;
 export const PCAP_RECORD_HEADER_LEN = 16;
 

@@ -13,7 +13,7 @@
  *  16 i64 section length -1 (unknown)   24 options: shb_userappl(4) "podwire"
  *
  * Interface Description Block (type 1)
- *   8 u16 linktype  10 u16 reserved 0  12 u32 snaplen
+ *   8 u16 linktype (per interface: 1 Ethernet, 101 RAW for a tun)  10 u16 reserved 0  12 u32 snaplen
  *  16 options: if_name(2) "node/netns/dev", if_tsresol(9) = 9 (10^-9 s)
  *
  * Enhanced Packet Block (type 6)

@@ -181,12 +181,19 @@ function summarizeIpv4(b: Uint8Array, off: number, len: number, depth: number): 
 }
 
 /**
- * One-line summary of the Ethernet frame at `frame[off..off+len)`, matching
- * `tcpdump -nn -t -S` for ARP, IPv4 (ICMP, TCP, UDP, IPIP). Never throws.
+ * One-line summary of the frame at `frame[off..off+len)`, matching
+ * `tcpdump -nn -t -S` for ARP, IPv4 (ICMP, TCP, UDP, IPIP). `eth` false: the frame
+ * has no link-layer header and begins with the IP header (a tun device, LINKTYPE_RAW;
+ * the IP version nibble decides, as tcpdump's raw printer does). Never throws.
  */
-export function summarize(frame: Uint8Array, off = 0, len = frame.length - off): string {
+export function summarize(frame: Uint8Array, off = 0, len = frame.length - off, eth = true): string {
   try {
     len = Math.max(0, Math.min(len, frame.length - off));
+    if (!eth) {
+      if (len < 1) return 'truncated';
+      const v = frame[off] >>> 4;
+      return v === 4 ? summarizeIpv4(frame, off, len, 0) : v === 6 ? `IP6, length ${len}` : `ip v${v}`;
+    }
     if (len < ETH_HLEN) return 'truncated';
     const type = u16(frame, off + 12);
     const p = off + ETH_HLEN;
@@ -288,15 +295,24 @@ function decodeIpv4(b: Uint8Array, off: number, len: number, out: Layer[], depth
 }
 
 /**
- * The decoded layer stack of the Ethernet frame at `frame[off..off+len)`:
+ * The decoded layer stack of the frame at `frame[off..off+len)`:
  * Ethernet → ARP | IPv4 → ICMP (+ `IPv4 (quoted)` and `UDP|TCP|ICMP (quoted)`
- * in errors) | TCP | UDP | IPv4 (IPIP) → Payload. Never throws; a layer that
- * cannot be decoded ends the stack with `Truncated` or `Malformed` ({layer, reason}).
+ * in errors) | TCP | UDP | IPv4 (IPIP) → Payload. `eth` false: a raw IP frame (no
+ * link-layer header, a tun device's), whose stack begins at IPv4 (or IPv6). Never
+ * throws; a layer that cannot be decoded ends the stack with `Truncated` or
+ * `Malformed` ({layer, reason}).
  */
-export function decodeLayers(frame: Uint8Array, off = 0, len = frame.length - off): Layer[] {
+export function decodeLayers(frame: Uint8Array, off = 0, len = frame.length - off, eth = true): Layer[] {
   const out: Layer[] = [];
   try {
     len = Math.max(0, Math.min(len, frame.length - off));
+    if (!eth) {
+      const v = len >= 1 ? frame[off] >>> 4 : -1;
+      if (v === 4) decodeIpv4(frame, off, len, out, 0);
+      else if (v === 6) out.push({ name: 'IPv6', fields: { length: len } });
+      else out.push({ name: len < 1 ? 'Truncated' : 'Malformed', fields: { layer: 'IP', reason: len < 1 ? 'truncated' : `IP version ${v}` } });
+      return out;
+    }
     if (len < ETH_HLEN) return [{ name: 'Truncated', fields: { layer: 'Ethernet', reason: 'truncated' } }];
     const type = u16(frame, off + 12);
     out.push({ name: 'Ethernet', fields: { dst: macToString(frame, off), src: macToString(frame, off + 6), ethertype: hex16(type) } });
