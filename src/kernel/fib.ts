@@ -72,6 +72,28 @@ class Table {
     return removed;
   }
 
+  /** Removes the routes to exactly dst/prefix that `pred` selects (one map lookup, not a scan). */
+  removeAt(dst: number, prefix: number, pred: (r: Route) => boolean): Route[] {
+    const m = this.byLen[prefix];
+    const list = m?.get(dst);
+    if (!m || !list) return [];
+    const removed: Route[] = [];
+    const keep = list.filter((r) => {
+      if (pred(r)) { removed.push(r); return false; }
+      return true;
+    });
+    if (!removed.length) return removed;
+    if (keep.length) m.set(dst, keep);
+    else {
+      m.delete(dst);
+      if (m.size === 0) {
+        this.byLen[prefix] = undefined;
+        this.lens = this.lens.filter((l) => l !== prefix);
+      }
+    }
+    return removed;
+  }
+
   lookup(ip: number, usable: (r: Route) => boolean): Route | null {
     for (const len of this.lens) {
       const list = this.byLen[len]!.get(len === 0 ? 0 : (ip & prefixMask(len)) >>> 0);
@@ -119,6 +141,11 @@ export class Fib {
     const out: Route[] = [];
     for (const t of this.tables.values()) out.push(...t.remove(pred));
     return out;
+  }
+
+  /** Removes the routes of `table` to exactly dst/prefix that `pred` selects. */
+  removeAt(table: number, dst: number, prefix: number, pred: (r: Route) => boolean): Route[] {
+    return this.tables.get(table)?.removeAt(dst, prefix, pred) ?? [];
   }
 
   /**

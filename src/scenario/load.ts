@@ -200,7 +200,11 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
   };
   const machines = [...nodes, ...hosts];
   for (const e of events) {
-    if (e.spec.kind === 'node-join' || e.spec.kind === 'node-leave') check({ kind: 'node', name: e.spec.node, text: '' }, e.node!);
+    if (e.spec.kind === 'node-join' || e.spec.kind === 'node-leave') {
+      if (nodes.includes(e.spec.node)) continue;
+      const near = closest(e.spec.node, nodes);
+      e.node!.fail(`${e.node!.what}: no node ${JSON.stringify(e.spec.node)} in this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${nodes.join(', ')}`);
+    }
     else check({ kind: 'pod', namespace: e.spec.namespace, name: e.spec.name, text: '' }, e.pod!);
   }
   for (const t of traffic) {

@@ -297,7 +297,7 @@ describe('inline scenario errors', () => {
       's.yaml:8:1: error: unknown key "trafic" at the top level; did you mean "traffic"? (expected one of name, seed, description, cluster, manifests, traffic, events)',
     );
     expect(err(`name: t\n${CLUSTER.replace('{plugin: bridge}', '{plugin: bridge, zzz: 1}')}`)).toBe(
-      's.yaml:5:29: error: unknown key "zzz" in cluster.network (expected one of plugin, hairpinMode, mtu, conflist)',
+      's.yaml:5:29: error: unknown key "zzz" in cluster.network (expected one of plugin, hairpinMode, mtu, conflist, backend, netConf, subnetManager, ipMasq, udpCrossingCost)',
     );
   });
   it('wrong types and bad values', () => {
@@ -308,9 +308,9 @@ describe('inline scenario errors', () => {
     expect(err(`name: t\ncluster: [1]\n`)).toMatch(/^s\.yaml:2:10: error: cluster must be a mapping, got a list \(expected a mapping with keys podCIDR, /);
     expect(err(`name: t\ncluster:\n`)).toBe('s.yaml:2:1: error: the top level is missing required key "cluster"');
   });
-  it('flannel and calico are not supported yet', () => {
+  it('calico is not supported yet', () => {
     expect(err(`name: t\n${CLUSTER.replace('{plugin: bridge}', '{plugin: calico}')}`)).toBe(
-      's.yaml:5:21: error: network plugin "calico" is not supported yet (expected bridge)',
+      's.yaml:5:21: error: network plugin "calico" is not supported yet (expected bridge | flannel)',
     );
   });
   it('durations, bandwidths and defaults', () => {
