@@ -12,7 +12,7 @@ import { Flanneld } from '../overlay/flannel/agent.js';
 import type { BackendFactory } from '../overlay/flannel/backend.js';
 import { createHostGwBackend } from '../overlay/flannel/backend-hostgw.js';
 import { createVxlanBackend } from '../overlay/flannel/backend-vxlan.js';
-// UDP-WIRING: import { createUdpBackend } from '../overlay/flannel/backend-udp.js';
+import { createUdpBackend } from '../overlay/flannel/backend-udp.js';
 import { LeaseError } from '../overlay/flannel/leases.js';
 import { EtcdSubnetManager, KubeSubnetManager, type SubnetManager } from '../overlay/flannel/subnet-manager.js';
 import type { ObjectStore } from '../kube/store.js';
@@ -74,7 +74,7 @@ function backendFactory(spec: FlannelSpec): BackendFactory {
   switch (spec.config.backend.type) {
     case 'vxlan': return createVxlanBackend;
     case 'host-gw': return createHostGwBackend;
-    case 'udp': return () => { throw new NetlinkError('EINVAL', 'UDP-WIRING pending'); };
+    case 'udp': return (ctx) => createUdpBackend(ctx, { port: spec.config.backend.udpPort, crossingCost: spec.udpCrossingCost });
   }
 }
 
