@@ -45,6 +45,8 @@ export interface ProbeSpec {
   port?: number;
   sourcePort?: number;
   size: number;
+  /** icmp/udp: IP_MTU_DISCOVER as the scenario's `pmtuDiscovery` (ping -M); absent = the kernel's default (want). */
+  pmtuDiscovery?: 'want' | 'dont';
   count: number;
   timeoutNs: number;
 }
@@ -198,6 +200,7 @@ export function planFromScenario(
     return {
       name: t.name, atNs: t.at, machine, netns, protocol: t.protocol, dst,
       port, sourcePort: t.sourcePort, size: t.size, count: t.count, timeoutNs: t.timeout,
+      ...(t.pmtuDiscovery ? { pmtuDiscovery: t.pmtuDiscovery } : {}),
     };
   });
   return { config, servers, probes, captures, endTimeNs };
@@ -333,7 +336,7 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
   plan.probes.forEach((p, id) => {
     const a = agents.get(`${p.machine}/${p.netns}`)!;
     const req = {
-      id, protocol: p.protocol, dst: p.dst, port: p.port, sourcePort: p.sourcePort, size: p.size, count: p.count,
+      id, protocol: p.protocol, dst: p.dst, port: p.port, sourcePort: p.sourcePort, size: p.size, count: p.count, pmtuDiscovery: p.pmtuDiscovery,
       timeoutMs: Math.round(p.timeoutNs / 1e6), atMs: t0Ms + p.atNs / 1e6,
     };
     a.proc.child.stdin!.write(JSON.stringify(req) + '\n');

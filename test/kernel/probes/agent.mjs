@@ -6,7 +6,13 @@
 //    TCP: echo every byte received; when the peer half-closes (FIN), close too.
 //    UDP: echo each datagram back to its sender.
 //  clients, one JSON request per stdin line:
-//    {id, protocol:'tcp'|'udp'|'icmp', dst, port, size, count, timeoutMs, sourcePort?, atMs?}
+//    {id, protocol:'tcp'|'udp'|'icmp', dst, port, size, count, timeoutMs, sourcePort?, atMs?, pmtuDiscovery?}
+//    pmtuDiscovery ('want'|'dont', icmp and udp): IP_MTU_DISCOVER as podwire's socket option.
+//    ICMP: ping -M want|dont. UDP: 'want' is what a new socket gets anyway (net.ipv4.ip_no_pmtu_disc
+//    is 0); Node's dgram cannot set IP_MTU_DISCOVER, so for 'dont' the namespace's own
+//    /proc/sys/net/ipv4/ip_no_pmtu_disc is 1 only while the socket is created (inet_create reads it
+//    then; the agent runs inside its pw- namespace, so only that namespace's value changes) and back
+//    to 0 once it is bound, before anything is sent (with 1, icmp_unreach would ignore frag-needed).
 //    atMs = wall-clock epoch ms to start at (waits until then).
 //    TCP: connect (from sourcePort if given), write `size` bytes (byte i = 0x61 + i % 26),
 //         read until `size` bytes came back, then close (FIN) and wait for the close.
@@ -27,6 +33,9 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
+import { writeFileSync } from 'node:fs';
+
+const NO_PMTU_DISC = '/proc/sys/net/ipv4/ip_no_pmtu_disc';
 
 const config = JSON.parse(process.argv[2] ?? '{"servers":[]}');
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
@@ -134,7 +143,10 @@ function udpOnce(req) {
     sock.on('message', (msg) => {
       if (msg.length === req.size) finish('reply', `local port ${sock.address().port}`);
     });
+    const dont = req.pmtuDiscovery === 'dont';
+    if (dont) writeFileSync(NO_PMTU_DISC, '1');
     sock.bind(req.sourcePort ?? 0, () => {
+      if (dont) writeFileSync(NO_PMTU_DISC, '0');
       sock.connect(req.port, req.dst, (err) => {
         if (err) return finish('dropped', String(err));
         sock.send(pattern(req.size));
@@ -149,7 +161,8 @@ function icmpAll(req) {
   return new Promise((resolve) => {
     const count = req.count ?? 1;
     const secs = Math.max(1, Math.ceil(req.timeoutMs / 1000));
-    const p = spawn('ping', ['-c', String(count), '-s', String(req.size), '-W', String(secs), '-n', req.dst], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pm = req.pmtuDiscovery ? ['-M', req.pmtuDiscovery] : [];
+    const p = spawn('ping', ['-c', String(count), '-s', String(req.size), '-W', String(secs), ...pm, '-n', req.dst], { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     p.stdout.on('data', (d) => (text += d));
     p.stderr.on('data', (d) => (text += d));
