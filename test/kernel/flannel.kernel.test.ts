@@ -17,7 +17,10 @@
  *      (vxlan-compare.ts) like any other frame;
  *  (c) the resulting state of every node: `ip route` (main table), `ip neigh show dev
  *      flannel.1`, `bridge fdb show dev flannel.1` against the model's fib (formatRoute),
- *      neighbour table (formatNeigh) and Node.fdbShow.
+ *      neighbour table (formatNeigh) and Node.fdbShow;
+ *  (d) host-gw: every route flanneld would add that podwire did not log (the remote node is
+ *      behind the router) is refused by the kernel ("Nexthop has invalid gateway") and by the
+ *      model's Netlink (ENETUNREACH, same reason) — tried after the state dumps.
  *
  * Masked, and why (nothing else is):
  *  - the outer UDP source port of VXLAN datagrams: the kernel's udp_flow_src_port hashes the
@@ -92,6 +95,30 @@ function modelNeigh(node: Node, dev: string): string[] {
   return [...node.ns('host').neighs.values()].filter((n) => n.dev.name === dev).map((n) => formatNeigh(n).replace(` dev ${dev}`, ''));
 }
 
+/**
+ * host-gw: flanneld's route on each node for every other node's lease (`LEASE via NODE-IP dev
+ * NIC`), leases read from the `ip addr add 10.244.X.1/24 dev cni0` podwire logged, and
+ * whether podwire logged that route (installed) or not (refused).
+ */
+function hostGwRouteSpecs(scn: { cluster: { nodes: { name: string; ip: { addr: number } }[] } }, config: MachineConfig[]): { node: string; dst: string; via: string; dev: string; logged: boolean }[] {
+  const ip = (a: number): string => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.');
+  const lease = (n: string): string | null => {
+    for (const c of config.find((x) => x.machine === n)?.commands ?? []) {
+      const m = /^ip addr add (\d+\.\d+\.\d+)\.1\/(\d+) dev cni0$/.exec(c);
+      if (m) return `${m[1]}.0/${m[2]}`;
+    }
+    return null;
+  };
+  const out: { node: string; dst: string; via: string; dev: string; logged: boolean }[] = [];
+  for (const n of scn.cluster.nodes) for (const r of scn.cluster.nodes) {
+    const dst = lease(r.name);
+    if (r === n || !dst) continue;
+    const cmd = `ip route replace ${dst} via ${ip(r.ip.addr)} dev eth0`;
+    out.push({ node: n.name, dst, via: ip(r.ip.addr), dev: 'eth0', logged: !!config.find((x) => x.machine === n.name)?.commands.includes(cmd) });
+  }
+  return out;
+}
+
 const lines = (s: string): string[] => s.split('\n').map((l) => l.trim()).filter(Boolean);
 /** Route and neighbour dumps are in the kernel's data-structure order (fib trie, hash): compared as sorted sets. */
 const sorted = (l: string[]): string[] => [...l].sort();
@@ -148,6 +175,11 @@ describe.skipIf(mode.mode === 'skip')('flannel kernel conformance (real namespac
       labs.push(lab);
       let kernel: KernelRunOutput;
       const kstate = new Map<string, { routes: string[]; neigh: string[]; fdb: string[] }>();
+      // host-gw: the route flanneld would add for every other node; those podwire did not log
+      // (refused) are tried on the kernel once the state is dumped (see (d)).
+      const refusedKernel: string[] = [];
+      const hostGwRoutes = s.vxlan ? [] : hostGwRouteSpecs(scn, model.config as MachineConfig[]);
+      if (!s.vxlan) expect(hostGwRoutes.length, 'a lease per node (cni0 address)').toBe(nodes.length * (nodes.length - 1));
       try {
         kernel = await runKernel(lab, plan, kernelDir, { graceMs: CAPTURE_GRACE_MS });
         for (const n of nodes) {
@@ -158,6 +190,10 @@ describe.skipIf(mode.mode === 'skip')('flannel kernel conformance (real namespac
             neigh: hasVxlan ? lines((await lab.exec(['ip', '-n', ns, 'neigh', 'show', 'dev', 'flannel.1'])).stdout) : [],
             fdb: hasVxlan ? lines((await lab.exec(['bridge', '-n', ns, 'fdb', 'show', 'dev', 'flannel.1'])).stdout) : [],
           });
+        }
+        for (const r of hostGwRoutes.filter((x) => !x.logged)) {
+          const res = await lab.exec(['ip', '-n', `${lab.prefix}${r.node}`, 'route', 'replace', r.dst, 'via', r.via, 'dev', r.dev], { allowFail: true });
+          refusedKernel.push(`${r.node}: ip route replace ${r.dst} via ${r.via} dev ${r.dev}: ${res.code === 0 ? 'accepted' : `refused: ${res.stderr.trim()}`}`);
         }
       } finally {
         await lab.destroy();
@@ -237,6 +273,28 @@ describe.skipIf(mode.mode === 'skip')('flannel kernel conformance (real namespac
         }
       }
       sections.push(state.join('\n'));
+
+      // (d) host-gw: a route podwire's flanneld did not install (the remote node is behind the
+      // router) is refused by the kernel with the same reason as by the model.
+      const refusedModel: string[] = [];
+      for (const r of hostGwRoutes.filter((x) => !x.logged)) {
+        const node = model.cluster.world.nodes.get(r.node) as Node;
+        let how = 'accepted';
+        try {
+          node.routeReplace('host', { dst: r.dst, via: r.via, dev: r.dev });
+        } catch (e) {
+          how = `refused: ${(e as Error).message}`;
+        }
+        refusedModel.push(`${r.node}: ip route replace ${r.dst} via ${r.via} dev ${r.dev}: ${how}`);
+      }
+      if (refusedKernel.length) {
+        sections.push(`host-gw routes podwire's flanneld did not install:\n  kernel: ${refusedKernel.join('\n          ')}\n  model:  ${refusedModel.join('\n          ')}`);
+        refusedKernel.forEach((k, i) => {
+          const m = refusedModel[i]!;
+          const reason = 'Nexthop has invalid gateway';
+          if (!k.includes(`refused: Error: ${reason}`) || !m.includes(`refused: ENETUNREACH: ${reason}`)) failures.push(`refused route: ${k} / ${m}`);
+        });
+      }
       const report = sections.join('\n\n');
       writeFileSync(path.join(base, 'report.txt'), report);
       expect(failures, report).toEqual([]);
