@@ -102,6 +102,7 @@ export class Ipv4Stack {
     if (tot < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', `IPv4 total length ${tot} below header length ${ihl}`); return; }
     skb.nh = nh;
     skb.trim(hh + tot);
+    skb.fragMaxSize = 0; // ip_rcv_core clears IPCB
     // ip_sabotage_in: br_netfilter already ran PREROUTING for a frame passed up by the bridge.
     if (!skb.brnf && !this.hook(NfHook.PRE_ROUTING, skb, dev, null)) return;
     this.routeInput(skb, dev);
@@ -167,8 +168,7 @@ export class Ipv4Stack {
       for (let i = 0; i < addrs.length; i++) {
         if (addrs[i].addr === src) {
           if (this.ns.devFlag(dev, 'accept_local')) return true;
-          // 'IP_LOCAL_SOURCE' (dropreason-core.h) is not in trace/events.ts's DropReason yet.
-          this.ns.drop(skb, dev, 'IP_LOCAL_SOURCE' as string as DropReason, `source ${ipToString(src)} is a local address (accept_local=0)`);
+          this.ns.drop(skb, dev, 'IP_LOCAL_SOURCE', `source ${ipToString(src)} is a local address (accept_local=0)`);
           return false;
         }
       }
@@ -212,19 +212,24 @@ export class Ipv4Stack {
     this.ns.sockets.deliver(skb, dev);
   }
 
-  /** Reassembly queue for fragments addressed to us: key → parts. */
-  private frags = new Map<string, { parts: { off: number; data: Uint8Array; more: boolean }[]; first: Skb | null; timer: boolean }>();
+  /** Reassembly queues, by defrag user (local delivery, conntrack in/out) and fragment key → parts. */
+  private frags = new Map<string, { parts: { off: number; data: Uint8Array; more: boolean }[]; first: Skb | null; timer: boolean; maxSize: number }>();
 
-  /** ip_defrag: returns true when `skb` now holds the whole datagram. */
-  private defrag(skb: Skb): boolean {
+  /**
+   * ip_defrag for `user` ('local': ip_local_deliver; 'ct_in'/'ct_out': nf_defrag_ipv4 at
+   * PREROUTING/OUTPUT, each with its own queues as IP_DEFRAG_CONNTRACK_IN/OUT are): true when
+   * `skb` now holds the whole datagram (its fragMaxSize the largest fragment), false when it
+   * was queued (stolen).
+   */
+  defrag(skb: Skb, user: 'local' | 'ct_in' | 'ct_out' = 'local'): boolean {
     const b = skb.buf, nh = skb.nh;
     const ihl = ipv4HeaderLen(b, nh);
-    const key = `${ipv4Saddr(b, nh)}-${ipv4Daddr(b, nh)}-${u16(b, nh + 4)}-${ipv4Protocol(b, nh)}`;
+    const key = `${user}-${ipv4Saddr(b, nh)}-${ipv4Daddr(b, nh)}-${u16(b, nh + 4)}-${ipv4Protocol(b, nh)}`;
     const frag = u16(b, nh + 6);
     const off = (frag & IP_OFFSET) * 8;
     let q = this.frags.get(key);
     if (!q) {
-      q = { parts: [], first: null, timer: false };
+      q = { parts: [], first: null, timer: false, maxSize: 0 };
       this.frags.set(key, q);
       const qq = q;
       // ipfrag_time: 30 s, then the queue is dropped (ICMP time exceeded, reassembly, when the first fragment came).
@@ -239,6 +244,7 @@ export class Ipv4Stack {
     }
     const payload = b.slice(nh + ihl, nh + ipv4TotLen(b, nh));
     q.parts.push({ off, data: payload, more: (frag & IP_MF) !== 0 });
+    q.maxSize = Math.max(q.maxSize, ipv4TotLen(b, nh));
     if (off === 0) q.first = skb;
     if (this.world.trace.on) this.ev(skb.dev, skb, 'ip.defrag', `fragment offset ${off} length ${payload.length}${frag & IP_MF ? ' MF' : ''}`);
     const last = q.parts.find((p) => !p.more);
@@ -265,6 +271,7 @@ export class Ipv4Stack {
     skb.len = hh + fihl + total;
     skb.nh = nnh;
     skb.id = first.id;
+    skb.fragMaxSize = q.maxSize;
     return true;
   }
 
@@ -326,22 +333,57 @@ export class Ipv4Stack {
       if (nrt.type === 'local') { this.localOut(skb, nrt); return; }
       rt = nrt;
     }
-    this.output(skb, rt);
+    this.output(skb, rt, true);
   }
 
-  /** ip_output: POSTROUTING, then fragmentation and the neighbour layer. */
-  output(skb: Skb, rt: Route): void {
+  /**
+   * Learned path MTUs (the route exceptions ICMP fragmentation needed creates for a
+   * destination, ip_rt_update_pmtu), each until it expires (net.ipv4.route.mtu_expires, 600 s).
+   */
+  readonly pmtu = new Map<number, { mtu: number; expires: number }>();
+
+  /** ipv4_sk_update_pmtu for a socket's destination: the MTU a fragmentation-needed error reported. */
+  updatePmtu(dst: number, mtu: number, devMtu: number): void {
+    // ip_rt_min_pmtu (552) is the floor; a larger or equal value changes nothing.
+    const m = Math.max(552, mtu);
+    if (m >= devMtu) return;
+    this.pmtu.set(dst, { mtu: m, expires: this.world.now + 600_000_000_000 });
+    if (this.world.trace.on) this.ev(null, null, 'ip.pmtu', `path MTU to ${ipToString(dst)} is ${m} (for 600 s)`);
+  }
+
+  /** dst_mtu of a locally generated packet's route to `dst`: the device MTU, or a learned smaller path MTU. */
+  pathMtu(dst: number, devMtu: number): number {
+    const e = this.pmtu.get(dst);
+    if (!e) return devMtu;
+    if (e.expires <= this.world.now) { this.pmtu.delete(dst); return devMtu; }
+    return Math.min(devMtu, e.mtu);
+  }
+
+  /**
+   * ip_output: POSTROUTING, then fragmentation and the neighbour layer. A locally generated
+   * packet (`local`) is fragmented to the path MTU (ip_skb_dst_mtu); a forwarded one to the
+   * device MTU (ip_dst_mtu_maybe_forward ignores learned path MTUs).
+   */
+  output(skb: Skb, rt: Route, local = false): void {
     const out = rt.dev!;
     if (!this.hook(NfHook.POST_ROUTING, skb, null, out)) return;
     const nexthop = rt.gw || ipv4Daddr(skb.buf, skb.nh);
     const tot = ipv4TotLen(skb.buf, skb.nh);
-    if (tot > out.mtu) {
+    const mtu = local ? this.pathMtu(ipv4Daddr(skb.buf, skb.nh), out.mtu) : out.mtu;
+    // A packet conntrack reassembled leaves as fragments no larger than the ones it came in
+    // (ip_finish_output: frag_max_size set → ip_fragment; ip_do_fragment: mtu = min(mtu, frag_max_size)).
+    const fms = skb.fragMaxSize;
+    if (fms && !(u16(skb.buf, skb.nh + 6) & IP_DF)) {
+      for (const frag of this.fragment(skb, Math.min(mtu, fms))) this.finishOutput(frag, out, nexthop);
+      return;
+    }
+    if (tot > mtu) {
       if (u16(skb.buf, skb.nh + 6) & IP_DF) {
         // Locally generated DF packet larger than the route MTU: EMSGSIZE to the socket; forwarded ones were caught earlier.
-        this.ns.drop(skb, out, 'PKT_TOO_BIG', `${tot} bytes exceed ${out.name} mtu ${out.mtu} with DF set`);
+        this.ns.drop(skb, out, 'PKT_TOO_BIG', `${tot} bytes exceed ${out.name} mtu ${mtu} with DF set`);
         return;
       }
-      for (const frag of this.fragment(skb, out.mtu)) this.finishOutput(frag, out, nexthop);
+      for (const frag of this.fragment(skb, mtu)) this.finishOutput(frag, out, nexthop);
       return;
     }
     this.finishOutput(skb, out, nexthop);
@@ -359,7 +401,7 @@ export class Ipv4Stack {
     for (let off = 0; off < tot - ihl; off += chunk) {
       const n = Math.min(chunk, tot - ihl - off);
       const f = Skb.alloc(ETH_HLEN + ihl + n);
-      f.id = skb.id; f.flow = skb.flow; f.path = skb.path ? skb.path.slice() : null; f.mark = skb.mark; f.ct = skb.ct;
+      f.id = skb.id; f.flow = skb.flow; f.path = skb.path ? skb.path.slice() : null; f.mark = skb.mark; f.ct = skb.ct; f.txHash = skb.txHash;
       const fnh = f.data + ETH_HLEN;
       f.buf.set(b.subarray(nh, nh + ihl), fnh);
       f.buf.set(b.subarray(nh + ihl + off, nh + ihl + off + n), fnh + ihl);

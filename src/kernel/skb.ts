@@ -79,6 +79,18 @@ export class Skb {
    * with the saved original source MAC (nf_bridge->bridged_dnat, neigh_header).
    */
   bridgedDnatSrc: Uint8Array | null = null;
+  /**
+   * IPCB(skb)->frag_max_size: the largest fragment this packet was reassembled from by
+   * nf_defrag_ipv4 (0 when it was never a fragment). Forwarding refragments it to no more
+   * than that (ip_do_fragment), so fragments keep their size across a conntrack'ed router.
+   */
+  fragMaxSize = 0;
+  /**
+   * skb->hash as the sending socket set it (sk_txhash of a connected UDP socket; 0 = none,
+   * the flow dissector's symmetric hash applies). It survives veths, forwarding and NAT
+   * (skb_scrub_packet keeps it), so a vxlan device's outer source port follows the socket.
+   */
+  txHash = 0;
   /** Set by hooks: conntrack entry etc. (opaque to the kernel core). */
   ct: unknown = null;
 
@@ -115,6 +127,7 @@ export class Skb {
     buf.set(this.buf.subarray(this.data, this.data + this.len), SKB_HEADROOM);
     const s = new Skb(buf, SKB_HEADROOM, this.len, this.id);
     s.innerId = this.innerId;
+    s.txHash = this.txHash;
     s.mark = this.mark;
     s.pktType = this.pktType;
     s.dev = this.dev;

@@ -49,6 +49,8 @@ export class UdpSock {
   laddr = 0;
   /** inet_id for connected sockets. */
   ipId: number;
+  /** sk_txhash: random, set on the first send once connected (ip4_datagram_connect's sk_set_txhash). */
+  txHash = 0;
   /** IP_MTU_DISCOVER: 'want' (the default: DF when the datagram fits the route MTU, else fragmented locally) or 'dont' (never DF). */
   pmtudisc: 'want' | 'dont' = 'want';
   constructor(readonly ns: Netns, readonly lport: number, readonly h: UdpHandlers) {
@@ -68,7 +70,11 @@ export class UdpSock {
     const sum = finishChecksum(onesSum(b, uh, 8 + data.length, pseudoHeaderSum(src, dst, IPPROTO_UDP, 8 + data.length)));
     setU16(b, uh + 6, sum === 0 ? 0xffff : sum);
     const connected = this.raddr !== 0;
-    const df = this.pmtudisc === 'want' && 20 + 8 + data.length <= (rt.dev ? rt.dev.mtu : 65535);
+    if (connected) {
+      if (!this.txHash) this.txHash = this.ns.world.rng.u32() || 1;
+      skb.txHash = this.txHash;
+    }
+    const df = this.pmtudisc === 'want' && 20 + 8 + data.length <= (rt.dev ? this.ns.stack.pathMtu(dst, rt.dev.mtu) : 65535);
     // Connected: the socket's inet_id counter. Unconnected with pmtudisc WANT: ignore_df is set, so the
     // hashed ident is used even with DF (observed on 6.18: a UDP server's DF replies carry non-zero IDs).
     const id = connected ? (this.ipId = (this.ipId + 1) & 0xffff, (this.ipId - 1) & 0xffff) : this.ns.stack.selectIdent();
@@ -119,7 +125,7 @@ export class PingSock {
       dv.setUint32(8, usec, true); dv.setUint32(12, 0, true);
     }
     setU16(b, ic + 2, checksum(b, ic, 8 + size));
-    const df = this.pmtudisc === 'want' && 28 + size <= (rt.dev ? rt.dev.mtu : 65535);
+    const df = this.pmtudisc === 'want' && 28 + size <= (rt.dev ? this.ns.stack.pathMtu(dst, rt.dev.mtu) : 65535);
     writeIpv4Header(b, nh, src, dst, IPPROTO_ICMP, 64, 0, this.ns.stack.selectIdent(), df, 8 + size);
     skb.nh = nh;
     if (onSkb) onSkb(skb);
@@ -281,17 +287,28 @@ export class Sockets {
     const info: IcmpErrorInfo = { type, code, from: ipSrc(b, skb.nh) };
     const err = icmpErrno(type, code);
     if (w.trace.on) w.event(this.ns.node.name, this.ns.name, dev.name, skb, 'icmp.rcv', `type ${type} code ${code} from ${ipToString(info.from)} about ${ipToString(qsrc)} → ${ipToString(qdst)} proto ${qproto}`, 'deliver');
+    // Fragmentation needed: the socket's path MTU to the destination is lowered (ipv4_sk_update_pmtu).
+    const fragNeeded = type === ICMP_DEST_UNREACH && code === 4;
+    const pmtu = () => { if (fragNeeded) this.ns.stack.updatePmtu(qdst, u16(b, ic + 6), this.ns.fib.lookup(qdst)?.dev?.mtu ?? 65535); };
     if (qproto === IPPROTO_UDP) {
       const sport = u16(b, l4), dport = u16(b, l4 + 2);
       const s = this.udp.get(sport);
-      if (s && s.raddr === qdst && s.rport === dport) { this.ns.world.sched.defer(() => s.h.onError?.(err, info)); return; }
+      if (s && s.raddr === qdst && s.rport === dport) {
+        pmtu();
+        // udp_err: a fragmentation-needed error is a hard error only with IP_PMTUDISC_DO; without
+        // IP_RECVERR (podwire's clients have none) the socket never hears of it, the datagram is lost.
+        if (fragNeeded) return;
+        this.ns.world.sched.defer(() => s.h.onError?.(err, info));
+        return;
+      }
     } else if (qproto === IPPROTO_TCP) {
       const sport = u16(b, l4), dport = u16(b, l4 + 2);
       const s = this.tcpLookup(sport, qdst, dport);
-      if (s) { s.icmpError(err, info); return; }
+      if (s) { pmtu(); s.icmpError(err, info); return; }
     } else if (qproto === IPPROTO_ICMP && b[l4] === ICMP_ECHO) {
       const s = this.ping.get(u16(b, l4 + 4));
-      if (s) { const seq = u16(b, l4 + 6); this.ns.world.sched.defer(() => s.h.onError?.(err, info, seq)); return; }
+      // ping_err: the path MTU is updated, and iputils' IP_RECVERR reports the error.
+      if (s) { pmtu(); const seq = u16(b, l4 + 6); this.ns.world.sched.defer(() => s.h.onError?.(err, info, seq)); return; }
     }
   }
 

@@ -20,7 +20,7 @@ import { ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { ipToString } from '../wire/bytes.js';
 import { buildReset, sendReset } from '../kernel/tcp.js';
 import { ETH_HLEN, ETH_P_IP } from '../wire/ethernet.js';
-import { setU16 } from '../wire/bytes.js';
+import { setU16, u16 } from '../wire/bytes.js';
 import { Conntrack } from './conntrack.js';
 import { Nat, NatVerdict } from './nat.js';
 import { Ipsets } from './ipset.js';
@@ -31,7 +31,7 @@ import type { Chain, NfOps, PacketCtx, RejectWith, Rule, Table, TableName, Targe
 import { HOOK_CHAIN } from './types.js';
 import type { NatRange } from './ct-types.js';
 
-const PRI = { RAW: -300, CONNTRACK: -200, MANGLE: -150, NAT_DST: -100, FILTER: 0, SECURITY: 50, NAT_SRC: 100, CONFIRM: 0x7fffffff } as const;
+const PRI = { DEFRAG: -400, RAW: -300, CONNTRACK: -200, MANGLE: -150, NAT_DST: -100, FILTER: 0, SECURITY: 50, NAT_SRC: 100, CONFIRM: 0x7fffffff } as const;
 
 const REJECT_CODE: Record<Exclude<RejectWith, 'tcp-reset'>, number> = {
   'icmp-net-unreachable': 0,
@@ -194,6 +194,9 @@ export class NetfilterNs {
     const table = (name: TableName, priority: number, hooks: NfHook[]) => {
       for (const hook of hooks) h.register('ipv4', hook, { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTable(name, skb, st) });
     };
+    for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
+      h.register('ipv4', hook, { name: 'nf_defrag_ipv4', priority: PRI.DEFRAG, fn: (skb, st) => this.defrag(skb, st) });
+    }
     table('raw', PRI.RAW, [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]);
     for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
       h.register('ipv4', hook, { name: 'nf_conntrack', priority: PRI.CONNTRACK, fn: (skb, st) => this.conntrackIn(skb, st) });
@@ -226,6 +229,16 @@ export class NetfilterNs {
       for (const c of this.rules.table(name).chains.values()) if (chainUsesConntrack(c)) return true;
     }
     return false;
+  }
+
+  /**
+   * nf_defrag_ipv4 (enabled with conntrack): fragments are reassembled before conntrack sees
+   * them, at PREROUTING and OUTPUT; until the last one arrives they are held (stolen).
+   */
+  private defrag(skb: Skb, state: NfHookState): NfVerdict {
+    if (!this.ctActive) return NfVerdict.ACCEPT;
+    if (!(u16(skb.buf, skb.nh + 6) & 0x3fff)) return NfVerdict.ACCEPT;
+    return this.ns.stack.defrag(skb, state.hook === NfHook.PRE_ROUTING ? 'ct_in' : 'ct_out') ? NfVerdict.ACCEPT : NfVerdict.STOLEN;
   }
 
   private conntrackIn(skb: Skb, state: NfHookState): NfVerdict {

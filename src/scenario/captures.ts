@@ -15,12 +15,12 @@ export function attachCaptures(world: World, dir: string): CaptureSet {
   const ifIndex = new Map<NetDevice, number>();
   // Every device gets its file up front, so an interface that saw nothing still has an (empty) capture.
   for (const node of world.nodes.values()) for (const ns of node.netns.values()) for (const dev of ns.devices.values()) {
-    ifIndex.set(dev, cs.iface(node.name, ns.name, dev.name));
+    ifIndex.set(dev, cs.iface(node.name, ns.name, dev.name, dev.linkType));
   }
   world.tap = {
     frame(dev, skb, dir) {
       let i = ifIndex.get(dev);
-      if (i === undefined) { i = cs.iface(dev.netns.node.name, dev.netns.name, dev.name); ifIndex.set(dev, i); }
+      if (i === undefined) { i = cs.iface(dev.netns.node.name, dev.netns.name, dev.name, dev.linkType); ifIndex.set(dev, i); }
       const comment = `#${skb.id}${skb.innerId ? ` carrying #${skb.innerId}` : ''} ${dir === 'out' ? 'xmit' : 'recv'} ${dev.path}${skb.flow ? ` [${skb.flow}]` : ''}`;
       cs.record(i, world.now, skb.buf, skb.data, skb.len, dir, comment);
     },

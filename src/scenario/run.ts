@@ -14,7 +14,7 @@ import type { Netns } from '../kernel/netns.js';
 import type { Skb } from '../kernel/skb.js';
 import { resetPacketIds } from '../kernel/skb.js';
 import { formatTime } from '../engine/time.js';
-import { ipToString } from '../wire/bytes.js';
+import { ipToString, u16, u32 } from '../wire/bytes.js';
 
 export interface TrafficResult {
   name: string;
@@ -96,7 +96,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   // datagram, echo request) of a traffic item was delivered.
   const served = new Map<string, Map<string, number>>();
   const whoIs = new Map<string, string>();
-  const senderOf = new Map<string, string>();
+  const requestSrc = new Map<string, { ip: number; port: number }>();
   // Pods of a joining node appear later: the map is refreshed when they do.
   function refreshWho(): void {
     for (const [key, p] of cluster.pods) whoIs.set(`${p.node.name}/${p.netns}`, `pod/${key}`);
@@ -109,8 +109,9 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     // An overlay's outer packet (innerId set: VXLAN, flannel's UDP) carries the request; its receiver is the tunnel end, not a server.
     if (!skb.flow || skb.innerId || !isRequestStart(skb)) return;
     const at = `${skb.dev?.netns.node.name}/${skb.dev?.netns.name}`;
-    // A reply reaching the sender is not a request served (UDP has no flag telling them apart).
-    if (senderOf.get(skb.flow) === at) return;
+    // A UDP reply is not a request served (UDP has no flag telling them apart): it is addressed to the request's source.
+    const req = requestSrc.get(skb.flow);
+    if (req && skb.buf[skb.nh + 9] === 17 && u32(skb.buf, skb.nh + 16) === req.ip && u16(skb.buf, skb.nh + (skb.buf[skb.nh] & 15) * 4 + 2) === req.port) return;
     let m = served.get(skb.flow);
     if (!m) served.set(skb.flow, (m = new Map()));
     const who = whoIs.get(at) ?? at;
@@ -130,8 +131,9 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       results.push(r);
       lastEnd = Math.max(lastEnd, world.now);
       if (--pending === 0) world.sched.stop();
-    }, (skb, sender) => {
-      senderOf.set(t.name, `${sender.node.name}/${sender.name}`);
+    }, (skb) => {
+      const b = skb.buf, nh = skb.nh;
+      if (b[nh + 9] === 17) requestSrc.set(t.name, { ip: u32(b, nh + 12), port: u16(b, nh + (b[nh] & 15) * 4) });
       skb.path = [];
       watched.add(skb.id);
       if (!pathOf.has(t.name)) pathOf.set(t.name, { delivered: null, longest: [] });
@@ -168,7 +170,7 @@ export function resolveEndpoint(cl: Cluster, e: Endpoint): { ns: Netns | null; a
   }
 }
 
-function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: number } | undefined, done: (r: TrafficResult) => void, watch: (skb: Skb, sender: Netns) => void): void {
+function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: number } | undefined, done: (r: TrafficResult) => void, watch: (skb: Skb) => void): void {
   const world = cl.world;
   const started = world.now;
   const from = t.from.kind === 'ip' ? resolveEndpoint(cl, t.via!) : resolveEndpoint(cl, t.from);
@@ -196,7 +198,7 @@ function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: nu
     runClient({
       ns, dst, protocol: t.protocol, port, sourcePort: t.sourcePort, src,
       size: t.size, pmtuDiscovery: t.pmtuDiscovery, timeout: t.timeout, flow: t.name,
-      onFirstSkb: i === 1 ? (skb) => watch(skb, ns) : undefined,
+      onFirstSkb: i === 1 ? watch : undefined,
       done: (o, d) => {
         outcomes.push({ o, d });
         if (i < t.count) {

@@ -8,6 +8,8 @@
 /** Kernel drop reasons we can produce (names as in include/net/dropreason-core.h). */
 export type DropReason =
   | 'NOT_SPECIFIED'
+  | 'QDISC_DROP'
+  | 'IP_LOCAL_SOURCE'
   | 'NO_SOCKET'
   | 'PKT_TOO_SMALL'
   | 'TCP_CSUM'

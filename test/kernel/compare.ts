@@ -150,6 +150,8 @@ export class Normaliser {
     const end = quoted ? b.length : Math.min(b.length, o + totalLen);
     const fragOff = u16(b, o + 6) & 0x1fff;
     if (fragOff !== 0) return;
+    // A first fragment (MF set) holds only part of the datagram its L4 checksum covers.
+    const verify = this.opts.verifyChecksums && !(u16(b, o + 6) & 0x2000);
     const proto = b[o + 9]!;
     const l4 = o + ihl;
     const src = ip4(b, o + 12);
@@ -170,7 +172,7 @@ export class Normaliser {
       f(l4 + 18, 2, 'tcp.urgent');
       if (doff > 20) f(l4 + 20, doff - 20, 'tcp.options');
       if (end > l4 + doff) f(l4 + doff, end - (l4 + doff), 'tcp.payload');
-      if (!quoted && this.opts.verifyChecksums && fold(sum16(b, l4, end, pseudo(end - l4))) !== 0) {
+      if (!quoted && verify && fold(sum16(b, l4, end, pseudo(end - l4))) !== 0) {
         problems.push(`bad TCP checksum 0x${u16(b, l4 + 16).toString(16)}`);
       }
       const flags = b[l4 + 13]!;
@@ -214,7 +216,7 @@ export class Normaliser {
       f(l4 + 4, 2, 'udp.length');
       f(l4 + 6, 2, 'udp.checksum');
       if (end > l4 + 8) f(l4 + 8, end - l4 - 8, 'udp.payload');
-      if (!quoted && this.opts.verifyChecksums && u16(b, l4 + 6) !== 0 && fold(sum16(b, l4, end, pseudo(end - l4))) !== 0) {
+      if (!quoted && verify && u16(b, l4 + 6) !== 0 && fold(sum16(b, l4, end, pseudo(end - l4))) !== 0) {
         problems.push(`bad UDP checksum 0x${u16(b, l4 + 6).toString(16)}`);
       }
       put16(b, l4, this.mapPort(u16(b, l4)));
@@ -232,7 +234,7 @@ export class Normaliser {
       f(l4, 1, 'icmp.type');
       f(l4 + 1, 1, 'icmp.code');
       f(l4 + 2, 2, 'icmp.checksum');
-      if (this.opts.verifyChecksums && inetChecksum(b, l4, end) !== 0) problems.push(`bad ICMP checksum 0x${u16(b, l4 + 2).toString(16)}`);
+      if (verify && inetChecksum(b, l4, end) !== 0) problems.push(`bad ICMP checksum 0x${u16(b, l4 + 2).toString(16)}`);
       put16(b, l4 + 2, 0);
       if (t === 0 || t === 8) {
         f(l4 + 4, 2, 'icmp.echo.id');

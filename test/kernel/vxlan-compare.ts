@@ -154,7 +154,7 @@ export function maskVxlanSourcePort(frames: { data: Uint8Array }[], port = 8472)
  * ports (`icmp 10.244.0.2<>10.244.1.2`, `tcp 10.244.0.2<>10.244.1.2 port 80`).
  */
 export function vxlanPortSharing(frames: { data: Uint8Array }[], port = 8472, ephemeral: [number, number] = VXLAN_SPORT_RANGE): string[] {
-  const dirs = new Map<string, { name: string; ports: Map<string, number> }>();
+  const dirs = new Map<string, { name: string; ports: Map<string, number>; frag: boolean }>();
   for (const f of frames) {
     const vh = vxlanHeaderAt(f.data, port);
     if (vh < 0) continue;
@@ -165,6 +165,7 @@ export function vxlanPortSharing(frames: { data: Uint8Array }[], port = 8472, ep
     const l4 = ip + (b[ip]! & 15) * 4;
     const a = (o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
     const proto = b[ip + 9]!;
+    const frag = (u16(b, ip + 6) & 0x3fff) !== 0;
     let sp = 0, dp = 0, pname = `proto ${proto}`;
     if ((proto === 6 || proto === 17) && b.length >= l4 + 4) { sp = u16(b, l4); dp = u16(b, l4 + 2); pname = proto === 6 ? 'tcp' : 'udp'; }
     else if (proto === 1 && b.length >= l4 + 8 && (b[l4] === 0 || b[l4] === 8)) { sp = dp = u16(b, l4 + 4); pname = 'icmp'; }
@@ -174,8 +175,9 @@ export function vxlanPortSharing(frames: { data: Uint8Array }[], port = 8472, ep
     const fixed = pname === 'tcp' || pname === 'udp' ? [sp, dp].filter((p) => !eph(p)) : [];
     const name = `${pname} ${[a(ip + 12), a(ip + 16)].sort().join('<>')}${fixed.length ? ` port ${Math.min(...fixed)}` : ''}`;
     let d = dirs.get(und);
-    if (!d) dirs.set(und, (d = { name, ports: new Map() }));
+    if (!d) dirs.set(und, (d = { name, ports: new Map(), frag: false }));
+    if (frag) d.frag = true;
     d.ports.set(`${a(ip + 12)}:${sp}`, u16(b, vh - 8));
   }
-  return [...dirs.values()].filter((d) => d.ports.size === 2).map((d) => `${d.name}: ${new Set(d.ports.values()).size === 1 ? 'same port both ways' : 'a port per direction'}`);
+  return [...dirs.values()].filter((d) => d.ports.size === 2).map((d) => `${d.name}${d.frag ? ' (fragments)' : ''}: ${new Set(d.ports.values()).size === 1 ? 'same port both ways' : 'a port per direction'}`);
 }

@@ -29,7 +29,6 @@ import { NetDevice } from '../device.js';
 import type { Netns } from '../netns.js';
 import { Skb } from '../skb.js';
 import { summarize } from '../../wire/summary.js';
-import type { DropReason } from '../../trace/events.js';
 
 /** TUN_READQ_SIZE: the default tx_queue_len of a tun, and its ring's size. */
 export const TUN_READQ_SIZE = 500;
@@ -85,8 +84,7 @@ export class Tun extends NetDevice {
   override xmit(skb: Skb): void {
     if (this.up && this.reader === null) {
       this.txDropped++;
-      // 'QDISC_DROP' (dropreason-core.h) is not in trace/events.ts's DropReason yet.
-      this.netns.drop(skb, this, 'QDISC_DROP' as string as DropReason, `${this.name} has no carrier (no process has it open)`);
+      this.netns.drop(skb, this, 'QDISC_DROP', `${this.name} has no carrier (no process has it open)`);
       return;
     }
     super.xmit(skb);

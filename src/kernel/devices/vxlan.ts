@@ -22,8 +22,9 @@
  * own port), else the flow dissector's jhash of the consistentified flow keys with a
  * random per-boot seed (symmetric: an ICMP echo and its reply share a port). The values
  * cannot match the kernel's; here the port is a deterministic function of the inner flow
- * and a seed drawn once per World from the run's Rng: TCP hashes the directed 5-tuple
- * (standing for the per-socket hash), everything else the sorted (symmetric) addresses,
+ * and a seed drawn once per World from the run's Rng: a packet carrying its socket's hash
+ * (`Skb.txHash`, connected UDP) uses it; TCP hashes the directed 5-tuple (standing for the
+ * per-socket hash), everything else the sorted (symmetric) addresses,
  * protocol and ports (ICMP: addresses and protocol, the kernel dissects no ports for it).
  * Same flow → same port; the kernel comparison renumbers ports in 32768–60999.
  * Not modelled: the txhash re-roll after a TCP retransmission timeout, `srcport MIN MAX`.
@@ -128,14 +129,16 @@ export class Vxlan extends NetDevice {
    * udp_flow_src_port for the inner frame at `off` (Ethernet header): a keyed hash of the
    * flow (see the file comment) mapped into net.ipv4.ip_local_port_range.
    */
-  flowSrcPort(b: Uint8Array, off: number, len: number): number {
+  flowSrcPort(b: Uint8Array, off: number, len: number, txHash = 0): number {
     const w = this.netns.node.world;
     let seed = seeds.get(w);
     if (seed === undefined) { seed = w.rng.u32() >>> 0; seeds.set(w, seed); }
     let h = seed;
     const type = len >= ETH_HLEN ? u16(b, off + 12) : 0;
     const nh = off + ETH_HLEN;
-    if (type === ETH_P_IP && len >= ETH_HLEN + 20) {
+    if (txHash) {
+      h = mix(h, txHash);
+    } else if (type === ETH_P_IP && len >= ETH_HLEN + 20) {
       const ihl = (b[nh] & 0x0f) * 4;
       const proto = b[nh + 9];
       let src = u32(b, nh + 12), dst = u32(b, nh + 16);
@@ -200,7 +203,7 @@ export class Vxlan extends NetDevice {
     setU32(ob, vh, VXLAN_FLAGS);
     setU32(ob, vh + 4, (this.vni << 8) >>> 0);
     // UDP header and checksum (udpcsum).
-    setU16(ob, uh, this.flowSrcPort(ib, id, ilen));
+    setU16(ob, uh, this.flowSrcPort(ib, id, ilen, inner.txHash));
     setU16(ob, uh + 2, this.dstport);
     setU16(ob, uh + 4, ulen);
     setU16(ob, uh + 6, 0);

@@ -175,7 +175,7 @@ function icmpAll(req) {
         const re = new RegExp(`icmp_seq=${seq}\\b`);
         const line = text.split('\n').find((l) => re.test(l)) ?? '';
         // podwire's outcomes: port/protocol unreachable = refused; other ICMP errors = unreachable.
-        results.push(/bytes from/.test(line) ? 'reply' : /(Port|Protocol) Unreachable/i.test(line) ? 'refused' : /nreachable|rohibited|exceeded/i.test(line) ? 'unreachable' : 'dropped');
+        results.push(/bytes from/.test(line) ? 'reply' : /(Port|Protocol) Unreachable/i.test(line) ? 'refused' : /nreachable|rohibited|exceeded|Frag needed/i.test(line) ? 'unreachable' : 'dropped');
         details.push(line.trim() || extra);
       }
       resolve({ results, details });
