@@ -760,7 +760,7 @@ describe('bad flannel input through the CLI', () => {
   });
 
   const cases: { name: string; json: string; want: (f: string, j: string) => RegExp }[] = [
-    { name: 'invalid JSON', json: '{"Network": "10.244.0.0/16",\n "Backend": {"Type": "vxlan",}}\n', want: (_f, j) => new RegExp(`^${esc(j)}:2:30: error: flannel net-conf\\.json: net-conf\\.json is not valid JSON`) },
+    { name: 'invalid JSON', json: '{"Network": "10.244.0.0/16",\n "Backend": {"Type": "vxlan",}}\n', want: (_f, j) => new RegExp(`^${esc(j)}:2:30: error: flannel net-conf\\.json: not valid JSON \\(expected a`) },
     { name: 'a value out of range', json: '{"Network": "10.244.0.0/16", "SubnetLen": 31, "Backend": {"Type": "vxlan"}}', want: (_f, j) => new RegExp(`^${esc(j)}:1:43: error: flannel net-conf\\.json: SubnetLen`) },
     { name: 'a backend podwire does not have', json: '{"Network": "10.244.0.0/16", "Backend": {"Type": "ipip"}}', want: (_f, j) => new RegExp(`^${esc(j)}:1:50: error: flannel net-conf\\.json: backend type "ipip"`) },
     { name: 'a Network other than the pod CIDR', json: '{"Network": "10.245.0.0/16", "Backend": {"Type": "vxlan"}}', want: (f) => new RegExp(`^${esc(f)}:\\d+:\\d+: error: cluster\\.network\\.netConf: Network 10\\.245\\.0\\.0/16 differs from cluster\\.podCIDR 10\\.244\\.0\\.0/16`) },

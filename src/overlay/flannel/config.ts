@@ -66,7 +66,7 @@ export function parseFlannelConfig(text: string): FlannelConfig {
   try {
     pj = parseJsonWithPositions(text);
   } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new FlannelConfigError(`net-conf.json is not valid JSON: expected ${e.expected}`, e.path, e.pos.line, e.pos.col, e.expected);
+    if (e instanceof JsonSyntaxError) throw new FlannelConfigError('not valid JSON', e.path, e.pos.line, e.pos.col, e.expected);
     throw e;
   }
   const at = (path: string, key = false) => (key ? pj.keyPositions.get(path) : pj.positions.get(path)) ?? pj.positions.get('');
