@@ -190,6 +190,8 @@ export const KNOWN_KINDS: Readonly<Record<string, { apiVersion: string; namespac
   PodTemplate: { apiVersion: 'v1', namespaced: true },
   ControllerRevision: { apiVersion: 'apps/v1', namespaced: true },
   IngressClass: { apiVersion: 'networking.k8s.io/v1', namespaced: false },
+  AdminNetworkPolicy: { apiVersion: 'policy.networking.k8s.io/v1alpha1', namespaced: false },
+  BaselineAdminNetworkPolicy: { apiVersion: 'policy.networking.k8s.io/v1alpha1', namespaced: false },
 };
 
 /**
@@ -295,3 +297,48 @@ export const ENDPOINTSLICE_MIRRORING_CONTROLLER = 'endpointslicemirroring-contro
 /** ClientIP affinity: default and maximum timeout (core/types.go). */
 export const DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10800;
 export const MAX_CLIENT_IP_AFFINITY_SECONDS = 86400;
+
+/** io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector */
+export const LABEL_SELECTOR_FIELDS = ['matchExpressions', 'matchLabels'] as const;
+/** io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement */
+export const LABEL_SELECTOR_REQUIREMENT_FIELDS = ['key', 'operator', 'values'] as const;
+
+/** io.k8s.api.networking.v1.NetworkPolicy (its status was removed in v1.27). */
+export const NETWORK_POLICY_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec'] as const;
+/** io.k8s.api.networking.v1.NetworkPolicySpec */
+export const NETWORK_POLICY_SPEC_FIELDS = ['egress', 'ingress', 'podSelector', 'policyTypes'] as const;
+/** io.k8s.api.networking.v1.NetworkPolicyIngressRule */
+export const NETWORK_POLICY_INGRESS_RULE_FIELDS = ['from', 'ports'] as const;
+/** io.k8s.api.networking.v1.NetworkPolicyEgressRule */
+export const NETWORK_POLICY_EGRESS_RULE_FIELDS = ['ports', 'to'] as const;
+/** io.k8s.api.networking.v1.NetworkPolicyPeer */
+export const NETWORK_POLICY_PEER_FIELDS = ['ipBlock', 'namespaceSelector', 'podSelector'] as const;
+/** io.k8s.api.networking.v1.IPBlock */
+export const IP_BLOCK_FIELDS = ['cidr', 'except'] as const;
+/** io.k8s.api.networking.v1.NetworkPolicyPort */
+export const NETWORK_POLICY_PORT_FIELDS = ['endPort', 'port', 'protocol'] as const;
+export const POLICY_TYPES = ['Ingress', 'Egress'] as const;
+
+/** policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy and BaselineAdminNetworkPolicy (network-policy-api v0.1.x CRDs). */
+export const ANP_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'] as const;
+export const ANP_SPEC_FIELDS = ['egress', 'ingress', 'priority', 'subject'] as const;
+export const BANP_SPEC_FIELDS = ['egress', 'ingress', 'subject'] as const;
+export const ANP_STATUS_FIELDS = ['conditions'] as const;
+/** AdminNetworkPolicySubject */
+export const ANP_SUBJECT_FIELDS = ['namespaces', 'pods'] as const;
+/** NamespacedPod */
+export const ANP_NAMESPACED_POD_FIELDS = ['namespaceSelector', 'podSelector'] as const;
+export const ANP_INGRESS_RULE_FIELDS = ['action', 'from', 'name', 'ports'] as const;
+export const ANP_EGRESS_RULE_FIELDS = ['action', 'name', 'ports', 'to'] as const;
+/** AdminNetworkPolicyIngressPeer */
+export const ANP_INGRESS_PEER_FIELDS = ['namespaces', 'pods'] as const;
+/** AdminNetworkPolicyEgressPeer (nodes and domainNames are experimental-channel fields). */
+export const ANP_EGRESS_PEER_FIELDS = ['domainNames', 'namespaces', 'networks', 'nodes', 'pods'] as const;
+/** BaselineAdminNetworkPolicyEgressPeer */
+export const BANP_EGRESS_PEER_FIELDS = ['namespaces', 'networks', 'nodes', 'pods'] as const;
+/** AdminNetworkPolicyPort (namedPort is an experimental-channel field). */
+export const ANP_PORT_FIELDS = ['namedPort', 'portNumber', 'portRange'] as const;
+export const ANP_PORT_NUMBER_FIELDS = ['port', 'protocol'] as const;
+export const ANP_PORT_RANGE_FIELDS = ['end', 'protocol', 'start'] as const;
+export const ANP_ACTIONS = ['Allow', 'Deny', 'Pass'] as const;
+export const BANP_ACTIONS = ['Allow', 'Deny'] as const;
