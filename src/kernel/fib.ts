@@ -11,6 +11,7 @@
 import { ipToString, prefixMask } from '../wire/bytes.js';
 import type { NetDevice } from './device.js';
 import type { RouteScope, RouteType } from './netlink.js';
+import { CLAIM_ROUTE, mergeByStamp, nextStamp, type MeshView } from './peer-mesh.js';
 
 export const RT_TABLE_MAIN = 254;
 export const RT_TABLE_LOCAL = 255;
@@ -37,22 +38,53 @@ class Table {
   readonly byLen: (Map<number, Route[]> | undefined)[] = new Array(33);
   /** Prefix lengths in use, longest first. */
   lens: number[] = [];
+  /** A shared peer mesh consulted after the own routes at its prefix length (main table only). */
+  shared: MeshView | null = null;
+  /** Stamps of the keys at the shared prefix length added while attached (merged listing order). */
+  private stamps: Map<number, number> | null = null;
+
+  private addLen(len: number): void {
+    this.byLen[len] = new Map();
+    this.lens = [...this.lens, len].sort((a, b) => b - a);
+  }
+
+  private dropLen(len: number): void {
+    if (this.shared && len === this.shared.prefix) return; // the mesh's level stays while attached
+    this.byLen[len] = undefined;
+    this.lens = this.lens.filter((l) => l !== len);
+  }
+
+  /** Whether dst/prefix is a key of the attached mesh (then a change to it detaches first). */
+  private sharedKey(dst: number, prefix: number): boolean {
+    const v = this.shared;
+    return v !== null && prefix === v.prefix && !this.byLen[prefix]?.has(dst) && v.entry(dst) !== undefined;
+  }
 
   add(r: Route): void {
+    if (this.sharedKey(r.dst, r.prefix)) this.shared!.detach();
     let m = this.byLen[r.prefix];
-    if (!m) {
-      m = new Map();
-      this.byLen[r.prefix] = m;
-      this.lens = [...this.lens, r.prefix].sort((a, b) => b - a);
-    }
+    if (!m) { this.addLen(r.prefix); m = this.byLen[r.prefix]!; }
     const list = m.get(r.dst);
     if (list) {
       list.push(r);
       list.sort((a, b) => a.metric - b.metric);
-    } else m.set(r.dst, [r]);
+    } else {
+      m.set(r.dst, [r]);
+      if (this.stamps && r.prefix === this.shared!.prefix) {
+        this.stamps.set(r.dst, nextStamp());
+        this.shared!.claim(CLAIM_ROUTE, r.dst);
+      }
+    }
   }
 
-  remove(pred: (r: Route) => boolean): Route[] {
+  remove(pred: (r: Route) => boolean, dev?: NetDevice): Route[] {
+    const v = this.shared;
+    if (v && (dev === undefined || dev === v.dev)) {
+      // Would the predicate take a shared route? Then this node needs its own copy first.
+      for (const e of v.mesh.bySubnet.values()) {
+        if (e.subnet !== v.own && pred(v.makeRoute(e.subnet))) { v.detach(); break; }
+      }
+    }
     const removed: Route[] = [];
     for (const len of this.lens) {
       const m = this.byLen[len]!;
@@ -61,19 +93,20 @@ class Table {
           if (pred(r)) { removed.push(r); return false; }
           return true;
         });
-        if (keep.length === 0) m.delete(k);
+        if (keep.length === 0) { m.delete(k); this.stamps?.delete(k); }
         else if (keep.length !== list.length) m.set(k, keep);
       }
-      if (m.size === 0) {
-        this.byLen[len] = undefined;
-        this.lens = this.lens.filter((l) => l !== len);
-      }
+      if (m.size === 0) this.dropLen(len);
     }
     return removed;
   }
 
   /** Removes the routes to exactly dst/prefix that `pred` selects (one map lookup, not a scan). */
   removeAt(dst: number, prefix: number, pred: (r: Route) => boolean): Route[] {
+    if (this.sharedKey(dst, prefix)) {
+      if (!pred(this.shared!.route(dst)!)) return [];
+      this.shared!.detach();
+    }
     const m = this.byLen[prefix];
     const list = m?.get(dst);
     if (!m || !list) return [];
@@ -86,28 +119,73 @@ class Table {
     if (keep.length) m.set(dst, keep);
     else {
       m.delete(dst);
-      if (m.size === 0) {
-        this.byLen[prefix] = undefined;
-        this.lens = this.lens.filter((l) => l !== prefix);
-      }
+      this.stamps?.delete(dst);
+      if (m.size === 0) this.dropLen(prefix);
     }
     return removed;
   }
 
+  /** The routes to exactly dst/prefix (own, else the shared one). */
+  at(dst: number, prefix: number): Route[] | undefined {
+    const list = this.byLen[prefix]?.get(dst);
+    if (list) return list;
+    const v = this.shared;
+    if (v && prefix === v.prefix) {
+      const r = v.route(dst);
+      if (r) return [r];
+    }
+    return undefined;
+  }
+
   lookup(ip: number, usable: (r: Route) => boolean): Route | null {
+    const v = this.shared;
     for (const len of this.lens) {
-      const list = this.byLen[len]!.get(len === 0 ? 0 : (ip & prefixMask(len)) >>> 0);
+      const key = len === 0 ? 0 : (ip & prefixMask(len)) >>> 0;
+      const list = this.byLen[len]!.get(key);
       if (list) {
         for (const r of list) if (usable(r)) return r;
+      } else if (v && len === v.prefix) {
+        const r = v.route(key);
+        if (r && usable(r)) return r;
       }
     }
     return null;
   }
 
+  /** Own and shared routes at the mesh's level, in insertion order. */
+  private merged(v: MeshView): [number, Route[]][] {
+    const stamps = this.stamps;
+    return mergeByStamp(this.byLen[v.prefix]!, (k) => stamps?.get(k) ?? 0, v.ordered(), (e) => [e.subnet, [v.route(e.subnet)!]]);
+  }
+
   all(): Route[] {
     const out: Route[] = [];
-    for (const len of this.lens) for (const list of this.byLen[len]!.values()) out.push(...list);
+    const v = this.shared;
+    for (const len of this.lens) {
+      if (v && len === v.prefix) { for (const [, list] of this.merged(v)) out.push(...list); continue; }
+      for (const list of this.byLen[len]!.values()) out.push(...list);
+    }
     return out;
+  }
+
+  attachShared(v: MeshView): void {
+    if (this.shared) throw new Error('a table holds one shared mesh');
+    if (!this.byLen[v.prefix]) this.addLen(v.prefix);
+    this.shared = v;
+    this.stamps = new Map();
+    for (const k of this.byLen[v.prefix]!.keys()) v.claim(CLAIM_ROUTE, k);
+  }
+
+  /** Materialises the view's routes into this table, in listing order, and lets it go. */
+  detachShared(v: MeshView): void {
+    if (this.shared !== v) return;
+    const merged = this.merged(v);
+    const m = this.byLen[v.prefix]!;
+    m.clear();
+    for (const [k, list] of merged) m.set(k, list);
+    this.shared = null;
+    this.stamps = null;
+    if (m.size === 0) this.dropLen(v.prefix);
   }
 }
 
@@ -127,19 +205,25 @@ export class Fib {
 
   add(r: Route): void { this.table(r.table).add(r); }
 
+  /** Attaches a shared peer mesh to the main table (see peer-mesh.ts). */
+  attachShared(v: MeshView): void { this.main.attachShared(v); }
+
+  /** Materialises the mesh's routes into the main table (copy-on-write) and detaches it. */
+  detachShared(v: MeshView): void { this.main.detachShared(v); }
+
   /** Finds an exact route (same table, dst/prefix, metric, and dev/gw/type when given). */
   find(r: Partial<Route> & { dst: number; prefix: number; table: number }): Route | undefined {
-    const m = this.tables.get(r.table)?.byLen[r.prefix];
-    return m?.get(r.dst)?.find((x) =>
+    return this.tables.get(r.table)?.at(r.dst, r.prefix)?.find((x) =>
       (r.metric === undefined || x.metric === r.metric) &&
       (r.dev === undefined || r.dev === null || x.dev === r.dev) &&
       (r.gw === undefined || r.gw === 0 || x.gw === r.gw) &&
       (r.type === undefined || x.type === r.type));
   }
 
-  remove(pred: (r: Route) => boolean): Route[] {
+  /** Removes the routes `pred` selects; `dev`, when given, says every one of them is through it. */
+  remove(pred: (r: Route) => boolean, dev?: NetDevice): Route[] {
     const out: Route[] = [];
-    for (const t of this.tables.values()) out.push(...t.remove(pred));
+    for (const t of this.tables.values()) out.push(...t.remove(pred, dev));
     return out;
   }
 
@@ -161,6 +245,11 @@ export class Fib {
       if (x) return x;
     }
     return null;
+  }
+
+  /** Whether the main table has a route of its own (not a mesh's) to exactly dst/prefix. */
+  hasOwn(dst: number, prefix: number): boolean {
+    return this.main.byLen[prefix]?.has(dst) ?? false;
   }
 
   routes(table: number): Route[] {

@@ -730,6 +730,8 @@ export class Ipv4Stack {
 
   /** `ip neigh replace` (PERMANENT/NOARP/REACHABLE/STALE set by an admin or agent). */
   neighReplace(dev: NetDevice, ip: number, mac: Uint8Array, state: Nud): void {
+    const neighs = this.ns.neighs;
+    if (neighs.shared && neighs.isShared(neighKey(dev, ip))) neighs.shared.detach(); // copy-on-write
     let n = this.neighLookup(dev, ip);
     if (!n) n = this.neighCreate(dev, ip, state, mac.slice());
     const queued = n.queue;

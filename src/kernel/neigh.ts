@@ -19,6 +19,7 @@
 import type { NetDevice } from './device.js';
 import type { Skb } from './skb.js';
 import { ipToString, macToString } from '../wire/bytes.js';
+import { CLAIM_NEIGH, mergeByStamp, nextStamp, type MeshView } from './peer-mesh.js';
 
 export const enum Nud {
   INCOMPLETE = 0x01,
@@ -75,4 +76,120 @@ export function neighKey(dev: NetDevice, ip: number): number {
 export function formatNeigh(n: Neigh): string {
   const ll = n.mac ? ` lladdr ${macToString(n.mac)}` : '';
   return `${ipToString(n.ip)} dev ${n.dev.name}${ll} ${NUD_NAMES[n.state]}`;
+}
+
+/**
+ * A namespace's neighbour table: its own entries (a Map by neighKey, in insertion
+ * order) and, while a peer mesh is attached (peer-mesh.ts), the mesh's PERMANENT
+ * entries on the mesh's device, consulted after the own ones and materialised on
+ * use. It has the Map operations the stack and tests use; a change to a shared key
+ * detaches the mesh first (copy-on-write).
+ */
+export class NeighTable {
+  private readonly own = new Map<number, Neigh>();
+  /** Stamps of the keys added while a mesh is attached (merged listing order). */
+  private stamps: Map<number, number> | null = null;
+  shared: MeshView | null = null;
+
+  get size(): number {
+    return this.own.size + (this.shared ? this.shared.count() : 0);
+  }
+
+  /** The mesh entry's address when `k` is a key of the attached mesh not shadowed by an own entry. */
+  private sharedIp(k: number): number | undefined {
+    const v = this.shared;
+    if (!v) return undefined;
+    const base = v.dev.ifindex * 0x1_0000_0000;
+    if (k < base || k >= base + 0x1_0000_0000) return undefined;
+    const ip = k - base;
+    return v.entry(ip) ? ip : undefined;
+  }
+
+  get(k: number): Neigh | undefined {
+    const n = this.own.get(k);
+    if (n !== undefined || this.shared === null) return n;
+    const ip = this.sharedIp(k);
+    return ip === undefined ? undefined : this.shared.neigh(ip);
+  }
+
+  has(k: number): boolean {
+    return this.own.has(k) || this.sharedIp(k) !== undefined;
+  }
+
+  /** Whether `k` is an own (not shared) entry. */
+  hasOwn(k: number): boolean {
+    return this.own.has(k);
+  }
+
+  /** Whether `k` is (only) a shared entry: a change to it needs the node's own copy first. */
+  isShared(k: number): boolean {
+    return !this.own.has(k) && this.sharedIp(k) !== undefined;
+  }
+
+  set(k: number, n: Neigh): this {
+    if (this.isShared(k)) this.shared!.detach();
+    if (!this.own.has(k) && this.stamps) {
+      this.stamps.set(k, nextStamp());
+      const v = this.shared!;
+      const base = v.dev.ifindex * 0x1_0000_0000;
+      if (k >= base && k < base + 0x1_0000_0000) v.claim(CLAIM_NEIGH, k - base);
+    }
+    this.own.set(k, n);
+    return this;
+  }
+
+  delete(k: number): boolean {
+    if (this.isShared(k)) this.shared!.detach();
+    this.stamps?.delete(k);
+    return this.own.delete(k);
+  }
+
+  /** Deletes the entries on `dev` that `pred` selects (a shared one first detaches the mesh). */
+  deleteOnDev(dev: NetDevice, pred: (n: Neigh) => boolean): void {
+    const v = this.shared;
+    if (v && v.dev === dev) {
+      for (const e of v.mesh.bySubnet.values()) if (e.subnet !== v.own && pred(v.makeNeigh(e))) { v.detach(); break; }
+    }
+    for (const [k, n] of this.own) if (n.dev === dev && pred(n)) { this.own.delete(k); this.stamps?.delete(k); }
+  }
+
+  private merged(v: MeshView): [number, Neigh][] {
+    const stamps = this.stamps;
+    const base = v.dev.ifindex * 0x1_0000_0000;
+    return mergeByStamp(this.own, (k) => stamps?.get(k) ?? 0, v.ordered(), (e) => [base + e.subnet, v.neigh(e.subnet)!]);
+  }
+
+  entries(): IterableIterator<[number, Neigh]> {
+    return this.shared ? this.merged(this.shared)[Symbol.iterator]() : this.own.entries();
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, Neigh]> {
+    return this.entries();
+  }
+
+  keys(): IterableIterator<number> {
+    return this.shared ? this.merged(this.shared).map(([k]) => k)[Symbol.iterator]() : this.own.keys();
+  }
+
+  values(): IterableIterator<Neigh> {
+    return this.shared ? this.merged(this.shared).map(([, n]) => n)[Symbol.iterator]() : this.own.values();
+  }
+
+  attachShared(v: MeshView): void {
+    if (this.shared) throw new Error('a neighbour table holds one shared mesh');
+    this.shared = v;
+    this.stamps = new Map();
+    const base = v.dev.ifindex * 0x1_0000_0000;
+    for (const k of this.own.keys()) if (k >= base && k < base + 0x1_0000_0000) v.claim(CLAIM_NEIGH, k - base);
+  }
+
+  /** Materialises the mesh's neighbours (the objects already used, else new ones) in listing order. */
+  detachShared(v: MeshView): void {
+    if (this.shared !== v) return;
+    const merged = this.merged(v);
+    this.own.clear();
+    for (const [k, n] of merged) this.own.set(k, n);
+    this.shared = null;
+    this.stamps = null;
+  }
 }

@@ -12,7 +12,7 @@ import { HookTable } from './hooks.js';
 import { Ipv4Stack } from './ipv4.js';
 import { Sockets } from './sockets.js';
 import { prefixMask } from '../wire/bytes.js';
-import type { Neigh } from './neigh.js';
+import { NeighTable } from './neigh.js';
 
 export interface IfAddr {
   addr: number;
@@ -58,7 +58,7 @@ export class Netns {
   readonly byIndex = new Map<number, NetDevice>();
   readonly addrs: IfAddr[] = [];
   readonly fib = new Fib();
-  readonly neighs = new Map<number, Neigh>();
+  readonly neighs = new NeighTable();
   readonly hooks = new HookTable();
   readonly sysctls = new Map<string, string>(Object.entries(NETNS_SYSCTL_DEFAULTS));
   /** net.ipv4.conf.all.*: combined with each device's own value (IN_DEV_ORCONF / IN_DEV_MAXCONF). */
@@ -96,9 +96,9 @@ export class Netns {
   detach(dev: NetDevice): void {
     this.devices.delete(dev.name);
     this.byIndex.delete(dev.ifindex);
-    this.fib.remove((r) => r.dev === dev);
+    this.fib.remove((r) => r.dev === dev, dev);
     for (let i = this.addrs.length - 1; i >= 0; i--) if (this.addrs[i].dev === dev) this.addrs.splice(i, 1);
-    for (const [k, n] of this.neighs) if (n.dev === dev) this.neighs.delete(k);
+    this.neighs.deleteOnDev(dev, () => true);
   }
 
   sysctl(key: string): string {
@@ -161,7 +161,7 @@ export class Netns {
   removeAddr(ifa: IfAddr): void {
     const i = this.addrs.indexOf(ifa);
     if (i >= 0) this.addrs.splice(i, 1);
-    this.fib.remove((r) => r.proto === 'kernel' && r.dev === ifa.dev && r.src === ifa.addr);
+    this.fib.remove((r) => r.proto === 'kernel' && r.dev === ifa.dev && r.src === ifa.addr, ifa.dev);
   }
 
   /** Is `ip` one of this namespace's local addresses (a `local` route)? */

@@ -29,9 +29,10 @@ export class Node implements Netlink {
   /**
    * The commands that configured this machine, in order. An entry may be a
    * function that renders the command (a large iptables-restore is only
-   * written out when someone reads the log): read it with `configCommands()`.
+   * written out when someone reads the log), or several commands (a range of a
+   * shared peer mesh's journal, see peer-mesh.ts): read it with `configCommands()`.
    */
-  readonly configLog: (string | (() => string))[] = [];
+  readonly configLog: (string | (() => string | string[]))[] = [];
 
   constructor(readonly world: World, readonly name: string, readonly role: NodeRole) {
     this.createNetns('host');
@@ -43,22 +44,33 @@ export class Node implements Netlink {
 
   /**
    * Records a command an agent ran on this machine (for --show-config and the
-   * kernel harness). `cmd` may be a function returning the command, called
-   * (once) only when the log is read.
+   * kernel harness). `cmd` may be a function returning the command, or the
+   * commands, called only when the log is read (a single command is rendered once).
    */
-  logCommand(netns: string, cmd: string | (() => string)): void {
+  logCommand(netns: string, cmd: string | (() => string | string[])): void {
     if (typeof cmd === 'string') this.log(netns, cmd);
-    else this.configLog.push(() => Node.inNetns(netns, cmd()));
+    else this.configLog.push(() => {
+      const r = cmd();
+      return typeof r === 'string' ? Node.inNetns(netns, r) : r.map((c) => Node.inNetns(netns, c));
+    });
   }
 
-  /** The configuration log as command lines (rendering, once, the commands logged lazily). */
+  /** The last entry of the configuration log (agents extend a lazy entry they own while it is last). */
+  lastLogEntry(): string | (() => string | string[]) | undefined {
+    return this.configLog[this.configLog.length - 1];
+  }
+
+  /** The configuration log as command lines (rendering the commands logged lazily; single ones once). */
   configCommands(): string[] {
     const log = this.configLog;
+    const out: string[] = [];
     for (let i = 0; i < log.length; i++) {
-      const e = log[i];
-      if (typeof e !== 'string') log[i] = e();
+      const e = log[i]!;
+      if (typeof e === 'string') { out.push(e); continue; }
+      const r = e();
+      if (typeof r === 'string') { log[i] = r; out.push(r); } else for (const c of r) out.push(c);
     }
-    return log.slice() as string[];
+    return out;
   }
 
   private log(netns: string, cmd: string): void {
@@ -269,8 +281,8 @@ export class Node implements Netlink {
     if (up) for (const a of ns.addrs) if (a.dev === d) ns.addAddrRoutes(a);
     if (!up) {
       // fib_sync_down_dev: routes through the device go away (kernel routes come back on up).
-      ns.fib.remove((r) => r.dev === d);
-      for (const [k, n] of ns.neighs) if (n.dev === d && !(n.state & (Nud.PERMANENT | Nud.NOARP))) ns.neighs.delete(k);
+      ns.fib.remove((r) => r.dev === d, d);
+      ns.neighs.deleteOnDev(d, (n) => !(n.state & (Nud.PERMANENT | Nud.NOARP)));
     }
     this.log(netns, `ip link set ${name} ${up ? 'up' : 'down'}`);
   }

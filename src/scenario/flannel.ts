@@ -14,6 +14,7 @@ import { createHostGwBackend } from '../overlay/flannel/backend-hostgw.js';
 import { createVxlanBackend } from '../overlay/flannel/backend-vxlan.js';
 import { createUdpBackend } from '../overlay/flannel/backend-udp.js';
 import { LeaseError } from '../overlay/flannel/leases.js';
+import { VxlanPeerMesh } from '../overlay/flannel/mesh.js';
 import { EtcdSubnetManager, KubeSubnetManager, type SubnetManager } from '../overlay/flannel/subnet-manager.js';
 import type { ObjectStore } from '../kube/store.js';
 import { InputError } from './errors.js';
@@ -33,6 +34,8 @@ export interface FlannelDeployment {
   spec: FlannelSpec;
   sm: SubnetManager;
   agents: Map<string, Flanneld>;
+  /** The vxlan backend's shared peer mesh (without DirectRouting), watching before any flanneld. */
+  mesh?: VxlanPeerMesh;
   /** Starts flanneld on `node` now; errors name the scenario's network section. */
   start(node: Node, publicIP: number, publicPrefix: number): Flanneld;
   /** The CNI config list the flannel plugin resolves on `node` from its subnet.env. */
@@ -43,10 +46,13 @@ export function createFlannel(spec: FlannelSpec, store: ObjectStore, rand: (n: n
   const sm: SubnetManager = spec.subnetManager === 'kube' ? new KubeSubnetManager(store, spec.config) : new EtcdSubnetManager(spec.config, rand);
   const backend = backendFactory(spec);
   const agents = new Map<string, Flanneld>();
+  const vx = spec.config.backend.type === 'vxlan' ? spec.config.backend.vxlan : undefined;
+  const mesh = spec.config.backend.type === 'vxlan' && !vx?.directRouting ? new VxlanPeerMesh(sm, spec.config.subnetLen) : undefined;
   return {
-    spec, sm, agents,
+    spec, sm, agents, mesh,
     start(node, publicIP, publicPrefix) {
-      const agent = new Flanneld(node, sm, spec.config, { extIface: 'eth0', publicIP, publicPrefix, ipMasq: spec.ipMasq, backend });
+      if (mesh) mesh.clock = () => node.world.now;
+      const agent = new Flanneld(node, sm, spec.config, { extIface: 'eth0', publicIP, publicPrefix, ipMasq: spec.ipMasq, backend, mesh });
       agents.set(node.name, agent);
       try {
         agent.start();

@@ -47,6 +47,7 @@ import { macKey } from './bridge.js';
 import { ETH_HLEN, ETH_P_IP } from '../../wire/ethernet.js';
 import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, writeIpv4Header } from '../../wire/ipv4.js';
 import { ipToString, macToString, setU16, setU32, u16, u32, macEquals } from '../../wire/bytes.js';
+import { CLAIM_FDB, mergeByStamp, nextStamp, type MeshView } from '../peer-mesh.js';
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../../wire/checksum.js';
 
 /** Linux's default VXLAN port (vxlan_port = 8472; IANA's 4789 is not the kernel default). */
@@ -79,8 +80,12 @@ function mix(h: number, v: number): number {
 
 export class Vxlan extends NetDevice {
   readonly kind = 'vxlan';
-  /** MAC number → entry, in insertion order (the order `bridge fdb show` prints). */
+  /** MAC number → entry, in insertion order (the order `bridge fdb show` prints): the device's own entries. */
   readonly fdb = new Map<number, VxlanFdbEntry>();
+  /** A peer mesh whose FDB entries follow the own ones (peer-mesh.ts). */
+  shared: MeshView | null = null;
+  /** Stamps of the own keys added while a mesh is attached (merged listing order). */
+  private stamps: Map<number, number> | null = null;
 
   constructor(netns: Netns, name: string, mac: Uint8Array, mtu: number,
     readonly vni: number, readonly dstport: number, readonly local: number,
@@ -91,9 +96,14 @@ export class Vxlan extends NetDevice {
   /** `bridge fdb add|append|replace MAC dev NAME dst IP self`. */
   fdbAdd(mac: Uint8Array, dst: number, mode: 'add' | 'append' | 'replace', permanent: boolean): 'EEXIST' | null {
     const k = macKey(mac, 0);
+    if (this.shared && !this.fdb.has(k) && this.shared.entryByMac(k)) {
+      if (mode === 'add') return 'EEXIST';
+      this.shared.detach(); // copy-on-write
+    }
     const e = this.fdb.get(k);
     if (!e) {
       this.fdb.set(k, { mac: mac.slice(), remotes: [{ dst, permanent }] });
+      if (this.stamps) { this.stamps.set(k, nextStamp()); this.shared!.claim(CLAIM_FDB, k); }
       return null;
     }
     if (mode === 'add') return 'EEXIST';
@@ -106,20 +116,58 @@ export class Vxlan extends NetDevice {
   /** `bridge fdb del MAC dev NAME [dst IP]`: false when nothing matched. */
   fdbDel(mac: Uint8Array, dst?: number): boolean {
     const k = macKey(mac, 0);
+    if (this.shared && !this.fdb.has(k)) {
+      const se = this.shared.entryByMac(k);
+      if (!se || (dst !== undefined && !se.fdb.remotes.some((r) => r.dst === dst))) return false;
+      this.shared.detach(); // copy-on-write
+    }
     const e = this.fdb.get(k);
     if (!e) return false;
-    if (dst === undefined) { this.fdb.delete(k); return true; }
+    if (dst === undefined) { this.fdb.delete(k); this.stamps?.delete(k); return true; }
     const i = e.remotes.findIndex((r) => r.dst === dst);
     if (i < 0) return false;
     e.remotes.splice(i, 1);
-    if (e.remotes.length === 0) this.fdb.delete(k);
+    if (e.remotes.length === 0) { this.fdb.delete(k); this.stamps?.delete(k); }
     return true;
+  }
+
+  /** The entry for a MAC number: the device's own, else the attached mesh's. */
+  fdbGet(k: number): VxlanFdbEntry | undefined {
+    const e = this.fdb.get(k);
+    if (e !== undefined || this.shared === null) return e;
+    return this.shared.entryByMac(k)?.fdb;
+  }
+
+  /** Own and shared entries in insertion order. */
+  fdbEntries(): Iterable<VxlanFdbEntry> {
+    const v = this.shared;
+    if (!v) return this.fdb.values();
+    const stamps = this.stamps;
+    return mergeByStamp(this.fdb, (k) => stamps?.get(k) ?? 0, v.ordered(), (e) => [e.macKey, e.fdb]).map(([, e]) => e);
+  }
+
+  attachShared(v: MeshView): void {
+    if (this.shared) throw new Error('a vxlan device holds one shared mesh');
+    this.shared = v;
+    this.stamps = new Map();
+    for (const k of this.fdb.keys()) v.claim(CLAIM_FDB, k);
+  }
+
+  /** Materialises the mesh's entries (copies: own entries are mutable) in listing order. */
+  detachShared(v: MeshView): void {
+    if (this.shared !== v) return;
+    const stamps = this.stamps;
+    const merged = mergeByStamp(this.fdb, (k) => stamps?.get(k) ?? 0, v.ordered(), (e) => [e.macKey, { mac: e.mac.slice(), remotes: e.fdb.remotes.map((r) => ({ ...r })) }]);
+    this.fdb.clear();
+    for (const [k, e] of merged) this.fdb.set(k, e);
+    this.shared = null;
+    this.stamps = null;
   }
 
   /** `bridge fdb show dev NAME` lines, as iproute2 prints a vxlan device's own entries. */
   showFdb(): string[] {
     const out: string[] = [];
-    for (const e of this.fdb.values()) for (const r of e.remotes) {
+    for (const e of this.fdbEntries()) for (const r of e.remotes) {
       out.push(`${macToString(e.mac)} dst ${ipToString(r.dst)} self ${r.permanent ? 'permanent' : 'static'}`);
     }
     return out;
@@ -167,7 +215,7 @@ export class Vxlan extends NetDevice {
   protected transmit(skb: Skb): void {
     const b = skb.buf, d = skb.data;
     const w = this.netns.node.world;
-    let e = this.fdb.get(macKey(b, d));
+    let e = this.fdbGet(macKey(b, d));
     const hit = e !== undefined;
     if (!e) e = this.fdb.get(0);
     if (!e || e.remotes.length === 0) {

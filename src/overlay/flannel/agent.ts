@@ -26,6 +26,8 @@ import { subnetEnv, subnetKey, type FlannelConfig } from './config.js';
 import type { BackendContext, BackendFactory, FlannelBackend } from './backend.js';
 import type { Lease, LeaseEvent } from './leases.js';
 import type { SubnetManager } from './subnet-manager.js';
+import type { MeshView } from '../../kernel/peer-mesh.js';
+import type { LeaseRef, MeshLogRecord, VxlanPeerMesh } from './mesh.js';
 
 export interface FlanneldOptions {
   /** `--iface`: the external interface (eth0). */
@@ -35,6 +37,8 @@ export interface FlanneldOptions {
   /** `--ip-masq` (kube-flannel.yml sets it). */
   ipMasq: boolean;
   backend: BackendFactory;
+  /** The deployment's shared vxlan peer mesh (mesh.ts), when it has one. */
+  mesh?: VxlanPeerMesh;
 }
 
 /** kube-proxy's masquerade mark as flannel's rules test it (trafficmngr.KubeProxyMark). */
@@ -46,8 +50,11 @@ export class Flanneld {
   /** `/run/flannel/subnet.env` once written. */
   subnetEnv: string | undefined;
   running = false;
-  /** Remote leases programmed, by subnet key. */
-  private readonly remotes = new Map<string, Lease>();
+  /** Remote leases programmed, by subnet key (while detached from the mesh). */
+  private remotes = new Map<string, Lease>();
+  /** The node's view of the shared peer mesh while attached (then `remotes` is empty), and its log record. */
+  private view: MeshView | null = null;
+  private rec: MeshLogRecord | null = null;
   private unwatch: (() => void) | null = null;
 
   constructor(readonly node: Node, readonly sm: SubnetManager, readonly cfg: FlannelConfig, readonly opts: FlanneldOptions) {}
@@ -72,7 +79,20 @@ export class Flanneld {
     this.subnetEnv = subnetEnv(this.cfg, lease.subnet, be.mtu, this.opts.ipMasq);
     node.logCommand('host', `# /run/flannel/subnet.env: ${this.subnetEnv.trim().split('\n').join(' ')}`);
     be.configure(lease);
-    for (const l of this.sm.leases()) this.onLease({ type: 'added', lease: l });
+    const mesh = this.opts.mesh;
+    if (mesh && be.meshDevice && mesh.canAttach(lease)) {
+      const { view, rec } = mesh.attach(node, be.meshDevice, lease, () => this.detached());
+      this.view = view;
+      this.rec = rec;
+      if (node.world.trace.on) {
+        for (const l of this.sm.leases()) {
+          const e = l.subnet.addr !== lease.subnet.addr ? view.entry(l.subnet.addr) : undefined;
+          if (e) this.note('vxlan', mesh.addNote(e, view.dev.name));
+        }
+      }
+    } else {
+      for (const l of this.sm.leases()) this.onLease({ type: 'added', lease: l });
+    }
     this.unwatch = this.sm.watch((e) => this.onLease(e));
     this.scheduleRenewal();
   }
@@ -81,6 +101,7 @@ export class Flanneld {
   stop(): void {
     if (!this.running) return;
     this.running = false;
+    this.view?.detach(); // what it programmed stays, frozen: the node's own copy
     this.unwatch?.();
     this.unwatch = null;
     this.backend?.stop();
@@ -89,13 +110,31 @@ export class Flanneld {
 
   /** The remote subnets this node has programmed, by subnet key. */
   remoteLeases(): Lease[] {
+    if (this.view) return this.view.ordered().map((x) => (x.e.data as LeaseRef).copy);
     return [...this.remotes.values()];
+  }
+
+  /** Whether this node follows the deployment's shared peer mesh. */
+  get sharing(): boolean {
+    return this.view !== null;
+  }
+
+  /** The mesh view was materialised (copy-on-write): from now on this agent programs remotes itself. */
+  private detached(): void {
+    const v = this.view!;
+    this.view = null;
+    this.rec = null;
+    this.remotes = new Map(v.ordered().map((x) => {
+      const l = (x.e.data as LeaseRef).copy;
+      return [subnetKey(l.subnet.addr, l.subnet.prefix), l];
+    }));
   }
 
   private onLease(e: LeaseEvent): void {
     const own = this.lease!;
     const l = e.lease;
     if (l.subnet.addr === own.subnet.addr && l.subnet.prefix === own.subnet.prefix) return; // the watcher skips its own lease
+    if (this.view) { this.onMeshEvent(e); return; }
     const key = subnetKey(l.subnet.addr, l.subnet.prefix);
     const be = this.backend!;
     if (e.type === 'added') {
@@ -109,6 +148,22 @@ export class Flanneld {
       this.remotes.delete(key);
       this.note('lease', `lease ${key} of ${formatIPv4(l.attrs.publicIP)} removed`);
       be.removeRemote(prev);
+    }
+  }
+
+  /** A lease event the mesh has applied: log its steps (lazily) and write the notes the backend would. */
+  private onMeshEvent(e: LeaseEvent): void {
+    const mesh = this.opts.mesh!;
+    const view = this.view!;
+    this.rec = mesh.logLastEvent(this.node, view, this.rec!);
+    if (!this.node.world.trace.on) return;
+    const j = mesh.mesh.journal;
+    if (e.type === 'removed' && mesh.lastTo > mesh.lastFrom) {
+      this.note('lease', `lease ${subnetKey(e.lease.subnet.addr, e.lease.subnet.prefix)} of ${formatIPv4(e.lease.attrs.publicIP)} removed`);
+    }
+    for (let i = mesh.lastFrom; i < mesh.lastTo; i++) {
+      const op = j[i]!;
+      this.note('vxlan', op.add ? mesh.addNote(op.e, view.dev.name) : mesh.delNote(op.e));
     }
   }
 

@@ -44,6 +44,7 @@ export function createVxlanBackend(ctx: BackendContext): FlannelBackend {
 
   return {
     type: 'vxlan',
+    meshDevice: o.directRouting ? null : dev,
     get mtu() { return dev.mtu; },
     backendData: () => ({ VNI: o.vni, VtepMAC: vtepMac }),
     configure(own) {

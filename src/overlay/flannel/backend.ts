@@ -18,6 +18,7 @@
  * (replayed by the kernel-conformance harness).
  */
 import type { Node } from '../../kernel/node.js';
+import type { Vxlan } from '../../kernel/devices/vxlan.js';
 import { NetlinkError } from '../../kernel/netlink.js';
 import type { FlannelBackendType, FlannelConfig } from './config.js';
 import type { Lease } from './leases.js';
@@ -53,6 +54,12 @@ export interface FlannelBackend {
   removeRemote(lease: Lease): void;
   /** flanneld exits (a userspace data path, the udp backend's, stops forwarding). */
   stop(): void;
+  /**
+   * The vxlan device when every remote's entries are the same on every node (no
+   * DirectRouting): the agent may then attach it to the deployment's shared peer
+   * mesh (mesh.ts) instead of calling addRemote/removeRemote per remote.
+   */
+  readonly meshDevice?: Vxlan | null;
 }
 
 export type BackendFactory = (ctx: BackendContext) => FlannelBackend;
