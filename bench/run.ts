@@ -18,8 +18,9 @@ import { bridgeTraced, bridgeUntraced } from './bridge-frames.js';
 import { scenarioRun } from './scenario-run.js';
 import { netfilterBenches } from './netfilter.js';
 import { kubeproxyBenches } from './kube-proxy.js';
+import { flannelBenches } from './flannel.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches, flannelBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -23,6 +23,18 @@ import { summarize } from '../wire/summary.js';
 
 export type NodeRole = 'node' | 'host' | 'router';
 
+/** A configuration log entry left open by its owner (Node.logOpen). */
+export interface OpenLogEntry {
+  /** Renders the commands (the entry in the log). */
+  fn: () => string | string[];
+  /** Nothing recorded since it opened (it may move after another entry). */
+  isEmpty(): boolean;
+  /** Fix its end: something else is logged after it, or its owner stops. */
+  close(): void;
+  /** Open a new entry (logOpen) after the one just logged. */
+  reopen(): void;
+}
+
 export class Node implements Netlink {
   readonly netns = new Map<string, Netns>();
   nextIfindex = 1;
@@ -49,15 +61,44 @@ export class Node implements Netlink {
    */
   logCommand(netns: string, cmd: string | (() => string | string[])): void {
     if (typeof cmd === 'string') this.log(netns, cmd);
-    else this.configLog.push(() => {
+    else this.pushLog(() => {
       const r = cmd();
       return typeof r === 'string' ? Node.inNetns(netns, r) : r.map((c) => Node.inNetns(netns, c));
     });
   }
 
-  /** The last entry of the configuration log (agents extend a lazy entry they own while it is last). */
-  lastLogEntry(): string | (() => string | string[]) | undefined {
-    return this.configLog[this.configLog.length - 1];
+  /** The open entry (logOpen), always the log's last entry while open. */
+  private openEntry: OpenLogEntry | null = null;
+
+  /**
+   * Appends a lazily rendered entry that stays open — it renders whatever its owner
+   * (a shared peer mesh's journal) records meanwhile — while it is the log's last
+   * entry. When something else is logged, an entry with nothing recorded yet moves
+   * after it; otherwise it is closed (its end fixed) and asked to `reopen` after it.
+   */
+  logOpen(entry: OpenLogEntry): void {
+    this.pushLog(entry.fn);
+    this.openEntry = entry;
+  }
+
+  /** Closes the open entry, if any (its owner stops recording into this log). */
+  closeOpen(): void {
+    const o = this.openEntry;
+    if (o) { this.openEntry = null; o.close(); }
+  }
+
+  private pushLog(e: string | (() => string | string[])): void {
+    const o = this.openEntry;
+    if (!o) { this.configLog.push(e); return; }
+    if (o.isEmpty()) {
+      this.configLog.pop();
+      this.configLog.push(e, o.fn);
+      return;
+    }
+    this.openEntry = null;
+    o.close();
+    this.configLog.push(e);
+    o.reopen();
   }
 
   /** The configuration log as command lines (rendering the commands logged lazily; single ones once). */
@@ -74,7 +115,7 @@ export class Node implements Netlink {
   }
 
   private log(netns: string, cmd: string): void {
-    this.configLog.push(Node.inNetns(netns, cmd));
+    this.pushLog(Node.inNetns(netns, cmd));
   }
 
   /** Commands for the machine's own namespace are written bare; others name the netns. */
@@ -112,7 +153,7 @@ export class Node implements Netlink {
   netnsAdd(name: string): void {
     if (this.netns.has(name)) throw new NetlinkError('EEXIST', `Cannot create namespace "${name}": File exists`);
     this.createNetns(name);
-    this.configLog.push(`ip netns add ${name}`);
+    this.pushLog(`ip netns add ${name}`);
     this.linkSetUp(name, 'lo');
   }
 
@@ -120,7 +161,7 @@ export class Node implements Netlink {
     const ns = this.ns(name);
     for (const d of [...ns.devices.values()]) if (d instanceof Veth && d.peer) this.unlinkVeth(d);
     this.netns.delete(name);
-    this.configLog.push(`ip netns del ${name}`);
+    this.pushLog(`ip netns del ${name}`);
   }
 
   netnsExists(name: string): boolean { return this.netns.has(name); }
@@ -218,9 +259,9 @@ export class Node implements Netlink {
     nic.bandwidth = bandwidth;
     ns.attach(nic);
     segment.attach(nic);
-    this.configLog.push(`# ${name}: NIC on underlay segment ${segment.name}`);
-    this.configLog.push(`ip link set ${name} address ${macToString(mac)}`);
-    if (mtu !== 1500) this.configLog.push(`ip link set ${name} mtu ${mtu}`);
+    this.pushLog(`# ${name}: NIC on underlay segment ${segment.name}`);
+    this.pushLog(`ip link set ${name} address ${macToString(mac)}`);
+    if (mtu !== 1500) this.pushLog(`ip link set ${name} mtu ${mtu}`);
     return nic;
   }
 

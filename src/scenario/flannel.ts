@@ -51,7 +51,7 @@ export function createFlannel(spec: FlannelSpec, store: ObjectStore, rand: (n: n
   return {
     spec, sm, agents, mesh,
     start(node, publicIP, publicPrefix) {
-      if (mesh) mesh.clock = () => node.world.now;
+      if (mesh) { mesh.clock = () => node.world.now; mesh.traceOn = () => node.world.trace.on; }
       const agent = new Flanneld(node, sm, spec.config, { extIface: 'eth0', publicIP, publicPrefix, ipMasq: spec.ipMasq, backend, mesh });
       agents.set(node.name, agent);
       try {

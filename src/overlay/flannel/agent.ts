@@ -27,7 +27,7 @@ import type { BackendContext, BackendFactory, FlannelBackend } from './backend.j
 import type { Lease, LeaseEvent } from './leases.js';
 import type { SubnetManager } from './subnet-manager.js';
 import type { MeshView } from '../../kernel/peer-mesh.js';
-import type { LeaseRef, MeshLogRecord, VxlanPeerMesh } from './mesh.js';
+import type { LeaseRef, MeshSub, VxlanPeerMesh } from './mesh.js';
 
 export interface FlanneldOptions {
   /** `--iface`: the external interface (eth0). */
@@ -54,7 +54,7 @@ export class Flanneld {
   private remotes = new Map<string, Lease>();
   /** The node's view of the shared peer mesh while attached (then `remotes` is empty), and its log record. */
   private view: MeshView | null = null;
-  private rec: MeshLogRecord | null = null;
+  private sub: MeshSub | null = null;
   private unwatch: (() => void) | null = null;
 
   constructor(readonly node: Node, readonly sm: SubnetManager, readonly cfg: FlannelConfig, readonly opts: FlanneldOptions) {}
@@ -80,10 +80,10 @@ export class Flanneld {
     node.logCommand('host', `# /run/flannel/subnet.env: ${this.subnetEnv.trim().split('\n').join(' ')}`);
     be.configure(lease);
     const mesh = this.opts.mesh;
+    mesh?.acquired(lease);
     if (mesh && be.meshDevice && mesh.canAttach(lease)) {
-      const { view, rec } = mesh.attach(node, be.meshDevice, lease, () => this.detached());
+      const view = mesh.attach(node, be.meshDevice, lease, () => this.detached());
       this.view = view;
-      this.rec = rec;
       if (node.world.trace.on) {
         for (const l of this.sm.leases()) {
           const e = l.subnet.addr !== lease.subnet.addr ? view.entry(l.subnet.addr) : undefined;
@@ -93,7 +93,11 @@ export class Flanneld {
     } else {
       for (const l of this.sm.leases()) this.onLease({ type: 'added', lease: l });
     }
-    this.unwatch = this.sm.watch((e) => this.onLease(e));
+    if (mesh) {
+      const w = mesh.watch((e) => this.onLease(e), this.view !== null);
+      this.sub = w.sub;
+      this.unwatch = w.unwatch;
+    } else this.unwatch = this.sm.watch((e) => this.onLease(e));
     this.scheduleRenewal();
   }
 
@@ -123,7 +127,7 @@ export class Flanneld {
   private detached(): void {
     const v = this.view!;
     this.view = null;
-    this.rec = null;
+    if (this.sub) this.opts.mesh!.unshare(this.sub);
     this.remotes = new Map(v.ordered().map((x) => {
       const l = (x.e.data as LeaseRef).copy;
       return [subnetKey(l.subnet.addr, l.subnet.prefix), l];
@@ -151,11 +155,10 @@ export class Flanneld {
     }
   }
 
-  /** A lease event the mesh has applied: log its steps (lazily) and write the notes the backend would. */
+  /** A lease event the mesh has applied (the node's log record renders its steps): write the notes the backend would. */
   private onMeshEvent(e: LeaseEvent): void {
     const mesh = this.opts.mesh!;
     const view = this.view!;
-    this.rec = mesh.logLastEvent(this.node, view, this.rec!);
     if (!this.node.world.trace.on) return;
     const j = mesh.mesh.journal;
     if (e.type === 'removed' && mesh.lastTo > mesh.lastFrom) {

@@ -27,7 +27,7 @@ import { macToString } from '../../wire/bytes.js';
 import { macKey } from '../../kernel/devices/bridge.js';
 import type { Vxlan } from '../../kernel/devices/vxlan.js';
 import { PeerMesh, type MeshView, type PeerEntry } from '../../kernel/peer-mesh.js';
-import type { Node } from '../../kernel/node.js';
+import type { Node, OpenLogEntry } from '../../kernel/node.js';
 import type { Lease, LeaseEvent } from './leases.js';
 import type { SubnetManager } from './subnet-manager.js';
 
@@ -55,12 +55,44 @@ interface EntryText {
   pub: string;
 }
 
-/** One node's lazily rendered run of mesh commands: the snapshot at `from` (when `snap`), then journal[from, to). */
-export interface MeshLogRecord {
-  snap: boolean;
-  from: number;
+/**
+ * One node's lazily rendered run of mesh commands: the snapshot at `from` (when
+ * `snap`), then journal[from, to) — `to` open (the journal's end) until the node logs
+ * anything else (then a new record opens after that entry) or detaches.
+ */
+export class MeshLogRecord implements OpenLogEntry {
+  open = true;
   to: number;
-  fn: () => string[];
+  readonly fn: () => string[];
+
+  constructor(private readonly owner: VxlanPeerMesh, private readonly node: Node, private readonly view: MeshView,
+    readonly snap: boolean, readonly from: number) {
+    this.to = from;
+    this.fn = () => owner.render(view, this);
+  }
+
+  isEmpty(): boolean {
+    return !this.snap && this.from === this.owner.mesh.journal.length;
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.to = this.owner.mesh.journal.length;
+  }
+
+  reopen(): void {
+    if (this.view.attached) this.node.logOpen(new MeshLogRecord(this.owner, this.node, this.view, false, this.owner.mesh.journal.length));
+  }
+}
+
+/** A watcher of lease events through the mesh (a flanneld): called in registration order. */
+export interface MeshSub {
+  fn: (e: LeaseEvent) => void;
+  /** While attached the agent needs lease events only for trace notes. */
+  shared: boolean;
+  seq: number;
+  dead: boolean;
 }
 
 export class VxlanPeerMesh {
@@ -70,24 +102,82 @@ export class VxlanPeerMesh {
   /** The journal range the last lease event produced. */
   lastFrom = 0;
   lastTo = 0;
-  /** Virtual time (set by the deployment once a node exists). */
+  /** Virtual time and whether tracing is on (set by the deployment once a node exists). */
   clock: () => number = () => 0;
+  traceOn: () => boolean = () => false;
   private readonly text = new WeakMap<PeerEntry, EntryText>();
+  /** Every watcher, in registration order; and those not attached (they act on every event). */
+  private readonly subs: MeshSub[] = [];
+  private privSubs: MeshSub[] = [];
+  private subSeq = 0;
+  /**
+   * Subnets whose lease the registry changed without a watch event (an etcd lease
+   * re-acquired by its node with new attributes): the mesh holds what the watch
+   * said, a flanneld starting now would read the new attributes, so none attaches
+   * while one is live.
+   */
+  private readonly stale = new Set<number>();
 
   constructor(readonly sm: SubnetManager, prefix: number) {
     this.mesh = new PeerMesh(prefix);
     this.broken = !sharing;
-    for (const l of sm.leases()) this.onEvent({ type: 'added', lease: l });
+    for (const l of sm.leases()) this.apply({ type: 'added', lease: l });
     sm.watch((e) => this.onEvent(e));
   }
 
+  /**
+   * `sm.watch` for the deployment's flanneld instances: one registry watcher (the
+   * mesh, which applies each event first), then every agent in registration order;
+   * agents attached to the mesh are called only when tracing is on (for their notes).
+   */
+  watch(fn: (e: LeaseEvent) => void, shared: boolean): { sub: MeshSub; unwatch: () => void } {
+    const sub: MeshSub = { fn, shared, seq: this.subSeq++, dead: false };
+    this.subs.push(sub);
+    if (!shared) this.privSubs.push(sub);
+    return {
+      sub,
+      unwatch: () => {
+        sub.dead = true;
+        const i = this.subs.indexOf(sub);
+        if (i >= 0) this.subs.splice(i, 1);
+        const j = this.privSubs.indexOf(sub);
+        if (j >= 0) this.privSubs.splice(j, 1);
+      },
+    };
+  }
+
+  /** The agent of `sub` detached: it acts on every event from now on. */
+  unshare(sub: MeshSub): void {
+    if (!sub.shared || sub.dead) return;
+    sub.shared = false;
+    let i = this.privSubs.length;
+    while (i > 0 && this.privSubs[i - 1]!.seq > sub.seq) i--;
+    this.privSubs.splice(i, 0, sub);
+  }
+
   private onEvent(ev: LeaseEvent): void {
+    this.apply(ev);
+    const list = this.traceOn() ? this.subs : this.privSubs;
+    if (list.length === 0) return;
+    for (const sub of [...list]) if (!sub.dead) sub.fn(ev);
+  }
+
+  /** After `own` was acquired: a lease changed behind the watch makes the mesh unsafe for new attachers. */
+  acquired(own: Lease): void {
+    const e = this.mesh.bySubnet.get(own.subnet.addr);
+    if (!e) return;
+    const r = e.data as LeaseRef;
+    if (r.src !== own || r.srcAttrs !== own.attrs || r.srcSubnet !== own.subnet) this.stale.add(own.subnet.addr);
+  }
+
+  private apply(ev: LeaseEvent): void {
     const mesh = this.mesh;
     const from = mesh.journal.length;
     this.lastFrom = this.lastTo = from;
     if (this.broken) return;
     const l = ev.lease;
     const addr = l.subnet.addr;
+    this.stale.delete(addr);
     if (ev.type === 'removed') {
       if (l.subnet.prefix === mesh.prefix) mesh.remove(addr);
       this.lastTo = mesh.journal.length;
@@ -115,42 +205,23 @@ export class VxlanPeerMesh {
   }
 
   /**
-   * Whether a node with lease `own` can attach now: sharing is on and every lease
-   * in the mesh is still the registry's object as the watch reported it (a
-   * flanneld starting now reads the registry; the mesh holds what the watch said).
+   * Whether a node with lease `own` can attach now: sharing is on and the mesh holds
+   * every lease as the registry has it (a flanneld starting now reads the registry).
+   * The registry changes a lease without an event only when its own node re-acquires
+   * it (`acquired` records that), so this is O(1).
    */
   canAttach(own: Lease): boolean {
-    if (this.broken || own.subnet.prefix !== this.mesh.prefix) return false;
-    for (const e of this.mesh.bySubnet.values()) {
-      const r = e.data as LeaseRef;
-      if (r.src.attrs !== r.srcAttrs || r.src.subnet !== r.srcSubnet) return false;
-    }
-    return true;
+    return !this.broken && this.stale.size === 0 && own.subnet.prefix === this.mesh.prefix;
   }
 
-  /** Attaches `node`'s flannel device; logs the snapshot record (what its start-up `addRemote`s log). */
-  attach(node: Node, dev: Vxlan, own: Lease, onDetach: () => void): { view: MeshView; rec: MeshLogRecord } {
-    const view = this.mesh.attach(dev, own.subnet.addr, onDetach);
-    const at = this.mesh.journal.length;
-    const rec = this.record(view, true, at);
-    node.configLog.push(rec.fn);
-    return { view, rec };
-  }
-
-  /** Extends `rec` (if it is still the node's last log entry) or starts a new record with the last event's steps. */
-  logLastEvent(node: Node, view: MeshView, rec: MeshLogRecord): MeshLogRecord {
-    const from = this.lastFrom, to = this.lastTo;
-    if (to === from) return rec;
-    if (node.lastLogEntry() === rec.fn && rec.to === from) { rec.to = to; return rec; }
-    const r = this.record(view, false, from);
-    r.to = to;
-    node.configLog.push(r.fn);
-    return r;
-  }
-
-  private record(view: MeshView, snap: boolean, at: number): MeshLogRecord {
-    const rec: MeshLogRecord = { snap, from: at, to: at, fn: () => this.render(view, rec) };
-    return rec;
+  /** Attaches `node`'s flannel device; logs the open record (the start-up `addRemote`s, then the events that follow). */
+  attach(node: Node, dev: Vxlan, own: Lease, onDetach: () => void): MeshView {
+    const view = this.mesh.attach(dev, own.subnet.addr, () => {
+      node.closeOpen();
+      onDetach();
+    });
+    node.logOpen(new MeshLogRecord(this, node, view, true, this.mesh.journal.length));
+    return view;
   }
 
   /** The commands a private flanneld would have logged for `rec`. */
@@ -162,7 +233,8 @@ export class VxlanPeerMesh {
       for (const e of live) this.addCmds(e, name, out);
     }
     const j = this.mesh.journal;
-    for (let i = rec.from; i < rec.to; i++) {
+    const to = rec.open ? j.length : rec.to;
+    for (let i = rec.from; i < to; i++) {
       const op = j[i]!;
       if (op.e.subnet === own) continue;
       if (op.add) this.addCmds(op.e, name, out);
