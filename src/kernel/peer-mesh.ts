@@ -59,6 +59,8 @@ export interface PeerEntry {
   readonly pub: number;
   /** Insertion stamp (nextStamp) when added to the mesh. */
   readonly stamp: number;
+  /** The stamp of the first add of this subnet since it was last absent (kept across a replace). */
+  readonly keyStamp: number;
   /** Virtual time it was added (the neighbour's creation time). */
   readonly time: number;
   /** The FDB entry, shared read-only by every attached device. */
@@ -95,13 +97,14 @@ export class PeerMesh {
   get size(): number { return this.bySubnet.size; }
 
   /** Adds an entry (the subnet must not be in the mesh, nor the MAC). */
-  add(subnet: number, mac: Uint8Array, pub: number, time: number, data: unknown): PeerEntry {
+  add(subnet: number, mac: Uint8Array, pub: number, time: number, data: unknown, keyStamp?: number): PeerEntry {
     const k = macKey(mac, 0);
     this.evictClaims(subnet, k);
     if (this.bySubnet.has(subnet) || this.byMac.has(k)) throw new Error('PeerMesh.add: subnet or MAC already in the mesh');
     const m = mac.slice();
+    const stamp = nextStamp();
     const e: PeerEntry = {
-      subnet, prefix: this.prefix, mac: m, macKey: k, pub, stamp: nextStamp(), time,
+      subnet, prefix: this.prefix, mac: m, macKey: k, pub, stamp, keyStamp: keyStamp ?? stamp, time,
       fdb: { mac: m, remotes: [{ dst: pub, permanent: true }] }, data,
     };
     this.bySubnet.set(subnet, e);
@@ -240,16 +243,20 @@ export class MeshView {
   /**
    * The shared entries in this node's order: those present at the attach (programmed
    * then, in subnet order) at the attach stamp, then the later ones at their own.
+   * `byKey`: in the order of a map keyed by subnet that a replace does not move (the
+   * first add of the subnet since it was last absent).
    */
-  ordered(): ViewItem[] {
+  ordered(byKey = false): ViewItem[] {
     const before: PeerEntry[] = [];
     const after: ViewItem[] = [];
     for (const e of this.mesh.bySubnet.values()) {
       if (e.subnet === this.own) continue;
-      if (e.stamp < this.attachStamp) before.push(e);
-      else after.push({ e, stamp: e.stamp });
+      const st = byKey ? e.keyStamp : e.stamp;
+      if (st < this.attachStamp) before.push(e);
+      else after.push({ e, stamp: st });
     }
     before.sort((a, b) => a.subnet - b.subnet);
+    if (byKey) after.sort((a, b) => a.stamp - b.stamp);
     const out: ViewItem[] = before.map((e) => ({ e, stamp: this.attachStamp }));
     for (const x of after) out.push(x);
     return out;

@@ -112,9 +112,14 @@ export class Flanneld {
     this.note('stop', 'flanneld stopped');
   }
 
-  /** The remote subnets this node has programmed, by subnet key. */
+  /**
+   * The remote subnets this node has programmed, by subnet key. While the node shares
+   * the deployment's mesh each lease's `expiration` is the one its last watch event
+   * carried (a private flanneld keeps the registry's value at its start for the leases
+   * already there: the registry updates expirations in place, without an event).
+   */
   remoteLeases(): Lease[] {
-    if (this.view) return this.view.ordered().map((x) => (x.e.data as LeaseRef).copy);
+    if (this.view) return this.view.ordered(true).map((x) => (x.e.data as LeaseRef).copy);
     return [...this.remotes.values()];
   }
 
@@ -128,7 +133,7 @@ export class Flanneld {
     const v = this.view!;
     this.view = null;
     if (this.sub) this.opts.mesh!.unshare(this.sub);
-    this.remotes = new Map(v.ordered().map((x) => {
+    this.remotes = new Map(v.ordered(true).map((x) => {
       const l = (x.e.data as LeaseRef).copy;
       return [subnetKey(l.subnet.addr, l.subnet.prefix), l];
     }));

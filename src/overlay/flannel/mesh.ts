@@ -192,9 +192,9 @@ export class VxlanPeerMesh {
       return;
     }
     mesh.evictClaims(addr, k);
-    mesh.remove(addr);
+    const prev = mesh.remove(addr);
     const ref: LeaseRef = { copy: { subnet: { ...l.subnet }, attrs: { ...l.attrs }, expiration: l.expiration }, src: l, srcAttrs: l.attrs, srcSubnet: l.subnet };
-    mesh.add(addr, mac, l.attrs.publicIP, this.clock(), ref);
+    mesh.add(addr, mac, l.attrs.publicIP, this.clock(), ref, prev?.keyStamp);
     this.lastTo = mesh.journal.length;
   }
 

@@ -116,6 +116,9 @@ function twin(n: number, steps: ((c: C) => void)[], etcd = false): { shared: C; 
     step(priv);
     for (let k = 1; k <= n; k++) {
       expect(state(shared.l.nodes[k]!), `step ${i}, n${k}`).toEqual(state(priv.l.nodes[k]!));
+      // The leases' expiration is left out: a shared node keeps the one the watch reported (see Flanneld.remoteLeases).
+      const rl = (c: C) => c.agents[k]?.remoteLeases().map((x) => JSON.stringify({ ...x, expiration: 0 }));
+      expect(rl(shared), `step ${i}, n${k} remoteLeases`).toEqual(rl(priv));
     }
     expect(notesOf(shared.l), `step ${i}: trace`).toEqual(notesOf(priv.l));
   });
@@ -230,6 +233,19 @@ for (const tr of [true, false]) describe(`a shared mesh equals private programmi
     ]);
     expect(shared.m!.broken).toBe(true);
     expect([1, 2, 3].map((i) => shared.agents[i]!.sharing)).toEqual([false, false, false]);
+  });
+
+  it('a lease changing (public IP annotation) replaces the entries: they move to the end of the listings', () => {
+    twin(4, [
+      startAll(1, 4),
+      (c) => {
+        const obj = c.l.store.get('Node', undefined, 'n2')!;
+        const meta = obj.metadata as Record<string, unknown>;
+        c.l.store.update({ ...obj, metadata: { ...meta, annotations: { ...(meta.annotations as Record<string, string>), 'flannel.alpha.coreos.com/public-ip': '192.168.70.77' }, resourceVersion: undefined } });
+      },
+      (c) => c.l.nodes[3]!.routeDel('host', { dst: '10.244.1.0/24' }),
+      deleteNode(2),
+    ]);
   });
 
   it('the etcd subnet manager (subnets chosen by the registry, renewals)', () => {
