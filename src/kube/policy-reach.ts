@@ -12,7 +12,8 @@
  * Every tier is then evaluated on classes with bitsets: per class, the set of
  * source classes its ingress admits and the set of destination classes its
  * egress admits; a cell is allowed when both are. Equal rule lists share one
- * computation. Memory is O(classes² × cases) bits; nothing is pods².
+ * computation, and classes with equal rule lists share their rows: memory is
+ * at most classes² bits per case (rows × classes in practice); nothing is pods².
  *
  * The two rules outside the tiers are applied per pod by the accessors: a pod
  * always reaches itself, and a hostNetwork pod reaches the pod-network pods of
@@ -218,14 +219,31 @@ class ReachEngine {
     });
   }
 
+  /** Destination classes with a container port named `name`, of `protocol` and number `port` (pod-network pods only). */
+  private namedPort(name: string, protocol: string | undefined, port: number, caseProtocol: string): Bits {
+    return this.memo(`named\u0000${name}\u0000${protocol ?? '*'}\u0000${port}\u0000${caseProtocol}`, () => {
+      const b = this.bits();
+      if (protocol !== undefined && protocol !== caseProtocol) return b;
+      for (let d = 0; d < this.C; d++) {
+        const rep = this.reps[d];
+        if (rep.hostNetwork) continue;
+        for (const cp of rep.ports) if (cp.name === name && cp.protocol === caseProtocol && cp.containerPort === port) set(b, d);
+      }
+      return b;
+    });
+  }
+
   /** Destination classes for which a rule's ports match case k. */
   private npRulePorts(r: CompiledNpRule, k: number): Bits {
     if (r.ports.length === 0) return this.ALL;
     const { port, protocol } = this.cases[k];
-    if (!r.hasNamed) return r.ports.some((e) => npPortMatches(e, undefined, port, protocol)) ? this.ALL : this.none();
+    if (r.ports.some((e) => typeof e.port !== 'string' && npPortMatches(e, undefined, port, protocol))) return this.ALL;
+    if (!r.hasNamed) return this.none();
+    const named = r.ports.filter((e) => typeof e.port === 'string');
+    if (named.length === 1) return this.namedPort(named[0].port as string, named[0].protocol, port, protocol);
     return this.memo(`npports\u0000${r.id}\u0000${k}`, () => {
       const b = this.bits();
-      for (let d = 0; d < this.C; d++) if (r.ports.some((e) => npPortMatches(e, this.reps[d], port, protocol))) set(b, d);
+      for (const e of named) or(b, this.namedPort(e.port as string, e.protocol, port, protocol));
       return b;
     });
   }
@@ -233,10 +251,11 @@ class ReachEngine {
   private anpRulePorts(r: CompiledAnpRule<string>, k: number): Bits {
     if (!r.ports) return this.ALL;
     const { port, protocol } = this.cases[k];
-    if (!r.hasNamed) return anpPortsMatch(r.ports, undefined, port, protocol) ? this.ALL : this.none();
+    if (anpPortsMatch(r.ports.filter((p) => p.kind !== 'named'), undefined, port, protocol)) return this.ALL;
+    if (!r.hasNamed) return this.none();
     return this.memo(`anpports\u0000${r.id}\u0000${k}`, () => {
       const b = this.bits();
-      for (let d = 0; d < this.C; d++) if (anpPortsMatch(r.ports, this.reps[d], port, protocol)) set(b, d);
+      for (const p of r.ports!) if (p.kind === 'named') or(b, this.namedPort(p.name, undefined, port, protocol));
       return b;
     });
   }
@@ -321,38 +340,27 @@ class ReachEngine {
 
   result(): Reachability {
     const C = this.C;
-    const W = this.W;
-    const matrices: Bits[] = [];
+    // Per case, each class's ingress row (source classes admitted) and egress row
+    // (destination classes admitted). Rows are shared between classes with equal
+    // rule lists, so memory is (distinct rows × classes) bits, at most classes².
+    const ingress: Bits[][] = [];
+    const egress: Bits[][] = [];
     for (let k = 0; k < this.cases.length; k++) {
-      const ingress: Bits[] = [];
-      const egress: Bits[] = [];
+      const ik: Bits[] = [];
+      const ek: Bits[] = [];
       for (let s = 0; s < C; s++) {
-        ingress.push(this.direction('Ingress', s, k));
-        egress.push(this.direction('Egress', s, k));
+        ik.push(this.direction('Ingress', s, k));
+        ek.push(this.direction('Egress', s, k));
       }
-      // M[a] bit b  ⇔  egress[a] has b  ∧  ingress[b] has a.
-      const m = new Uint32Array(C * W);
-      for (let b = 0; b < C; b++) {
-        const ib = ingress[b];
-        const bw = b >>> 5;
-        const bm = 1 << (b & 31);
-        for (let w = 0; w < W; w++) {
-          let word = ib[w];
-          while (word !== 0) {
-            const t = word & -word;
-            const a = (w << 5) + (31 - Math.clz32(t));
-            word ^= t;
-            if (egress[a][bw] & bm) m[a * W + bw] |= bm;
-          }
-        }
-      }
-      matrices.push(m);
+      ingress.push(ik);
+      egress.push(ek);
     }
     this.cache.clear();
     const classOf = this.classOf;
     const pods = this.c.pods;
     const members = this.members;
-    const classAllowed = (a: number, b: number, k = 0): boolean => (matrices[k][a * W + (b >>> 5)] & (1 << (b & 31))) !== 0;
+    // M[a][b] = egress[a] has b ∧ ingress[b] has a.
+    const classAllowed = (a: number, b: number, k = 0): boolean => has(egress[k][a], b) && has(ingress[k][b], a);
     const shortcut = (i: number, j: number): boolean =>
       i === j || (pods[i].hostNetwork && !pods[j].hostNetwork && pods[i].node === pods[j].node);
     const allowed = (i: number, j: number, k = 0): boolean => shortcut(i, j) || classAllowed(classOf[i], classOf[j], k);
