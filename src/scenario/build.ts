@@ -165,7 +165,7 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
   for (const n of c.nodes) if (!cl.pendingNodes.has(n.name)) registerNode(cl, n.name);
   if (c.network.flannel) {
     const rng = world.rng;
-    cl.flannel = createFlannel(c.network.flannel, cl.store, (k) => rng.int(0, k - 1));
+    cl.flannel = createFlannel(c.network.flannel, cl.store, (k) => rng.int(0, k - 1), world.sched);
     for (const n of c.nodes) if (!cl.pendingNodes.has(n.name)) startFlanneld(n.name);
   }
 

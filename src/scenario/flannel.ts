@@ -17,6 +17,7 @@ import { LeaseError } from '../overlay/flannel/leases.js';
 import { VxlanPeerMesh } from '../overlay/flannel/mesh.js';
 import { EtcdSubnetManager, KubeSubnetManager, type SubnetManager } from '../overlay/flannel/subnet-manager.js';
 import type { ObjectStore } from '../kube/store.js';
+import type { Scheduler } from '../engine/scheduler.js';
 import { InputError } from './errors.js';
 import type { FlannelSpec, SourcePos } from './types.js';
 
@@ -42,8 +43,8 @@ export interface FlannelDeployment {
   conflistFor(node: string, given: string | undefined): NetworkConfigList;
 }
 
-export function createFlannel(spec: FlannelSpec, store: ObjectStore, rand: (n: number) => number): FlannelDeployment {
-  const sm: SubnetManager = spec.subnetManager === 'kube' ? new KubeSubnetManager(store, spec.config) : new EtcdSubnetManager(spec.config, rand);
+export function createFlannel(spec: FlannelSpec, store: ObjectStore, rand: (n: number) => number, clock: Scheduler): FlannelDeployment {
+  const sm: SubnetManager = spec.subnetManager === 'kube' ? new KubeSubnetManager(store, spec.config) : new EtcdSubnetManager(spec.config, rand, clock);
   const backend = backendFactory(spec);
   const agents = new Map<string, Flanneld>();
   const vx = spec.config.backend.type === 'vxlan' ? spec.config.backend.vxlan : undefined;

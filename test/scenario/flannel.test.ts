@@ -549,11 +549,8 @@ describe('nodes joining and leaving (flannel-node-join-leave.yaml)', () => {
     });
 
     // flanneld's lease is an etcd key with a 24 h TTL: etcd deletes it when the TTL runs
-    // out and the watchers (every other flanneld) see the delete then. podwire only
-    // notices an expired lease on the next acquire/renew (SubnetRegistry.expire is
-    // called from there, nothing schedules it), so the departed node's entries stay
-    // until the live nodes' next renewal, 46 h in.
-    it.fails('the departed node\'s lease expires at its 24 h TTL and the others remove its entries then', () => {
+    // out and the watchers (every other flanneld) see the delete then.
+    it('the departed node\'s lease expires at its 24 h TTL and the others remove its entries then', () => {
       y.r.cluster.world.sched.run(24 * H + 60e9);
       expect(y.r.cluster.flannel!.sm.leases().map((l) => ipToString(l.subnet.addr))).not.toContain(n2Subnet);
       for (const n of ['node-1', 'node-3']) expect(has(y, n, n2Subnet), n).toBe(false);

@@ -21,7 +21,7 @@
  */
 import type { Node } from '../../kernel/node.js';
 import { formatCidr4, formatIPv4 } from '../../cni/ip4.js';
-import { iptablesRestore } from '../../netfilter/index.js';
+import { iptablesRestore, iptablesSaveText } from '../../netfilter/index.js';
 import { subnetEnv, subnetKey, type FlannelConfig } from './config.js';
 import type { BackendContext, BackendFactory, FlannelBackend } from './backend.js';
 import type { Lease, LeaseEvent } from './leases.js';
@@ -200,7 +200,7 @@ export class Flanneld {
     this.restore([
       '*nat',
       ':FLANNEL-POSTRTG - [0:0]',
-      `-A POSTROUTING ${c} -j FLANNEL-POSTRTG`,
+      ...this.unlessPresent(`-A POSTROUTING ${c} -j FLANNEL-POSTRTG`),
       `-A FLANNEL-POSTRTG -m mark --mark ${KUBE_PROXY_MARK} ${c} -j RETURN`,
       `-A FLANNEL-POSTRTG -s ${pod} -d ${net} ${c} -j RETURN`,
       `-A FLANNEL-POSTRTG -s ${net} -d ${pod} ${c} -j RETURN`,
@@ -218,11 +218,20 @@ export class Flanneld {
     this.restore([
       '*filter',
       ':FLANNEL-FWD - [0:0]',
-      `-A FORWARD ${c} -j FLANNEL-FWD`,
+      ...this.unlessPresent(`-A FORWARD ${c} -j FLANNEL-FWD`),
       `-A FLANNEL-FWD -s ${net} ${c} -j ACCEPT`,
       `-A FLANNEL-FWD -d ${net} ${c} -j ACCEPT`,
       'COMMIT',
     ]);
+  }
+
+  /**
+   * A restarted flanneld finds its rules: the chains are declared again (which flushes them,
+   * as iptables-restore --noflush does for a declared chain) but the jump from the built-in
+   * chain is added only when it is missing (flannel checks each rule before adding it).
+   */
+  private unlessPresent(rule: string): string[] {
+    return iptablesSaveText(this.node, 'host').split('\n').includes(rule) ? [] : [rule];
   }
 
   private restore(lines: string[]): void {

@@ -17,7 +17,7 @@
 import { formatCidr4, formatIPv4, parseMac } from '../../cni/ip4.js';
 import { macToString } from '../../wire/bytes.js';
 import { NetlinkError } from '../../kernel/netlink.js';
-import type { Vxlan } from '../../kernel/devices/vxlan.js';
+import { Vxlan, VXLAN_DEFAULT_PORT } from '../../kernel/devices/vxlan.js';
 import { onLinkOf, tryDo, type BackendContext, type FlannelBackend } from './backend.js';
 import type { Lease } from './leases.js';
 
@@ -27,10 +27,25 @@ export function createVxlanBackend(ctx: BackendContext): FlannelBackend {
   if (o.gbp) throw new NetlinkError('EINVAL', 'vxlan GBP: true is not modelled (flannel\'s default is false)');
   const name = `flannel.${o.vni}`;
   const node = ctx.node;
-  const dev: Vxlan = node.linkAddVxlan('host', name, {
-    vni: o.vni, dstport: o.port || undefined, local: formatIPv4(ctx.publicIP), dev: ctx.extIface, learning: false,
-    mtu: o.mtu || undefined,
-  });
+  // ensureLink: a flanneld restarting finds its flannel.N; a compatible one (same VNI, local
+  // address, lower device, port) is kept — with its MAC, so the VtepMAC in the lease stays —
+  // and an incompatible one is deleted and created again.
+  const port = o.port || VXLAN_DEFAULT_PORT;
+  const existing = node.ns('host').device(name);
+  let dev: Vxlan;
+  if (existing instanceof Vxlan && existing.vni === o.vni && existing.dstport === port && existing.local === ctx.publicIP && existing.lower?.name === ctx.extIface) {
+    dev = existing;
+    ctx.note('vxlan', `reusing the existing ${name} (VNI ${o.vni}, local ${formatIPv4(ctx.publicIP)}, dstport ${port})`);
+  } else {
+    if (existing) {
+      ctx.note('vxlan', `deleting ${name}: its configuration is not the one wanted`);
+      node.linkDel('host', name);
+    }
+    dev = node.linkAddVxlan('host', name, {
+      vni: o.vni, dstport: o.port || undefined, local: formatIPv4(ctx.publicIP), dev: ctx.extIface, learning: false,
+      mtu: o.mtu || undefined,
+    });
+  }
   const vtepMac = macToString(dev.mac);
   /** Remotes reached by a direct route (DirectRouting), by subnet address. */
   const direct = new Set<number>();
@@ -48,7 +63,9 @@ export function createVxlanBackend(ctx: BackendContext): FlannelBackend {
     get mtu() { return dev.mtu; },
     backendData: () => ({ VNI: o.vni, VtepMAC: vtepMac }),
     configure(own) {
-      node.addrAdd('host', name, formatCidr4(own.subnet.addr, 32));
+      // ensureV4AddressOnLink: the lease's address is added unless it is already there.
+      const addr = formatCidr4(own.subnet.addr, 32);
+      if (!node.addrList('host', name).includes(addr)) node.addrAdd('host', name, addr);
       node.linkSetUp('host', name);
     },
     addRemote(l) {

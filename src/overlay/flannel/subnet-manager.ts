@@ -43,18 +43,31 @@ export class EtcdSubnetManager implements SubnetManager {
   /** Each node's last subnet (flanneld reads it back from its old subnet.env on restart). */
   private readonly previous = new Map<string, { addr: number; prefix: number }>();
 
-  constructor(cfg: FlannelConfig, rand: (n: number) => number) {
+  /**
+   * `clock`: etcd's own clock (the run's scheduler). With it, a lease is deleted when its TTL
+   * runs out, as etcd deletes the key, and every watcher sees it then; without it, expired
+   * leases are only noticed by the next acquire or renew.
+   */
+  constructor(cfg: FlannelConfig, rand: (n: number) => number, private readonly clock?: { readonly now: number; at(time: number, fn: () => void): void }) {
     this.registry = new SubnetRegistry(cfg, rand);
   }
 
   acquire(node: string, now: number, attrs: LeaseAttrs): Lease {
     const l = this.registry.acquire(now, attrs, this.previous.get(node));
     this.previous.set(node, l.subnet);
+    this.expireAt(l);
     return l;
   }
 
   renew(now: number, lease: Lease): void {
     this.registry.renew(now, lease);
+    this.expireAt(lease);
+  }
+
+  /** Asks the clock to drop the lease at its expiration (a renewal in between moves it on: the check finds it unexpired). */
+  private expireAt(lease: Lease): void {
+    const c = this.clock;
+    if (c) c.at(lease.expiration, () => { this.registry.expire(c.now); });
   }
 
   renewAt(lease: Lease): number {

@@ -130,9 +130,8 @@ describe('flanneld with the kube subnet manager (vxlan)', () => {
 
   // flannel's ensureLink: LinkAdd failing with EEXIST is fine when the existing device's
   // configuration is compatible (same VNI, local address, port…): flanneld reuses it, so a
-  // restarted flanneld keeps flannel.1 and its MAC. podwire's vxlan backend always adds
-  // the device and fails with EEXIST.
-  it.fails('a restarted flanneld reuses the flannel.1 it finds (same VtepMAC)', () => {
+  // restarted flanneld keeps flannel.1 and its MAC.
+  it('a restarted flanneld reuses the flannel.1 it finds (same VtepMAC)', () => {
     const { l, sm, agents } = kubeVxlan();
     const mac = vtep(l.nodes[2]!);
     agents[1]!.stop();
@@ -186,7 +185,7 @@ describe('flanneld with the kube subnet manager (vxlan)', () => {
 describe('flanneld with the etcd subnet manager', () => {
   function etcd(seed = 1) {
     const l = agentLab('{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}', seed);
-    const sm = new EtcdSubnetManager(l.cfg, (k) => l.w.rng.int(0, k - 1));
+    const sm = new EtcdSubnetManager(l.cfg, (k) => l.w.rng.int(0, k - 1), l.w.sched);
     const agents = [1, 2, 3].map((i) => { l.machine(i); return l.agent(i, sm, createVxlanBackend); });
     for (const a of agents) a.start();
     const sub = (i: number) => ipToString(agents[i - 1]!.lease!.subnet.addr);
@@ -236,10 +235,8 @@ describe('flanneld with the etcd subnet manager', () => {
     for (const i of [1, 3]) expect(remoteTriple(l.nodes[i]!, sub(2), vtep(l.nodes[2]!), pubIP(2))).toEqual(ALL);
   });
 
-  // etcd deletes a key whose lease TTL ran out at that time and every watcher sees the
-  // delete; podwire's registry only drops expired leases inside acquire/renew, so the
-  // others notice at their next renewal (46 h), not at 24 h.
-  it.fails('a stopped node\'s lease expires at 24 h and the others remove its entries then', () => {
+  // etcd deletes a key whose lease TTL ran out at that time and every watcher sees the delete.
+  it('a stopped node\'s lease expires at 24 h and the others remove its entries then', () => {
     const { l, agents, sub } = etcd();
     agents[1]!.stop();
     l.w.sched.run(24 * H + 60e9);
