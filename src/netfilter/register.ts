@@ -49,6 +49,15 @@ export interface RulesSource {
   ruleText(table: TableName, chain: string, rule: Rule): string;
 }
 
+/**
+ * A rule annotation: extra text for the trace line of a rule that decided a
+ * packet's fate in a chain (and for the drop's detail when that rule dropped
+ * it) — what the rule stands for, which the rule text cannot say (a policy
+ * agent names the policies behind a REJECT). Called only while tracing, so an
+ * annotation costs nothing otherwise. Return undefined for no text.
+ */
+export type RuleAnnotator = (p: PacketCtx, rule: Rule, num: number) => string | undefined;
+
 /** An iptables-nft base chain is hooked once created (declared, given a rule or a policy). */
 function hooked(c: Chain | undefined): c is Chain {
   return c !== undefined && c.registered === true;
@@ -85,6 +94,14 @@ export class NetfilterNs {
   readonly ipsets: Ipsets;
   /** Whether conntrack (and so NAT) runs in the namespace: see CT_MODULES; recomputed by `refresh`. */
   ctActive = false;
+  /**
+   * Rule annotations by chain name (in any table), set by the agent that owns
+   * the chain: see RuleAnnotator. Consulted only by the tracer, for rules
+   * whose target ends the traversal (ACCEPT, DROP, REJECT …).
+   */
+  readonly annotations = new Map<string, RuleAnnotator>();
+  /** The annotation of the rule that dropped the packet in the current traversal (tracing only). */
+  private dropNote: string | undefined;
   /** Rules evaluated over the run (the kernel's linear cost), and table traversals. */
   evaluated = 0;
   traversals = 0;
@@ -159,7 +176,15 @@ export class NetfilterNs {
     const ns = this.ns;
     const ev = (p: PacketCtx, text: string) => world.event(ns.node.name, ns.name, (p.inDev ?? p.outDev)?.name ?? '', p.skb, 'nf.rule', text);
     return {
-      rule: (p, chain, num, rule, v) => ev(p, `${table}:${chain.name}:rule:${num} ${this.rules.ruleText(table, chain.name, rule)} → ${verdictText(v)}`),
+      rule: (p, chain, num, rule, v) => {
+        let note: string | undefined;
+        if (this.annotations.size !== 0 && (v.kind === 'drop' || v.kind === 'accept')) {
+          const a = this.annotations.get(chain.name);
+          if (a) note = a(p, rule, num);
+          if (v.kind === 'drop') this.dropNote = note;
+        }
+        ev(p, `${table}:${chain.name}:rule:${num} ${this.rules.ruleText(table, chain.name, rule)} → ${verdictText(v)}${note ? ` (${note})` : ''}`);
+      },
       policy: (p, chain) => ev(p, `${table}:${chain.name}:policy:${chain.policy}`),
       fallthrough: (p, chain) => ev(p, `${table}:${chain.name}:return`),
     };
@@ -175,6 +200,7 @@ export class NetfilterNs {
     const p = fillCtx(this.ctxPool[d], skb, name, state);
     this.depth = d + 1;
     let v;
+    this.dropNote = undefined;
     try {
       v = traverseTable(table, chainName, p, this.tracer(name));
     } finally {
@@ -186,6 +212,10 @@ export class NetfilterNs {
     if (v.verdict === 'stolen') return NfVerdict.STOLEN;
     state.reason = 'NETFILTER_DROP';
     state.detail = `iptables ${name} ${chainName} dropped it`;
+    if (this.dropNote !== undefined) {
+      state.detail += `: ${this.dropNote}`;
+      this.dropNote = undefined;
+    }
     return NfVerdict.DROP;
   }
 

@@ -98,8 +98,9 @@ import { ctModule } from './targets/ct.js';
 import { logModule } from './targets/log.js';
 import { traceModule } from './targets/trace.js';
 import { setModule } from './matches/set.js';
+import { nflogModule } from './targets/nflog.js';
 
 for (const m of [tcpModule, udpModule, sctpModule, icmpModule, multiportModule, commentModule, markMatchModule, connmarkModule,
   conntrackModule, stateModule, statisticModule, recentModule, physdevModule, addrtypeModule, limitModule, setModule]) registerMatch(m);
 for (const t of [acceptModule, dropModule, returnModule, rejectModule, markTargetModule, connmarkTargetModule, dnatModule, snatModule,
-  masqueradeModule, redirectModule, notrackModule, ctModule, logModule, traceModule]) registerTarget(t);
+  masqueradeModule, redirectModule, notrackModule, ctModule, logModule, traceModule, nflogModule]) registerTarget(t);

@@ -1,0 +1,340 @@
+/**
+ * kube-router's network policy controller on one node (iptables flavour):
+ * `KubeRouterNetpol`. It watches Pods, Namespaces and NetworkPolicies (and
+ * podwire's AdminNetworkPolicy / BaselineAdminNetworkPolicy tiers) in the
+ * `ObjectStore` and, on each full sync, programs the node's host namespace
+ * with the rules render.ts describes.
+ *
+ *  - Start-up (Run): the top-level chains and their jumps from INPUT, FORWARD
+ *    and OUTPUT (`-I … 1`, comment `kube-router netpol - UUID`), and the chains
+ *    KUBE-NWPLCY-DEFAULT, -COMMON and -TAIL, then a first full sync.
+ *  - Changes: any relevant watch event calls `requestSync()`: a full sync now
+ *    if the last one is at least `minSyncPeriod` old, else when it is; requests
+ *    in between fold into that one (kube-router's one-slot full-sync channel,
+ *    here on the virtual clock like kube-proxy's BoundedFrequencyRunner). The
+ *    periodic resync (`--iptables-sync-period`, 5 min) runs when `syncPeriod` > 0.
+ *  - A sync is kube-router's fullPolicySync with the version = virtual time in
+ *    ns: (1) `ipset restore -exist` of every policy set through TMP sets and
+ *    swaps (utils.BuildIPSetRestore: sets by name, one TMP set per options
+ *    string, options of an existing set as `ipset save` prints them without
+ *    initval); (2) one `iptables-restore --noflush` that rewrites
+ *    KUBE-ROUTER-INPUT/FORWARD/OUTPUT, declares this version's policy, tier
+ *    and pod chains with their rules, re-inserts a built-in jump that is no
+ *    longer first, and deletes the previous version's chains; (3) `ipset
+ *    destroy` of the KUBE-SRC-/KUBE-DST- sets no longer used. Each is logged
+ *    on the node as that command. kube-router itself restores the whole filter
+ *    table it saved (`iptables-save -t filter`, edited, `iptables-restore -T
+ *    filter`); the --noflush restore of its own chains has the same effect on
+ *    the rules (other agents' chains are left as they are) but, unlike the full
+ *    restore, does not zero the other chains' counters.
+ *  - Traces: each pod chain and each ANP chain carries a rule annotation
+ *    (NetfilterNs.annotations): when its REJECT fires while tracing, the trace
+ *    line and the drop's detail name the policies, from the reference
+ *    evaluator's verdict for that packet (`denialReason` of the direction the
+ *    chain judged), e.g. "y/b is isolated for ingress by y/deny-all; no rule
+ *    of [y/deny-all] admits x/a:81/TCP". The evaluator is built on the first
+ *    annotation after a sync (never when tracing is off).
+ */
+import type { Node } from '../kernel/node.js';
+import type { ObjectStore } from '../kube/store.js';
+import { isObj, type Obj } from '../kube/object.js';
+import { validateNetworkPolicy, type NetworkPolicy } from '../kube/networkpolicy.js';
+import { validateAdminNetworkPolicy, validateBaselineAdminNetworkPolicy, type AdminNetworkPolicy, type BaselineAdminNetworkPolicy } from '../kube/admin-network-policy.js';
+import type { Labels } from '../kube/labels.js';
+import type { Protocol } from '../kube/pod.js';
+import { PolicyEvaluator, type ClusterView, type DirectionVerdict } from '../kube/policy-eval.js';
+import { directionDenial } from '../kube/policy-explain.js';
+import { iptablesRestore, netfilterOf } from '../netfilter/index.js';
+import { ipsetRestore, ipsetSave } from '../netfilter/ipset-text.js';
+import type { PacketCtx } from '../netfilter/types.js';
+import { ipToString } from '../wire/bytes.js';
+import * as N from './names.js';
+import { actionable, builtinJump, renderNode, startupLines, type NpCluster, type NpNodeConfig, type NpPod, type Rendered } from './render.js';
+
+export interface NetpolConfig extends NpNodeConfig {
+  /** Minimum time between full syncs (ns). */
+  minSyncPeriod: number;
+  /** Periodic full sync (ns; kube-router's --iptables-sync-period, 5 min); 0 = none. */
+  syncPeriod: number;
+}
+
+export const DEFAULT_NETPOL_CONFIG = { nodePortRange: '30000:32767', minSyncPeriod: 0, syncPeriod: 0 } as const;
+
+const PROTO_NAME: Record<number, Protocol | undefined> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+
+/** The informers' view of the store (shared by every node's agent through `NetpolInformer`). */
+export class NetpolInformer {
+  private cache: NpCluster | null = null;
+  private evaluator: PolicyEvaluator | null = null;
+  private readonly listeners: (() => void)[] = [];
+  private readonly unwatch: (() => void)[] = [];
+  /** Validation problems of stored policies (skipped, as kube-router skips what it cannot convert). */
+  readonly problems: string[] = [];
+
+  constructor(readonly store: ObjectStore) {
+    for (const kind of ['Pod', 'Namespace', 'NetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy', 'Node'])
+      this.unwatch.push(store.watch(kind, (ev) => {
+        if (kind === 'Pod' && ev.type === 'MODIFIED' && ev.old && !podChangeRelevant(ev.old, ev.object)) return;
+        this.cache = null;
+        this.evaluator = null;
+        for (const l of this.listeners) l();
+      }));
+  }
+
+  onChange(fn: () => void): void { this.listeners.push(fn); }
+
+  stop(): void { for (const u of this.unwatch) u(); }
+
+  cluster(): NpCluster {
+    if (this.cache) return this.cache;
+    const s = this.store;
+    const namespaces = new Map<string, Labels>();
+    for (const o of s.list('Namespace')) namespaces.set(meta(o).name as string, (meta(o).labels as Labels | undefined) ?? {});
+    const pods: NpPod[] = s.list('Pod').map(podOf);
+    const nodes = s.list('Node').map((o) => {
+      const st = isObj(o.status) ? o.status : {};
+      const ips = (Array.isArray(st.addresses) ? st.addresses : []).filter((a): a is Obj => isObj(a) && typeof a.address === 'string').map((a) => a.address as string);
+      return { name: meta(o).name as string, ips, labels: (meta(o).labels as Labels | undefined) ?? {} };
+    });
+    this.problems.length = 0;
+    const policies: NetworkPolicy[] = [];
+    for (const o of s.list('NetworkPolicy')) {
+      const v = validateNetworkPolicy(o);
+      if (v.value) policies.push(v.value);
+      else this.problems.push(`NetworkPolicy ${String(meta(o).namespace)}/${String(meta(o).name)} is invalid`);
+    }
+    const anps: AdminNetworkPolicy[] = [];
+    for (const o of s.list('AdminNetworkPolicy')) {
+      const v = validateAdminNetworkPolicy(o);
+      if (v.value) anps.push(v.value);
+      else this.problems.push(`AdminNetworkPolicy ${String(meta(o).name)} is invalid`);
+    }
+    let banp: BaselineAdminNetworkPolicy | undefined;
+    for (const o of s.list('BaselineAdminNetworkPolicy')) {
+      const v = validateBaselineAdminNetworkPolicy(o);
+      if (v.value) banp = v.value;
+    }
+    this.cache = { namespaces, pods, nodes, policies, anps, ...(banp ? { banp } : {}) };
+    return this.cache;
+  }
+
+  /** The reference evaluator on the same view (for trace annotations). */
+  evaluatorFor(): PolicyEvaluator {
+    if (this.evaluator) return this.evaluator;
+    const c = this.cluster();
+    const view: ClusterView = {
+      namespaces: [...new Set([...c.namespaces.keys(), ...c.pods.map((p) => p.namespace)])].map((name) => ({ name, labels: { ...(c.namespaces.get(name) ?? {}), 'kubernetes.io/metadata.name': name } })),
+      pods: c.pods.filter((p) => p.ip !== '' && !p.finished).map((p) => ({ namespace: p.namespace, name: p.name, labels: p.labels, ip: p.ip, node: p.nodeName, hostNetwork: p.hostNetwork, ports: p.ports })),
+      nodes: c.nodes.filter((n) => n.ips.length).map((n) => ({ name: n.name, ips: n.ips, labels: n.labels })),
+    };
+    this.evaluator = new PolicyEvaluator(view, { networkPolicies: c.policies, adminNetworkPolicies: c.anps, ...(c.banp ? { baselineAdminNetworkPolicy: c.banp } : {}) });
+    return this.evaluator;
+  }
+}
+
+function meta(o: Obj): Obj { return isObj(o.metadata) ? o.metadata : {}; }
+
+function podOf(o: Obj): NpPod {
+  const m = meta(o);
+  const spec = isObj(o.spec) ? o.spec : {};
+  const st = isObj(o.status) ? o.status : {};
+  const ports: NpPod['ports'][number][] = [];
+  for (const c of Array.isArray(spec.containers) ? spec.containers : []) {
+    if (!isObj(c) || !Array.isArray(c.ports)) continue;
+    for (const p of c.ports) {
+      if (!isObj(p) || typeof p.containerPort !== 'number') continue;
+      ports.push({ ...(typeof p.name === 'string' ? { name: p.name } : {}), containerPort: p.containerPort, protocol: (typeof p.protocol === 'string' ? p.protocol : 'TCP') as Protocol });
+    }
+  }
+  const phase = st.phase;
+  return {
+    namespace: (m.namespace as string | undefined) ?? 'default',
+    name: m.name as string,
+    labels: (m.labels as Labels | undefined) ?? {},
+    ip: typeof st.podIP === 'string' ? st.podIP : '',
+    hostIP: typeof st.hostIP === 'string' ? st.hostIP : '',
+    nodeName: typeof spec.nodeName === 'string' ? spec.nodeName : '',
+    hostNetwork: spec.hostNetwork === true,
+    finished: phase === 'Succeeded' || phase === 'Failed' || phase === 'Completed',
+    ports,
+  };
+}
+
+/** isPodUpdateNetPolRelevant: phase, IPs, host IP, labels. */
+function podChangeRelevant(a: Obj, b: Obj): boolean {
+  const sa = isObj(a.status) ? a.status : {}, sb = isObj(b.status) ? b.status : {};
+  return sa.phase !== sb.phase || sa.podIP !== sb.podIP || JSON.stringify(sa.podIPs) !== JSON.stringify(sb.podIPs) || sa.hostIP !== sb.hostIP
+    || JSON.stringify(meta(a).labels ?? {}) !== JSON.stringify(meta(b).labels ?? {});
+}
+
+export class KubeRouterNetpol {
+  private lastSync = -Infinity;
+  private pending = false;
+  private started = false;
+  private stopped = false;
+  /** The chains and sets of the last sync. */
+  private prevChains: string[] = [];
+  /** The last sync's rendering (tests and traces). */
+  last: Rendered | null = null;
+  syncs = 0;
+
+  constructor(readonly node: Node, readonly cfg: NetpolConfig, readonly informer: NetpolInformer) {
+    informer.onChange(() => this.requestSync());
+  }
+
+  start(): void {
+    this.started = true;
+    this.sync();
+    if (this.cfg.syncPeriod > 0) this.periodic();
+  }
+
+  stop(): void { this.stopped = true; }
+
+  private periodic(): void {
+    this.node.world.sched.after(this.cfg.syncPeriod, () => {
+      if (this.stopped) return;
+      this.requestSync();
+      this.periodic();
+    });
+  }
+
+  requestSync(): void {
+    if (!this.started || this.pending || this.stopped) return;
+    this.pending = true;
+    const sched = this.node.world.sched;
+    sched.at(Math.max(sched.now, this.lastSync + this.cfg.minSyncPeriod), () => {
+      this.pending = false;
+      if (!this.stopped) this.sync();
+    });
+  }
+
+  sync(): void {
+    const node = this.node, world = node.world;
+    const first = this.syncs === 0;
+    this.lastSync = world.now;
+    this.syncs++;
+    const version = String(world.now);
+    const st = netfilterOf(node.host);
+    const sets = st.nf.ipsets;
+    const existingType = (name: string) => {
+      const s = sets.get(name);
+      return s && (s.type === 'hash:ip' || s.type === 'hash:net') ? s.type : undefined;
+    };
+    const r = renderNode(this.informer.cluster(), this.cfg, version, existingType);
+    this.last = r;
+
+    // (1) ipset restore -exist (BuildIPSetRestore).
+    const text = ipsetRestoreText(r, (name) => existingOptions(sets, name));
+    if (text) {
+      ipsetRestore(sets, text, { exist: true, file: '<kube-router ipset restore>' });
+      node.logCommand('host', () => `ipset restore -exist <<'EOF'\n${text}EOF`);
+    }
+
+    // (2) iptables-restore --noflush of kube-router's chains.
+    const lines = ['*filter'];
+    const tops = [N.CH.INPUT, N.CH.FORWARD, N.CH.OUTPUT];
+    for (const c of tops) lines.push(`:${c} - [0:0]`);
+    if (first) for (const c of [N.CH.DEFAULT, N.CH.COMMON, N.CH.TAIL]) lines.push(`:${c} - [0:0]`);
+    for (const c of r.chains) lines.push(`:${c} - [0:0]`);
+    const stale = this.prevChains.filter((c) => !r.chains.includes(c));
+    for (const c of stale) lines.push(`:${c} - [0:0]`);
+    if (first) lines.push(...startupLines());
+    // ensureTopLevelChains: each built-in chain's first rule is kube-router's jump.
+    const filter = st.rules.tables.filter;
+    for (const b of ['INPUT', 'FORWARD', 'OUTPUT'] as const) {
+      const j = builtinJump(b);
+      const rules = filter.chains.get(b)?.rules ?? [];
+      const at = rules.findIndex((x) => x.target?.name === j.target && x.matches.some((m) => m.save().includes(j.comment)));
+      if (at === 0) continue;
+      lines.push(`-I ${b} 1 ${j.args}`);
+      if (at > 0) lines.push(`-D ${b} ${at + 2}`);
+    }
+    lines.push(...r.lines);
+    for (const c of stale) lines.push(`-X ${c}`);
+    lines.push('COMMIT');
+    iptablesRestore(node, 'host', lines.join('\n') + '\n', { noflush: true });
+    this.prevChains = r.chains;
+
+    // (3) cleanupStaleIPSets.
+    const active = new Set(r.sets.keys());
+    const gone = sets.list().map((s) => s.name).filter((n) => (n.startsWith(N.SRC_PREFIX) || n.startsWith(N.DST_PREFIX)) && !active.has(n)).sort();
+    if (gone.length) {
+      const t = gone.map((n) => `destroy ${n}\n`).join('');
+      ipsetRestore(sets, t, { file: '<kube-router ipset destroy>' });
+      node.logCommand('host', () => gone.map((n) => `ipset destroy ${n}`));
+    }
+
+    // Trace annotations for the REJECTs.
+    for (const c of stale) st.nf.annotations.delete(c);
+    for (const a of r.annotated) {
+      if (a.kind === 'pod') {
+        const podIp = a.pod!.ip;
+        st.nf.annotations.set(a.chain, (p) => this.explain(p, p.saddr === ipNum(podIp) ? 'egress' : 'ingress'));
+      } else {
+        const dir = a.dir!;
+        st.nf.annotations.set(a.chain, (p) => this.explain(p, dir));
+      }
+    }
+    if (world.trace.on)
+      world.event(node.name, 'host', '', null, 'netpol.sync', `kube-router full sync version ${version}: ${r.podChains.length} pod chains, ${r.chains.length - r.podChains.length} policy/tier chains, ${r.sets.size} ipsets; ${stale.length} chains and ${gone.length} ipsets removed`);
+  }
+
+  /** The reference evaluator's reason for a denied packet, for the direction the chain judged. */
+  private explain(p: PacketCtx, dir: 'ingress' | 'egress'): string | undefined {
+    const proto = PROTO_NAME[p.proto];
+    const ev = this.informer.evaluatorFor();
+    const src = ipToString(p.saddr), dst = ipToString(p.daddr);
+    if (!proto) return `${src} → ${dst} protocol ${p.proto}: no NetworkPolicy port matches it`;
+    const v = ev.verdict({ kind: 'ip', ip: src }, { kind: 'ip', ip: dst }, p.dport, proto);
+    const d: DirectionVerdict = dir === 'egress' ? v.egress : v.ingress;
+    const why = directionDenial(d, v);
+    if (why) return why;
+    if (d.allowed) return `policy rules and the reference evaluator disagree: the evaluator allows ${dir} ${v.from} -> ${v.to} ${v.port}/${v.protocol}`;
+    return undefined;
+  }
+}
+
+function ipNum(s: string): number {
+  const [a, b, c, d] = s.split('.').map(Number);
+  return (((a << 24) | (b << 16) | (c << 8) | d) >>> 0);
+}
+
+/** `ipset save`'s options of an existing set without initval, as kube-router's handler keeps them; undefined for a new set. */
+function existingOptions(sets: ReturnType<typeof netfilterOf>['nf']['ipsets'], name: string): string | undefined {
+  if (!sets.has(name)) return undefined;
+  const line = ipsetSave(sets, name).split('\n')[0];
+  const parts = line.split(' ').slice(2);
+  const i = parts.indexOf('initval');
+  if (i >= 0) parts.splice(i, 2);
+  return parts.join(' ');
+}
+
+/** utils.BuildIPSetRestore over the sync's sets (sorted by name; a TMP set per options string). */
+export function ipsetRestoreText(r: Rendered, existing: (name: string) => string | undefined): string {
+  const names = [...r.sets.keys()].sort();
+  const tmp = new Map<string, string>();
+  let out = '';
+  for (const name of names) {
+    const s = r.sets.get(name)!;
+    const opts = existing(name) ?? `${s.type} timeout 0`;
+    let t = tmp.get(opts);
+    if (!t) {
+      t = N.tmpSetName(opts);
+      out += `create ${t} ${opts}\nflush ${t}\n`;
+      tmp.set(opts, t);
+    }
+    for (const e of s.entries) out += `add ${t} ${e.join(' ')}\n`;
+    out += `create ${name} ${opts}\nswap ${t} ${name}\nflush ${t}\n`;
+  }
+  for (const t of [...tmp.values()].sort()) out += `destroy ${t}\n`;
+  return out;
+}
+
+/** Starts kube-router's network policy controller on `node`. */
+export function startNetpol(node: Node, informer: NetpolInformer, cfg: Partial<NetpolConfig> & Pick<NetpolConfig, 'nodeName' | 'nodeIPs' | 'serviceCIDRs'>): KubeRouterNetpol {
+  const a = new KubeRouterNetpol(node, { ...DEFAULT_NETPOL_CONFIG, ...cfg }, informer);
+  a.start();
+  return a;
+}
+
+export { actionable };
