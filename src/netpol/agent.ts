@@ -93,7 +93,7 @@ export class NetpolInformer {
     const pods: NpPod[] = s.list('Pod').map(podOf);
     const nodes = s.list('Node').map((o) => {
       const st = isObj(o.status) ? o.status : {};
-      const ips = (Array.isArray(st.addresses) ? st.addresses : []).filter((a): a is Obj => isObj(a) && typeof a.address === 'string').map((a) => a.address as string);
+      const ips = (Array.isArray(st.addresses) ? st.addresses : []).filter((a): a is Obj => isObj(a) && typeof a.address === 'string' && (a.type === 'InternalIP' || a.type === 'ExternalIP')).map((a) => a.address as string);
       return { name: meta(o).name as string, ips, labels: (meta(o).labels as Labels | undefined) ?? {} };
     });
     this.problems.length = 0;
