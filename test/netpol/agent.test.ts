@@ -101,12 +101,18 @@ describe('connections and replies', () => {
     expect(out).toEqual(['reply', 'refused', 'dropped', 'reply']);
   });
 
-  it('a policy added later does not cut an established connection but refuses new ones; deleting it removes its chains and ipsets', () => {
+  it('each change is a new full sync (new chain names; existing sets refreshed through TMP sets with their saved options); deleting a policy removes its chains and ipsets', () => {
     const c = e2eCluster();
     const before = c.agents.get('node-1')!.syncs;
     apply(c, np('x', 'deny-all', { podSelector: {}, policyTypes: ['Ingress'] }));
     expect(c.agents.get('node-1')!.syncs).toBe(before + 1);
     expect(savedRules(c, 'node-1')).toContain('x/deny-all policy');
+    const first = c.agents.get('node-1')!.last!.chains.slice();
+    apply(c, np('x', 'allow-y', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: nsSel('y') }] }] }));
+    expect(c.agents.get('node-1')!.last!.chains.some((ch) => first.includes(ch))).toBe(false);
+    expect(c.cl.nodes.get('node-1')!.configCommands().join('\n')).toMatch(/create TMP-[A-Z2-7]{16} hash:ip family inet hashsize 1024 maxelem 65536 timeout 0 bucketsize 12\n/);
+    expect(probe(c, [{ from: 'y/c', to: 'x/a', port: 80, protocol: 'TCP' }, { from: 'z/c', to: 'x/a', port: 80, protocol: 'TCP' }])).toEqual(['reply', 'refused']);
+    c.cl.store.delete('NetworkPolicy', 'x', 'allow-y');
     c.cl.store.delete('NetworkPolicy', 'x', 'deny-all');
     c.advance(1e6);
     const saved = savedRules(c, 'node-1');
