@@ -16,10 +16,14 @@
  *  - DNS: the CoreDNS server in its pod and each pod's stub resolver.
  *
  * Traffic items and events reach it through `serviceTarget`, `resolve` and
- * `applyEvent`.
+ * `applyEvent`. Policies (NetworkPolicy, AdminNetworkPolicy,
+ * BaselineAdminNetworkPolicy) are stored in manifest order with the other
+ * objects and created, replaced or deleted by policy-apply/policy-delete events;
+ * with kubeProxy.mode none the control plane is the apiserver alone
+ * (`ensureControlPlane`).
  */
 import type { Cluster } from './build.js';
-import type { EventSpec, PodSpec, TrafficSpec } from './types.js';
+import type { EventSpec, OtherManifest, PodSpec, PolicyKind, PolicyManifest, TrafficSpec } from './types.js';
 import { InputError } from './errors.js';
 import type { Netns } from '../kernel/netns.js';
 import type { Node } from '../kernel/node.js';
@@ -42,6 +46,22 @@ import { parseResolvConf, resolve as dnsResolve, resolvConfFor, type DnsPolicy, 
 
 const NS = 1e9;
 
+/** The namespaces every cluster has before any user object. */
+const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+/**
+ * The cluster's control plane, created when build.ts did not create one
+ * (kubeProxy.mode none): then it is the apiserver alone — Namespaces,
+ * NetworkPolicies, AdminNetworkPolicies, the BaselineAdminNetworkPolicy and
+ * Pods with their IPs in `cluster.store`, following pod and policy events, node
+ * joins and leaves — so that policy agents have what they watch in every mode.
+ * `runScenario` and `podwire policy` call it right after `buildCluster`.
+ */
+export function ensureControlPlane(cl: Cluster): ControlPlane {
+  if (!cl.control) cl.control = new ControlPlane(cl);
+  return cl.control;
+}
+
 export class ControlPlane {
   readonly store: ObjectStore;
   private readonly alloc: ServiceAllocators;
@@ -57,18 +77,33 @@ export class ControlPlane {
   private readonly proxyCache = new SharedProxyCache();
   private cacheFresh = false;
 
+  /** kube-proxy runs (cluster.kubeProxy.mode iptables); without it only the apiserver's objects are kept (see ensureControlPlane). */
+  readonly services: boolean;
+
   constructor(private readonly cl: Cluster) {
     const sc = cl.scenario;
     const c = sc.cluster;
     const rng = cl.world.rng;
     const rand = (n: number) => rng.int(0, n - 1);
     this.store = cl.store;
+    this.services = c.kubeProxy.mode !== 'none';
     this.alloc = { clusterIPs: new ClusterIPAllocator(c.serviceCIDR.text, rand), nodePorts: new NodePortAllocator(rand) };
-    new EndpointsController(this.store, { rand }).start();
     this.dnsDomain = c.dns.domain;
+    if (!this.services) {
+      // The apiserver alone: Namespaces, policies and Pods, what a policy agent watches. No
+      // Services (nothing would serve them), no controllers, no draws from the run's PRNG.
+      for (const ns of SYSTEM_NAMESPACES) this.ensureNamespace(ns);
+      for (const m of sc.manifests) {
+        if (m.kind === 'Namespace') this.ensureNamespace(m.name, (m as OtherManifest).body);
+        else if ((m as OtherManifest).policy) this.applyPolicy(m as PolicyManifest);
+      }
+      for (const [, p] of cl.pods) this.publishPod(p.spec, p.ip);
+      return;
+    }
+    new EndpointsController(this.store, { rand }).start();
 
     // What exists before any user object: the system namespaces and the kubernetes Service.
-    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) this.ensureNamespace(ns);
+    for (const ns of SYSTEM_NAMESPACES) this.ensureNamespace(ns);
     const first = c.nodes[0];
     this.createService({
       apiVersion: 'v1', kind: 'Service',
@@ -112,6 +147,7 @@ export class ControlPlane {
       this.ensureNamespace(ns);
       if (m.kind === 'Service') this.createService(body, m.pos);
       else if (m.kind === 'Endpoints' || m.kind === 'EndpointSlice') this.store.create(withNamespace(body, ns));
+      else if ((m as OtherManifest).policy) this.applyPolicy(m as PolicyManifest);
     }
     // Pods: their sandboxes exist (build.ts ran CNI); publish them with their IPs.
     for (const [, p] of cl.pods) this.publishPod(p.spec, p.ip);
@@ -164,8 +200,43 @@ export class ControlPlane {
 
   // ---- events --------------------------------------------------------------
 
+  // ---- policies ------------------------------------------------------------
+
+  /**
+   * Stores a policy as `kubectl apply` would: created, or replaced when one of
+   * that kind/namespace/name exists (a NetworkPolicy's namespace is created
+   * first when missing, as for every namespaced object here). The body is
+   * stored as written; watchers validate it (src/kube) for the typed object.
+   */
+  applyPolicy(m: PolicyManifest): 'created' | 'replaced' {
+    const body = m.kind === 'NetworkPolicy' ? withNamespace(m.body, m.namespace) : m.body;
+    if (m.namespace !== undefined) this.ensureNamespace(m.namespace);
+    if (this.store.get(m.kind, m.namespace, m.name)) {
+      this.store.update(body);
+      return 'replaced';
+    }
+    this.store.create(body);
+    return 'created';
+  }
+
+  /** Deletes a policy; false when there was none. */
+  deletePolicy(kind: PolicyKind, namespace: string | undefined, name: string): boolean {
+    return this.store.delete(kind, namespace, name) !== undefined;
+  }
+
   applyEvent(e: EventSpec): void {
     if (e.kind === 'node-join' || e.kind === 'node-leave') return; // the cluster's (build.ts)
+    if (e.kind === 'policy-apply') {
+      const m = e.manifest;
+      const how = this.applyPolicy(m);
+      this.trace(`${m.kind} ${m.namespace !== undefined ? `${m.namespace}/` : ''}${m.name} ${how}`);
+      return;
+    }
+    if (e.kind === 'policy-delete') {
+      const ref = `${e.policyKind} ${e.namespace !== undefined ? `${e.namespace}/` : ''}${e.name}`;
+      this.trace(this.deletePolicy(e.policyKind, e.namespace, e.name) ? `${ref} deleted` : `${ref} not found (not deleted)`);
+      return;
+    }
     const key = `${e.namespace}/${e.name}`;
     const p = this.cl.pods.get(key);
     if (!p) return; // deleted earlier in the run
@@ -181,7 +252,7 @@ export class ControlPlane {
 
   /** A node joined: its kube-proxy starts (its pods come through `podAdded`). */
   nodeJoined(name: string): void {
-    this.startKubeProxy(name, this.cl.nodes.get(name)!);
+    if (this.services) this.startKubeProxy(name, this.cl.nodes.get(name)!);
   }
 
   /** A pod whose sandbox was set up after the control plane started (a joining node's). */

@@ -12,10 +12,10 @@ import { isMap, isScalar, isSeq } from 'yaml';
 import { closest } from '../kube/suggest.js';
 import { InputError } from './errors.js';
 import { loadManifests, type LoadedManifest } from './manifests.js';
-import type { Endpoint, Manifest, NodeSpec, PodSpec, Scenario, SourcePos } from './types.js';
+import type { Endpoint, Manifest, NodeSpec, OtherManifest, PodSpec, Scenario, SourcePos } from './types.js';
 import { firstAt, validateCluster } from './validateCluster.js';
 import { broadcastOf, cidrContains, formatIPv4, networkOf, networkText, parseIPv4 } from './validateNet.js';
-import { validateEvents, validateTraffic, type TrafficRefs } from './validateTraffic.js';
+import { validateEvents, validateTraffic, type EventRefs, type TrafficRefs } from './validateTraffic.js';
 import { fileSrc, parseYamlDocs, Y } from './validateYaml.js';
 
 /** Top-level keys of a scenario file. */
@@ -108,9 +108,10 @@ export function parseScenario(text: string, file: string): Scenario {
   const loaded = m.opt('manifests') ? loadManifests(m.opt('manifests')!, file) : [];
   const manifests = checkManifests(loaded, cluster.nodes, cluster.podCIDR);
   const traffic = m.opt('traffic') ? validateTraffic(m.opt('traffic')!) : [];
-  const events = m.opt('events') ? validateEvents(m.opt('events')!) : [];
+  const events = m.opt('events') ? validateEvents(m.opt('events')!, file) : [];
   checkReferences(traffic, manifests, cluster.nodes.map((n) => n.name), cluster.externalHosts.map((h) => h.name), events);
   checkNodeEvents(events, cluster, manifests, traffic);
+  checkPolicyEvents(events, manifests);
   for (const t of traffic) {
     const usesServices = t.spec.to.kind === 'service' || t.spec.to.kind === 'dns';
     if (usesServices && cluster.kubeProxy.mode === 'none')
@@ -167,7 +168,7 @@ function checkManifests(loaded: LoadedManifest[], nodes: NodeSpec[], clusterPodC
 }
 
 /** Traffic endpoints and expected paths must name things that exist. */
-function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: string[], hosts: string[], events: { spec: Scenario['events'][number]; pod?: Y; node?: Y }[]): void {
+function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: string[], hosts: string[], events: EventRefs[]): void {
   const pods = manifests.filter((m) => m.kind === 'Pod').map((m) => `${m.namespace}/${m.name}`);
   const services = manifests.filter((m) => m.kind === 'Service').map((m) => `${m.namespace ?? 'default'}/${m.name}`);
   const check = (ep: Endpoint, y: Y) => {
@@ -205,7 +206,7 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
       const near = closest(e.spec.node, nodes);
       e.node!.fail(`${e.node!.what}: no node ${JSON.stringify(e.spec.node)} in this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${nodes.join(', ')}`);
     }
-    else check({ kind: 'pod', namespace: e.spec.namespace, name: e.spec.name, text: '' }, e.pod!);
+    else if (e.spec.kind === 'pod-ready' || e.spec.kind === 'pod-delete') check({ kind: 'pod', namespace: e.spec.namespace, name: e.spec.name, text: '' }, e.pod!);
   }
   for (const t of traffic) {
     if (t.spec.node && t.node && !nodes.includes(t.spec.node)) {
@@ -223,6 +224,32 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
         const near = closest(first, machines);
         py.fail(`${py.what}: ${JSON.stringify(first)} is not a node or host of this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${machines.join(', ')}`);
       }
+    }
+  }
+}
+
+/**
+ * policy-delete must name a policy that exists when it runs: one of the
+ * manifests or of an earlier policy-apply (events run in time order, equal
+ * times in list order), not deleted since.
+ */
+function checkPolicyEvents(events: EventRefs[], manifests: Manifest[]): void {
+  const key = (kind: string, ns: string | undefined, name: string) => (ns === undefined ? `${kind}/${name}` : `${kind}/${ns}/${name}`);
+  const live = new Set<string>();
+  for (const m of manifests) if (m.kind !== 'Pod' && (m as OtherManifest).policy) live.add(key(m.kind, m.namespace, m.name));
+  const order = events.map((e, i) => ({ e, i })).sort((a, b) => a.e.spec.at - b.e.spec.at || a.i - b.i);
+  for (const { e } of order) {
+    const s = e.spec;
+    if (s.kind === 'policy-apply') live.add(key(s.manifest.kind, s.manifest.namespace, s.manifest.name));
+    else if (s.kind === 'policy-delete') {
+      const k = key(s.policyKind, s.namespace, s.name);
+      if (live.delete(k)) continue;
+      const all = [...live].filter((x) => x.startsWith(`${s.policyKind}/`));
+      const near = closest(k, all);
+      e.policy!.fail(
+        `${e.policy!.what}: no ${k} exists at ${s.at / 1e9} s (not in manifests, not applied by an earlier policy-apply, or deleted already)${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`,
+        all.length ? `one of ${all.join(', ')}` : undefined,
+      );
     }
   }
 }

@@ -3,7 +3,8 @@
  * strings (one or more documents separated by `---`), as `{file: path}`
  * references (relative to the scenario file), or as a YAML mapping written in
  * place. Each document is decoded and validated as the apiserver would (Pods,
- * Namespaces, Services, Endpoints and EndpointSlices fully, other kinds by
+ * Namespaces, Services, Endpoints, EndpointSlices, NetworkPolicies and the
+ * AdminNetworkPolicy/BaselineAdminNetworkPolicy CRDs fully, other kinds by
  * type meta and metadata only), and every error is
  * reported at the position of the offending node in the file the user wrote:
  * inside a literal block scalar (`|`), inner line L / column C maps to the
@@ -22,8 +23,10 @@ import { validateNamespace } from '../kube/namespace.js';
 import { isObj, validateOther, type Obj } from '../kube/object.js';
 import { validatePod } from '../kube/pod.js';
 import { validateService } from '../kube/service.js';
+import { validateNetworkPolicy } from '../kube/networkpolicy.js';
+import { validateAdminNetworkPolicy, validateBaselineAdminNetworkPolicy } from '../kube/admin-network-policy.js';
 import { InputError } from './errors.js';
-import type { Manifest, PodSpec, SourcePos } from './types.js';
+import type { Manifest, PodSpec, PolicyValue, SourcePos } from './types.js';
 import { embeddedSrc, fileSrc, fixedSrc, parseYamlDocs, type Src, type Y } from './validateYaml.js';
 import { scalarOrigin } from './embedded-text.js';
 
@@ -37,29 +40,37 @@ export interface LoadedManifest {
 /** Loads and validates every manifest of the `manifests:` list `list` of scenario file `file`. */
 export function loadManifests(list: Y, file: string): LoadedManifest[] {
   const out: LoadedManifest[] = [];
-  for (const item of list.list()) {
-    const n = item.node;
-    if (n && isScalar(n) && typeof n.value === 'string') {
-      out.push(...loadText(n.value, embeddedTextSrc(n, item)));
-    } else if (n && isMap(n) && isFileRef(n)) {
-      const m = item.map(['file'], ['file']);
-      const f = m.req('file');
-      const rel = f.str('a path relative to the scenario file');
-      const path = isAbsolute(rel) ? rel : join(dirname(file), rel);
-      let text = '';
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException)?.code;
-        f.fail(`cannot read manifest file ${JSON.stringify(path)}${code ? ` (${code})` : ''}`);
-      }
-      out.push(...loadText(text, (lc) => fileSrc(path, lc)));
-    } else if (n && isMap(n)) {
-      // A Kubernetes object written in place as a YAML mapping.
-      out.push(loadDoc(n, item.src, undefined));
-    } else {
-      item.wrongType('a YAML string holding manifests, {file: PATH}, or a mapping', 'a block string (|) of Kubernetes objects or {file: path.yaml}');
+  for (const item of list.list()) out.push(...loadManifestItem(item, file));
+  return out;
+}
+
+/**
+ * One item of a manifest list (or an event's `manifest:`): a string of YAML
+ * documents, `{file: PATH}` or a mapping written in place.
+ */
+export function loadManifestItem(item: Y, file: string): LoadedManifest[] {
+  const out: LoadedManifest[] = [];
+  const n = item.node;
+  if (n && isScalar(n) && typeof n.value === 'string') {
+    out.push(...loadText(n.value, embeddedTextSrc(n, item)));
+  } else if (n && isMap(n) && isFileRef(n)) {
+    const m = item.map(['file'], ['file']);
+    const f = m.req('file');
+    const rel = f.str('a path relative to the scenario file');
+    const path = isAbsolute(rel) ? rel : join(dirname(file), rel);
+    let text = '';
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException)?.code;
+      f.fail(`cannot read manifest file ${JSON.stringify(path)}${code ? ` (${code})` : ''}`);
     }
+    out.push(...loadText(text, (lc) => fileSrc(path, lc)));
+  } else if (n && isMap(n)) {
+    // A Kubernetes object written in place as a YAML mapping.
+    out.push(loadDoc(n, item.src, undefined));
+  } else {
+    item.wrongType('a YAML string holding manifests, {file: PATH}, or a mapping', 'a block string (|) of Kubernetes objects or {file: path.yaml}');
   }
   return out;
 }
@@ -129,18 +140,44 @@ function loadDoc(node: Node, src: Src, doc: Document.Parsed | undefined): Loaded
     return { manifest: pod, at };
   }
   const o = (res as ReturnType<typeof validateOther>).value!;
+  // Policies: validated and defaulted as the apiserver (NetworkPolicy) or the CRD (ANP/BANP) does; the typed object is kept.
+  let policy: PolicyValue | undefined;
+  const pv = POLICY_VALIDATORS[o.kind];
+  if (pv && o.apiVersion === pv.apiVersion) {
+    const r = pv.validate(obj);
+    if (!r.value) throw firstError(r.errors.errors, obj, at);
+    policy = r.value;
+  }
+  const namespaced = !policy || policy.kind === 'NetworkPolicy';
   return {
     manifest: {
       kind: o.kind,
       apiVersion: o.apiVersion,
       name: o.meta.name,
-      ...(o.meta.namespace !== undefined ? { namespace: o.meta.namespace } : {}),
+      ...(o.meta.namespace !== undefined && namespaced ? { namespace: o.meta.namespace } : {}),
       body: o.body,
+      ...(policy ? { policy } : {}),
       pos: start,
     },
     at,
   };
 }
+
+/** The policy kinds (at their apiVersion): validated in full, the typed object kept in `manifest.policy`. */
+const POLICY_VALIDATORS: Record<string, { apiVersion: string; validate: (o: Obj) => { value?: PolicyValue; errors: ErrorList } }> = {
+  NetworkPolicy: {
+    apiVersion: 'networking.k8s.io/v1',
+    validate: (o) => { const r = validateNetworkPolicy(o); return { errors: r.errors, ...(r.value ? { value: { kind: 'NetworkPolicy', value: r.value } } : {}) }; },
+  },
+  AdminNetworkPolicy: {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    validate: (o) => { const r = validateAdminNetworkPolicy(o); return { errors: r.errors, ...(r.value ? { value: { kind: 'AdminNetworkPolicy', value: r.value } } : {}) }; },
+  },
+  BaselineAdminNetworkPolicy: {
+    apiVersion: 'policy.networking.k8s.io/v1alpha1',
+    validate: (o) => { const r = validateBaselineAdminNetworkPolicy(o); return { errors: r.errors, ...(r.value ? { value: { kind: 'BaselineAdminNetworkPolicy', value: r.value } } : {}) }; },
+  },
+};
 
 /** Kinds (at their built-in apiVersion) that get the apiserver's full create validation. */
 const FULL_KINDS: Record<string, { apiVersion: string; validate: (o: Obj) => ErrorList }> = {

@@ -6,6 +6,7 @@
  */
 import { loadScenario } from './load.js';
 import { buildCluster, type Cluster } from './build.js';
+import { ensureControlPlane, type ControlPlane } from './control-plane.js';
 import { runClient, type Outcome } from './apps.js';
 import type { Endpoint, Scenario, TrafficSpec } from './types.js';
 import { attachCaptures } from './captures.js';
@@ -64,6 +65,8 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   resetPacketIds();
   // The trace is attached before the build, so the agents' start-up (kube-proxy's first sync) is in it.
   const cluster = buildCluster(sc, { seed: opts.seed, sysctls: opts.sysctls, trace: opts.trace });
+  // Without kube-proxy the control plane is the apiserver alone: Namespaces, Pods and policies in the store.
+  const control = ensureControlPlane(cluster);
   const world = cluster.world;
 
   const captures = opts.pcapDir ? attachCaptures(world, opts.pcapDir) : null;
@@ -72,13 +75,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   // service target now, so a wrong port name is a scenario error before anything runs.
   const targets = new Map<TrafficSpec, { addr: number; port: number }>();
   for (const t of sc.traffic) if (t.to.kind === 'service') targets.set(t, cluster.control!.serviceTarget(t));
-  for (const e of sc.events) {
-    world.sched.at(e.at, () => {
-      if (e.kind === 'node-join') { cluster.joinNode(e.node); refreshWho(); }
-      else if (e.kind === 'node-leave') cluster.leaveNode(e.node);
-      else cluster.control!.applyEvent(e);
-    });
-  }
+  scheduleEvents(cluster, control, () => refreshWho());
 
   // Paths: the first request's copies are watched; the copy delivered at the destination (or, failing that, the longest) wins.
   world.watchPaths = true;
@@ -152,6 +149,21 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   results.sort((a, b) => sc.traffic.findIndex((t) => t.name === a.name) - sc.traffic.findIndex((t) => t.name === b.name));
   const config = [...world.nodes.values()].map((n) => ({ machine: n.name, kind: n.role, commands: n.configCommands() }));
   return { scenario: sc, cluster, endTime: Math.max(lastEnd, world.now), results, config, captures: files, events: world.sched.executed };
+}
+
+/**
+ * Schedules the scenario's events at their times (equal times in list order):
+ * node joins and leaves on the cluster, the rest (pod-ready, pod-delete,
+ * policy-apply, policy-delete) on the control plane. `joined` runs after a join.
+ */
+export function scheduleEvents(cluster: Cluster, control: ControlPlane, joined?: (node: string) => void): void {
+  for (const e of cluster.scenario.events) {
+    cluster.world.sched.at(e.at, () => {
+      if (e.kind === 'node-join') { cluster.joinNode(e.node); joined?.(e.node); }
+      else if (e.kind === 'node-leave') cluster.leaveNode(e.node);
+      else control.applyEvent(e);
+    });
+  }
 }
 
 /** Where an endpoint lives and its address. */

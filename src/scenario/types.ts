@@ -6,6 +6,8 @@
 
 import type { TextOrigin } from './embedded-text.js';
 import type { FlannelConfig } from '../overlay/flannel/config.js';
+import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from '../kube/admin-network-policy.js';
+import type { NetworkPolicy } from '../kube/networkpolicy.js';
 
 export interface SourcePos {
   file: string;
@@ -155,15 +157,31 @@ export interface PodSpec {
   pos: SourcePos;
 }
 
-/** Any manifest the foundation does not act on yet is kept whole for later layers. */
+/** The policy kinds a scenario can hold (manifests and policy-apply/policy-delete events). */
+export const POLICY_KINDS = ['NetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy'] as const;
+export type PolicyKind = (typeof POLICY_KINDS)[number];
+
+/** A policy manifest validated and defaulted by src/kube (networkpolicy.ts, admin-network-policy.ts). */
+export type PolicyValue =
+  | { kind: 'NetworkPolicy'; value: NetworkPolicy }
+  | { kind: 'AdminNetworkPolicy'; value: AdminNetworkPolicy }
+  | { kind: 'BaselineAdminNetworkPolicy'; value: BaselineAdminNetworkPolicy };
+
+/** Any manifest that is not a Pod: kept whole (the body as written) for the control plane and later layers. */
 export interface OtherManifest {
   kind: string;
   apiVersion: string;
   name: string;
+  /** Namespaced kinds: given or `default`; absent for cluster-scoped kinds (AdminNetworkPolicy, …). */
   namespace?: string;
   body: Record<string, unknown>;
+  /** Set for NetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy: the validated, defaulted object. */
+  policy?: PolicyValue;
   pos: SourcePos;
 }
+
+/** A policy manifest (its `policy` set). */
+export type PolicyManifest = OtherManifest & { kind: PolicyKind; policy: PolicyValue };
 
 export type Manifest = PodSpec | OtherManifest;
 
@@ -238,7 +256,11 @@ export type EventSpec =
    * deleted and with it its lease (kube subnet manager; with etcd the lease stays until its TTL runs out)
    * and its pods (the pod garbage collector).
    */
-  | { at: number; kind: 'node-leave'; node: string; pos: SourcePos };
+  | { at: number; kind: 'node-leave'; node: string; pos: SourcePos }
+  /** A policy is created, or replaced when one of that kind/namespace/name exists (`kubectl apply`). */
+  | { at: number; kind: 'policy-apply'; manifest: PolicyManifest; pos: SourcePos }
+  /** A policy is deleted (`policy: KIND/NS/NAME`, or `KIND/NAME` for the cluster-scoped kinds). */
+  | { at: number; kind: 'policy-delete'; policyKind: PolicyKind; namespace?: string; name: string; pos: SourcePos };
 
 export interface Scenario {
   file: string;

@@ -4,14 +4,19 @@
  * loader once all manifests are known (see `checkReferences` in load.ts).
  */
 import { isDNS1123Label, isDNS1123Subdomain } from '../kube/validation.js';
-import type { Endpoint, EventSpec, TrafficResult, TrafficSpec } from './types.js';
+import { POLICY_KINDS, type Endpoint, type EventSpec, type OtherManifest, type PolicyKind, type PolicyManifest, type TrafficResult, type TrafficSpec } from './types.js';
+import { loadManifestItem } from './manifests.js';
+import { closest } from '../kube/suggest.js';
 import { S } from '../engine/time.js';
 import { durationAt, UniqueNames } from './validateCluster.js';
 import { parseIPv4 } from './validateNet.js';
 import { Y } from './validateYaml.js';
+import { InputError } from './errors.js';
 
 export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'pmtuDiscovery', 'count', 'timeout', 'expect'] as const;
-export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave'] as const;
+export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave', 'policy-apply', 'policy-delete'] as const;
+/** How a policy-delete names its policy. */
+export const POLICY_REF_FORMS = 'NetworkPolicy/NS/NAME | AdminNetworkPolicy/NAME | BaselineAdminNetworkPolicy/default';
 export const EXPECT_KEYS = ['result', 'path', 'servedBy'] as const;
 
 /** A traffic item and the nodes its references came from, for the loader's cross-checks. */
@@ -208,12 +213,46 @@ export function validateTraffic(list: Y): TrafficRefs[] {
   return out;
 }
 
-/** Validates `events:`: `pod-ready` (pod, ready), `pod-delete` (pod), `node-join` and `node-leave` (node). */
-export function validateEvents(list: Y): { spec: EventSpec; pod?: Y; node?: Y }[] {
-  const out: { spec: EventSpec; pod?: Y; node?: Y }[] = [];
+/** A validated event and the nodes its references came from, for the loader's cross-checks. */
+export interface EventRefs {
+  spec: EventSpec;
+  pod?: Y;
+  node?: Y;
+  /** policy-delete: its `policy:` value. */
+  policy?: Y;
+}
+
+/**
+ * Validates `events:`: `pod-ready` (pod, ready), `pod-delete` (pod), `node-join` and `node-leave` (node),
+ * `policy-apply` (manifest: a block string, {file: PATH} relative to `file`, or a mapping holding one
+ * NetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy) and `policy-delete` (policy: KIND/NS/NAME).
+ */
+export function validateEvents(list: Y, file: string = list.src.file): EventRefs[] {
+  const out: EventRefs[] = [];
   for (const ey of list.list()) {
     if (!ey.node || ey.isNull) ey.wrongType('a mapping', 'a mapping with keys at, kind, ...');
     const kind = ey.map(allKeys(ey), ['kind']).req('kind').oneOf(EVENT_KINDS);
+    if (kind === 'policy-apply') {
+      const m = ey.map(['at', 'kind', 'manifest'], ['at', 'kind', 'manifest']);
+      const at = durationAt(m.req('at'));
+      const my = m.req('manifest');
+      const docs = loadManifestItem(my, file);
+      if (docs.length !== 1) my.fail(`${my.what} must hold exactly one policy, got ${docs.length} documents`, `one of ${POLICY_KINDS.join(', ')}`);
+      const lm = docs[0]!;
+      if (lm.manifest.kind === 'Pod' || !(lm.manifest as OtherManifest).policy) {
+        throw InputError.at(lm.at(['kind']), `${my.what}: policy-apply takes a policy, got kind ${JSON.stringify(lm.manifest.kind)}`, `one of ${POLICY_KINDS.join(', ')}`);
+      }
+      out.push({ spec: { at, kind, manifest: lm.manifest as PolicyManifest, pos: ey.pos } });
+      continue;
+    }
+    if (kind === 'policy-delete') {
+      const m = ey.map(['at', 'kind', 'policy'], ['at', 'kind', 'policy']);
+      const at = durationAt(m.req('at'));
+      const py = m.req('policy');
+      const ref = policyRefAt(py);
+      out.push({ spec: { at, kind, ...ref, pos: ey.pos }, policy: py });
+      continue;
+    }
     if (kind === 'node-join' || kind === 'node-leave') {
       const m = ey.map(['at', 'kind', 'node'], ['at', 'kind', 'node']);
       const at = durationAt(m.req('at'));
@@ -232,6 +271,33 @@ export function validateEvents(list: Y): { spec: EventSpec; pod?: Y; node?: Y }[
   }
   return out;
 }
+/** `NetworkPolicy/NS/NAME`, `AdminNetworkPolicy/NAME` or `BaselineAdminNetworkPolicy/NAME`. */
+export function policyRefAt(y: Y): { policyKind: PolicyKind; namespace?: string; name: string } {
+  const text = y.str(POLICY_REF_FORMS);
+  const parts = text.split('/');
+  const bad = (why: string): never => y.fail(`${y.what}: invalid policy reference ${JSON.stringify(text)}: ${why}`, POLICY_REF_FORMS);
+  const kind = parts[0]!;
+  if (!(POLICY_KINDS as readonly string[]).includes(kind)) {
+    const near = closest(kind, POLICY_KINDS) ?? POLICY_KINDS.find((k) => k.toLowerCase() === kind.toLowerCase());
+    bad(`unknown kind ${JSON.stringify(kind)}${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`);
+  }
+  const policyKind = kind as PolicyKind;
+  const sub = (s: string, what: string) => {
+    const msg = isDNS1123Subdomain(s);
+    if (msg.length) bad(`${what} ${JSON.stringify(s)}: ${msg[0]}`);
+  };
+  if (policyKind === 'NetworkPolicy') {
+    if (parts.length !== 3) bad('a NetworkPolicy is namespaced: NetworkPolicy/NS/NAME');
+    const m = isDNS1123Label(parts[1]!);
+    if (m.length) bad(`namespace ${JSON.stringify(parts[1])}: ${m[0]}`);
+    sub(parts[2]!, 'name');
+    return { policyKind, namespace: parts[1]!, name: parts[2]! };
+  }
+  if (parts.length !== 2) bad(`${policyKind} is cluster-scoped: ${policyKind}/NAME`);
+  sub(parts[1]!, 'name');
+  return { policyKind, name: parts[1]! };
+}
+
 function allKeys(y: Y): string[] {
   const n = y.node as { items?: { key?: { value?: unknown } }[] } | null;
   return (n?.items ?? []).map((p) => String(p.key?.value));
