@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runCommand } from './run.js';
 import { saveCommand } from './save.js';
+import { diffCommand, explainCommand, matrixCommand, MATRIX_FORMATS, type MatrixFormat } from './policy.js';
 
 // A reader that goes away (`podwire run … | head`) is not an error of ours.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -57,7 +58,68 @@ await yargs(hideBin(process.argv))
       });
     },
   )
-  .demandCommand(1, 'name a command (podwire run FILE, podwire save iptables FILE --node N)')
+  .command(
+    'policy <command>',
+    'NetworkPolicy / AdminNetworkPolicy reference semantics on a scenario: matrix, diff, explain',
+    (y) => y
+      .command(
+        'matrix <file>',
+        'pods × pods reachability (rows from, columns to; . allowed, X denied) from the reference evaluator',
+        (m) => m
+          .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
+          .option('port', { type: 'string', array: true, describe: 'destination port, N or N/PROTOCOL (repeatable; default: every port the pods declare)' })
+          .option('protocol', { type: 'string', array: true, describe: 'TCP, UDP or SCTP: one for every --port, or one per --port (default TCP)' })
+          .option('format', { choices: MATRIX_FORMATS, default: 'text' as MatrixFormat, describe: 'output format (svg needs Graphviz\'s dot)' })
+          .option('probe', { type: 'boolean', default: false, describe: 'also probe every cell with real packets and compare (needs packet-level enforcement)' })
+          .option('at', { type: 'string', describe: 'the cluster at this virtual time: the scenario\'s events up to it run first (e.g. 2s)' })
+          .option('seed', { type: 'number', describe: 'override the scenario seed' }),
+        (argv) => {
+          process.exitCode = matrixCommand({
+            file: argv.file as string, ports: argv.port as string[] | undefined, protocols: argv.protocol as string[] | undefined,
+            format: argv.format as MatrixFormat, probe: argv.probe as boolean, at: argv.at as string | undefined, seed: argv.seed,
+          });
+        },
+      )
+      .command(
+        'diff <a> <b>',
+        'the cells a change from scenario A to scenario B opens (+) or closes (-)',
+        (m) => m
+          .positional('a', { type: 'string', demandOption: true, describe: 'scenario YAML file before' })
+          .positional('b', { type: 'string', demandOption: true, describe: 'scenario YAML file after' })
+          .option('port', { type: 'string', array: true, describe: 'destination port, N or N/PROTOCOL (repeatable; default: every port the pods of A or B declare)' })
+          .option('protocol', { type: 'string', array: true, describe: 'TCP, UDP or SCTP: one for every --port, or one per --port (default TCP)' })
+          .option('format', { choices: MATRIX_FORMATS, default: 'text' as MatrixFormat, describe: 'output format (svg needs Graphviz\'s dot)' })
+          .option('at', { type: 'string', describe: 'compare both clusters at this virtual time (their events up to it run first)' })
+          .option('seed', { type: 'number', describe: 'override the scenarios\' seed' }),
+        (argv) => {
+          process.exitCode = diffCommand({
+            a: argv.a as string, b: argv.b as string, ports: argv.port as string[] | undefined, protocols: argv.protocol as string[] | undefined,
+            format: argv.format as MatrixFormat, at: argv.at as string | undefined, seed: argv.seed,
+          });
+        },
+      )
+      .command(
+        'explain <file>',
+        'why a connection is allowed or dropped: the tier walk of each direction, policy by policy',
+        (m) => m
+          .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
+          .option('from', { type: 'string', demandOption: true, describe: 'pod/NS/NAME, node/NAME, host/NAME or ip/A.B.C.D' })
+          .option('to', { type: 'string', demandOption: true, describe: 'pod/NS/NAME, node/NAME, host/NAME or ip/A.B.C.D' })
+          .option('port', { type: 'number', demandOption: true, describe: 'destination port' })
+          .option('protocol', { type: 'string', default: 'TCP', describe: 'TCP, UDP or SCTP' })
+          .option('format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'text, or the evaluator\'s verdict as JSON' })
+          .option('at', { type: 'string', describe: 'the cluster at this virtual time: the scenario\'s events up to it run first (e.g. 2s)' })
+          .option('seed', { type: 'number', describe: 'override the scenario seed' }),
+        (argv) => {
+          process.exitCode = explainCommand({
+            file: argv.file as string, from: argv.from as string, to: argv.to as string, port: argv.port as number, protocol: argv.protocol as string,
+            format: argv.format as 'text' | 'json', at: argv.at as string | undefined, seed: argv.seed,
+          });
+        },
+      )
+      .demandCommand(1, 'name a policy command (podwire policy matrix FILE, podwire policy diff A B, podwire policy explain FILE --from … --to … --port N)'),
+  )
+  .demandCommand(1, 'name a command (podwire run FILE, podwire save iptables FILE --node N, podwire policy matrix FILE)')
   .strict()
   .fail((msg, err, y) => {
     if (err) throw err;
