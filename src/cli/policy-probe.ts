@@ -5,20 +5,16 @@
  * policy-reach.ts). `--probe` adds what real packets get: for every cell, one
  * connection attempt from the `from` pod to the `to` pod's address on the
  * cell's port and protocol, in a run of the scenario whose nodes enforce the
- * policies. Scenario runs do not start the policy agent (src/netpol) yet, so no
- * probe is registered and `--probe` exits 2 saying so.
- *
- * To enable it, the enforcement registers a {@link ProbeFn} once at start-up
- * (`registerProbe(fn)` from a module the CLI imports, e.g. in main.ts):
- *
- * ```ts
- * registerProbe((req) => req.cells.map((c) => sendOneAndWait(c)));   // 'reply' | 'refused' | 'dropped' per cell, same order
- * ```
+ * policies (the policy agent, src/netpol, on every node). The default prober is
+ * src/scenario/policy-probe.ts's `probePolicyCells`; tests may register another
+ * {@link ProbeFn} (`registerProbe(fn)`), or `undefined` to have none.
  *
  * The CLI then prints `observed` in json/csv, the observed table and the
  * comparison with the evaluator in text/markdown, and exits 1 when a cell differs.
  */
 import type { Protocol } from '../kube/pod.js';
+import { loadScenario } from '../scenario/load.js';
+import { probePolicyCells } from '../scenario/policy-probe.js';
 
 /** What one connection attempt got (the outcomes of `apps.ts`, narrowed as the upstream e2e probes see them). */
 export type Observed = 'reply' | 'refused' | 'dropped';
@@ -44,7 +40,7 @@ export interface ProbeRequest {
 /** Returns one outcome per cell, in the order of `req.cells`. */
 export type ProbeFn = (req: ProbeRequest) => Observed[];
 
-let registered: ProbeFn | undefined;
+let registered: ProbeFn | undefined = (req) => probePolicyCells(loadScenario(req.file), { seed: req.seed, at: req.at, cells: req.cells });
 
 /** Installs the packet prober (enforcement's side of the seam); `undefined` removes it. */
 export function registerProbe(fn: ProbeFn | undefined): void {

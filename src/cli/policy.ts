@@ -235,7 +235,12 @@ function cellAt(m: Matrix, k: number, i: number, j: number): MatrixCell {
 }
 
 const mark = (allowed: boolean) => (allowed ? '.' : 'X');
-const obsAllowed = (o: Observed | undefined) => o === 'reply' || o === 'refused';
+/**
+ * A probe that got its reply was allowed; a refusal (the policy agent's REJECT: ICMP
+ * unreachable or a reset) and silence were denied. The cells are ports the pods serve, so a
+ * refusal is the policy's, not a missing listener's.
+ */
+const obsAllowed = (o: Observed | undefined) => o === 'reply';
 
 /** Renders a matrix in any format but svg (see {@link toSvg}). */
 export function renderMatrix(m: Matrix, format: Exclude<MatrixFormat, 'svg'>, probed: boolean): string {
@@ -255,7 +260,7 @@ export function renderMatrix(m: Matrix, format: Exclude<MatrixFormat, 'svg'>, pr
         out.push(`${caseText(c)}: ${count(k)}/${n * n} allowed (rows: from, columns: to; . allowed, X denied)`);
         out.push(...grid(m.pods, (i, j) => mark(cellAt(m, k, i, j).allowed)));
         if (probed) {
-          out.push('', `${caseText(c)} observed (. reply or refused, X dropped):`);
+          out.push('', `${caseText(c)} observed (. reply, X refused or dropped):`);
           out.push(...grid(m.pods, (i, j) => mark(obsAllowed(cellAt(m, k, i, j).observed))));
           out.push('', `${caseText(c)} comparison (. same, X differs):`);
           out.push(...grid(m.pods, (i, j) => { const x = cellAt(m, k, i, j); return mark(x.allowed === obsAllowed(x.observed)); }));

@@ -38,6 +38,7 @@ import type { Obj } from '../kube/object.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from '../kubeproxy/model.js';
 import { DEFAULT_PROXIER_CONFIG, servicePortName } from '../kubeproxy/model.js';
 import { KubeProxyIptables } from '../kubeproxy/agent.js';
+import { NetpolInformer, startNetpol, type KubeRouterNetpol } from '../netpol/index.js';
 import { SharedProxyCache, servicePortKey } from '../kubeproxy/iptables/index.js';
 import { createCloudLb, syncCloudLb, type LbListener } from './cloud-lb.js';
 import type { ClusterDnsView, DnsService } from '../dns/view.js';
@@ -79,6 +80,9 @@ export class ControlPlane {
 
   /** kube-proxy runs (cluster.kubeProxy.mode iptables); without it only the apiserver's objects are kept (see ensureControlPlane). */
   readonly services: boolean;
+  /** The policy agents' shared informer (see startPolicyAgents), and the agent on each node. */
+  private policyInformer: NetpolInformer | null = null;
+  private readonly policyAgents = new Map<string, KubeRouterNetpol>();
 
   constructor(private readonly cl: Cluster) {
     const sc = cl.scenario;
@@ -98,6 +102,7 @@ export class ControlPlane {
         else if ((m as OtherManifest).policy) this.applyPolicy(m as PolicyManifest);
       }
       for (const [, p] of cl.pods) this.publishPod(p.spec, p.ip);
+      this.startPolicyAgents();
       return;
     }
     new EndpointsController(this.store, { rand }).start();
@@ -158,6 +163,8 @@ export class ControlPlane {
     // kube-proxy watches Services and EndpointSlices (pods reach it through the controllers).
     this.store.watch('Service', () => this.changed());
     this.store.watch('EndpointSlice', () => this.changed());
+    // The policy agent starts after kube-proxy, so its jumps come first in INPUT/FORWARD/OUTPUT (kube-router inserts at 1).
+    this.startPolicyAgents();
   }
 
   // ---- objects -------------------------------------------------------------
@@ -253,6 +260,7 @@ export class ControlPlane {
   /** A node joined: its kube-proxy starts (its pods come through `podAdded`). */
   nodeJoined(name: string): void {
     if (this.services) this.startKubeProxy(name, this.cl.nodes.get(name)!);
+    if (this.policyInformer) this.startPolicyAgent(name);
   }
 
   /** A pod whose sandbox was set up after the control plane started (a joining node's). */
@@ -264,11 +272,34 @@ export class ControlPlane {
   nodeLeft(name: string): void {
     this.proxies.get(name)?.stop();
     this.proxies.delete(name);
+    this.policyAgents.get(name)?.stop();
+    this.policyAgents.delete(name);
     for (const [key, p] of this.cl.pods) {
       if (p.node.name !== name) continue;
       this.trace(`pod ${key} deleted (its node ${name} is gone)`);
       this.store.delete('Pod', p.spec.namespace, p.spec.name);
     }
+  }
+
+  /**
+   * The NetworkPolicy agent (kube-router's network policy controller, src/netpol) on every
+   * node — when the scenario has policies at all (a NetworkPolicy, AdminNetworkPolicy or
+   * BaselineAdminNetworkPolicy manifest or policy event), as a cluster whose network
+   * enforces policies would; without any, no agent runs and no rules are written.
+   */
+  private startPolicyAgents(): void {
+    const sc = this.cl.scenario;
+    const uses = sc.manifests.some((m) => !!(m as OtherManifest).policy) || sc.events.some((e) => e.kind === 'policy-apply' || e.kind === 'policy-delete');
+    if (!uses) return;
+    this.policyInformer = new NetpolInformer(this.store);
+    for (const name of this.cl.nodes.keys()) if (!this.cl.pendingNodes.has(name)) this.startPolicyAgent(name);
+  }
+
+  private startPolicyAgent(name: string): void {
+    const c = this.cl.scenario.cluster;
+    this.policyAgents.set(name, startNetpol(this.cl.nodes.get(name)!, this.policyInformer!, {
+      nodeName: name, nodeIPs: [ipToString(this.cl.machineIPs.get(name)!)], serviceCIDRs: [c.serviceCIDR.text],
+    }));
   }
 
   private trace(detail: string): void {

@@ -132,10 +132,15 @@ describe('podwire policy matrix', () => {
     expect([cell('3s', 'z/b', 'x/b', '80'), cell('5s', 'z/b', 'x/b', '80')]).toEqual([false, true]);
   });
 
-  it('--probe: exit 2 saying it is not available until a packet prober is registered', () => {
-    const r = podwire(['policy', 'matrix', MODEL, '--probe']);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^podwire: --probe is not available yet: no packet prober is registered \(src\/cli\/policy-probe\.ts\)/);
+  it('--probe: real packets through the policy agents\' rules agree with the evaluator in every cell, before and after the events', () => {
+    for (const at of ['0', '5s']) {
+      const r = podwire(['policy', 'matrix', MODEL, '--probe', '--at', at, '--format', 'json']);
+      expect(r.status, r.stderr).toBe(0);
+      const cells = (JSON.parse(r.stdout) as { cells: { allowed: boolean; observed: string }[] }).cells;
+      expect(cells.length).toBe(9 * 9 * 4);
+      for (const c of cells) expect(c.observed === 'reply').toBe(c.allowed);
+      expect(cells.some((c) => !c.allowed)).toBe(true);
+    }
   });
 
   it('errors: usage (yargs) and bad values exit 2; scenario errors print file:line:col', () => {
