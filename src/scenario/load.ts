@@ -78,7 +78,7 @@ export function loadScenario(path: string): Scenario {
  *     count: 1                     # 1..1000000, default 1
  *     timeout: 3s                  # > 0, default 3s
  *     expect: {result: reply, path: [node-1/cni0, node-1/default.web/eth0]}  # reply|refused|unreachable|dropped; NODE/DEV or NODE/NETNS/DEV
- * events: []                       # no event kinds yet: any event is an error
+ * events: []                       # timed events (src/scenario/FORMAT.md)
  * ```
  * @throws InputError for any invalid content.
  */
