@@ -57,7 +57,11 @@ export interface PolicyWorld {
 
 /** Loads and builds `file` and reads the view and policies back from its store (after the events up to `at`). */
 export function loadPolicyWorld(file: string, opts: { at?: number; seed?: number } = {}): PolicyWorld {
-  const scenario = loadScenario(file);
+  return policyWorldOf(loadScenario(file), file, opts);
+}
+
+/** The same view for a scenario already loaded (or parsed from text, as the property tests do). */
+export function policyWorldOf(scenario: Scenario, file: string, opts: { at?: number; seed?: number } = {}): PolicyWorld {
   const cluster = buildCluster(scenario, { seed: opts.seed });
   const control = ensureControlPlane(cluster);
   if (opts.at !== undefined && opts.at > 0 && scenario.events.length) {
