@@ -13,12 +13,68 @@ import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Scenario, PodSpec } from '../../src/scenario/types.js';
 import { KernelLab, sleep, startTcpdump, stopTcpdump, waitFor, type Capture, type LabProcess } from './netns.js';
-import { machineNamer, rewriteCommands, tokenize, type RewriteContext } from './rewrite.js';
+import { machineNamer, rewriteCommands, tokenize, type Argv, type RewriteContext } from './rewrite.js';
+import { Node } from '../../src/kernel/node.js';
+
+/**
+ * Records the virtual time at which every configuration-log entry of every machine is
+ * logged (test plumbing: wraps `Node`'s private log append for the calling test file's
+ * module instance; call before running the model, undo with the returned function). An
+ * entry keeps the time it first took its place; one that moves (an open peer-mesh entry
+ * pushed after a newer one) takes the time of the move.
+ */
+export function recordConfigTimes(): { timedConfig: (config: { machine: string; kind: string; commands: string[] }[], nodes: Iterable<Node>) => MachineConfig[]; restore: () => void } {
+  type Entry = Node['configLog'][number];
+  const proto = Node.prototype as unknown as { pushLog: (this: Node, e: Entry) => void };
+  const orig = proto.pushLog;
+  const shadow = new WeakMap<Node, { entries: Entry[]; times: number[] }>();
+  proto.pushLog = function (this: Node, e: Entry): void {
+    let sh = shadow.get(this);
+    if (!sh) shadow.set(this, (sh = { entries: [], times: [] }));
+    const from = Math.max(0, this.configLog.length - 1);
+    orig.call(this, e);
+    const now = this.world.now;
+    for (let i = from; i < this.configLog.length; i++) {
+      if (sh.entries[i] !== this.configLog[i]) {
+        sh.entries[i] = this.configLog[i]!;
+        sh.times[i] = now;
+      }
+    }
+    sh.entries.length = sh.times.length = this.configLog.length;
+  };
+  return {
+    restore: () => {
+      proto.pushLog = orig;
+    },
+    /** `config` (the run's) with each command's time; checks that the entries render to exactly those commands. */
+    timedConfig: (config, nodes) => {
+      const byName = new Map([...nodes].map((n) => [n.name, n]));
+      return config.map((c) => {
+        const node = byName.get(c.machine);
+        const sh = node && shadow.get(node);
+        if (!node || !sh) throw new Error(`recordConfigTimes: no log times for ${c.machine}`);
+        const at: number[] = [];
+        node.configLog.forEach((e, i) => {
+          const r = typeof e === 'string' ? [e] : e();
+          for (const _ of typeof r === 'string' ? [r] : r) at.push(sh.times[i] ?? 0);
+        });
+        if (at.length !== c.commands.length) throw new Error(`recordConfigTimes: ${c.machine}: ${at.length} timed commands, ${c.commands.length} in the config`);
+        return { machine: c.machine, kind: c.kind as MachineConfig['kind'], commands: c.commands, at };
+      });
+    },
+  };
+}
 
 export interface MachineConfig {
   machine: string;
   kind: 'node' | 'host';
   commands: string[];
+  /**
+   * Virtual time (ns) at which each command was logged, aligned with `commands` (see
+   * {@link recordConfigTimes}). Commands logged after time 0 (an agent's sync after a
+   * scenario event) are replayed at that time of the run; absent = everything up front.
+   */
+  at?: number[];
 }
 
 /** An interface as podwire names captures: netns `host` is the machine's root namespace. */
@@ -88,6 +144,21 @@ export interface KernelRunOutput {
   t0Ns: bigint;
   /** Run time (ns) up to which frames belong to the run. */
   endTimeNs: number;
+  /** The commands replayed during the run (logged after time 0), when they ran and how they ended. */
+  replayed: TimedReplay[];
+}
+
+/** A command replayed at its logged time during the run. */
+export interface TimedReplay {
+  machine: string;
+  /** Its logged virtual time (ns). */
+  atNs: number;
+  /** Wall-clock start and end, ms of run time. */
+  startMs: number;
+  endMs: number;
+  command: string;
+  code: number | null;
+  stderr: string;
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -262,16 +333,22 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
       await lab.exec(['ip', '-n', ctx.rootNs, 'link', 'set', nic.dev, 'up']);
     }
   }
-  // Replay; note the namespaces that get iptables rules.
+  // Replay; note the namespaces that get iptables rules. Commands logged after time 0 (an
+  // agent's sync after a scenario event) wait for their time in the run (below).
   const nfNs = new Map<string, { machine: string; netns: string; ns: string }>();
+  const later: { machine: string; atNs: number; argv: Argv }[] = [];
   for (const m of plan.config) {
     const ctx = ctxs.get(m.machine)!;
-    for (const argv of rewriteCommands(m.commands, ctx)) {
-      await lab.exec(argv, argv.stdin !== undefined ? { timeoutMs: 30_000 } : {});
-      if (argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'exec' && /^(iptables|iptables-restore|iptables-nft|iptables-nft-restore)$/.test(argv[4] ?? '')) {
-        const ns = argv[3]!;
-        const netns = ns === ctx.rootNs ? 'host' : ns.slice(ctx.rootNs.length + 1);
-        nfNs.set(ns, { machine: m.machine, netns, ns });
+    const timed = m.at ? m.commands.map((c, i) => ({ c, at: m.at![i] ?? 0 })) : m.commands.map((c) => ({ c, at: 0 }));
+    for (const { c, at } of timed) {
+      for (const argv of rewriteCommands([c], ctx)) {
+        if (argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'exec' && /^(iptables|iptables-restore|iptables-nft|iptables-nft-restore)$/.test(argv[4] ?? '')) {
+          const ns = argv[3]!;
+          const netns = ns === ctx.rootNs ? 'host' : ns.slice(ctx.rootNs.length + 1);
+          nfNs.set(ns, { machine: m.machine, netns, ns });
+        }
+        if (at > 0) later.push({ machine: m.machine, atNs: at, argv });
+        else await lab.exec(argv, argv.stdin !== undefined ? { timeoutMs: 30_000 } : {});
       }
     }
   }
@@ -341,6 +418,18 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
     };
     a.proc.child.stdin!.write(JSON.stringify(req) + '\n');
   });
+  // Timed commands: each machine's in its logged order, at t0 + its time (machines concurrently,
+  // as each node's agent runs on its own). Late or failing ones are reported after the run.
+  const replayed: TimedReplay[] = [];
+  const replays = Promise.all([...new Set(later.map((l) => l.machine))].map(async (machine) => {
+    for (const l of later.filter((x) => x.machine === machine)) {
+      const due = t0Ms + l.atNs / 1e6;
+      if (due > Date.now()) await sleep(due - Date.now());
+      const startMs = Date.now() - t0Ms;
+      const r = await lab.exec(l.argv, { timeoutMs: 30_000, allowFail: true }).catch((e: unknown) => ({ code: null, stderr: String(e) }));
+      replayed.push({ machine, atNs: l.atNs, startMs, endMs: Date.now() - t0Ms, command: l.argv.join(' '), code: r.code, stderr: r.stderr });
+    }
+  }));
   const results: KernelRunOutput['results'] = plan.probes.map((p) => ({ name: p.name, results: [], details: [] }));
   // Repeats start one second apart (agent.mjs), or when the previous one timed out if later.
   const lastEnd = Math.max(0, ...plan.probes.map((p) => p.atNs / 1e6 + (p.count * Math.max(p.timeoutNs, 1e9)) / 1e6));
@@ -350,6 +439,7 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
   } catch (e) {
     // Reported per probe below as missing.
   }
+  await replays;
   let endTimeNs = plan.endTimeNs;
   if (endTimeNs === undefined) {
     let lastMs = 0;
@@ -387,5 +477,5 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
       results[id]!.details = l.details;
     } else results[id]!.details = [l?.error ?? 'no result'];
   });
-  return { netfilter, results, captures: caps.map((c) => ({ machine: c.machine, netns: c.netns, dev: c.dev, file: c.file })), t0Ns, endTimeNs };
+  return { netfilter, results, captures: caps.map((c) => ({ machine: c.machine, netns: c.netns, dev: c.dev, file: c.file })), t0Ns, endTimeNs, replayed };
 }

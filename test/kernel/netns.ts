@@ -269,7 +269,9 @@ export interface Capture {
 export async function startTcpdump(lab: KernelLab, ns: string, dev: string, file: string, timeoutMs = 5000): Promise<Capture> {
   // --immediate-mode: without it libpcap hands packets over a ring block at a time (block timeout
   // ~1 s) and stopping tcpdump loses the frames of the last, unretired block.
-  const proc = lab.spawnIn(ns, ['tcpdump', '-p', '-U', '--immediate-mode', '-n', '-s', '262144', '-i', dev, '--time-stamp-precision=nano', '-w', file], `tcpdump ${ns}/${dev}`);
+  // nflog:GROUP (NFLOG's netlink group, no device) has no nanosecond time stamps.
+  const precision = dev.startsWith('nflog:') ? [] : ['--time-stamp-precision=nano'];
+  const proc = lab.spawnIn(ns, ['tcpdump', '-p', '-U', '--immediate-mode', '-n', '-s', '262144', '-i', dev, ...precision, '-w', file], `tcpdump ${ns}/${dev}`);
   await waitFor(() => /listening on/.test(proc.stderr()) || proc.child.exitCode !== null, timeoutMs, `tcpdump on ${ns}/${dev}`);
   if (proc.child.exitCode !== null) throw new Error(`tcpdump on ${ns}/${dev} exited: ${proc.stderr()}`);
   return { ns, dev, file, proc };

@@ -42,7 +42,7 @@ export function withStdin(argv: string[], stdin: string): Argv {
 }
 
 /** Programs that may read a here-document (restore tools reading rules on stdin). */
-const HEREDOC_PROGRAMS: readonly (readonly string[])[] = [['iptables-restore'], ['iptables-nft-restore'], ['ipset', 'restore'], ['ipset', '-exist', 'restore']];
+const HEREDOC_PROGRAMS: readonly (readonly string[])[] = [['iptables-restore'], ['iptables-nft-restore'], ['ipset', 'restore'], ['ipset', '-exist', 'restore'], ['ipset', 'restore', '-exist']];
 
 /**
  * Splits `HEAD <<'EOF'\nBODY\nEOF` into head and body, or returns null when `cmd` holds no
