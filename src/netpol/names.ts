@@ -53,6 +53,9 @@ export const ingressPodSet = (ns: string, name: string, i: number) => SRC_PREFIX
 export const egressPodSet = (ns: string, name: string, i: number) => DST_PREFIX + chainHash(`${ns}${name}egressrule${i}${FAMILY}pod`);
 export const ingressIpBlockSet = (ns: string, name: string, i: number) => SRC_PREFIX + chainHash(`${ns}${name}ingressrule${i}${FAMILY}ipblock`);
 export const egressIpBlockSet = (ns: string, name: string, i: number) => DST_PREFIX + chainHash(`${ns}${name}egressrule${i}${FAMILY}ipblock`);
+/** podwire: ipBlock peer k of rule i in its own set (a rule whose ipBlocks have excepts; see render.ts). */
+export const ingressIpBlockPeerSet = (ns: string, name: string, i: number, k: number) => SRC_PREFIX + chainHash(`${ns}${name}ingressrule${i}${FAMILY}ipblock${k}`);
+export const egressIpBlockPeerSet = (ns: string, name: string, i: number, k: number) => DST_PREFIX + chainHash(`${ns}${name}egressrule${i}${FAMILY}ipblock${k}`);
 export const ingressNamedPortSet = (ns: string, name: string, i: number, j: number) => DST_PREFIX + chainHash(`${ns}${name}ingressrule${i}${j}${FAMILY}namedport`);
 export const egressNamedPortSet = (ns: string, name: string, i: number, j: number) => DST_PREFIX + chainHash(`${ns}${name}egressrule${i}${j}${FAMILY}namedport`);
 /** podwire: an egress ipBlock's named port j of rule i (pods anywhere with that port). */

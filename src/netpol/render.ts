@@ -50,6 +50,13 @@
  *    namespace) that have that named port with that number;
  *  - egress ipBlocks with named ports: kube-router writes nothing for them;
  *    podwire matches the ipBlock set and a set of the pods having the port.
+ *  - a rule with several ipBlock peers, one of them with `except`: kube-router
+ *    puts every block of the rule in one hash:net set, where the most specific
+ *    entry decides, so one block's `nomatch` except also removes addresses
+ *    another block admits (0.0.0.0/0 except 10.244.0.0/24, plus 10.244.0.0/16:
+ *    10.244.0.5 matches nothing). Peers are ORed, so podwire gives each
+ *    ipBlock peer of such a rule its own set (`ingress/egressIpBlockPeerSet`)
+ *    and its own rules; a rule's blocks without excepts share kube-router's set.
  *  - Go map order (local pods, named ports, the three top-level chains) is
  *    replaced by store order, ascending port numbers and INPUT, FORWARD, OUTPUT.
  *
@@ -215,6 +222,18 @@ function splitPorts(ports: readonly NetworkPolicyPort[], np: Map<string, Map<str
   return { numeric, named };
 }
 
+/**
+ * The rule's ipBlock entry groups, one hash:net set each: kube-router's one set
+ * (`set` undefined: the rule's own name) unless two or more ipBlock peers and an
+ * except — then one group per ipBlock peer (its index among the rule's ipBlocks).
+ */
+function ipBlockGroups(peers: readonly NetworkPolicyPeer[]): { k?: number; entries: string[][] }[] {
+  const blocks = peers.filter((p) => ipBlockEntries(p).length);
+  if (blocks.length === 0) return [];
+  if (blocks.length < 2 || !blocks.some((p) => p.ipBlock!.except.length)) return [{ entries: blocks.flatMap(ipBlockEntries) }];
+  return blocks.map((p, k) => ({ k, entries: ipBlockEntries(p) }));
+}
+
 /** evalIPBlockPeer: the hash:net entries of an ipBlock (excepts as nomatch; /0 as two /1s). */
 function ipBlockEntries(peer: NetworkPolicyPeer): string[][] {
   const b = peer.ipBlock;
@@ -299,7 +318,7 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
         const matchAllSource = r.peers.length === 0;
         const matchAllPorts = r.ports.length === 0;
         const srcPods = matchAllSource ? [] : r.peers.flatMap((pe) => peerPods(np, pe));
-        const blocks = matchAllSource ? [] : r.peers.flatMap(ipBlockEntries);
+        const blocks = matchAllSource ? [] : ipBlockGroups(r.peers);
         const { numeric, named: eps } = matchAllPorts ? { numeric: [], named: [] } : splitPorts(r.ports, named);
         if (srcPods.length) {
           const s = N.ingressPodSet(np.namespace, np.name, i);
@@ -321,9 +340,9 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
           });
         }
         if (matchAllSource && matchAllPorts) rule(ch, `${ref} ingress any`, '', [dstSet], '', '', '');
-        if (blocks.length) {
-          const b = N.ingressIpBlockSet(np.namespace, np.name, i);
-          refresh(b, 'hash:net', blocks);
+        for (const g of blocks) {
+          const b = g.k === undefined ? N.ingressIpBlockSet(np.namespace, np.name, i) : N.ingressIpBlockPeerSet(np.namespace, np.name, i, g.k);
+          refresh(b, 'hash:net', g.entries);
           if (!matchAllPorts) {
             for (const p of numeric) rule(ch, `${ref} ingress cidr`, b, [dstSet], p.protocol, p.port, p.end);
             eps.forEach((e, j) => {
@@ -343,7 +362,7 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
         const matchAllDst = r.peers.length === 0;
         const matchAllPorts = r.ports.length === 0;
         const dstPods = matchAllDst ? [] : r.peers.flatMap((pe) => peerPods(np, pe));
-        const blocks = matchAllDst ? [] : r.peers.flatMap(ipBlockEntries);
+        const blocks = matchAllDst ? [] : ipBlockGroups(r.peers);
         const named = matchAllDst ? allPodsNamed : namedPorts(dstPods);
         const { numeric, named: eps } = matchAllPorts ? { numeric: [], named: [] } : splitPorts(r.ports, named);
         if (dstPods.length) {
@@ -366,9 +385,9 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
           });
         }
         if (matchAllDst && matchAllPorts) rule(ch, `${ref} egress any`, srcSet, [], '', '', '');
-        if (blocks.length) {
-          const b = N.egressIpBlockSet(np.namespace, np.name, i);
-          refresh(b, 'hash:net', blocks);
+        for (const g of blocks) {
+          const b = g.k === undefined ? N.egressIpBlockSet(np.namespace, np.name, i) : N.egressIpBlockPeerSet(np.namespace, np.name, i, g.k);
+          refresh(b, 'hash:net', g.entries);
           if (!matchAllPorts) {
             for (const p of numeric) rule(ch, `${ref} egress cidr`, srcSet, [b], p.protocol, p.port, p.end);
             const { named: beps } = splitPorts(r.ports, allPodsNamed);
