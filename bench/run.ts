@@ -19,8 +19,9 @@ import { scenarioRun } from './scenario-run.js';
 import { netfilterBenches } from './netfilter.js';
 import { kubeproxyBenches } from './kube-proxy.js';
 import { flannelBenches } from './flannel.js';
+import { netpolBenches } from './netpol.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches, flannelBenches];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches, flannelBenches, netpolBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
