@@ -788,6 +788,8 @@ export class Ipv4Stack {
     writeIpv4Header(ob, onh, saddr, src, IPPROTO_ICMP, 64, (b[nh + 1] & 0x1e) | 0xc0, this.selectIdent(), false, 8 + quoteLen);
     skb.nh = onh;
     if (this.world.trace.on) this.ev(null, skb, 'icmp.send', `type ${type} code ${code} to ${ipToString(src)} from ${ipToString(saddr)} about packet #${orig.id}`);
+    // icmp_glue_bits: an error carries the offending packet's connection, as RELATED (nf_ct_attach).
+    this.ns.ctAttach?.(skb, orig);
     this.localOut(skb, rt);
   }
 

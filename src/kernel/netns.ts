@@ -66,6 +66,11 @@ export class Netns {
   /** net.ipv4.conf.default.*: copied into a device's conf when it appears in this namespace. */
   readonly confDefault = new Map<string, string>(Object.entries(DEV_CONF_DEFAULTS));
   readonly stack: Ipv4Stack;
+  /**
+   * nf_ct_attach's hook, set by conntrack when it is loaded in this namespace: a packet the stack
+   * makes about another (an ICMP error) is made RELATED to the other's connection.
+   */
+  ctAttach: ((to: Skb, from: Skb) => void) | null = null;
   readonly sockets: Sockets;
   /** Cached: net.ipv4.ip_forward === '1'. */
   forwarding = false;

@@ -296,6 +296,19 @@ export class Conntrack {
     return c && c.table === this ? c : null;
   }
 
+  /**
+   * nf_ct_attach: a packet the stack makes about `from` — an ICMP error (icmp_glue_bits), a
+   * REJECT's reset (nf_send_reset) — belongs to from's connection as RELATED in the other
+   * direction, confirmed or not; conntrack then leaves it be (it never confirms a reply).
+   */
+  attach(to: Skb, from: Skb): void {
+    if (to.ct) return;
+    const c = this.get(from);
+    if (!c || !c.ct) return;
+    const orig = c.ctinfo === 'new' || c.ctinfo === 'established' || c.ctinfo === 'related';
+    to.ct = c.ct.info(orig ? 'related_reply' : 'related');
+  }
+
   /** NOTRACK / CT --notrack (raw table, before conntrack): the packet stays untracked. */
   markUntracked(skb: Skb): void {
     skb.ct = this.untrackedInfo;

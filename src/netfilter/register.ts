@@ -18,9 +18,9 @@ import type { Skb } from '../kernel/skb.js';
 import { NfHook, NfVerdict, type NfHookState } from '../kernel/hooks.js';
 import { ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { ipToString } from '../wire/bytes.js';
-import { buildReset, sendReset } from '../kernel/tcp.js';
+import { buildReset } from '../kernel/tcp.js';
 import { ETH_HLEN, ETH_P_IP } from '../wire/ethernet.js';
-import { setU16, u16 } from '../wire/bytes.js';
+import { readIp, setU16, u16 } from '../wire/bytes.js';
 import { Conntrack } from './conntrack.js';
 import { Nat, NatVerdict } from './nat.js';
 import { Ipsets } from './ipset.js';
@@ -118,6 +118,7 @@ export class NetfilterNs {
     this.ipsets = new Ipsets({ now: () => world.now, random: () => world.rng.u32() });
     this.ops = this.makeOps();
     this.random = () => world.rng.u32();
+    ns.ctAttach = (to, from) => this.ct.attach(to, from);
     this.register();
     registerBrNetfilter(ns);
   }
@@ -155,10 +156,16 @@ export class NetfilterNs {
             setU16(rst.buf, e + 12, ETH_P_IP);
             rst.data = e;
             rst.len = ETH_HLEN + 40;
+            this.ct.attach(rst, p.skb);
             port.xmit(rst);
             return;
           }
-          sendReset(ns, p.skb, p.l4, p.l4len - doff, 0);
+          // nf_send_reset: the RST is RELATED to the connection it answers (nf_ct_attach).
+          const rt = ns.stack.routeOutput(readIp(p.skb.buf, p.skb.nh + 12));
+          if (!rt) return;
+          const rst = buildReset(ns, p.skb, p.l4, p.l4len - doff, 0);
+          this.ct.attach(rst, p.skb);
+          ns.stack.localOut(rst, rt);
           return;
         }
         ns.stack.icmpSend(p.skb, ICMP_DEST_UNREACH, REJECT_CODE[how], 0);

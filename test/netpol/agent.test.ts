@@ -89,7 +89,7 @@ describe('kube-router rules on the e2e model', () => {
 });
 
 describe('connections and replies', () => {
-  it('an allowed connection carries data both ways (conntrack lets the replies through); denied ones are refused across nodes and dropped on the same node', () => {
+  it('an allowed connection carries data both ways (conntrack lets the replies through); denied ones are refused across nodes and on the same node (the REJECT\'s ICMP error is RELATED to the connection it answers: kernel-checked)', () => {
     const c = e2eCluster();
     apply(c, np('x', 'allow-y-b', { podSelector: podSel('a'), ingress: [{ from: [{ namespaceSelector: nsSel('y'), podSelector: podSel('b') }] }] }));
     const out = probe(c, [
@@ -98,7 +98,7 @@ describe('connections and replies', () => {
       { from: 'y/a', to: 'x/a', port: 80, protocol: 'TCP' }, // denied, same node
       { from: 'y/b', to: 'x/a', port: 81, protocol: 'UDP' }, // allowed: the UDP echo is the reply
     ]);
-    expect(out).toEqual(['reply', 'refused', 'dropped', 'reply']);
+    expect(out).toEqual(['reply', 'refused', 'refused', 'reply']);
   });
 
   it('each change is a new full sync (new chain names; existing sets refreshed through TMP sets with their saved options); deleting a policy removes its chains and ipsets', () => {
