@@ -9,11 +9,19 @@
  *   policy names (ipBlock cidr/except, ANP networks);
  * - hostNetwork pods: same node (its labels, for ANP `nodes` peers) and same
  *   CIDR position — their traffic is node traffic, never a policy subject.
- * Every tier is then evaluated on classes with bitsets: per class, the set of
- * source classes its ingress admits and the set of destination classes its
- * egress admits; a cell is allowed when both are. Equal rule lists share one
- * computation, and classes with equal rule lists share their rows: memory is
- * at most classes² bits per case (rows × classes in practice); nothing is pods².
+ * Classes are built by integer refinement (policy-reach-classes.ts) and
+ * numbered grouped by IP signature, so an ipBlock's classes are range fills.
+ * Every tier is then evaluated on classes with word-level bitsets: the class
+ * sets a selector, a rule's peers or its named ports admit are computed once
+ * (selectors requirement by requirement on per-(key, value) class sets, not
+ * by matching each class's labels); each policy then appends its rules to the
+ * rule lists of the classes it selects (hash-consed trie nodes, no strings),
+ * and one row is computed per distinct (ANP rules, NetworkPolicy-or-BANP
+ * rules) pair: per class, the set of source classes its ingress admits and the
+ * set of destination classes its egress admits; a cell is allowed when both
+ * are. A row made of one rule's peers is that (shared) set. The result holds
+ * (distinct rows) × classes bits plus O(pods + classes): rows are as many as
+ * distinct rule lists, not classes; nothing is pods².
  *
  * The two rules outside the tiers are applied per pod by the accessors: a pod
  * always reaches itself, and a hostNetwork pod reaches the pod-network pods of
@@ -21,10 +29,13 @@
  * `PolicyEvaluator.verdict(pod i, pod j, case k).allowed` for every i, j, k
  * (property-tested).
  */
-import { anpPortsMatch, CompiledPolicies, npPortMatches, type ClusterView, type CompiledAnp, type CompiledAnpRule, type CompiledNpRule, type PodRec, type PolicySet, type PortCase } from './policy-model.js';
+import { anpPortsMatch, CompiledPolicies, npPortMatches, type ClusterView, type CompiledAnp, type CompiledAnpRule, type CompiledNpRule, type PolicySet, type PortCase } from './policy-model.js';
 import type { Cidr4 } from './ip.js';
+import type { LabelSelector } from './labels.js';
 import { ipBlockContains } from './networkpolicy.js';
-import type { CompiledSelector } from './policy-selector.js';
+import { formatSelector, type CompiledSelector } from './policy-selector.js';
+import { clear, fillRange, forEachSet, has, ListTrie, newBits, or, orAnd, andNot, set, type Bits } from './policy-reach-bits.js';
+import { buildClasses, classesByIp, SelectorIndex, type ClassTable } from './policy-reach-classes.js';
 
 /** The truth table, compactly: a class matrix per case and the pod → class map. */
 export interface Reachability {
@@ -46,27 +57,41 @@ export interface Reachability {
   denied(k?: number): Generator<[number, number]>;
 }
 
-type Bits = Uint32Array;
 
 /** Computes the reachability table of `view` under `policies` for every case. */
 export function reachability(view: ClusterView, policies: PolicySet, cases: readonly PortCase[]): Reachability {
   const c = new CompiledPolicies(view, policies);
-  return new ReachEngine(c, cases).result();
+  return new ReachEngine(c, policies, cases).result();
+}
+
+interface RuleRef { ns?: string; np?: CompiledNpRule; anp?: CompiledAnpRule<string> }
+
+/** Per class, for one direction: the ANP rule list (trie node) and the tier token (NetworkPolicy rule list ×2+1 when isolated, else BANP rule list ×2). */
+interface DirKeys {
+  anp: Uint32Array;
+  tier: Float64Array;
+}
+
+/** Rows of one direction and case: per class, the index of its row (the classes on the other side it admits). */
+interface DirRows {
+  rowOf: Uint32Array;
+  rows: Bits[];
 }
 
 class ReachEngine {
+  private readonly t: ClassTable;
   private readonly C: number;
-  private readonly W: number;
-  private readonly classOf: Uint32Array;
-  private readonly reps: PodRec[] = [];
-  private readonly members: number[][] = [];
   private readonly ALL: Bits;
   private readonly ALLPOD: Bits;
-  private readonly classesByNs = new Map<string, number[]>();
+  private readonly sel: SelectorIndex;
+  private readonly rawSel = new Map<string, LabelSelector>();
   private readonly cache = new Map<string, Bits>();
+  private readonly ruleById: RuleRef[] = [];
+  private readonly trie: ListTrie;
 
   constructor(
     private readonly c: CompiledPolicies,
+    policies: PolicySet,
     private readonly cases: readonly PortCase[],
   ) {
     // --- what can tell pods apart ---------------------------------------------------------
@@ -76,63 +101,42 @@ class ReachEngine {
     const cidrs: Cidr4[] = [];
     for (const np of c.nps)
       for (const r of [...np.ingressRules, ...np.egressRules]) {
+        this.ruleById[r.id] = { ns: np.np.namespace, np: r };
         for (const p of r.ports) if (typeof p.port === 'string') named.add(p.port);
         for (const p of r.peers) if (p.peer.ipBlock) cidrs.push(p.peer.ipBlock.net, ...p.peer.ipBlock.exceptNets);
       }
     for (const a of [...c.anps, ...(c.banp ? [c.banp] : [])])
       for (const r of [...a.ingress, ...a.egress]) {
+        this.ruleById[r.id] = { anp: r };
         for (const p of r.ports ?? []) if (p.kind === 'named') named.add(p.name);
         for (const p of r.peers) for (const n of p.peer.networks ?? []) cidrs.push(n.net);
       }
-    const namedList = [...named].sort();
-    const ipClass = ipClassifier(cidrs);
+    this.trie = new ListTrie(c.ruleCount + 1);
+    // Raw pod selectors by canonical text, for requirement-wise evaluation on class sets.
+    const raw = (s: LabelSelector | undefined): void => {
+      if (s) this.rawSel.set(formatSelector(s), s);
+    };
+    for (const np of policies.networkPolicies ?? []) {
+      raw(np.podSelector);
+      for (const r of [...np.ingress, ...np.egress]) for (const p of r.peers) raw(p.podSelector);
+    }
+    for (const a of [...(policies.adminNetworkPolicies ?? []), ...(policies.baselineAdminNetworkPolicy ? [policies.baselineAdminNetworkPolicy] : [])]) {
+      raw(a.subject.pods?.podSelector);
+      for (const r of [...a.ingress, ...a.egress]) for (const p of r.peers) raw(p.pods?.podSelector);
+    }
 
     // --- classes ---------------------------------------------------------------------------
-    const byKey = new Map<string, number>();
-    this.classOf = new Uint32Array(c.pods.length);
-    for (const p of c.pods) {
-      let key: string;
-      if (p.hostNetwork) key = `H\u0000${p.node}\u0000${ipClass(p.ip)}`;
-      else {
-        let ls = '';
-        const lk = Object.keys(p.labels).filter((k) => keys.has(k));
-        if (lk.length > 1) lk.sort();
-        for (const k of lk) ls += `${k}=${p.labels[k]}\u0001`;
-        let ps = '';
-        if (namedList.length)
-          for (const n of namedList) {
-            ps += '\u0001';
-            for (const cp of p.ports) if (cp.name === n) ps += `${cp.protocol}:${cp.containerPort},`;
-          }
-        key = `P\u0000${p.namespace}\u0000${ls}\u0000${ps}\u0000${ipClass(p.ip)}`;
-      }
-      let k = byKey.get(key);
-      if (k === undefined) {
-        k = this.reps.length;
-        byKey.set(key, k);
-        this.reps.push(p);
-        this.members.push([]);
-        if (!p.hostNetwork) {
-          let l = this.classesByNs.get(p.namespace);
-          if (!l) this.classesByNs.set(p.namespace, (l = []));
-          l.push(k);
-        }
-      }
-      this.classOf[p.index] = k;
-      this.members[k].push(p.index);
-    }
-    this.C = this.reps.length;
-    this.W = (this.C + 31) >>> 5;
-    this.ALL = this.bits();
-    this.ALLPOD = this.bits();
-    for (let k = 0; k < this.C; k++) {
-      set(this.ALL, k);
-      if (!this.reps[k].hostNetwork) set(this.ALLPOD, k);
-    }
+    this.t = buildClasses(c.pods, [...keys], [...named].sort(), cidrs);
+    this.C = this.t.C;
+    this.ALL = newBits(this.C);
+    fillRange(this.ALL, 0, this.C);
+    this.ALLPOD = this.ALL.slice();
+    for (let k = 0; k < this.C; k++) if (this.t.host[k]) clear(this.ALLPOD, k);
+    this.sel = new SelectorIndex(this.t, this.ALLPOD);
   }
 
   private bits(): Bits {
-    return new Uint32Array(this.W);
+    return newBits(this.C);
   }
 
   private memo(key: string, make: () => Bits): Bits {
@@ -146,8 +150,11 @@ class ReachEngine {
   /** Pod-network classes whose pod labels match. */
   private podSel(s: CompiledSelector): Bits {
     return this.memo(`pod\u0000${s.text}`, () => {
+      const raw = this.rawSel.get(s.text);
+      if (raw) return this.sel.matchRaw(raw);
       const b = this.bits();
-      for (let k = 0; k < this.C; k++) if (!this.reps[k].hostNetwork && s.matches(this.reps[k].labels)) set(b, k);
+      const { reps, host } = this.t;
+      for (let k = 0; k < this.C; k++) if (!host[k] && s.matches(reps[k].labels)) set(b, k);
       return b;
     });
   }
@@ -156,7 +163,7 @@ class ReachEngine {
   private nsSel(s: CompiledSelector): Bits {
     return this.memo(`ns\u0000${s.text}`, () => {
       const b = this.bits();
-      for (const [, ks] of this.classesByNs) if (s.matches(this.reps[ks[0]].nsLabels)) for (const k of ks) set(b, k);
+      for (const [, ks] of this.t.classesByNs) if (s.matches(this.t.reps[ks[0]].nsLabels)) for (let i = 0; i < ks.length; i++) set(b, ks[i]);
       return b;
     });
   }
@@ -165,7 +172,8 @@ class ReachEngine {
   private nsEq(ns: string): Bits {
     return this.memo(`nseq\u0000${ns}`, () => {
       const b = this.bits();
-      for (const k of this.classesByNs.get(ns) ?? []) set(b, k);
+      const ks = this.t.classesByNs.get(ns);
+      if (ks) for (let i = 0; i < ks.length; i++) set(b, ks[i]);
       return b;
     });
   }
@@ -174,22 +182,27 @@ class ReachEngine {
   private nodeSel(s: CompiledSelector): Bits {
     return this.memo(`node\u0000${s.text}`, () => {
       const b = this.bits();
-      for (let k = 0; k < this.C; k++) if (this.reps[k].hostNetwork && s.matches(this.reps[k].nodeLabels)) set(b, k);
+      const { reps, host } = this.t;
+      for (let k = 0; k < this.C; k++) if (host[k] && s.matches(reps[k].nodeLabels)) set(b, k);
       return b;
     });
   }
 
   private byIp(key: string, test: (ip: number) => boolean): Bits {
-    return this.memo(`ip\u0000${key}`, () => {
-      const b = this.bits();
-      for (let k = 0; k < this.C; k++) if (test(this.reps[k].ip)) set(b, k);
-      return b;
-    });
+    return this.memo(`ip\u0000${key}`, () => classesByIp(this.t, test));
   }
 
   /** Classes (as the other party) a NetworkPolicy rule's peers match. */
   private npRulePeers(ns: string, r: CompiledNpRule): Bits {
     if (r.peers.length === 0) return this.ALL;
+    if (r.peers.length === 1) {
+      // One peer: its set as is (shared, read-only), no copy.
+      const p = r.peers[0];
+      const ib = p.peer.ipBlock;
+      if (ib) return this.byIp(`${ib.cidr}\u0000${ib.except.join(',')}`, (ip) => ipBlockContains(ib, ip));
+      const nsPart = p.ns ? this.nsSel(p.ns) : this.nsEq(ns);
+      if (!p.pod) return nsPart;
+    }
     return this.memo(`nprule\u0000${r.id}`, () => {
       const b = this.bits();
       for (const p of r.peers) {
@@ -224,10 +237,10 @@ class ReachEngine {
     return this.memo(`named\u0000${name}\u0000${protocol ?? '*'}\u0000${port}\u0000${caseProtocol}`, () => {
       const b = this.bits();
       if (protocol !== undefined && protocol !== caseProtocol) return b;
+      const { reps, host } = this.t;
       for (let d = 0; d < this.C; d++) {
-        const rep = this.reps[d];
-        if (rep.hostNetwork) continue;
-        for (const cp of rep.ports) if (cp.name === name && cp.protocol === caseProtocol && cp.containerPort === port) set(b, d);
+        if (host[d]) continue;
+        for (const cp of reps[d].ports) if (cp.name === name && cp.protocol === caseProtocol && cp.containerPort === port) set(b, d);
       }
       return b;
     });
@@ -273,69 +286,147 @@ class ReachEngine {
     });
   }
 
-  // --- one direction for one class ------------------------------------------------------------
+  // --- rule lists per class -------------------------------------------------------------------
 
   /**
-   * The classes on the other side that `dir` of class `s` admits for case k.
-   * Ingress: source classes; port tests are on `s` itself (the destination).
-   * Egress: destination classes; port tests are per destination class.
+   * For every class, the rule lists that decide `dir` for it (they determine
+   * its row completely), as trie nodes: policy by policy over the classes each
+   * selects, so the work is the sum of the subjects' sizes. Ingress lists keep
+   * only the rules whose ports match case k on the class itself (the
+   * destination); egress lists do not depend on the case (k undefined).
    */
-  private direction(dir: 'Ingress' | 'Egress', s: number, k: number): Bits {
-    const rep = this.reps[s];
-    if (rep.hostNetwork) return this.ALL;
+  private dirKeys(dir: 'Ingress' | 'Egress', k: number | undefined): DirKeys {
+    const C = this.C;
     const ing = dir === 'Ingress';
-    // The rule lists that apply, in order; they determine the result completely.
-    const anpRules: CompiledAnpRule<string>[] = [];
-    for (const a of this.c.anps)
-      if (has(this.anpSubject(a), s)) for (const r of ing ? a.ingress : a.egress) if (!ing || has(this.anpRulePorts(r, k), s)) anpRules.push(r);
-    const npRules: { ns: string; r: CompiledNpRule }[] = [];
-    let isolated = false;
-    for (const np of this.c.npsByNs.get(rep.namespace) ?? []) {
-      if (!(ing ? np.ingress : np.egress) || !this.c.npSelects(np, rep)) continue;
-      isolated = true;
-      for (const r of ing ? np.ingressRules : np.egressRules) if (!ing || has(this.npRulePorts(r, k), s)) npRules.push({ ns: np.np.namespace, r });
+    const trie = this.trie;
+    const anpNode = new Uint32Array(C);
+    for (const a of this.c.anps) {
+      const rules = ing ? a.ingress : a.egress;
+      if (!rules.length) continue;
+      const ports = k !== undefined ? rules.map((r) => this.anpRulePorts(r, k)) : undefined;
+      forEachSet(this.anpSubject(a), (s) => {
+        let n = anpNode[s];
+        for (let i = 0; i < rules.length; i++) if (!ports || has(ports[i], s)) n = trie.child(n, rules[i].id);
+        anpNode[s] = n;
+      });
     }
+    const isolated = new Uint8Array(C);
+    const npNode = new Uint32Array(C);
+    for (const np of this.c.nps) {
+      if (!(ing ? np.ingress : np.egress)) continue;
+      const list = this.t.classesByNs.get(np.np.namespace);
+      if (!list) continue;
+      const rules = ing ? np.ingressRules : np.egressRules;
+      const ports = k !== undefined ? rules.map((r) => this.npRulePorts(r, k)) : undefined;
+      const subj = this.podSel(np.sel);
+      for (let j = 0; j < list.length; j++) {
+        const s = list[j];
+        if (!has(subj, s)) continue;
+        isolated[s] = 1;
+        let n = npNode[s];
+        for (let i = 0; i < rules.length; i++) if (!ports || has(ports[i], s)) n = trie.child(n, rules[i].id);
+        npNode[s] = n;
+      }
+    }
+    const banpNode = new Uint32Array(C);
     const banp = this.c.banp;
-    const banpRules: CompiledAnpRule<string>[] = [];
-    const banpSelects = !isolated && banp !== undefined && has(this.anpSubject(banp), s);
-    if (banpSelects) for (const r of ing ? banp.ingress : banp.egress) if (!ing || has(this.anpRulePorts(r, k), s)) banpRules.push(r);
-    if (!anpRules.length && !isolated && !banpRules.length) return this.ALL;
-    const key = `${dir}\u0000${ing ? '' : k}\u0000${anpRules.map((r) => r.id).join(',')}\u0000${isolated ? 'N' : 'B'}${(isolated ? npRules.map((x) => x.r.id) : banpRules.map((r) => r.id)).join(',')}`;
-    return this.memo(key, () => {
-      const W = this.W;
-      const undecided = this.ALL.slice();
-      const allow = this.bits();
-      const pass = this.bits();
-      const tmp = this.bits();
-      for (const r of anpRules) {
-        matching(tmp, this.anpRulePeers(r), ing ? undefined : this.anpRulePorts(r, k), undecided, W);
-        // The first matching rule decides: Allow/Deny here, Pass by the tiers below
-        // (and no later ANP rule applies to what it matched).
-        if (r.action === 'Allow') or(allow, tmp);
-        else if (r.action === 'Pass') or(pass, tmp);
-        andNot(undecided, tmp);
+    if (banp) {
+      const rules = ing ? banp.ingress : banp.egress;
+      const ports = k !== undefined ? rules.map((r) => this.anpRulePorts(r, k)) : undefined;
+      if (rules.length)
+        forEachSet(this.anpSubject(banp), (s) => {
+          if (isolated[s]) return;
+          let n = 0;
+          for (let i = 0; i < rules.length; i++) if (!ports || has(ports[i], s)) n = trie.child(n, rules[i].id);
+          banpNode[s] = n;
+        });
+    }
+    const tier = new Float64Array(C);
+    for (let s = 0; s < C; s++) tier[s] = isolated[s] ? npNode[s] * 2 + 1 : banpNode[s] * 2;
+    return { anp: anpNode, tier };
+  }
+
+  /** Groups classes by their (ANP list, tier list) and computes one row per group for case k. */
+  private dirRows(dir: 'Ingress' | 'Egress', keys: DirKeys, k: number): DirRows {
+    const C = this.C;
+    const rowOf = new Uint32Array(C);
+    const rows: Bits[] = [this.ALL];
+    const groups = new Map<number, Map<number, number>>();
+    for (let s = 0; s < C; s++) {
+      const a = keys.anp[s];
+      const t = keys.tier[s];
+      if (a === 0 && t === 0) continue; // nothing applies: row 0, everything
+      let g = groups.get(a);
+      if (!g) groups.set(a, (g = new Map()));
+      let r = g.get(t);
+      if (r === undefined) {
+        r = rows.length;
+        g.set(t, r);
+        rows.push(this.row(dir, a, t, k));
       }
-      or(undecided, pass); // what the NetworkPolicy/BANP tiers decide
-      const tier = this.bits();
-      if (isolated) {
-        for (const { ns, r } of npRules) {
-          const peers = this.npRulePeers(ns, r);
-          if (ing) or(tier, peers);
-          else orAnd(tier, peers, this.npRulePorts(r, k));
-        }
-      } else {
-        // BANP: the first matching rule decides; unmatched traffic is allowed.
-        const und = this.ALL.slice();
-        for (const r of banpRules) {
-          matching(tmp, this.anpRulePeers(r), ing ? undefined : this.anpRulePorts(r, k), und, W);
-          if (r.action === 'Allow') or(tier, tmp);
-          andNot(und, tmp);
-        }
-        or(tier, und);
+      rowOf[s] = r;
+    }
+    return { rowOf, rows };
+  }
+
+  /** The classes on the other side that a direction with these rule lists admits for case k. */
+  private row(dir: 'Ingress' | 'Egress', anpNode: number, tierTok: number, k: number): Bits {
+    const ing = dir === 'Ingress';
+    const W = this.ALL.length;
+    const isolated = tierTok % 2 === 1;
+    const tierRules = this.trie.list(Math.floor(tierTok / 2)).map((id) => this.ruleById[id]);
+    const tmp = this.scratch(0);
+    let tier: Bits;
+    if (isolated) {
+      if (anpNode === 0 && tierRules.length === 1) {
+        // One rule decides: its peer set is the row (shared, read-only).
+        const { ns, np } = tierRules[0];
+        const peers = this.npRulePeers(ns!, np!);
+        const ports = ing ? this.ALL : this.npRulePorts(np!, k);
+        if (ports === this.ALL) return peers;
       }
-      for (let w = 0; w < W; w++) allow[w] |= undecided[w] & tier[w];
-      return allow;
-    });
+      tier = this.bits();
+      for (const { ns, np } of tierRules) {
+        const peers = this.npRulePeers(ns!, np!);
+        if (ing) or(tier, peers);
+        else orAnd(tier, peers, this.npRulePorts(np!, k));
+      }
+    } else {
+      // BANP: the first matching rule decides; unmatched traffic is allowed.
+      tier = this.bits();
+      const und = this.scratch(1);
+      und.set(this.ALL);
+      for (const { anp: r } of tierRules) {
+        matching(tmp, this.anpRulePeers(r!), ing ? undefined : this.anpRulePorts(r!, k), und, W);
+        if (r!.action === 'Allow') or(tier, tmp);
+        andNot(und, tmp);
+      }
+      or(tier, und);
+    }
+    if (anpNode === 0) return tier;
+    const undecided = this.scratch(1);
+    undecided.set(this.ALL);
+    const allow = this.bits();
+    const pass = this.scratch(2);
+    pass.fill(0);
+    for (const id of this.trie.list(anpNode)) {
+      const r = this.ruleById[id].anp!;
+      matching(tmp, this.anpRulePeers(r), ing ? undefined : this.anpRulePorts(r, k), undecided, W);
+      // The first matching rule decides: Allow/Deny here, Pass by the tiers below
+      // (and no later ANP rule applies to what it matched).
+      if (r.action === 'Allow') or(allow, tmp);
+      else if (r.action === 'Pass') or(pass, tmp);
+      andNot(undecided, tmp);
+    }
+    or(undecided, pass); // what the NetworkPolicy/BANP tiers decide
+    for (let w = 0; w < W; w++) allow[w] |= undecided[w] & tier[w];
+    return allow;
+  }
+
+  private readonly scratchBits: Bits[] = [];
+  /** Scratch bitset i (contents undefined; never returned as a result). */
+  private scratch(i: number): Bits {
+    return (this.scratchBits[i] ??= this.bits());
   }
 
   result(): Reachability {
@@ -343,24 +434,23 @@ class ReachEngine {
     // Per case, each class's ingress row (source classes admitted) and egress row
     // (destination classes admitted). Rows are shared between classes with equal
     // rule lists, so memory is (distinct rows × classes) bits, at most classes².
-    const ingress: Bits[][] = [];
-    const egress: Bits[][] = [];
+    const ingress: DirRows[] = [];
+    const egress: DirRows[] = [];
+    const egKeys = this.dirKeys('Egress', undefined);
     for (let k = 0; k < this.cases.length; k++) {
-      const ik: Bits[] = [];
-      const ek: Bits[] = [];
-      for (let s = 0; s < C; s++) {
-        ik.push(this.direction('Ingress', s, k));
-        ek.push(this.direction('Egress', s, k));
-      }
-      ingress.push(ik);
-      egress.push(ek);
+      ingress.push(this.dirRows('Ingress', this.dirKeys('Ingress', k), k));
+      egress.push(this.dirRows('Egress', egKeys, k));
     }
     this.cache.clear();
-    const classOf = this.classOf;
+    this.scratchBits.length = 0;
+    const { classOf, memberStart, memberList } = this.t;
     const pods = this.c.pods;
-    const members = this.members;
     // M[a][b] = egress[a] has b ∧ ingress[b] has a.
-    const classAllowed = (a: number, b: number, k = 0): boolean => has(egress[k][a], b) && has(ingress[k][b], a);
+    const classAllowed = (a: number, b: number, k = 0): boolean => {
+      const e = egress[k];
+      const i = ingress[k];
+      return has(e.rows[e.rowOf[a]], b) && has(i.rows[i.rowOf[b]], a);
+    };
     const shortcut = (i: number, j: number): boolean =>
       i === j || (pods[i].hostNetwork && !pods[j].hostNetwork && pods[i].node === pods[j].node);
     const allowed = (i: number, j: number, k = 0): boolean => shortcut(i, j) || classAllowed(classOf[i], classOf[j], k);
@@ -369,7 +459,7 @@ class ReachEngine {
       cases: [...this.cases],
       classCount: C,
       classOf,
-      members: (cls) => members[cls],
+      members: (cls) => Array.from(memberList.subarray(memberStart[cls], memberStart[cls + 1])),
       allowed,
       classAllowed,
       *cells(k = 0) {
@@ -379,7 +469,12 @@ class ReachEngine {
         for (let a = 0; a < C; a++)
           for (let b = 0; b < C; b++) {
             if (classAllowed(a, b, k)) continue;
-            for (const i of members[a]) for (const j of members[b]) if (!shortcut(i, j)) yield [i, j];
+            for (let x = memberStart[a]; x < memberStart[a + 1]; x++)
+              for (let y = memberStart[b]; y < memberStart[b + 1]; y++) {
+                const i = memberList[x];
+                const j = memberList[y];
+                if (!shortcut(i, j)) yield [i, j];
+              }
           }
       },
     };
@@ -388,54 +483,4 @@ class ReachEngine {
 
 function matching(out: Bits, peers: Bits, ports: Bits | undefined, undecided: Bits, W: number): void {
   for (let w = 0; w < W; w++) out[w] = peers[w] & undecided[w] & (ports ? ports[w] : ~0);
-}
-
-function set(b: Bits, i: number): void {
-  b[i >>> 5] |= 1 << (i & 31);
-}
-function has(b: Bits, i: number): boolean {
-  return (b[i >>> 5] & (1 << (i & 31))) !== 0;
-}
-function or(a: Bits, b: Bits): void {
-  for (let w = 0; w < a.length; w++) a[w] |= b[w];
-}
-function orAnd(a: Bits, b: Bits, c: Bits): void {
-  for (let w = 0; w < a.length; w++) a[w] |= b[w] & c[w];
-}
-function andNot(a: Bits, b: Bits): void {
-  for (let w = 0; w < a.length; w++) a[w] &= ~b[w];
-}
-
-/**
- * Maps an address to an id shared by all addresses that every CIDR of the
- * policy set classifies alike: elementary intervals between CIDR boundaries,
- * merged when their membership vectors are equal.
- */
-function ipClassifier(cidrs: readonly Cidr4[]): (ip: number) => number {
-  if (cidrs.length === 0) return () => 0;
-  const uniq = new Map<string, Cidr4>();
-  for (const c of cidrs) uniq.set(`${c.base}/${c.prefix}`, c);
-  const list = [...uniq.values()];
-  const bounds = [...new Set(list.flatMap((c) => [c.base, c.base + c.size]))].sort((a, b) => a - b);
-  const ids = new Map<number, number>();
-  const sigs = new Map<string, number>();
-  return (ip) => {
-    // Interval index: the number of boundaries ≤ ip.
-    let lo = 0;
-    let hi = bounds.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (bounds[mid] <= ip) lo = mid + 1;
-      else hi = mid;
-    }
-    let id = ids.get(lo);
-    if (id === undefined) {
-      let sig = '';
-      for (const c of list) sig += ip >= c.base && ip < c.base + c.size ? '1' : '0';
-      id = sigs.get(sig);
-      if (id === undefined) sigs.set(sig, (id = sigs.size));
-      ids.set(lo, id);
-    }
-    return id;
-  };
 }
