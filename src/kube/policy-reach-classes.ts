@@ -13,7 +13,7 @@
  *   matching every class's labels.
  */
 import type { Cidr4 } from './ip.js';
-import type { LabelSelector, Labels } from './labels.js';
+import type { LabelSelector } from './labels.js';
 import type { PodRec } from './policy-model.js';
 import { and, andNot, fillRange, newBits, or, set, clear, type Bits } from './policy-reach-bits.js';
 
@@ -34,6 +34,8 @@ export interface ClassTable {
   readonly sigIp: number[];
   /** Pod-network classes per namespace, ascending. */
   readonly classesByNs: Map<string, Uint32Array>;
+  /** Per label key the selectors read: its values (id v ≥ 1 is values[v - 1]) and each class's value id (0: absent or hostNetwork). */
+  readonly labelIds: Map<string, { values: string[]; ofClass: Int32Array }>;
 }
 
 /**
@@ -149,20 +151,23 @@ export function buildClasses(pods: readonly PodRec[], keys: readonly string[], n
       cur[i] = p.hostNetwork ? -2 - id : id;
     }
   }
+  const podLabelIds = new Map<string, { values: string[]; ofPod: Int32Array }>();
   for (const key of keys) {
     const vals = new Map<string, number>();
+    const ofPod = new Int32Array(N);
     for (let i = 0; i < N; i++) {
       const p = pods[i];
-      if (p.hostNetwork || !hasOwn.call(p.labels, key)) {
-        comp[i] = 0;
-        continue;
-      }
-      const v = p.labels[key];
+      if (p.hostNetwork) continue;
+      const labels = p.labels;
+      const v = labels[key];
+      // Own string values only (as the selectors read them); typeof first spares hasOwn for absent keys.
+      if (typeof v !== 'string' || !hasOwn.call(labels, key)) continue;
       let id = vals.get(v);
       if (id === undefined) vals.set(v, (id = vals.size + 1));
-      comp[i] = id;
+      ofPod[i] = id;
     }
-    if (vals.size) refine(cur, comp);
+    podLabelIds.set(key, { values: [...vals.keys()], ofPod });
+    if (vals.size) refine(cur, ofPod);
   }
   // Named ports: per name, the (protocol, number) entries of that name; one entry (the usual case) is
   // coded as a number, several as an interned text.
@@ -230,7 +235,13 @@ export function buildClasses(pods: readonly PodRec[], keys: readonly string[], n
   }
   const classesByNs = new Map<string, Uint32Array>();
   for (const [ns, l] of nsLists) classesByNs.set(ns, Uint32Array.from(l));
-  return { C, classOf, memberStart, memberList, reps, host, sigStart, sigIp: ipc.ips, classesByNs };
+  const labelIds = new Map<string, { values: string[]; ofClass: Int32Array }>();
+  for (const [key, { values, ofPod }] of podLabelIds) {
+    const ofClass = new Int32Array(C);
+    for (let c = 0; c < C; c++) ofClass[c] = ofPod[memberList[memberStart[c]]];
+    labelIds.set(key, { values, ofClass });
+  }
+  return { C, classOf, memberStart, memberList, reps, host, sigStart, sigIp: ipc.ips, classesByNs, labelIds };
 }
 
 /** The classes an address predicate admits, as range fills over IP signatures. */
@@ -268,36 +279,33 @@ export class SelectorIndex {
     this.W = allPod.length;
   }
 
-  private toSet(list: number[]): ClassSet {
+  /** Sets with more members than the bitset has words are dense (at most 32 per key), the others lists. */
+  private toSet(list: Uint32Array): ClassSet {
     if (list.length > this.W) {
       const b = newBits(this.t.C);
-      for (const c of list) set(b, c);
+      for (let i = 0; i < list.length; i++) set(b, list[i]);
       return { dense: b };
     }
-    return { list: Uint32Array.from(list) };
+    return { list };
   }
 
   private key(k: string): KeyIndex {
     let ix = this.keyIx.get(k);
     if (ix) return ix;
-    const lists = new Map<string, number[]>();
-    const absent: number[] = [];
-    const { C, reps, host } = this.t;
-    for (let c = 0; c < C; c++) {
-      if (host[c]) continue;
-      const labels: Labels = reps[c].labels;
-      if (!hasOwn.call(labels, k)) {
-        absent.push(c);
-        continue;
-      }
-      const v = labels[k];
-      let l = lists.get(v);
-      if (!l) lists.set(v, (l = []));
-      l.push(c);
-    }
-    const values = new Map<string, ClassSet>();
-    for (const [v, l] of lists) values.set(v, this.toSet(l));
-    ix = { values, absent: this.toSet(absent) };
+    const { C, host } = this.t;
+    const ids = this.t.labelIds.get(k);
+    const nv = ids ? ids.values.length : 0;
+    // Bucket the pod-network classes by value id (0: absent), counting sort.
+    const start = new Uint32Array(nv + 2);
+    for (let c = 0; c < C; c++) if (!host[c]) start[(ids ? ids.ofClass[c] : 0) + 1]++;
+    for (let v = 0; v <= nv; v++) start[v + 1] += start[v];
+    const fill = start.slice(0, nv + 1);
+    const order = new Uint32Array(start[nv + 1]);
+    for (let c = 0; c < C; c++) if (!host[c]) order[fill[ids ? ids.ofClass[c] : 0]++] = c;
+    const bucket = (v: number): ClassSet => this.toSet(order.subarray(start[v], start[v + 1]));
+    const lists = new Map<string, ClassSet>();
+    for (let v = 1; v <= nv; v++) lists.set(ids!.values[v - 1], bucket(v));
+    ix = { values: lists, absent: bucket(0) };
     this.keyIx.set(k, ix);
     return ix;
   }
