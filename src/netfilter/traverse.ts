@@ -10,26 +10,32 @@
  * The walk is linear like the kernel's, and every rule it looks at is counted
  * (`evaluated`), so traces and rule-evaluation counts are exact.
  *
- * Long chains get a jump index (ChainIndex, built lazily): kube-proxy's
- * KUBE-SERVICES is thousands of rules that differ only by `-d VIP/32` (or, in
- * KUBE-NODEPORTS, by `-p P … --dport N`). For a packet, the index gives the
- * next rule at or after position i that can possibly match; the rules jumped
- * over provably do not match and have no side effects when evaluated (their
- * header fails, or only side-effect-free `-m comment` precedes the failing
- * port match), so the walk adds them to `evaluated` as the kernel would have
- * evaluated them, and their counters and traces stay untouched as in the
- * linear walk. The index is keyed by the chain's `rules` array (identity,
- * length and the chain's `gen`), so a chain shared by many namespaces
- * (never changed in place: see Chain.shared) has one index for all of them.
+ * Long chains get a jump index (traverse-index.ts, built lazily): each rule
+ * is filed under one key the packet must have for the rule to match — its
+ * `-d` or `-s` address under its mask, its protocol and single `--dport`
+ * (when only pure modules such as comment, physdev, mark come before the
+ * port match), or its protocol — or under none (visited by every packet).
+ * kube-proxy's KUBE-SERVICES is thousands of rules that differ by `-d VIP/32`
+ * (KUBE-NODEPORTS by `-p P … --dport N`); kube-router's KUBE-ROUTER-FORWARD
+ * is per pod `-d IP` and `-s IP` jumps, plain and `--physdev-is-bridged`.
+ * For a packet, the index gives the next rule at or after position i that can
+ * possibly match; the rules jumped over provably do not match and have no
+ * side effects when evaluated (they fail in the header, before any module, or
+ * at a port match preceded only by pure modules), so the walk adds them to
+ * `evaluated` as the kernel would have evaluated them, and their counters and
+ * traces stay untouched as in the linear walk. The index is keyed by the
+ * chain's `rules` array (identity, length and the chain's `gen`), so a chain
+ * shared by many namespaces (never changed in place: see Chain.shared) has
+ * one index for all of them.
  *
  * Counters: the rule's in the table's `counters` (this namespace's, by chain
  * object and position), looked up only for rules that match; a built-in
  * chain's policy counters on the chain (built-in chains are never shared).
  */
 import type { Chain, Counter, IpHeaderMatch, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
-import { CommentMatch } from './matches/comment.js';
-import { TcpMatch } from './matches/tcp.js';
-import { UdpMatch } from './matches/udp.js';
+import { chainIndex } from './traverse-index.js';
+
+export { ChainIndex, chainIndex, ruleKeys, traverseTuning, type RuleKey } from './traverse-index.js';
 
 /** The outcome of a table traversal. */
 export interface TableVerdict {
@@ -65,107 +71,6 @@ export function headerMatches(h: IpHeaderMatch, p: PacketCtx): boolean {
 export function ifaceMatches(pattern: string, name: string): boolean {
   if (pattern.endsWith('+')) return name !== '' && name.startsWith(pattern.slice(0, -1));
   return name === pattern;
-}
-
-/** Tuning knobs (tests turn the index off with `indexMinRules: Infinity`, or force it with 0). */
-export const traverseTuning = {
-  /** Chains with at least this many rules get a jump index. */
-  indexMinRules: 24,
-};
-
-/**
- * Where a rule can match, for the index: its exact `-d` address, else its
- * (protocol, single destination port), else anywhere. A rule is given a port
- * key only when its header has `-p` (not inverted) and its first match module
- * other than `-m comment` is that protocol's port match with one
- * non-inverted --dport, so a packet with another (proto, dport) fails it
- * before any module with side effects (statistic, recent, limit, set …) runs.
- */
-function ruleKey(r: Rule): { dst: number } | { port: number } | null {
-  const h = r.ip;
-  if (h.dst && !h.dst.invert && h.dst.mask >>> 0 === 0xffffffff) return { dst: h.dst.addr >>> 0 };
-  if (!h.proto || h.proto.invert || h.proto.num === 0) return null;
-  for (const m of r.matches) {
-    if (m instanceof CommentMatch) continue;
-    if (m instanceof TcpMatch || m instanceof UdpMatch) {
-      const d = m.dport;
-      if (d && !d.invert && d.lo === d.hi) return { port: portKey(h.proto.num, d.lo) };
-    }
-    return null;
-  }
-  return null;
-}
-
-function portKey(proto: number, dport: number): number {
-  return proto * 0x10000 + dport;
-}
-
-/** Positions (ascending) of a chain's rules by what they can match. */
-export class ChainIndex {
-  constructor(
-    readonly len: number,
-    /** The chain's `gen` when built (in-place edits through the Ruleset bump it). */
-    readonly gen: number,
-    private readonly byDst: Map<number, Int32Array>,
-    private readonly byPort: Map<number, Int32Array>,
-    private readonly generic: Int32Array,
-  ) {}
-
-  static build(rules: readonly Rule[], genArg = 0): ChainIndex {
-    const chainGen = genArg;
-    const dst = new Map<number, number[]>(), port = new Map<number, number[]>(), gen: number[] = [];
-    for (let i = 0; i < rules.length; i++) {
-      const k = ruleKey(rules[i]);
-      if (k === null) { gen.push(i); continue; }
-      const [m, key] = 'dst' in k ? [dst, k.dst] : [port, k.port];
-      const l = m.get(key);
-      if (l) l.push(i);
-      else m.set(key, [i]);
-    }
-    const pack = (m: Map<number, number[]>) => new Map([...m].map(([k, v]) => [k, Int32Array.from(v)]));
-    return new ChainIndex(rules.length, chainGen, pack(dst), pack(port), Int32Array.from(gen));
-  }
-
-  /** The first position ≥ i whose rule can match `p` (len when none). */
-  next(p: PacketCtx, i: number): number {
-    let best = firstAtLeast(this.generic, i, this.len);
-    if (best === i) return i;
-    const d = this.byDst.get(p.daddr >>> 0);
-    if (d !== undefined) best = firstAtLeast(d, i, best);
-    if (this.byPort.size !== 0) {
-      const q = this.byPort.get(portKey(p.proto, p.dport));
-      if (q !== undefined) best = firstAtLeast(q, i, best);
-    }
-    return best;
-  }
-}
-
-/** min(best, the first element of ascending `a` that is ≥ i). */
-function firstAtLeast(a: Int32Array, i: number, best: number): number {
-  let hi = a.length;
-  if (hi === 0 || a[hi - 1] < i) return best;
-  let lo = 0;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < i) lo = mid + 1;
-    else hi = mid;
-  }
-  const v = a[lo];
-  return v < best ? v : best;
-}
-
-const indexes = new WeakMap<readonly Rule[], ChainIndex>();
-
-/** The chain's jump index (null for short chains), rebuilt when its rules array or its `gen` changes. */
-export function chainIndex(chain: Chain): ChainIndex | null {
-  const rules = chain.rules;
-  if (rules.length < traverseTuning.indexMinRules || rules.length === 0) return null;
-  let ix = indexes.get(rules);
-  if (ix === undefined || ix.len !== rules.length || ix.gen !== (chain.gen ?? 0)) {
-    ix = ChainIndex.build(rules, chain.gen ?? 0);
-    indexes.set(rules, ix);
-  }
-  return ix;
 }
 
 /** A built-in chain's policy decides: count it, trace it, return its verdict. */
