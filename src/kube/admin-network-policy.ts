@@ -44,7 +44,7 @@ import {
 } from './fields.js';
 import { IPV6_UNSUPPORTED, parseCidr4, type Cidr4 } from './ip.js';
 import type { LabelSelector } from './labels.js';
-import { absent, checkFields, getList, getObj, isObj, validateObjectMeta, validateTypeMeta, type Obj } from './object.js';
+import { absent, checkFields, getList, getObj, isObj, validateObjectMeta, validateTypeMeta, type Obj, type ClusterMeta } from './object.js';
 import type { Protocol } from './pod.js';
 import { validateLabelSelector } from './policy-selector.js';
 
@@ -91,10 +91,7 @@ export interface AnpRule<A extends string = AnpAction> {
   ports?: AnpPort[];
 }
 
-export interface AdminNetworkPolicy {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+export interface AdminNetworkPolicy extends ClusterMeta {
   /** 0..1000; lower numbers are evaluated first. */
   priority: number;
   subject: AnpSubject;

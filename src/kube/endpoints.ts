@@ -37,6 +37,7 @@ import {
   validateLabels,
   validateObjectMeta,
   validateTypeMeta,
+  type NamespacedMeta,
   type Obj,
 } from './object.js';
 import type { Protocol } from './pod.js';
@@ -71,11 +72,7 @@ export interface EndpointSubset {
   ports: EndpointPort[];
 }
 
-export interface Endpoints {
-  name: string;
-  namespace: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+export interface Endpoints extends NamespacedMeta {
   subsets: EndpointSubset[];
   body: Obj;
 }
@@ -105,11 +102,7 @@ export interface SlicePort {
   appProtocol?: string;
 }
 
-export interface EndpointSlice {
-  name: string;
-  namespace: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+export interface EndpointSlice extends NamespacedMeta {
   addressType: 'IPv4';
   /** The `kubernetes.io/service-name` label, when set. */
   serviceName?: string;

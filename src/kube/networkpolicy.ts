@@ -32,7 +32,7 @@ import {
 } from './fields.js';
 import { cidrProblems, parseCidr4, type Cidr4 } from './ip.js';
 import type { LabelSelector } from './labels.js';
-import { absent, checkFields, getList, getObj, getStr, isObj, validateObjectMeta, validateTypeMeta, type Obj } from './object.js';
+import { absent, checkFields, getList, getObj, getStr, isObj, validateObjectMeta, validateTypeMeta, type Obj, type NamespacedMeta } from './object.js';
 import type { Protocol } from './pod.js';
 import { validateLabelSelector } from './policy-selector.js';
 import { isValidPortName, isValidPortNum } from './validation.js';
@@ -81,11 +81,7 @@ export interface NetworkPolicyRule {
 }
 
 /** A validated, defaulted NetworkPolicy. */
-export interface NetworkPolicy {
-  name: string;
-  namespace: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+export interface NetworkPolicy extends NamespacedMeta {
   /** Pods of `namespace` the policy applies to; `{}` selects them all. */
   podSelector: LabelSelector;
   /** Defaulted; may hold a duplicate, as the apiserver allows. */

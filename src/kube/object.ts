@@ -213,3 +213,16 @@ export function validateOther(obj: Obj): { value?: OtherObject; errors: ErrorLis
   if (!tm || !meta || errs.errors.length) return { errors: errs };
   return { value: { ...tm, meta, body: obj }, errors: errs };
 }
+
+/** The metadata every validated cluster-scoped object keeps (Namespace, AdminNetworkPolicy, …). */
+export interface ClusterMeta {
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/** The metadata every validated namespaced object keeps (Pod, Service, Endpoints, NetworkPolicy, …). */
+export interface NamespacedMeta extends ClusterMeta {
+  /** Defaulted to "default". */
+  namespace: string;
+}

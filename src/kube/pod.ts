@@ -34,6 +34,7 @@ import {
   isObj,
   validateObjectMeta,
   validateTypeMeta,
+  type NamespacedMeta,
   type Obj,
 } from './object.js';
 import { isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidPortName, isValidPortNum } from './validation.js';
@@ -54,12 +55,7 @@ export interface Container {
 }
 
 /** A validated Pod, as podwire uses it. */
-export interface Pod {
-  name: string;
-  /** Defaulted to "default". */
-  namespace: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+export interface Pod extends NamespacedMeta {
   nodeName: string;
   hostNetwork: boolean;
   containers: Container[];

@@ -49,6 +49,7 @@ import {
   validateLabels,
   validateObjectMeta,
   validateTypeMeta,
+  type NamespacedMeta,
   type Obj,
 } from './object.js';
 import type { Protocol } from './pod.js';
@@ -70,11 +71,7 @@ export interface ServicePort {
 }
 
 /** A validated, defaulted Service, as podwire uses it. Text fields keep the user's strings. */
-export interface Service {
-  name: string;
-  namespace: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+export interface Service extends NamespacedMeta {
   type: ServiceType;
   /** undefined ⇒ selector-less (Endpoints are managed by the user). An empty selector counts as none (see validateService). */
   selector?: Record<string, string>;
