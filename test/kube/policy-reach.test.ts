@@ -11,8 +11,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { validateAdminNetworkPolicy, validateBaselineAdminNetworkPolicy, type AdminNetworkPolicy, type BaselineAdminNetworkPolicy } from '../../src/kube/admin-network-policy.js';
 import { validateNetworkPolicy, type NetworkPolicy } from '../../src/kube/networkpolicy.js';
+import { adminPolicyArbs } from './policy-admin-arbs.js';
 import { PolicyEvaluator, type ClusterView, type PolicySet, type PortCase } from '../../src/kube/policy-eval.js';
 import { reachability } from '../../src/kube/policy-reach.js';
 import { fillRange, forEachSet, has, newBits } from '../../src/kube/policy-reach-bits.js';
@@ -150,33 +150,7 @@ const anpRuleArb = (actions: string[], egress: boolean): fc.Arbitrary<O> =>
       const ports = hasAddr ? r.ports?.filter((p) => !('namedPort' in p)) : r.ports;
       return { action: r.action, [egress ? 'to' : 'from']: r.peers, ...(ports?.length ? { ports } : {}) };
     });
-const subjectArb: fc.Arbitrary<O> = fc.oneof(
-  selArb.map((s) => ({ namespaces: s })),
-  fc.tuple(selArb, selArb).map(([a, b]) => ({ pods: { namespaceSelector: a, podSelector: b } })),
-);
-const anpArb: fc.Arbitrary<AdminNetworkPolicy> = fc
-  .record({
-    priority: fc.integer({ min: 0, max: 2 }),
-    subject: subjectArb,
-    ingress: fc.array(anpRuleArb(['Allow', 'Deny', 'Pass'], false), { maxLength: 2 }),
-    egress: fc.array(anpRuleArb(['Allow', 'Deny', 'Pass'], true), { maxLength: 2 }),
-  })
-  .map((s) => {
-    const r = validateAdminNetworkPolicy({ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'AdminNetworkPolicy', metadata: { name: `anp-${seq++}` }, spec: s });
-    if (!r.value) throw new Error(JSON.stringify(r.errors.errors));
-    return r.value;
-  });
-const banpArb: fc.Arbitrary<BaselineAdminNetworkPolicy> = fc
-  .record({
-    subject: subjectArb,
-    ingress: fc.array(anpRuleArb(['Allow', 'Deny'], false), { maxLength: 2 }),
-    egress: fc.array(anpRuleArb(['Allow', 'Deny'], true), { maxLength: 2 }),
-  })
-  .map((s) => {
-    const r = validateBaselineAdminNetworkPolicy({ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'BaselineAdminNetworkPolicy', metadata: { name: 'default' }, spec: s });
-    if (!r.value) throw new Error(JSON.stringify(r.errors.errors));
-    return r.value;
-  });
+const { anpArb, banpArb } = adminPolicyArbs(selArb, anpRuleArb, 2);
 const setArb: fc.Arbitrary<PolicySet> = fc.record({
   networkPolicies: fc.array(npArb, { maxLength: 6 }),
   adminNetworkPolicies: fc.array(anpArb, { maxLength: 2 }),
