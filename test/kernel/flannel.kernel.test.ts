@@ -51,7 +51,7 @@
  * namespace is the test's own (`pw-k-<pid>-<n>-…`) and is deleted even when the test fails.
  * Artifacts: out/kernel/<scenario>/{model,kernel}/*.pcap, report.txt, state.txt.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ import { formatRoute } from '../../src/kernel/fib.js';
 import { formatNeigh } from '../../src/kernel/neigh.js';
 import type { Node } from '../../src/kernel/node.js';
 import { Normaliser, compareInterface, formatComparison, type InterfaceComparison } from './compare.js';
-import { findPodAddress, parseCaptureName, planFromScenario, runKernel, type IfaceRef, type KernelRunOutput, type MachineConfig } from './harness.js';
+import { compareOutcomes, findPodAddress, freshCaptureDirs, parseCaptureName, planFromScenario, runKernel, type IfaceRef, type KernelRunOutput, type MachineConfig } from './harness.js';
 import { KernelLab, kernelTestMode, tcpdumpRead } from './netns.js';
 import { useKernelLabs } from './suite.js';
 import { checkVxlanSourcePorts, maskTcpWindow, maskVxlanSourcePort, normaliseVxlanFrames, vxlanPortSharing } from './vxlan-compare.js';
@@ -132,12 +132,7 @@ describe.skipIf(mode.mode === 'skip')('flannel kernel conformance (real namespac
     const name = path.basename(s.file, '.yaml');
     it(`${name}: podwire's frames (VXLAN headers included) and node state equal the real kernel's`, async () => {
       const base = path.join(OUT, name);
-      const modelDir = path.join(base, 'model');
-      const kernelDir = path.join(base, 'kernel');
-      for (const d of [modelDir, kernelDir]) {
-        rmSync(d, { recursive: true, force: true });
-        mkdirSync(d, { recursive: true });
-      }
+      const { modelDir, kernelDir } = freshCaptureDirs(base);
       const file = path.join(ROOT, s.file);
       const model = runScenarioFile(file, { pcapDir: modelDir });
       const scn = loadScenario(file);
@@ -205,11 +200,9 @@ describe.skipIf(mode.mode === 'skip')('flannel kernel conformance (real namespac
       const failures: string[] = [];
 
       // (a) Outcomes.
-      const outcomes = model.results.map((m) => `${m.name}: model ${m.result} kernel ${kernel.results.find((r) => r.name === m.name)?.results.join(',') ?? 'none'}`);
-      const expected = model.results.map((m) => `${m.name}: model ${m.result} kernel ${Array(plan.probes.find((p) => p.name === m.name)?.count ?? 1).fill(m.result).join(',')}`);
-      sections.push(outcomes.join('\n'));
-      outcomes.forEach((o, i) => o !== expected[i] && failures.push(`outcome ${o}`));
-      for (const m of model.results) if (!m.ok) failures.push(`model: ${m.name} does not meet its own expect (${m.mismatch ?? m.result})`);
+      const outcomes = compareOutcomes(model, kernel, plan);
+      sections.push(outcomes.text);
+      failures.push(...outcomes.failures);
 
       // (b) Frames.
       const endNs = BigInt(kernel.endTimeNs) + BigInt(Math.max(CAPTURE_GRACE_MS, 1000)) * 1_000_000n;

@@ -9,6 +9,7 @@
  * address — as a real machine's NIC) is attached.
  */
 import * as path from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
 import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Scenario, PodSpec } from '../../src/scenario/types.js';
@@ -478,4 +479,32 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
     } else results[id]!.details = [l?.error ?? 'no result'];
   });
   return { netfilter, results, captures: caps.map((c) => ({ machine: c.machine, netns: c.netns, dev: c.dev, file: c.file })), t0Ns, endTimeNs, replayed };
+}
+
+/** Empties (or creates) `base/model` and `base/kernel`, the two capture folders of one scenario's run. */
+export function freshCaptureDirs(base: string): { modelDir: string; kernelDir: string } {
+  const modelDir = path.join(base, 'model');
+  const kernelDir = path.join(base, 'kernel');
+  for (const d of [modelDir, kernelDir]) {
+    rmSync(d, { recursive: true, force: true });
+    mkdirSync(d, { recursive: true });
+  }
+  return { modelDir, kernelDir };
+}
+
+/**
+ * Every traffic item's outcome, podwire's against the kernel's (each of the item's probes must
+ * get podwire's result), and podwire's own expectations: the report text and the failures.
+ */
+export function compareOutcomes(
+  model: { results: { name: string; result: string; ok: boolean; mismatch?: string }[] },
+  kernel: KernelRunOutput,
+  plan: KernelPlan,
+): { text: string; failures: string[] } {
+  const outcomes = model.results.map((m) => `${m.name}: model ${m.result} kernel ${kernel.results.find((r) => r.name === m.name)?.results.join(',') ?? 'none'}`);
+  const expected = model.results.map((m) => `${m.name}: model ${m.result} kernel ${Array(plan.probes.find((p) => p.name === m.name)?.count ?? 1).fill(m.result).join(',')}`);
+  const failures: string[] = [];
+  outcomes.forEach((o, i) => o !== expected[i] && failures.push(`outcome ${o}`));
+  for (const m of model.results) if (!m.ok) failures.push(`model: ${m.name} does not meet its own expect (${m.mismatch ?? m.result})`);
+  return { text: outcomes.join('\n'), failures };
 }

@@ -31,7 +31,7 @@
  * namespace is the test's own (`pw-k-<pid>-<n>-…`) and is deleted even when the test fails.
  * Artifacts: out/kernel/<scenario>/{model,kernel}/*.pcap, report.txt.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -41,7 +41,7 @@ import { runScenarioFile } from '../../src/scenario/run.js';
 import type { Node } from '../../src/kernel/node.js';
 import { iptablesSaveText, netfilterOf } from '../../src/netfilter/index.js';
 import { Normaliser, compareInterface, formatComparison, type InterfaceComparison } from './compare.js';
-import { findPodAddress, parseCaptureName, planFromScenario, recordConfigTimes, runKernel, type IfaceRef, type KernelRunOutput } from './harness.js';
+import { compareOutcomes, findPodAddress, freshCaptureDirs, parseCaptureName, planFromScenario, recordConfigTimes, runKernel, type IfaceRef, type KernelRunOutput } from './harness.js';
 import { KernelLab, kernelTestMode, tcpdumpRead } from './netns.js';
 import { useKernelLabs } from './suite.js';
 import { checkVxlanSourcePorts, maskTcpWindow, maskVxlanSourcePort, normaliseVxlanFrames, vxlanPortSharing } from './vxlan-compare.js';
@@ -91,12 +91,7 @@ describe.skipIf(mode.mode === 'skip')('NetworkPolicy enforcement kernel conforma
     const name = path.basename(file, '.yaml');
     it(`${name}: outcomes, frames and the policy agent's rules and sets (its syncs replayed at their times) equal the real kernel's`, async () => {
       const base = path.join(OUT, name);
-      const modelDir = path.join(base, 'model');
-      const kernelDir = path.join(base, 'kernel');
-      for (const d of [modelDir, kernelDir]) {
-        rmSync(d, { recursive: true, force: true });
-        mkdirSync(d, { recursive: true });
-      }
+      const { modelDir, kernelDir } = freshCaptureDirs(base);
       const abs = path.join(ROOT, file);
       const rec = recordConfigTimes();
       let model: ReturnType<typeof runScenarioFile>;
@@ -164,11 +159,9 @@ describe.skipIf(mode.mode === 'skip')('NetworkPolicy enforcement kernel conforma
       sections.push(`timed replays:\n${replays.join('\n')}`);
 
       // (a) Outcomes.
-      const outcomes = model.results.map((m) => `${m.name}: model ${m.result} kernel ${kernel.results.find((r) => r.name === m.name)?.results.join(',') ?? 'none'}`);
-      const expected = model.results.map((m) => `${m.name}: model ${m.result} kernel ${Array(plan.probes.find((p) => p.name === m.name)?.count ?? 1).fill(m.result).join(',')}`);
-      sections.push(outcomes.join('\n'));
-      outcomes.forEach((o, i) => o !== expected[i] && failures.push(`outcome ${o}`));
-      for (const m of model.results) if (!m.ok) failures.push(`model: ${m.name} does not meet its own expect (${m.mismatch ?? m.result})`);
+      const outcomes = compareOutcomes(model, kernel, plan);
+      sections.push(outcomes.text);
+      failures.push(...outcomes.failures);
 
       // (b) Frames.
       const endNs = BigInt(kernel.endTimeNs) + BigInt(Math.max(CAPTURE_GRACE_MS, 1000)) * 1_000_000n;
