@@ -14,3 +14,4 @@ export * from './icmp.js';
 export * from './udp.js';
 export * from './tcp.js';
 export * from './summary.js';
+export * from './bgp.js';
