@@ -56,6 +56,20 @@ export interface VxlanSpec {
   mtu?: number;
 }
 
+/** An ipip tunnel's attributes (`ip link add NAME type ipip …`); omitted = any / inherit. */
+export interface IpipSpec {
+  remote?: string;
+  local?: string;
+  /** Default inherit. */
+  ttl?: number | 'inherit';
+  /** Default 0; 'inherit' copies the inner TOS. */
+  tos?: number | 'inherit';
+  /** Default true (the kernel's default for a new tunnel); tunl0 itself has nopmtudisc. */
+  pmtudisc?: boolean;
+  /** Default 1480. */
+  mtu?: number;
+}
+
 export type NeighState = 'permanent' | 'reachable' | 'stale' | 'noarp';
 
 export interface LinkInfo {

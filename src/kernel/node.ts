@@ -14,7 +14,9 @@ import { Bridge, macKey } from './devices/bridge.js';
 import { Nic, type Segment } from './devices/nic.js';
 import { Vxlan, VXLAN_DEFAULT_PORT, VXLAN_HEADROOM } from './devices/vxlan.js';
 import { Tun } from './devices/tun.js';
-import { NetlinkError, type LinkInfo, type NeighState, type Netlink, type RouteSpec, type VxlanSpec } from './netlink.js';
+import { Ipip, IPIP_DEFAULT_MTU, IPIP_FALLBACK } from './devices/ipip.js';
+import { IPPROTO_IPIP } from '../wire/ipv4.js';
+import { NetlinkError, type IpipSpec, type LinkInfo, type NeighState, type Netlink, type RouteSpec, type VxlanSpec } from './netlink.js';
 import { RT_TABLE_MAIN, type Route } from './fib.js';
 import { Nud } from './neigh.js';
 import { ipToString, macToString, parseCidr, parseIp, prefixMask } from '../wire/bytes.js';
@@ -130,7 +132,81 @@ export class Node implements Netlink {
     this.netns.set(name, ns);
     const lo = new Loopback(ns);
     ns.attach(lo);
+    if (this.ipipLoaded) Node.ipipNetInit(ns);
     return ns;
+  }
+
+  /** The ipip module is loaded on this machine (every namespace has tunl0). */
+  ipipLoaded = false;
+
+  /** ipip_init_net: the fallback device tunl0 (down) and the protocol-4 handler of a namespace. */
+  private static ipipNetInit(ns: Netns): Ipip {
+    const t = new Ipip(ns, IPIP_FALLBACK, IPIP_DEFAULT_MTU, { local: 0, remote: 0, ttl: 0, tos: 0, pmtudisc: false }, true);
+    ns.attach(t);
+    ns.sockets.protocols.set(IPPROTO_IPIP, (skb, dev) => Ipip.rcv(ns, skb, dev));
+    return t;
+  }
+
+  /** Loads the ipip module once (what `modprobe ipip`, or the first `ip link add … type ipip`, does). */
+  private ipipLoad(): void {
+    if (this.ipipLoaded) return;
+    this.ipipLoaded = true;
+    for (const ns of this.netns.values()) if (!ns.device(IPIP_FALLBACK)) Node.ipipNetInit(ns);
+    this.pushLog('# modprobe ipip: tunl0 (ipip any remote any local any ttl inherit nopmtudisc, mtu 1480, down) appears in every network namespace');
+  }
+
+  /**
+   * The fallback ipip device `tunl0` of a namespace, loading the module first if needed (as
+   * felix does: an `ip link add tunl0 type ipip` that loads the module and then finds tunl0
+   * there, EEXIST ignored). Configure it with linkSetMtu/linkSetUp/addrAdd.
+   */
+  ipipTunl0(netns: string): Ipip {
+    const ns = this.ns(netns);
+    this.ipipLoad();
+    const d = ns.device(IPIP_FALLBACK);
+    if (!(d instanceof Ipip) || !d.fallback) throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (${IPIP_FALLBACK} in ${this.name}/${netns} is not the ipip fallback device)`);
+    return d;
+  }
+
+  /**
+   * `ip link add NAME type ipip [remote R] [local L] [ttl N|inherit] [tos T|inherit] [nopmtudisc]`
+   * (created down; loads the module first, which makes tunl0). MTU 1480 unless given.
+   * Without remote, local, ttl, tos and with nopmtudisc it would duplicate tunl0's
+   * parameters: EEXIST, as ip_tunnel_newlink answers.
+   */
+  linkAddIpip(netns: string, name: string, o: IpipSpec = {}): Ipip {
+    const ns = this.ns(netns);
+    this.ipipLoad();
+    this.checkFree(ns, name);
+    const local = o.local !== undefined ? parseIp(o.local) : 0;
+    const remote = o.remote !== undefined ? parseIp(o.remote) : 0;
+    if (local === undefined) throw new NetlinkError('EINVAL', `invalid local address "${o.local}"`);
+    if (remote === undefined) throw new NetlinkError('EINVAL', `invalid remote address "${o.remote}"`);
+    const ttl = o.ttl === undefined || o.ttl === 'inherit' ? 0 : o.ttl;
+    if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw new NetlinkError('EINVAL', `invalid ttl ${o.ttl}`);
+    const tos = o.tos === undefined ? 0 : o.tos === 'inherit' ? 1 : o.tos;
+    if (!Number.isInteger(tos) || tos < 0 || tos > 255) throw new NetlinkError('EINVAL', `invalid tos ${o.tos}`);
+    const pmtudisc = o.pmtudisc ?? true;
+    const parms = { local, remote, ttl, tos, pmtudisc };
+    for (const d of ns.devices.values()) {
+      if (d instanceof Ipip && d.parms.local === local && d.parms.remote === remote) {
+        throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (${d.name} has local ${o.local ?? 'any'} remote ${o.remote ?? 'any'})`);
+      }
+    }
+    const mtu = o.mtu ?? IPIP_DEFAULT_MTU;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65515) throw new NetlinkError('EINVAL', `mtu ${mtu} out of range 68..65515`);
+    const dev = new Ipip(ns, name, mtu, parms, false);
+    ns.attach(dev);
+    const p = [`ip link add ${name}`];
+    if (o.mtu !== undefined) p.push('mtu', String(mtu));
+    p.push('type ipip');
+    if (o.remote !== undefined) p.push('remote', o.remote);
+    if (o.local !== undefined) p.push('local', o.local);
+    if (o.ttl !== undefined) p.push('ttl', String(o.ttl));
+    if (o.tos !== undefined) p.push('tos', typeof o.tos === 'number' ? `0x${o.tos.toString(16)}` : 'inherit');
+    if (!pmtudisc) p.push('nopmtudisc');
+    this.log(netns, p.join(' '));
+    return dev;
   }
 
   ns(name: string): Netns {
@@ -277,6 +353,8 @@ export class Node implements Netlink {
   linkDel(netns: string, name: string): void {
     const d = this.dev(netns, name);
     if (d.kind === 'loopback') throw new NetlinkError('EINVAL', 'cannot delete lo');
+    // ip_tunnel_dellink leaves the fallback device in place: the command succeeds, tunl0 stays.
+    if (d instanceof Ipip && d.fallback) { this.log(netns, `ip link del ${name}`); return; }
     if (d instanceof Veth && d.peer) this.unlinkVeth(d);
     else {
       if (d instanceof Bridge) for (const p of [...d.ports]) d.removePort(p);

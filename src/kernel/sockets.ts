@@ -151,6 +151,12 @@ export class Sockets {
    */
   readonly encap = new Map<number, (skb: Skb, port: number) => boolean>();
 
+  /**
+   * Handlers a kernel module adds for another IP protocol (inet_add_protocol), by protocol
+   * number: the ipip module's tunnel4_rcv for protocol 4. Consulted after TCP/UDP/ICMP.
+   */
+  readonly protocols = new Map<number, (skb: Skb, dev: NetDevice) => void>();
+
   constructor(readonly ns: Netns) {}
 
   /** A free ephemeral port in ip_local_port_range, starting from a random offset as __inet_hash_connect does. */
@@ -208,6 +214,7 @@ export class Sockets {
     if (proto === IPPROTO_TCP) tcpRcv(this.ns, skb, dev);
     else if (proto === IPPROTO_UDP) this.udpRcv(skb, dev);
     else if (proto === IPPROTO_ICMP) this.icmpRcv(skb, dev);
+    else if (this.protocols.has(proto)) this.protocols.get(proto)!(skb, dev);
     else {
       this.ns.stack.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0);
       this.ns.drop(skb, dev, 'UNHANDLED_PROTO', `no handler for IP protocol ${proto}`);
