@@ -1,0 +1,174 @@
+/**
+ * felix's policy side on one node (iptables dataplane): `FelixPolicy`. It
+ * reads the cluster through src/netpol's `NetpolInformer` (Pods, Namespaces,
+ * NetworkPolicies, AdminNetworkPolicies, the BaselineAdminNetworkPolicy and
+ * Nodes in the `ObjectStore`, validated and cached; one informer may serve
+ * every node's agent and kube-router's too) and programs the node's host
+ * namespace with what render.ts describes.
+ *
+ *  - Workload endpoints: the pods of this node (spec.nodeName = nodeName, or
+ *    status.hostIP one of nodeIPs), with an IP, running, not host-network;
+ *    their host interface is `workloadInterfaceName(ns, pod)` (the CNI plugin
+ *    creates it and its route; felix only refers to it by name).
+ *  - Changes: a watch event calls `requestSync()`, run now or once
+ *    `minSyncPeriod` has passed since the last sync (virtual clock).
+ *  - A sync: (1) `ipset restore` of every set felix uses — a new set is
+ *    created and filled, an existing one refilled through a temporary
+ *    `cali4t0` set and `swap` (felix's ipsets manager rewrites sets the same
+ *    way); (2) one `iptables-restore --noflush` for filter and nat that
+ *    declares (and so flushes) every cali- chain, writes their rules, on the
+ *    first sync inserts the jumps from INPUT/FORWARD/OUTPUT and nat
+ *    PREROUTING/POSTROUTING/OUTPUT at position 1 and appends FORWARD's two
+ *    rules, and deletes chains no longer rendered; (3) `ipset destroy` of
+ *    cali40 sets no longer used. Each is logged on the node as that command.
+ *    felix itself updates chains incrementally by rule hash; the rules after
+ *    a sync are the same.
+ *  - Traces: every endpoint chain, policy chain and the dispatch chains get a
+ *    rule annotation (NetfilterNs.annotations): a DROP names the policies
+ *    behind it from the reference evaluator's verdict, in src/netpol's words
+ *    (`directionDenial`), e.g. "y/b is isolated for ingress by y/deny-all; no
+ *    rule of [y/deny-all] admits x/a:81/TCP".
+ */
+import type { Node } from '../../kernel/node.js';
+import type { Protocol } from '../../kube/pod.js';
+import type { DirectionVerdict } from '../../kube/policy-eval.js';
+import { directionDenial } from '../../kube/policy-explain.js';
+import { iptablesRestore, netfilterOf } from '../../netfilter/index.js';
+import { ipsetRestore } from '../../netfilter/ipset-text.js';
+import type { PacketCtx } from '../../netfilter/types.js';
+import type { NetpolInformer } from '../../netpol/agent.js';
+import { ipToString } from '../../wire/bytes.js';
+import { DEFAULT_FELIX_CONFIG, renderFelix, type FelixNodeConfig, type FelixRendered } from './render.js';
+
+export interface FelixConfig extends FelixNodeConfig {
+  /** Minimum time between syncs (ns of virtual time). */
+  minSyncPeriod: number;
+}
+
+const PROTO_NAME: Record<number, Protocol | undefined> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+const SET_OPTIONS = 'family inet hashsize 1024 maxelem 1048576';
+const TMP_SET = 'cali4t0';
+
+/** The informer's face the agent uses (a NetpolInformer, or a fixed view in benches). */
+export type FelixInformer = Pick<NetpolInformer, 'cluster' | 'evaluatorFor' | 'onChange'>;
+
+export class FelixPolicy {
+  private lastSync = -Infinity;
+  private pending = false;
+  private started = false;
+  private stopped = false;
+  private prev: { filter: string[]; nat: string[]; sets: string[] } = { filter: [], nat: [], sets: [] };
+  /** The last sync's rendering. */
+  last: FelixRendered | null = null;
+  syncs = 0;
+
+  constructor(readonly node: Node, readonly cfg: FelixConfig, readonly informer: FelixInformer) {
+    informer.onChange(() => this.requestSync());
+  }
+
+  start(): void {
+    this.started = true;
+    this.sync();
+  }
+
+  stop(): void { this.stopped = true; }
+
+  requestSync(): void {
+    if (!this.started || this.pending || this.stopped) return;
+    this.pending = true;
+    const sched = this.node.world.sched;
+    sched.at(Math.max(sched.now, this.lastSync + this.cfg.minSyncPeriod), () => {
+      this.pending = false;
+      if (!this.stopped) this.sync();
+    });
+  }
+
+  sync(): void {
+    const node = this.node, world = node.world;
+    const first = this.syncs === 0;
+    this.lastSync = world.now;
+    this.syncs++;
+    const st = netfilterOf(node.host);
+    const sets = st.nf.ipsets;
+    const r = renderFelix(this.informer.cluster(), this.cfg);
+    this.last = r;
+
+    // (1) ipset restore.
+    let text = '';
+    for (const name of [...r.sets.keys()].sort()) {
+      const s = r.sets.get(name)!;
+      const exists = sets.has(name);
+      const target = exists ? TMP_SET : name;
+      text += `create ${target} ${s.type} ${SET_OPTIONS}\n`;
+      for (const e of s.entries) text += `add ${target} ${e}\n`;
+      if (exists) text += `swap ${TMP_SET} ${name}\ndestroy ${TMP_SET}\n`;
+    }
+    if (text) {
+      ipsetRestore(sets, text, { file: '<felix ipset restore>' });
+      node.logCommand('host', () => `ipset restore <<'EOF'\n${text}EOF`);
+    }
+
+    // (2) iptables-restore --noflush of felix's chains.
+    const lines: string[] = [];
+    for (const table of ['filter', 'nat'] as const) {
+      const chains = r.chains.filter((c) => c.table === table);
+      const names = chains.map((c) => c.name);
+      const stale = this.prev[table].filter((c) => !names.includes(c));
+      lines.push(`*${table}`);
+      for (const c of [...names, ...stale]) lines.push(`:${c} - [0:0]`);
+      if (first) {
+        // Inserted in reverse so that each ends up first in its chain.
+        for (const i of r.inserts.filter((x) => x.table === table)) lines.push(`-I ${i.chain} 1 ${i.args}`);
+        for (const a of r.appends.filter((x) => x.table === table)) lines.push(`-A ${a.chain} ${a.args}`);
+      }
+      for (const c of chains) lines.push(...c.lines);
+      for (const c of stale) lines.push(`-X ${c}`);
+      lines.push('COMMIT');
+      this.prev[table] = names;
+    }
+    iptablesRestore(node, 'host', lines.join('\n') + '\n', { noflush: true });
+
+    // (3) unused sets.
+    const active = new Set(r.sets.keys());
+    const gone = this.prev.sets.filter((n) => !active.has(n) && sets.has(n));
+    if (gone.length) {
+      ipsetRestore(sets, gone.map((n) => `destroy ${n}\n`).join(''), { file: '<felix ipset destroy>' });
+      node.logCommand('host', () => gone.map((n) => `ipset destroy ${n}`));
+    }
+    this.prev.sets = [...active];
+
+    // Trace annotations.
+    const ann = st.nf.annotations;
+    for (const c of [...ann.keys()]) if (c.startsWith('cali-')) ann.delete(c);
+    for (const ep of r.endpoints) {
+      ann.set(ep.tw, (p) => this.explain(p, 'ingress'));
+      ann.set(ep.fw, (p) => this.explain(p, 'egress'));
+    }
+    for (const pc of r.policyChains) ann.set(pc.chain, (p) => this.explain(p, pc.dir));
+    const unknown = (p: PacketCtx) => `no Calico workload endpoint on this node for ${ipToString(p.saddr)} → ${ipToString(p.daddr)}'s interface`;
+    ann.set('cali-from-wl-dispatch', unknown);
+    ann.set('cali-to-wl-dispatch', unknown);
+    if (world.trace.on)
+      world.event(node.name, 'host', '', null, 'felix.sync', `felix sync: ${r.endpoints.length} workload endpoints, ${r.policyChains.length} policy chains, ${r.chains.length} chains, ${r.sets.size} ipsets`);
+  }
+
+  /** The reference evaluator's reason for a denied packet, for the direction the chain judged. */
+  private explain(p: PacketCtx, dir: 'ingress' | 'egress'): string | undefined {
+    const proto = PROTO_NAME[p.proto];
+    const src = ipToString(p.saddr), dst = ipToString(p.daddr);
+    if (!proto) return `${src} → ${dst} protocol ${p.proto}: no policy port matches it`;
+    const v = this.informer.evaluatorFor().verdict({ kind: 'ip', ip: src }, { kind: 'ip', ip: dst }, p.dport, proto);
+    const d: DirectionVerdict = dir === 'egress' ? v.egress : v.ingress;
+    const why = directionDenial(d, v);
+    if (why) return why;
+    if (d.allowed) return `felix's rules and the reference evaluator disagree: the evaluator allows ${dir} ${v.from} -> ${v.to} ${v.port}/${v.protocol}`;
+    return undefined;
+  }
+}
+
+/** Starts felix's policy agent on `node` (first sync now). */
+export function startFelixPolicy(node: Node, informer: FelixInformer, cfg: Partial<FelixConfig> & Pick<FelixConfig, 'nodeName' | 'nodeIPs'>): FelixPolicy {
+  const a = new FelixPolicy(node, { ...DEFAULT_FELIX_CONFIG, minSyncPeriod: 0, ...cfg }, informer);
+  a.start();
+  return a;
+}

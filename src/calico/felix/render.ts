@@ -1,0 +1,616 @@
+/**
+ * What felix (Calico's per-node agent, iptables dataplane) programs for one
+ * node, as data: the filter and nat chains of its `iptables-restore` and the
+ * ipsets. Pure: a function of the informer's cluster view (pods, namespaces,
+ * NetworkPolicies, AdminNetworkPolicies, the BaselineAdminNetworkPolicy,
+ * nodes) and the node's configuration. agent.ts applies it.
+ *
+ * Version followed: felix's rule renderer as of Calico v3.30 (felix/rules
+ * static.go, endpoints.go, policy.go, nat.go; libcalico-go k8s and ANP
+ * conversion), with per-tier default actions (adminnetworkpolicy: Pass,
+ * default: Deny, baselineadminnetworkpolicy: Pass). The NAT-outgoing sets
+ * use the `all-ipam-pools` / `masq-ipam-pools` ids (felix before the
+ * `network-ip-pools` rename). Read for facts only; see REFERENCE §8.3–8.5.
+ *
+ * Layout (chain names from src/calico/names.ts; marks §8.3: accept 0x10000,
+ * pass 0x20000, drop 0x40000, scratch0 0x80000, scratch1 0x100000, mask
+ * 0xffff0000):
+ *
+ *   filter INPUT   -I 1 -j cali-INPUT     FORWARD -I 1 -j cali-FORWARD, and appended
+ *   filter OUTPUT  -I 1 -j cali-OUTPUT    `-m mark --mark 0x10000/0x10000 -j ACCEPT`,
+ *                                         `-j MARK --set-mark 0x10000/0x10000`
+ *   cali-FORWARD: clear all Calico bits but accept; from-hep-forward when accept is
+ *     clear; -i cali+ → cali-from-wl-dispatch; -o cali+ → cali-to-wl-dispatch;
+ *     cali-to-hep-forward; cali-cidr-block.
+ *   cali-INPUT: [IPIP from cali40all-hosts-net to a local address → ACCEPT, other
+ *     IPIP → DROP]; -i cali+ -g cali-wl-to-host; accepted → ACCEPT; clear marks;
+ *     cali-from-host-endpoint; accepted → ACCEPT.
+ *   cali-wl-to-host: cali-from-wl-dispatch, then DefaultEndpointToHostAction.
+ *   cali-OUTPUT: accepted → ACCEPT; -o cali+ → RETURN (host → local workload is not
+ *     policed); [IPIP to cali40all-hosts-net → ACCEPT]; clear; ! DNAT → cali-to-host-endpoint;
+ *     accepted → ACCEPT.
+ *   cali-from-wl-dispatch / cali-to-wl-dispatch: flat, one `-i|-o caliX -g cali-fw|tw-caliX`
+ *     per local endpoint in interface-name order, then DROP "Unknown interface".
+ *   cali-tw-X / cali-fw-X (endpoints.go order): RELATED,ESTABLISHED → ACCEPT; INVALID →
+ *     DROP; MARK clear accept|pass; fw only: DROP UDP to 4789 and IP proto 4 ("… encapped
+ *     packets originating in workloads"); per tier that has policies for the endpoint and
+ *     direction: clear pass ("Start of tier T"), per policy `-m mark --mark 0x0/0x20000
+ *     -j cali-pi|po-<id>` + `-m mark --mark 0x10000/0x10000 -j RETURN` ("Return if policy
+ *     accepted"), and, for a tier whose default action is Deny (default tier only),
+ *     `-m mark --mark 0x0/0x20000 -j DROP` ("DROP if no policies passed packet"); then
+ *     the profile cali-pri|pro-kns.<ns> + "Return if profile accepted"; DROP "DROP if no
+ *     profiles matched".
+ *   cali-pi-<id> / cali-po-<id>: per Calico rule (see `ruleLines`): Allow → MARK 0x10000 +
+ *     RETURN, Deny → MARK 0x40000 + DROP, Pass → MARK 0x20000 + RETURN; trailing RETURNs
+ *     stripped; the first rule carries the chain comment ("<kind> <ns/name> ingress").
+ *   cali-pri-kns.<ns> / cali-pro-kns.<ns>: the namespace profile: allow (MARK 0x10000).
+ *   nat PREROUTING/OUTPUT → cali-PREROUTING/cali-OUTPUT → cali-fip-dnat; POSTROUTING →
+ *     cali-POSTROUTING: cali-fip-snat, cali-nat-outgoing, then per tunnel device
+ *     `-o DEV -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL
+ *     -j MASQUERADE`; cali-nat-outgoing: `-m set --match-set cali40masq-ipam-pools src -m set
+ *     ! --match-set cali40all-ipam-pools dst -j MASQUERADE` when a pool has natOutgoing.
+ *
+ * Kubernetes NetworkPolicy → Calico rules (k8s conversion): one rule per peer (no peer:
+ * any source/destination) × protocol of the rule's ports (in first-appearance order; a
+ * protocol with a port-less entry matches all its ports; no ports: any protocol). Pod and
+ * namespace selectors become a selector ipset (selector.ts); ipBlock becomes Nets=[cidr],
+ * NotNets=except; numeric ports and endPort ranges go into one multiport match (≤15
+ * slots per rule, more split into a block); a named port becomes a hash:ip,port set of
+ * the destination endpoints having it. Several match alternatives are combined with
+ * felix's match blocks on the scratch bits (policy.go matchBlockBuilder): the first
+ * positive block sets scratch0 directly, later ones go through scratch1 and AND into
+ * scratch0; a negated block (ipBlock except) starts with scratch0 set and clears it on
+ * any match; the rule then requires `-m mark --mark 0x80000/0x80000`.
+ *
+ * AdminNetworkPolicy → tier `adminnetworkpolicy` (order = priority, then name), actions
+ * Allow/Deny/Pass; BaselineAdminNetworkPolicy → tier `baselineadminnetworkpolicy`
+ * (Allow/Deny) after the default tier. Peers: namespaces → the pcns. namespace selector;
+ * pods → namespace && pod selector; networks → destination nets; nodes → the selected
+ * nodes' addresses as destination nets (podwire: felix would match host endpoints, which
+ * this model has none of). A named port, whose protocol is the container port's, is
+ * rendered once per protocol (TCP, UDP, SCTP). Policy ids: `knp/<ns>/<name>`,
+ * `kanp/<name>`, `kbanp/<name>` (the ANP kind short names are podwire's).
+ *
+ * Rule comments: every rule starts with `-m comment --comment "cali:<hash>"`; felix's
+ * exact hash input is not known (REFERENCE §11.6), so podwire uses base64url(sha224(chain
+ * name + previous rule's hash + the rule's text))[:16] — stable, and changing with the
+ * rule's content and position like felix's.
+ */
+import * as nodeCrypto from 'node:crypto';
+import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../../kube/networkpolicy.js';
+import type { AdminNetworkPolicy, AnpPeer, AnpPort, AnpRule } from '../../kube/admin-network-policy.js';
+import type { LabelSelector, Labels } from '../../kube/labels.js';
+import { compileSelector } from '../../kube/policy-selector.js';
+import { endpointChainName, knpPolicyId, lengthLimitedId, policyChainName, workloadInterfaceName, DEFAULT_INTERFACE_PREFIX } from '../names.js';
+import type { NpCluster, NpPod } from '../../netpol/render.js';
+import { anpPeerSelector, ipsetName, namedPortSet, npPeerSelector, selectorSet, type SelNode } from './selector.js';
+
+// ---------------------------------------------------------------------------------------------
+// Marks (REFERENCE §8.3)
+
+export const MARK_ACCEPT = 0x10000;
+export const MARK_PASS = 0x20000;
+export const MARK_DROP = 0x40000;
+export const MARK_SCRATCH0 = 0x80000;
+export const MARK_SCRATCH1 = 0x100000;
+export const MARK_MASK = 0xffff0000;
+export const VXLAN_PORT = 4789;
+
+const hex = (n: number): string => '0x' + (n >>> 0).toString(16);
+const setMark = (v: number, m: number): string => `-j MARK --set-mark ${hex(v)}/${hex(m)}`;
+const markSet = (bit: number): string => `-m mark --mark ${hex(bit)}/${hex(bit)}`;
+const markClear = (bit: number): string => `-m mark --mark 0x0/${hex(bit)}`;
+const comment = (c: string): string => `-m comment --comment "${c}"`;
+
+// ---------------------------------------------------------------------------------------------
+// Inputs and outputs
+
+/** An IP pool as felix needs it (src/calico/ipam.ts's IPPool has more). */
+export interface FelixPool { cidr: string; natOutgoing: boolean; disabled: boolean }
+
+export type EndpointToHostAction = 'ACCEPT' | 'DROP' | 'RETURN';
+
+export interface FelixNodeConfig {
+  /** The Node object's name: local workloads are pods with spec.nodeName equal to it. */
+  nodeName: string;
+  /** This node's addresses (pods whose status.hostIP is one of them are local too). */
+  nodeIPs: readonly string[];
+  /** IP pools (natOutgoing masquerade, cali40all/masq-ipam-pools). */
+  pools: readonly FelixPool[];
+  /** IPIP on (tunl0 has an address): the IPIP INPUT/OUTPUT rules and tunl0's MASQUERADE. */
+  ipip: boolean;
+  /** VXLAN on (vxlan.calico has an address): vxlan.calico's MASQUERADE rule. */
+  vxlan: boolean;
+  /** FELIX_DEFAULTENDPOINTTOHOSTACTION; felix's own default is DROP, calico.yaml sets ACCEPT. */
+  defaultEndpointToHostAction: EndpointToHostAction;
+  /** FELIX_INTERFACEPREFIX (first entry). */
+  interfacePrefix: string;
+}
+
+export const DEFAULT_FELIX_CONFIG = {
+  pools: [] as readonly FelixPool[],
+  ipip: false,
+  vxlan: false,
+  defaultEndpointToHostAction: 'ACCEPT' as EndpointToHostAction,
+  interfacePrefix: DEFAULT_INTERFACE_PREFIX,
+};
+
+export interface FelixChain { name: string; table: 'filter' | 'nat'; lines: string[] }
+
+export interface FelixIpset { name: string; type: 'hash:ip' | 'hash:net' | 'hash:ip,port'; entries: string[] }
+
+export interface FelixEndpoint { pod: NpPod; iface: string; tw: string; fw: string }
+
+export type Direction = 'ingress' | 'egress';
+
+/** A policy chain and what it renders (for trace annotations). */
+export interface FelixPolicyChain { chain: string; dir: Direction; kind: 'knp' | 'kanp' | 'kbanp'; ref: string }
+
+export interface FelixRendered {
+  /** Felix's chains, filter then nat, each with its full rule lines (`-A NAME …`). */
+  chains: FelixChain[];
+  /** Built-in chain rules: inserted at position 1 (`args` after `-I CHAIN 1`), and FORWARD's appended rules. */
+  inserts: { table: 'filter' | 'nat'; chain: string; args: string }[];
+  appends: { table: 'filter'; chain: 'FORWARD'; args: string }[];
+  sets: Map<string, FelixIpset>;
+  endpoints: FelixEndpoint[];
+  policyChains: FelixPolicyChain[];
+  /** Per endpoint chain, the tiers rendered in it (for traces and tests). */
+  tiers: Map<string, string[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rule hashes
+
+function ruleHash(chain: string, prev: string, body: string): string {
+  return nodeCrypto.createHash('sha224').update(`${chain}\0${prev}\0${body}`).digest('base64url').slice(0, 16);
+}
+
+/** `-A chain -m comment --comment "cali:HASH" BODY` for each body, hashes chained. */
+function withHashes(chain: string, bodies: readonly string[]): string[] {
+  let prev = '';
+  return bodies.map((b) => {
+    prev = ruleHash(chain, prev, b);
+    return `-A ${chain} ${comment(`cali:${prev}`)}${b ? ' ' + b : ''}`;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calico rules (the proto.Rule fields podwire needs)
+
+type CalicoAction = 'allow' | 'deny' | 'pass';
+type Proto = 'tcp' | 'udp' | 'sctp';
+
+interface CalicoRule {
+  action: CalicoAction;
+  protocol?: Proto;
+  srcSet?: string;
+  dstSet?: string;
+  srcNets: string[];
+  notSrcNets: string[];
+  dstNets: string[];
+  notDstNets: string[];
+  dstPorts: { first: number; last: number }[];
+  /** hash:ip,port set names. */
+  dstNamedPortSets: string[];
+}
+
+const emptyRule = (action: CalicoAction): CalicoRule => ({ action, srcNets: [], notSrcNets: [], dstNets: [], notDstNets: [], dstPorts: [], dstNamedPortSets: [] });
+
+/** SplitPortList: groups of at most 15 multiport slots (a range takes 2). */
+function splitPorts(ports: readonly { first: number; last: number }[]): { first: number; last: number }[][] {
+  const out: { first: number; last: number }[][] = [];
+  let cur: { first: number; last: number }[] = [];
+  let slots = 15;
+  for (const p of ports) {
+    const need = p.first === p.last ? 1 : 2;
+    if (slots < need) { out.push(cur); cur = []; slots = 15; }
+    cur.push(p);
+    slots -= need;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+const portList = (ps: readonly { first: number; last: number }[]): string => ps.map((p) => (p.first === p.last ? `${p.first}` : `${p.first}:${p.last}`)).join(',');
+
+/** ProtoRuleToIptablesRules: the match blocks, the main match, the action rules. */
+function ruleBodies(r: CalicoRule): string[] {
+  const out: string[] = [];
+  let using = false, donePositive = false;
+  const initial = (bits: number) => {
+    if (using) return;
+    out.push(setMark(bits, MARK_SCRATCH0 | MARK_SCRATCH1));
+    using = true;
+  };
+  const positiveBit = () => (donePositive ? MARK_SCRATCH1 : MARK_SCRATCH0);
+  const finishPositive = () => {
+    if (!donePositive) { donePositive = true; return; }
+    out.push(`${markClear(MARK_SCRATCH1)} ${setMark(0, MARK_SCRATCH0)}`);
+  };
+  let dstPorts = r.dstPorts, named = r.dstNamedPortSets, srcNets = r.srcNets, dstNets = r.dstNets, notSrc = r.notSrcNets, notDst = r.notDstNets;
+  const proto = r.protocol ? `-p ${r.protocol}` : '';
+  const splits = splitPorts(dstPorts);
+  if (splits.length + named.length > 1) {
+    initial(0);
+    const bit = positiveBit();
+    for (const s of splits) out.push(`${proto} -m multiport --destination-ports ${portList(s)} ${setMark(bit, bit)}`.trim());
+    for (const n of named) out.push(`-m set --match-set ${n} dst,dst ${setMark(bit, bit)}`);
+    finishPositive();
+    dstPorts = []; named = [];
+  }
+  for (const [nets, flag, set] of [[srcNets, '-s', (v: string[]) => { srcNets = v; }], [dstNets, '-d', (v: string[]) => { dstNets = v; }]] as const) {
+    if (nets.length > 1) {
+      initial(0);
+      const bit = positiveBit();
+      for (const c of nets) out.push(`${flag} ${c} ${setMark(bit, bit)}`);
+      finishPositive();
+      set([]);
+    }
+  }
+  if (srcNets.length + notSrc.length > 1) {
+    initial(MARK_SCRATCH0);
+    for (const c of notSrc) out.push(`-s ${c} ${setMark(0, MARK_SCRATCH0)}`);
+    notSrc = [];
+  }
+  if (dstNets.length + notDst.length > 1) {
+    initial(MARK_SCRATCH0);
+    for (const c of notDst) out.push(`-d ${c} ${setMark(0, MARK_SCRATCH0)}`);
+    notDst = [];
+  }
+  const m: string[] = [];
+  if (proto) m.push(proto);
+  if (srcNets.length === 1) m.push(`-s ${srcNets[0]}`);
+  if (r.srcSet) m.push(`-m set --match-set ${r.srcSet} src`);
+  if (dstNets.length === 1) m.push(`-d ${dstNets[0]}`);
+  if (r.dstSet) m.push(`-m set --match-set ${r.dstSet} dst`);
+  if (dstPorts.length) m.push(`-m multiport --destination-ports ${portList(dstPorts)}`);
+  for (const n of named) m.push(`-m set --match-set ${n} dst,dst`);
+  if (notSrc.length === 1) m.push(`! -s ${notSrc[0]}`);
+  if (notDst.length === 1) m.push(`! -d ${notDst[0]}`);
+  if (using) m.push(markSet(MARK_SCRATCH0));
+  const match = m.join(' ');
+  const bit = r.action === 'allow' ? MARK_ACCEPT : r.action === 'pass' ? MARK_PASS : MARK_DROP;
+  out.push(`${match} ${setMark(bit, bit)}`.trim());
+  out.push(`${markSet(bit)} ${r.action === 'deny' ? '-j DROP' : '-j RETURN'}`);
+  return out;
+}
+
+/** ProtoRulesToIptablesRules: all rules, trailing RETURNs stripped, the chain comment on the first. */
+function policyChainBodies(rules: readonly CalicoRule[], chainComment: string): string[] {
+  const bodies = rules.flatMap(ruleBodies);
+  while (bodies.length && bodies[bodies.length - 1]!.endsWith('-j RETURN')) bodies.pop();
+  if (bodies.length === 0) bodies.push('');
+  bodies[0] = `${comment(chainComment)}${bodies[0] ? ' ' + bodies[0] : ''}`;
+  return bodies;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The renderer
+
+interface Ctx {
+  cluster: NpCluster;
+  sets: Map<string, FelixIpset>;
+  /** Workload endpoints of the cluster (pods with an IP, running, not host-network) with their namespace labels. */
+  workloads: { pod: NpPod; nsLabels: Labels }[];
+}
+
+function nsLabelsOf(c: NpCluster, ns: string): Labels {
+  return { ...(c.namespaces.get(ns) ?? {}), 'kubernetes.io/metadata.name': ns };
+}
+
+function addSet(ctx: Ctx, name: string, type: FelixIpset['type'], entries: () => string[]): void {
+  if (ctx.sets.has(name)) return;
+  ctx.sets.set(name, { name, type, entries: [...new Set(entries())].sort() });
+}
+
+/** A selector set over workloads matching `pred`. */
+function selSet(ctx: Ctx, node: SelNode, pred: (p: NpPod, nsLabels: Labels) => boolean): { name: string; text: string } {
+  const s = selectorSet(node);
+  addSet(ctx, s.name, 'hash:ip', () => ctx.workloads.filter((w) => pred(w.pod, w.nsLabels)).map((w) => w.pod.ip));
+  return { name: s.name, text: s.text };
+}
+
+/** A named-port set: workloads matching `pred` with container port `name`/`protocol`. */
+function namedSet(ctx: Ctx, selText: string, pred: (p: NpPod, nsLabels: Labels) => boolean, protocol: Proto, name: string): string {
+  const s = namedPortSet(selText, protocol, name);
+  addSet(ctx, s.name, 'hash:ip,port', () => ctx.workloads.filter((w) => pred(w.pod, w.nsLabels)).flatMap((w) =>
+    w.pod.ports.filter((p) => p.name === name && p.protocol.toLowerCase() === protocol).map((p) => `${w.pod.ip},${protocol}:${p.containerPort}`)));
+  return s.name;
+}
+
+const ALL_PODS = (): boolean => true;
+const ALL_TEXT = 'all()';
+
+interface Peer { set?: { name: string; text: string }; pred?: (p: NpPod, nsLabels: Labels) => boolean; nets?: string[]; notNets?: string[] }
+
+function npPeer(ctx: Ctx, ns: string, peer: NetworkPolicyPeer): Peer {
+  if (peer.ipBlock) return { nets: [netText(peer.ipBlock.net)], notNets: peer.ipBlock.exceptNets.map(netText) };
+  const podSel = peer.podSelector ? compileSelector(peer.podSelector) : undefined;
+  const nsSel = peer.namespaceSelector ? compileSelector(peer.namespaceSelector) : undefined;
+  const pred = (p: NpPod, nsl: Labels) => (nsSel ? nsSel.matches(nsl) : p.namespace === ns) && (podSel ? podSel.matches(p.labels) : true);
+  return { set: selSet(ctx, npPeerSelector(ns, peer.podSelector, peer.namespaceSelector), pred), pred };
+}
+
+function netText(n: { base: number; prefix: number }): string {
+  const b = n.base >>> 0;
+  return `${b >>> 24}.${(b >>> 16) & 255}.${(b >>> 8) & 255}.${b & 255}/${n.prefix}`;
+}
+
+interface PortGroup { protocol?: Proto; numeric: { first: number; last: number }[]; named: string[]; all: boolean }
+
+/** k8s conversion of a rule's ports: one group per protocol in first-appearance order; none → any protocol. */
+function npPortGroups(ports: readonly NetworkPolicyPort[]): PortGroup[] {
+  if (ports.length === 0) return [{ numeric: [], named: [], all: true }];
+  const groups: PortGroup[] = [];
+  for (const p of ports) {
+    const protocol = p.protocol.toLowerCase() as Proto;
+    let g = groups.find((x) => x.protocol === protocol);
+    if (!g) groups.push((g = { protocol, numeric: [], named: [], all: false }));
+    if (p.port === undefined) g.all = true;
+    else if (typeof p.port === 'string') g.named.push(p.port);
+    else g.numeric.push({ first: p.port, last: p.endPort ?? p.port });
+  }
+  return groups;
+}
+
+/** The Calico rules of one peer × port group, the named ports resolved against the destination selector. */
+function rulesFor(ctx: Ctx, action: CalicoAction, dir: Direction, peer: Peer | undefined, groups: readonly PortGroup[]): CalicoRule[] {
+  const out: CalicoRule[] = [];
+  for (const g of groups) {
+    const r = emptyRule(action);
+    if (g.protocol) r.protocol = g.protocol;
+    if (peer) {
+      if (dir === 'ingress') {
+        if (peer.set) r.srcSet = peer.set.name;
+        r.srcNets = peer.nets ?? [];
+        r.notSrcNets = peer.notNets ?? [];
+      } else {
+        if (peer.set) r.dstSet = peer.set.name;
+        r.dstNets = peer.nets ?? [];
+        r.notDstNets = peer.notNets ?? [];
+      }
+    }
+    if (!g.all) {
+      r.dstPorts = g.numeric;
+      // Named ports: the destination endpoints (the peer on egress, any endpoint on ingress) having it.
+      const destSel = dir === 'egress' && peer?.set ? peer.set : undefined;
+      r.dstNamedPortSets = g.named.map((n) => namedSet(ctx, destSel?.text ?? ALL_TEXT, destSel ? peer!.pred! : ALL_PODS, g.protocol!, n));
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+function npRules(ctx: Ctx, np: NetworkPolicy, dir: Direction): CalicoRule[] {
+  const out: CalicoRule[] = [];
+  for (const rule of dir === 'ingress' ? np.ingress : np.egress) {
+    const groups = npPortGroups(rule.ports);
+    const peers = rule.peers.length ? rule.peers.map((p) => npPeer(ctx, np.namespace, p)) : [undefined];
+    for (const peer of peers) out.push(...rulesFor(ctx, 'allow', dir, peer, groups));
+  }
+  return out;
+}
+
+function anpPeer(ctx: Ctx, peer: AnpPeer): Peer | undefined {
+  if (peer.networks) return { nets: peer.networks.map((n) => netText(n.net)) };
+  if (peer.nodes) {
+    const sel = compileSelector(peer.nodes);
+    const nets = ctx.cluster.nodes.filter((n) => sel.matches(n.labels)).flatMap((n) => n.ips.map((ip) => `${ip}/32`));
+    return nets.length ? { nets } : undefined;
+  }
+  const nsSel: LabelSelector = peer.namespaces ?? peer.pods!.namespaceSelector;
+  const podSel = peer.pods?.podSelector;
+  const nsC = compileSelector(nsSel), podC = podSel ? compileSelector(podSel) : undefined;
+  const pred = (p: NpPod, nsl: Labels) => nsC.matches(nsl) && (podC ? podC.matches(p.labels) : true);
+  return { set: selSet(ctx, anpPeerSelector(nsSel, podSel), pred), pred };
+}
+
+function anpPortGroups(ports: readonly AnpPort[] | undefined): PortGroup[] {
+  if (!ports) return [{ numeric: [], named: [], all: true }];
+  const groups: PortGroup[] = [];
+  const group = (protocol: Proto) => {
+    let g = groups.find((x) => x.protocol === protocol);
+    if (!g) groups.push((g = { protocol, numeric: [], named: [], all: false }));
+    return g;
+  };
+  for (const p of ports) {
+    if (p.kind === 'number') group(p.protocol.toLowerCase() as Proto).numeric.push({ first: p.port, last: p.port });
+    else if (p.kind === 'range') { if (p.start <= p.end) group(p.protocol.toLowerCase() as Proto).numeric.push({ first: p.start, last: p.end }); }
+    else for (const proto of ['tcp', 'udp', 'sctp'] as const) group(proto).named.push(p.name);
+  }
+  return groups.filter((g) => g.numeric.length || g.named.length);
+}
+
+function anpRules(ctx: Ctx, rules: readonly AnpRule<string>[], dir: Direction): CalicoRule[] {
+  const out: CalicoRule[] = [];
+  for (const rule of rules) {
+    const action: CalicoAction = rule.action === 'Allow' ? 'allow' : rule.action === 'Deny' ? 'deny' : 'pass';
+    const groups = anpPortGroups(rule.ports);
+    for (const p of rule.peers) {
+      const peer = anpPeer(ctx, p);
+      if (peer) out.push(...rulesFor(ctx, action, dir, peer, groups));
+    }
+  }
+  return out;
+}
+
+function subjectMatches(subject: AdminNetworkPolicy['subject'], pod: NpPod, nsLabels: Labels): boolean {
+  if (subject.namespaces) return compileSelector(subject.namespaces).matches(nsLabels);
+  const s = subject.pods!;
+  return compileSelector(s.namespaceSelector).matches(nsLabels) && compileSelector(s.podSelector).matches(pod.labels);
+}
+
+/** Is `pod` a workload endpoint on the node of `cfg`? */
+export function isLocalWorkload(p: NpPod, cfg: Pick<FelixNodeConfig, 'nodeName' | 'nodeIPs'>): boolean {
+  return p.ip !== '' && !p.hostNetwork && !p.finished && (p.nodeName === cfg.nodeName || (p.nodeName === '' && cfg.nodeIPs.includes(p.hostIP)));
+}
+
+interface TierPolicy { id: string; chainIn?: string; chainOut?: string; appliesTo: (p: NpPod, nsLabels: Labels) => boolean; ingress: boolean; egress: boolean }
+interface Tier { name: string; defaultDeny: boolean; policies: TierPolicy[] }
+
+/** One full rendering for the node of `cfg`. */
+export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRendered {
+  const ctx: Ctx = {
+    cluster,
+    sets: new Map(),
+    workloads: cluster.pods.filter((p) => p.ip !== '' && !p.hostNetwork && !p.finished).map((pod) => ({ pod, nsLabels: nsLabelsOf(cluster, pod.namespace) })),
+  };
+  const chains: FelixChain[] = [];
+  const policyChains: FelixPolicyChain[] = [];
+  const filter = (name: string, bodies: string[]) => chains.push({ name, table: 'filter', lines: withHashes(name, bodies) });
+  const nat = (name: string, bodies: string[]) => chains.push({ name, table: 'nat', lines: withHashes(name, bodies) });
+  const prefix = cfg.interfacePrefix;
+
+  // Local endpoints, in interface-name order.
+  const endpoints: FelixEndpoint[] = cluster.pods.filter((p) => isLocalWorkload(p, cfg)).map((pod) => {
+    const iface = workloadInterfaceName(pod.namespace, pod.name, prefix);
+    return { pod, iface, tw: endpointChainName('to', iface), fw: endpointChainName('from', iface) };
+  }).sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+
+  // Tiers.
+  const anpTier: Tier = { name: 'adminnetworkpolicy', defaultDeny: false, policies: [] };
+  for (const anp of [...cluster.anps].sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const id = `kanp/${anp.name}`;
+    anpTier.policies.push({ id, appliesTo: (p, nsl) => subjectMatches(anp.subject, p, nsl), ingress: anp.ingress.length > 0, egress: anp.egress.length > 0 });
+  }
+  const defTier: Tier = { name: 'default', defaultDeny: true, policies: [] };
+  const nps = [...cluster.policies].sort((a, b) => { const x = `${a.namespace}/${a.name}`, y = `${b.namespace}/${b.name}`; return x < y ? -1 : x > y ? 1 : 0; });
+  for (const np of nps) {
+    const sel = compileSelector(np.podSelector);
+    defTier.policies.push({ id: knpPolicyId(np.namespace, np.name), appliesTo: (p) => p.namespace === np.namespace && sel.matches(p.labels), ingress: np.policyTypes.includes('Ingress'), egress: np.policyTypes.includes('Egress') });
+  }
+  const banpTier: Tier = { name: 'baselineadminnetworkpolicy', defaultDeny: false, policies: [] };
+  const banp = cluster.banp;
+  if (banp) banpTier.policies.push({ id: `kbanp/${banp.name}`, appliesTo: (p, nsl) => subjectMatches(banp.subject, p, nsl), ingress: banp.ingress.length > 0, egress: banp.egress.length > 0 });
+  const tiers = [anpTier, defTier, banpTier];
+
+  // Endpoint chains; the policies and profiles they use.
+  const usedPolicies = new Map<string, { dir: Direction; id: string }>();
+  const usedProfiles = new Set<string>();
+  const tierMap = new Map<string, string[]>();
+  for (const ep of endpoints) {
+    const nsl = nsLabelsOf(cluster, ep.pod.namespace);
+    for (const dir of ['ingress', 'egress'] as const) {
+      const chain = dir === 'ingress' ? ep.tw : ep.fw;
+      const b: string[] = [
+        '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+        '-m conntrack --ctstate INVALID -j DROP',
+        setMark(0, MARK_ACCEPT | MARK_PASS),
+      ];
+      if (dir === 'egress') {
+        b.push(`${comment('DROP VXLAN encapped packets originating in workloads')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -j DROP`);
+        b.push(`${comment('DROP IPinIP encapped packets originating in workloads')} -p 4 -j DROP`);
+      }
+      const used: string[] = [];
+      for (const tier of tiers) {
+        const ps = tier.policies.filter((p) => (dir === 'ingress' ? p.ingress : p.egress) && p.appliesTo(ep.pod, nsl));
+        if (!ps.length) continue;
+        used.push(tier.name);
+        b.push(`${comment(`Start of tier ${tier.name}`)} ${setMark(0, MARK_PASS)}`);
+        for (const p of ps) {
+          const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', p.id);
+          usedPolicies.set(pc, { dir, id: p.id });
+          b.push(`${markClear(MARK_PASS)} -j ${pc}`);
+          b.push(`${comment('Return if policy accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
+        }
+        if (tier.defaultDeny) b.push(`${comment('DROP if no policies passed packet')} ${markClear(MARK_PASS)} -j DROP`);
+      }
+      tierMap.set(chain, used);
+      const profile = lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', `kns.${ep.pod.namespace}`);
+      usedProfiles.add(`${dir}\0${ep.pod.namespace}`);
+      b.push(`-j ${profile}`, `${comment('Return if profile accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
+      b.push(`${comment('DROP if no profiles matched')} -j DROP`);
+      filter(chain, b);
+    }
+  }
+
+  // Static filter chains.
+  const fwd: string[] = [
+    setMark(0, (MARK_MASK & ~MARK_ACCEPT) >>> 0),
+    `${markClear(MARK_ACCEPT)} -j cali-from-hep-forward`,
+    `-i ${prefix}+ -j cali-from-wl-dispatch`,
+    `-o ${prefix}+ -j cali-to-wl-dispatch`,
+    '-j cali-to-hep-forward',
+    '-j cali-cidr-block',
+  ];
+  filter('cali-FORWARD', fwd);
+  const input: string[] = [];
+  if (cfg.ipip) {
+    input.push(`${comment('Allow IPIP packets from Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} src -m addrtype --dst-type LOCAL -j ACCEPT`);
+    input.push(`${comment('DROP IPIP packets from non-Calico hosts')} -p 4 -j DROP`);
+  }
+  input.push(`-i ${prefix}+ -g cali-wl-to-host`, `${markSet(MARK_ACCEPT)} -j ACCEPT`, setMark(0, MARK_MASK), '-j cali-from-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
+  filter('cali-INPUT', input);
+  filter('cali-wl-to-host', ['-j cali-from-wl-dispatch', `${comment('Configured DefaultEndpointToHostAction')} -j ${cfg.defaultEndpointToHostAction}`]);
+  const output: string[] = [`${markSet(MARK_ACCEPT)} -j ACCEPT`, `-o ${prefix}+ -j RETURN`];
+  if (cfg.ipip) output.push(`${comment('Allow IPIP packets to other Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} dst -m addrtype --src-type LOCAL -j ACCEPT`);
+  output.push(setMark(0, MARK_MASK), '-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
+  filter('cali-OUTPUT', output);
+  for (const [name, dirFlag, pfx] of [['cali-from-wl-dispatch', '-i', 'fw'], ['cali-to-wl-dispatch', '-o', 'tw']] as const)
+    filter(name, [...endpoints.map((e) => `${dirFlag} ${e.iface} -g ${pfx === 'fw' ? e.fw : e.tw}`), `${comment('Unknown interface')} -j DROP`]);
+  // Host endpoint chains: no host endpoints in this model, so they are empty (felix still creates them).
+  for (const name of ['cali-from-hep-forward', 'cali-to-hep-forward', 'cali-from-host-endpoint', 'cali-to-host-endpoint', 'cali-cidr-block'])
+    chains.push({ name, table: 'filter', lines: [] });
+
+  // Policy chains (only those some local endpoint uses, as felix programs active policies).
+  const emit = (pc: string, dir: Direction, kind: FelixPolicyChain['kind'], ref: string, kindText: string, rules: CalicoRule[]) => {
+    const bodies = policyChainBodies(rules, `${kindText} ${ref} ${dir}`);
+    filter(pc, bodies);
+    policyChains.push({ chain: pc, dir, kind, ref });
+  };
+  for (const np of nps)
+    for (const dir of ['ingress', 'egress'] as const) {
+      const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', knpPolicyId(np.namespace, np.name));
+      if (usedPolicies.has(pc)) emit(pc, dir, 'knp', `${np.namespace}/${np.name}`, 'knp', npRules(ctx, np, dir));
+    }
+  for (const anp of cluster.anps)
+    for (const dir of ['ingress', 'egress'] as const) {
+      const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', `kanp/${anp.name}`);
+      if (usedPolicies.has(pc)) emit(pc, dir, 'kanp', anp.name, 'kanp', anpRules(ctx, dir === 'ingress' ? anp.ingress : anp.egress, dir));
+    }
+  if (banp)
+    for (const dir of ['ingress', 'egress'] as const) {
+      const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', `kbanp/${banp.name}`);
+      if (usedPolicies.has(pc)) emit(pc, dir, 'kbanp', banp.name, 'kbanp', anpRules(ctx, dir === 'ingress' ? banp.ingress : banp.egress, dir));
+    }
+  // Namespace profiles (kns.<ns>: allow both ways).
+  for (const key of [...usedProfiles].sort()) {
+    const [dir, ns] = key.split('\0') as [Direction, string];
+    const name = lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', `kns.${ns}`);
+    filter(name, [`${comment(`Profile kns.${ns} ${dir}`)} ${setMark(MARK_ACCEPT, MARK_ACCEPT)}`]);
+  }
+
+  // nat.
+  nat('cali-PREROUTING', ['-j cali-fip-dnat']);
+  const post = ['-j cali-fip-snat', '-j cali-nat-outgoing'];
+  for (const dev of [...(cfg.ipip ? ['tunl0'] : []), ...(cfg.vxlan ? ['vxlan.calico'] : [])])
+    post.push(`-o ${dev} -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL -j MASQUERADE`);
+  nat('cali-POSTROUTING', post);
+  nat('cali-OUTPUT', ['-j cali-fip-dnat']);
+  const masq = cfg.pools.filter((p) => p.natOutgoing && !p.disabled);
+  const allPools = ipsetName('all-ipam-pools'), masqPools = ipsetName('masq-ipam-pools');
+  nat('cali-nat-outgoing', masq.length ? [`-m set --match-set ${masqPools} src -m set ! --match-set ${allPools} dst -j MASQUERADE`] : []);
+  for (const name of ['cali-fip-dnat', 'cali-fip-snat']) chains.push({ name, table: 'nat', lines: [] });
+
+  // Fixed sets.
+  addSet(ctx, allPools, 'hash:net', () => cfg.pools.map((p) => p.cidr));
+  addSet(ctx, masqPools, 'hash:net', () => masq.map((p) => p.cidr));
+  if (cfg.ipip) addSet(ctx, ipsetName('all-hosts-net'), 'hash:net', () => cluster.nodes.flatMap((n) => n.ips));
+  addSet(ctx, ipsetName('this-host'), 'hash:ip', () => [...cfg.nodeIPs]);
+
+  const jump = (table: 'filter' | 'nat', chain: string, target: string) => ({ table, chain, args: `${comment(`cali:${ruleHash(chain, '', `-j ${target}`)}`)} -j ${target}` });
+  const inserts = [
+    jump('filter', 'INPUT', 'cali-INPUT'), jump('filter', 'FORWARD', 'cali-FORWARD'), jump('filter', 'OUTPUT', 'cali-OUTPUT'),
+    jump('nat', 'PREROUTING', 'cali-PREROUTING'), jump('nat', 'POSTROUTING', 'cali-POSTROUTING'), jump('nat', 'OUTPUT', 'cali-OUTPUT'),
+  ];
+  const fa1 = `${comment('Policy explicitly accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`;
+  const fa2 = setMark(MARK_ACCEPT, MARK_ACCEPT);
+  const h1 = ruleHash('FORWARD', 'append', fa1), h2 = ruleHash('FORWARD', h1, fa2);
+  const appends = [
+    { table: 'filter' as const, chain: 'FORWARD' as const, args: `${comment(`cali:${h1}`)} ${fa1}` },
+    { table: 'filter' as const, chain: 'FORWARD' as const, args: `${comment(`cali:${h2}`)} ${fa2}` },
+  ];
+  return { chains, inserts, appends, sets: ctx.sets, endpoints, policyChains, tiers: tierMap };
+}
+
