@@ -50,9 +50,9 @@
  *     -j MASQUERADE`; cali-nat-outgoing: `-m set --match-set cali40masq-ipam-pools src -m set
  *     ! --match-set cali40all-ipam-pools dst -j MASQUERADE` when a pool has natOutgoing.
  *
- * Kubernetes NetworkPolicy → Calico rules (k8s conversion): one rule per peer (no peer:
- * any source/destination) × protocol of the rule's ports (in first-appearance order; a
- * protocol with a port-less entry matches all its ports; no ports: any protocol). Pod and
+ * Kubernetes NetworkPolicy → Calico rules (k8s conversion): one rule per protocol of the
+ * rule's ports (sorted; a protocol with a port-less entry matches all its ports; no ports:
+ * any protocol) × peer (no peer: any source/destination). Pod and
  * namespace selectors become a selector ipset (selector.ts); ipBlock becomes Nets=[cidr],
  * NotNets=except; numeric ports and endPort ranges go into one multiport match (≤15
  * slots per rule, more split into a block); a named port becomes a hash:ip,port set of
@@ -339,19 +339,41 @@ function netText(n: { base: number; prefix: number }): string {
 
 interface PortGroup { protocol?: Proto; numeric: { first: number; last: number }[]; named: string[]; all: boolean }
 
-/** k8s conversion of a rule's ports: one group per protocol in first-appearance order; none → any protocol. */
+/**
+ * k8s conversion of a rule's ports (k8sRuleToCalico): one group per protocol,
+ * protocols in sorted order; a protocol with a port-less entry matches all
+ * its ports; no ports: one group of any protocol. SimplifyPorts: named ports
+ * as given, then the numeric ports (endPort ranges expanded) sorted and
+ * coalesced into ranges.
+ */
 function npPortGroups(ports: readonly NetworkPolicyPort[]): PortGroup[] {
   if (ports.length === 0) return [{ numeric: [], named: [], all: true }];
-  const groups: PortGroup[] = [];
+  const byProto = new Map<string, { all: boolean; named: string[]; nums: number[] }>();
   for (const p of ports) {
-    const protocol = p.protocol.toLowerCase() as Proto;
-    let g = groups.find((x) => x.protocol === protocol);
-    if (!g) groups.push((g = { protocol, numeric: [], named: [], all: false }));
+    let g = byProto.get(p.protocol);
+    if (!g) byProto.set(p.protocol, (g = { all: false, named: [], nums: [] }));
     if (p.port === undefined) g.all = true;
     else if (typeof p.port === 'string') g.named.push(p.port);
-    else g.numeric.push({ first: p.port, last: p.endPort ?? p.port });
+    else for (let i = p.port; i <= (p.endPort ?? p.port); i++) g.nums.push(i);
   }
-  return groups;
+  return [...byProto.keys()].sort().map((proto) => {
+    const g = byProto.get(proto)!;
+    const protocol = proto.toLowerCase() as Proto;
+    if (g.all) return { protocol, numeric: [], named: [], all: true };
+    return { protocol, numeric: simplifyPorts(g.nums), named: g.named, all: false };
+  });
+}
+
+/** Sorted, deduplicated ports coalesced into ranges. */
+function simplifyPorts(nums: number[]): { first: number; last: number }[] {
+  const s = [...new Set(nums)].sort((a, b) => a - b);
+  const out: { first: number; last: number }[] = [];
+  for (const n of s) {
+    const last = out[out.length - 1];
+    if (last && n === last.last + 1) last.last = n;
+    else out.push({ first: n, last: n });
+  }
+  return out;
 }
 
 /** The Calico rules of one peer × port group, the named ports resolved against the destination selector. */
@@ -387,7 +409,8 @@ function npRules(ctx: Ctx, np: NetworkPolicy, dir: Direction): CalicoRule[] {
   for (const rule of dir === 'ingress' ? np.ingress : np.egress) {
     const groups = npPortGroups(rule.ports);
     const peers = rule.peers.length ? rule.peers.map((p) => npPeer(ctx, np.namespace, p)) : [undefined];
-    for (const peer of peers) out.push(...rulesFor(ctx, 'allow', dir, peer, groups));
+    // One rule per protocol (outer) and peer (inner), as k8sRuleToCalico orders them.
+    for (const g of groups) for (const peer of peers) out.push(...rulesFor(ctx, 'allow', dir, peer, [g]));
   }
   return out;
 }

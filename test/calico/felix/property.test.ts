@@ -25,6 +25,7 @@ import fc from 'fast-check';
 import { allCells, clusterArb, scenarioYaml, type Cell, type GenCluster } from '../../netpol/gen-cluster.js';
 import { felixCluster, probe } from './helpers.js';
 import type { Obj } from '../../../src/kube/object.js';
+import { validateAdminNetworkPolicy, validateBaselineAdminNetworkPolicy } from '../../../src/kube/admin-network-policy.js';
 
 const SEED = Number(process.env.FELIX_PROP_SEED ?? 20261123);
 const RUNS = Number(process.env.FELIX_PROP_RUNS ?? 40);
@@ -39,6 +40,9 @@ function checkCase({ c, extra }: Case): string | undefined {
   const fcl = felixCluster(c, { extra });
   const ev = fcl.informer.evaluatorFor();
   const bad: string[] = [];
+  fcl.informer.cluster();
+  if (fcl.informer.problems.length) return `invalid generated objects: ${fcl.informer.problems.join('; ')}`;
+  if (fcl.informer.cluster().anps.length + (fcl.informer.cluster().banp ? 1 : 0) !== extra.length) return 'an admin policy was not taken';
   let sport = 20000;
   for (const x of allCells(c)) {
     const [fn, fp] = x.from.split('/') as [string, string];
@@ -75,9 +79,11 @@ const anpPorts = fc.option(fc.array(fc.oneof(
 const anpRule = (actions: string[], dir: 'from' | 'to') => fc.record({ action: fc.constantFrom(...actions), peers: fc.array(dir === 'from' ? anpPeer : anpEgressPeer, { minLength: 1, maxLength: 2 }), ports: anpPorts })
   .map(({ action, peers, ports }, ) => ({ name: 'r', action, [dir]: peers, ...(ports ? { ports } : {}) }));
 const anpArb = (i: number) => fc.record({ priority: fc.integer({ min: 1, max: 20 }), subject, ingress: fc.array(anpRule(['Allow', 'Deny', 'Pass'], 'from'), { maxLength: 2 }), egress: fc.array(anpRule(['Allow', 'Deny', 'Pass'], 'to'), { maxLength: 2 }) })
-  .map((s) => ({ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'AdminNetworkPolicy', metadata: { name: `anp${i}` }, spec: s }) as Obj);
+  .map((s) => ({ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'AdminNetworkPolicy', metadata: { name: `anp${i}` }, spec: s }) as Obj)
+  .filter((o) => validateAdminNetworkPolicy(o).value !== undefined);
 const banpArb = fc.record({ subject, ingress: fc.array(anpRule(['Allow', 'Deny'], 'from'), { maxLength: 2 }), egress: fc.array(anpRule(['Allow', 'Deny'], 'to'), { maxLength: 2 }) })
-  .map((s) => ({ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'BaselineAdminNetworkPolicy', metadata: { name: 'default' }, spec: s }) as Obj);
+  .map((s) => ({ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'BaselineAdminNetworkPolicy', metadata: { name: 'default' }, spec: s }) as Obj)
+  .filter((o) => validateBaselineAdminNetworkPolicy(o).value !== undefined);
 
 describe('felix: packets through the cali- chains = the reference evaluator', () => {
   it('NetworkPolicy: every cell passes ⇔ allowed, and replies of allowed flows pass', () => {
