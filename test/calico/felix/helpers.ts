@@ -90,7 +90,7 @@ export function felixCluster(c: GenCluster, opts: { extra?: Obj[]; cfg?: Partial
 
 const SYN = 0x02, ACK = 0x10;
 
-function skbFor(src: string, dst: string, sport: number, dport: number, proto: Proto, flags: number): Skb {
+export function skbFor(src: string, dst: string, sport: number, dport: number, proto: Proto, flags: number): Skb {
   const l4 = proto === 'TCP' ? 20 : 8;
   const skb = Skb.alloc(20 + l4);
   const b = skb.buf, nh = skb.data;
@@ -110,7 +110,7 @@ function skbFor(src: string, dst: string, sport: number, dport: number, proto: P
 }
 
 /** The hooks of one routed hop: PRE_ROUTING (in), FORWARD (in → out), POST_ROUTING (out). */
-function hop(n: Node, skb: Skb, inDev: NetDevice, outDev: NetDevice): boolean {
+export function hop(n: Node, skb: Skb, inDev: NetDevice, outDev: NetDevice): boolean {
   const st = n.host.stack;
   return st.hook(NfHook.PRE_ROUTING, skb, inDev, null) && st.hook(NfHook.FORWARD, skb, inDev, outDev) && st.hook(NfHook.POST_ROUTING, skb, null, outDev);
 }

@@ -1,0 +1,205 @@
+/**
+ * felix's policy agent on its nodes, driven through the ObjectStore: syncs
+ * follow watch events, stale policy chains and sets go, the commands are
+ * logged, traces name the policies behind a DROP, host ↔ workload paths
+ * (cali-wl-to-host, cali-OUTPUT), natOutgoing masquerade, and the selector
+ * text and ipset names felix derives.
+ */
+import * as nodeCrypto from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { NfHook } from '../../../src/kernel/hooks.js';
+import { MemorySink } from '../../../src/trace/render.js';
+import { iptablesSaveText, netfilterOf } from '../../../src/netfilter/index.js';
+import { ipv4Saddr } from '../../../src/wire/ipv4.js';
+import { ipToString } from '../../../src/wire/bytes.js';
+import { npPeerSelector, anpPeerSelector, selectorSet, selectorString, uniqueId, ipsetName, renderFelix, DEFAULT_FELIX_CONFIG } from '../../../src/calico/felix/index.js';
+import { workloadInterfaceName } from '../../../src/calico/names.js';
+import { policyManifest, type GenCluster } from '../../netpol/gen-cluster.js';
+import { felixCluster, hop, probe, skbFor, type FelixCluster } from './helpers.js';
+
+function cluster(): GenCluster {
+  return {
+    nodes: 2,
+    namespaces: [{ name: 'x', labels: { team: 'a' } }, { name: 'y', labels: { team: 'b' } }],
+    pods: [
+      { ns: 'x', name: 'a', node: 0, labels: { app: 'web' }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+      { ns: 'x', name: 'b', node: 0, labels: { app: 'db' }, ports: [{ port: 81, protocol: 'TCP' }] },
+      { ns: 'y', name: 'c', node: 1, labels: { app: 'client' }, ports: [{ port: 80, protocol: 'TCP' }] },
+    ],
+    policies: [],
+  };
+}
+
+const advance = (f: FelixCluster, ns = 1e6) => f.world.sched.run(f.world.now + ns);
+let sport = 40000;
+const passes = (f: FelixCluster, from: string, to: string, port: number) => probe(f, from, to, port, 'TCP', sport++).forward;
+
+describe('felix agent: syncs from the store', () => {
+  it('a policy created, then deleted: packets follow, stale chains and sets are removed', () => {
+    const f = felixCluster(cluster());
+    expect(passes(f, 'y/c', 'x/a', 80)).toBe(true);
+    const pol = policyManifest({ ns: 'x', name: 'only-client', spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'b' } } }], ports: [{ port: 'http' }] }] } });
+    f.store.create(pol);
+    advance(f);
+    expect(f.nodes[0]!.agent.syncs).toBe(2);
+    expect(passes(f, 'y/c', 'x/a', 80)).toBe(true);
+    expect(passes(f, 'x/b', 'x/a', 80)).toBe(false);
+    expect(passes(f, 'x/a', 'x/b', 81)).toBe(true);
+    const save = iptablesSaveText(f.nodes[0]!.node, 'host');
+    expect(save).toContain(':cali-pi-knp/x/only-client - [0:0]');
+    const sets = netfilterOf(f.nodes[0]!.node.host).nf.ipsets;
+    const nsSet = selectorSet(npPeerSelector('x', undefined, { matchLabels: { team: 'b' } })).name;
+    expect(sets.has(nsSet)).toBe(true);
+    f.store.delete('NetworkPolicy', 'x', 'only-client');
+    advance(f);
+    expect(passes(f, 'x/b', 'x/a', 80)).toBe(true);
+    expect(iptablesSaveText(f.nodes[0]!.node, 'host')).not.toContain('cali-pi-knp/x/only-client');
+    expect(sets.has(nsSet)).toBe(false);
+  });
+
+  it('a node without the policy\'s pods programs no policy chain; minSyncPeriod folds events into one sync', () => {
+    const f = felixCluster(cluster(), { cfg: {} });
+    for (const n of f.nodes) (n.agent.cfg as { minSyncPeriod: number }).minSyncPeriod = 5e9;
+    f.store.create(policyManifest({ ns: 'x', name: 'p1', spec: { podSelector: { matchLabels: { app: 'db' } } } }));
+    f.store.create(policyManifest({ ns: 'x', name: 'p2', spec: { podSelector: { matchLabels: { app: 'web' } } } }));
+    advance(f, 1e9);
+    expect(f.nodes[0]!.agent.syncs).toBe(1);
+    advance(f, 5e9);
+    expect(f.nodes[0]!.agent.syncs).toBe(2);
+    expect(f.nodes[0]!.agent.last!.policyChains.map((p) => p.chain)).toEqual(['cali-pi-knp/x/p1', 'cali-pi-knp/x/p2']);
+    expect(f.nodes[1]!.agent.last!.policyChains).toEqual([]);
+  });
+
+  it('logs ipset restore, iptables-restore --noflush and ipset destroy as the commands they stand for', () => {
+    const f = felixCluster(cluster());
+    f.store.create(policyManifest({ ns: 'x', name: 'p', spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'db' } } }] }] } }));
+    advance(f);
+    f.store.delete('NetworkPolicy', 'x', 'p');
+    advance(f);
+    const log = f.nodes[0]!.node.configLog.map((e) => (typeof e === 'string' ? e : [e()].flat().join('\n'))).join('\n');
+    expect(log).toContain("ipset restore <<'EOF'\ncreate cali40all-ipam-pools hash:net family inet hashsize 1024 maxelem 1048576\n");
+    expect(log).toContain('swap cali4t0 cali40this-host');
+    expect(log).toContain("iptables-restore --noflush <<'EOF'\n*filter\n:cali-");
+    expect(log).toContain('-X cali-pi-knp/x/p');
+    expect(log).toMatch(/ipset destroy cali40s:/);
+  });
+
+  it('learns endpoints from the store: a new pod on the node gets its dispatch entries and chains', () => {
+    const f = felixCluster(cluster());
+    f.store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'd', namespace: 'y', labels: {} }, spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'i' }] }, status: { phase: 'Running', podIP: '10.244.0.9', hostIP: '192.168.1.11' } });
+    advance(f);
+    const iface = workloadInterfaceName('y', 'd');
+    const save = iptablesSaveText(f.nodes[0]!.node, 'host');
+    expect(save).toContain(`-A cali-to-wl-dispatch -o ${iface} `);
+    expect(save).toContain(`-g cali-tw-${iface}`);
+    expect(save).toContain(`:cali-pri-kns.y - [0:0]`);
+    expect(iptablesSaveText(f.nodes[1]!.node, 'host')).not.toContain(iface);
+  });
+});
+
+describe('felix agent: host paths and NAT', () => {
+  it('host → local workload is not policed (cali-OUTPUT returns for -o cali+); workload → host goes through egress policy and DefaultEndpointToHostAction', () => {
+    const c = cluster();
+    c.policies = [
+      { ns: 'x', name: 'deny-in', spec: { podSelector: {}, policyTypes: ['Ingress'] } },
+      { ns: 'x', name: 'egress-only-db', spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { app: 'db' } } }] }] } },
+    ];
+    for (const action of ['ACCEPT', 'DROP'] as const) {
+      const f = felixCluster(c, { cfg: { defaultEndpointToHostAction: action } });
+      const n = f.nodes[0]!.node, st = n.host.stack;
+      const devA = n.host.device(workloadInterfaceName('x', 'a'))!, devB = n.host.device(workloadInterfaceName('x', 'b'))!;
+      // host → x/b (ingress deny-all): OUTPUT returns for cali+, the packet passes.
+      const out = skbFor('192.168.1.11', '10.244.0.3', 50000, 81, 'TCP', 0x02);
+      expect(st.hook(NfHook.LOCAL_OUT, out, null, devB) && st.hook(NfHook.POST_ROUTING, out, null, devB)).toBe(true);
+      // x/b → host: no egress policy on b, so the action decides.
+      const inB = skbFor('10.244.0.3', '192.168.1.11', 50001, 22, 'TCP', 0x02);
+      expect(st.hook(NfHook.PRE_ROUTING, inB, devB, null) && st.hook(NfHook.LOCAL_IN, inB, devB, null)).toBe(action === 'ACCEPT');
+      // x/a → host: a's egress policy admits only db pods, so it is dropped in cali-fw- whatever the action.
+      const inA = skbFor('10.244.0.2', '192.168.1.11', 50002, 22, 'TCP', 0x02);
+      expect(st.hook(NfHook.PRE_ROUTING, inA, devA, null) && st.hook(NfHook.LOCAL_IN, inA, devA, null)).toBe(false);
+    }
+  });
+
+  it('natOutgoing: pool traffic to outside the pools is masqueraded to the node address, to another pool it is not; tunl0 rule with IPIP', () => {
+    const f = felixCluster(cluster(), { cfg: { ipip: true, pools: [{ cidr: '10.244.0.0/16', natOutgoing: true, disabled: false }, { cidr: '10.250.0.0/16', natOutgoing: false, disabled: false }] } });
+    const fn = f.nodes[0]!, dev = fn.node.host.device(workloadInterfaceName('x', 'a'))!;
+    const out = skbFor('10.244.0.2', '8.8.8.8', 50000, 53, 'UDP', 0);
+    expect(hop(fn.node, out, dev, fn.eth0)).toBe(true);
+    expect(ipToString(ipv4Saddr(out.buf, out.nh))).toBe('192.168.1.11');
+    const inPool = skbFor('10.244.0.2', '10.250.0.7', 50001, 53, 'UDP', 0);
+    expect(hop(fn.node, inPool, dev, fn.eth0)).toBe(true);
+    expect(ipToString(ipv4Saddr(inPool.buf, inPool.nh))).toBe('10.244.0.2');
+    const save = iptablesSaveText(fn.node, 'host');
+    expect(save).toContain('-A cali-POSTROUTING -o tunl0 -m comment');
+    expect(save).toMatch(/-A cali-nat-outgoing -m comment --comment "cali:[^"]+" -m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE/);
+    // IPIP from a Calico host is accepted by cali-INPUT, from elsewhere dropped.
+    const st = fn.node.host.stack;
+    const ipip = (src: string) => {
+      const s = skbFor(src, '192.168.1.11', 0, 0, 'UDP', 0);
+      s.buf[s.nh + 9] = 4;
+      return st.hook(NfHook.PRE_ROUTING, s, fn.eth0, null) && st.hook(NfHook.LOCAL_IN, s, fn.eth0, null);
+    };
+    expect(ipip('192.168.1.12')).toBe(true);
+    expect(ipip('192.168.1.99')).toBe(false);
+  });
+
+  it('without a natOutgoing pool cali-nat-outgoing is empty and nothing is masqueraded', () => {
+    const f = felixCluster(cluster(), { cfg: { pools: [{ cidr: '10.244.0.0/16', natOutgoing: false, disabled: false }] } });
+    const fn = f.nodes[0]!, dev = fn.node.host.device(workloadInterfaceName('x', 'a'))!;
+    const out = skbFor('10.244.0.2', '8.8.8.8', 50000, 53, 'UDP', 0);
+    expect(hop(fn.node, out, dev, fn.eth0)).toBe(true);
+    expect(ipToString(ipv4Saddr(out.buf, out.nh))).toBe('10.244.0.2');
+  });
+});
+
+describe('felix agent: traces name the policies behind a DROP', () => {
+  it('the end-of-tier DROP of a NetworkPolicy tier and an ANP Deny', () => {
+    const c = cluster();
+    c.policies = [{ ns: 'x', name: 'deny-all', spec: { podSelector: {}, policyTypes: ['Ingress'] } }];
+    const f = felixCluster(c, { extra: [{ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'AdminNetworkPolicy', metadata: { name: 'no-db' }, spec: { priority: 5, subject: { namespaces: {} }, egress: [{ name: 'deny-db', action: 'Deny', to: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'db' } } } }] }] } }] });
+    const sink = new MemorySink();
+    f.world.trace = sink;
+    expect(passes(f, 'y/c', 'x/a', 80)).toBe(false);
+    let drop = sink.events.find((e) => e.stage === 'drop');
+    expect(drop?.detail).toBe('iptables filter FORWARD dropped it: x/a is isolated for ingress by x/deny-all; no rule of [x/deny-all] admits y/c:80/TCP');
+    expect(sink.events.some((e) => e.stage === 'nf.rule' && e.detail.includes('DROP if no policies passed packet'))).toBe(true);
+    sink.events.length = 0;
+    expect(passes(f, 'x/a', 'x/b', 81)).toBe(false);
+    drop = sink.events.find((e) => e.stage === 'drop');
+    expect(drop?.detail).toBe('iptables filter FORWARD dropped it: x/a: AdminNetworkPolicy no-db (priority 5) egress rule deny-db denies x/b:81/TCP');
+  });
+});
+
+describe('felix selectors and ipset names', () => {
+  it('k8s peers become Calico selector text in the parser\'s canonical form', () => {
+    expect(selectorString(npPeerSelector('x', {}, undefined))).toBe('(projectcalico.org/namespace == "x" && projectcalico.org/orchestrator == "k8s")');
+    expect(selectorString(npPeerSelector('x', { matchLabels: { tier: 'b', app: 'a' } }, undefined)))
+      .toBe('(projectcalico.org/namespace == "x" && (projectcalico.org/orchestrator == "k8s" && app == "a" && tier == "b"))');
+    expect(selectorString(npPeerSelector('x', undefined, {}))).toBe('(has(projectcalico.org/namespace) && projectcalico.org/orchestrator == "k8s")');
+    expect(selectorString(npPeerSelector('x', { matchExpressions: [{ key: 'app', operator: 'NotIn', values: ['web', 'db'] }, { key: 'k', operator: 'DoesNotExist' }] }, { matchLabels: { team: 'b' }, matchExpressions: [{ key: 'env', operator: 'Exists' }] })))
+      .toBe('((pcns.team == "b" && has(pcns.env)) && (projectcalico.org/orchestrator == "k8s" && app not in {"db", "web"} && !has(k)))');
+    expect(selectorString(anpPeerSelector({ matchLabels: { team: 'a' } }))).toBe('pcns.team == "a"');
+    expect(selectorString(anpPeerSelector({}, { matchLabels: { app: 'x' } }))).toBe('(has(projectcalico.org/namespace) && (projectcalico.org/orchestrator == "k8s" && app == "x"))');
+  });
+
+  it('set ids are MakeUniqueID("s", text) and names cali40 + id cut to 31 characters', () => {
+    const text = '(projectcalico.org/namespace == "x" && projectcalico.org/orchestrator == "k8s")';
+    const digest = nodeCrypto.createHash('sha224').update(`s:${text}`).digest('base64url');
+    expect(uniqueId('s', text)).toBe(`s:${digest}`);
+    const s = selectorSet(npPeerSelector('x', {}, undefined));
+    expect(s.id).toBe(`s:${digest}`);
+    expect(s.name).toBe(`cali40s:${digest}`.slice(0, 31));
+    expect(s.name).toHaveLength(31);
+    expect(ipsetName('all-ipam-pools')).toBe('cali40all-ipam-pools');
+  });
+
+  it('a policy id longer than the chain budget is hashed as felix does (names.ts)', () => {
+    const c = cluster();
+    c.policies = [{ ns: 'x', name: 'a-rather-long-policy-name', spec: { podSelector: {}, policyTypes: ['Ingress'] } }];
+    const f = felixCluster(c);
+    const r = renderFelix(f.informer.cluster(), { ...DEFAULT_FELIX_CONFIG, nodeName: 'node-1', nodeIPs: ['192.168.1.11'] });
+    const pc = r.policyChains[0]!.chain;
+    expect(pc).toMatch(/^cali-pi-_[A-Za-z0-9_-]{19}$/);
+    expect(pc).toHaveLength(28);
+  });
+});
