@@ -27,7 +27,7 @@ export interface BgpLab {
   close(): string[];
 }
 
-export function bgpLab(n: number, opts: { seed?: number; capture?: string; base?: string; trace?: boolean } = {}): BgpLab {
+export function bgpLab(n: number, opts: { seed?: number; capture?: string; base?: string; trace?: boolean; delay?: number } = {}): BgpLab {
   const w = new World(opts.seed ?? 1);
   const sink = new MemorySink();
   if (opts.trace !== false) w.trace = sink;
@@ -50,7 +50,7 @@ export function bgpLab(n: number, opts: { seed?: number; capture?: string; base?
       const k = lab.nodes.length + 1;
       const node = new Node(w, name ?? `n${k}`, 'node');
       w.nodes.set(node.name, node);
-      node.addNic('eth0', seg, new Uint8Array([2, 0, 0, 0, 0x70, k]), 1500, 0, 0);
+      node.addNic('eth0', seg, new Uint8Array([2, 0, 0, 0, 0x70, k]), 1500, opts.delay ?? 0, 0);
       node.linkSetUp('host', 'eth0');
       const addr = ip ?? `${base}.${10 + k}`;
       node.addrAdd('host', 'eth0', `${addr}/24`);
