@@ -92,7 +92,7 @@ export interface BgpPeerConfig {
   passive?: boolean;
   /** `rr client`: this speaker reflects to and from this iBGP neighbour (needs the speaker's clusterId). */
   rrClient?: boolean;
-  /** `next hop self` toward this neighbour (eBGP always). */
+  /** `next hop self` toward this neighbour (eBGP: self unless the next hop is on the neighbour's subnet). */
   nextHopSelf?: boolean;
 }
 
@@ -163,7 +163,7 @@ export class BgpPeer {
     this.passive = cfg.passive ?? false;
     this.ibgp = cfg.as === host.localAs;
     this.rrClient = (cfg.rrClient ?? false) && this.ibgp;
-    this.nextHopSelf = (cfg.nextHopSelf ?? false) || !this.ibgp;
+    this.nextHopSelf = cfg.nextHopSelf ?? false;
     this.startTimer = new VTimer(host.world, () => this.startup());
     this.connectTimer = new VTimer(host.world, () => this.connect());
   }

@@ -175,6 +175,8 @@ export class BgpSpeaker implements SessionHost {
   private readonly kernel = new Map<string, { spec: RouteSpec; sig: string }>();
   private readonly accepted = new Map<TcpSock, BgpPeer>();
   private running = false;
+  /** Kernel routes are left alone while stopping (`persist`). */
+  private persisting = false;
   private grRecovery = true;
   readonly sent = zero();
   readonly received = zero();
@@ -233,6 +235,7 @@ export class BgpSpeaker implements SessionHost {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.persisting = false;
     this.startedAt = this.world.now;
     const listen: TcpHandlers = {
       onConnect: (s) => {
@@ -267,6 +270,7 @@ export class BgpSpeaker implements SessionHost {
   stop(): void {
     if (!this.running) return;
     this.running = false;
+    this.persisting = true;
     for (const p of this.peers) p.stop();
     this.ns.sockets.tcpListen.delete(BGP_PORT);
     this.trace('bgp.session', 'BIRD stopped');
@@ -520,7 +524,7 @@ export class BgpSpeaker implements SessionHost {
     const attrs: BgpAttr[] = [{ code: 1, flags: ATTR_F_TRANSITIVE, origin: x.origin }];
     const path = q.ibgp ? x.asPath : [this.localAs, ...x.asPath];
     attrs.push({ code: 2, flags: ATTR_F_TRANSITIVE, segments: path.length ? [{ type: 2, asns: path }] : [] });
-    attrs.push({ code: 3, flags: ATTR_F_TRANSITIVE, nextHop: q.nextHopSelf || from === null ? this.localAddr : x.nextHop });
+    attrs.push({ code: 3, flags: ATTR_F_TRANSITIVE, nextHop: this.exportNextHop(x, q) });
     if (q.ibgp) {
       if (x.med !== undefined) attrs.push({ code: 4, flags: ATTR_F_OPTIONAL, med: x.med });
       attrs.push({ code: 5, flags: ATTR_F_TRANSITIVE, localPref: x.localPref });
@@ -531,6 +535,22 @@ export class BgpSpeaker implements SessionHost {
     }
     for (const a of x.extra) attrs.push({ ...a, flags: a.flags | ATTR_F_PARTIAL } as BgpAttr);
     return attrs;
+  }
+
+  /**
+   * NEXT_HOP toward `q`: ours for local routes and `next hop self`; to iBGP the
+   * received one; to eBGP ours unless the received next hop is on a subnet
+   * this speaker shares with `q` (BIRD's third-party next hop, RFC 4271 §5.1.3).
+   */
+  private exportNextHop(x: BgpPath, q: BgpPeer): number {
+    if (x.src.peer === null || q.nextHopSelf) return this.localAddr;
+    if (q.ibgp) return x.nextHop;
+    for (const a of this.ns.addrs) {
+      if (a.prefix === 0 || a.prefix === 32) continue;
+      const m = (0xffffffff << (32 - a.prefix)) >>> 0;
+      if (((a.addr & m) >>> 0) === ((q.address & m) >>> 0) && ((a.addr & m) >>> 0) === ((x.nextHop & m) >>> 0)) return x.nextHop;
+    }
+    return this.localAddr;
   }
 
   private static sig(attrs: BgpAttr[]): string {
@@ -599,7 +619,7 @@ export class BgpSpeaker implements SessionHost {
   // ── kernel ──
 
   private kernelSync(e: RibEntry): void {
-    if (this.cfg.kernelExport === false) return;
+    if (this.cfg.kernelExport === false || this.persisting) return;
     const b = e.best;
     let spec: RouteSpec | null = null;
     if (b && b.src.peer === null) spec = { dst: e.key, type: 'blackhole', proto: 'bird' };
