@@ -146,8 +146,7 @@ export class FelixPolicy {
     }
     for (const pc of r.policyChains) ann.set(pc.chain, (p) => this.explain(p, pc.dir));
     const unknown = (p: PacketCtx) => `no Calico workload endpoint on this node for ${ipToString(p.saddr)} → ${ipToString(p.daddr)}'s interface`;
-    ann.set('cali-from-wl-dispatch', unknown);
-    ann.set('cali-to-wl-dispatch', unknown);
+    for (const c of r.chains) if (c.name.startsWith('cali-from-wl-dispatch') || c.name.startsWith('cali-to-wl-dispatch')) ann.set(c.name, unknown);
     if (world.trace.on)
       world.event(node.name, 'host', '', null, 'felix.sync', `felix sync: ${r.endpoints.length} workload endpoints, ${r.policyChains.length} policy chains, ${r.chains.length} chains, ${r.sets.size} ipsets`);
   }

@@ -29,8 +29,11 @@
  *   cali-OUTPUT: accepted → ACCEPT; -o cali+ → RETURN (host → local workload is not
  *     policed); [IPIP to cali40all-hosts-net → ACCEPT]; clear; ! DNAT → cali-to-host-endpoint;
  *     accepted → ACCEPT.
- *   cali-from-wl-dispatch / cali-to-wl-dispatch: flat, one `-i|-o caliX -g cali-fw|tw-caliX`
- *     per local endpoint in interface-name order, then DROP "Unknown interface".
+ *   cali-from-wl-dispatch / cali-to-wl-dispatch: felix's shallow tree (dispatch.go): interface
+ *     names sorted, binned by the character after their common prefix; a bin of several names
+ *     is a child chain cali-from-wl-dispatch-<c> (`-i cali<c>+ -g` from the root) holding
+ *     `-i caliX -g cali-fw-caliX` per name and DROP "Unknown interface"; a single name is
+ *     dispatched from the root; the root ends with DROP "Unknown interface".
  *   cali-tw-X / cali-fw-X (endpoints.go order): RELATED,ESTABLISHED → ACCEPT; INVALID →
  *     DROP; MARK clear accept|pass; fw only: DROP UDP to 4789 and IP proto 4 ("… encapped
  *     packets originating in workloads"); per tier that has policies for the endpoint and
@@ -283,6 +286,28 @@ function policyChainBodies(rules: readonly CalicoRule[], chainComment: string): 
   if (bodies.length === 0) bodies.push('');
   bodies[0] = `${comment(chainComment)}${bodies[0] ? ' ' + bodies[0] : ''}`;
   return bodies;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch tree (dispatch.go sortAndDivideEndpointNamesToPrefixTree / buildSingleDispatchChains)
+
+/**
+ * Names sorted; their common prefix; bins by the next character. A bin of
+ * several names becomes a child chain `<root>-<char>` reached by `-i|-o
+ * <prefix>+ -g`; a bin of one name is dispatched from the root directly.
+ */
+export function dispatchTree(names: readonly string[]): { common: string; bins: { prefix: string; names: string[] }[] } {
+  const sorted = [...new Set(names)].sort();
+  let common = sorted[0] ?? '';
+  for (const n of sorted) while (!n.startsWith(common)) common = common.slice(0, -1);
+  const bins: { prefix: string; names: string[] }[] = [];
+  for (const n of sorted) {
+    const prefix = n.length > common.length ? n.slice(0, common.length + 1) : common;
+    const last = bins[bins.length - 1];
+    if (last && last.prefix === prefix) last.names.push(n);
+    else bins.push({ prefix, names: [n] });
+  }
+  return { common, bins };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -570,8 +595,22 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   if (cfg.ipip) output.push(`${comment('Allow IPIP packets to other Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} dst -m addrtype --src-type LOCAL -j ACCEPT`);
   output.push(setMark(0, MARK_MASK), '-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
   filter('cali-OUTPUT', output);
-  for (const [name, dirFlag, pfx] of [['cali-from-wl-dispatch', '-i', 'fw'], ['cali-to-wl-dispatch', '-o', 'tw']] as const)
-    filter(name, [...endpoints.map((e) => `${dirFlag} ${e.iface} -g ${pfx === 'fw' ? e.fw : e.tw}`), `${comment('Unknown interface')} -j DROP`]);
+  for (const [name, dirFlag, pfx] of [['cali-from-wl-dispatch', '-i', 'fw'], ['cali-to-wl-dispatch', '-o', 'tw']] as const) {
+    const tree = dispatchTree(endpoints.map((e) => e.iface));
+    const target = new Map(endpoints.map((e) => [e.iface, pfx === 'fw' ? e.fw : e.tw]));
+    const end = `${comment('Unknown interface')} -j DROP`;
+    const root: string[] = [];
+    const children: [string, string[]][] = [];
+    for (const b of tree.bins) {
+      if (b.names.length > 1) {
+        const child = `${name}-${b.prefix.slice(tree.common.length)}`;
+        root.push(`${dirFlag} ${b.prefix}+ -g ${child}`);
+        children.push([child, [...b.names.map((n) => `${dirFlag} ${n} -g ${target.get(n)!}`), end]]);
+      } else root.push(`${dirFlag} ${b.names[0]!} -g ${target.get(b.names[0]!)!}`);
+    }
+    for (const [child, rules] of children) filter(child, rules);
+    filter(name, [...root, end]);
+  }
   // Host endpoint chains: no host endpoints in this model, so they are empty (felix still creates them).
   for (const name of ['cali-from-hep-forward', 'cali-to-hep-forward', 'cali-from-host-endpoint', 'cali-to-host-endpoint', 'cali-cidr-block'])
     chains.push({ name, table: 'filter', lines: [] });

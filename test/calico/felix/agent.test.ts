@@ -13,6 +13,7 @@ import { iptablesSaveText, netfilterOf } from '../../../src/netfilter/index.js';
 import { ipv4Saddr } from '../../../src/wire/ipv4.js';
 import { ipToString } from '../../../src/wire/bytes.js';
 import { npPeerSelector, anpPeerSelector, selectorSet, selectorString, uniqueId, ipsetName, renderFelix, DEFAULT_FELIX_CONFIG } from '../../../src/calico/felix/index.js';
+import { dispatchTree } from '../../../src/calico/felix/render.js';
 import { workloadInterfaceName } from '../../../src/calico/names.js';
 import { policyManifest, type GenCluster } from '../../netpol/gen-cluster.js';
 import { felixCluster, hop, probe, skbFor, type FelixCluster } from './helpers.js';
@@ -94,6 +95,25 @@ describe('felix agent: syncs from the store', () => {
     expect(save).toContain(`-g cali-tw-${iface}`);
     expect(save).toContain(`:cali-pri-kns.y - [0:0]`);
     expect(iptablesSaveText(f.nodes[1]!.node, 'host')).not.toContain(iface);
+  });
+});
+
+describe('felix dispatch tree', () => {
+  it('bins interface names by the character after their common prefix (dispatch.go)', () => {
+    expect(dispatchTree(['cali1c', 'cali0b', 'cali0a'])).toEqual({ common: 'cali', bins: [{ prefix: 'cali0', names: ['cali0a', 'cali0b'] }, { prefix: 'cali1', names: ['cali1c'] }] });
+    expect(dispatchTree(['calixy'])).toEqual({ common: 'calixy', bins: [{ prefix: 'calixy', names: ['calixy'] }] });
+  });
+
+  it('24 endpoints on one node: child chains per first hex digit, every packet reaches its own endpoint chain', () => {
+    const c: GenCluster = { nodes: 2, namespaces: [{ name: 'x', labels: {} }], pods: [], policies: [{ ns: 'x', name: 'deny-odd', spec: { podSelector: { matchLabels: { odd: 'yes' } }, policyTypes: ['Ingress'] } }] };
+    for (let i = 0; i < 24; i++) c.pods.push({ ns: 'x', name: `p${i}`, node: 0, labels: i % 2 ? { odd: 'yes' } : {}, ports: [{ port: 80, protocol: 'TCP' }] });
+    c.pods.push({ ns: 'x', name: 'client', node: 1, labels: {}, ports: [{ port: 80, protocol: 'TCP' }] });
+    const f = felixCluster(c);
+    const save = iptablesSaveText(f.nodes[0]!.node, 'host');
+    const children = save.split('\n').filter((l) => /^:cali-to-wl-dispatch-[0-9a-f] /.test(l));
+    expect(children.length).toBeGreaterThan(3);
+    expect(save).toMatch(/-A cali-to-wl-dispatch -o cali[0-9a-f]\+ -m comment --comment "cali:[^"]+" -g cali-to-wl-dispatch-[0-9a-f]/);
+    for (let i = 0; i < 24; i++) expect(passes(f, 'x/client', `x/p${i}`, 80)).toBe(i % 2 === 0);
   });
 });
 
