@@ -112,7 +112,7 @@ export interface AutoAssignArgs {
   host: string;
   /** Addresses wanted (default 1). */
   num?: number;
-  /** Pools to use, by name (default: every enabled pool selecting the node). */
+  /** Pools to use, by name or CIDR (default: every enabled pool selecting the node). */
   pools?: readonly string[];
   attrs?: Record<string, string>;
 }
@@ -194,7 +194,9 @@ export class CalicoIpam {
   private hostPools(names?: readonly string[]): IPPool[] {
     if (names) {
       return names.map((n) => {
-        const p = this.pool(n);
+        // calico-ipam's ipv4_pools name pools by name or by CIDR.
+        const c = parseCidr4(n);
+        const p = this.pool(n) ?? (c ? this.poolList.find((x) => x.prefix === c.prefix && x.network === networkOf(c.ip, c.prefix)) : undefined);
         if (!p) throw new IpamError(`the given pool (${n}) does not exist`);
         if (p.disabled) throw new IpamError(`the given pool (${p.cidr}) is disabled`);
         return p;

@@ -108,6 +108,8 @@ describe('blocks and addresses', () => {
     expect(ips.length).toBe(10);
     expect(ips.every((ip) => ip.startsWith('10.2.'))).toBe(true);
     expect(m.affineBlocks('n').length).toBe(2);
+    expect(m.autoAssign({ handle: 'byCidr', host: 'n', pools: ['10.2.0.0/24'] })[0]!.startsWith('10.2.')).toBe(true);
+    expect(() => m.autoAssign({ handle: 'h', host: 'n', pools: ['10.2.0.0/25'] })).toThrow(/does not exist/);
     expect(() => m.autoAssign({ handle: 'h', host: 'n', pools: ['off'] })).toThrow(/disabled/);
     expect(() => m.autoAssign({ handle: 'h', host: 'n', pools: ['nope'] })).toThrow(/does not exist/);
     const c = m.autoAssign({ handle: 'c', host: 'm' })[0]!;
