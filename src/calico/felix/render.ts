@@ -37,15 +37,20 @@
  *   cali-tw-X / cali-fw-X (endpoints.go order): RELATED,ESTABLISHED → ACCEPT; INVALID →
  *     DROP; MARK clear accept|pass; fw only: DROP UDP to 4789 and IP proto 4 ("… encapped
  *     packets originating in workloads"); per tier that has policies for the endpoint and
- *     direction: clear pass ("Start of tier T"), per policy `-m mark --mark 0x0/0x20000
- *     -j cali-pi|po-<id>` + `-m mark --mark 0x10000/0x10000 -j RETURN` ("Return if policy
+ *     direction: clear pass ("Start of tier T"), per policy group (consecutive policies with
+ *     the same selector; one policy is inlined) `-m mark --mark 0x0/0x20000 -j cali-pi|po-<id>`
+ *     or `-j cali-gi|go-<uid>` + `-m mark --mark 0x10000/0x10000 -j RETURN` ("Return if policy
  *     accepted"), and, for a tier whose default action is Deny (default tier only),
  *     `-m mark --mark 0x0/0x20000 -j DROP` ("DROP if no policies passed packet"); then
  *     the profile cali-pri|pro-kns.<ns> + "Return if profile accepted"; DROP "DROP if no
  *     profiles matched".
  *   cali-pi-<id> / cali-po-<id>: per Calico rule (see `ruleLines`): Allow → MARK 0x10000 +
  *     RETURN, Deny → MARK 0x40000 + DROP, Pass → MARK 0x20000 + RETURN; trailing RETURNs
- *     stripped; the first rule carries the chain comment ("<kind> <ns/name> ingress").
+ *     stripped; the first rule carries the chain comment ("KubernetesNetworkPolicy x/name
+ *     ingress", "KubernetesAdminNetworkPolicy name egress", …).
+ *   cali-gi-<uid> / cali-go-<uid> (policy groups): `-j cali-pi-<first>`, then
+ *     `-m mark --mark 0x0/0x30000 -j cali-pi-<next>` …, with `-m mark ! --mark 0x0/0x30000
+ *     -j RETURN` ("Return on verdict") before every fifth.
  *   cali-pri-kns.<ns> / cali-pro-kns.<ns>: the namespace profile: allow (MARK 0x10000).
  *   nat PREROUTING/OUTPUT → cali-PREROUTING/cali-OUTPUT → cali-fip-dnat; POSTROUTING →
  *     cali-POSTROUTING: cali-fip-snat, cali-nat-outgoing, then per tunnel device
@@ -86,7 +91,7 @@ import type { LabelSelector, Labels } from '../../kube/labels.js';
 import { compileSelector } from '../../kube/policy-selector.js';
 import { endpointChainName, knpPolicyId, lengthLimitedId, policyChainName, workloadInterfaceName, DEFAULT_INTERFACE_PREFIX } from '../names.js';
 import type { NpCluster, NpPod } from '../../netpol/render.js';
-import { anpPeerSelector, ipsetName, namedPortSet, npPeerSelector, selectorSet, type SelNode } from './selector.js';
+import { anpPeerSelector, ipsetName, namedPortSet, npPeerSelector, selectorSet, selectorString, type SelNode } from './selector.js';
 
 // ---------------------------------------------------------------------------------------------
 // Marks (REFERENCE §8.3)
@@ -489,12 +494,60 @@ function subjectMatches(subject: AdminNetworkPolicy['subject'], pod: NpPod, nsLa
   return compileSelector(s.namespaceSelector).matches(nsLabels) && compileSelector(s.podSelector).matches(pod.labels);
 }
 
+/** An (B)ANP subject as the converted global policy's selector: (namespace part) && (orchestrator [&& pod terms]). */
+function subjectSelector(subject: AdminNetworkPolicy['subject']): string {
+  return subject.namespaces
+    ? selectorString(npPeerSelector('', undefined, subject.namespaces))
+    : selectorString(npPeerSelector('', subject.pods!.podSelector, subject.pods!.namespaceSelector));
+}
+
+/**
+ * endpoint_mgr.go groupPolicies: an endpoint's policies of one tier and
+ * direction, in order, cut into runs with the same selector. A run of several
+ * gets its own chain `cali-gi-`/`cali-go-` + PolicyGroup.UniqueID (sha3-224 of
+ * tier, selector, direction, count and names, each line-terminated,
+ * base64url, first 20 characters); felix's group "names" are its policy
+ * names — podwire writes the policy ids.
+ */
+function groupPolicies(tier: string, ps: readonly TierPolicy[], dir: Direction): { ids: string[]; chain: string }[] {
+  const runs: { sel: string; ids: string[] }[] = [];
+  for (const p of ps) {
+    const last = runs[runs.length - 1];
+    if (last && last.sel === p.selector) last.ids.push(p.id);
+    else runs.push({ sel: p.selector, ids: [p.id] });
+  }
+  const direction = dir === 'ingress' ? 'inbound' : 'outbound';
+  return runs.map((r) => {
+    const h = nodeCrypto.createHash('sha3-224');
+    for (const line of [tier, r.sel, direction, String(r.ids.length), ...r.ids]) h.update(line + '\n');
+    const uid = h.digest('base64url').slice(0, 20);
+    return { ids: r.ids, chain: (dir === 'ingress' ? 'cali-gi-' : 'cali-go-') + uid };
+  });
+}
+
+/** PolicyGroupToIptablesChains: jumps to each policy while no verdict is set, a RETURN on verdict every 5. */
+function groupChainBodies(policyChains: readonly string[]): string[] {
+  const out: string[] = [];
+  policyChains.forEach((pc, i) => {
+    if (i !== 0 && i % 5 === 0) out.push(`${comment('Return on verdict')} -m mark ! --mark 0x0/${hex(MARK_PASS | MARK_ACCEPT)} -j RETURN`);
+    out.push(i % 5 === 0 ? `-j ${pc}` : `${markClear(MARK_PASS | MARK_ACCEPT)} -j ${pc}`);
+  });
+  return out;
+}
+
 /** Is `pod` a workload endpoint on the node of `cfg`? */
 export function isLocalWorkload(p: NpPod, cfg: Pick<FelixNodeConfig, 'nodeName' | 'nodeIPs'>): boolean {
   return p.ip !== '' && !p.hostNetwork && !p.finished && (p.nodeName === cfg.nodeName || (p.nodeName === '' && cfg.nodeIPs.includes(p.hostIP)));
 }
 
-interface TierPolicy { id: string; chainIn?: string; chainOut?: string; appliesTo: (p: NpPod, nsLabels: Labels) => boolean; ingress: boolean; egress: boolean }
+interface TierPolicy {
+  id: string;
+  /** The policy's selector as felix holds it (canonical text): policies in a row with the same one form a group. */
+  selector: string;
+  appliesTo: (p: NpPod, nsLabels: Labels) => boolean;
+  ingress: boolean;
+  egress: boolean;
+}
 interface Tier { name: string; defaultDeny: boolean; policies: TierPolicy[] }
 
 /** One full rendering for the node of `cfg`. */
@@ -520,22 +573,23 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   const anpTier: Tier = { name: 'adminnetworkpolicy', defaultDeny: false, policies: [] };
   for (const anp of [...cluster.anps].sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const id = `kanp/${anp.name}`;
-    anpTier.policies.push({ id, appliesTo: (p, nsl) => subjectMatches(anp.subject, p, nsl), ingress: anp.ingress.length > 0, egress: anp.egress.length > 0 });
+    anpTier.policies.push({ id, selector: subjectSelector(anp.subject), appliesTo: (p, nsl) => subjectMatches(anp.subject, p, nsl), ingress: anp.ingress.length > 0, egress: anp.egress.length > 0 });
   }
   const defTier: Tier = { name: 'default', defaultDeny: true, policies: [] };
   const nps = [...cluster.policies].sort((a, b) => { const x = `${a.namespace}/${a.name}`, y = `${b.namespace}/${b.name}`; return x < y ? -1 : x > y ? 1 : 0; });
   for (const np of nps) {
     const sel = compileSelector(np.podSelector);
-    defTier.policies.push({ id: knpPolicyId(np.namespace, np.name), appliesTo: (p) => p.namespace === np.namespace && sel.matches(p.labels), ingress: np.policyTypes.includes('Ingress'), egress: np.policyTypes.includes('Egress') });
+    defTier.policies.push({ id: knpPolicyId(np.namespace, np.name), selector: selectorString(npPeerSelector(np.namespace, np.podSelector, undefined)), appliesTo: (p) => p.namespace === np.namespace && sel.matches(p.labels), ingress: np.policyTypes.includes('Ingress'), egress: np.policyTypes.includes('Egress') });
   }
   const banpTier: Tier = { name: 'baselineadminnetworkpolicy', defaultDeny: false, policies: [] };
   const banp = cluster.banp;
-  if (banp) banpTier.policies.push({ id: `kbanp/${banp.name}`, appliesTo: (p, nsl) => subjectMatches(banp.subject, p, nsl), ingress: banp.ingress.length > 0, egress: banp.egress.length > 0 });
+  if (banp) banpTier.policies.push({ id: `kbanp/${banp.name}`, selector: subjectSelector(banp.subject), appliesTo: (p, nsl) => subjectMatches(banp.subject, p, nsl), ingress: banp.ingress.length > 0, egress: banp.egress.length > 0 });
   const tiers = [anpTier, defTier, banpTier];
 
   // Endpoint chains; the policies and profiles they use.
   const usedPolicies = new Map<string, { dir: Direction; id: string }>();
   const usedProfiles = new Set<string>();
+  const groupChains = new Map<string, string[]>();
   const tierMap = new Map<string, string[]>();
   for (const ep of endpoints) {
     const nsl = nsLabelsOf(cluster, ep.pod.namespace);
@@ -556,10 +610,15 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
         if (!ps.length) continue;
         used.push(tier.name);
         b.push(`${comment(`Start of tier ${tier.name}`)} ${setMark(0, MARK_PASS)}`);
-        for (const p of ps) {
-          const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', p.id);
-          usedPolicies.set(pc, { dir, id: p.id });
-          b.push(`${markClear(MARK_PASS)} -j ${pc}`);
+        for (const g of groupPolicies(tier.name, ps, dir)) {
+          const pcs = g.ids.map((id) => policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', id));
+          g.ids.forEach((id, i) => usedPolicies.set(pcs[i]!, { dir, id }));
+          let target = pcs[0]!;
+          if (pcs.length > 1) {
+            target = g.chain;
+            if (!groupChains.has(g.chain)) groupChains.set(g.chain, groupChainBodies(pcs));
+          }
+          b.push(`${markClear(MARK_PASS)} -j ${target}`);
           b.push(`${comment('Return if policy accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
         }
         if (tier.defaultDeny) b.push(`${comment('DROP if no policies passed packet')} ${markClear(MARK_PASS)} -j DROP`);
@@ -624,18 +683,19 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   for (const np of nps)
     for (const dir of ['ingress', 'egress'] as const) {
       const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', knpPolicyId(np.namespace, np.name));
-      if (usedPolicies.has(pc)) emit(pc, dir, 'knp', `${np.namespace}/${np.name}`, 'knp', npRules(ctx, np, dir));
+      if (usedPolicies.has(pc)) emit(pc, dir, 'knp', `${np.namespace}/${np.name}`, 'KubernetesNetworkPolicy', npRules(ctx, np, dir));
     }
   for (const anp of cluster.anps)
     for (const dir of ['ingress', 'egress'] as const) {
       const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', `kanp/${anp.name}`);
-      if (usedPolicies.has(pc)) emit(pc, dir, 'kanp', anp.name, 'kanp', anpRules(ctx, dir === 'ingress' ? anp.ingress : anp.egress, dir));
+      if (usedPolicies.has(pc)) emit(pc, dir, 'kanp', anp.name, 'KubernetesAdminNetworkPolicy', anpRules(ctx, dir === 'ingress' ? anp.ingress : anp.egress, dir));
     }
   if (banp)
     for (const dir of ['ingress', 'egress'] as const) {
       const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', `kbanp/${banp.name}`);
-      if (usedPolicies.has(pc)) emit(pc, dir, 'kbanp', banp.name, 'kbanp', anpRules(ctx, dir === 'ingress' ? banp.ingress : banp.egress, dir));
+      if (usedPolicies.has(pc)) emit(pc, dir, 'kbanp', banp.name, 'KubernetesBaselineAdminNetworkPolicy', anpRules(ctx, dir === 'ingress' ? banp.ingress : banp.egress, dir));
     }
+  for (const [name, bodies] of [...groupChains].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) filter(name, bodies);
   // Namespace profiles (kns.<ns>: allow both ways).
   for (const key of [...usedProfiles].sort()) {
     const [dir, ns] = key.split('\0') as [Direction, string];

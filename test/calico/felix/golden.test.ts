@@ -80,6 +80,12 @@ const CASES: Case[] = [
     extra: [banp({ subject: { namespaces: {} }, ingress: [{ name: 'allow-same-team', action: 'Allow', from: [{ namespaces: { matchLabels: { team: 'a' } } }] }, { name: 'deny-all', action: 'Deny', from: [{ namespaces: {} }] }], egress: [{ name: 'deny-db', action: 'Deny', to: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'db' } } } }], ports: [{ portNumber: { protocol: 'TCP', port: 5432 } }] }] })],
   },
   {
+    // Six policies with the same selector in a row: one policy group chain (cali-gi-), a RETURN on verdict before the sixth.
+    name: 'policy-group',
+    policies: [...Array.from({ length: 6 }, (_, i) => ({ ns: 'x', name: `same-sel-${i}`, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: `client${i}` } } }] }] } })),
+      { ns: 'x', name: 'web-only', spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ ports: [{ port: 80 }] }] } }],
+  },
+  {
     name: 'nat-outgoing-ipip',
     policies: [],
     cfg: { ipip: true, pools: [{ cidr: '10.244.0.0/16', natOutgoing: true, disabled: false }, { cidr: '10.250.0.0/16', natOutgoing: false, disabled: false }, { cidr: '10.251.0.0/16', natOutgoing: true, disabled: true }] },
