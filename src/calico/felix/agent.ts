@@ -16,10 +16,11 @@
  *    created and filled, an existing one refilled through a temporary
  *    `cali4t0` set and `swap` (felix's ipsets manager rewrites sets the same
  *    way); (2) one `iptables-restore --noflush` for filter and nat that
- *    declares (and so flushes) every cali- chain, writes their rules, on the
- *    first sync inserts the jumps from INPUT/FORWARD/OUTPUT and nat
- *    PREROUTING/POSTROUTING/OUTPUT at position 1 and appends FORWARD's two
- *    rules, and deletes chains no longer rendered; (3) `ipset destroy` of
+ *    declares (and so flushes) every cali- chain, writes their rules, makes
+ *    felix's jump the first rule of INPUT/FORWARD/OUTPUT and nat
+ *    PREROUTING/POSTROUTING/OUTPUT (inserted at 1, a misplaced copy deleted;
+ *    rules recognised by their cali: hash) and FORWARD end with its two
+ *    appended rules, and deletes chains no longer rendered; (3) `ipset destroy` of
  *    cali40 sets no longer used. Each is logged on the node as that command.
  *    felix itself updates chains incrementally by rule hash; the rules after
  *    a sync are the same.
@@ -34,6 +35,7 @@ import type { Protocol } from '../../kube/pod.js';
 import type { DirectionVerdict } from '../../kube/policy-eval.js';
 import { directionDenial } from '../../kube/policy-explain.js';
 import { iptablesRestore, netfilterOf } from '../../netfilter/index.js';
+import { ruleText } from '../../netfilter/ruleset.js';
 import { ipsetRestore } from '../../netfilter/ipset-text.js';
 import type { PacketCtx } from '../../netfilter/types.js';
 import type { NetpolInformer } from '../../netpol/agent.js';
@@ -85,7 +87,6 @@ export class FelixPolicy {
 
   sync(): void {
     const node = this.node, world = node.world;
-    const first = this.syncs === 0;
     this.lastSync = world.now;
     this.syncs++;
     const st = netfilterOf(node.host);
@@ -116,10 +117,28 @@ export class FelixPolicy {
       const stale = this.prev[table].filter((c) => !names.includes(c));
       lines.push(`*${table}`);
       for (const c of [...names, ...stale]) lines.push(`:${c} - [0:0]`);
-      if (first) {
-        // Inserted in reverse so that each ends up first in its chain.
-        for (const i of r.inserts.filter((x) => x.table === table)) lines.push(`-I ${i.chain} 1 ${i.args}`);
-        for (const a of r.appends.filter((x) => x.table === table)) lines.push(`-A ${a.chain} ${a.args}`);
+      // ChainInsertMode=insert: felix's jump must be the first rule of each built-in chain, and
+      // FORWARD must end with its two appended rules; anything else is repaired (re-inserted or
+      // re-appended, the misplaced copy deleted), as felix's table syncer does.
+      const tbl = st.rules.tables[table];
+      for (const i of r.inserts.filter((x) => x.table === table)) {
+        const texts = (tbl.chains.get(i.chain)?.rules ?? []).map((x) => ruleText(x).trim());
+        const want = normalise(i.args);
+        const at = texts.findIndex((t) => t === want || sameHash(t, want));
+        if (at === 0) continue;
+        if (at > 0) lines.push(`-D ${i.chain} ${at + 1}`);
+        lines.push(`-I ${i.chain} 1 ${i.args}`);
+      }
+      const apps = r.appends.filter((x) => x.table === table);
+      if (apps.length) {
+        const chain = apps[0]!.chain;
+        const texts = (tbl.chains.get(chain)?.rules ?? []).map((x) => ruleText(x).trim());
+        const tail = texts.slice(-apps.length);
+        if (!apps.every((a, k) => sameHash(tail[k] ?? '', a.args))) {
+          const stale = texts.map((t, k) => (apps.some((a) => sameHash(t, a.args)) ? k + 1 : 0)).filter((k) => k > 0).reverse();
+          for (const k of stale) lines.push(`-D ${chain} ${k}`);
+          for (const a of apps) lines.push(`-A ${chain} ${a.args}`);
+        }
       }
       for (const c of chains) lines.push(...c.lines);
       for (const c of stale) lines.push(`-X ${c}`);
@@ -163,6 +182,14 @@ export class FelixPolicy {
     if (d.allowed) return `felix's rules and the reference evaluator disagree: the evaluator allows ${dir} ${v.from} -> ${v.to} ${v.port}/${v.protocol}`;
     return undefined;
   }
+}
+
+const HASH = /--comment "?cali:([A-Za-z0-9_-]{16})"?/;
+const normalise = (args: string): string => args.trim();
+/** Two rules carry the same felix rule hash (felix recognises its rules by it). */
+function sameHash(a: string, b: string): boolean {
+  const x = HASH.exec(a), y = HASH.exec(b);
+  return !!x && !!y && x[1] === y[1];
 }
 
 /** Starts felix's policy agent on `node` (first sync now). */

@@ -9,7 +9,7 @@ import * as nodeCrypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { NfHook } from '../../../src/kernel/hooks.js';
 import { MemorySink } from '../../../src/trace/render.js';
-import { iptablesSaveText, netfilterOf } from '../../../src/netfilter/index.js';
+import { iptablesRestore, iptablesSaveText, netfilterOf } from '../../../src/netfilter/index.js';
 import { ipv4Saddr } from '../../../src/wire/ipv4.js';
 import { ipToString } from '../../../src/wire/bytes.js';
 import { npPeerSelector, anpPeerSelector, selectorSet, selectorString, uniqueId, ipsetName, renderFelix, DEFAULT_FELIX_CONFIG } from '../../../src/calico/felix/index.js';
@@ -83,6 +83,27 @@ describe('felix agent: syncs from the store', () => {
     expect(log).toContain("iptables-restore --noflush <<'EOF'\n*filter\n:cali-");
     expect(log).toContain('-X cali-pi-knp/x/p');
     expect(log).toMatch(/ipset destroy cali40s:/);
+  });
+
+  it('keeps its jump first in the built-in chains and its two FORWARD rules last when another agent writes around them', () => {
+    const f = felixCluster(cluster());
+    const n = f.nodes[0]!.node;
+    iptablesRestore(n, 'host', '*filter\n:OTHER - [0:0]\n-I FORWARD 1 -j OTHER\n-A FORWARD -j OTHER\n-I INPUT 1 -j OTHER\nCOMMIT\n', { noflush: true });
+    f.nodes[0]!.agent.sync();
+    const fwd = iptablesSaveText(n, 'host').split('\n').filter((l) => l.startsWith('-A FORWARD ') || l.startsWith('-A INPUT '));
+    expect(fwd.map((l) => l.replace(/"cali:[^"]+"/, '"cali:…"'))).toEqual([
+      '-A INPUT -m comment --comment "cali:…" -j cali-INPUT',
+      '-A INPUT -j OTHER',
+      '-A FORWARD -m comment --comment "cali:…" -j cali-FORWARD',
+      '-A FORWARD -j OTHER',
+      '-A FORWARD -j OTHER',
+      '-A FORWARD -m comment --comment "cali:…" -m comment --comment "Policy explicitly accepted packet." -m mark --mark 0x10000/0x10000 -j ACCEPT',
+      '-A FORWARD -m comment --comment "cali:…" -j MARK --set-xmark 0x10000/0x10000',
+    ]);
+    // A sync with nothing out of place changes nothing in the built-in chains.
+    const before = iptablesSaveText(n, 'host');
+    f.nodes[0]!.agent.sync();
+    expect(iptablesSaveText(n, 'host')).toBe(before);
   });
 
   it('learns endpoints from the store: a new pod on the node gets its dispatch entries and chains', () => {

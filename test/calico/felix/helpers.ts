@@ -131,3 +131,24 @@ export function probe(fc: FelixCluster, from: string, to: string, port: number, 
   const reply = forward && sendPacket(fc, to, from, port, sport, proto, true);
   return { forward, reply };
 }
+
+/**
+ * A new connection from pod `from` to a non-pod address: its own node's
+ * (PRE_ROUTING + LOCAL_IN `-i caliA`, cali-wl-to-host), another node's
+ * (forwarded out of eth0, then PRE_ROUTING + LOCAL_IN on that node) or an
+ * outside address (forwarded out of eth0); true when no hook dropped it.
+ */
+export function sendToAddress(fc: FelixCluster, from: string, ip: string, sport: number, dport: number, proto: Proto): boolean {
+  const a = fc.pods.get(from)!;
+  const na = fc.nodes[a.node]!, devA = na.node.host.device(a.iface)!;
+  const skb = () => skbFor(a.ip, ip, sport, dport, proto, SYN);
+  if (ip === na.ip) {
+    const s = skb(), st = na.node.host.stack;
+    return st.hook(NfHook.PRE_ROUTING, s, devA, null) && st.hook(NfHook.LOCAL_IN, s, devA, null);
+  }
+  if (!hop(na.node, skb(), devA, na.eth0)) return false;
+  const nb = fc.nodes.find((n) => n.ip === ip);
+  if (!nb) return true;
+  const s = skb(), st = nb.node.host.stack;
+  return st.hook(NfHook.PRE_ROUTING, s, nb.eth0, null) && st.hook(NfHook.LOCAL_IN, s, nb.eth0, null);
+}

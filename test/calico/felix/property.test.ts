@@ -23,7 +23,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { allCells, clusterArb, scenarioYaml, type Cell, type GenCluster } from '../../netpol/gen-cluster.js';
-import { felixCluster, probe } from './helpers.js';
+import { felixCluster, probe, sendToAddress } from './helpers.js';
 import type { Obj } from '../../../src/kube/object.js';
 import { validateAdminNetworkPolicy, validateBaselineAdminNetworkPolicy } from '../../../src/kube/admin-network-policy.js';
 
@@ -94,6 +94,25 @@ describe('felix: packets through the cali- chains = the reference evaluator', ()
     const arb = fc.tuple(clusterArb({ maxPolicies: 2 }), anpArb(0), anpArb(1), fc.option(banpArb, { nil: undefined }))
       .map(([c, a0, a1, b]) => ({ c, extra: [a0, a1, ...(b ? [b] : [])] }));
     check('felix ANP/BANP', arb, Math.ceil(RUNS / 2));
+  });
+
+  it('pods to nodes and outside addresses (cali-wl-to-host, cali-fw- out of eth0): passes ⇔ the evaluator allows it', () => {
+    const targets = ['192.168.1.11', '192.168.1.12', '192.168.0.5', '8.8.8.8'];
+    const r = fc.check(fc.property(clusterArb(), (c) => {
+      const fcl = felixCluster(c);
+      const ev = fcl.informer.evaluatorFor();
+      const bad: string[] = [];
+      let sport = 30000;
+      for (const p of c.pods)
+        for (const ip of targets)
+          for (const [port, proto] of [[80, 'TCP'], [53, 'UDP']] as const) {
+            const want = ev.verdict({ kind: 'pod', namespace: p.ns, name: p.name }, { kind: 'ip', ip }, port, proto).allowed;
+            const got = sendToAddress(fcl, `${p.ns}/${p.name}`, ip, sport++, port, proto);
+            if (got !== want) bad.push(`${p.ns}/${p.name} → ${ip}:${port}/${proto}: packets ${got ? 'pass' : 'dropped'}, evaluator ${want ? 'allowed' : 'denied'}`);
+          }
+      if (bad.length) throw new Error(`${bad.join('\n')}\n\n${scenarioYaml(c)}`);
+    }), { seed: SEED, numRuns: RUNS });
+    if (r.failed) expect.fail(`fast-check seed ${r.seed}, path "${r.counterexamplePath}": ${String(r.errorInstance)}`);
   });
 
   it('replies pass against a denied reverse direction (the property is not vacuous)', () => {
