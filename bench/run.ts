@@ -20,9 +20,10 @@ import { netfilterBenches } from './netfilter.js';
 import { kubeproxyBenches } from './kube-proxy.js';
 import { flannelBenches } from './flannel.js';
 import { netpolBenches } from './netpol.js';
+import { calicoBgpBenches } from './calico-bgp.js';
 import { calicoFelixBenches } from './calico-felix.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches, flannelBenches, netpolBenches, calicoFelixBenches];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

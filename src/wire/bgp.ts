@@ -792,7 +792,9 @@ export type BgpChunk = { kind: 'message'; bytes: Uint8Array } | { kind: 'error';
  * nothing more is yielded (the session sends the NOTIFICATION and closes).
  */
 export class BgpReassembler {
-  private buf = new Uint8Array(4096);
+  private static readonly EMPTY = new Uint8Array(0);
+  /** Held bytes live in buf[start, end); the buffer is dropped once everything is consumed (no memory per idle session). */
+  private buf = BgpReassembler.EMPTY;
   private start = 0;
   private end = 0;
   private failed: BgpError | null = null;
@@ -802,12 +804,12 @@ export class BgpReassembler {
 
   /** Appends bytes received from the stream. */
   push(data: Uint8Array): void {
-    if (this.failed) return;
+    if (this.failed || data.length === 0) return;
     if (this.end + data.length > this.buf.length) {
       // Move what is held to the front, growing the buffer when it still does not fit.
       const held = this.end - this.start;
       if (held + data.length > this.buf.length) {
-        const nb = new Uint8Array(Math.max(held + data.length, this.buf.length * 2));
+        const nb = new Uint8Array(Math.max(held + data.length, this.buf.length * 2, 256));
         nb.set(this.buf.subarray(this.start, this.end), 0);
         this.buf = nb;
       } else {
@@ -823,15 +825,21 @@ export class BgpReassembler {
   /** The next whole message (a copy), the header error, or null when more bytes are needed. */
   next(): BgpChunk | null {
     if (this.failed) return null;
-    if (this.end - this.start < BGP_HEADER_LEN) return null;
+    if (this.end - this.start < BGP_HEADER_LEN) { if (this.start === this.end) this.reset(); return null; }
     const err = checkBgpHeader(this.buf, this.start);
-    if (err) { this.failed = err; return { kind: 'error', error: err }; }
+    if (err) { this.failed = err; this.reset(); return { kind: 'error', error: err }; }
     const len = bgpLength(this.buf, this.start);
     if (this.end - this.start < len) return null;
     const bytes = this.buf.slice(this.start, this.start + len);
     this.start += len;
-    if (this.start === this.end) { this.start = 0; this.end = 0; }
+    if (this.start === this.end) this.reset();
     return { kind: 'message', bytes };
+  }
+
+  private reset(): void {
+    this.buf = BgpReassembler.EMPTY;
+    this.start = 0;
+    this.end = 0;
   }
 }
 

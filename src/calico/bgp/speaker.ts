@@ -174,6 +174,11 @@ export class BgpSpeaker implements SessionHost {
   private readonly staticSrc: Source = { id: 2, peer: null, remotePathId: 0, paths: 0 };
   private readonly kernel = new Map<string, { spec: RouteSpec; sig: string }>();
   private readonly accepted = new Map<TcpSock, BgpPeer>();
+  /** Prefixes with a static or eBGP-learned path: all a non-reflector may send to an iBGP neighbour. */
+  private readonly exportableToIbgp = new Set<string>();
+  /** eBGP neighbours (they may receive iBGP-learned routes). */
+  private readonly ebgpPeers: BgpPeer[] = [];
+  private peersUpOnce = 0;
   private running = false;
   /** Kernel routes are left alone while stopping (`persist`). */
   private persisting = false;
@@ -222,6 +227,7 @@ export class BgpSpeaker implements SessionHost {
     const p = new BgpPeer(this, cfg, a);
     this.peers.push(p);
     this.byAddr.set(a, p);
+    if (!p.ibgp) this.ebgpPeers.push(p);
     if (this.running) p.start();
     return p;
   }
@@ -309,9 +315,9 @@ export class BgpSpeaker implements SessionHost {
   }
 
   sessionUp(p: BgpPeer): void {
-    if (this.peers.every((x) => x.establishments > 0)) this.grRecovery = false;
-    // The initial table, then End-of-RIB.
-    for (const key of this.rib.keys()) p.dirty.add(key);
+    if (p.establishments === 1 && ++this.peersUpOnce === this.peers.length) this.grRecovery = false;
+    // The initial table, then End-of-RIB. A non-reflector sends an iBGP neighbour only its own and eBGP-learned routes.
+    for (const key of p.ibgp && !this.isReflector ? this.exportableToIbgp : this.rib.keys()) p.dirty.add(key);
     this.flush(p, true);
   }
 
@@ -322,7 +328,7 @@ export class BgpSpeaker implements SessionHost {
     for (const key of gone) {
       const e = this.rib.get(key)!;
       for (const x of e.paths.filter((y) => y.src.peer === p)) this.removePath(e, x);
-      this.changed(e);
+      this.changed(e, p);
     }
   }
 
@@ -360,7 +366,7 @@ export class BgpSpeaker implements SessionHost {
         touched.add(e);
       }
     }
-    for (const e of touched) this.changed(e);
+    for (const e of touched) this.changed(e, p);
   }
 
   routeRefresh(p: BgpPeer, enhanced: boolean): void {
@@ -400,7 +406,7 @@ export class BgpSpeaker implements SessionHost {
     });
     this.staticSrc.paths++;
     this.trace('bgp.route', `static: ${key} blackhole announced`);
-    this.changed(e);
+    this.changed(e, null);
   }
 
   /** Stops originating `prefix` (a block released). */
@@ -411,7 +417,7 @@ export class BgpSpeaker implements SessionHost {
     if (!e || !x) throw new Error(`BGP: ${prefix} is not announced by ${this.nodeName}`);
     this.removePath(e, x);
     this.trace('bgp.route', `static: ${key} withdrawn`);
-    this.changed(e);
+    this.changed(e, null);
   }
 
   // ── RIB ──
@@ -492,9 +498,20 @@ export class BgpSpeaker implements SessionHost {
     return (a.src.peer?.address ?? 0) < (b.src.peer?.address ?? 0);
   }
 
-  private changed(e: RibEntry): void {
+  /**
+   * Recomputes the best path of `e` after a path of `from` (null: the static
+   * protocol) changed, syncs the kernel and schedules the export to every
+   * neighbour that may receive a path of that source (whether a source's paths
+   * are exportable to a neighbour depends only on the two, never on attributes).
+   */
+  private changed(e: RibEntry, from: BgpPeer | null): void {
     let best: BgpPath | null = null;
-    for (const x of e.paths) if (!best || this.better(x, best)) best = x;
+    let local = false;
+    for (const x of e.paths) {
+      if (!best || this.better(x, best)) best = x;
+      if (x.src.peer === null || !x.src.peer.ibgp) local = true;
+    }
+    if (local) this.exportableToIbgp.add(e.key); else this.exportableToIbgp.delete(e.key);
     const prev = e.best;
     e.best = best;
     this.ribChanges++;
@@ -502,8 +519,12 @@ export class BgpSpeaker implements SessionHost {
     this.cfg.convergence?.ribChanged(this.world.now);
     if (prev !== best) this.kernelSync(e);
     if (e.paths.length === 0) this.rib.delete(e.key);
-    for (const p of this.peers) {
-      if (!p.est) continue;
+    const targets = from === null || !from.ibgp ? this.peers
+      : this.isReflector ? this.peers
+        : this.ebgpPeers;
+    for (const p of targets) {
+      if (!p.est || p === from) continue;
+      if (from !== null && from.ibgp && p.ibgp && !(from.rrClient || p.rrClient)) continue;
       p.dirty.add(e.key);
       if (!p.flushScheduled) {
         p.flushScheduled = true;
