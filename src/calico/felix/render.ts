@@ -12,6 +12,8 @@
  * use the `all-ipam-pools` / `masq-ipam-pools` ids (felix before the
  * `network-ip-pools` rename). Read for facts only; see REFERENCE §8.3–8.5.
  *
+ * Selector sets are hash:net (as felix creates them), named-port sets hash:ip,port.
+ *
  * Layout (chain names from src/calico/names.ts; marks §8.3: accept 0x10000,
  * pass 0x20000, drop 0x40000, scratch0 0x80000, scratch1 0x100000, mask
  * 0xffff0000):
@@ -19,7 +21,8 @@
  *   filter INPUT   -I 1 -j cali-INPUT     FORWARD -I 1 -j cali-FORWARD, and appended
  *   filter OUTPUT  -I 1 -j cali-OUTPUT    `-m mark --mark 0x10000/0x10000 -j ACCEPT`,
  *                                         `-j MARK --set-mark 0x10000/0x10000`
- *   cali-FORWARD: clear all Calico bits but accept; from-hep-forward when accept is
+ *   cali-FORWARD: clear all Calico bits but accept (allCalicoMarkBits = accept|pass|scratch0|
+ *     scratch1 = 0x1b0000, so `--set-xmark 0x0/0x1a0000`; INPUT/OUTPUT clear 0x1b0000); from-hep-forward when accept is
  *     clear; -i cali+ → cali-from-wl-dispatch; -o cali+ → cali-to-wl-dispatch;
  *     cali-to-hep-forward; cali-cidr-block.
  *   cali-INPUT: [IPIP from cali40all-hosts-net to a local address → ACCEPT, other
@@ -41,9 +44,9 @@
  *     the same selector; one policy is inlined) `-m mark --mark 0x0/0x20000 -j cali-pi|po-<id>`
  *     or `-j cali-gi|go-<uid>` + `-m mark --mark 0x10000/0x10000 -j RETURN` ("Return if policy
  *     accepted"), and, for a tier whose default action is Deny (default tier only),
- *     `-m mark --mark 0x0/0x20000 -j DROP` ("DROP if no policies passed packet"); then
- *     the profile cali-pri|pro-kns.<ns> + "Return if profile accepted"; DROP "DROP if no
- *     profiles matched".
+ *     `-m mark --mark 0x0/0x20000 -j DROP` ("End of tier default. Drop if no policies passed
+ *     packet"); then the profile cali-pri|pro-kns.<ns> + "Return if profile accepted"; DROP
+ *     "Drop if no profiles matched".
  *   cali-pi-<id> / cali-po-<id>: per Calico rule (see `ruleLines`): Allow → MARK 0x10000 +
  *     RETURN, Deny → MARK 0x40000 + DROP, Pass → MARK 0x20000 + RETURN; trailing RETURNs
  *     stripped; the first rule carries the chain comment ("KubernetesNetworkPolicy x/name
@@ -102,6 +105,8 @@ export const MARK_DROP = 0x40000;
 export const MARK_SCRATCH0 = 0x80000;
 export const MARK_SCRATCH1 = 0x100000;
 export const MARK_MASK = 0xffff0000;
+/** allCalicoMarkBits: accept | pass | scratch0 | scratch1 (IPsec and DNS-policy bits are 0 here; drop is not among them). */
+export const ALL_CALICO_BITS = MARK_ACCEPT | MARK_PASS | MARK_SCRATCH0 | MARK_SCRATCH1;
 export const VXLAN_PORT = 4789;
 
 const hex = (n: number): string => '0x' + (n >>> 0).toString(16);
@@ -337,7 +342,7 @@ function addSet(ctx: Ctx, name: string, type: FelixIpset['type'], entries: () =>
 /** A selector set over workloads matching `pred`. */
 function selSet(ctx: Ctx, node: SelNode, pred: (p: NpPod, nsLabels: Labels) => boolean): { name: string; text: string } {
   const s = selectorSet(node);
-  addSet(ctx, s.name, 'hash:ip', () => ctx.workloads.filter((w) => pred(w.pod, w.nsLabels)).map((w) => w.pod.ip));
+  addSet(ctx, s.name, 'hash:net', () => ctx.workloads.filter((w) => pred(w.pod, w.nsLabels)).map((w) => w.pod.ip));
   return { name: s.name, text: s.text };
 }
 
@@ -601,8 +606,8 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
         setMark(0, MARK_ACCEPT | MARK_PASS),
       ];
       if (dir === 'egress') {
-        b.push(`${comment('DROP VXLAN encapped packets originating in workloads')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -j DROP`);
-        b.push(`${comment('DROP IPinIP encapped packets originating in workloads')} -p 4 -j DROP`);
+        b.push(`${comment('Drop VXLAN encapped packets originating in workloads')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -j DROP`);
+        b.push(`${comment('Drop IPinIP encapped packets originating in workloads')} -p 4 -j DROP`);
       }
       const used: string[] = [];
       for (const tier of tiers) {
@@ -621,20 +626,20 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
           b.push(`${markClear(MARK_PASS)} -j ${target}`);
           b.push(`${comment('Return if policy accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
         }
-        if (tier.defaultDeny) b.push(`${comment('DROP if no policies passed packet')} ${markClear(MARK_PASS)} -j DROP`);
+        if (tier.defaultDeny) b.push(`${comment(`End of tier ${tier.name}. Drop if no policies passed packet`)} ${markClear(MARK_PASS)} -j DROP`);
       }
       tierMap.set(chain, used);
       const profile = lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', `kns.${ep.pod.namespace}`);
       usedProfiles.add(`${dir}\0${ep.pod.namespace}`);
       b.push(`-j ${profile}`, `${comment('Return if profile accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
-      b.push(`${comment('DROP if no profiles matched')} -j DROP`);
+      b.push(`${comment('Drop if no profiles matched')} -j DROP`);
       filter(chain, b);
     }
   }
 
   // Static filter chains.
   const fwd: string[] = [
-    setMark(0, (MARK_MASK & ~MARK_ACCEPT) >>> 0),
+    setMark(0, ALL_CALICO_BITS & ~MARK_ACCEPT),
     `${markClear(MARK_ACCEPT)} -j cali-from-hep-forward`,
     `-i ${prefix}+ -j cali-from-wl-dispatch`,
     `-o ${prefix}+ -j cali-to-wl-dispatch`,
@@ -645,14 +650,14 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   const input: string[] = [];
   if (cfg.ipip) {
     input.push(`${comment('Allow IPIP packets from Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} src -m addrtype --dst-type LOCAL -j ACCEPT`);
-    input.push(`${comment('DROP IPIP packets from non-Calico hosts')} -p 4 -j DROP`);
+    input.push(`${comment('Drop IPIP packets from non-Calico hosts')} -p 4 -j DROP`);
   }
-  input.push(`-i ${prefix}+ -g cali-wl-to-host`, `${markSet(MARK_ACCEPT)} -j ACCEPT`, setMark(0, MARK_MASK), '-j cali-from-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
+  input.push(`-i ${prefix}+ -g cali-wl-to-host`, `${markSet(MARK_ACCEPT)} -j ACCEPT`, setMark(0, ALL_CALICO_BITS), '-j cali-from-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
   filter('cali-INPUT', input);
   filter('cali-wl-to-host', ['-j cali-from-wl-dispatch', `${comment('Configured DefaultEndpointToHostAction')} -j ${cfg.defaultEndpointToHostAction}`]);
   const output: string[] = [`${markSet(MARK_ACCEPT)} -j ACCEPT`, `-o ${prefix}+ -j RETURN`];
   if (cfg.ipip) output.push(`${comment('Allow IPIP packets to other Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} dst -m addrtype --src-type LOCAL -j ACCEPT`);
-  output.push(setMark(0, MARK_MASK), '-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
+  output.push(setMark(0, ALL_CALICO_BITS), '-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
   filter('cali-OUTPUT', output);
   for (const [name, dirFlag, pfx] of [['cali-from-wl-dispatch', '-i', 'fw'], ['cali-to-wl-dispatch', '-o', 'tw']] as const) {
     const tree = dispatchTree(endpoints.map((e) => e.iface));

@@ -203,7 +203,7 @@ describe('felix agent: traces name the policies behind a DROP', () => {
     expect(passes(f, 'y/c', 'x/a', 80)).toBe(false);
     let drop = sink.events.find((e) => e.stage === 'drop');
     expect(drop?.detail).toBe('iptables filter FORWARD dropped it: x/a is isolated for ingress by x/deny-all; no rule of [x/deny-all] admits y/c:80/TCP');
-    expect(sink.events.some((e) => e.stage === 'nf.rule' && e.detail.includes('DROP if no policies passed packet'))).toBe(true);
+    expect(sink.events.some((e) => e.stage === 'nf.rule' && e.detail.includes('End of tier default. Drop if no policies passed packet'))).toBe(true);
     sink.events.length = 0;
     expect(passes(f, 'x/a', 'x/b', 81)).toBe(false);
     drop = sink.events.find((e) => e.stage === 'drop');
