@@ -154,6 +154,8 @@ export class BgpPeer {
   flushScheduled = false;
   eorReceived = false;
   eorSent = false;
+  /** Graceful restart: we are recovering and the peer is not, so our table waits for its End-of-RIB. */
+  grWait = false;
   establishments = 0;
 
   constructor(readonly host: SessionHost, cfg: BgpPeerConfig, address: number) {
@@ -421,6 +423,7 @@ export class BgpPeer {
     this.establishments++;
     this.eorReceived = false;
     this.eorSent = false;
+    this.grWait = false;
     this.lastError = '';
     this.setSince();
     this.trace('bgp.session', `Established (hold ${c.hold} s, keepalive ${c.keepalive} s, ADD-PATH tx ${c.tx.addPath ? 'on' : 'off'} rx ${c.rx.addPath ? 'on' : 'off'})`);

@@ -41,7 +41,10 @@
  * - Import: loops dropped (own AS in an eBGP AS_PATH, our router id as
  *   ORIGINATOR_ID, our cluster id in CLUSTER_LIST on a reflector); eBGP
  *   routes get LOCAL_PREF 100 and lose RFC 4456 attributes.
- * - End-of-RIB both ways after the initial table.
+ * - End-of-RIB both ways after the initial table. Graceful restart: OPENs
+ *   carry the restart bit from start until every neighbour has been up (or
+ *   240 s); a session that comes up while we recover toward a neighbour that
+ *   is not recovering holds our table until that neighbour's End-of-RIB.
  * - Kernel export: the best path of each prefix is installed in the main
  *   table with `proto bird` through the node's Netlink interface: the static
  *   route as `blackhole`, a BGP route as `via NH` with the device and onlink
@@ -56,7 +59,7 @@ import { TcpSock, type TcpHandlers } from '../../kernel/tcp.js';
 import { NetlinkError, type RouteSpec } from '../../kernel/netlink.js';
 import { ipToString, parseCidr, parseIp } from '../../wire/bytes.js';
 import {
-  AS_TRANS, ATTR_F_OPTIONAL, ATTR_F_PARTIAL, ATTR_F_TRANSITIVE, BGP_PORT, isEndOfRib,
+  AS_TRANS, ATTR_F_OPTIONAL, ATTR_F_PARTIAL, ATTR_F_TRANSITIVE, BGP_PORT, CAP_GRACEFUL_RESTART, isEndOfRib, openCap,
   type BgpAttr, type BgpMessage, type BgpOpen, type BgpPrefix, type BgpUpdate,
 } from '../../wire/bgp.js';
 import { BgpPeer, type BgpPeerConfig, type SessionHost, BGP_S } from './session.js';
@@ -178,7 +181,9 @@ export class BgpSpeaker implements SessionHost {
   private readonly exportableToIbgp = new Set<string>();
   /** eBGP neighbours (they may receive iBGP-learned routes). */
   private readonly ebgpPeers: BgpPeer[] = [];
-  private peersUpOnce = 0;
+  /** Neighbours Established since start (graceful-restart recovery ends when all have been). */
+  private readonly upSinceStart = new Set<BgpPeer>();
+  private startGen = 0;
   private running = false;
   /** Kernel routes are left alone while stopping (`persist`). */
   private persisting = false;
@@ -242,6 +247,9 @@ export class BgpSpeaker implements SessionHost {
     if (this.running) return;
     this.running = true;
     this.persisting = false;
+    this.grRecovery = true;
+    this.upSinceStart.clear();
+    const gen = ++this.startGen;
     this.startedAt = this.world.now;
     const listen: TcpHandlers = {
       onConnect: (s) => {
@@ -267,7 +275,7 @@ export class BgpSpeaker implements SessionHost {
     this.trace('bgp.session', `BIRD started: router id ${ipToString(this.routerId)}, AS ${this.localAs}${this.isReflector ? `, route reflector cluster ${ipToString(this.clusterId!)}` : ''}, ${this.peers.length} neighbours`);
     for (const p of this.peers) p.start();
     // Graceful-restart recovery ends once every neighbour has been up (or after 240 s, BIRD's wait).
-    this.world.sched.after(240 * S, () => { this.grRecovery = false; });
+    this.world.sched.after(240 * S, () => { if (gen === this.startGen) this.grRecovery = false; });
   }
 
   private readonly connHandlers = new Map<TcpSock, TcpHandlers>();
@@ -315,9 +323,18 @@ export class BgpSpeaker implements SessionHost {
   }
 
   sessionUp(p: BgpPeer): void {
-    if (p.establishments === 1 && ++this.peersUpOnce === this.peers.length) this.grRecovery = false;
+    const recovering = this.grRecovery;
+    this.upSinceStart.add(p);
+    if (this.upSinceStart.size === this.peers.length) this.grRecovery = false;
     // The initial table, then End-of-RIB. A non-reflector sends an iBGP neighbour only its own and eBGP-learned routes.
     for (const key of p.ibgp && !this.isReflector ? this.exportableToIbgp : this.rib.keys()) p.dirty.add(key);
+    // Restarting (`bird -R`) toward a peer that is not: our table waits for the peer's End-of-RIB (RFC 4724).
+    const gr = p.est?.remoteOpen ? openCap(p.est.remoteOpen, CAP_GRACEFUL_RESTART) : undefined;
+    if (recovering && gr && !(gr.restartFlags & 0x8)) {
+      p.grWait = true;
+      this.trace('bgp.update', `${p.name}: graceful restart: waiting for the peer's End-of-RIB before sending our routes`);
+      return;
+    }
     this.flush(p, true);
   }
 
@@ -336,6 +353,7 @@ export class BgpSpeaker implements SessionHost {
     if (isEndOfRib(u)) {
       p.eorReceived = true;
       this.trace('bgp.update', `${p.name}: End-of-RIB received`);
+      if (p.grWait) { p.grWait = false; this.flush(p, true); }
       return;
     }
     const touched = new Set<RibEntry>();
@@ -597,6 +615,7 @@ export class BgpSpeaker implements SessionHost {
     p.flushScheduled = false;
     const c = p.est;
     if (!c) { p.dirty.clear(); return; }
+    if (p.grWait) return; // kept dirty until the peer's End-of-RIB
     const addPath = c.tx.addPath;
     const withdrawn: BgpPrefix[] = [];
     const out: BgpMessage[] = [];

@@ -78,6 +78,9 @@ describe('hold timer', () => {
     lab.run(60);
     expect(c.sessions()).toBe(3);
     expect(birdRoutes(lab.nodes[0])).toContain('10.48.2.0/26 via 192.168.70.12 dev eth0 proto bird');
+    const gr = (o: import('../../../src/wire/bgp.js').BgpOpen | null | undefined) => o?.capabilities.find((x) => x.code === 64) as { restartFlags: number; restartTime: number } | undefined;
+    expect(gr(c.speakers[0].peer('192.168.70.12')!.est!.remoteOpen)).toMatchObject({ restartFlags: 8, restartTime: 120 });
+    expect(gr(c.speakers[1].peer('192.168.70.11')!.est!.remoteOpen)).toMatchObject({ restartFlags: 0, restartTime: 120 });
   });
 });
 
@@ -190,4 +193,28 @@ describe('captures', () => {
     const open = await runTshark(['-r', f, '-n', '-Y', 'bgp.type == 1', '-T', 'fields', '-e', 'frame.cap_len', '-e', 'bgp.length', '-e', 'bgp.open.myas', '-e', 'bgp.open.holdtime', '-e', 'bgp.open.identifier']);
     expect(open.trim().split('\n')[0].split('\t').slice(1)).toEqual(['63', '64512', '240', open.trim().split('\n')[0].split('\t')[4]]);
   }, 60_000);
+});
+
+describe('graceful restart', () => {
+  it('a restarted speaker (restart bit set) sends its routes only after the End-of-RIB of peers that are not restarting', () => {
+    const { lab, c } = mesh(3);
+    lab.run(300); // everyone recovered: OPENs without the restart bit from now on
+    c.speakers[1].stop();
+    lab.run(1);
+    c.speakers[1].start();
+    const t = lab.w.now;
+    lab.run(60);
+    expect(c.sessions()).toBe(3);
+    const n2 = lab.sink.events.filter((e) => e.node === 'n2' && e.time >= t && e.detail.startsWith('Mesh_192_168_70_11'));
+    const i = (s: string) => n2.findIndex((e) => e.detail.includes(s));
+    expect(i('graceful restart: waiting for the peer\'s End-of-RIB')).toBeGreaterThanOrEqual(0);
+    expect(i('End-of-RIB received')).toBeGreaterThan(i('waiting for the peer'));
+    expect(i('sent UPDATE announce 10.48.2.0/26')).toBeGreaterThan(i('End-of-RIB received'));
+    // n1 (not restarting) sent its table at once; n2's OPEN had the restart bit, n1's did not.
+    expect(n2.find((e) => e.detail.includes('sent OPEN'))!.time).toBeLessThan(n2[i('End-of-RIB received')].time);
+    expect(birdRoutes(lab.nodes[0])).toContain('10.48.2.0/26 via 192.168.70.12 dev eth0 proto bird');
+    const gr = (o: import('../../../src/wire/bgp.js').BgpOpen | null | undefined) => o?.capabilities.find((x) => x.code === 64) as { restartFlags: number; restartTime: number } | undefined;
+    expect(gr(c.speakers[0].peer('192.168.70.12')!.est!.remoteOpen)).toMatchObject({ restartFlags: 8, restartTime: 120 });
+    expect(gr(c.speakers[1].peer('192.168.70.11')!.est!.remoteOpen)).toMatchObject({ restartFlags: 0, restartTime: 120 });
+  });
 });
