@@ -37,7 +37,7 @@ import { directionDenial } from '../../kube/policy-explain.js';
 import { iptablesRestore, netfilterOf } from '../../netfilter/index.js';
 import { ruleText } from '../../netfilter/ruleset.js';
 import { ipsetRestore } from '../../netfilter/ipset-text.js';
-import type { PacketCtx } from '../../netfilter/types.js';
+import type { PacketCtx, Rule } from '../../netfilter/types.js';
 import type { NetpolInformer } from '../../netpol/agent.js';
 import { ipToString } from '../../wire/bytes.js';
 import { DEFAULT_FELIX_CONFIG, renderFelix, type FelixNodeConfig, type FelixRendered } from './render.js';
@@ -160,14 +160,29 @@ export class FelixPolicy {
     const ann = st.nf.annotations;
     for (const c of [...ann.keys()]) if (c.startsWith('cali-')) ann.delete(c);
     for (const ep of r.endpoints) {
-      ann.set(ep.tw, (p) => this.explain(p, 'ingress'));
-      ann.set(ep.fw, (p) => this.explain(p, 'egress'));
+      ann.set(ep.tw, (p, rule) => this.explainDrop(p, rule, 'ingress'));
+      ann.set(ep.fw, (p, rule) => this.explainDrop(p, rule, 'egress'));
     }
-    for (const pc of r.policyChains) ann.set(pc.chain, (p) => this.explain(p, pc.dir));
+    for (const pc of r.policyChains) ann.set(pc.chain, (p, rule) => this.explainDrop(p, rule, pc.dir));
     const unknown = (p: PacketCtx) => `no Calico workload endpoint on this node for ${ipToString(p.saddr)} → ${ipToString(p.daddr)}'s interface`;
     for (const c of r.chains) if (c.name.startsWith('cali-from-wl-dispatch') || c.name.startsWith('cali-to-wl-dispatch')) ann.set(c.name, unknown);
     if (world.trace.on)
       world.event(node.name, 'host', '', null, 'felix.sync', `felix sync: ${r.endpoints.length} workload endpoints, ${r.policyChains.length} policy chains, ${r.chains.length} chains, ${r.sets.size} ipsets`);
+  }
+
+  /**
+   * Text for a DROP of an endpoint or policy chain (other verdicts get none):
+   * the INVALID and encapsulation guards say what they are; the end-of-tier
+   * DROP, a policy's Deny and the profile's DROP name the policies through the
+   * reference evaluator.
+   */
+  private explainDrop(p: PacketCtx, rule: Rule, dir: 'ingress' | 'egress'): string | undefined {
+    if (rule.target?.name !== 'DROP') return undefined;
+    const text = ruleText(rule);
+    if (text.includes('--ctstate INVALID')) return 'conntrack state INVALID';
+    if (text.includes('encapped packets originating in workloads'))
+      return `felix drops ${p.proto === 4 ? 'IP-in-IP' : 'VXLAN (UDP 4789)'} packets sent by a workload (Allow${p.proto === 4 ? 'IPIP' : 'VXLAN'}PacketsFromWorkloads is off)`;
+    return this.explain(p, dir);
   }
 
   /** The reference evaluator's reason for a denied packet, for the direction the chain judged. */

@@ -211,6 +211,25 @@ describe('felix agent: traces name the policies behind a DROP', () => {
   });
 });
 
+describe('felix agent: other DROPs say what they are; ACCEPT lines carry nothing', () => {
+  it('a workload\'s VXLAN packet is dropped by the encapsulation guard; a reply accepted by conntrack has no policy text', () => {
+    const c = cluster();
+    c.policies = [{ ns: 'y', name: 'deny-in', spec: { podSelector: {}, policyTypes: ['Ingress'] } }];
+    const f = felixCluster(c);
+    const sink = new MemorySink();
+    f.world.trace = sink;
+    const fn = f.nodes[0]!, dev = fn.node.host.device(workloadInterfaceName('x', 'a'))!;
+    expect(hop(fn.node, skbFor('10.244.0.2', '192.168.1.50', 40000, 4789, 'UDP', 0), dev, fn.eth0)).toBe(false);
+    expect(sink.events.find((e) => e.stage === 'drop')?.detail).toBe('iptables filter FORWARD dropped it: felix drops VXLAN (UDP 4789) packets sent by a workload (AllowVXLANPacketsFromWorkloads is off)');
+    sink.events.length = 0;
+    // x/a → y/c is denied by y's policy, but y/c → x/a is allowed and its reply passes x/a's ESTABLISHED accept.
+    expect(probe(f, 'y/c', 'x/a', 80, 'TCP', 41000)).toEqual({ forward: true, reply: true });
+    const accepts = sink.events.filter((e) => e.stage === 'nf.rule' && e.detail.includes('RELATED,ESTABLISHED'));
+    expect(accepts.length).toBeGreaterThan(0);
+    expect(accepts.some((e) => e.detail.includes('isolated'))).toBe(false);
+  });
+});
+
 describe('felix selectors and ipset names', () => {
   it('k8s peers become Calico selector text in the parser\'s canonical form', () => {
     expect(selectorString(npPeerSelector('x', {}, undefined))).toBe('(projectcalico.org/namespace == "x" && projectcalico.org/orchestrator == "k8s")');
