@@ -74,13 +74,16 @@
  * any match; the rule then requires `-m mark --mark 0x80000/0x80000`.
  *
  * AdminNetworkPolicy → tier `adminnetworkpolicy` (order = priority, then name), actions
- * Allow/Deny/Pass; BaselineAdminNetworkPolicy → tier `baselineadminnetworkpolicy`
+ * Allow/Deny/Pass, one Calico rule per protocol of the rule's ports (outer) × peer (inner),
+ * a policy type only when it has rules (libcalico-go's ANP conversion, as its tests state); BaselineAdminNetworkPolicy → tier `baselineadminnetworkpolicy`
  * (Allow/Deny) after the default tier. Peers: namespaces → the pcns. namespace selector;
  * pods → namespace && pod selector; networks → destination nets; nodes → the selected
  * nodes' addresses as destination nets (podwire: felix would match host endpoints, which
  * this model has none of). A named port, whose protocol is the container port's, is
  * rendered once per protocol (TCP, UDP, SCTP). Policy ids: `knp/<ns>/<name>`,
- * `kanp/<name>`, `kbanp/<name>` (the ANP kind short names are podwire's).
+ * `kanp/<name>`, `kbanp/<name>` (felix's short kinds). Departure: Calico's conversion
+ * drops a rule with a reversed port range (start > end; a Deny becomes deny-all), the
+ * reference evaluator only ignores that range, and podwire follows the evaluator.
  *
  * Rule comments: every rule starts with `-m comment --comment "cali:<hash>"`; felix's
  * exact hash input is not known (REFERENCE §11.6), so podwire uses base64url(sha224(chain
@@ -477,7 +480,7 @@ function anpPortGroups(ports: readonly AnpPort[] | undefined): PortGroup[] {
     else if (p.kind === 'range') { if (p.start <= p.end) group(p.protocol.toLowerCase() as Proto).numeric.push({ first: p.start, last: p.end }); }
     else for (const proto of ['tcp', 'udp', 'sctp'] as const) group(proto).named.push(p.name);
   }
-  return groups.filter((g) => g.numeric.length || g.named.length);
+  return groups.filter((g) => g.numeric.length || g.named.length).sort((a, b) => (a.protocol! < b.protocol! ? -1 : a.protocol! > b.protocol! ? 1 : 0));
 }
 
 function anpRules(ctx: Ctx, rules: readonly AnpRule<string>[], dir: Direction): CalicoRule[] {
@@ -485,10 +488,9 @@ function anpRules(ctx: Ctx, rules: readonly AnpRule<string>[], dir: Direction): 
   for (const rule of rules) {
     const action: CalicoAction = rule.action === 'Allow' ? 'allow' : rule.action === 'Deny' ? 'deny' : 'pass';
     const groups = anpPortGroups(rule.ports);
-    for (const p of rule.peers) {
-      const peer = anpPeer(ctx, p);
-      if (peer) out.push(...rulesFor(ctx, action, dir, peer, groups));
-    }
+    const peers = rule.peers.map((p) => anpPeer(ctx, p)).filter((p): p is Peer => p !== undefined);
+    // As the ANP conversion orders them: protocol (outer), peer (inner).
+    for (const g of groups) for (const peer of peers) out.push(...rulesFor(ctx, action, dir, peer, [g]));
   }
   return out;
 }
