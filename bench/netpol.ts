@@ -186,21 +186,22 @@ function reachSpec(o: BenchOptions, pods: number, policies: number, label: strin
 // ---------------------------------------------------------------------------------------------
 // Packets through a node's rendered policy chains
 
-const LOCAL_PODS = 1000, REMOTE_PODS = 200, NODE_POLICIES = 100, NODE_NS = 10;
+const LOCAL_PODS = 1000, REMOTE_PODS = 200, NODE_NS = 10;
 const NODE_IP = '192.168.1.10', REMOTE_IP = '192.168.1.20';
 const SYN = 0x02, ACK = 0x10;
 
 interface PacketNode { node: Node; eth0: NetDevice; cni0: NetDevice; rules: number; flows: { src: number; dst: number }[] }
-let packetNode: PacketNode | undefined;
+const packetNodes = new Map<number, PacketNode>();
 
 function ipNum(s: string): number {
   const [a, b, c, d] = s.split('.').map(Number) as [number, number, number, number];
   return (((a << 24) | (b << 16) | (c << 8) | d) >>> 0);
 }
 
-/** A node whose kube-router agent has synced 1,000 local pods under 100 policies; the allowed (client, pod) flows on 80/TCP. */
-function buildPacketNode(): PacketNode {
-  if (packetNode) return packetNode;
+/** A node whose kube-router agent has synced 1,000 local pods under `nPolicies` policies; the allowed (client, pod) flows on 80/TCP. */
+function buildPacketNode(nPolicies: number): PacketNode {
+  const cached = packetNodes.get(nPolicies);
+  if (cached) return cached;
   const r = prng(11);
   const { node, eth0, cni0 } = benchNode();
   const namespaces = new Map<string, Labels>();
@@ -213,7 +214,7 @@ function buildPacketNode(): PacketNode {
   });
   for (let i = 0; i < LOCAL_PODS; i++) pods.push(mk(i, true));
   for (let i = 0; i < REMOTE_PODS; i++) pods.push(mk(i, false));
-  const policies = Array.from({ length: NODE_POLICIES }, (_, i) => typed(npObj(r, i, NODE_NS, LOCAL_PODS)));
+  const policies = Array.from({ length: nPolicies }, (_, i) => typed(npObj(r, i, NODE_NS, LOCAL_PODS)));
   const cluster: NpCluster = {
     namespaces, pods, policies, anps: [],
     nodes: [{ name: 'node-1', ips: [NODE_IP], labels: {} }, { name: 'node-2', ips: [REMOTE_IP], labels: {} }],
@@ -239,8 +240,9 @@ function buildPacketNode(): PacketNode {
     if (ev.verdict({ kind: 'pod', namespace: c.namespace, name: c.name }, { kind: 'pod', namespace: d.namespace, name: d.name }, 80, 'TCP').allowed) flows.push({ src: ipNum(c.ip), dst: ipNum(d.ip) });
   }
   if (flows.length === 0) throw new Error('netpol bench: no allowed flow');
-  packetNode = { node, eth0, cni0, rules, flows };
-  return packetNode;
+  const built = { node, eth0, cni0, rules, flows };
+  packetNodes.set(nPolicies, built);
+  return built;
 }
 
 function forward(n: PacketNode, skb: Skb, inDev: NetDevice, outDev: NetDevice): boolean {
@@ -248,18 +250,18 @@ function forward(n: PacketNode, skb: Skb, inDev: NetDevice, outDev: NetDevice): 
   return st.hook(NfHook.PRE_ROUTING, skb, inDev, null) && st.hook(NfHook.FORWARD, skb, inDev, outDev) && st.hook(NfHook.POST_ROUTING, skb, null, outDev);
 }
 
-function packetSpec(o: BenchOptions, kind: 'syn' | 'established'): BenchSpec {
+function packetSpec(o: BenchOptions, kind: 'syn' | 'established', nodePolicies: number): BenchSpec {
   const count = kind === 'syn' ? (o.quick ? 2_000 : 10_000) : (o.quick ? 5_000 : 20_000);
   return {
-    name: `netpol.packets.${kind}`,
+    name: `netpol.packets.${kind}${nodePolicies === 100 ? '' : `.${nodePolicies}pol`}`,
     description: kind === 'syn'
-      ? `SYNs of new connections from remote pods to ${LOCAL_PODS} local pods under ${NODE_POLICIES} policies (kube-router chains), PRE_ROUTING+FORWARD+POST_ROUTING`
-      : `ACKs of established connections to local pods (${LOCAL_PODS} pods, ${NODE_POLICIES} policies): KUBE-NWPLCY-COMMON's ESTABLISHED accept`,
+      ? `SYNs of new connections from remote pods to ${LOCAL_PODS} local pods under ${nodePolicies} policies (kube-router chains), PRE_ROUTING+FORWARD+POST_ROUTING`
+      : `ACKs of established connections to local pods (${LOCAL_PODS} pods, ${nodePolicies} policies): KUBE-NWPLCY-COMMON's ESTABLISHED accept`,
     mode: 'rate', workUnit: 'packets',
-    params: { localPods: LOCAL_PODS, remotePods: REMOTE_PODS, policies: NODE_POLICIES, namespaces: NODE_NS, packetsPerRun: count, kernelNsPerRule: KERNEL_NS_PER_RULE, trace: 'off' },
+    params: { localPods: LOCAL_PODS, remotePods: REMOTE_PODS, policies: nodePolicies, namespaces: NODE_NS, packetsPerRun: count, kernelNsPerRule: KERNEL_NS_PER_RULE, trace: 'off' },
     warmup: 1, runs: o.quick ? 3 : 5,
     setup: () => {
-      const n = buildPacketNode();
+      const n = buildPacketNode(nodePolicies);
       netfilterOf(n.node.host).nf.ct.flush();
       const skbs: Skb[] = [];
       if (kind === 'syn') {
@@ -299,6 +301,7 @@ export function netpolBenches(o: BenchOptions): BenchSpec[] {
     reachSpec(o, 1_000, 100, '1kpods.100pol'), reachSpec(o, 1_000, 1000, '1kpods.1000pol'),
     reachSpec(o, 10_000, 100, '10kpods.100pol'), reachSpec(o, 10_000, 1000, '10kpods.1000pol'),
     ...(o.quick ? [] : [reachSpec(o, 100_000, 1000, '100kpods.1000pol')]),
-    packetSpec(o, 'syn'), packetSpec(o, 'established'),
+    packetSpec(o, 'syn', 100), packetSpec(o, 'established', 100),
+    packetSpec(o, 'syn', 1000), packetSpec(o, 'established', 1000),
   ];
 }

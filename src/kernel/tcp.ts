@@ -66,6 +66,8 @@ const TCP_TIMEOUT_INIT = 1_000_000_000;
 const TCP_RTO_MIN = 200_000_000;
 const TCP_RTO_MAX = 120_000_000_000;
 const TCP_DELACK_MIN = 40_000_000;
+/** TCP_ATO_MIN (HZ/25): the delayed-ACK timeout a connection starts with. */
+const TCP_ATO_MIN = 40_000_000;
 const TCP_TIMEWAIT_LEN = 60_000_000_000;
 const TCP_SYN_RETRIES = 6;
 const TCP_RETRIES2 = 15;
@@ -116,6 +118,15 @@ export class TcpSock {
   wsOk = false;
   ipId = 0;
   quick = 0;
+  /**
+   * Delayed-ACK state (inet_connection_sock's icsk_ack): `pingpong` counts data sent within `ato`
+   * of the last data received (tcp_event_data_sent); at 1 (tcp_pingpong_thresh) the connection is
+   * interactive and quick ACKs stop — a request's ACK then rides on its reply. `ato` is 0 until the
+   * first data arrives (TCP_ATO_MIN after); `lrcvtime` is when data last arrived (−1: never).
+   */
+  pingpong = 0;
+  ato = 0;
+  lrcvtime = -1;
   cwnd = INIT_CWND;
   private unacked: Segment[] = [];
   private sendQ: Uint8Array[] = [];
@@ -290,6 +301,8 @@ export class TcpSock {
       this.armRto();
     }
     if (flags & TH_ACK) this.delackArmed = false;
+    // tcp_event_data_sent: a reply within ato of the last data received makes the connection interactive.
+    if (data.length > 0 && seqOverride === undefined && this.lrcvtime >= 0 && this.now - this.lrcvtime < this.ato && this.pingpong < 255) this.pingpong++;
     if (this.onFirstSkb) { this.onFirstSkb(skb); this.onFirstSkb = null; }
     const rt = this.ns.stack.routeOutput(this.raddr);
     if (!rt) { this.ns.drop(skb, null, 'IP_OUTNOROUTES', `no route to ${ipToString(this.raddr)}`); return; }
@@ -337,6 +350,8 @@ export class TcpSock {
     const gen = ++this.delackGen;
     this.world.sched.after(TCP_DELACK_MIN, () => {
       if (gen !== this.delackGen || !this.delackArmed || this.state === 'CLOSED') return;
+      // tcp_delack_timer_handler: the delayed ACK was not carried by data: leave interactive mode.
+      if (this.pingpong >= 1) { this.pingpong = 0; this.ato = TCP_ATO_MIN; }
       this.sendSegment(TH_ACK, new Uint8Array(0), false);
     });
   }
@@ -447,7 +462,12 @@ export class TcpSock {
     if (dataLen > 0) {
       const data = b.slice(dataOff, dataOff + dataLen);
       this.rcvNxt = (this.rcvNxt + dataLen) >>> 0;
-      if (this.quick > 0) { this.quick--; this.scheduleAck(true); }
+      // tcp_event_data_recv: the first data sets ato; a gap longer than the RTO re-arms quick ACKs.
+      if (this.ato === 0) { this.ato = TCP_ATO_MIN; this.quick = Math.max(this.quick, TCP_MAX_QUICKACKS); }
+      else if (this.now - this.lrcvtime > this.rto) this.quick = Math.max(this.quick, TCP_MAX_QUICKACKS);
+      this.lrcvtime = this.now;
+      // __tcp_ack_snd_check: ACK at once in quick-ACK mode (quick ACKs left, not interactive), else delay it.
+      if (this.quick > 0 && this.pingpong < 1) { this.quick--; this.scheduleAck(true); }
       else this.scheduleAck(false);
       this.app(() => this.h.onData?.(this, data));
     }

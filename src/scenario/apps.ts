@@ -61,6 +61,16 @@ export interface ClientRequest {
   done: (o: Outcome, detail: string) => void;
 }
 
+/** `connection: reuse`: `count` exchanges over one TCP connection or one UDP socket. */
+export interface SessionRequest extends ClientRequest {
+  protocol: 'tcp' | 'udp';
+  count: number;
+  /** Time between the starts of consecutive exchanges (ns). */
+  interval: number;
+  /** Per exchange: how it ended. `done` is called once, after the last exchange or the first failure. */
+  onRound?: (k: number, o: Outcome, detail: string) => void;
+}
+
 function errOutcome(err: SockError, info?: IcmpErrorInfo): [Outcome, string] {
   const how = info ? `ICMP type ${info.type} code ${info.code} from ${ipToString(info.from)} (${err})` : err;
   if (err === 'ECONNREFUSED' || err === 'ENOPROTOOPT') return ['refused', how];
@@ -133,4 +143,93 @@ export function runClient(r: ClientRequest): void {
   onTimeout = () => { if (s.state === 'SYN_SENT') s.close(); };
   const err = s.connect(r.dst, r.port!, r.sourcePort, r.src);
   if (err) { const [o, d] = errOutcome(err); finish(o, d); }
+}
+
+/**
+ * `connection: reuse`: one TCP connection (or one UDP socket, so one source
+ * port and one conntrack entry) carrying `count` request/echo exchanges, one
+ * every `interval` from the first. An established flow lives on what conntrack
+ * remembers: a policy applied between two exchanges does not stop it when the
+ * agent accepts ESTABLISHED first, as kube-router and felix do. The first
+ * exchange that fails ends the session: a TCP connection whose echo does not
+ * come back within `timeout` is abandoned (the socket is discarded, as a
+ * client process giving up), and the outcome is that exchange's.
+ */
+export function runSession(r: SessionRequest): void {
+  const sched = r.ns.node.world.sched;
+  const start = sched.now;
+  const outcomes: Outcome[] = [];
+  let finished = false;
+  let round = 0;
+  let roundGen = 0;
+  const finish = (o: Outcome, detail: string, close: () => void) => {
+    if (finished) return;
+    finished = true;
+    roundGen++;
+    close();
+    const replied = outcomes.filter((x) => x === 'reply').length;
+    r.done(o, `${replied}/${r.count} replied over one ${r.protocol === 'tcp' ? 'connection' : 'socket'}; ${detail}`);
+  };
+  const record = (o: Outcome, detail: string) => { outcomes.push(o); r.onRound?.(round, o, detail); };
+  const settle = (o: Outcome, detail: string, close: () => void, next: () => void) => {
+    if (finished) return;
+    record(o, detail);
+    if (o !== 'reply' || round >= r.count) { finish(o, detail, close); return; }
+    sched.at(start + round * r.interval, next);
+  };
+  const armTimeout = (close: () => void) => {
+    const gen = ++roundGen;
+    sched.after(r.timeout, () => {
+      if (gen !== roundGen || finished) return;
+      record('dropped', `no answer within ${r.timeout / 1e9}s`);
+      finish('dropped', `exchange ${round}: no answer within ${r.timeout / 1e9}s`, close);
+    });
+  };
+
+  if (r.protocol === 'udp') {
+    const port = r.sourcePort ?? r.ns.sockets.ephemeralPort('udp');
+    const sock = r.ns.sockets.udpBind(port, {
+      onMessage: (data) => { roundGen++; settle('reply', `${data.length} bytes echoed`, close, sendOne); },
+      onError: (err, info) => { const [o, d] = errOutcome(err, info); roundGen++; settle(o, `exchange ${round}: ${d}`, close, sendOne); },
+    });
+    function close(): void { sock.close(); }
+    sock.raddr = r.dst;
+    sock.rport = r.port!;
+    if (r.src) sock.laddr = r.src;
+    if (r.pmtuDiscovery) sock.pmtudisc = r.pmtuDiscovery;
+    function sendOne(): void {
+      round++;
+      armTimeout(close);
+      const err = sock.send(payload(r.size), r.dst, r.port!, r.flow, round === 1 ? r.onFirstSkb : undefined);
+      if (err) { const [o, d] = errOutcome(err); roundGen++; settle(o, `exchange ${round}: ${d}`, close, sendOne); }
+    }
+    sendOne();
+    return;
+  }
+  let received = 0;
+  const s = new TcpSock(r.ns, {
+    onConnect: () => sendOne(),
+    onData: (_sk, data) => {
+      received += data.length;
+      if (received >= round * r.size) { roundGen++; settle('reply', `${r.size} bytes echoed`, close, sendOne); }
+    },
+    onEnd: (sk) => { sk.close(); },
+    onClose: () => { if (!finished) { record('refused', 'connection closed before the echo'); finish('refused', `exchange ${round}: connection closed before the echo`, () => {}); } },
+    onError: (_sk, err, info) => { if (finished) return; const [o, d] = errOutcome(err, info); record(o, d); finish(o, `exchange ${round}: ${d}`, () => {}); },
+  });
+  function close(): void { if (s.state === 'ESTABLISHED' && round >= r.count && outcomes[outcomes.length - 1] === 'reply') s.close(); else s.done(); }
+  function sendOne(): void {
+    round++;
+    armTimeout(close);
+    s.send(payload(r.size));
+  }
+  s.flow = r.flow;
+  if (r.onFirstSkb) s.onFirstSkb = r.onFirstSkb;
+  // The handshake is the first exchange's: it has the item's timeout too.
+  const gen = ++roundGen;
+  sched.after(r.timeout, () => {
+    if (gen === roundGen && !finished && s.state === 'SYN_SENT') { record('dropped', 'no answer'); finish('dropped', `no answer within ${r.timeout / 1e9}s`, () => s.close()); }
+  });
+  const err = s.connect(r.dst, r.port!, r.sourcePort, r.src);
+  if (err) { const [o, d] = errOutcome(err); record(o, d); finish(o, d, () => {}); }
 }

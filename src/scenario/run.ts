@@ -7,7 +7,7 @@
 import { loadScenario } from './load.js';
 import { buildCluster, type Cluster } from './build.js';
 import { ensureControlPlane, type ControlPlane } from './control-plane.js';
-import { runClient, type Outcome } from './apps.js';
+import { runClient, runSession, type Outcome } from './apps.js';
 import type { Endpoint, Scenario, TrafficSpec } from './types.js';
 import { attachCaptures } from './captures.js';
 import type { TraceSink } from '../trace/events.js';
@@ -29,6 +29,8 @@ export interface TrafficResult {
   path: string[];
   /** Requests delivered per receiver (`pod/NS/NAME`, `node/NAME`, `host/NAME`): which backends served the item. */
   servedBy: Record<string, number>;
+  /** With count > 1: each request's outcome in order (a reused connection's stop at its first failure). */
+  rounds?: Outcome[];
   startedAt: number;
   endedAt: number;
 }
@@ -203,6 +205,16 @@ function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: nu
   send(from.ns!, to.addr, target ? target.port : t.port, '');
 
   function send(ns: Netns, dst: number, port: number | undefined, prefix: string): void {
+  const rounds: Outcome[] = [];
+  if (t.connection === 'reuse' && t.protocol !== 'icmp') {
+    runSession({
+      ns, dst, protocol: t.protocol, port, sourcePort: t.sourcePort, src,
+      size: t.size, pmtuDiscovery: t.pmtuDiscovery, timeout: t.timeout, flow: t.name,
+      onFirstSkb: watch, count: t.count, interval: 1_000_000_000, onRound: (_k, o) => rounds.push(o),
+      done: (o, d) => done({ name: t.name, result: o, detail: prefix + d, ok: true, path: [], servedBy: {}, startedAt: started, endedAt: world.now, expected: t.expect, ...(t.count > 1 ? { rounds } : {}) }),
+    });
+    return;
+  }
   const outcomes: { o: Outcome; d: string }[] = [];
   let i = 0;
   const one = () => {
@@ -221,7 +233,7 @@ function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: nu
         const bad = outcomes.find((x) => x.o !== 'reply');
         const final = bad ?? outcomes[outcomes.length - 1];
         const detail = t.count > 1 ? `${outcomes.filter((x) => x.o === 'reply').length}/${t.count} replied; ${final.d}` : final.d;
-        done({ name: t.name, result: final.o, detail: prefix + detail, ok: true, path: [], servedBy: {}, startedAt: started, endedAt: world.now, expected: t.expect });
+        done({ name: t.name, result: final.o, detail: prefix + detail, ok: true, path: [], servedBy: {}, startedAt: started, endedAt: world.now, expected: t.expect, ...(t.count > 1 ? { rounds: outcomes.map((x) => x.o) } : {}) });
       },
     });
   };

@@ -233,6 +233,12 @@ export interface TrafficSpec {
   pmtuDiscovery?: 'want' | 'dont';
   /** Number of requests (pings, datagrams, connections) sent one after another. Default 1. */
   count: number;
+  /**
+   * tcp/udp: `new` (default) opens a connection (a fresh socket and source port) per request;
+   * `reuse` sends all `count` requests over one connection or socket, one per second, so they
+   * share one conntrack entry and live on as an established flow.
+   */
+  connection?: 'new' | 'reuse';
   /** How long to wait for the outcome before calling it dropped (ns). Default 3 s. */
   timeout: number;
   /** servedBy: the receivers (`pod/NS/NAME`, `node/NAME`, `host/NAME`) that must have served the requests, exactly this set. */

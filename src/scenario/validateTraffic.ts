@@ -13,7 +13,7 @@ import { parseIPv4 } from './validateNet.js';
 import { Y } from './validateYaml.js';
 import { InputError } from './errors.js';
 
-export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'pmtuDiscovery', 'count', 'timeout', 'expect'] as const;
+export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'pmtuDiscovery', 'count', 'connection', 'timeout', 'expect'] as const;
 export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave', 'policy-apply', 'policy-delete'] as const;
 /** How a policy-delete names its policy. */
 export const POLICY_REF_FORMS = 'NetworkPolicy/NS/NAME | AdminNetworkPolicy/NAME | BaselineAdminNetworkPolicy/default';
@@ -164,6 +164,10 @@ export function validateTraffic(list: Y): TrafficRefs[] {
     if (pmY && protocol === 'tcp') pmY.fail(`${pmY.what} applies to icmp and udp (TCP always sets DF)`, 'no pmtuDiscovery on a tcp item');
     const countY = m.opt('count');
     const count = countY ? countY.int(1, 1_000_000) : 1;
+    const connY = m.opt('connection');
+    const connection = connY ? connY.oneOf(['new', 'reuse'] as const) : 'new';
+    if (connY && protocol === 'icmp') connY.fail(`${connY.what} applies to tcp and udp (each ping is its own echo request)`, 'no connection key on an icmp item');
+    if (connection === 'reuse' && protocol === 'tcp' && size === 0) connY!.fail(`${connY!.what}: reuse needs data to exchange, but size is 0`, 'size >= 1 with connection: reuse');
     const toutY = m.opt('timeout');
     let timeout = 3 * S;
     if (toutY) {
@@ -177,6 +181,7 @@ export function validateTraffic(list: Y): TrafficRefs[] {
     if (port !== undefined) spec.port = port;
     if (sourcePort !== undefined) spec.sourcePort = sourcePort;
     if (pmtuDiscovery) spec.pmtuDiscovery = pmtuDiscovery;
+    if (connection === 'reuse') spec.connection = 'reuse';
     const path: Y[] = [];
     const served: { ep: Endpoint; y: Y }[] = [];
     const exY = m.opt('expect');

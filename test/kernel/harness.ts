@@ -105,6 +105,8 @@ export interface ProbeSpec {
   /** icmp/udp: IP_MTU_DISCOVER as the scenario's `pmtuDiscovery` (ping -M); absent = the kernel's default (want). */
   pmtuDiscovery?: 'want' | 'dont';
   count: number;
+  /** tcp/udp `connection: reuse`: the `count` requests over one connection / socket. */
+  connection?: 'reuse';
   timeoutNs: number;
 }
 
@@ -273,6 +275,7 @@ export function planFromScenario(
       name: t.name, atNs: t.at, machine, netns, protocol: t.protocol, dst,
       port, sourcePort: t.sourcePort, size: t.size, count: t.count, timeoutNs: t.timeout,
       ...(t.pmtuDiscovery ? { pmtuDiscovery: t.pmtuDiscovery } : {}),
+      ...(t.connection === 'reuse' ? { connection: 'reuse' as const } : {}),
     };
   });
   return { config, servers, probes, captures, endTimeNs };
@@ -414,7 +417,7 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
   plan.probes.forEach((p, id) => {
     const a = agents.get(`${p.machine}/${p.netns}`)!;
     const req = {
-      id, protocol: p.protocol, dst: p.dst, port: p.port, sourcePort: p.sourcePort, size: p.size, count: p.count, pmtuDiscovery: p.pmtuDiscovery,
+      id, protocol: p.protocol, dst: p.dst, port: p.port, sourcePort: p.sourcePort, size: p.size, count: p.count, pmtuDiscovery: p.pmtuDiscovery, connection: p.connection,
       timeoutMs: Math.round(p.timeoutNs / 1e6), atMs: t0Ms + p.atNs / 1e6,
     };
     a.proc.child.stdin!.write(JSON.stringify(req) + '\n');
@@ -497,12 +500,13 @@ export function freshCaptureDirs(base: string): { modelDir: string; kernelDir: s
  * get podwire's result), and podwire's own expectations: the report text and the failures.
  */
 export function compareOutcomes(
-  model: { results: { name: string; result: string; ok: boolean; mismatch?: string }[] },
+  model: { results: { name: string; result: string; rounds?: string[]; ok: boolean; mismatch?: string }[] },
   kernel: KernelRunOutput,
   plan: KernelPlan,
 ): { text: string; failures: string[] } {
   const outcomes = model.results.map((m) => `${m.name}: model ${m.result} kernel ${kernel.results.find((r) => r.name === m.name)?.results.join(',') ?? 'none'}`);
-  const expected = model.results.map((m) => `${m.name}: model ${m.result} kernel ${Array(plan.probes.find((p) => p.name === m.name)?.count ?? 1).fill(m.result).join(',')}`);
+  // Each request's outcome (the model's per-request rounds when it has them, else its result for every one).
+  const expected = model.results.map((m) => `${m.name}: model ${m.result} kernel ${(m.rounds ?? Array(plan.probes.find((p) => p.name === m.name)?.count ?? 1).fill(m.result)).join(',')}`);
   const failures: string[] = [];
   outcomes.forEach((o, i) => o !== expected[i] && failures.push(`outcome ${o}`));
   for (const m of model.results) if (!m.ok) failures.push(`model: ${m.name} does not meet its own expect (${m.mismatch ?? m.result})`);

@@ -47,7 +47,7 @@ import { useKernelLabs } from './suite.js';
 import { checkVxlanSourcePorts, maskTcpWindow, maskVxlanSourcePort, normaliseVxlanFrames, vxlanPortSharing } from './vxlan-compare.js';
 import { normaliseSave } from '../kubeproxy/golden-files.js';
 
-export const NETPOL_SCENARIOS: string[] = ['scenarios/netpol-e2e-model.yaml'];
+export const NETPOL_SCENARIOS: string[] = ['scenarios/netpol-e2e-model.yaml', 'scenarios/netpol-established.yaml'];
 
 /**
  * Known model divergences, per scenario: the test requires the failures to be exactly these (so

@@ -16,6 +16,7 @@ export class Nic extends NetDevice {
   private readonly toSegment = (s: Skb): void => {
     if (!this.segment) return;
     s.scrub(true); // onto the wire: nothing of this machine's state travels with it
+    s.confirmNeigh = false; // the receiver's driver builds a new skb: no dst_pending_confirm bit
     this.segment.input(this, s);
   };
 

@@ -244,6 +244,9 @@ export class Vxlan extends NetDevice {
     o.innerId = inner.id;
     o.flow = inner.flow;
     o.mark = inner.mark;
+    // The kernel encapsulates the same skb, so a TCP segment's dst_pending_confirm bit (kept across
+    // namespaces by skb_scrub_packet) also confirms the underlay neighbour in ip_finish_output2.
+    o.confirmNeigh = inner.confirmNeigh;
     if (inner.path) o.path = inner.path;
     const ob = o.buf, nh = o.data + ETH_HLEN, uh = nh + 20, vh = uh + 8;
     ob.set(ib.subarray(id, id + ilen), vh + VXLAN_HLEN);
@@ -297,6 +300,7 @@ export class Vxlan extends NetDevice {
     if (macEquals(b, start + 6, dev.mac, 0)) { ns.drop(skb, dev, 'LOCAL_MAC', `inner source MAC ${macToString(b, start + 6)} is ${dev.name}'s own`); return true; }
     if (w.trace.on) w.event(ns.node.name, ns.name, dev.name, skb, 'vxlan.decap', `vni ${vni} from ${ipToString(u32(b, nh + 12))}:${u16(b, uh)}`);
     const inner = new Skb(b, start, len, skb.innerId || undefined);
+    inner.confirmNeigh = skb.confirmNeigh; // the same skb in the kernel, its pending-confirm bit kept
     inner.flow = skb.flow;
     inner.path = skb.path;
     inner.mark = skb.mark;

@@ -26,6 +26,10 @@
 //    of four hairpin connections in 13 ms were all older than delay_first_probe_time (5 s)
 //    when the DELAY timer fired (late, timer wheel), so the kernel sent a unicast ARP probe
 //    the model, whose repeats ran 1 s apart, did not.
+//    connection: 'reuse' (tcp/udp): the `count` requests go over one connection (one socket):
+//    request i is written at start + i s (or when request i-1 ended if later); results end at
+//    the first request that fails (as podwire's runSession: a TCP connection whose echo did not
+//    come back in time is destroyed).
 //  Prints one JSON line per event: {ready:true} once every server listens, then
 //  {id, results:[...], details:[...], startedAt, endedAt} per request.
 //  Exits when stdin closes (after running requests have finished) or on SIGTERM.
@@ -185,6 +189,63 @@ function icmpAll(req) {
   });
 }
 
+// `connection: reuse`: one TCP connection or one connected UDP socket for all `count` requests.
+function session(req, startedAt) {
+  return new Promise((resolve) => {
+    const results = [];
+    const details = [];
+    const count = req.count ?? 1;
+    let got = 0;
+    let round = 0;
+    let timer = null;
+    let ended = false;
+    let sock;
+    const end = (r, d) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      if (r) { results.push(r); details.push(d); }
+      if (req.protocol === 'tcp') { if (r === 'reply') sock.end(); else sock.destroy(); }
+      else try { sock.close(); } catch {}
+      resolve({ results, details });
+    };
+    const next = () => {
+      round++;
+      clearTimeout(timer);
+      timer = setTimeout(() => end('dropped', `request ${round}: timeout`), req.timeoutMs);
+      if (req.protocol === 'tcp') sock.write(pattern(req.size));
+      else sock.send(pattern(req.size));
+    };
+    const replied = () => {
+      clearTimeout(timer);
+      if (round >= count) { end('reply', `request ${round}: echoed`); return; }
+      results.push('reply');
+      details.push(`request ${round}: echoed`);
+      setTimeout(next, Math.max(0, startedAt + round * 1000 - Date.now()));
+    };
+    const onError = (e) => {
+      if (['ECONNREFUSED', 'ECONNRESET'].includes(e.code)) end('refused', e.code);
+      else if (['EHOSTUNREACH', 'ENETUNREACH'].includes(e.code)) end('unreachable', e.code);
+      else end('dropped', e.code ?? String(e));
+    };
+    if (req.protocol === 'tcp') {
+      const opts = { host: req.dst, port: req.port, allowHalfOpen: false };
+      if (req.sourcePort) opts.localPort = req.sourcePort;
+      sock = net.connect(opts);
+      timer = setTimeout(() => end('dropped', 'connect timeout'), req.timeoutMs);
+      sock.on('connect', next);
+      sock.on('data', (d) => { got += d.length; if (got >= round * req.size) replied(); });
+      sock.on('error', onError);
+      sock.on('close', () => end(ended ? null : 'refused', 'closed before the echo'));
+    } else {
+      sock = dgram.createSocket('udp4');
+      sock.on('error', onError);
+      sock.on('message', (msg) => { if (msg.length === req.size) replied(); });
+      sock.bind(req.sourcePort ?? 0, () => sock.connect(req.port, req.dst, (err) => (err ? end('dropped', String(err)) : next())));
+    }
+  });
+}
+
 async function runRequest(req) {
   if (typeof req.atMs === 'number') {
     const wait = req.atMs - Date.now();
@@ -194,6 +255,7 @@ async function runRequest(req) {
   let results = [];
   let details = [];
   if (req.protocol === 'icmp') ({ results, details } = await icmpAll(req));
+  else if (req.connection === 'reuse') ({ results, details } = await session(req, startedAt));
   else {
     for (let i = 0; i < (req.count ?? 1); i++) {
       const wait = startedAt + i * 1000 - Date.now();
