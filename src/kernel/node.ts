@@ -14,7 +14,7 @@ import { Bridge, macKey } from './devices/bridge.js';
 import { Nic, type Segment } from './devices/nic.js';
 import { Vxlan, VXLAN_DEFAULT_PORT, VXLAN_HEADROOM } from './devices/vxlan.js';
 import { Tun } from './devices/tun.js';
-import { Ipip, IPIP_DEFAULT_MTU, IPIP_FALLBACK } from './devices/ipip.js';
+import { Ipip, IPIP_DEFAULT_MTU, IPIP_FALLBACK, IPIP_MAX_MTU } from './devices/ipip.js';
 import { IPPROTO_IPIP } from '../wire/ipv4.js';
 import { NetlinkError, type IpipSpec, type LinkInfo, type NeighState, type Netlink, type RouteSpec, type VxlanSpec } from './netlink.js';
 import { RT_TABLE_MAIN, type Route } from './fib.js';
@@ -194,7 +194,7 @@ export class Node implements Netlink {
       }
     }
     const mtu = o.mtu ?? IPIP_DEFAULT_MTU;
-    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65515) throw new NetlinkError('EINVAL', `mtu ${mtu} out of range 68..65515`);
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > IPIP_MAX_MTU) throw new NetlinkError('EINVAL', `mtu ${mtu} out of range 68..${IPIP_MAX_MTU}`);
     const dev = new Ipip(ns, name, mtu, parms, false);
     ns.attach(dev);
     const p = [`ip link add ${name}`];
@@ -408,7 +408,10 @@ export class Node implements Netlink {
 
   linkSetMtu(netns: string, name: string, mtu: number): void {
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new NetlinkError('EINVAL', `mtu ${mtu} out of range 68..65535`);
-    this.dev(netns, name).mtu = mtu;
+    const dev = this.dev(netns, name);
+    // __ip_tunnel_change_mtu: at most 0xFFF8 − the 20-byte outer header.
+    if (dev instanceof Ipip && mtu > IPIP_MAX_MTU) throw new NetlinkError('EINVAL', `mtu ${mtu} out of range 68..${IPIP_MAX_MTU} for an ipip device`);
+    dev.mtu = mtu;
     this.log(netns, `ip link set ${name} mtu ${mtu}`);
   }
 

@@ -156,6 +156,9 @@ describe('tunl0: what loading the ipip module makes', () => {
     const t4 = n.linkAddIpip('host', 'ipip4', { remote: '192.168.9.3', tos: 'inherit', mtu: 1400, pmtudisc: false });
     expect(t4.mtu).toBe(1400);
     expect(n.configCommands().at(-1)).toBe('ip link add ipip4 mtu 1400 type ipip remote 192.168.9.3 tos inherit nopmtudisc');
+    expect(() => n.linkAddIpip('host', 'ipip5', { remote: '192.168.9.4', mtu: 65509 })).toThrow(/out of range 68..65508/);
+    expect(() => n.linkSetMtu('host', 'tunl0', 65509)).toThrow(/EINVAL.*65508 for an ipip device/);
+    n.linkSetMtu('host', 'tunl0', 65508);
   });
 });
 

@@ -58,6 +58,8 @@ import { summarize } from '../../wire/summary.js';
 export const IPIP_HLEN = 20;
 /** ETH_DATA_LEN − IPIP_HLEN: an ipip device's MTU without a lower device (tunl0's). */
 export const IPIP_DEFAULT_MTU = 1480;
+/** __ip_tunnel_change_mtu's upper bound: 0xFFF8 − IPIP_HLEN. */
+export const IPIP_MAX_MTU = 0xfff8 - IPIP_HLEN;
 /** The fallback device's name. */
 export const IPIP_FALLBACK = 'tunl0';
 
