@@ -247,3 +247,51 @@ describe('scenarios/netpol-e2e-model.yaml', () => {
     expect(s.traffic.map((t) => t.expect?.result)).toEqual(['reply', 'reply', 'reply', 'reply', 'refused', 'refused', 'refused']);
   });
 });
+
+describe('scenarios/netpol-established.yaml (connection: reuse across a policy change)', () => {
+  it('a reused TCP connection and UDP socket keep replying through the deny; new connections are refused only while it is in force', () => {
+    const res = runScenario(loadScenario('scenarios/netpol-established.yaml'), { trace: new MemorySink() });
+    const by = Object.fromEntries(res.results.map((r) => [r.name, r]));
+    expect(by['tcp-one-connection']!.rounds).toEqual(Array(6).fill('reply'));
+    expect(by['udp-one-socket']!.rounds).toEqual(Array(6).fill('reply'));
+    // New connections at 1.4, 2.4 (before the deny at 2.5), 3.4, 4.4, 5.4 (refused), 6.4 (deleted at 5.5).
+    expect(by['tcp-new-each-time']!.rounds).toEqual(['reply', 'reply', 'refused', 'refused', 'refused', 'reply']);
+    expect(by['tcp-one-connection']!.detail).toMatch(/^6\/6 replied over one connection/);
+    expect(res.results.every((r) => r.ok)).toBe(true);
+  });
+
+  it('a reused TCP connection whose echo stops coming back ends dropped at that exchange', () => {
+    const text = `name: s
+cluster:
+  podCIDR: 10.244.0.0/16
+  serviceCIDR: 10.96.0.0/12
+  network: {plugin: bridge}
+  nodes:
+    - {name: node-1, ip: 192.168.1.11/24, podCIDR: 10.244.0.0/24}
+manifests:
+  - |
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: db}
+    spec:
+      nodeName: node-1
+      containers: [{name: db, image: x, ports: [{containerPort: 5432}]}]
+  - |
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: web}
+    spec:
+      nodeName: node-1
+      containers: [{name: web, image: x}]
+events:
+  - {at: 2500ms, kind: pod-delete, pod: pod/default/db}
+traffic:
+  - {name: s, at: 1s, from: pod/default/web, to: pod/default/db, protocol: tcp, port: 5432, count: 4, connection: reuse, timeout: 1s}
+`;
+    const res = runScenario(parseScenario(text, 's.yaml'), { trace: new MemorySink() });
+    const r = res.results[0]!;
+    expect(r.rounds).toEqual(['reply', 'reply', 'dropped']);
+    expect(r.result).toBe('dropped');
+    expect(r.detail).toMatch(/^2\/4 replied over one connection; exchange 3: no answer within 1s/);
+  });
+});
