@@ -152,7 +152,12 @@ export interface BgpPath {
   /** Optional transitive attributes we do not know, passed on. */
   extra: BgpAttr[];
   since: number;
+  /** What this path looks like to any iBGP neighbour without `next hop self` (computed once, shared by them). */
+  ibgpOut?: Out;
 }
+
+interface Out { attrs: BgpAttr[]; sig: string }
+const NONE: never[] = [];
 
 interface RibEntry { addr: number; len: number; key: string; paths: BgpPath[]; best: BgpPath | null }
 
@@ -419,8 +424,8 @@ export class BgpSpeaker implements SessionHost {
     if (!e) { e = { addr, len, key, paths: [], best: null }; this.rib.set(key, e); }
     if (e.paths.some((x) => x.src === this.staticSrc)) return;
     e.paths.push({
-      src: this.staticSrc, origin: 0, asPath: [], asPathLen: 0, nextHop: this.localAddr, med: undefined, localPref: this.cfg.localPref ?? 100,
-      originatorId: undefined, clusterList: [], extra: [], since: this.world.now,
+      src: this.staticSrc, origin: 0, asPath: NONE, asPathLen: 0, nextHop: this.localAddr, med: undefined, localPref: this.cfg.localPref ?? 100,
+      originatorId: undefined, clusterList: NONE, extra: NONE, since: this.world.now,
     });
     this.staticSrc.paths++;
     this.trace('bgp.route', `static: ${key} blackhole announced`);
@@ -468,10 +473,10 @@ export class BgpSpeaker implements SessionHost {
 
   private importAttrs(p: BgpPeer, u: BgpUpdate): Omit<BgpPath, 'src' | 'since'> | null {
     let origin = 0, nextHop = 0, med: number | undefined, localPref: number | undefined, originatorId: number | undefined;
-    let asPath: number[] = [], asPathLen = 0, clusterList: number[] = [];
-    const extra: BgpAttr[] = [];
+    let asPath: number[] = NONE, asPathLen = 0, clusterList: number[] = NONE;
+    let extra: BgpAttr[] = NONE;
     for (const a of u.attrs) {
-      if ('raw' in a) { if (a.flags & ATTR_F_TRANSITIVE) extra.push(a); continue; }
+      if ('raw' in a) { if (a.flags & ATTR_F_TRANSITIVE) extra = [...extra, a]; continue; }
       switch (a.code) {
         case 1: origin = (a as { origin: number }).origin; break;
         case 2: {
@@ -486,12 +491,12 @@ export class BgpSpeaker implements SessionHost {
         case 5: localPref = (a as { localPref: number }).localPref; break;
         case 9: originatorId = (a as { originatorId: number }).originatorId; break;
         case 10: clusterList = (a as { clusterList: number[] }).clusterList; break;
-        default: if (a.flags & ATTR_F_TRANSITIVE) extra.push(a);
+        default: if (a.flags & ATTR_F_TRANSITIVE) extra = [...extra, a];
       }
     }
     if (!p.ibgp) {
       if (asPath.includes(this.localAs)) { this.trace('bgp.update', `${p.name}: AS_PATH loop (own AS ${this.localAs}), route ignored`); return null; }
-      localPref = undefined; originatorId = undefined; clusterList = [];
+      localPref = undefined; originatorId = undefined; clusterList = NONE;
     } else {
       if (originatorId === this.routerId) { this.trace('bgp.update', `${p.name}: ORIGINATOR_ID is our router id, route ignored`); return null; }
       if (this.clusterId !== null && clusterList.includes(this.clusterId)) { this.trace('bgp.update', `${p.name}: our cluster id in CLUSTER_LIST, route ignored`); return null; }
@@ -553,13 +558,19 @@ export class BgpSpeaker implements SessionHost {
 
   // ── export ──
 
-  /** Attributes of `x` as sent to `q`, or null when it is not exported there. */
-  private exportAttrs(x: BgpPath, q: BgpPeer, key: string): BgpAttr[] | null {
+  /** `x` as sent to `q` (attributes and their signature), or null when it is not exported there. */
+  private exportOut(x: BgpPath, q: BgpPeer, key: string): Out | null {
     const from = x.src.peer;
     if (from === q) return null;
     if (this.cfg.exportFilter && !this.cfg.exportFilter(key)) return null;
+    if (from !== null && from.ibgp && q.ibgp && !(this.clusterId !== null && (from.rrClient || q.rrClient))) return null;
+    if (q.ibgp && !q.nextHopSelf) return (x.ibgpOut ??= this.buildOut(x, q));
+    return this.buildOut(x, q);
+  }
+
+  private buildOut(x: BgpPath, q: BgpPeer): Out {
+    const from = x.src.peer;
     const reflect = from !== null && from.ibgp && q.ibgp;
-    if (reflect && !(this.clusterId !== null && (from.rrClient || q.rrClient))) return null;
     const attrs: BgpAttr[] = [{ code: 1, flags: ATTR_F_TRANSITIVE, origin: x.origin }];
     const path = q.ibgp ? x.asPath : [this.localAs, ...x.asPath];
     attrs.push({ code: 2, flags: ATTR_F_TRANSITIVE, segments: path.length ? [{ type: 2, asns: path }] : [] });
@@ -568,12 +579,12 @@ export class BgpSpeaker implements SessionHost {
       if (x.med !== undefined) attrs.push({ code: 4, flags: ATTR_F_OPTIONAL, med: x.med });
       attrs.push({ code: 5, flags: ATTR_F_TRANSITIVE, localPref: x.localPref });
       if (reflect) {
-        attrs.push({ code: 9, flags: ATTR_F_OPTIONAL, originatorId: x.originatorId ?? from.remoteId });
+        attrs.push({ code: 9, flags: ATTR_F_OPTIONAL, originatorId: x.originatorId ?? from!.remoteId });
         attrs.push({ code: 10, flags: ATTR_F_OPTIONAL, clusterList: [this.clusterId!, ...x.clusterList] });
       }
     }
     for (const a of x.extra) attrs.push({ ...a, flags: a.flags | ATTR_F_PARTIAL } as BgpAttr);
-    return attrs;
+    return { attrs, sig: BgpSpeaker.sig(attrs) };
   }
 
   /**
@@ -625,8 +636,8 @@ export class BgpSpeaker implements SessionHost {
       if (e) {
         const cands = addPath ? e.paths : e.best ? [e.best] : [];
         for (const x of cands) {
-          const attrs = this.exportAttrs(x, p, key);
-          if (attrs) want.set(addPath ? x.src.id : 0, { attrs, sig: BgpSpeaker.sig(attrs) });
+          const out = this.exportOut(x, p, key);
+          if (out) want.set(addPath ? x.src.id : 0, out);
         }
       }
       const have = p.adjOut.get(key);
@@ -675,7 +686,7 @@ export class BgpSpeaker implements SessionHost {
       }
     }
     const cur = this.kernel.get(e.key);
-    const sig = spec ? JSON.stringify(spec) : '';
+    const sig = spec ? `${spec.type ?? ''}|${spec.via ?? ''}|${spec.dev ?? ''}|${spec.onlink ? 1 : 0}` : '';
     if (cur && cur.sig === sig) return;
     try {
       if (spec) {
