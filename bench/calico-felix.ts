@@ -14,6 +14,9 @@
  *                         Reported: rules in the ruleset, rules/packet (the kernel's linear
  *                         ipt_do_table count, NetfilterNs.evaluated), and the kernel time that
  *                         implies at 16 ns/rule, as bench/netpol.ts does for kube-router.
+ *   calico.felix.sync.1kpods.100pol            one full sync of felix's agent on that node (render,
+ *                         ipset restore with temp-set swaps, iptables-restore --noflush of every
+ *                         cali- chain), with the chain, rule and ipset counts.
  */
 import { PolicyEvaluator, type ClusterView } from '../src/kube/policy-eval.js';
 import { validateNetworkPolicy, type NetworkPolicy } from '../src/kube/networkpolicy.js';
@@ -94,7 +97,7 @@ function npObj(r: R, i: number): NetworkPolicy {
   return v.value;
 }
 
-interface PacketNode { node: Node; eth0: NetDevice; devs: Map<number, NetDevice>; rules: number; sets: number; flows: { src: number; dst: number }[] }
+interface PacketNode { node: Node; agent: FelixPolicy; eth0: NetDevice; devs: Map<number, NetDevice>; rules: number; sets: number; flows: { src: number; dst: number }[] }
 let packetNode: PacketNode | undefined;
 
 const ipNum = (s: string): number => s.split('.').reduce((a, x) => ((a << 8) | Number(x)) >>> 0, 0);
@@ -150,7 +153,7 @@ function buildPacketNode(): PacketNode {
     if (ev.verdict({ kind: 'pod', namespace: c.namespace, name: c.name }, { kind: 'pod', namespace: d.namespace, name: d.name }, 80, 'TCP').allowed) flows.push({ src: ipNum(c.ip), dst: ipNum(d.ip) });
   }
   if (flows.length === 0) throw new Error('calico-felix bench: no allowed flow');
-  packetNode = { node, eth0: node.host.device('eth0')!, devs, rules, sets: agent.last!.sets.size, flows };
+  packetNode = { node, agent, eth0: node.host.device('eth0')!, devs, rules, sets: agent.last!.sets.size, flows };
   return packetNode;
 }
 
@@ -204,6 +207,24 @@ function packetSpec(o: BenchOptions, kind: 'syn' | 'established'): BenchSpec {
   };
 }
 
+/** One full felix sync of the same node (render, ipset restore with temp-set swaps, iptables-restore --noflush of every cali- chain). */
+function syncSpec(o: BenchOptions): BenchSpec {
+  return {
+    name: 'calico.felix.sync.1kpods.100pol',
+    description: `one full felix sync on a node with ${LOCAL_PODS} local workloads under ${POLICIES} policies (render + ipset restore + iptables-restore --noflush)`,
+    mode: 'time',
+    params: { localPods: LOCAL_PODS, remotePods: REMOTE_PODS, policies: POLICIES, namespaces: NAMESPACES },
+    warmup: 1, runs: o.quick ? 3 : 5,
+    setup: () => { const n = buildPacketNode(); n.node.configLog.length = 0; return n; },
+    run: (x) => {
+      const n = x as PacketNode;
+      n.agent.sync();
+      const r = n.agent.last!;
+      return { work: 1, extra: { chains: r.chains.length, rules: n.rules, ipsets: r.sets.size, 'policy chains': r.policyChains.length } };
+    },
+  };
+}
+
 export function calicoFelixBenches(o: BenchOptions): BenchSpec[] {
-  return [packetSpec(o, 'syn'), packetSpec(o, 'established')];
+  return [packetSpec(o, 'syn'), packetSpec(o, 'established'), syncSpec(o)];
 }

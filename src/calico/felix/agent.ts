@@ -114,7 +114,8 @@ export class FelixPolicy {
     for (const table of ['filter', 'nat'] as const) {
       const chains = r.chains.filter((c) => c.table === table);
       const names = chains.map((c) => c.name);
-      const stale = this.prev[table].filter((c) => !names.includes(c));
+      const current = new Set(names);
+      const stale = this.prev[table].filter((c) => !current.has(c));
       lines.push(`*${table}`);
       for (const c of [...names, ...stale]) lines.push(`:${c} - [0:0]`);
       // ChainInsertMode=insert: felix's jump must be the first rule of each built-in chain, and

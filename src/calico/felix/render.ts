@@ -495,10 +495,14 @@ function anpRules(ctx: Ctx, rules: readonly AnpRule<string>[], dir: Direction): 
   return out;
 }
 
-function subjectMatches(subject: AdminNetworkPolicy['subject'], pod: NpPod, nsLabels: Labels): boolean {
-  if (subject.namespaces) return compileSelector(subject.namespaces).matches(nsLabels);
-  const s = subject.pods!;
-  return compileSelector(s.namespaceSelector).matches(nsLabels) && compileSelector(s.podSelector).matches(pod.labels);
+/** The (B)ANP subject as a predicate over (pod, its namespace's labels), selectors compiled once. */
+function subjectMatcher(subject: AdminNetworkPolicy['subject']): (pod: NpPod, nsLabels: Labels) => boolean {
+  if (subject.namespaces) {
+    const ns = compileSelector(subject.namespaces);
+    return (_p, nsl) => ns.matches(nsl);
+  }
+  const ns = compileSelector(subject.pods!.namespaceSelector), pod = compileSelector(subject.pods!.podSelector);
+  return (p, nsl) => ns.matches(nsl) && pod.matches(p.labels);
 }
 
 /** An (B)ANP subject as the converted global policy's selector: (namespace part) && (orchestrator [&& pod terms]). */
@@ -580,7 +584,7 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   const anpTier: Tier = { name: 'adminnetworkpolicy', defaultDeny: false, policies: [] };
   for (const anp of [...cluster.anps].sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const id = `kanp/${anp.name}`;
-    anpTier.policies.push({ id, selector: subjectSelector(anp.subject), appliesTo: (p, nsl) => subjectMatches(anp.subject, p, nsl), ingress: anp.ingress.length > 0, egress: anp.egress.length > 0 });
+    anpTier.policies.push({ id, selector: subjectSelector(anp.subject), appliesTo: subjectMatcher(anp.subject), ingress: anp.ingress.length > 0, egress: anp.egress.length > 0 });
   }
   const defTier: Tier = { name: 'default', defaultDeny: true, policies: [] };
   const nps = [...cluster.policies].sort((a, b) => { const x = `${a.namespace}/${a.name}`, y = `${b.namespace}/${b.name}`; return x < y ? -1 : x > y ? 1 : 0; });
@@ -590,7 +594,7 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   }
   const banpTier: Tier = { name: 'baselineadminnetworkpolicy', defaultDeny: false, policies: [] };
   const banp = cluster.banp;
-  if (banp) banpTier.policies.push({ id: `kbanp/${banp.name}`, selector: subjectSelector(banp.subject), appliesTo: (p, nsl) => subjectMatches(banp.subject, p, nsl), ingress: banp.ingress.length > 0, egress: banp.egress.length > 0 });
+  if (banp) banpTier.policies.push({ id: `kbanp/${banp.name}`, selector: subjectSelector(banp.subject), appliesTo: subjectMatcher(banp.subject), ingress: banp.ingress.length > 0, egress: banp.egress.length > 0 });
   const tiers = [anpTier, defTier, banpTier];
 
   // Endpoint chains; the policies and profiles they use.
