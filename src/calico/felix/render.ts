@@ -26,11 +26,12 @@
  *     clear; -i cali+ → cali-from-wl-dispatch; -o cali+ → cali-to-wl-dispatch;
  *     cali-to-hep-forward; cali-cidr-block.
  *   cali-INPUT: [IPIP from cali40all-hosts-net to a local address → ACCEPT, other
- *     IPIP → DROP]; -i cali+ -g cali-wl-to-host; accepted → ACCEPT; clear marks;
+ *     IPIP → DROP]; [VXLAN (UDP 4789) to a local address from cali40all-vxlan-net → ACCEPT,
+ *     other → DROP]; -i cali+ -g cali-wl-to-host; accepted → ACCEPT; clear marks;
  *     cali-from-host-endpoint; accepted → ACCEPT.
  *   cali-wl-to-host: cali-from-wl-dispatch, then DefaultEndpointToHostAction.
  *   cali-OUTPUT: accepted → ACCEPT; -o cali+ → RETURN (host → local workload is not
- *     policed); [IPIP to cali40all-hosts-net → ACCEPT]; clear; ! DNAT → cali-to-host-endpoint;
+ *     policed); [IPIP to cali40all-hosts-net → ACCEPT]; [VXLAN to cali40all-vxlan-net → ACCEPT]; clear; ! DNAT → cali-to-host-endpoint;
  *     accepted → ACCEPT.
  *   cali-from-wl-dispatch / cali-to-wl-dispatch: felix's shallow tree (dispatch.go): interface
  *     names sorted, binned by the character after their common prefix; a bin of several names
@@ -135,7 +136,7 @@ export interface FelixNodeConfig {
   pools: readonly FelixPool[];
   /** IPIP on (tunl0 has an address): the IPIP INPUT/OUTPUT rules and tunl0's MASQUERADE. */
   ipip: boolean;
-  /** VXLAN on (vxlan.calico has an address): vxlan.calico's MASQUERADE rule. */
+  /** VXLAN on (vxlan.calico has an address): the VXLAN INPUT/OUTPUT rules (cali40all-vxlan-net) and vxlan.calico's MASQUERADE rule. */
   vxlan: boolean;
   /** FELIX_DEFAULTENDPOINTTOHOSTACTION; felix's own default is DROP, calico.yaml sets ACCEPT. */
   defaultEndpointToHostAction: EndpointToHostAction;
@@ -658,11 +659,16 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
     input.push(`${comment('Allow IPIP packets from Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} src -m addrtype --dst-type LOCAL -j ACCEPT`);
     input.push(`${comment('Drop IPIP packets from non-Calico hosts')} -p 4 -j DROP`);
   }
+  if (cfg.vxlan) {
+    input.push(`${comment('Allow IPv4 VXLAN packets from allowed hosts')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -m set --match-set ${ipsetName('all-vxlan-net')} src -m addrtype --dst-type LOCAL -j ACCEPT`);
+    input.push(`${comment('Drop IPv4 VXLAN packets from non-allowed hosts')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -m addrtype --dst-type LOCAL -j DROP`);
+  }
   input.push(`-i ${prefix}+ -g cali-wl-to-host`, `${markSet(MARK_ACCEPT)} -j ACCEPT`, setMark(0, ALL_CALICO_BITS), '-j cali-from-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
   filter('cali-INPUT', input);
   filter('cali-wl-to-host', ['-j cali-from-wl-dispatch', `${comment('Configured DefaultEndpointToHostAction')} -j ${cfg.defaultEndpointToHostAction}`]);
   const output: string[] = [`${markSet(MARK_ACCEPT)} -j ACCEPT`, `-o ${prefix}+ -j RETURN`];
   if (cfg.ipip) output.push(`${comment('Allow IPIP packets to other Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} dst -m addrtype --src-type LOCAL -j ACCEPT`);
+  if (cfg.vxlan) output.push(`${comment('Allow IPv4 VXLAN packets to other allowed hosts')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -m addrtype --src-type LOCAL -m set --match-set ${ipsetName('all-vxlan-net')} dst -j ACCEPT`);
   output.push(setMark(0, ALL_CALICO_BITS), '-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
   filter('cali-OUTPUT', output);
   for (const [name, dirFlag, pfx] of [['cali-from-wl-dispatch', '-i', 'fw'], ['cali-to-wl-dispatch', '-o', 'tw']] as const) {
@@ -730,6 +736,7 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   addSet(ctx, allPools, 'hash:net', () => cfg.pools.map((p) => p.cidr));
   addSet(ctx, masqPools, 'hash:net', () => masq.map((p) => p.cidr));
   if (cfg.ipip) addSet(ctx, ipsetName('all-hosts-net'), 'hash:net', () => cluster.nodes.flatMap((n) => n.ips));
+  if (cfg.vxlan) addSet(ctx, ipsetName('all-vxlan-net'), 'hash:net', () => cluster.nodes.flatMap((n) => n.ips));
   addSet(ctx, ipsetName('this-host'), 'hash:ip', () => [...cfg.nodeIPs]);
 
   const jump = (table: 'filter' | 'nat', chain: string, target: string) => ({ table, chain, args: `${comment(`cali:${ruleHash(chain, '', `-j ${target}`)}`)} -j ${target}` });

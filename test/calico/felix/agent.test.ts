@@ -184,6 +184,20 @@ describe('felix agent: host paths and NAT', () => {
     expect(ipip('192.168.1.99')).toBe(false);
   });
 
+  it('VXLAN on: VXLAN from a Calico host is accepted by cali-INPUT, from elsewhere dropped; to a Calico host accepted by cali-OUTPUT', () => {
+    const f = felixCluster(cluster(), { cfg: { vxlan: true } });
+    const fn = f.nodes[0]!, st = fn.node.host.stack;
+    const vxlanIn = (src: string) => {
+      const s = skbFor(src, '192.168.1.11', 40000, 4789, 'UDP', 0);
+      return st.hook(NfHook.PRE_ROUTING, s, fn.eth0, null) && st.hook(NfHook.LOCAL_IN, s, fn.eth0, null);
+    };
+    expect(vxlanIn('192.168.1.12')).toBe(true);
+    expect(vxlanIn('192.168.1.99')).toBe(false);
+    const out = skbFor('192.168.1.11', '192.168.1.12', 40001, 4789, 'UDP', 0);
+    expect(st.hook(NfHook.LOCAL_OUT, out, null, fn.eth0) && st.hook(NfHook.POST_ROUTING, out, null, fn.eth0)).toBe(true);
+    expect(iptablesSaveText(fn.node, 'host')).toContain('-A cali-POSTROUTING -o vxlan.calico -m comment');
+  });
+
   it('without a natOutgoing pool cali-nat-outgoing is empty and nothing is masqueraded', () => {
     const f = felixCluster(cluster(), { cfg: { pools: [{ cidr: '10.244.0.0/16', natOutgoing: false, disabled: false }] } });
     const fn = f.nodes[0]!, dev = fn.node.host.device(workloadInterfaceName('x', 'a'))!;

@@ -86,6 +86,11 @@ const CASES: Case[] = [
       { ns: 'x', name: 'web-only', spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ ports: [{ port: 80 }] }] } }],
   },
   {
+    name: 'vxlan',
+    policies: [],
+    cfg: { vxlan: true, pools: [{ cidr: '10.244.0.0/16', natOutgoing: true, disabled: false }] },
+  },
+  {
     name: 'nat-outgoing-ipip',
     policies: [],
     cfg: { ipip: true, pools: [{ cidr: '10.244.0.0/16', natOutgoing: true, disabled: false }, { cidr: '10.250.0.0/16', natOutgoing: false, disabled: false }, { cidr: '10.251.0.0/16', natOutgoing: true, disabled: true }] },
