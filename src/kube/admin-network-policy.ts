@@ -16,7 +16,12 @@
  * - Label selectors are validated as built-in selectors are (operator, values,
  *   key syntax). The CRD schema does not check them, but an implementation
  *   cannot evaluate an invalid selector, so podwire refuses it up front.
- * - IPv6 networks are refused (IPv4 single-stack only).
+ * - IPv6 `networks` CIDRs (the API's CIDR type is dual-stack: "10.0.0.0/8" or
+ *   "fd00::/8") are accepted when CEL's isCIDR would accept them, and left out
+ *   of the typed peer: in an IPv4 single-stack cluster no packet can match them.
+ *   A peer whose CIDRs are all IPv6 keeps an empty `networks` list and matches
+ *   nothing. (Refusing them rejected upstream's conformance manifests, whose
+ *   "deny to the internet" peers list `0.0.0.0/0` and `::/0` together.)
  * - The apiextensions server reports maxItems/maxLength as "Too many"/"Too
  *   long"; errors.ts has no such types, so they are Invalid values with
  *   apimachinery's detail ("must have at most 100 items", "may not be more than 100 bytes").
@@ -42,7 +47,7 @@ import {
   BANP_SPEC_FIELDS,
   PROTOCOLS,
 } from './fields.js';
-import { IPV6_UNSUPPORTED, parseCidr4, type Cidr4 } from './ip.js';
+import { parseCidr4, type Cidr4 } from './ip.js';
 import type { LabelSelector } from './labels.js';
 import { absent, checkFields, getList, getObj, isObj, validateObjectMeta, validateTypeMeta, type Obj, type ClusterMeta } from './object.js';
 import type { Protocol } from './pod.js';
@@ -70,7 +75,7 @@ export interface AnpPeer {
   pods?: NamespacedPodSelector;
   /** The IPs of the selected nodes (and so host-network pods on them). Experimental channel. */
   nodes?: LabelSelector;
-  /** Destination addresses, pod IPs included (cluster traffic is checked against networks too). */
+  /** Destination addresses, pod IPs included (cluster traffic is checked against networks too). IPv4 entries only: IPv6 ones are valid but can match nothing here. */
   networks?: { cidr: string; net: Cidr4 }[];
 }
 
@@ -372,9 +377,8 @@ function validatePeer(p: unknown, pp: FieldPath, fields: readonly string[], s: S
         seen.add(c);
         if (Buffer.byteLength(c) > ANP_CIDR_MAX_LENGTH) s.tooLong(cp, c, ANP_CIDR_MAX_LENGTH);
         const r = cidrForCel(c);
-        if (r === 'ipv6') errs.invalid(cp, c, IPV6_UNSUPPORTED);
-        else if (!r) errs.invalid(cp, 'string', 'Invalid CIDR format provided');
-        else out.networks!.push({ cidr: c, net: r });
+        if (!r) errs.invalid(cp, 'string', 'Invalid CIDR format provided');
+        else if (r !== 'ipv6') out.networks!.push({ cidr: c, net: r });
       });
     }
   }
@@ -383,13 +387,36 @@ function validatePeer(p: unknown, pp: FieldPath, fields: readonly string[], s: S
 
 /**
  * CEL's isCIDR (net/netip ParsePrefix): a dotted quad without leading zeros
- * and a prefix length without leading zeros; host bits may be set.
+ * and a prefix length without leading zeros; host bits may be set. An IPv6
+ * prefix (netip's syntax: no zone, length 0..128 without leading zeros) gives 'ipv6'.
  */
 function cidrForCel(s: string): Cidr4 | 'ipv6' | undefined {
   const m = /^([0-9.]+)\/(0|[1-9][0-9]?)$/.exec(s);
-  if (!m) return s.includes(':') && /^[0-9A-Fa-f:.]+\/[0-9]{1,3}$/.test(s) ? 'ipv6' : undefined;
+  if (!m) {
+    const v6 = /^([0-9A-Fa-f:.]+)\/(0|[1-9][0-9]{0,2})$/.exec(s);
+    return v6 && isIPv6Text(v6[1]) && Number(v6[2]) <= 128 ? 'ipv6' : undefined;
+  }
   if (m[1].split('.').some((o) => o.length > 1 && o.startsWith('0'))) return undefined;
   return parseCidr4(s);
+}
+
+/** An IPv6 address as netip.ParseAddr takes it (no zone): 8 groups of 1-4 hex digits, one `::` at most, an IPv4 tail in place of the last two. */
+function isIPv6Text(a: string): boolean {
+  const halves = a.split('::');
+  if (halves.length > 2) return false;
+  const groups = (h: string): string[] | undefined => (h === '' ? [] : h.split(':'));
+  const parts = halves.map(groups);
+  if (parts.some((p) => p === undefined)) return false;
+  const all = parts.flat() as string[];
+  let n = all.length;
+  const last = all[all.length - 1];
+  if (last !== undefined && last.includes('.')) {
+    if (!/^(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})){3}$/.test(last) || last.split('.').some((o) => Number(o) > 255)) return false;
+    all.pop();
+    n += 1;
+  }
+  if (!all.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
+  return halves.length === 2 ? n < 8 : n === 8;
 }
 
 function validatePort(p: unknown, pp: FieldPath, s: Schema): AnpPort | undefined {

@@ -157,6 +157,7 @@ function podOf(o: Obj): NpPod {
     hostNetwork: spec.hostNetwork === true,
     finished: phase === 'Succeeded' || phase === 'Failed' || phase === 'Completed',
     ports,
+    serviceAccountName: typeof spec.serviceAccountName === 'string' && spec.serviceAccountName !== '' ? spec.serviceAccountName : 'default',
   };
 }
 

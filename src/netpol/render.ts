@@ -68,7 +68,7 @@
  *   KUBE-ANP-… starts with `-m mark --mark 0x10000/0x10000 -j RETURN` (an
  *   earlier ANP allowed) and `-m mark --mark 0x40000/0x40000 -j RETURN` (an
  *   earlier ANP passed); then per rule, per peer set (pods and nodes: hash:ip
- *   KUBE-SRC/DST-…; networks: hash:net), per port:
+ *   KUBE-SRC/DST-…; networks: hash:net, /0 as two /1s), per port:
  *     Allow: <match> -j MARK --set-xmark 0x10000/0x10000 ; <match> + mark → RETURN
  *     Deny:  <match> -j REJECT (named by the trace annotation like the pod's REJECT)
  *     Pass:  <match> -j MARK --set-xmark 0x40000/0x40000 ; <match> + mark 0x40000 → RETURN
@@ -105,6 +105,8 @@ export interface NpPod {
   /** status.phase is Succeeded, Failed or Completed. */
   finished: boolean;
   ports: readonly NpPodPort[];
+  /** spec.serviceAccountName (the apiserver defaults it to "default"); unused by kube-router, felix's ksa profile. */
+  serviceAccountName?: string;
 }
 
 export interface NpNode { name: string; ips: readonly string[]; labels: Labels }
@@ -404,7 +406,8 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
 
   // --- ANP / BANP tiers (podwire) ------------------------------------------------------------
   const anpPeerIps = (peer: AnpPeer): { ips: string[]; nets: string[] } => {
-    if (peer.networks) return { ips: [], nets: peer.networks.map((n) => n.cidr) };
+    // hash:net takes no /0 (ipset: "The value of the CIDR parameter … is invalid"): two /1s, as for ipBlocks.
+    if (peer.networks) return { ips: [], nets: peer.networks.flatMap((n) => (n.net.prefix === 0 ? ['0.0.0.0/1', '128.0.0.0/1'] : [n.cidr])) };
     if (peer.nodes) {
       const s = sels.get(peer.nodes);
       const ips: string[] = [];

@@ -46,8 +46,8 @@
  *     or `-j cali-gi|go-<uid>` + `-m mark --mark 0x10000/0x10000 -j RETURN` ("Return if policy
  *     accepted"), and, for a tier whose default action is Deny (default tier only),
  *     `-m mark --mark 0x0/0x20000 -j DROP` ("End of tier default. Drop if no policies passed
- *     packet"); then the profile cali-pri|pro-kns.<ns> + "Return if profile accepted"; DROP
- *     "Drop if no profiles matched".
+ *     packet"); then the profiles cali-pri|pro-kns.<ns> and cali-pri|pro-ksa.<ns>.<sa>, each
+ *     + "Return if profile accepted"; DROP "Drop if no profiles matched".
  *   cali-pi-<id> / cali-po-<id>: per Calico rule (see `ruleLines`): Allow → MARK 0x10000 +
  *     RETURN, Deny → MARK 0x40000 + DROP, Pass → MARK 0x20000 + RETURN; trailing RETURNs
  *     stripped; the first rule carries the chain comment ("KubernetesNetworkPolicy x/name
@@ -55,7 +55,8 @@
  *   cali-gi-<uid> / cali-go-<uid> (policy groups): `-j cali-pi-<first>`, then
  *     `-m mark --mark 0x0/0x30000 -j cali-pi-<next>` …, with `-m mark ! --mark 0x0/0x30000
  *     -j RETURN` ("Return on verdict") before every fifth.
- *   cali-pri-kns.<ns> / cali-pro-kns.<ns>: the namespace profile: allow (MARK 0x10000).
+ *   cali-pri-kns.<ns> / cali-pro-kns.<ns>: the namespace profile: allow (MARK 0x10000);
+ *     cali-pri-ksa.<ns>.<sa> / cali-pro-ksa.…: the service account's profile, no rules.
  *   nat PREROUTING/OUTPUT → cali-PREROUTING/cali-OUTPUT → cali-fip-dnat; POSTROUTING →
  *     cali-POSTROUTING: cali-fip-snat, cali-nat-outgoing, then per tunnel device
  *     `-o DEV -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL
@@ -636,9 +637,11 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
         if (tier.defaultDeny) b.push(`${comment(`End of tier ${tier.name}. Drop if no policies passed packet`)} ${markClear(MARK_PASS)} -j DROP`);
       }
       tierMap.set(chain, used);
-      const profile = lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', `kns.${ep.pod.namespace}`);
-      usedProfiles.add(`${dir}\0${ep.pod.namespace}`);
-      b.push(`-j ${profile}`, `${comment('Return if profile accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
+      // Profiles: the namespace's kns.<ns> (allow) and the service account's ksa.<ns>.<sa> (no rules).
+      for (const prof of [`kns.${ep.pod.namespace}`, `ksa.${ep.pod.namespace}.${ep.pod.serviceAccountName ?? 'default'}`]) {
+        usedProfiles.add(`${dir}\0${prof}`);
+        b.push(`-j ${lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', prof)}`, `${comment('Return if profile accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
+      }
       b.push(`${comment('Drop if no profiles matched')} -j DROP`);
       filter(chain, b);
     }
@@ -713,11 +716,11 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
       if (usedPolicies.has(pc)) emit(pc, dir, 'kbanp', banp.name, 'KubernetesBaselineAdminNetworkPolicy', anpRules(ctx, dir === 'ingress' ? banp.ingress : banp.egress, dir));
     }
   for (const [name, bodies] of [...groupChains].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) filter(name, bodies);
-  // Namespace profiles (kns.<ns>: allow both ways).
+  // Profiles: kns.<ns> allows both ways (one allow rule); ksa.<ns>.<sa> has no rules (an empty rule with the chain comment).
   for (const key of [...usedProfiles].sort()) {
-    const [dir, ns] = key.split('\0') as [Direction, string];
-    const name = lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', `kns.${ns}`);
-    filter(name, [`${comment(`Profile kns.${ns} ${dir}`)} ${setMark(MARK_ACCEPT, MARK_ACCEPT)}`]);
+    const [dir, prof] = key.split('\0') as [Direction, string];
+    const name = lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', prof);
+    filter(name, [`${comment(`Profile ${prof} ${dir}`)}${prof.startsWith('kns.') ? ' ' + setMark(MARK_ACCEPT, MARK_ACCEPT) : ''}`]);
   }
 
   // nat.

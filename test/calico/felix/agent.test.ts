@@ -108,13 +108,16 @@ describe('felix agent: syncs from the store', () => {
 
   it('learns endpoints from the store: a new pod on the node gets its dispatch entries and chains', () => {
     const f = felixCluster(cluster());
-    f.store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'd', namespace: 'y', labels: {} }, spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'i' }] }, status: { phase: 'Running', podIP: '10.244.0.9', hostIP: '192.168.1.11' } });
+    f.store.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'd', namespace: 'y', labels: {} }, spec: { nodeName: 'node-1', serviceAccountName: 'builder', containers: [{ name: 'c', image: 'i' }] }, status: { phase: 'Running', podIP: '10.244.0.9', hostIP: '192.168.1.11' } });
     advance(f);
     const iface = workloadInterfaceName('y', 'd');
     const save = iptablesSaveText(f.nodes[0]!.node, 'host');
     expect(save).toContain(`-A cali-to-wl-dispatch -o ${iface} `);
     expect(save).toContain(`-g cali-tw-${iface}`);
     expect(save).toContain(`:cali-pri-kns.y - [0:0]`);
+    expect(save).toContain(`-A cali-tw-${iface} -m comment --comment "cali:`);
+    expect(save).toMatch(new RegExp(`-A cali-tw-${iface} -m comment --comment "cali:[^"]+" -j cali-pri-ksa\\.y\\.builder`));
+    expect(save).toMatch(/-A cali-pri-ksa\.y\.builder -m comment --comment "cali:[^"]+" -m comment --comment "Profile ksa\.y\.builder ingress"\n/);
     expect(iptablesSaveText(f.nodes[1]!.node, 'host')).not.toContain(iface);
   });
 });
