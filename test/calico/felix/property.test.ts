@@ -72,7 +72,10 @@ const nsSel = fc.constantFrom<Obj>({}, { matchLabels: { team: 'a' } }, { matchLa
 const podSel = fc.constantFrom<Obj>({}, { matchLabels: { app: 'web' } }, { matchLabels: { tier: 'back' } }, { matchExpressions: [{ key: 'app', operator: 'NotIn', values: ['db'] }] });
 const subject = fc.oneof(nsSel.map((n) => ({ namespaces: n })), fc.tuple(nsSel, podSel).map(([n, p]) => ({ pods: { namespaceSelector: n, podSelector: p } })));
 const anpPeer = fc.oneof(nsSel.map((n) => ({ namespaces: n })), fc.tuple(nsSel, podSel).map(([n, p]) => ({ pods: { namespaceSelector: n, podSelector: p } })));
-const anpEgressPeer = fc.oneof(anpPeer, fc.constantFrom<Obj>({ networks: ['10.244.0.0/24'] }, { networks: ['10.244.1.0/25', '10.244.2.0/24'] }));
+const anpEgressPeer = fc.oneof(anpPeer, fc.constantFrom<Obj>(
+  { networks: ['10.244.0.0/24'] }, { networks: ['10.244.1.0/25', '10.244.2.0/24'] }, { networks: ['192.168.0.0/16'] }, { networks: ['0.0.0.0/0'] },
+  { nodes: { matchLabels: { 'kubernetes.io/hostname': 'node-1' } } }, { nodes: {} },
+));
 const anpPorts = fc.option(fc.array(fc.oneof(
   fc.constantFrom<Obj>({ portNumber: { protocol: 'TCP', port: 80 } }, { portNumber: { protocol: 'UDP', port: 53 } }, { portRange: { protocol: 'TCP', start: 80, end: 8080 } }, { namedPort: 'http' }),
 ), { minLength: 1, maxLength: 2 }), { nil: undefined });
@@ -96,10 +99,13 @@ describe('felix: packets through the cali- chains = the reference evaluator', ()
     check('felix ANP/BANP', arb, Math.ceil(RUNS / 2));
   });
 
-  it('pods to nodes and outside addresses (cali-wl-to-host, cali-fw- out of eth0): passes ⇔ the evaluator allows it', () => {
+  it('pods to nodes and outside addresses (cali-wl-to-host, cali-fw- out of eth0), NetworkPolicies, ANP networks/nodes peers, BANP: passes ⇔ the evaluator allows it', () => {
     const targets = ['192.168.1.11', '192.168.1.12', '192.168.0.5', '8.8.8.8'];
-    const r = fc.check(fc.property(clusterArb(), (c) => {
-      const fcl = felixCluster(c);
+    const arb = fc.tuple(clusterArb({ maxPolicies: 3 }), fc.option(anpArb(0), { nil: undefined }), fc.option(banpArb, { nil: undefined }))
+      .map(([c, a, b]) => ({ c, extra: [...(a ? [a] : []), ...(b ? [b] : [])] }));
+    const r = fc.check(fc.property(arb, ({ c, extra }) => {
+      const fcl = felixCluster(c, { extra });
+      expect(fcl.informer.problems).toEqual([]);
       const ev = fcl.informer.evaluatorFor();
       const bad: string[] = [];
       let sport = 30000;
@@ -110,7 +116,7 @@ describe('felix: packets through the cali- chains = the reference evaluator', ()
             const got = sendToAddress(fcl, `${p.ns}/${p.name}`, ip, sport++, port, proto);
             if (got !== want) bad.push(`${p.ns}/${p.name} → ${ip}:${port}/${proto}: packets ${got ? 'pass' : 'dropped'}, evaluator ${want ? 'allowed' : 'denied'}`);
           }
-      if (bad.length) throw new Error(`${bad.join('\n')}\n\n${scenarioYaml(c)}`);
+      if (bad.length) throw new Error(`${bad.join('\n')}\n\n${scenarioYaml(c)}${extra.map((o) => `  - ${JSON.stringify(o)}\n`).join('')}`);
     }), { seed: SEED, numRuns: RUNS });
     if (r.failed) expect.fail(`fast-check seed ${r.seed}, path "${r.counterexamplePath}": ${String(r.errorInstance)}`);
   });
