@@ -55,7 +55,7 @@ function frames(nodes: Node[]): number {
   return f;
 }
 
-function spec(n: number, mode: 'mesh' | 'rr'): BenchSpec {
+export function bgpSpec(n: number, mode: 'mesh' | 'rr'): BenchSpec {
   const big = n >= 1000;
   return {
     name: `calico-bgp.${mode}.${n}nodes`,
@@ -97,5 +97,5 @@ function spec(n: number, mode: 'mesh' | 'rr'): BenchSpec {
 
 export function calicoBgpBenches(o: BenchOptions): BenchSpec[] {
   const sizes = o.quick ? [10, 100] : [10, 100, 1000];
-  return sizes.flatMap((n) => [spec(n, 'mesh'), spec(n, 'rr')]);
+  return sizes.flatMap((n) => [bgpSpec(n, "mesh"), bgpSpec(n, "rr")]);
 }

@@ -32,7 +32,7 @@ import { TcpSock, type TcpHandlers } from '../../kernel/tcp.js';
 import type { World } from '../../kernel/world.js';
 import { ipToString } from '../../wire/bytes.js';
 import {
-  BGP_PORT, BgpError, BgpReassembler, CAP_ADD_PATH, CAP_AS4, AFI_IPV4, SAFI_UNICAST, decodeBgp, encodeBgp, bgpSummary, notifyName, openAsn, openCap,
+  BGP_PORT, BgpError, BgpReassembler, CLASSIC, CAP_ADD_PATH, CAP_AS4, AFI_IPV4, SAFI_UNICAST, decodeBgp, encodeBgp, bgpSummary, notifyName, openAsn, openCap,
   type BgpCodecOptions, type BgpMessage, type BgpOpen, type BgpUpdate,
 } from '../../wire/bgp.js';
 
@@ -43,18 +43,42 @@ const MS = 1_000_000;
 export type BgpState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
 const RANK: Record<BgpState, number> = { Idle: 0, Active: 1, Connect: 2, OpenSent: 3, OpenConfirm: 4, Established: 5 };
 
-/** A restartable one-shot timer on the virtual clock (a generation number cancels stale firings). */
+/** Something a {@link VTimer} calls when it fires (`kind` tells its timers apart). */
+export interface TimerTarget { onTimer(kind: number): void }
+
+/**
+ * A restartable one-shot timer on the virtual clock. Restarting it later (a
+ * hold or keepalive timer after every message) moves its deadline without
+ * scheduling anything: at most one scheduler event is relied on at a time, and
+ * when it fires early it re-arms itself for the deadline. No closure per start.
+ */
 export class VTimer {
-  private gen = 0;
-  armed = false;
-  constructor(private readonly w: World, private readonly fn: () => void) {}
+  /** Deadline (ns), -1 when stopped. */
+  private deadline = -1;
+  /** Time of the scheduler event this timer relies on, -1 when none. */
+  private evAt = -1;
+  constructor(private readonly w: World, private readonly target: TimerTarget, private readonly kind: number) {}
+  get armed(): boolean { return this.deadline >= 0; }
   start(ns: number): void {
-    const g = ++this.gen;
-    this.armed = true;
-    this.w.sched.after(ns, () => { if (g === this.gen) { this.armed = false; this.fn(); } });
+    const d = this.w.now + ns;
+    this.deadline = d;
+    if (this.evAt >= 0 && this.evAt <= d) return; // the pending event re-arms for d
+    this.evAt = d;
+    this.w.sched.at(d, VTimer.fire, this);
   }
-  stop(): void { this.gen++; this.armed = false; }
+  stop(): void { this.deadline = -1; }
+  private static fire(t: VTimer): void {
+    const now = t.w.now;
+    if (now !== t.evAt) return; // superseded by an earlier event
+    t.evAt = -1;
+    if (t.deadline < 0) return;
+    if (t.deadline > now) { t.evAt = t.deadline; t.w.sched.at(t.deadline, VTimer.fire, t); return; }
+    t.deadline = -1;
+    t.target.onTimer(t.kind);
+  }
 }
+
+const T_HOLD = 0, T_KEEPALIVE = 1, T_RETRY = 2, T_START = 3, T_CONNECT = 4;
 
 /** What a neighbour needs from its speaker. */
 export interface SessionHost {
@@ -96,13 +120,13 @@ export interface BgpPeerConfig {
   nextHopSelf?: boolean;
 }
 
-/** One TCP connection of a neighbour. */
-export class BgpConn {
+/** One TCP connection of a neighbour; it is also its socket's handler (no closures per connection). */
+export class BgpConn implements TimerTarget, TcpHandlers {
   state: BgpState;
   readonly reasm = new BgpReassembler();
   /** Encoding of what we send / what we receive, fixed once both OPENs are known. */
-  tx: BgpCodecOptions = { as4: false, addPath: false };
-  rx: BgpCodecOptions = { as4: false, addPath: false };
+  tx: BgpCodecOptions = CLASSIC;
+  rx: BgpCodecOptions = CLASSIC;
   remoteOpen: BgpOpen | null = null;
   hold = 0;
   keepalive = 0;
@@ -115,15 +139,27 @@ export class BgpConn {
   constructor(readonly peer: BgpPeer, readonly dir: 'out' | 'in') {
     const w = peer.host.world;
     this.state = dir === 'out' ? 'Connect' : 'OpenSent';
-    this.holdTimer = new VTimer(w, () => peer.holdExpired(this));
-    this.kaTimer = new VTimer(w, () => peer.sendKeepalive(this));
-    this.retryTimer = new VTimer(w, () => peer.connectRetry(this));
+    this.holdTimer = new VTimer(w, this, T_HOLD);
+    this.kaTimer = new VTimer(w, this, T_KEEPALIVE);
+    this.retryTimer = new VTimer(w, this, T_RETRY);
   }
+
+  onTimer(kind: number): void {
+    if (kind === T_HOLD) this.peer.holdExpired(this);
+    else if (kind === T_KEEPALIVE) this.peer.sendKeepalive(this);
+    else this.peer.connectRetry(this);
+  }
+
+  onConnect(s: TcpSock): void { this.sock = s; this.peer.tcpUp(this); }
+  onData(_s: TcpSock, d: Uint8Array): void { this.peer.data(this, d); }
+  onEnd(): void { this.peer.connFailed(this, 'peer closed the connection'); }
+  onClose(): void { this.peer.connFailed(this, 'connection closed'); }
+  onError(_s: TcpSock, err: string): void { this.peer.connFailed(this, err); }
 
   stopTimers(): void { this.holdTimer.stop(); this.kaTimer.stop(); this.retryTimer.stop(); }
 }
 
-export class BgpPeer {
+export class BgpPeer implements TimerTarget {
   readonly address: number;
   readonly name: string;
   readonly remoteAs: number;
@@ -166,8 +202,13 @@ export class BgpPeer {
     this.ibgp = cfg.as === host.localAs;
     this.rrClient = (cfg.rrClient ?? false) && this.ibgp;
     this.nextHopSelf = cfg.nextHopSelf ?? false;
-    this.startTimer = new VTimer(host.world, () => this.startup());
-    this.connectTimer = new VTimer(host.world, () => this.connect());
+    this.startTimer = new VTimer(host.world, this, T_START);
+    this.connectTimer = new VTimer(host.world, this, T_CONNECT);
+  }
+
+  onTimer(kind: number): void {
+    if (kind === T_START) this.startup();
+    else this.connect();
   }
 
   get addressText(): string { return ipToString(this.address); }
@@ -181,7 +222,7 @@ export class BgpPeer {
   }
 
   /** Negotiated codec of the established session (what we send). */
-  get txOpts(): BgpCodecOptions { return this.est ? this.est.tx : { as4: false, addPath: false }; }
+  get txOpts(): BgpCodecOptions { return this.est ? this.est.tx : CLASSIC; }
 
   private trace(stage: string, detail: string): void {
     if (this.host.world.trace.on) this.host.trace(stage, `${this.name} (${this.addressText}): ${detail}`);
@@ -216,7 +257,7 @@ export class BgpPeer {
     if (!this.running || this.outgoing || this.est) return;
     const c = new BgpConn(this, 'out');
     this.outgoing = c;
-    const sock = this.host.socket(this.handlers(c));
+    const sock = this.host.socket(c);
     c.sock = sock;
     this.trace('bgp.session', `Connect: TCP connect to ${this.addressText}:${BGP_PORT}`);
     c.retryTimer.start(this.host.shaved(5));
@@ -233,7 +274,8 @@ export class BgpPeer {
     this.connect();
   }
 
-  private connFailed(c: BgpConn, why: string): void {
+  /** The connection failed or closed (from its socket). */
+  connFailed(c: BgpConn, why: string): void {
     if (c.closed) return;
     this.trace('bgp.session', `connection ${c.dir} failed: ${why}`);
     const wasEst = c === this.est;
@@ -257,17 +299,6 @@ export class BgpPeer {
     this.setSince();
   }
 
-  /** TCP handlers for a connection's socket. */
-  handlers(c: BgpConn): TcpHandlers {
-    return {
-      onConnect: (s) => { c.sock = s; this.tcpUp(c); },
-      onData: (_s, d) => this.data(c, d),
-      onEnd: () => this.connFailed(c, 'peer closed the connection'),
-      onClose: () => this.connFailed(c, 'connection closed'),
-      onError: (_s, err) => this.connFailed(c, err),
-    };
-  }
-
   /** An accepted connection from the peer; false when refused (the caller closes it). */
   accept(sock: TcpSock): BgpConn | null {
     if (!this.running || this.incoming) {
@@ -282,7 +313,8 @@ export class BgpPeer {
     return c;
   }
 
-  private tcpUp(c: BgpConn): void {
+  /** TCP is up on `c`: send OPEN. */
+  tcpUp(c: BgpConn): void {
     if (c.closed) return;
     c.retryTimer.stop();
     c.state = 'OpenSent';
@@ -329,7 +361,8 @@ export class BgpPeer {
     if (!this.est && this.running) this.afterError();
   }
 
-  private data(c: BgpConn, d: Uint8Array): void {
+  /** Bytes received on `c`. */
+  data(c: BgpConn, d: Uint8Array): void {
     if (c.closed) return;
     c.reasm.push(d);
     for (let ch = c.reasm.next(); ch && !c.closed; ch = c.reasm.next()) {

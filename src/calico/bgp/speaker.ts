@@ -266,9 +266,8 @@ export class BgpSpeaker implements SessionHost {
           return;
         }
         this.accepted.set(s, p);
-        const h = p.handlers(c);
         // The accepted socket shares the listener's handlers: route its events to the connection.
-        this.connHandlers.set(s, h);
+        this.connHandlers.set(s, c);
       },
       onData: (s, d) => this.connHandlers.get(s)?.onData?.(s, d),
       onEnd: (s) => this.connHandlers.get(s)?.onEnd?.(s),
