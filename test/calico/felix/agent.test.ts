@@ -122,6 +122,54 @@ describe('felix agent: syncs from the store', () => {
   });
 });
 
+describe('felix match blocks (policy.go matchBlockBuilder)', () => {
+  it('more than 15 multiport slots and a named port: a port block over the scratch bits, with an ipBlock except as a negated block after it', () => {
+    const c = cluster();
+    c.pods[0]!.ports = [{ name: 'http', port: 80, protocol: 'TCP' }];
+    const ports = [...Array.from({ length: 14 }, (_, i) => ({ port: 1000 + 2 * i })), { port: 2000, endPort: 2010 }, { port: 3000 }, { port: 'http' }];
+    c.policies = [{ ns: 'x', name: 'many-ports', spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ ipBlock: { cidr: '10.244.0.0/16', except: ['10.244.0.3/32'] } }], ports }] } }];
+    const f = felixCluster(c);
+    const pc = f.nodes[0]!.agent.last!.policyChains[0]!.chain;
+    const lines = iptablesSaveText(f.nodes[0]!.node, 'host').split('\n').filter((l) => l.startsWith(`-A ${pc} `)).map((l) => l.replace(/-m comment --comment "cali:[^"]+" /, ''));
+    expect(lines).toEqual([
+      `-A ${pc} -m comment --comment "KubernetesNetworkPolicy x/many-ports ingress" -j MARK --set-xmark 0x0/0x180000`,
+      `-A ${pc} -p tcp -m multiport --dports 1000,1002,1004,1006,1008,1010,1012,1014,1016,1018,1020,1022,1024,1026 -j MARK --set-xmark 0x80000/0x80000`,
+      `-A ${pc} -p tcp -m multiport --dports 2000:2010,3000 -j MARK --set-xmark 0x80000/0x80000`,
+      expect.stringMatching(new RegExp(`^-A ${pc.replace(/[/.]/g, '\\$&')} -m set --match-set cali40n:\\S+ dst,dst -j MARK --set-xmark 0x80000/0x80000$`)),
+      `-A ${pc} -s 10.244.0.3/32 -j MARK --set-xmark 0x0/0x80000`,
+      `-A ${pc} -s 10.244.0.0/16 -p tcp -m mark --mark 0x80000/0x80000 -j MARK --set-xmark 0x10000/0x10000`,
+    ]);
+    // y/c (10.244.1.2) may reach x/a on the listed ports and on http (80); x/b (10.244.0.3) is excepted.
+    for (const [port, want] of [[1026, true], [1027, false], [2005, true], [3000, true], [80, true], [81, false]] as const)
+      expect([port, passes(f, 'y/c', 'x/a', port)]).toEqual([port, want]);
+    expect(passes(f, 'x/b', 'x/a', 1000)).toBe(false);
+  });
+
+  it('several destination networks (ANP networks peer): a positive block; a second positive block goes through scratch1', () => {
+    const c = cluster();
+    const f = felixCluster(c, { extra: [{ apiVersion: 'policy.networking.k8s.io/v1alpha1', kind: 'AdminNetworkPolicy', metadata: { name: 'nets' }, spec: { priority: 1, subject: { namespaces: {} }, egress: [
+      { name: 'deny-nets', action: 'Deny', to: [{ networks: ['10.244.1.0/24', '192.168.1.12/32'] }], ports: [...Array.from({ length: 16 }, (_, i) => ({ portNumber: { protocol: 'TCP', port: 100 + i } })), { portNumber: { protocol: 'TCP', port: 80 } }] },
+    ] } }] });
+    expect(f.informer.problems).toEqual([]);
+    const pc = f.nodes[0]!.agent.last!.policyChains.find((p) => p.kind === 'kanp')!.chain;
+    const lines = iptablesSaveText(f.nodes[0]!.node, 'host').split('\n').filter((l) => l.startsWith(`-A ${pc} `)).map((l) => l.replace(/-m comment --comment "cali:[^"]+" /, ''));
+    expect(lines).toEqual([
+      `-A ${pc} -m comment --comment "KubernetesAdminNetworkPolicy nets egress" -j MARK --set-xmark 0x0/0x180000`,
+      // ANP ports stay in the order given (15 slots per multiport match).
+      `-A ${pc} -p tcp -m multiport --dports 100,101,102,103,104,105,106,107,108,109,110,111,112,113,114 -j MARK --set-xmark 0x80000/0x80000`,
+      `-A ${pc} -p tcp -m multiport --dports 115,80 -j MARK --set-xmark 0x80000/0x80000`,
+      `-A ${pc} -d 10.244.1.0/24 -j MARK --set-xmark 0x100000/0x100000`,
+      `-A ${pc} -d 192.168.1.12/32 -j MARK --set-xmark 0x100000/0x100000`,
+      `-A ${pc} -m mark --mark 0x0/0x100000 -j MARK --set-xmark 0x0/0x80000`,
+      `-A ${pc} -p tcp -m mark --mark 0x80000/0x80000 -j MARK --set-xmark 0x40000/0x40000`,
+      `-A ${pc} -m mark --mark 0x40000/0x40000 -j DROP`,
+    ]);
+    expect(passes(f, 'x/a', 'y/c', 80)).toBe(false);
+    expect(passes(f, 'x/a', 'y/c', 81)).toBe(true);
+    expect(passes(f, 'x/a', 'x/b', 80)).toBe(true);
+  });
+});
+
 describe('felix dispatch tree', () => {
   it('bins interface names by the character after their common prefix (dispatch.go)', () => {
     expect(dispatchTree(['cali1c', 'cali0b', 'cali0a'])).toEqual({ common: 'cali', bins: [{ prefix: 'cali0', names: ['cali0a', 'cali0b'] }, { prefix: 'cali1', names: ['cali1c'] }] });
