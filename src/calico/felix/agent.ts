@@ -64,8 +64,18 @@ export class FelixPolicy {
   last: FelixRendered | null = null;
   syncs = 0;
 
-  constructor(readonly node: Node, readonly cfg: FelixConfig, readonly informer: FelixInformer) {
+  constructor(readonly node: Node, public cfg: FelixConfig, readonly informer: FelixInformer) {
     informer.onChange(() => this.requestSync());
+  }
+
+  /**
+   * New node configuration — IP pools (natOutgoing, disabled), IPIP/VXLAN on,
+   * the node's addresses… — as felix learns it from its datastore; a sync
+   * follows (after minSyncPeriod, like a watch event).
+   */
+  updateConfig(patch: Partial<FelixConfig>): void {
+    this.cfg = { ...this.cfg, ...patch };
+    this.requestSync();
   }
 
   start(): void {

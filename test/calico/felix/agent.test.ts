@@ -60,7 +60,7 @@ describe('felix agent: syncs from the store', () => {
 
   it('a node without the policy\'s pods programs no policy chain; minSyncPeriod folds events into one sync', () => {
     const f = felixCluster(cluster(), { cfg: {} });
-    for (const n of f.nodes) (n.agent.cfg as { minSyncPeriod: number }).minSyncPeriod = 5e9;
+    for (const n of f.nodes) n.agent.cfg = { ...n.agent.cfg, minSyncPeriod: 5e9 };
     f.store.create(policyManifest({ ns: 'x', name: 'p1', spec: { podSelector: { matchLabels: { app: 'db' } } } }));
     f.store.create(policyManifest({ ns: 'x', name: 'p2', spec: { podSelector: { matchLabels: { app: 'web' } } } }));
     advance(f, 1e9);
@@ -247,6 +247,17 @@ describe('felix agent: host paths and NAT', () => {
     const out = skbFor('192.168.1.11', '192.168.1.12', 40001, 4789, 'UDP', 0);
     expect(st.hook(NfHook.LOCAL_OUT, out, null, fn.eth0) && st.hook(NfHook.POST_ROUTING, out, null, fn.eth0)).toBe(true);
     expect(iptablesSaveText(fn.node, 'host')).toContain('-A cali-POSTROUTING -o vxlan.calico -m comment');
+  });
+
+  it('updateConfig: a pool that turns natOutgoing on takes effect at the next sync', () => {
+    const f = felixCluster(cluster(), { cfg: { pools: [{ cidr: '10.244.0.0/16', natOutgoing: false, disabled: false }] } });
+    const fn = f.nodes[0]!, dev = fn.node.host.device(workloadInterfaceName('x', 'a'))!;
+    fn.agent.updateConfig({ pools: [{ cidr: '10.244.0.0/16', natOutgoing: true, disabled: false }] });
+    advance(f);
+    const out = skbFor('10.244.0.2', '8.8.8.8', 50000, 53, 'UDP', 0);
+    expect(hop(fn.node, out, dev, fn.eth0)).toBe(true);
+    expect(ipToString(ipv4Saddr(out.buf, out.nh))).toBe('192.168.1.11');
+    expect(fn.agent.syncs).toBe(2);
   });
 
   it('without a natOutgoing pool cali-nat-outgoing is empty and nothing is masqueraded', () => {
