@@ -329,6 +329,18 @@ describe('felix selectors and ipset names', () => {
     expect(ipsetName('all-ipam-pools')).toBe('cali40all-ipam-pools');
   });
 
+  it('UIDs and canonical text agree with libcalico-go\'s parser test fixtures', () => {
+    expect(uniqueId('s', selectorString({ k: 'all' }))).toBe('s:5y5I3VdRZfDU01O--xXAPx2yxCQQqMf0M6IWug');
+    expect(uniqueId('s', '!(has(b) || !has(a))')).toBe('s:Iss0uCleLYv1GSv_pNm7hAO58kE9jAx1NKyG3Q');
+    expect(uniqueId('s', '!(a == "b" && !c != "d")')).toBe('s:lh3haoY1ikTRkd4UZu0nWSaIBknYLPJLX16d-w');
+    // Set items sorted and de-duplicated; a value holding a double quote is single-quoted.
+    expect(selectorString({ k: 'in', label: 'a', values: ['z', 'z', 'x', 'y', 'x', 'a'] })).toBe('a in {"a", "x", "y", "z"}');
+    expect(selectorString({ k: 'eq', label: 'a', value: '"' })).toBe(`a == '"'`);
+    // Nested AND groups stay nested, as the parser keeps a parenthesised operand.
+    expect(selectorString({ k: 'and', of: [{ k: 'and', of: [{ k: 'eq', label: 'k', value: 'v' }, { k: 'has', label: 't' }] }, { k: 'in', label: 'a', values: ['b', 'c'] }] }))
+      .toBe('((k == "v" && has(t)) && a in {"b", "c"})');
+  });
+
   it('a policy id longer than the chain budget is hashed as felix does (names.ts)', () => {
     const c = cluster();
     c.policies = [{ ns: 'x', name: 'a-rather-long-policy-name', spec: { podSelector: {}, policyTypes: ['Ingress'] } }];
