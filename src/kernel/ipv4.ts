@@ -680,6 +680,9 @@ export class Ipv4Stack {
         else this.world.sched.after(delay, () => { if (dev.running) this.arpSend(dev, 2, tip, sip, sha, sha); });
         return;
       }
+      // proxy_arp on but no route to the target through another device: arp_process stays silent.
+      // Say why in the trace (Calico's 169.254.1.1 needs a default route on the node).
+      if (this.world.trace.on && !rt && this.ns.devFlag(dev, 'proxy_arp')) this.ev(dev, skb, 'arp.proxy', `not answering for ${ipToString(tip)}: proxy_arp is on but there is no route to it`);
     }
     // Update an existing entry: replies to us confirm reachability; requests and broadcast replies only refresh.
     const n = this.neighLookup(dev, sip);

@@ -19,6 +19,7 @@ import { ControlPlane } from './control-plane.js';
 import type { TraceSink } from '../trace/events.js';
 import { ObjectStore } from '../kube/store.js';
 import { createFlannel, type FlannelDeployment } from './flannel.js';
+import { createCalico, type CalicoDeployment, type CalicoPodSandbox } from './calico.js';
 
 export interface PodInfo {
   spec: PodSpec;
@@ -29,6 +30,8 @@ export interface PodInfo {
   /** The sandbox's container ID and CNI config (for CNI DEL). */
   containerID?: string;
   conf?: BridgeNetConf;
+  /** With network.plugin calico: the calico CNI sandbox (for CNI DEL). */
+  calico?: CalicoPodSandbox;
 }
 
 export interface Cluster {
@@ -53,6 +56,8 @@ export interface Cluster {
   store: ObjectStore;
   /** flanneld on every node, with network.plugin flannel. */
   flannel?: FlannelDeployment;
+  /** calico-node on every node (IPAM, tunl0, BIRD), with network.plugin calico. */
+  calico?: CalicoDeployment;
   /** Nodes that join later (a node-join event): not in the cluster yet. */
   pendingNodes: Set<string>;
   /** Nodes that have left (a node-leave event). */
@@ -168,6 +173,12 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     cl.flannel = createFlannel(c.network.flannel, cl.store, (k) => rng.int(0, k - 1), world.sched);
     for (const n of c.nodes) if (!cl.pendingNodes.has(n.name)) startFlanneld(n.name);
   }
+  if (c.network.calico) {
+    cl.calico = createCalico(c.network.calico, world, c.mtu);
+    for (const n of c.nodes) if (!cl.pendingNodes.has(n.name)) cl.calico.addNode(cl.nodes.get(n.name)!, n.ip);
+    const routerIPs = new Map(cl.routers.map((r) => [r, cl.segments.flatMap((_, i) => r.addrList('host', `eth${i}`)).map((a) => a.split('/')[0]!)] as const));
+    cl.calico.startBgp(routerIPs);
+  }
 
   // Pods, in manifest order.
   const confs = new Map<string, BridgeNetConf>();
@@ -211,6 +222,13 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     }
     const netns = `${pod.namespace}.${pod.name}`;
     node.netnsAdd(netns);
+    if (cl.calico) {
+      const sb = cl.calico.addPod(node, netns, pod.namespace, pod.name, hex(world.rng.bytes(32)), pod.pos, pod.pinnedIP);
+      const info: PodInfo = { spec: pod, node, netns, ip: sb.ip, hostVeth: sb.hostVeth, containerID: sb.containerID, calico: sb };
+      cl.pods.set(key, info);
+      startServers(node.ns(netns), portsOf(pod), pod.pos);
+      return info;
+    }
     const conf = confFor(node.name, pod.pos);
     const containerID = hex(world.rng.bytes(32));
     let result;
@@ -231,6 +249,11 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     const p = cl.pods.get(key);
     if (!p) return;
     cl.pods.delete(key);
+    if (p.calico) {
+      cl.calico!.delPod(p.node, p.calico, p.netns, p.spec.namespace, p.spec.name);
+      p.node.netnsDel(p.netns);
+      return;
+    }
     if (p.netns === 'host' || !p.conf || !p.containerID) return;
     cmdDel(p.node, p.conf, { containerID: p.containerID, netns: p.netns, ifName: 'eth0' });
     p.node.netnsDel(p.netns);

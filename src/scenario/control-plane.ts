@@ -39,6 +39,7 @@ import type { EndpointInfo, ProxierConfig, ServicePortInfo } from '../kubeproxy/
 import { DEFAULT_PROXIER_CONFIG, servicePortName } from '../kubeproxy/model.js';
 import { KubeProxyIptables } from '../kubeproxy/agent.js';
 import { NetpolInformer, startNetpol, type KubeRouterNetpol } from '../netpol/index.js';
+import { startFelixPolicy, type FelixPolicy } from '../calico/felix/index.js';
 import { SharedProxyCache, servicePortKey } from '../kubeproxy/iptables/index.js';
 import { createCloudLb, syncCloudLb, type LbListener } from './cloud-lb.js';
 import type { ClusterDnsView, DnsService } from '../dns/view.js';
@@ -82,7 +83,7 @@ export class ControlPlane {
   readonly services: boolean;
   /** The policy agents' shared informer (see startPolicyAgents), and the agent on each node. */
   private policyInformer: NetpolInformer | null = null;
-  private readonly policyAgents = new Map<string, KubeRouterNetpol>();
+  private readonly policyAgents = new Map<string, KubeRouterNetpol | FelixPolicy>();
 
   constructor(private readonly cl: Cluster) {
     const sc = cl.scenario;
@@ -290,13 +291,21 @@ export class ControlPlane {
   private startPolicyAgents(): void {
     const sc = this.cl.scenario;
     const uses = sc.manifests.some((m) => !!(m as OtherManifest).policy) || sc.events.some((e) => e.kind === 'policy-apply' || e.kind === 'policy-delete');
-    if (!uses) return;
+    // felix runs on every Calico node whatever the policies (workload chains, profiles, natOutgoing).
+    if (!uses && !this.cl.calico) return;
     this.policyInformer = new NetpolInformer(this.store);
     for (const name of this.cl.nodes.keys()) if (!this.cl.pendingNodes.has(name)) this.startPolicyAgent(name);
   }
 
   private startPolicyAgent(name: string): void {
     const c = this.cl.scenario.cluster;
+    const calico = this.cl.calico;
+    if (calico) {
+      this.policyAgents.set(name, startFelixPolicy(this.cl.nodes.get(name)!, this.policyInformer!, {
+        nodeName: name, nodeIPs: [ipToString(this.cl.machineIPs.get(name)!)], pools: calico.felixPools(), ipip: calico.tunnelAddress(name) !== null,
+      }));
+      return;
+    }
     this.policyAgents.set(name, startNetpol(this.cl.nodes.get(name)!, this.policyInformer!, {
       nodeName: name, nodeIPs: [ipToString(this.cl.machineIPs.get(name)!)], serviceCIDRs: [c.serviceCIDR.text],
     }));

@@ -54,9 +54,11 @@ export interface ExternalHostSpec {
 }
 
 export interface NetworkSpec {
-  plugin: 'bridge' | 'flannel';
+  plugin: 'bridge' | 'flannel' | 'calico';
   /** The flannel plugin's settings (plugin flannel only). */
   flannel?: FlannelSpec;
+  /** Calico's settings (plugin calico only). */
+  calico?: CalicoSpec;
   /** Bridge plugin options (defaults as the flannel conflist delegates: hairpinMode true, isDefaultGateway true). */
   hairpinMode: boolean;
   mtu: number;
@@ -77,6 +79,34 @@ export interface FlannelSpec {
   ipMasq: boolean;
   /** udp backend: virtual ns each user/kernel crossing of the flanneld proxy costs. */
   udpCrossingCost: number;
+  pos: SourcePos;
+}
+
+/** One Calico IPPool (projectcalico.org/v3), as the scenario gives it. */
+export interface CalicoPoolSpec {
+  name: string;
+  cidr: Cidr;
+  /** Block size (prefix length of the blocks nodes claim): 20..32, default 26. */
+  blockSize: number;
+  ipipMode: 'Always' | 'CrossSubnet' | 'Never';
+  natOutgoing: boolean;
+  pos: SourcePos;
+}
+
+/** Calico on every node: IP pools, the BGP topology (BGPConfiguration + BGPPeers), felix. */
+export interface CalicoSpec {
+  pools: CalicoPoolSpec[];
+  /** BGPConfiguration asNumber (default 64512). */
+  asNumber: number;
+  /** BGPConfiguration nodeToNodeMeshEnabled (default true, false when route reflectors are given). */
+  nodeToNodeMesh: boolean;
+  /** Nodes that are route reflectors (their routeReflectorClusterID set). */
+  routeReflectors: string[];
+  /** Where each route reflector is named (same order). */
+  routeReflectorPos: SourcePos[];
+  routeReflectorClusterID: string;
+  /** Global BGPPeers: the underlay router (ToR) peering with every node. */
+  peers: { router: string; asNumber: number; pos: SourcePos }[];
   pos: SourcePos;
 }
 

@@ -5,7 +5,7 @@
  */
 import { isDNS1123Subdomain } from '../kube/validation.js';
 import { InputError } from './errors.js';
-import type { Cidr, ClusterSpec, ContainerPortSpec, ExternalHostSpec, FlannelSpec, NetworkSpec, NodeSpec, SourcePos, StaticRouteSpec } from './types.js';
+import type { Cidr, ClusterSpec, ContainerPortSpec, ExternalHostSpec, FlannelSpec, CalicoSpec, CalicoPoolSpec, NetworkSpec, NodeSpec, SourcePos, StaticRouteSpec } from './types.js';
 import {
   broadcastOf,
   cidrContains,
@@ -35,10 +35,14 @@ export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network'
 export const KUBE_PROXY_KEYS = ['mode', 'minSyncPeriod', 'masqueradeAll', 'localhostNodePorts', 'clusterCIDR', 'nodePortAddresses'] as const;
 export const DNS_KEYS = ['enabled', 'clusterIP', 'domain', 'node'] as const;
 export const LINK_KEYS = ['vethDelay', 'nicDelay', 'nicBandwidth'] as const;
-export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist', 'backend', 'netConf', 'subnetManager', 'ipMasq', 'udpCrossingCost'] as const;
-/** Keys that only the flannel plugin takes, and those only the bridge plugin takes. */
+export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist', 'backend', 'netConf', 'subnetManager', 'ipMasq', 'udpCrossingCost', 'ipPools', 'bgp'] as const;
+/** Keys that only the flannel plugin takes, those only the bridge plugin takes, and Calico's. */
 const FLANNEL_ONLY = ['backend', 'netConf', 'subnetManager', 'ipMasq', 'udpCrossingCost'] as const;
 const BRIDGE_ONLY = ['hairpinMode', 'mtu'] as const;
+const CALICO_ONLY = ['ipPools', 'bgp'] as const;
+export const CALICO_POOL_KEYS = ['name', 'cidr', 'blockSize', 'ipipMode', 'natOutgoing'] as const;
+export const CALICO_BGP_KEYS = ['asNumber', 'nodeToNodeMesh', 'routeReflectors', 'routeReflectorClusterID', 'peers'] as const;
+export const CALICO_PEER_KEYS = ['router', 'asNumber'] as const;
 export const NODE_KEYS = ['name', 'ip', 'podCIDR', 'routes'] as const;
 export const HOST_KEYS = ['name', 'ip', 'routes', 'ports'] as const;
 export const ROUTE_KEYS = ['dst', 'via'] as const;
@@ -46,7 +50,6 @@ export const HOST_PORT_KEYS = ['port', 'protocol', 'name'] as const;
 
 /** Network plugins podwire knows of but does not implement yet. */
 const UNSUPPORTED_PLUGINS: Record<string, string> = {
-  calico: 'network plugin "calico" is not supported yet',
   cilium: 'network plugin "cilium" is not supported yet',
   weave: 'network plugin "weave" is not supported yet',
 };
@@ -213,6 +216,19 @@ export function validateCluster(y: Y): ClusterSpec {
     }
     nodes.push(node);
   }
+  const cal = network.calico;
+  cal?.routeReflectors.forEach((n, i) => {
+    if (!nodes.some((x) => x.name === n)) throw InputError.at(cal.routeReflectorPos[i]!, `network.bgp.routeReflectors: no node named ${JSON.stringify(n)}`, `one of ${nodes.map((x) => x.name).join(', ')}`);
+  });
+  if (cal) {
+    // The underlay router exists only between two or more subnets (one per subnet of the machines).
+    const subnets = new Set(nodes.map((x) => networkText(x.ip)));
+    for (const p of cal.peers) {
+      if (p.router !== 'router') throw InputError.at(p.pos, `network.bgp.peers: router ${JSON.stringify(p.router)} does not exist`, 'router (the underlay router between the node subnets)');
+      if (subnets.size < 2) throw InputError.at(p.pos, 'network.bgp.peers: the nodes share one subnet, so there is no underlay router to peer with', 'nodes on two or more subnets (the router joins them)');
+      if (p.asNumber === cal.asNumber) throw InputError.at(p.pos, `network.bgp.peers: the router's asNumber ${p.asNumber} is the cluster's own`, 'another AS: the ToR peers by eBGP');
+    }
+  }
 
   const externalHosts: ExternalHostSpec[] = [];
   for (const hy of m.opt('externalHosts')?.list() ?? []) {
@@ -311,13 +327,17 @@ export function validateCluster(y: Y): ClusterSpec {
 
 function validateNetwork(y: Y, clusterMtu: number, podCIDR: Cidr): NetworkSpec {
   const m = y.map(NETWORK_KEYS, ['plugin']);
-  const plugin = m.req('plugin').oneOf(['bridge', 'flannel'] as const, UNSUPPORTED_PLUGINS);
-  const wrong = plugin === 'bridge' ? FLANNEL_ONLY : BRIDGE_ONLY;
+  const plugin = m.req('plugin').oneOf(['bridge', 'flannel', 'calico'] as const, UNSUPPORTED_PLUGINS);
+  const wrong: readonly string[] = plugin === 'bridge' ? [...FLANNEL_ONLY, ...CALICO_ONLY] : plugin === 'flannel' ? [...BRIDGE_ONLY, ...CALICO_ONLY] : [...BRIDGE_ONLY, ...FLANNEL_ONLY, 'conflist'];
   for (const k of wrong) {
-    const ky = m.opt(k);
-    if (ky) ky.fail(`${ky.what} does not apply to network plugin "${plugin}"`, plugin === 'bridge'
-      ? 'plugin: flannel for flannel\'s options'
-      : k === 'mtu' ? 'no mtu: with flannel the pods\' MTU is FLANNEL_MTU from subnet.env (the backend\'s)' : 'the flannel delegate\'s options in conflist');
+    const ky = m.opt(k as typeof NETWORK_KEYS[number]);
+    if (!ky) continue;
+    const owner = (FLANNEL_ONLY as readonly string[]).includes(k) ? 'flannel' : (CALICO_ONLY as readonly string[]).includes(k) ? 'calico' : 'bridge';
+    ky.fail(`${ky.what} does not apply to network plugin "${plugin}"`,
+      plugin === 'calico'
+        ? (k === 'mtu' ? 'no mtu: Calico sizes the pods\' MTU from the host MTU and the encapsulation (1480 with IPIP)' : k === 'conflist' ? 'no conflist: calico-node installs 10-calico.conflist' : `plugin: ${owner} for its options`)
+        : owner !== 'bridge' ? `plugin: ${owner} for ${owner}'s options`
+        : k === 'mtu' ? 'no mtu: with flannel the pods\' MTU is FLANNEL_MTU from subnet.env (the backend\'s)' : 'the flannel delegate\'s options in conflist');
   }
   const hpY = m.opt('hairpinMode');
   const mtuY = m.opt('mtu');
@@ -328,6 +348,7 @@ function validateNetwork(y: Y, clusterMtu: number, podCIDR: Cidr): NetworkSpec {
     pos: y.pos,
   };
   if (plugin === 'flannel') net.flannel = validateFlannel(m, podCIDR);
+  if (plugin === 'calico') net.calico = validateCalico(m, podCIDR);
   const clY = m.opt('conflist');
   if (clY) {
     const text = clY.str('a CNI network configuration list (JSON) as a string');
@@ -374,4 +395,70 @@ function validateFlannel(m: YMap, podCIDR: Cidr): FlannelSpec {
     udpCrossingCost: ucY ? durationAt(ucY) : DEFAULT_UDP_CROSSING_COST,
     pos: ncY?.pos ?? bY?.pos ?? m.owner.pos,
   };
+}
+
+/**
+ * `network:` keys of the calico plugin: the IP pools (default: one pool over cluster.podCIDR,
+ * blockSize 26, ipipMode Always, natOutgoing true, as calico-node's CALICO_IPV4POOL_* defaults
+ * create it) and the BGP topology (BGPConfiguration's asNumber and node-to-node mesh, the route
+ * reflector nodes and their cluster ID, global BGPPeers with the underlay router).
+ */
+function validateCalico(m: YMap, podCIDR: Cidr): CalicoSpec {
+  const pools: CalicoPoolSpec[] = [];
+  const poolsY = m.opt('ipPools');
+  if (poolsY) {
+    const names = new UniqueNames('IP pool name');
+    const items = poolsY.list();
+    if (items.length === 0) poolsY.fail(`${poolsY.what} is empty`, 'at least one IP pool (or no ipPools key for the default pool)');
+    for (const py of items) {
+      const p = py.map(CALICO_POOL_KEYS, ['cidr']);
+      const nameY = p.opt('name');
+      const name = nameY ? nameY.str('a pool name') : `pool-${pools.length}`;
+      if (nameY) names.add(name, nameY);
+      const cidrY = p.req('cidr');
+      const cidr = cidrAt(cidrY, true);
+      if (!cidrWithin(cidr, podCIDR)) cidrY.fail(`${cidrY.what} ${cidr.text} is not inside cluster.podCIDR ${podCIDR.text}`, `a CIDR inside ${podCIDR.text} (kube-proxy's cluster CIDR must cover every pod)`);
+      for (const q of pools) if (cidrOverlaps(q.cidr, cidr)) cidrY.fail(`${cidrY.what} ${cidr.text} overlaps IP pool ${q.name} (${q.cidr.text}, line ${q.pos.line})`);
+      const bsY = p.opt('blockSize');
+      const blockSize = bsY ? bsY.int(20, 32) : 26;
+      if (blockSize < cidr.prefix) bsY!.fail(`${bsY!.what} ${blockSize} is larger than the pool ${cidr.text}`, `a block size of at least /${cidr.prefix}`);
+      const imY = p.opt('ipipMode');
+      const ipipMode = imY ? imY.oneOf(['Always', 'CrossSubnet', 'Never'] as const) : 'Always';
+      const noY = p.opt('natOutgoing');
+      pools.push({ name, cidr, blockSize, ipipMode, natOutgoing: noY ? noY.bool() : true, pos: py.pos });
+    }
+  } else {
+    pools.push({ name: 'default-ipv4-ippool', cidr: podCIDR, blockSize: podCIDR.prefix > 26 ? podCIDR.prefix : 26, ipipMode: 'Always', natOutgoing: true, pos: m.owner.pos });
+  }
+  const spec: CalicoSpec = { pools, asNumber: 64512, nodeToNodeMesh: true, routeReflectors: [], routeReflectorPos: [], routeReflectorClusterID: '244.0.0.1', peers: [], pos: m.owner.pos };
+  const bgpY = m.opt('bgp');
+  if (bgpY) {
+    const b = bgpY.map(CALICO_BGP_KEYS);
+    const asY = b.opt('asNumber');
+    if (asY) spec.asNumber = asY.int(1, 4294967295);
+    const rrY = b.opt('routeReflectors');
+    if (rrY) {
+      const seen = new UniqueNames('route reflector');
+      for (const ny of rrY.list()) { const n = ny.str('a node name'); seen.add(n, ny); spec.routeReflectors.push(n); spec.routeReflectorPos.push(ny.pos); }
+      if (!spec.routeReflectors.length) rrY.fail(`${rrY.what} is empty`, 'the names of the nodes that reflect routes');
+    }
+    const meshY = b.opt('nodeToNodeMesh');
+    spec.nodeToNodeMesh = meshY ? meshY.bool() : spec.routeReflectors.length === 0;
+    if (meshY && spec.nodeToNodeMesh && spec.routeReflectors.length) meshY.fail(`${meshY.what} is true but routeReflectors are given`, 'nodeToNodeMesh: false with route reflectors (every node then peers with the reflectors)');
+    const idY = b.opt('routeReflectorClusterID');
+    if (idY) {
+      const t = idY.str('an IPv4-formatted cluster ID');
+      if (parseIPv4(t) === undefined) idY.fail(`${idY.what} ${JSON.stringify(t)} is not an IPv4-formatted cluster ID`, 'A.B.C.D, e.g. 244.0.0.1');
+      spec.routeReflectorClusterID = t;
+    }
+    const peersY = b.opt('peers');
+    if (peersY) {
+      for (const py of peersY.list()) {
+        const p = py.map(CALICO_PEER_KEYS, ['router', 'asNumber']);
+        spec.peers.push({ router: p.req('router').str('the underlay router\'s name'), asNumber: p.req('asNumber').int(1, 4294967295), pos: py.pos });
+      }
+    }
+    if (!spec.nodeToNodeMesh && !spec.routeReflectors.length && !spec.peers.length) bgpY.fail(`${bgpY.what}: with nodeToNodeMesh false and no route reflectors or peers, no node learns any other node's routes`, 'routeReflectors, peers, or the node-to-node mesh');
+  }
+  return spec;
 }
