@@ -21,18 +21,18 @@
  *   filter INPUT   -I 1 -j cali-INPUT     FORWARD -I 1 -j cali-FORWARD, and appended
  *   filter OUTPUT  -I 1 -j cali-OUTPUT    `-m mark --mark 0x10000/0x10000 -j ACCEPT`,
  *                                         `-j MARK --set-mark 0x10000/0x10000`
- *   cali-FORWARD: clear all Calico bits but accept (allCalicoMarkBits = accept|pass|scratch0|
- *     scratch1 = 0x1b0000, so `--set-xmark 0x0/0x1a0000`; INPUT/OUTPUT clear 0x1b0000); from-hep-forward when accept is
- *     clear; -i cali+ → cali-from-wl-dispatch; -o cali+ → cali-to-wl-dispatch;
- *     cali-to-hep-forward; cali-cidr-block.
+ *   cali-FORWARD: clear all Calico bits but accept (allCalicoMarkBits = accept|pass|
+ *     scratch0|scratch1 = 0x1b0000, so `--set-xmark 0x0/0x1a0000`; cali-INPUT/OUTPUT clear
+ *     0x1b0000); cali-from-hep-forward when accept is clear; -i cali+ → cali-from-wl-dispatch;
+ *     -o cali+ → cali-to-wl-dispatch; cali-to-hep-forward; cali-cidr-block.
  *   cali-INPUT: [IPIP from cali40all-hosts-net to a local address → ACCEPT, other
  *     IPIP → DROP]; [VXLAN (UDP 4789) to a local address from cali40all-vxlan-net → ACCEPT,
  *     other → DROP]; -i cali+ -g cali-wl-to-host; accepted → ACCEPT; clear marks;
  *     cali-from-host-endpoint; accepted → ACCEPT.
  *   cali-wl-to-host: cali-from-wl-dispatch, then DefaultEndpointToHostAction.
  *   cali-OUTPUT: accepted → ACCEPT; -o cali+ → RETURN (host → local workload is not
- *     policed); [IPIP to cali40all-hosts-net → ACCEPT]; [VXLAN to cali40all-vxlan-net → ACCEPT]; clear; ! DNAT → cali-to-host-endpoint;
- *     accepted → ACCEPT.
+ *     policed); [IPIP to cali40all-hosts-net → ACCEPT]; [VXLAN to cali40all-vxlan-net →
+ *     ACCEPT]; clear; ! DNAT → cali-to-host-endpoint; accepted → ACCEPT.
  *   cali-from-wl-dispatch / cali-to-wl-dispatch: felix's shallow tree (dispatch.go): interface
  *     names sorted, binned by the character after their common prefix; a bin of several names
  *     is a child chain cali-from-wl-dispatch-<c> (`-i cali<c>+ -g` from the root) holding
@@ -48,7 +48,7 @@
  *     `-m mark --mark 0x0/0x20000 -j DROP` ("End of tier default. Drop if no policies passed
  *     packet"); then the profiles cali-pri|pro-kns.<ns> and cali-pri|pro-ksa.<ns>.<sa>, each
  *     + "Return if profile accepted"; DROP "Drop if no profiles matched".
- *   cali-pi-<id> / cali-po-<id>: per Calico rule (see `ruleLines`): Allow → MARK 0x10000 +
+ *   cali-pi-<id> / cali-po-<id>: per Calico rule (see `ruleBodies`): Allow → MARK 0x10000 +
  *     RETURN, Deny → MARK 0x40000 + DROP, Pass → MARK 0x20000 + RETURN; trailing RETURNs
  *     stripped; the first rule carries the chain comment ("KubernetesNetworkPolicy x/name
  *     ingress", "KubernetesAdminNetworkPolicy name egress", …).
@@ -77,8 +77,9 @@
  *
  * AdminNetworkPolicy → tier `adminnetworkpolicy` (order = priority, then name), actions
  * Allow/Deny/Pass, one Calico rule per protocol of the rule's ports (outer) × peer (inner),
- * a policy type only when it has rules (libcalico-go's ANP conversion, as its tests state); BaselineAdminNetworkPolicy → tier `baselineadminnetworkpolicy`
- * (Allow/Deny) after the default tier. Peers: namespaces → the pcns. namespace selector;
+ * ports in the order given, a policy type only when it has rules (libcalico-go's ANP
+ * conversion, as its tests state); BaselineAdminNetworkPolicy → tier
+ * `baselineadminnetworkpolicy` (Allow/Deny) after the default tier. Peers: namespaces → the pcns. namespace selector;
  * pods → namespace && pod selector; networks → destination nets; nodes → the selected
  * nodes' addresses as destination nets (podwire: felix would match host endpoints, which
  * this model has none of). A named port, whose protocol is the container port's, is
