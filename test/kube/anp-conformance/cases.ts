@@ -92,7 +92,8 @@ export interface Step {
 export interface UpstreamCase {
   /** The upstream ConformanceTest ShortName. */
   shortName: string;
-  profile: 'Standard' | 'Experimental';
+  /** `Standard (v1alpha2 PR)`: a v1alpha2 ClusterNetworkPolicy case from an unmerged upstream pull request, translated (see V1ALPHA2_PR_CASES). */
+  profile: 'Standard' | 'Experimental' | 'Standard (v1alpha2 PR)';
   api: 'ANP' | 'BANP';
   /** The upstream manifest the case applies. */
   manifest: string;
@@ -534,6 +535,87 @@ export const CASES: UpstreamCase[] = [
       { name: "Should support a 'deny-egress' rule policy for egress-node-peer", expect: [f(H1, CENTAUR1, HNP[4], 'UDP', false), f(H1, CENTAUR1, HNP[6], 'SCTP', false)] },
     ],
   },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Cases of upstream's v1alpha2 (ClusterNetworkPolicy) suite that release-0.1 lacks, from pull
+// requests open at the snapshot: #384 (port ranges; a `pods` peer without namespaceSelector),
+// #385 (two policies at the same priority), #386 (a policy with rules in one direction leaves
+// the other direction alone). Translated to v1alpha1: tier Admin → AdminNetworkPolicy (same
+// priority), tier Baseline → the BaselineAdminNetworkPolicy, Accept → Allow, `protocols:
+// [{tcp: {destinationPort: {range}}}]` → `ports: [{portRange: {protocol: TCP, …}}]`, a pods
+// peer without namespaceSelector → `namespaceSelector: {}` (v1alpha1 requires the field; {}
+// selects every namespace). The port-range and omitted-selector cases are sub-tests upstream
+// adds to the per-protocol / gress tests with their own policies, so they stand alone here.
+
+const rangeCase = (dir: Dir, proto: Protocol, lo: number, hi: number, peer: House, pri: number, flows: Flow[], parent: string): UpstreamCase => {
+  const w = dir === 'ingress' ? 'from' : 'to';
+  const name = `${dir}-${proto.toLowerCase()}-port-range`;
+  return {
+    shortName: `${parent} (port range, PR #384)`, profile: 'Standard (v1alpha2 PR)', api: 'ANP', manifest: `admin_tier/standard-${dir}-${proto.toLowerCase()}-port-range-rules.yaml`,
+    policies: () => [anp(name, pri, nsPeer('durmstrang'), {
+      [dir]: [
+        rule(dir, `allow-${w}-${peer}-at-port-range-${lo}-${hi}`, 'Allow', [nsPeer(peer)], [range(proto, lo, hi)]),
+        rule(dir, `deny-${w}-${peer}-everything-else`, 'Deny', [nsPeer(peer)]),
+      ],
+    })],
+    steps: [{ name: `Should support an 'allow-${dir}' policy for ${proto} protocol at the specified port range`, expect: flows }],
+  };
+};
+const V0 = 'viktor-krum-0', V1 = 'viktor-krum-1';
+
+export const V1ALPHA2_PR_CASES: UpstreamCase[] = [
+  rangeCase('ingress', 'TCP', 80, 8080, 'hufflepuff', 3, to(V0, [C0, 80, 'TCP', true], [C0, 8080, 'TCP', true], [C1, 8081, 'TCP', false]), 'AdminNetworkPolicyIngressTCP'),
+  rangeCase('ingress', 'UDP', 53, 5353, 'hufflepuff', 7, to(V0, [C0, 53, 'UDP', true], [C0, 5353, 'UDP', true], [C1, 5354, 'UDP', false]), 'AdminNetworkPolicyIngressUDP'),
+  rangeCase('ingress', 'SCTP', 9003, 9005, 'hufflepuff', 8, to(V0, [C0, 9003, 'SCTP', true], [C0, 9005, 'SCTP', true], [C1, 9006, 'SCTP', false]), 'AdminNetworkPolicyIngressSCTP'),
+  rangeCase('egress', 'TCP', 80, 8080, 'hufflepuff', 3, [f(V0, C1, 8080, 'TCP', true), f(V0, C1, 80, 'TCP', true), f(V1, C1, 8081, 'TCP', false)], 'AdminNetworkPolicyEgressTCP'),
+  rangeCase('egress', 'UDP', 53, 5353, 'gryffindor', 7, [f(V0, H1, 53, 'UDP', true), f(V0, H1, 5353, 'UDP', true), f(V1, H1, 5354, 'UDP', false)], 'AdminNetworkPolicyEgressUDP'),
+  rangeCase('egress', 'SCTP', 9003, 9005, 'hufflepuff', 8, [f(V0, C1, 9003, 'SCTP', true), f(V0, C1, 9005, 'SCTP', true), f(V1, C1, 9006, 'SCTP', false)], 'AdminNetworkPolicyEgressSCTP'),
+  {
+    shortName: 'AdminNetworkPolicyGress (omitted namespaceSelector, PR #384)', profile: 'Standard (v1alpha2 PR)', api: 'ANP', manifest: 'admin_tier/standard-gress-omitted-namespaceselector.yaml',
+    policies: () => [anp('gress-omitted-namespaceselector', 3, nsPeer('durmstrang'), {
+      ingress: [rule('ingress', 'deny-from-all-conformance-pods', 'Deny', [{
+        pods: { namespaceSelector: {}, podSelector: { matchExpressions: [{ key: 'conformance-house', operator: 'Exists' }] } },
+      }])],
+    })],
+    steps: [{ name: 'Should support matching pods across namespaces when namespaceSelector is omitted', expect: to(V0, [L0, 80, 'TCP', false], [C0, 80, 'TCP', false]) }],
+  },
+  {
+    shortName: 'CNPAdminTierSamePriority (PR #385)', profile: 'Standard (v1alpha2 PR)', api: 'ANP', manifest: 'admin_tier/same-priority-{1,2}.yaml',
+    policies: () => [
+      anp('same-priority-1', 15, nsPeer('gryffindor'), { ingress: [rule('ingress', 'allow-from-ravenclaw', 'Allow', [nsPeer('ravenclaw')]), rule('ingress', 'deny-all-else', 'Deny', [{ namespaces: {} }])] }),
+      anp('same-priority-2', 15, nsPeer('hufflepuff'), { ingress: [rule('ingress', 'allow-from-slytherin', 'Allow', [nsPeer('slytherin')]), rule('ingress', 'deny-all-else', 'Deny', [{ namespaces: {} }])] }),
+    ],
+    steps: [
+      { name: 'Should allow traffic matching same priority disjoint policies', expect: [f(L0, H0, 80, 'TCP', true), f(D0, C0, 80, 'TCP', true)] },
+      { name: 'Should deny traffic not matching same priority disjoint policies', expect: [f(D0, H0, 80, 'TCP', false), f(L0, C0, 80, 'TCP', false)] },
+    ],
+  },
+  ...(['ANP', 'BANP'] as const).flatMap((api): UpstreamCase[] => {
+    const tier = api === 'ANP' ? 'Admin' : 'Baseline';
+    const mk = (dir: Dir, r: Obj) => (api === 'ANP' ? anp(`${tier.toLowerCase()}-${dir}-isolation`, 20, nsPeer('gryffindor'), { [dir]: [r] }) : banp(nsPeer('gryffindor'), { [dir]: [r] }));
+    const dirName = api === 'ANP' ? 'admin_tier' : 'baseline_tier';
+    return [
+      {
+        shortName: `CNP${tier}TierIngressRulesEgressUnaffected (PR #386)`, profile: 'Standard (v1alpha2 PR)', api, manifest: `${dirName}/standard-ingress-isolation.yaml`,
+        policies: () => [mk('ingress', rule('ingress', 'deny-from-slytherin', 'Deny', [nsPeer('slytherin')]))],
+        steps: [
+          { name: 'Should enforce the ingress rule: deny ingress from slytherin to gryffindor', expect: [f(D0, H0, 80, 'TCP', false)] },
+          { name: 'Should not affect egress: gryffindor can still egress to ravenclaw', expect: [f(H0, L0, 80, 'TCP', true)] },
+          { name: 'Should not affect egress: gryffindor can still egress to hufflepuff', expect: [f(H0, C0, 80, 'TCP', true)] },
+        ],
+      },
+      {
+        shortName: `CNP${tier}TierEgressRulesIngressUnaffected (PR #386)`, profile: 'Standard (v1alpha2 PR)', api, manifest: `${dirName}/standard-egress-isolation.yaml`,
+        policies: () => [mk('egress', rule('egress', 'deny-to-slytherin', 'Deny', [nsPeer('slytherin')]))],
+        steps: [
+          { name: 'Should enforce the egress rule: deny egress from gryffindor to slytherin', expect: [f(H0, D0, 80, 'TCP', false)] },
+          { name: 'Should not affect ingress: ravenclaw can still reach gryffindor', expect: [f(L0, H0, 80, 'TCP', true)] },
+          { name: 'Should not affect ingress: hufflepuff can still reach gryffindor', expect: [f(C0, H0, 80, 'TCP', true)] },
+        ],
+      },
+    ];
+  }),
 ];
 
 /** The policies in force before each step (step i sees the mutations of steps 0..i applied in order), as fresh copies. */

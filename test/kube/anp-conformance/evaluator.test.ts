@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { PolicyEvaluator } from '../../../src/kube/policy-eval.js';
 import { reachability } from '../../../src/kube/policy-reach.js';
 import type { PortCase } from '../../../src/kube/policy-eval.js';
-import { CASES, statesOf, type Flow } from './cases.js';
+import { CASES, V1ALPHA2_PR_CASES, statesOf, type Flow } from './cases.js';
 import { PODS, ns, podRef } from './hogwarts.js';
 import { hogwarts, policySetOf } from './world.js';
 
@@ -28,6 +28,7 @@ describe('the Hogwarts topology', () => {
     for (const p of view.pods) {
       expect(p.labels).toEqual({ 'conformance-house': p.namespace.replace('network-policy-conformance-', '') });
       if (p.name.startsWith('centaur')) expect(p.hostNetwork).toBe(true);
+      else if (p.name.startsWith('viktor-krum')) expect((p.ports ?? []).filter((x) => x.name).map((x) => x.name)).toEqual(['web', 'web-8080', 'dns', 'dns-sd']);
       else expect((p.ports ?? []).filter((x) => x.name).map((x) => `${x.name}=${x.containerPort}/${x.protocol}`)).toEqual(['web=80/TCP', 'dns=53/UDP']);
     }
     for (const n of view.namespaces.filter((x) => x.name.startsWith('network-policy-conformance-')))
@@ -36,7 +37,7 @@ describe('the Hogwarts topology', () => {
   });
 });
 
-for (const c of CASES) {
+for (const c of [...CASES, ...V1ALPHA2_PR_CASES]) {
   describe(`${c.profile} ${c.shortName} (${c.manifest})`, () => {
     const { view, ips } = hogwarts();
     const states = statesOf(c, ips);

@@ -15,6 +15,11 @@
  *   ports (defaults 34345..34352: [0] 34345/TCP, [1] 34346/TCP, [2] 34347/UDP, [4] 34349/UDP,
  *   [6] 34351/SCTP, [7] 34352/SCTP; [3]/[5] are agnhost's HTTP ports, unused by the tests).
  *
+ * - `network-policy-conformance-durmstrang` with `viktor-krum-0/1`: not in release-0.1; added
+ *   upstream by the (v1alpha2, unmerged at the snapshot) pull request #384 for its port-range and
+ *   omitted-namespaceSelector cases, which cases.ts ports to v1alpha1. No release-0.1 case
+ *   selects or asserts them.
+ *
  * Two nodes on flannel vxlan (upstream runs on a multi-node kind cluster): `-0` pods on node-1,
  * `-1` pods on node-2; centaur-0 on node-2 and centaur-1 on node-1, so the node-peer cases
  * (clients harry-potter-0/1, server centaur-1) cross the underlay for harry-potter-1.
@@ -23,12 +28,12 @@ import { stringify } from 'yaml';
 import type { Obj } from '../../../src/kube/object.js';
 
 export const PREFIX = 'network-policy-conformance-';
-export const HOUSES = ['gryffindor', 'slytherin', 'hufflepuff', 'ravenclaw', 'forbidden-forrest'] as const;
+export const HOUSES = ['gryffindor', 'slytherin', 'hufflepuff', 'ravenclaw', 'forbidden-forrest', 'durmstrang'] as const;
 export type House = (typeof HOUSES)[number];
 export const ns = (h: House): string => PREFIX + h;
 
 /** The pods' StatefulSet names, per house. */
-export const STUDENTS: Record<Exclude<House, 'forbidden-forrest'>, string> = {
+export const STUDENTS: Record<Exclude<House, 'forbidden-forrest' | 'durmstrang'>, string> = {
   gryffindor: 'harry-potter',
   slytherin: 'draco-malfoy',
   hufflepuff: 'cedric-diggory',
@@ -44,6 +49,15 @@ const STUDENT_PORTS: Port[] = [
   { containerPort: 8080, protocol: 'TCP' },
   { containerPort: 5353, protocol: 'UDP' },
   { containerPort: 53, protocol: 'UDP', name: 'dns' },
+  { containerPort: 9003, protocol: 'SCTP' },
+  { containerPort: 9005, protocol: 'SCTP' },
+];
+/** viktor-krum (durmstrang) declares every TCP/UDP port, named. */
+const VIKTOR_PORTS: Port[] = [
+  { containerPort: 80, protocol: 'TCP', name: 'web' },
+  { containerPort: 8080, protocol: 'TCP', name: 'web-8080' },
+  { containerPort: 53, protocol: 'UDP', name: 'dns' },
+  { containerPort: 5353, protocol: 'UDP', name: 'dns-sd' },
   { containerPort: 9003, protocol: 'SCTP' },
   { containerPort: 9005, protocol: 'SCTP' },
 ];
@@ -70,6 +84,8 @@ export const PODS: PodDef[] = [
   ),
   { house: 'forbidden-forrest', name: 'centaur-0', node: 'node-2', hostNetwork: true, ports: CENTAUR_PORTS },
   { house: 'forbidden-forrest', name: 'centaur-1', node: 'node-1', hostNetwork: true, ports: CENTAUR_PORTS },
+  { house: 'durmstrang', name: 'viktor-krum-0', node: 'node-1', hostNetwork: false, ports: VIKTOR_PORTS },
+  { house: 'durmstrang', name: 'viktor-krum-1', node: 'node-2', hostNetwork: false, ports: VIKTOR_PORTS },
 ];
 
 /** `network-policy-conformance-<house>/<pod>` for a pod name (the house follows from the name). */
