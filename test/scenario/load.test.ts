@@ -297,7 +297,7 @@ describe('inline scenario errors', () => {
       's.yaml:8:1: error: unknown key "trafic" at the top level; did you mean "traffic"? (expected one of name, seed, description, cluster, manifests, traffic, events)',
     );
     expect(err(`name: t\n${CLUSTER.replace('{plugin: bridge}', '{plugin: bridge, zzz: 1}')}`)).toBe(
-      's.yaml:5:29: error: unknown key "zzz" in cluster.network (expected one of plugin, hairpinMode, mtu, conflist, backend, netConf, subnetManager, ipMasq, udpCrossingCost)',
+      's.yaml:5:29: error: unknown key "zzz" in cluster.network (expected one of plugin, hairpinMode, mtu, conflist, backend, netConf, subnetManager, ipMasq, udpCrossingCost, ipPools, bgp)',
     );
   });
   it('wrong types and bad values', () => {
@@ -308,10 +308,11 @@ describe('inline scenario errors', () => {
     expect(err(`name: t\ncluster: [1]\n`)).toMatch(/^s\.yaml:2:10: error: cluster must be a mapping, got a list \(expected a mapping with keys podCIDR, /);
     expect(err(`name: t\ncluster:\n`)).toBe('s.yaml:2:1: error: the top level is missing required key "cluster"');
   });
-  it('calico is not supported yet', () => {
-    expect(err(`name: t\n${CLUSTER.replace('{plugin: bridge}', '{plugin: calico}')}`)).toBe(
-      's.yaml:5:21: error: network plugin "calico" is not supported yet (expected bridge | flannel)',
+  it('cilium is not supported yet; calico options are refused on other plugins', () => {
+    expect(err(`name: t\n${CLUSTER.replace('{plugin: bridge}', '{plugin: cilium}')}`)).toBe(
+      's.yaml:5:21: error: network plugin "cilium" is not supported yet (expected bridge | flannel | calico)',
     );
+    expect(err(`name: t\n${CLUSTER.replace('{plugin: bridge}', '{plugin: bridge, bgp: {asNumber: 1}}')}`)).toMatch(/network\.bgp does not apply to network plugin "bridge" \(expected plugin: calico for calico's options\)/);
   });
   it('durations, bandwidths and defaults', () => {
     const s = parseScenario(
