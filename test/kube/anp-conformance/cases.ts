@@ -93,7 +93,7 @@ export interface UpstreamCase {
   /** The upstream ConformanceTest ShortName. */
   shortName: string;
   /** `Standard (v1alpha2 PR)`: a v1alpha2 ClusterNetworkPolicy case from an unmerged upstream pull request, translated (see V1ALPHA2_PR_CASES). */
-  profile: 'Standard' | 'Experimental' | 'Standard (v1alpha2 PR)';
+  profile: 'Standard' | 'Experimental' | 'Standard (v1alpha2 PR)' | 'Extended (v0.1.5)';
   api: 'ANP' | 'BANP';
   /** The upstream manifest the case applies. */
   manifest: string;
@@ -616,6 +616,63 @@ export const V1ALPHA2_PR_CASES: UpstreamCase[] = [
       },
     ];
   }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// v0.1.5 (profiles "Core" and "Extended"): its Core cases are release-0.1's Standard ones (same
+// manifests and expectations under core-* names), but its Extended node-peer and inline-CIDR
+// cases differ: fixed host ports (36363/36364 TCP, 34345/34346 UDP, 9003 SCTP), the ANP node
+// case's allow poke from harry-potter-0, and both CIDR cases run on the node-and-cidr policies
+// (whose deny rule lists slytherin pods, nodes and [0.0.0.0/0, ::/0]) with positive pokes only
+// after the allow rule is inserted.
+
+const LINUX_NODES = { nodes: { matchLabels: { 'kubernetes.io/os': 'linux' } } };
+const v015AnpNodeCidr = () => anp('node-and-cidr-as-peers-example', 75, podsPeer('gryffindor'), {
+  egress: [
+    rule('egress', 'allow-egress-to-36363-on-nodes', 'Allow', [LINUX_NODES], [port('TCP', 36363)]),
+    rule('egress', 'pass-egress-to-5353-on-nodes', 'Pass', [LINUX_NODES], [port('UDP', 34345)]),
+    rule('egress', 'deny-egress-to-slytherin-and-nodes-and-internet', 'Deny', [podsPeer('slytherin'), LINUX_NODES, { networks: ['0.0.0.0/0', '::/0'] }]),
+  ],
+});
+const v015BanpNodeCidr = () => banp(nsPeer('gryffindor'), {
+  egress: [
+    rule('egress', 'allow-egress-to-36363-on-nodes', 'Allow', [LINUX_NODES], [range('TCP', 36363, 36364)]),
+    rule('egress', 'deny-egress-to-nodes-and-internet', 'Deny', [LINUX_NODES, { networks: ['0.0.0.0/0', '::/0'] }]),
+  ],
+});
+const v015CidrSteps = (key: string): Step[] => [
+  { name: "Should support a 'deny-egress' rule policy for egress-cidr-peer", expect: cidrAll(H1, [L0, C0], false) },
+  { ...CIDR_STEPS(key)[1], expect: cidrAll(H1, [L0, C0], true) },
+];
+
+export const V015_CASES: UpstreamCase[] = [
+  {
+    shortName: 'AdminNetworkPolicyEgressNodePeers (v0.1.5)', profile: 'Extended (v0.1.5)', api: 'ANP', manifest: 'admin_network_policy/extended-egress-selector-rules.yaml',
+    policies: () => [v015AnpNodeCidr()],
+    steps: [
+      { name: "Should support an 'allow-egress' rule policy for egress-node-peer", expect: [f(H0, CENTAUR1, 36363, 'TCP', true)] },
+      { name: "Should support a 'pass-egress' rule policy for egress-node-peer", expect: [f(H1, CENTAUR1, 34345, 'UDP', true)] },
+      { name: "Should support a 'deny-egress' rule policy for egress-node-peer", expect: [f(H1, CENTAUR1, 36364, 'TCP', false), f(H1, CENTAUR1, 34346, 'UDP', false), f(H1, CENTAUR1, 9003, 'SCTP', false)] },
+    ],
+  },
+  {
+    shortName: 'AdminNetworkPolicyEgressInlineCIDRPeers (v0.1.5)', profile: 'Extended (v0.1.5)', api: 'ANP', manifest: 'admin_network_policy/extended-egress-selector-rules.yaml',
+    policies: () => [v015AnpNodeCidr()],
+    steps: v015CidrSteps(ANP('node-and-cidr-as-peers-example')),
+  },
+  {
+    shortName: 'BaselineAdminNetworkPolicyEgressNodePeers (v0.1.5)', profile: 'Extended (v0.1.5)', api: 'BANP', manifest: 'baseline_admin_network_policy/extended-egress-selector-rules.yaml',
+    policies: () => [v015BanpNodeCidr()],
+    steps: [
+      { name: "Should support an 'allow-egress' rule policy for egress-node-peer", expect: [f(H0, CENTAUR1, 36363, 'TCP', true), f(H1, CENTAUR1, 36364, 'TCP', true)] },
+      { name: "Should support a 'deny-egress' rule policy for egress-node-peer", expect: [f(H1, CENTAUR1, 34346, 'UDP', false), f(H1, CENTAUR1, 9003, 'SCTP', false)] },
+    ],
+  },
+  {
+    shortName: 'BaselineAdminNetworkPolicyEgressInlineCIDRPeers (v0.1.5)', profile: 'Extended (v0.1.5)', api: 'BANP', manifest: 'baseline_admin_network_policy/extended-egress-selector-rules.yaml',
+    policies: () => [v015BanpNodeCidr()],
+    steps: v015CidrSteps(BANP),
+  },
 ];
 
 /** The policies in force before each step (step i sees the mutations of steps 0..i applied in order), as fresh copies. */

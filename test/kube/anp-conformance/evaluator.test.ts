@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { PolicyEvaluator } from '../../../src/kube/policy-eval.js';
 import { reachability } from '../../../src/kube/policy-reach.js';
 import type { PortCase } from '../../../src/kube/policy-eval.js';
-import { CASES, V1ALPHA2_PR_CASES, statesOf, type Flow } from './cases.js';
+import { CASES, V015_CASES, V1ALPHA2_PR_CASES, statesOf, type Flow } from './cases.js';
 import { PODS, ns, podRef } from './hogwarts.js';
 import { hogwarts, policySetOf } from './world.js';
 
@@ -37,7 +37,7 @@ describe('the Hogwarts topology', () => {
   });
 });
 
-for (const c of [...CASES, ...V1ALPHA2_PR_CASES]) {
+for (const c of [...CASES, ...V015_CASES, ...V1ALPHA2_PR_CASES]) {
   describe(`${c.profile} ${c.shortName} (${c.manifest})`, () => {
     const { view, ips } = hogwarts();
     const states = statesOf(c, ips);

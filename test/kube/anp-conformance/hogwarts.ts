@@ -13,7 +13,8 @@
  *   are declared too, unnamed — named-port resolution sees exactly upstream's two names;
  * - `centaur-0`/`centaur-1` in forbidden-forrest: hostNetwork pods serving the suite's host-network
  *   ports (defaults 34345..34352: [0] 34345/TCP, [1] 34346/TCP, [2] 34347/UDP, [4] 34349/UDP,
- *   [6] 34351/SCTP, [7] 34352/SCTP; [3]/[5] are agnhost's HTTP ports, unused by the tests).
+ *   [6] 34351/SCTP, [7] 34352/SCTP; [3]/[5] are agnhost's HTTP ports, unused by the tests), and
+ *   also v0.1.5's fixed ones (36363-36364/TCP, 34345-34346/UDP, 9003/9005 SCTP) for its cases.
  *
  * - `network-policy-conformance-durmstrang` with `viktor-krum-0/1`: not in release-0.1; added
  *   upstream by the (v1alpha2, unmerged at the snapshot) pull request #384 for its port-range and
@@ -68,6 +69,13 @@ const CENTAUR_PORTS: Port[] = [
   { containerPort: HNP[4], protocol: 'UDP', name: `dns-${HNP[4]}` },
   { containerPort: HNP[6], protocol: 'SCTP' },
   { containerPort: HNP[7], protocol: 'SCTP' },
+  // v0.1.5's fixed host ports (before they became configurable): 36363-36364/TCP, 34345-34346/UDP, 9003/9005 SCTP.
+  { containerPort: 36363, protocol: 'TCP', name: 'web-36363' },
+  { containerPort: 36364, protocol: 'TCP', name: 'web-36364' },
+  { containerPort: 34345, protocol: 'UDP', name: 'dns-34345' },
+  { containerPort: 34346, protocol: 'UDP', name: 'dns-34346' },
+  { containerPort: 9003, protocol: 'SCTP' },
+  { containerPort: 9005, protocol: 'SCTP' },
 ];
 
 export interface PodDef {

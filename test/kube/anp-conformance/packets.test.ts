@@ -24,7 +24,7 @@ import { parseScenario } from '../../../src/scenario/load.js';
 import { probePolicyCells, type PolicyProbeCell } from '../../../src/scenario/policy-probe.js';
 import { PolicyEvaluator } from '../../../src/kube/policy-eval.js';
 import type { Obj } from '../../../src/kube/object.js';
-import { CASES, V1ALPHA2_PR_CASES, keyOf, statesOf, type PolicyState } from './cases.js';
+import { CASES, V015_CASES, V1ALPHA2_PR_CASES, keyOf, statesOf, type PolicyState } from './cases.js';
 import { PODS, hogwartsScenario, podRef, type PolicyEvent } from './hogwarts.js';
 import { hogwarts, policySetOf } from './world.js';
 
@@ -43,7 +43,7 @@ const endpoint = (ref: string) => {
   return { kind: 'pod' as const, namespace, name };
 };
 
-for (const c of [...CASES, ...V1ALPHA2_PR_CASES]) {
+for (const c of [...CASES, ...V015_CASES, ...V1ALPHA2_PR_CASES]) {
   const tcpUdp = c.steps.some((s) => s.expect.some((x) => x.protocol !== 'SCTP'));
   describe(`${c.profile} ${c.shortName}: packets`, () => {
     if (!tcpUdp) {
