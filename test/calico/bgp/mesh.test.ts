@@ -70,6 +70,37 @@ describe('3-node full mesh', () => {
     ]);
   });
 
+  it('IPIP shapes with tunl0: Always (via N dev tunl0 onlink), CrossSubnet (tunl0 only off my subnet), Never (dev eth0)', () => {
+    const tunl = (mode: 'Always' | 'CrossSubnet' | 'Never') => (node: Node) => {
+      node.ipipTunl0('host');
+      node.linkSetUp('host', 'tunl0');
+      const me = node.ns('host').addrs.find((a) => a.dev.name === 'eth0')!.addr;
+      // A /28 stands for "this node's subnet" in the CrossSubnet rule: .11 and .12 share 192.168.70.0/28, .17 does not.
+      const same = (nh: string) => ((me ^ Number(nh.split('.').reduce((a, b) => a * 256 + Number(b), 0))) >>> 4) === 0;
+      return (_p: string, nh: string) => (mode === 'Always' || (mode === 'CrossSubnet' && !same(nh)) ? { dev: 'tunl0', onlink: true } : null);
+    };
+    for (const [mode, want] of [
+      ['Always', ['10.48.2.0/26 via 192.168.70.12 dev tunl0 proto bird onlink', '10.48.3.0/26 via 192.168.70.13 dev tunl0 proto bird onlink']],
+      ['Never', ['10.48.2.0/26 via 192.168.70.12 dev eth0 proto bird', '10.48.3.0/26 via 192.168.70.13 dev eth0 proto bird']],
+    ] as const) {
+      const { lab } = mesh3(tunl(mode));
+      lab.run(10);
+      expect(birdRoutes(lab.nodes[0])).toEqual(['blackhole 10.48.1.0/26 proto bird', ...want]);
+    }
+    const lab = bgpLab(2);
+    lab.machine('n3', '192.168.70.17');
+    const c = new BgpCluster(lab.w, { mode: 'mesh', krtTunnel: tunl('CrossSubnet') });
+    lab.nodes.forEach((node, i) => c.add({ node, ip: lab.ips[i] }));
+    c.start();
+    c.speakers.forEach((s, i) => s.announce(block(i + 1)));
+    lab.run(10);
+    expect(birdRoutes(lab.nodes[0])).toEqual([
+      'blackhole 10.48.1.0/26 proto bird',
+      '10.48.2.0/26 via 192.168.70.12 dev eth0 proto bird',
+      '10.48.3.0/26 via 192.168.70.17 dev tunl0 proto bird onlink',
+    ]);
+  });
+
   it('a withdrawn block disappears everywhere; re-announcing brings it back', () => {
     const { lab, c } = mesh3();
     lab.run(10);
