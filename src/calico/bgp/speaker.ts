@@ -730,7 +730,8 @@ export class BgpSpeaker implements SessionHost {
     rows.push(['static1', 'Static', 'master4', 'up', formatTime(this.startedAt), '']);
     for (const p of this.peers) {
       const st = p.state;
-      rows.push([p.name, 'BGP', '---', st === 'Established' ? 'up' : p.started ? 'start' : 'down', formatTime(p.since), `${st}${p.lastError ? `  ${p.lastError}` : ''}`]);
+      const info = st === 'Idle' && p.passive && p.running ? 'Passive' : st;
+      rows.push([p.name, 'BGP', '---', st === 'Established' ? 'up' : p.started ? 'start' : 'down', formatTime(p.since), `${info}${p.lastError ? `  ${p.lastError}` : ''}`]);
     }
     const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join(' ').trimEnd()).join('\n') + '\n';

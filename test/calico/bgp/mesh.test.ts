@@ -7,6 +7,7 @@ import { formatRoute } from '../../../src/kernel/fib.js';
 import type { Node } from '../../../src/kernel/node.js';
 import { BgpCluster } from '../../../src/calico/bgp/index.js';
 import { bgpLab } from './lab.js';
+import { encodeBgp } from '../../../src/wire/bgp.js';
 import { S } from '../../../src/engine/time.js';
 
 const birdRoutes = (n: Node): string[] => n.ns('host').fib.routes(254).map(formatRoute).filter((r) => r.includes('proto bird'));
@@ -129,6 +130,17 @@ describe('3-node full mesh', () => {
       expect(ka).toBeLessThanOrEqual(2 * (2 + Math.ceil(3600 / 60)));
       expect(s.stats().sent.notification).toBe(0);
     }
+  });
+
+  it('the OPEN a recovering speaker sends is BIRD\'s 63 bytes (REFERENCE §13); without the restart bits once recovered', () => {
+    const { lab, c } = mesh3();
+    const s = c.speakers[0];
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    expect(hex(encodeBgp(s.openFor(s.peers[0])))).toBe(`${'ff'.repeat(16)}003f0104fc0000f0c0a8460b220220010400010001020040068078000101804104` + '0000fc0045040001010346004700');
+    lab.run(10); // every neighbour has been up: recovery over
+    expect(hex(encodeBgp(s.openFor(s.peers[0]))).slice(2 * 39, 2 * 47)).toBe('4006007800010100'); // GR: no R bit, no forwarding bit
+    const gr = s.openFor(s.peers[0]).capabilities.find((x) => x.code === 64);
+    expect(gr).toEqual({ code: 64, restartFlags: 0, restartTime: 120, families: [{ afi: 1, safi: 1, flags: 0 }] });
   });
 
   it('show protocols and show route', () => {
