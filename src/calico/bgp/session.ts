@@ -116,7 +116,7 @@ export interface BgpPeerConfig {
   passive?: boolean;
   /** `rr client`: this speaker reflects to and from this iBGP neighbour (needs the speaker's clusterId). */
   rrClient?: boolean;
-  /** `next hop self` toward this neighbour (eBGP: self unless the next hop is on the neighbour's subnet). */
+  /** `next hop self` toward this iBGP neighbour (eBGP neighbours always get next hop self). */
   nextHopSelf?: boolean;
 }
 

@@ -587,19 +587,13 @@ export class BgpSpeaker implements SessionHost {
   }
 
   /**
-   * NEXT_HOP toward `q`: ours for local routes and `next hop self`; to iBGP the
-   * received one; to eBGP ours unless the received next hop is on a subnet
-   * this speaker shares with `q` (BIRD's third-party next hop, RFC 4271 §5.1.3).
+   * NEXT_HOP toward `q`: ours for local routes, `next hop self` and eBGP (Calico's
+   * sessions are all `multihop`, and BIRD keeps a received next hop toward eBGP
+   * only between single-hop sessions on one interface); to iBGP the received one.
    */
   private exportNextHop(x: BgpPath, q: BgpPeer): number {
-    if (x.src.peer === null || q.nextHopSelf) return this.localAddr;
-    if (q.ibgp) return x.nextHop;
-    for (const a of this.ns.addrs) {
-      if (a.prefix === 0 || a.prefix === 32) continue;
-      const m = (0xffffffff << (32 - a.prefix)) >>> 0;
-      if (((a.addr & m) >>> 0) === ((q.address & m) >>> 0) && ((a.addr & m) >>> 0) === ((x.nextHop & m) >>> 0)) return x.nextHop;
-    }
-    return this.localAddr;
+    if (x.src.peer === null || q.nextHopSelf || !q.ibgp) return this.localAddr;
+    return x.nextHop;
   }
 
   private static sig(attrs: BgpAttr[]): string {

@@ -139,7 +139,11 @@ describe('eBGP to a ToR router', () => {
     expect(t.peers.every((p) => p.state === 'Established')).toBe(true);
     // Node → ToR: AS_PATH [64512], NEXT_HOP the node, no LOCAL_PREF.
     expect(lab.lines('bgp.update', 'tor')).toContain('bgp.update Mesh_192_168_70_11 (192.168.70.11): received UPDATE announce 10.48.1.0/26 #2 via 192.168.70.11 as-path [64512]');
-    expect(birdRoutes(tor)).toContain('10.48.2.0/26 via 192.168.70.12 dev eth0 proto bird');
+    expect(birdRoutes(tor)).toContain('10.48.1.0/26 via 192.168.70.11 dev eth0 proto bird');
+    // Every node passes the others' blocks on with next hop self (multihop sessions): three equal paths,
+    // the lowest router id wins (n1), as BIRD would pick.
+    expect(t.rib.get('10.48.2.0/26')!.paths.map((p) => p.nextHop.toString(16)).sort()).toEqual(['c0a8460b', 'c0a8460c', 'c0a8460d']);
+    expect(birdRoutes(tor)).toContain('10.48.2.0/26 via 192.168.70.11 dev eth0 proto bird');
     // ToR → node: its own network, and the other nodes' blocks with AS_PATH [65001 64512], ignored as loops.
     const n1 = lab.lines('bgp.update', 'n1');
     expect(n1).toContain('bgp.update Global_192_168_70_1 (192.168.70.1): received UPDATE announce 172.16.0.0/16 #2 via 192.168.70.1 as-path [65001]');
