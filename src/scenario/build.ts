@@ -66,6 +66,10 @@ export interface Cluster {
   joinNode(name: string): void;
   /** A node-leave: the machine stops (NIC down, flanneld gone), the Node object and its pods are deleted. */
   leaveNode(name: string): void;
+  /** A node-down: the machine fails (NIC carrier lost, flanneld / BIRD dead); the API objects stay. */
+  downNode(name: string): void;
+  /** Nodes that failed (a node-down event). */
+  downNodes: Set<string>;
 }
 
 const cidrText = (addr: number, prefix: number) => `${ipToString(addr)}/${prefix}`;
@@ -83,7 +87,7 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     world, scenario: sc, nodes: new Map(), hosts: new Map(), routers: [], segments: [], pods: new Map(), podCIDRs: new Map(), machineIPs: new Map(),
     addPod: (pod) => addPod(pod), deletePod: (key) => deletePod(key),
     store: new ObjectStore(), pendingNodes: new Set(), leftNodes: new Set(),
-    joinNode: (name) => joinNode(name), leaveNode: (name) => leaveNode(name),
+    joinNode: (name) => joinNode(name), leaveNode: (name) => leaveNode(name), downNode: (name) => downNode(name), downNodes: new Set(),
   };
   for (const e of sc.events) if (e.kind === 'node-join') cl.pendingNodes.add(e.node);
   const c = sc.cluster;
@@ -306,6 +310,17 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     cl.control?.nodeLeft(name);
     cl.store.delete('Node', undefined, name);
     for (const [key, p] of [...cl.pods]) if (p.node === node) cl.pods.delete(key);
+  }
+
+  function downNode(name: string): void {
+    if (cl.pendingNodes.has(name) || cl.leftNodes.has(name) || cl.downNodes.has(name)) return;
+    cl.downNodes.add(name);
+    nodeEvent(`node ${name} fails (powered off): its NIC loses carrier and its agents die; its Node and pods stay in the API`);
+    const node = cl.nodes.get(name)!;
+    // Carrier first: nothing the dying agents still try to say leaves the machine.
+    node.linkSetUp('host', 'eth0', false);
+    cl.flannel?.agents.get(name)?.stop();
+    cl.calico?.nodeDown(node);
   }
 
   function nodeEvent(detail: string): void {

@@ -59,6 +59,8 @@ export interface CalicoDeployment {
   felixPools(): FelixPool[];
   /** The node's tunnel address (tunl0), if IPIP is on. */
   tunnelAddress(node: string): string | null;
+  /** The machine failed: its BIRD dies with it (its peers find out by their hold timers). */
+  nodeDown(node: Node): void;
 }
 
 export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): CalicoDeployment {
@@ -154,6 +156,9 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
     },
     tunnelAddress(name) {
       return ipipOn ? ipam.tunnelAddress(name) : null;
+    },
+    nodeDown(node) {
+      speakers.get(node.name)?.stop();
     },
   };
   return d;

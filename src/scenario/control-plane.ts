@@ -233,7 +233,7 @@ export class ControlPlane {
   }
 
   applyEvent(e: EventSpec): void {
-    if (e.kind === 'node-join' || e.kind === 'node-leave') return; // the cluster's (build.ts)
+    if (e.kind === 'node-join' || e.kind === 'node-leave' || e.kind === 'node-down') return; // the cluster's (build.ts)
     if (e.kind === 'policy-apply') {
       const m = e.manifest;
       const how = this.applyPolicy(m);

@@ -201,7 +201,7 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
   };
   const machines = [...nodes, ...hosts];
   for (const e of events) {
-    if (e.spec.kind === 'node-join' || e.spec.kind === 'node-leave') {
+    if (e.spec.kind === 'node-join' || e.spec.kind === 'node-leave' || e.spec.kind === 'node-down') {
       if (nodes.includes(e.spec.node)) continue;
       const near = closest(e.spec.node, nodes);
       e.node!.fail(`${e.node!.what}: no node ${JSON.stringify(e.spec.node)} in this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${nodes.join(', ')}`);
@@ -263,8 +263,15 @@ function checkPolicyEvents(events: EventRefs[], manifests: Manifest[]): void {
 function checkNodeEvents(events: { spec: Scenario['events'][number]; node?: Y }[], cluster: Scenario['cluster'], manifests: Manifest[], traffic: TrafficRefs[]): void {
   const joins = new Map<string, number>();
   const leaves = new Map<string, number>();
+  const downs = new Map<string, number>();
   for (const e of events) {
     const s = e.spec;
+    if (s.kind === 'node-down') {
+      const y = e.node!;
+      if (downs.has(s.node)) y.fail(`${y.what}: a second node-down for node ${JSON.stringify(s.node)}`, 'one node-down per node (it does not come back)');
+      downs.set(s.node, s.at);
+      continue;
+    }
     if (s.kind !== 'node-join' && s.kind !== 'node-leave') continue;
     const y = e.node!;
     if (cluster.network.plugin !== 'flannel')
@@ -276,6 +283,12 @@ function checkNodeEvents(events: { spec: Scenario['events'][number]; node?: Y }[
     if (s.kind === 'node-join' && leaves.has(s.node)) y.fail(`${y.what}: node ${JSON.stringify(s.node)} joins after it left (list its join first)`);
     if (s.kind === 'node-join' && cluster.dns.enabled && cluster.kubeProxy.mode !== 'none' && (cluster.dns.node ?? cluster.nodes[0]!.name) === s.node)
       y.fail(`${y.what}: node ${JSON.stringify(s.node)} hosts the CoreDNS pod, so it must be in the cluster from the start`, 'a join for another node, or dns.node set to a node present from the start');
+  }
+  for (const e of events) {
+    if (e.spec.kind !== 'node-down') continue;
+    const j = joins.get(e.spec.node), l = leaves.get(e.spec.node);
+    if (j !== undefined && j >= e.spec.at) e.node!.fail(`${e.node!.what}: node ${JSON.stringify(e.spec.node)} fails before it joins (at ${j / 1e9} s)`, 'a node-down after the join');
+    if (l !== undefined && l <= e.spec.at) e.node!.fail(`${e.node!.what}: node ${JSON.stringify(e.spec.node)} has left the cluster already (at ${l / 1e9} s)`, 'a node-down before the leave, or no leave');
   }
   const podNode = new Map<string, string>();
   for (const m of manifests) if (m.kind === 'Pod') podNode.set(`${m.namespace}/${m.name}`, (m as { nodeName: string }).nodeName);

@@ -163,6 +163,7 @@ export function scheduleEvents(cluster: Cluster, control: ControlPlane, joined?:
     cluster.world.sched.at(e.at, () => {
       if (e.kind === 'node-join') { cluster.joinNode(e.node); joined?.(e.node); }
       else if (e.kind === 'node-leave') cluster.leaveNode(e.node);
+      else if (e.kind === 'node-down') cluster.downNode(e.node);
       else control.applyEvent(e);
     });
   }

@@ -293,6 +293,8 @@ export type EventSpec =
    * and its pods (the pod garbage collector).
    */
   | { at: number; kind: 'node-leave'; node: string; pos: SourcePos }
+  /** The machine fails (power off): its NICs lose carrier and its agents die with it; nothing in the API changes. */
+  | { at: number; kind: 'node-down'; node: string; pos: SourcePos }
   /** A policy is created, or replaced when one of that kind/namespace/name exists (`kubectl apply`). */
   | { at: number; kind: 'policy-apply'; manifest: PolicyManifest; pos: SourcePos }
   /** A policy is deleted (`policy: KIND/NS/NAME`, or `KIND/NAME` for the cluster-scoped kinds). */

@@ -14,7 +14,7 @@ import { Y } from './validateYaml.js';
 import { InputError } from './errors.js';
 
 export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'pmtuDiscovery', 'count', 'connection', 'timeout', 'expect'] as const;
-export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave', 'policy-apply', 'policy-delete'] as const;
+export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave', 'node-down', 'policy-apply', 'policy-delete'] as const;
 /** How a policy-delete names its policy. */
 export const POLICY_REF_FORMS = 'NetworkPolicy/NS/NAME | AdminNetworkPolicy/NAME | BaselineAdminNetworkPolicy/default';
 export const EXPECT_KEYS = ['result', 'path', 'servedBy'] as const;
@@ -228,7 +228,7 @@ export interface EventRefs {
 }
 
 /**
- * Validates `events:`: `pod-ready` (pod, ready), `pod-delete` (pod), `node-join` and `node-leave` (node),
+ * Validates `events:`: `pod-ready` (pod, ready), `pod-delete` (pod), `node-join`, `node-leave` and `node-down` (node),
  * `policy-apply` (manifest: a block string, {file: PATH} relative to `file`, or a mapping holding one
  * NetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy) and `policy-delete` (policy: KIND/NS/NAME).
  */
@@ -258,7 +258,7 @@ export function validateEvents(list: Y, file: string = list.src.file): EventRefs
       out.push({ spec: { at, kind, ...ref, pos: ey.pos }, policy: py });
       continue;
     }
-    if (kind === 'node-join' || kind === 'node-leave') {
+    if (kind === 'node-join' || kind === 'node-leave' || kind === 'node-down') {
       const m = ey.map(['at', 'kind', 'node'], ['at', 'kind', 'node']);
       const at = durationAt(m.req('at'));
       const nodeY = m.req('node');
