@@ -181,7 +181,6 @@ export class BgpSpeaker implements SessionHost {
   private nextId = 3;
   private readonly staticSrc: Source = { id: 2, peer: null, remotePathId: 0, paths: 0 };
   private readonly kernel = new Map<string, { spec: RouteSpec; sig: string }>();
-  private readonly accepted = new Map<TcpSock, BgpPeer>();
   /** Prefixes with a static or eBGP-learned path: all a non-reflector may send to an iBGP neighbour. */
   private readonly exportableToIbgp = new Set<string>();
   /** eBGP neighbours (they may receive iBGP-learned routes). */
@@ -265,13 +264,12 @@ export class BgpSpeaker implements SessionHost {
           s.close();
           return;
         }
-        this.accepted.set(s, p);
         // The accepted socket shares the listener's handlers: route its events to the connection.
         this.connHandlers.set(s, c);
       },
       onData: (s, d) => this.connHandlers.get(s)?.onData?.(s, d),
       onEnd: (s) => this.connHandlers.get(s)?.onEnd?.(s),
-      onClose: (s) => { const h = this.connHandlers.get(s); this.connHandlers.delete(s); this.accepted.delete(s); h?.onClose?.(s); },
+      onClose: (s) => { const h = this.connHandlers.get(s); this.connHandlers.delete(s); h?.onClose?.(s); },
       onError: (s, e, i) => this.connHandlers.get(s)?.onError?.(s, e, i),
     };
     if (!this.ns.sockets.tcpListen.has(BGP_PORT)) this.ns.sockets.tcpListenOn(BGP_PORT, listen);
