@@ -72,6 +72,7 @@ export async function runCommand(a: RunArgs): Promise<number> {
     if (!a.quiet) {
       out(`scenario ${res.scenario.name} (seed ${a.seed ?? res.scenario.seed}): ${res.results.length} traffic items, ${res.events} events, virtual time ${(res.endTime / 1e6).toFixed(3)} ms`);
       for (const r of res.results) out(formatResult(r));
+      if (res.cluster.calico) out(res.cluster.calico.summary());
       if (a.pcap) out(`captures: ${res.captures.length} files in ${a.pcap} (open all.pcapng in Wireshark)`);
       if (a.traceFile) out(`trace: ${a.traceFile}`);
     } else for (const r of failed) out(formatResult(r));

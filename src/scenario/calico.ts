@@ -61,6 +61,13 @@ export interface CalicoDeployment {
   tunnelAddress(node: string): string | null;
   /** The machine failed: its BIRD dies with it (its peers find out by their hold timers). */
   nodeDown(node: Node): void;
+  /**
+   * Runs the clock until BGP has settled: every session between live speakers Established and no
+   * RIB change for `quiet` — at most until `limit`. Returns when it settled, or null.
+   */
+  settle(limit: number, quiet?: number): number | null;
+  /** One line: sessions up, messages, the last route change and the convergence time after start. */
+  summary(): string;
 }
 
 export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): CalicoDeployment {
@@ -69,6 +76,8 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
     ipam.createPool({ name: p.name, cidr: p.cidr.text, blockSize: p.blockSize, ipipMode: p.ipipMode, natOutgoing: p.natOutgoing });
   }
   const nodeIP = new Map<string, Cidr>();
+  /** Addresses of failed nodes (their sessions never come back). */
+  const down = new Set<string>();
   const speakers = new Map<string, BgpSpeaker>();
   const confs = new Map<string, CalicoNetConf>();
   const ipipOn = spec.pools.some((p) => p.ipipMode !== 'Never');
@@ -158,7 +167,27 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
       return ipipOn ? ipam.tunnelAddress(name) : null;
     },
     nodeDown(node) {
+      down.add(ipToString(nodeIP.get(node.name)!.addr));
       speakers.get(node.name)?.stop();
+    },
+    settle(limit, quiet = 1_000_000_000) {
+      const all = [...speakers.values(), ...(d.tor ? [d.tor] : [])];
+      const settled = () => all.every((s) => down.has(s.cfg.routerId) || s.peers.every((p) => p.est !== null || down.has(ipToString(p.address))))
+        && world.now - bgp.convergence.lastRibChange >= quiet;
+      while (world.now < limit) {
+        if (settled()) return world.now;
+        world.sched.run(Math.min(limit, world.now + 100_000_000));
+      }
+      return settled() ? world.now : null;
+    },
+    summary() {
+      const all = [...speakers.values(), ...(d.tor ? [d.tor] : [])];
+      let up = 0, configured = 0;
+      for (const s of all) for (const p of s.peers) { configured++; if (p.est) up++; }
+      const m = bgp.messages();
+      const conv = bgp.convergence;
+      const last = conv.lastRibChange ? `last route change at ${(conv.lastRibChange / 1e9).toFixed(3)} s` : 'no route learned';
+      return `bgp: ${up / 2}/${configured / 2} sessions established; ${m.total} messages sent (${m.open} OPEN, ${m.update} UPDATE, ${m.keepalive} KEEPALIVE, ${m.notification} NOTIFICATION); ${last}`;
     },
   };
   return d;

@@ -1,7 +1,7 @@
 /**
  * Real packets for a reachability matrix (`podwire policy matrix --probe`): the
  * scenario's cluster is built and its events run up to `at` (policies applied,
- * deleted, nodes joined…), the policy agents are given a moment to sync, and
+ * deleted, nodes joined…; with Calico, until BGP has settled), the policy agents are given a moment to sync, and
  * then every cell's connection attempt starts at the same virtual instant — one
  * TCP connection or UDP datagram from the `from` pod to the `to` pod's address
  * on the cell's port — each judged as the scenario's traffic items are: a reply,
@@ -45,8 +45,10 @@ export function probePolicyCells(sc: Scenario, o: PolicyProbeOptions): ProbeOutc
   const control = ensureControlPlane(cl);
   scheduleEvents(cl, control);
   const world = cl.world;
-  const start = Math.max(world.now, o.at) + SETTLE_NS;
-  world.sched.run(start);
+  world.sched.run(Math.max(world.now, o.at));
+  // Calico: pods on other nodes are reachable only once BIRD has learned their blocks.
+  cl.calico?.settle(world.now + 120_000_000_000);
+  world.sched.run(world.now + SETTLE_NS);
   const timeout = o.timeout ?? 1_000_000_000;
   const out: ProbeOutcome[] = new Array(o.cells.length).fill('dropped');
   o.cells.forEach((c, i) => {

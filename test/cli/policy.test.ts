@@ -143,6 +143,18 @@ describe('podwire policy matrix', () => {
     }
   });
 
+  it('--probe on Calico (felix\'s cali-* chains, IPIP, BGP settled first): every cell agrees, before and after the events', () => {
+    for (const at of ['0', '15s']) {
+      const r = podwire(['policy', 'matrix', 'scenarios/calico-netpol.yaml', '--probe', '--at', at, '--format', 'json']);
+      expect(r.status, r.stderr).toBe(0);
+      const cells = (JSON.parse(r.stdout) as { cells: { allowed: boolean; observed: string }[] }).cells;
+      expect(cells.length).toBe(9 * 9 * 4);
+      for (const c of cells) expect(c.observed === 'reply').toBe(c.allowed);
+      // felix DROPs what no policy admits: a denied cell is silence, never a refusal.
+      expect(new Set(cells.filter((c) => !c.allowed).map((c) => c.observed))).toEqual(new Set(['dropped']));
+    }
+  });
+
   it('errors: usage (yargs) and bad values exit 2; scenario errors print file:line:col', () => {
     const fmt = podwire(['policy', 'matrix', MODEL, '--format', 'png']);
     expect(fmt.status).toBe(2);
