@@ -159,8 +159,12 @@ export function policyManifest(p: GenPolicy): Obj {
   return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: p.name, namespace: p.ns }, spec: p.spec };
 }
 
-/** The cluster as a runnable scenario: `podwire policy matrix FILE --probe` re-checks it. */
-export function scenarioYaml(c: GenCluster, header = ''): string {
+/**
+ * The cluster as a runnable scenario: `podwire policy matrix FILE --probe` re-checks it.
+ * `plugin` picks the data path: flannel vxlan + kube-router's chains, or Calico (IPIP, BGP
+ * mesh) + felix's chains — nodes then have a default route, which Calico's proxy ARP needs.
+ */
+export function scenarioYaml(c: GenCluster, header = '', plugin: 'flannel' | 'calico' = 'flannel'): string {
   const lines: string[] = [];
   if (header) lines.push(...header.trimEnd().split('\n').map((l) => `# ${l}`));
   lines.push(
@@ -169,11 +173,12 @@ export function scenarioYaml(c: GenCluster, header = ''): string {
     'cluster:',
     '  podCIDR: 10.244.0.0/16',
     '  serviceCIDR: 10.96.0.0/12',
-    '  network: {plugin: flannel, backend: vxlan}',
+    plugin === 'flannel' ? '  network: {plugin: flannel, backend: vxlan}' : '  network: {plugin: calico}',
     '  kubeProxy: {mode: none}',
     '  nodes:',
   );
-  for (let i = 0; i < c.nodes; i++) lines.push(`    - {name: node-${i + 1}, ip: 192.168.1.${11 + i}/24}`);
+  const route = plugin === 'calico' ? ', routes: [{dst: default, via: 192.168.1.1}]' : '';
+  for (let i = 0; i < c.nodes; i++) lines.push(`    - {name: node-${i + 1}, ip: 192.168.1.${11 + i}/24${route}}`);
   lines.push('manifests:');
   for (const ns of c.namespaces) lines.push(`  - ${j({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels: ns.labels } })}`);
   for (const p of c.pods) {

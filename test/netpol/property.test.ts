@@ -32,13 +32,14 @@ const COUNTEREXAMPLE = 'out/netpol-counterexample.yaml';
 
 const cellText = (c: Cell) => `${c.from} → ${c.to}:${c.port}/${c.protocol}`;
 
-function probe(c: GenCluster, cells: Cell[]): ProbeOutcome[] {
-  const sc = parseScenario(scenarioYaml(c), 'netpol-property.yaml');
+function probe(c: GenCluster, cells: Cell[], plugin: 'flannel' | 'calico' = 'flannel'): ProbeOutcome[] {
+  const sc = parseScenario(scenarioYaml(c, '', plugin), 'netpol-property.yaml');
   return probePolicyCells(sc, { at: 0, cells, timeout: 300_000_000 });
 }
 
-function verdicts(c: GenCluster, cells: Cell[]): boolean[] {
-  const w = policyWorldOf(parseScenario(scenarioYaml(c), 'netpol-property.yaml'), 'netpol-property.yaml');
+function verdicts(c: GenCluster, cells: Cell[], plugin: 'flannel' | 'calico' = 'flannel'): boolean[] {
+  // The view of the same data path: pod IPs (which ipBlocks match) come from its IPAM.
+  const w = policyWorldOf(parseScenario(scenarioYaml(c, '', plugin), 'netpol-property.yaml'), 'netpol-property.yaml');
   const ev = new PolicyEvaluator(w.view, w.policies);
   return cells.map((x) => {
     const [fn, fp] = x.from.split('/') as [string, string];
@@ -48,7 +49,7 @@ function verdicts(c: GenCluster, cells: Cell[]): boolean[] {
 }
 
 /** Runs the property; on failure writes the shrunk case as a scenario and fails with it, the seed and the path. */
-function check<T>(name: string, arb: fc.Arbitrary<T>, toCluster: (t: T) => GenCluster, body: (t: T) => string | undefined, runs = RUNS): void {
+function check<T>(name: string, arb: fc.Arbitrary<T>, toCluster: (t: T) => GenCluster, body: (t: T) => string | undefined, runs = RUNS, plugin: 'flannel' | 'calico' = 'flannel'): void {
   const r = fc.check(
     fc.property(arb, (t) => {
       const why = body(t);
@@ -59,7 +60,7 @@ function check<T>(name: string, arb: fc.Arbitrary<T>, toCluster: (t: T) => GenCl
   if (!r.failed) return;
   const t = r.counterexample![0];
   const why = (() => { try { return body(t) ?? '(passes on re-run)'; } catch (e) { return String(e); } })();
-  const yaml = scenarioYaml(toCluster(t), `counterexample of "${name}" (fast-check seed ${r.seed}, path "${r.counterexamplePath}")\n${why}`);
+  const yaml = scenarioYaml(toCluster(t), `counterexample of "${name}" (fast-check seed ${r.seed}, path "${r.counterexamplePath}")\n${why}`, plugin);
   mkdirSync('out', { recursive: true });
   writeFileSync(COUNTEREXAMPLE, yaml);
   expect.fail(`${name}: fast-check seed ${r.seed}, path "${r.counterexamplePath}" after ${r.numRuns} runs, ${r.numShrinks} shrinks; written to ${COUNTEREXAMPLE}\n${why}\n\n${yaml}`);
@@ -119,5 +120,17 @@ describe('NetworkPolicy: packets through the agents\' rules = the reference eval
     });
     // The property is not vacuous: some allowed connections ran against a denied reverse direction.
     expect(oneWay).toBeGreaterThan(0);
+  });
+});
+
+describe('NetworkPolicy on Calico: packets through felix\'s cali-* chains (IPIP, BGP) = the reference evaluator', () => {
+  it('every cell: reply ⇔ allowed', () => {
+    check('calico: reply ⇔ allowed', clusterArb(), (c) => c, (c) => {
+      const cells = allCells(c, { self: true });
+      const got = probe(c, cells, 'calico');
+      const want = verdicts(c, cells, 'calico');
+      const bad = cells.flatMap((x, i) => ((got[i] === 'reply') !== want[i] ? [`${cellText(x)}: packets ${got[i]}, evaluator ${want[i] ? 'allowed' : 'denied'}`] : []));
+      return bad.length ? bad.join('\n') : undefined;
+    }, RUNS, 'calico');
   });
 });
