@@ -104,6 +104,9 @@ export interface SessionHost {
   routeRefresh(peer: BgpPeer, enhanced: boolean): void;
 }
 
+/** One prefix of an Adj-RIB-Out: the single path sent (the usual case, kept small) or path id → signature. */
+export type AdjOut = { id: number; sig: string } | Map<number, string>;
+
 /** How a neighbour is configured (the `protocol bgp` block). */
 export interface BgpPeerConfig {
   /** Neighbour address ("192.168.70.12"). */
@@ -183,8 +186,8 @@ export class BgpPeer implements TimerTarget {
   private lastErrorAt = -Infinity;
   private readonly startTimer: VTimer;
   private readonly connectTimer: VTimer;
-  /** Adj-RIB-Out: prefix key → path id → attribute signature (what the peer holds from us). */
-  readonly adjOut = new Map<string, Map<number, string>>();
+  /** Adj-RIB-Out: prefix key → what the peer holds from us (path id and attribute signature; a map when several). */
+  readonly adjOut = new Map<string, AdjOut>();
   /** Prefixes whose export to this neighbour must be recomputed. */
   readonly dirty = new Set<string>();
   flushScheduled = false;

@@ -176,7 +176,8 @@ export class BgpSpeaker implements SessionHost {
   readonly peers: BgpPeer[] = [];
   private readonly byAddr = new Map<number, BgpPeer>();
   readonly rib = new Map<string, RibEntry>();
-  private readonly sources = new Map<string, Source>();
+  /** Route sources of each neighbour by the path id it sent. */
+  private readonly sources = new Map<BgpPeer, Map<number, Source>>();
   private readonly freeIds: number[] = [];
   private nextId = 3;
   private readonly staticSrc: Source = { id: 2, peer: null, remotePathId: 0, paths: 0 };
@@ -443,11 +444,12 @@ export class BgpSpeaker implements SessionHost {
   // ── RIB ──
 
   private source(p: BgpPeer, remotePathId: number): Source {
-    const k = `${p.address}:${remotePathId}`;
-    let s = this.sources.get(k);
+    let m = this.sources.get(p);
+    if (!m) { m = new Map(); this.sources.set(p, m); }
+    let s = m.get(remotePathId);
     if (!s) {
       s = { id: this.freeIds.length ? this.takeLowestFree() : this.nextId++, peer: p, remotePathId, paths: 0 };
-      this.sources.set(k, s);
+      m.set(remotePathId, s);
     }
     return s;
   }
@@ -463,7 +465,7 @@ export class BgpSpeaker implements SessionHost {
     const s = x.src;
     s.paths--;
     if (s.paths === 0 && s.peer) {
-      this.sources.delete(`${s.peer.address}:${s.remotePathId}`);
+      this.sources.get(s.peer)?.delete(s.remotePathId);
       this.freeIds.push(s.id);
     }
   }
@@ -633,19 +635,17 @@ export class BgpSpeaker implements SessionHost {
       }
       const have = p.adjOut.get(key);
       const addr = e ? e.addr : parseCidr(key)!.addr, len = e ? e.len : parseCidr(key)!.prefix;
-      if (have) {
-        for (const id of have.keys()) {
-          if (!want.has(id)) { withdrawn.push(addPath ? { addr, len, pathId: id } : { addr, len }); have.delete(id); }
-        }
-      }
+      if (have instanceof Map) {
+        for (const id of have.keys()) if (!want.has(id)) withdrawn.push(addPath ? { addr, len, pathId: id } : { addr, len });
+      } else if (have && !want.has(have.id)) withdrawn.push(addPath ? { addr, len, pathId: have.id } : { addr, len });
       for (const [id, w] of want) {
-        if (have?.get(id) === w.sig) continue;
+        const sent = have instanceof Map ? have.get(id) : have && have.id === id ? have.sig : undefined;
+        if (sent === w.sig) continue;
         out.push({ type: 'update', withdrawn: [], attrs: w.attrs, nlri: [addPath ? { addr, len, pathId: id } : { addr, len }] });
-        let h = p.adjOut.get(key);
-        if (!h) { h = new Map(); p.adjOut.set(key, h); }
-        h.set(id, w.sig);
       }
-      if (have && have.size === 0) p.adjOut.delete(key);
+      if (want.size === 0) p.adjOut.delete(key);
+      else if (want.size === 1) { for (const [id, w] of want) p.adjOut.set(key, { id, sig: w.sig }); }
+      else { const m = new Map<number, string>(); for (const [id, w] of want) m.set(id, w.sig); p.adjOut.set(key, m); }
     }
     p.dirty.clear();
     const msgs: BgpMessage[] = [];
