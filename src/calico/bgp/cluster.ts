@@ -22,6 +22,7 @@
 import type { Node } from '../../kernel/node.js';
 import type { World } from '../../kernel/world.js';
 import { BgpConvergence, BgpSpeaker, type BgpCounts, type BgpSpeakerConfig, type KrtTunnel } from './speaker.js';
+import type { BgpPeerConfig } from './session.js';
 
 export interface BgpClusterConfig {
   /** 'mesh' (Calico's default node-to-node mesh) or 'reflectors'. */
@@ -80,25 +81,58 @@ export class BgpCluster {
   configure(): void {
     if (this.configured) return;
     this.configured = true;
-    const as = this.cfg.localAs ?? 64512;
     const rrs = this.members.map((m, i) => i).filter((i) => this.members[i].clusterId !== undefined);
     if (this.cfg.mode === 'reflectors' && rrs.length === 0) throw new Error('BGP cluster: mode reflectors needs at least one node with a clusterId');
     for (let i = 0; i < this.members.length; i++) {
-      const me = this.members[i];
-      const peers = this.cfg.mode === 'mesh' ? this.members.map((_, j) => j).filter((j) => j !== i)
-        : me.clusterId !== undefined ? this.members.map((_, j) => j).filter((j) => j !== i)
-          : rrs;
-      for (const j of peers) {
-        const them = this.members[j];
-        const mesh = this.cfg.mode === 'mesh';
-        this.speakers[i].addPeer({
-          address: them.ip, as,
-          name: `${mesh ? 'Mesh' : 'Node'}_${them.ip.replace(/\./g, '_')}`,
-          passive: them.ip > me.ip,
-          rrClient: me.clusterId !== undefined && them.clusterId !== me.clusterId,
-        });
-      }
+      for (const j of this.peerIndexes(i)) this.speakers[i].addPeer(this.peerConfig(i, j));
     }
+  }
+
+  /** The neighbours member `i` should have under the mode. */
+  private peerIndexes(i: number): number[] {
+    const all = this.members.map((_, j) => j).filter((j) => j !== i);
+    if (this.cfg.mode === 'mesh' || this.members[i].clusterId !== undefined) return all;
+    return all.filter((j) => this.members[j].clusterId !== undefined);
+  }
+
+  private peerConfig(i: number, j: number): BgpPeerConfig {
+    const me = this.members[i], them = this.members[j];
+    return {
+      address: them.ip, as: this.cfg.localAs ?? 64512,
+      name: `${this.cfg.mode === 'mesh' ? 'Mesh' : 'Node'}_${them.ip.replace(/\./g, '_')}`,
+      passive: them.ip > me.ip,
+      rrClient: me.clusterId !== undefined && them.clusterId !== me.clusterId,
+    };
+  }
+
+  /**
+   * A node joins a configured cluster (confd re-renders every node's config): its
+   * speaker is created with its neighbours and started, and the others add it.
+   * Marks the convergence start.
+   */
+  join(m: BgpClusterNode): BgpSpeaker {
+    if (!this.configured) return this.add(m);
+    this.configured = false;
+    const s = this.add(m);
+    this.configured = true;
+    const i = this.members.length - 1;
+    for (const j of this.peerIndexes(i)) s.addPeer(this.peerConfig(i, j));
+    for (let j = 0; j < i; j++) if (this.peerIndexes(j).includes(i)) this.speakers[j].addPeer(this.peerConfig(j, i));
+    this.convergence.mark(this.world.now);
+    s.start();
+    return s;
+  }
+
+  /** A node leaves: its speaker stops (Cease 6/2), the others remove it (Cease 6/3). Marks the convergence start. */
+  leave(ipOrName: string): void {
+    const i = this.members.findIndex((m) => m.ip === ipOrName || m.node.name === ipOrName);
+    if (i < 0) throw new Error(`BGP cluster: no node ${ipOrName}`);
+    const m = this.members[i];
+    this.convergence.mark(this.world.now);
+    this.speakers[i].stop();
+    for (const s of this.speakers) if (s !== this.speakers[i] && s.peer(m.ip)) s.removePeer(m.ip);
+    this.members.splice(i, 1);
+    this.speakers.splice(i, 1);
   }
 
   /** Configures (if not yet) and starts every speaker; marks the convergence start. */

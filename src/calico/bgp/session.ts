@@ -489,18 +489,22 @@ export class BgpPeer implements TimerTarget {
     this.start();
   }
 
-  /** Administrative shutdown (`birdc disable`): Cease 6/2 on every open connection. */
-  stop(): void {
+  /**
+   * Administrative shutdown (`birdc disable`): Cease 6/2 on every open
+   * connection; `subcode` 3 (Peer De-configured) when the neighbour is removed.
+   */
+  stop(subcode = 2): void {
     this.started = false;
     this.running = false;
     this.startTimer.stop();
     this.connectTimer.stop();
+    const why = subcode === 3 ? 'neighbour removed' : 'administrative shutdown';
     for (const c of [this.outgoing, this.incoming]) {
       if (!c || c.closed) continue;
-      if (RANK[c.state] >= RANK.OpenSent) this.notify(c, 6, 2, 'administrative shutdown');
+      if (RANK[c.state] >= RANK.OpenSent) this.notify(c, 6, subcode, why);
       else this.drop(c);
     }
-    if (this.est) this.down('administrative shutdown');
+    if (this.est) this.down(why);
     this.setSince();
   }
 }

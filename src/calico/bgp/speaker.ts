@@ -242,6 +242,19 @@ export class BgpSpeaker implements SessionHost {
     return p;
   }
 
+  /** Removes a neighbour (its protocol deleted from the config): Cease 6/3 on an open session, its routes withdrawn. */
+  removePeer(address: string): void {
+    const p = this.peer(address);
+    if (!p) throw new Error(`BGP neighbour ${address} is not configured on ${this.nodeName}`);
+    p.stop(3);
+    this.peers.splice(this.peers.indexOf(p), 1);
+    this.byAddr.delete(p.address);
+    const i = this.ebgpPeers.indexOf(p);
+    if (i >= 0) this.ebgpPeers.splice(i, 1);
+    this.upSinceStart.delete(p);
+    this.sources.delete(p);
+  }
+
   peer(address: string): BgpPeer | undefined {
     const a = parseIp(address);
     return a === undefined ? undefined : this.byAddr.get(a);

@@ -143,6 +143,26 @@ describe('3-node full mesh', () => {
     expect(gr).toEqual({ code: 64, restartFlags: 0, restartTime: 120, families: [{ afi: 1, safi: 1, flags: 0 }] });
   });
 
+  it('a node joins (every speaker adds it) and leaves (Cease 6/3, its block withdrawn everywhere)', () => {
+    const { lab, c } = mesh3();
+    lab.run(10);
+    const n4 = lab.machine();
+    const s4 = c.join({ node: n4, ip: lab.ips[3] });
+    s4.announce(block(4));
+    lab.run(10);
+    expect(c.sessions()).toBe(6);
+    expect(birdRoutes(lab.nodes[0])).toContain('10.48.4.0/26 via 192.168.70.14 dev eth0 proto bird');
+    expect(birdRoutes(n4)).toContain('10.48.1.0/26 via 192.168.70.11 dev eth0 proto bird');
+    expect(c.convergence.time!).toBeLessThan(2.1 * S);
+    c.leave('n2');
+    lab.run(1);
+    expect(c.sessions()).toBe(3);
+    expect(c.speakers.map((s) => s.peers.length)).toEqual([2, 2, 2]);
+    for (const n of [lab.nodes[0], lab.nodes[2], n4]) expect(birdRoutes(n).some((r) => r.includes('10.48.2.0'))).toBe(false);
+    expect(lab.lines('bgp.session', 'n1')).toContain('bgp.session Mesh_192_168_70_12 (192.168.70.12): neighbour removed: sending NOTIFICATION 6/3 (Cease/Peer De-configured)');
+    expect(() => c.leave('n9')).toThrow('BGP cluster: no node n9');
+  });
+
   it('show protocols and show route', () => {
     const { lab, c } = mesh3();
     lab.run(10);
