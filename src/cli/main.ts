@@ -43,9 +43,9 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'save <what> <file>',
-    "print a machine's state at the end of the run as the real tool would: iptables-save, conntrack -L or ipset save",
+    "print a machine's state at the end of the run as the real tool would: iptables-save, conntrack -L, ipset save, ip route, or BIRD's birdc show protocols + show route (Calico)",
     (y) => y
-      .positional('what', { choices: ['iptables', 'conntrack', 'ipset'] as const, demandOption: true })
+      .positional('what', { choices: ['iptables', 'conntrack', 'ipset', 'routes', 'bird'] as const, demandOption: true })
       .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
       .option('node', { type: 'string', demandOption: true, describe: 'machine (node or host) name' })
       .option('netns', { type: 'string', default: 'host', describe: "network namespace (the machine's own is 'host'; a pod's is NAMESPACE.POD)" })
@@ -53,7 +53,7 @@ await yargs(hideBin(process.argv))
       .option('seed', { type: 'number', describe: 'override the scenario seed' }),
     (argv) => {
       process.exitCode = saveCommand({
-        what: argv.what as 'iptables' | 'conntrack' | 'ipset', file: argv.file as string, node: argv.node as string,
+        what: argv.what as 'iptables' | 'conntrack' | 'ipset' | 'routes' | 'bird', file: argv.file as string, node: argv.node as string,
         netns: argv.netns as string, counters: argv.counters as boolean, seed: argv.seed,
       });
     },

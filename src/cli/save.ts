@@ -1,16 +1,20 @@
 /**
- * `podwire save iptables|conntrack|ipset FILE --node N [--netns NS]`: runs the
- * scenario (build, traffic) and prints one namespace's state as the real tool
- * would print it on that machine at the end of the run.
+ * `podwire save iptables|conntrack|ipset|routes|bird FILE --node N [--netns NS]`:
+ * runs the scenario (build, traffic) and prints one namespace's state as the
+ * real tool would print it on that machine at the end of the run: iptables-save,
+ * conntrack -L, ipset save, `ip route` (main table), or — Calico — what
+ * `birdc show protocols` and `birdc show route` print on that node (or the
+ * underlay router when it peers by BGP).
  */
 import { runScenarioFile } from '../scenario/run.js';
 import { isInputError } from '../scenario/errors.js';
 import { conntrackList, iptablesSaveText, netfilterIfAny } from '../netfilter/index.js';
 import { ipsetSave } from '../netfilter/ipset-text.js';
 import { NetlinkError } from '../kernel/netlink.js';
+import { formatRoute, RT_TABLE_MAIN } from '../kernel/fib.js';
 
 export interface SaveArgs {
-  what: 'iptables' | 'conntrack' | 'ipset';
+  what: 'iptables' | 'conntrack' | 'ipset' | 'routes' | 'bird';
   file: string;
   node: string;
   netns: string;
@@ -33,7 +37,20 @@ export function saveCommand(a: SaveArgs): number {
     let out = '';
     if (a.what === 'iptables') out = iptablesSaveText(node, a.netns, { counters: a.counters });
     else if (a.what === 'conntrack') out = conntrackList(node, a.netns);
-    else {
+    else if (a.what === 'routes') {
+      // The kernel dumps its FIB trie in key order: ascending destination, longer prefix first, lower metric first.
+      const rs = [...node.ns(a.netns).fib.routes(RT_TABLE_MAIN)].sort((x, y) => (x.dst >>> 0) - (y.dst >>> 0) || y.prefix - x.prefix || x.metric - y.metric);
+      out = rs.map((r) => formatRoute(r) + '\n').join('');
+    }
+    else if (a.what === 'bird') {
+      const cal = res.cluster.calico;
+      const sp = cal ? (cal.tor?.node === node ? cal.tor : cal.bgp.speaker(a.node)) : undefined;
+      if (!sp) {
+        process.stderr.write(`podwire: ${a.file}: ${a.node} runs no BGP speaker (${cal ? 'BIRD runs on the Calico nodes and on a router named in network.bgp.peers' : 'the scenario\'s network plugin is not calico'})\n`);
+        return 2;
+      }
+      out = `$ birdc show protocols\n${sp.showProtocols()}\n$ birdc show route\n${sp.showRoute()}`;
+    } else {
       const st = netfilterIfAny(node.ns(a.netns));
       out = st ? ipsetSave(st.nf.ipsets) : '';
     }
