@@ -32,6 +32,12 @@ export interface Route {
   table: number;
   /** `ip route` text, computed on first use (route fields never change after creation). */
   text?: string;
+  /**
+   * Usable although its device is down: fib_add_ifaddr's `local` route of an address added
+   * to a DOWN device (kube-ipvs0). The kernel marks nexthops dead only when their device goes
+   * down (fib_sync_down_dev), which also flushes them; this route never saw that.
+   */
+  alive?: boolean;
 }
 
 class Table {
@@ -189,8 +195,8 @@ class Table {
   }
 }
 
-/** Routes through a device that is down are skipped (the kernel flushes them). */
-const usableRoute = (r: Route): boolean => r.dev === null || r.dev.up;
+/** Routes through a device that is down are skipped (the kernel flushes them), except `alive` ones (see Route.alive). */
+const usableRoute = (r: Route): boolean => r.dev === null || r.dev.up || r.alive === true;
 
 export class Fib {
   private readonly local = new Table();

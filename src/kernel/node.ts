@@ -14,6 +14,7 @@ import { Bridge, macKey } from './devices/bridge.js';
 import { Nic, type Segment } from './devices/nic.js';
 import { Vxlan, VXLAN_DEFAULT_PORT, VXLAN_HEADROOM } from './devices/vxlan.js';
 import { Tun } from './devices/tun.js';
+import { Dummy, addLocalRouteWhileDown } from './devices/dummy.js';
 import { Ipip, IPIP_DEFAULT_MTU, IPIP_FALLBACK, IPIP_MAX_MTU } from './devices/ipip.js';
 import { IPPROTO_IPIP } from '../wire/ipv4.js';
 import { NetlinkError, type IpipSpec, type LinkInfo, type NeighState, type Netlink, type RouteSpec, type VxlanSpec } from './netlink.js';
@@ -327,6 +328,21 @@ export class Node implements Netlink {
     return dev;
   }
 
+  /**
+   * `ip link add NAME type dummy` (kube-proxy's kube-ipvs0: netlink.LinkAdd of a Dummy):
+   * created down with a random MAC from the run's Rng (written in the command, so a replay
+   * gives the same bytes). Addresses added while it is down still get their `local` route
+   * (see devices/dummy.ts), so the node accepts traffic to them.
+   */
+  linkAddDummy(netns: string, name: string): Dummy {
+    const ns = this.ns(netns);
+    this.checkFree(ns, name);
+    const dev = new Dummy(ns, name, this.world.rng.mac());
+    ns.attach(dev);
+    this.log(netns, `ip link add ${name} address ${macToString(dev.mac)} type dummy`);
+    return dev;
+  }
+
   /** A NIC on an underlay segment (the machine's physical eth0; not created by a command on a real machine). */
   addNic(name: string, segment: Segment, mac: Uint8Array, mtu: number, delay: number, bandwidth: number): Nic {
     const ns = this.host;
@@ -443,7 +459,8 @@ export class Node implements Netlink {
     const d = this.dev(netns, dev);
     const ns = d.netns;
     if (ns.addrs.some((a) => a.dev === d && a.addr === c.addr)) throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (${cidr} on ${dev})`);
-    ns.addAddr(d, c.addr, c.prefix);
+    const ifa = ns.addAddr(d, c.addr, c.prefix);
+    if (!d.up && d instanceof Dummy) addLocalRouteWhileDown(ns, ifa);
     this.log(netns, `ip addr add ${cidr} dev ${dev}`);
   }
 

@@ -19,6 +19,7 @@ import { iptablesRestore, netfilterOf } from '../netfilter/index.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from './model.js';
 import { IptablesProxier, SharedProxyCache } from './iptables/index.js';
 import { builtinJumpsInIssueOrder } from './iptables/build.js';
+import { BoundedFrequencyRunner } from './runner.js';
 
 /** Syncs writing more rules than this log a one-line summary instead of the restore text. */
 export const LOG_TEXT_MAX_RULES = 20_000;
@@ -30,10 +31,8 @@ export interface ProxyInput {
 
 export class KubeProxyIptables {
   readonly proxier: IptablesProxier;
-  private lastSync = -Infinity;
-  private pending = false;
+  private readonly runner: BoundedFrequencyRunner;
   private jumped = false;
-  private stopped = false;
   /** Syncs done (for traces and tests). */
   syncs = 0;
 
@@ -47,6 +46,7 @@ export class KubeProxyIptables {
     private readonly refreshCache: () => void,
   ) {
     this.proxier = new IptablesProxier(cfg, cache);
+    this.runner = new BoundedFrequencyRunner(node.world, minSyncPeriod, () => this.doSync());
   }
 
   start(): void {
@@ -56,23 +56,20 @@ export class KubeProxyIptables {
 
   /** The daemon is gone (its node shut down): no more syncs. */
   stop(): void {
-    this.stopped = true;
+    this.runner.stop();
   }
 
   /** A change was seen: sync now or at lastSync + minSyncPeriod. */
   requestSync(): void {
-    if (this.pending || this.stopped) return;
-    this.pending = true;
-    const sched = this.node.world.sched;
-    sched.at(Math.max(sched.now, this.lastSync + this.minSyncPeriod), () => {
-      this.pending = false;
-      if (!this.stopped) this.sync();
-    });
+    this.runner.request();
   }
 
   sync(): void {
+    this.runner.run();
+  }
+
+  private doSync(): void {
     const world = this.node.world;
-    this.lastSync = world.now;
     this.syncs++;
     this.refreshCache();
     const r = this.proxier.sync();

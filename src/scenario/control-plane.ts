@@ -11,7 +11,8 @@
  *  - the endpoints/EndpointSlice controllers (src/kube), reacting at once;
  *  - kube-proxy on every node (src/kubeproxy): on a change it syncs at once if
  *    its last sync is at least minSyncPeriod old, else when it is (the
- *    BoundedFrequencyRunner), writing the iptables proxier's chains;
+ *    BoundedFrequencyRunner), writing the iptables proxier's chains, or in ipvs
+ *    mode kube-ipvs0's addresses, the IPVS virtual servers, ipsets and rules;
  *  - the cloud load balancer for LoadBalancer Services (cloud-lb.ts);
  *  - DNS: the CoreDNS server in its pod and each pod's stub resolver.
  *
@@ -38,6 +39,7 @@ import type { Obj } from '../kube/object.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from '../kubeproxy/model.js';
 import { DEFAULT_PROXIER_CONFIG, servicePortName } from '../kubeproxy/model.js';
 import { KubeProxyIptables } from '../kubeproxy/agent.js';
+import { KubeProxyIpvs } from '../kubeproxy/ipvs/index.js';
 import { NetpolInformer, startNetpol, type KubeRouterNetpol } from '../netpol/index.js';
 import { startFelixPolicy, type FelixPolicy } from '../calico/felix/index.js';
 import { SharedProxyCache, servicePortKey } from '../kubeproxy/iptables/index.js';
@@ -67,7 +69,7 @@ export function ensureControlPlane(cl: Cluster): ControlPlane {
 export class ControlPlane {
   readonly store: ObjectStore;
   private readonly alloc: ServiceAllocators;
-  private readonly proxies = new Map<string, KubeProxyIptables>();
+  private readonly proxies = new Map<string, KubeProxyIptables | KubeProxyIpvs>();
   private lb: Node | null = null;
   private lbIPs: number[] = [];
   /** The proxier input, recomputed once per store change (shared by every node's kube-proxy). */
@@ -79,7 +81,7 @@ export class ControlPlane {
   private readonly proxyCache = new SharedProxyCache();
   private cacheFresh = false;
 
-  /** kube-proxy runs (cluster.kubeProxy.mode iptables); without it only the apiserver's objects are kept (see ensureControlPlane). */
+  /** kube-proxy runs (cluster.kubeProxy.mode iptables or ipvs); without it only the apiserver's objects are kept (see ensureControlPlane). */
   readonly services: boolean;
   /** The policy agents' shared informer (see startPolicyAgents), and the agent on each node. */
   private policyInformer: NetpolInformer | null = null;
@@ -258,6 +260,11 @@ export class ControlPlane {
     }
   }
 
+  /** The kube-proxy daemon of a node (tests, `podwire save`). */
+  kubeProxy(node: string): KubeProxyIptables | KubeProxyIpvs | undefined {
+    return this.proxies.get(node);
+  }
+
   /** A node joined: its kube-proxy starts (its pods come through `podAdded`). */
   nodeJoined(name: string): void {
     if (this.services) this.startKubeProxy(name, this.cl.nodes.get(name)!);
@@ -371,12 +378,16 @@ export class ControlPlane {
       localhostNodePorts: kp.localhostNodePorts,
       nodePortAddresses: kp.nodePortAddresses.map((a) => ({ addr: a.addr, prefix: a.prefix })),
     };
-    const agent = new KubeProxyIptables(node, cfg, kp.minSyncPeriod, this.proxyCache, () => {
+    const refresh = () => {
       if (this.cacheFresh) return;
       const { ports, endpoints } = this.proxyInput();
       this.proxyCache.apply(ports, endpoints);
       this.cacheFresh = true;
-    });
+    };
+    // ipvs mode reads the same service/endpoint state (and change log) as the iptables proxier.
+    const agent = kp.mode === 'ipvs'
+      ? new KubeProxyIpvs(node, { ...cfg, scheduler: kp.scheduler }, kp.minSyncPeriod, this.proxyCache, refresh)
+      : new KubeProxyIptables(node, cfg, kp.minSyncPeriod, this.proxyCache, refresh);
     this.proxies.set(name, agent);
     agent.start();
   }

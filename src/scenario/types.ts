@@ -136,7 +136,9 @@ export interface ClusterSpec {
 
 /** kube-proxy's configuration (KubeProxyConfiguration fields podwire models; defaults as upstream). */
 export interface KubeProxySpec {
-  mode: 'iptables' | 'none';
+  mode: 'iptables' | 'ipvs' | 'none';
+  /** ipvs mode's --ipvs-scheduler (one of the kernel's 11; default rr). */
+  scheduler: 'rr' | 'wrr' | 'lc' | 'wlc' | 'lblc' | 'lblcr' | 'dh' | 'sh' | 'sed' | 'nq' | 'mh';
   /** minSyncPeriod in ns (default 1 s): a change is synced at most this often (BoundedFrequencyRunner). */
   minSyncPeriod: number;
   masqueradeAll: boolean;

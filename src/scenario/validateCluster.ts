@@ -32,7 +32,7 @@ import { formatCidr4 } from '../cni/ip4.js';
 export const DEFAULT_UDP_CROSSING_COST = 5_000;
 
 export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'dns', 'nodes', 'externalHosts', 'iptables', 'sysctls'] as const;
-export const KUBE_PROXY_KEYS = ['mode', 'minSyncPeriod', 'masqueradeAll', 'localhostNodePorts', 'clusterCIDR', 'nodePortAddresses'] as const;
+export const KUBE_PROXY_KEYS = ['mode', 'scheduler', 'minSyncPeriod', 'masqueradeAll', 'localhostNodePorts', 'clusterCIDR', 'nodePortAddresses'] as const;
 export const DNS_KEYS = ['enabled', 'clusterIP', 'domain', 'node'] as const;
 export const LINK_KEYS = ['vethDelay', 'nicDelay', 'nicBandwidth'] as const;
 export const NETWORK_KEYS = ['plugin', 'hairpinMode', 'mtu', 'conflist', 'backend', 'netConf', 'subnetManager', 'ipMasq', 'udpCrossingCost', 'ipPools', 'bgp'] as const;
@@ -164,12 +164,17 @@ export function validateCluster(y: Y): ClusterSpec {
   const network = validateNetwork(m.req('network'), mtu, podCIDR);
 
   const kpY = m.opt('kubeProxy');
-  const kubeProxy: ClusterSpec['kubeProxy'] = { mode: 'none', minSyncPeriod: 1_000_000_000, masqueradeAll: false, localhostNodePorts: true, nodePortAddresses: [], pos: y.keyPos };
+  const kubeProxy: ClusterSpec['kubeProxy'] = { mode: 'none', scheduler: 'rr', minSyncPeriod: 1_000_000_000, masqueradeAll: false, localhostNodePorts: true, nodePortAddresses: [], pos: y.keyPos };
   if (kpY) {
     const k = kpY.map(KUBE_PROXY_KEYS);
     const modeY = k.opt('mode');
     kubeProxy.pos = kpY.pos;
-    if (modeY) kubeProxy.mode = modeY.oneOf(['iptables', 'none'] as const, { ipvs: 'kube-proxy mode "ipvs" is not supported yet (issue 8)' });
+    if (modeY) kubeProxy.mode = modeY.oneOf(['iptables', 'ipvs', 'none'] as const);
+    const schY = k.opt('scheduler');
+    if (schY) {
+      kubeProxy.scheduler = schY.oneOf(['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const);
+      if (kubeProxy.mode !== 'ipvs') schY.fail(`${schY.what}: the IPVS scheduler applies to kubeProxy.mode ipvs only (mode is ${kubeProxy.mode})`, 'mode: ipvs');
+    }
     const msY = k.opt('minSyncPeriod');
     if (msY) kubeProxy.minSyncPeriod = durationAt(msY);
     const maY = k.opt('masqueradeAll');
