@@ -108,6 +108,7 @@ export class IpvsNs {
         world.sched.after(delay, () => { if (live) fn(); });
         return () => { live = false; };
       },
+      sysctl: (name) => this.sysctl(name),
     };
     for (const [k, v] of Object.entries(VS_SYSCTL_DEFAULTS)) if (!ns.sysctls.has(k)) ns.sysctls.set(k, v);
     node.logCommand(ns.name, '# modprobe ip_vs');

@@ -185,7 +185,10 @@ export class IpvsCtl {
     if (this.lookupDest(svc, u.addr, u.port)) throw new IpvsError('EEXIST', 'Destination already exists');
     // ip_vs_trash_get_dest: the same dest (same svc, addr, port) comes back with its counters.
     let dest: IpvsDest | undefined;
-    const i = this.trash.findIndex((d) => d.svc === svc && d.addr === u.addr && d.port === u.port);
+    // (The kernel matches the dest's virtual service by fwmark or protocol/vaddr/vport, so a dest
+    // of a deleted and re-added service comes back too.)
+    const i = this.trash.findIndex((d) => d.addr === u.addr && d.port === u.port && d.svc.fwmark === svc.fwmark
+      && (svc.fwmark !== 0 || (d.svc.addr === svc.addr && d.svc.port === svc.port && d.svc.protocol === svc.protocol)));
     if (i >= 0) {
       dest = this.trash[i];
       this.trash.splice(i, 1);
@@ -213,9 +216,12 @@ export class IpvsCtl {
 
   /** __ip_vs_update_dest. */
   private updateDest(svc: IpvsService, dest: IpvsDest, u: DestSpec, add: boolean): void {
+    // Keep the last non-0 weight (mh builds its table from it, so a quiesced dest keeps its slots).
+    if (add || u.weight !== 0) dest.lastWeight = u.weight;
     dest.weight = u.weight;
-    // The forwarding method (the kernel also turns a local real server into LOCALNODE; see core.ts).
     dest.connFlags = (u.connFlags & CONN_F.DEST_MASK) | CONN_F.INACTIVE;
+    // IP_VS_CONN_F_NOOUTPUT unless NAT: replies never come back through the director.
+    if ((dest.connFlags & CONN_F.FWD_MASK) !== CONN_F.MASQ) dest.connFlags |= CONN_F.NOOUTPUT;
     dest.flags |= DEST_F.AVAILABLE;
     if (u.uThreshold === 0 || u.uThreshold > dest.uThreshold) dest.flags &= ~DEST_F.OVERLOAD;
     dest.uThreshold = u.uThreshold;
@@ -235,8 +241,10 @@ export class IpvsCtl {
    */
   private unlinkDest(svc: IpvsService, dest: IpvsDest, svcUpd: boolean): void {
     dest.flags &= ~DEST_F.AVAILABLE;
-    if (svcUpd) svc.sched?.delDest?.(svc, dest);
-    svc.dests.splice(svc.dests.indexOf(dest), 1);
+    const at = svc.dests.indexOf(dest);
+    svc.dests.splice(at, 1);
+    // del_dest runs once the dest is unlinked (rr moves its position to the predecessor).
+    if (svcUpd) svc.sched?.delDest?.(svc, dest, at);
     dest.trashUntil = this.env.now() + DEST_TRASH_PERIOD;
     this.trash.push(dest);
   }

@@ -62,7 +62,7 @@ export class IpvsDest {
   /** IP_VS_CONN_F_* forwarding method (and ONE_PACKET). */
   connFlags = 0;
   weight = 0;
-  /** The weight before it was last set to 0 … (not used by the kernel for scheduling). */
+  /** IP_VS_DEST_F_*. */
   flags = DEST_F.AVAILABLE;
   uThreshold = 0;
   lThreshold = 0;
@@ -76,7 +76,7 @@ export class IpvsDest {
   svc: IpvsService;
   /** While in the destination trash: when it may be freed (ns). */
   trashUntil = -1;
-  /** Scheduler-private state (wrr/mh/…); the kernel keeps some of it on the dest. */
+  /** The latest non-0 weight (dest->last_weight, what mh builds its table from). */
   lastWeight = 0;
   /** The protocol and virtual address/port it serves (for ip_vs_lookup_real_service). */
   constructor(svc: IpvsService, readonly addr: number, readonly port: number) {
@@ -125,7 +125,8 @@ export interface IpvsScheduler {
   initService?(svc: IpvsService): void;
   doneService?(svc: IpvsService): void;
   addDest?(svc: IpvsService, dest: IpvsDest): void;
-  delDest?(svc: IpvsService, dest: IpvsDest): void;
+  /** After the dest left svc.dests; `at` is where it was. */
+  delDest?(svc: IpvsService, dest: IpvsDest, at: number): void;
   updDest?(svc: IpvsService, dest: IpvsDest): void;
   /** Chooses a destination, or null (the kernel logs "no destination available"). */
   schedule(svc: IpvsService, p: SchedPkt): IpvsDest | null;
@@ -136,6 +137,8 @@ export interface SchedEnv {
   now(): number;
   /** Runs fn after `ns` nanoseconds of virtual time; returns a cancel function. */
   timer(ns: number, fn: () => void): () => void;
+  /** A net.ipv4.vs.* sysctl as a number (lblc_expiration …). */
+  sysctl(name: string): number;
 }
 
 /** ip_vs_dest_conn_overhead: activeconns * 256 + inactconns. */

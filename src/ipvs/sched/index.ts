@@ -4,11 +4,31 @@
  */
 import type { IpvsScheduler, SchedEnv } from '../types.js';
 import { rrScheduler } from './rr.js';
+import { wrrScheduler } from './wrr.js';
+import { lcScheduler } from './lc.js';
+import { wlcScheduler } from './wlc.js';
+import { lblcScheduler } from './lblc.js';
+import { lblcrScheduler } from './lblcr.js';
+import { dhScheduler } from './dh.js';
+import { shScheduler } from './sh.js';
+import { sedScheduler } from './sed.js';
+import { nqScheduler } from './nq.js';
+import { mhScheduler } from './mh.js';
 
 export type SchedFactory = (env: SchedEnv) => IpvsScheduler;
 
 const registry = new Map<string, SchedFactory>([
   ['rr', rrScheduler],
+  ['wrr', wrrScheduler],
+  ['lc', lcScheduler],
+  ['wlc', wlcScheduler],
+  ['lblc', lblcScheduler],
+  ['lblcr', lblcrScheduler],
+  ['dh', dhScheduler],
+  ['sh', shScheduler],
+  ['sed', sedScheduler],
+  ['nq', nqScheduler],
+  ['mh', mhScheduler],
 ]);
 
 /** The scheduler module `name`, or undefined (modprobe ip_vs_<name> fails: ENOENT). */

@@ -20,13 +20,10 @@ export function rrScheduler(): IpvsScheduler {
   return {
     name: 'rr',
     initService(svc: IpvsService) { svc.schedData = { pos: null } satisfies RrData; },
-    delDest(svc: IpvsService, dest: IpvsDest) {
-      // Called before the dest is unlinked from svc.dests (see ctl.ts), so its predecessor is known.
+    delDest(svc: IpvsService, dest: IpvsDest, at: number) {
+      // The dest is already unlinked: the position moves to its predecessor (or the head).
       const data = svc.schedData as RrData;
-      if (data.pos === dest) {
-        const i = svc.dests.indexOf(dest);
-        data.pos = i > 0 ? svc.dests[i - 1] : null;
-      }
+      if (data.pos === dest) data.pos = at > 0 ? svc.dests[at - 1] : null;
     },
     schedule(svc: IpvsService) {
       const data = svc.schedData as RrData;
