@@ -291,7 +291,9 @@ export class BgpSpeaker implements SessionHost {
     this.trace('bgp.session', `BIRD started: router id ${ipToString(this.routerId)}, AS ${this.localAs}${this.isReflector ? `, route reflector cluster ${ipToString(this.clusterId!)}` : ''}, ${this.peers.length} neighbours`);
     for (const p of this.peers) p.start();
     // Graceful-restart recovery ends once every neighbour has been up (or after 240 s, BIRD's wait).
-    this.world.sched.after(240 * S, () => { if (gen === this.startGen) this.grRecovery = false; });
+    this.world.sched.after(240 * S, () => { if (gen === this.startGen) this.endRecovery(); });
+    // The kernel protocol's first scan: what changed while stopped goes in now (routes persisted meanwhile).
+    for (const e of this.rib.values()) this.kernelSync(e);
   }
 
   private readonly connHandlers = new Map<TcpSock, TcpHandlers>();
@@ -307,6 +309,27 @@ export class BgpSpeaker implements SessionHost {
   }
 
   // ── SessionHost ──
+
+  /**
+   * Graceful-restart recovery is over: OPENs lose the restart bits, and kernel
+   * routes left from before a restart that no best path backs any more are
+   * removed (the kernel protocol's prune after recovery).
+   */
+  private endRecovery(): void {
+    if (!this.grRecovery) return;
+    this.grRecovery = false;
+    for (const [key, k] of [...this.kernel]) {
+      if (this.rib.get(key)?.best) continue;
+      this.kernel.delete(key);
+      try {
+        this.node.routeDel(this.netnsName, k.spec);
+        this.kernelChanges++;
+        this.trace('bgp.route', `kernel: ${key} removed (stale after restart)`);
+      } catch (err) {
+        if (!(err instanceof NetlinkError)) throw err;
+      }
+    }
+  }
 
   openFor(_peer: BgpPeer): BgpOpen {
     return {
@@ -341,7 +364,7 @@ export class BgpSpeaker implements SessionHost {
   sessionUp(p: BgpPeer): void {
     const recovering = this.grRecovery;
     this.upSinceStart.add(p);
-    if (this.upSinceStart.size === this.peers.length) this.grRecovery = false;
+    if (this.upSinceStart.size === this.peers.length) this.endRecovery();
     // The initial table, then End-of-RIB. A non-reflector sends an iBGP neighbour only its own and eBGP-learned routes.
     for (const key of p.ibgp && !this.isReflector ? this.exportableToIbgp : this.rib.keys()) p.dirty.add(key);
     // Restarting (`bird -R`) toward a peer that is not: our table waits for the peer's End-of-RIB (RFC 4724).
