@@ -43,18 +43,22 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'save <what> <file>',
-    "print a machine's state at the end of the run as the real tool would: iptables-save, conntrack -L, ipset save, ip route, or BIRD's birdc show protocols + show route (Calico)",
+    "print a machine's state at the end of the run as the real tool would: iptables-save, conntrack -L, ipset save, ipvsadm -Ln, ip route, or BIRD's birdc show protocols + show route (Calico)",
     (y) => y
-      .positional('what', { choices: ['iptables', 'conntrack', 'ipset', 'routes', 'bird'] as const, demandOption: true })
+      .positional('what', { choices: ['iptables', 'conntrack', 'ipset', 'ipvs', 'routes', 'bird'] as const, demandOption: true })
       .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
       .option('node', { type: 'string', demandOption: true, describe: 'machine (node or host) name' })
       .option('netns', { type: 'string', default: 'host', describe: "network namespace (the machine's own is 'host'; a pod's is NAMESPACE.POD)" })
-      .option('counters', { alias: 'c', type: 'boolean', default: false, describe: 'iptables: print packet/byte counters (iptables-save -c)' })
+      .option('counters', { alias: 'c', type: 'boolean', default: false, describe: 'iptables: print packet/byte counters (iptables-save -c); ipvs: the connection table (ipvsadm -Lnc)' })
+      .option('stats', { type: 'boolean', default: false, describe: 'ipvs: ipvsadm -Ln --stats' })
+      .option('rate', { type: 'boolean', default: false, describe: 'ipvs: ipvsadm -Ln --rate' })
+      .option('connections', { type: 'boolean', default: false, describe: 'ipvs: the connection table (ipvsadm -Lnc; also -c)' })
       .option('seed', { type: 'number', describe: 'override the scenario seed' }),
     (argv) => {
       process.exitCode = saveCommand({
-        what: argv.what as 'iptables' | 'conntrack' | 'ipset' | 'routes' | 'bird', file: argv.file as string, node: argv.node as string,
+        what: argv.what as 'iptables' | 'conntrack' | 'ipset' | 'ipvs' | 'routes' | 'bird', file: argv.file as string, node: argv.node as string,
         netns: argv.netns as string, counters: argv.counters as boolean, seed: argv.seed,
+        stats: argv.stats as boolean, rate: argv.rate as boolean, connections: argv.connections as boolean,
       });
     },
   )

@@ -1,8 +1,9 @@
 /**
- * `podwire save iptables|conntrack|ipset|routes|bird FILE --node N [--netns NS]`:
+ * `podwire save iptables|conntrack|ipset|ipvs|routes|bird FILE --node N [--netns NS]`:
  * runs the scenario (build, traffic) and prints one namespace's state as the
  * real tool would print it on that machine at the end of the run: iptables-save,
- * conntrack -L, ipset save, `ip route` (main table), or — Calico — what
+ * conntrack -L, ipset save, `ipvsadm -Ln` (`--stats`, `--rate`; `-c`/`--connections`:
+ * `ipvsadm -Lnc`), `ip route` (main table), or — Calico — what
  * `birdc show protocols` and `birdc show route` print on that node (or the
  * underlay router when it peers by BGP).
  */
@@ -12,13 +13,18 @@ import { conntrackList, iptablesSaveText, netfilterIfAny } from '../netfilter/in
 import { ipsetSave } from '../netfilter/ipset-text.js';
 import { NetlinkError } from '../kernel/netlink.js';
 import { formatRoute, RT_TABLE_MAIN } from '../kernel/fib.js';
+import { ipvsOf } from '../ipvs/index.js';
 
 export interface SaveArgs {
-  what: 'iptables' | 'conntrack' | 'ipset' | 'routes' | 'bird';
+  what: 'iptables' | 'conntrack' | 'ipset' | 'ipvs' | 'routes' | 'bird';
   file: string;
   node: string;
   netns: string;
   counters: boolean;
+  /** ipvs: ipvsadm -Ln --stats / --rate / -c. */
+  stats?: boolean;
+  rate?: boolean;
+  connections?: boolean;
   seed?: number;
 }
 
@@ -37,6 +43,12 @@ export function saveCommand(a: SaveArgs): number {
     let out = '';
     if (a.what === 'iptables') out = iptablesSaveText(node, a.netns, { counters: a.counters });
     else if (a.what === 'conntrack') out = conntrackList(node, a.netns);
+    else if (a.what === 'ipvs') {
+      // ipvsadm on a machine without ip_vs loaded would load it and print an empty table; the
+      // model loads it here too (nothing else changes).
+      const ipvs = ipvsOf(node, a.netns);
+      out = a.connections || a.counters ? ipvs.listConns() : ipvs.list({ stats: a.stats, rate: a.rate });
+    }
     else if (a.what === 'routes') {
       // The kernel dumps its FIB trie in key order: ascending destination, longer prefix first, lower metric first.
       const rs = [...node.ns(a.netns).fib.routes(RT_TABLE_MAIN)].sort((x, y) => (x.dst >>> 0) - (y.dst >>> 0) || y.prefix - x.prefix || x.metric - y.metric);
