@@ -51,7 +51,8 @@
  *   flag the caller's `krtTunnel(prefix, nextHop)` gives, or, when it returns
  *   null, through the device the kernel reaches the next hop by (a next hop
  *   behind a gateway resolves to that gateway: `gateway recursive`).
- *   Routes stay when the speaker stops (`persist`).
+ *   Routes stay when the speaker stops (`persist`). Every 2 s (`scan time 2`)
+ *   a route of ours the kernel lost is put back (a device down flushes them).
  */
 import type { Node } from '../../kernel/node.js';
 import type { Netns } from '../../kernel/netns.js';
@@ -137,6 +138,12 @@ export interface BgpStats {
 
 interface Source { id: number; peer: BgpPeer | null; remotePathId: number; paths: number }
 
+/** A route this speaker put in the kernel. */
+interface KrtEntry { spec: RouteSpec; sig: string; addr: number; len: number }
+
+/** BIRD's kernel protocol `scan time 2` (Calico's template). */
+const KRT_SCAN = 2 * 1_000_000_000;
+
 /** A route of the Loc-RIB. */
 export interface BgpPath {
   src: Source;
@@ -181,7 +188,7 @@ export class BgpSpeaker implements SessionHost {
   private readonly freeIds: number[] = [];
   private nextId = 3;
   private readonly staticSrc: Source = { id: 2, peer: null, remotePathId: 0, paths: 0 };
-  private readonly kernel = new Map<string, { spec: RouteSpec; sig: string }>();
+  private readonly kernel = new Map<string, KrtEntry>();
   /** Prefixes with a static or eBGP-learned path: all a non-reflector may send to an iBGP neighbour. */
   private readonly exportableToIbgp = new Set<string>();
   /** eBGP neighbours (they may receive iBGP-learned routes). */
@@ -294,6 +301,7 @@ export class BgpSpeaker implements SessionHost {
     this.world.sched.after(240 * S, () => { if (gen === this.startGen) this.endRecovery(); });
     // The kernel protocol's first scan: what changed while stopped goes in now (routes persisted meanwhile).
     for (const e of this.rib.values()) this.kernelSync(e);
+    this.world.sched.after(KRT_SCAN, () => this.krtScan(gen));
   }
 
   private readonly connHandlers = new Map<TcpSock, TcpHandlers>();
@@ -309,6 +317,30 @@ export class BgpSpeaker implements SessionHost {
   }
 
   // ── SessionHost ──
+
+  /**
+   * The kernel protocol's periodic scan (`scan time 2`): a route of ours the
+   * kernel lost (its device went down and came back, someone deleted it) is
+   * put back.
+   */
+  private krtScan(gen: number): void {
+    if (gen !== this.startGen || !this.running) return;
+    if (this.cfg.kernelExport !== false) {
+      const fib = this.ns.fib;
+      for (const [key, k] of this.kernel) {
+        const r = fib.find({ dst: k.addr, prefix: k.len, table: 254 });
+        if (r && r.proto === 'bird') continue;
+        try {
+          this.node.routeReplace(this.netnsName, k.spec);
+          this.kernelChanges++;
+          this.trace('bgp.route', `kernel scan: ${key} was missing, reinstalled`);
+        } catch (err) {
+          if (!(err instanceof NetlinkError)) throw err;
+        }
+      }
+    }
+    this.world.sched.after(KRT_SCAN, () => this.krtScan(gen));
+  }
 
   /**
    * Graceful-restart recovery is over: OPENs lose the restart bits, and kernel
@@ -718,7 +750,7 @@ export class BgpSpeaker implements SessionHost {
     try {
       if (spec) {
         this.node.routeReplace(this.netnsName, spec);
-        this.kernel.set(e.key, { spec, sig });
+        this.kernel.set(e.key, { spec, sig, addr: e.addr, len: e.len });
         this.trace('bgp.route', `kernel: ${this.kernelText(spec)}`);
       } else if (cur) {
         this.kernel.delete(e.key);

@@ -65,6 +65,24 @@ describe('hold timer', () => {
     expect(birdRoutes(lab.nodes[0])).toContain('10.48.3.0/26 via 192.168.70.13 dev eth0 proto bird');
   });
 
+  it('a short link flap: sessions survive (TCP retransmits), the kernel scan puts the flushed routes back', () => {
+    const { lab, c } = mesh(3);
+    lab.run(100);
+    lab.nodes[0].linkSetUp('host', 'eth0', false);
+    expect(birdRoutes(lab.nodes[0])).toEqual(['blackhole 10.48.1.0/26 proto bird']); // fib_sync_down_dev
+    lab.run(10);
+    lab.nodes[0].linkSetUp('host', 'eth0', true);
+    lab.run(3);
+    expect(birdRoutes(lab.nodes[0])).toEqual([
+      'blackhole 10.48.1.0/26 proto bird',
+      '10.48.2.0/26 via 192.168.70.12 dev eth0 proto bird',
+      '10.48.3.0/26 via 192.168.70.13 dev eth0 proto bird',
+    ]);
+    expect(lab.lines('bgp.route', 'n1')).toContain('bgp.route kernel scan: 10.48.2.0/26 was missing, reinstalled');
+    expect(c.sessions()).toBe(3);
+    expect(c.speakers.every((s) => s.stats().sent.notification === 0)).toBe(true);
+  });
+
   it('administrative shutdown sends Cease 6/2 and the peers withdraw at once; restart re-establishes', () => {
     const { lab, c } = mesh(3);
     lab.run(10);

@@ -1,7 +1,7 @@
 /**
  * Property: whatever the topology (full mesh, one or two reflectors), the
- * order and timing of block announcements and withdrawals, and speakers
- * stopping and starting again, once the clock has run long enough every
+ * order and timing of block announcements and withdrawals, speakers
+ * stopping and starting again and links going down and up, once the clock has run long enough every
  * running node's `proto bird` routes are exactly its own blocks as blackholes
  * and every other running node's blocks via that node.
  */
@@ -12,7 +12,7 @@ import { BgpCluster } from '../../../src/calico/bgp/index.js';
 import { bgpLab } from './lab.js';
 import { MS } from '../../../src/engine/time.js';
 
-type Op = { at: number; node: number; kind: 'announce' | 'withdraw' | 'stop' | 'start'; block: number };
+type Op = { at: number; node: number; kind: 'announce' | 'withdraw' | 'stop' | 'start' | 'down' | 'up'; block: number };
 
 const scenario = fc.record({
   n: fc.integer({ min: 2, max: 6 }),
@@ -21,7 +21,7 @@ const scenario = fc.record({
   ops: fc.array(fc.record({
     at: fc.integer({ min: 0, max: 20_000 }),
     node: fc.nat(),
-    kind: fc.constantFrom('announce', 'announce', 'withdraw', 'stop', 'start'),
+    kind: fc.constantFrom('announce', 'announce', 'withdraw', 'stop', 'start', 'down', 'up'),
     block: fc.integer({ min: 0, max: 2 }),
   }), { maxLength: 12 }),
 });
@@ -34,7 +34,8 @@ describe('BGP property', () => {
       lab.nodes.forEach((node, i) => c.add({ node, ip: lab.ips[i], ...(mode !== 'mesh' && i < (mode === 'rr1' ? 1 : 2) ? { clusterId: '224.0.0.1' } : {}) }));
       c.start();
       const blocks = lab.nodes.map(() => new Set<string>());
-      const running = lab.nodes.map(() => true);
+      const up = lab.nodes.map(() => true);
+      const linkUp = lab.nodes.map(() => true);
       const sorted = [...ops].sort((a, b) => a.at - b.at) as Op[];
       for (const op of sorted) {
         lab.w.sched.run(op.at * MS);
@@ -43,11 +44,14 @@ describe('BGP property', () => {
         const s = c.speakers[i];
         if (op.kind === 'announce') { s.announce(b); blocks[i].add(b); }
         else if (op.kind === 'withdraw') { if (blocks[i].has(b)) { s.withdraw(b); blocks[i].delete(b); } }
-        else if (op.kind === 'stop') { s.stop(); running[i] = false; }
-        else { s.start(); running[i] = true; }
+        else if (op.kind === 'stop') { s.stop(); up[i] = false; }
+        else if (op.kind === 'start') { s.start(); up[i] = true; }
+        else { lab.nodes[i].linkSetUp('host', 'eth0', op.kind === 'up'); linkUp[i] = op.kind === 'up'; }
       }
       // Error wait (up to 30 s), connect delay, retries, and the 240 s graceful-restart recovery that prunes stale kernel routes.
       lab.run(300);
+      // A node is reachable when its BIRD runs and its link is up.
+      const running = up.map((u, i) => u && linkUp[i]);
       if (running.every(Boolean)) expect(c.sessions()).toBe(c.configuredSessions());
       // A reflector that is not running cannot reflect: clients then only see the other reflector's routes.
       const rrUp = mode === 'mesh' || running.slice(0, mode === 'rr1' ? 1 : 2).some(Boolean);
