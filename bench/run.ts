@@ -18,12 +18,13 @@ import { bridgeTraced, bridgeUntraced } from './bridge-frames.js';
 import { scenarioRun } from './scenario-run.js';
 import { netfilterBenches } from './netfilter.js';
 import { kubeproxyBenches } from './kube-proxy.js';
+import { kubeproxyIpvsBenches } from './kube-proxy-ipvs.js';
 import { flannelBenches } from './flannel.js';
 import { netpolBenches } from './netpol.js';
 import { calicoBgpBenches } from './calico-bgp.js';
 import { calicoFelixBenches } from './calico-felix.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches, kubeproxyIpvsBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

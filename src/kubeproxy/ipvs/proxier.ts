@@ -39,6 +39,7 @@
  * numeric order; ipset changes are one `ipset restore` instead of one command per entry.
  */
 import type { Node } from '../../kernel/node.js';
+import { NetlinkError } from '../../kernel/netlink.js';
 import type { Netns } from '../../kernel/netns.js';
 import { ipToString } from '../../wire/bytes.js';
 import { ipvsOf, IpvsError, type Ipvs, type IpvsProtocol, type IpvsServiceKey, type IpvsServiceOpts } from '../../ipvs/index.js';
@@ -385,7 +386,8 @@ export class IpvsProxier {
       const n = this.bound.get(v.key.addr) ?? 0;
       this.bound.set(v.key.addr, n + 1);
       if (n === 0) {
-        if (!this.node.addrList('host', DUMMY_DEVICE).includes(`${ipToString(v.key.addr)}/32`)) this.node.addrAdd('host', DUMMY_DEVICE, `${ipToString(v.key.addr)}/32`);
+        // EnsureAddressBind: an address already there (EEXIST) is fine.
+        try { this.node.addrAdd('host', DUMMY_DEVICE, `${ipToString(v.key.addr)}/32`); } catch (e) { if (!(e instanceof NetlinkError) || e.code !== 'EEXIST') throw e; }
         this.entryRef(KUBE_IPVS_IPS, ipToString(v.key.addr), +1, res);
       }
     }
