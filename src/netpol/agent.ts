@@ -35,6 +35,7 @@
  *    of [y/deny-all] admits x/a:81/TCP". The evaluator is built on the first
  *    annotation after a sync (never when tracing is off).
  */
+import { SyncGate } from '../engine/sync-gate.js';
 import type { Node } from '../kernel/node.js';
 import type { ObjectStore } from '../kube/store.js';
 import { isObj, type Obj } from '../kube/object.js';
@@ -169,10 +170,8 @@ function podChangeRelevant(a: Obj, b: Obj): boolean {
 }
 
 export class KubeRouterNetpol {
-  private lastSync = -Infinity;
-  private pending = false;
-  private started = false;
-  private stopped = false;
+  /** Coalesced, minSyncPeriod-spaced syncs (engine/sync-gate.ts). */
+  private readonly gate: SyncGate;
   /** The chains and sets of the last sync. */
   private prevChains: string[] = [];
   /** The last sync's rendering (tests and traces). */
@@ -180,39 +179,32 @@ export class KubeRouterNetpol {
   syncs = 0;
 
   constructor(readonly node: Node, readonly cfg: NetpolConfig, readonly informer: NetpolInformer) {
+    this.gate = new SyncGate(node.world.sched, () => this.cfg.minSyncPeriod, () => this.sync());
     informer.onChange(() => this.requestSync());
   }
 
   start(): void {
-    this.started = true;
+    this.gate.start();
     this.sync();
     if (this.cfg.syncPeriod > 0) this.periodic();
   }
 
-  stop(): void { this.stopped = true; }
+  stop(): void { this.gate.stop(); }
 
   private periodic(): void {
     this.node.world.sched.after(this.cfg.syncPeriod, () => {
-      if (this.stopped) return;
+      if (!this.gate.running) return;
       this.requestSync();
       this.periodic();
     });
   }
 
-  requestSync(): void {
-    if (!this.started || this.pending || this.stopped) return;
-    this.pending = true;
-    const sched = this.node.world.sched;
-    sched.at(Math.max(sched.now, this.lastSync + this.cfg.minSyncPeriod), () => {
-      this.pending = false;
-      if (!this.stopped) this.sync();
-    });
-  }
+  requestSync(): void { this.gate.request(); }
 
   sync(): void {
     const node = this.node, world = node.world;
     const first = this.syncs === 0;
-    this.lastSync = world.now;
+    this.gate.synced();
     this.syncs++;
     const version = String(world.now);
     const st = netfilterOf(node.host);

@@ -30,6 +30,7 @@
  *    (`directionDenial`), e.g. "y/b is isolated for ingress by y/deny-all; no
  *    rule of [y/deny-all] admits x/a:81/TCP".
  */
+import { SyncGate } from '../../engine/sync-gate.js';
 import type { Node } from '../../kernel/node.js';
 import type { Protocol } from '../../kube/pod.js';
 import type { DirectionVerdict } from '../../kube/policy-eval.js';
@@ -55,16 +56,15 @@ const TMP_SET = 'cali4t0';
 export type FelixInformer = Pick<NetpolInformer, 'cluster' | 'evaluatorFor' | 'onChange'>;
 
 export class FelixPolicy {
-  private lastSync = -Infinity;
-  private pending = false;
-  private started = false;
-  private stopped = false;
+  /** Coalesced, minSyncPeriod-spaced syncs (engine/sync-gate.ts). */
+  private readonly gate: SyncGate;
   private prev: { filter: string[]; nat: string[]; sets: string[] } = { filter: [], nat: [], sets: [] };
   /** The last sync's rendering. */
   last: FelixRendered | null = null;
   syncs = 0;
 
   constructor(readonly node: Node, public cfg: FelixConfig, readonly informer: FelixInformer) {
+    this.gate = new SyncGate(node.world.sched, () => this.cfg.minSyncPeriod, () => this.sync());
     informer.onChange(() => this.requestSync());
   }
 
@@ -79,25 +79,17 @@ export class FelixPolicy {
   }
 
   start(): void {
-    this.started = true;
+    this.gate.start();
     this.sync();
   }
 
-  stop(): void { this.stopped = true; }
+  stop(): void { this.gate.stop(); }
 
-  requestSync(): void {
-    if (!this.started || this.pending || this.stopped) return;
-    this.pending = true;
-    const sched = this.node.world.sched;
-    sched.at(Math.max(sched.now, this.lastSync + this.cfg.minSyncPeriod), () => {
-      this.pending = false;
-      if (!this.stopped) this.sync();
-    });
-  }
+  requestSync(): void { this.gate.request(); }
 
   sync(): void {
     const node = this.node, world = node.world;
-    this.lastSync = world.now;
+    this.gate.synced();
     this.syncs++;
     const st = netfilterOf(node.host);
     const sets = st.nf.ipsets;
