@@ -5,10 +5,19 @@
  */
 import type { Node } from '../kernel/node.js';
 import type { Netns } from '../kernel/netns.js';
+import type { Skb } from '../kernel/skb.js';
 import { ipToString } from '../wire/bytes.js';
 import { IpvsCtl, type DestSpec, type SvcKey, type SvcSpec } from './ctl.js';
+import { ConnTable } from './conn.js';
+import { IpvsDataPath } from './datapath.js';
+import { estCatchUp } from './estimator.js';
+import { listText } from './list.js';
+import { defaultTimeouts, type ProtoTimeouts } from './proto.js';
+import { IpvsStats } from './types.js';
+import { setIpvsMatchProvider } from '../netfilter/matches/ipvs.js';
 import { IpvsError } from './errors.js';
 import { CONN_F, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SVC_F, type IpvsService, type SchedEnv } from './types.js';
+import { schedFlagNames } from './flags.js';
 import type { Ipvs, IpvsDestOpts, IpvsForward, IpvsProtocol, IpvsServiceInfo, IpvsServiceKey, IpvsServiceOpts } from './index.js';
 
 /** The net.ipv4.vs.* sysctls a fresh netns gets when ip_vs loads (ip_vs_ctl.c vs_vars defaults). */
@@ -74,30 +83,18 @@ export function svcArg(k: SvcKey): string {
   return k.protocol === IPPROTO_TCP ? `-t ${ap}` : k.protocol === IPPROTO_UDP ? `-u ${ap}` : `--sctp-service ${ap}`;
 }
 
-/** ipvsadm --sched-flags names (ipvsadm.c parse_sched_flags), per scheduler. */
-export function schedFlagNames(sched: string, flags: number): string[] {
-  const out: string[] = [];
-  const f1 = (flags & SVC_F.SCHED1) !== 0, f2 = (flags & SVC_F.SCHED2) !== 0, f3 = (flags & SVC_F.SCHED3) !== 0;
-  if (sched === 'sh') {
-    if (f1) out.push('sh-fallback');
-    if (f2) out.push('sh-port');
-    if (f3) out.push('flag-3');
-  } else if (sched === 'mh') {
-    if (f1) out.push('mh-fallback');
-    if (f2) out.push('mh-port');
-    if (f3) out.push('flag-3');
-  } else {
-    if (f1) out.push('flag-1');
-    if (f2) out.push('flag-2');
-    if (f3) out.push('flag-3');
-  }
-  return out;
-}
-
 export class IpvsNs {
   readonly ctl: IpvsCtl;
   readonly api: Ipvs;
   readonly env: SchedEnv;
+  readonly conns: ConnTable;
+  readonly dp: IpvsDataPath;
+  /** The protocol timeouts (ipvsadm --set). */
+  readonly timeouts: ProtoTimeouts = defaultTimeouts();
+  /** ipvs->tot_stats. */
+  readonly totals = new IpvsStats();
+  /** When the module was loaded here (the estimator's tick origin). */
+  readonly loadedAt: number;
 
   constructor(readonly node: Node, readonly ns: Netns) {
     const world = node.world;
@@ -112,7 +109,15 @@ export class IpvsNs {
     };
     for (const [k, v] of Object.entries(VS_SYSCTL_DEFAULTS)) if (!ns.sysctls.has(k)) ns.sysctls.set(k, v);
     node.logCommand(ns.name, '# modprobe ip_vs');
+    this.loadedAt = world.now;
     this.ctl = new IpvsCtl(this.env);
+    this.dp = new IpvsDataPath(this);
+    this.conns = new ConnTable(this.env, {
+      expired: (cp) => {
+        this.dp.dropConntrack(cp);
+        if (world.trace.on) world.event(node.name, ns.name, '', null, 'ipvs.conn', `${this.dp.connText(cp)}${cp.template ? ' template' : ''} expired`);
+      },
+    });
     this.api = this.makeApi();
   }
 
@@ -169,6 +174,8 @@ export class IpvsNs {
       addService: (key, opts) => {
         const k = svcKeyOf(key), s = this.svcSpec(opts);
         ctl.addService(k, s);
+        // ip_vs_register_hooks: with the first service.
+        this.dp.register();
         this.log(this.svcCmd('-A', k, s));
       },
       editService: (key, opts) => {
@@ -178,7 +185,8 @@ export class IpvsNs {
       },
       delService: (key) => {
         const k = svcKeyOf(key);
-        ctl.delService(k, (svc) => this.serviceGone(svc));
+        ctl.delService(k, () => this.dp.destGone());
+        if (ctl.count === 0) this.dp.unregister();
         this.log(`ipvsadm -D ${svcArg(k)}`);
       },
       addDest: (key, d) => {
@@ -194,6 +202,7 @@ export class IpvsNs {
       delDest: (key, addr, port) => {
         const k = svcKeyOf(key);
         ctl.delDest(ctl.mustFind(k), addr >>> 0, port);
+        this.dp.destGone();
         this.log(`ipvsadm -d ${svcArg(k)} -r ${ipToString(addr >>> 0)}:${port}`);
       },
       services: () => ctl.all().map((s) => this.info(s)),
@@ -224,15 +233,27 @@ export class IpvsNs {
     };
   }
 
-  /** Hook for the data path: a deleted service's connections (filled in by the connection table). */
-  protected serviceGone(_svc: IpvsService): void {}
-
-  protected listText(_o: { stats?: boolean; rate?: boolean }): string {
-    return '';
+  /** `ipvsadm -Ln` text (rates brought up to now first). */
+  listText(o: { stats?: boolean; rate?: boolean }): string {
+    const now = this.env.now();
+    const svcs = this.ctl.all();
+    if (o.rate) {
+      for (const s of svcs) {
+        estCatchUp(s.stats, this.loadedAt, now);
+        for (const d of s.dests) estCatchUp(d.stats, this.loadedAt, now);
+      }
+    }
+    return listText(svcs, o);
   }
 
-  protected listConnsText(): string {
-    return '';
+  /** `ipvsadm -Lnc` text. */
+  listConnsText(): string {
+    return this.conns.listText(this.env.now());
+  }
+
+  /** `cat /proc/net/ip_vs_conn`. */
+  procConnText(): string {
+    return this.conns.procText(this.env.now());
   }
 }
 
@@ -244,9 +265,26 @@ export function ipvsNsOf(node: Node, netns: string): IpvsNs {
   if (!st) {
     st = new IpvsNs(node, ns);
     states.set(ns, st);
+    setIpvsMatchProvider(matchProvider);
   }
   return st;
 }
+
+/** What xt_ipvs asks of the namespace's IPVS. */
+const matchProvider = {
+  property(ns: Netns, skb: Skb): boolean {
+    const v = states.get(ns);
+    return v !== undefined && v.dp.property.has(skb);
+  },
+  connOf(ns: Netns, _skb: Skb, proto: number, saddr: number, sport: number, daddr: number, dport: number) {
+    const v = states.get(ns);
+    if (!v) return null;
+    // ip_vs_conn_out_get with the packet read inversely: its destination is the real server.
+    const cp = v.conns.outGet(proto, daddr, dport, saddr, sport);
+    if (!cp) return null;
+    return { vaddr: cp.vaddr, vport: cp.vport, fwdMethod: cp.fwd, ctlVport: cp.control ? cp.control.vport : -1 };
+  },
+};
 
 /** The namespace's IPVS if it was ever loaded. */
 export function ipvsNsIfAny(ns: Netns): IpvsNs | undefined {

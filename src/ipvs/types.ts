@@ -56,6 +56,8 @@ export class IpvsStats {
   cpsE = 0; inppsE = 0; outppsE = 0; inbpsE = 0; outbpsE = 0;
   /** Last sample for the estimator. */
   lastConns = 0; lastInpkts = 0; lastOutpkts = 0; lastInbytes = 0; lastOutbytes = 0;
+  /** The estimator's next 2 s tick (estimator.ts), unset until first used. */
+  nextTick?: number;
 }
 
 export class IpvsDest {

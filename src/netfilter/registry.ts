@@ -99,8 +99,9 @@ import { logModule } from './targets/log.js';
 import { traceModule } from './targets/trace.js';
 import { setModule } from './matches/set.js';
 import { nflogModule } from './targets/nflog.js';
+import { ipvsModule } from './matches/ipvs.js';
 
 for (const m of [tcpModule, udpModule, sctpModule, icmpModule, multiportModule, commentModule, markMatchModule, connmarkModule,
-  conntrackModule, stateModule, statisticModule, recentModule, physdevModule, addrtypeModule, limitModule, setModule]) registerMatch(m);
+  conntrackModule, stateModule, statisticModule, recentModule, physdevModule, addrtypeModule, limitModule, setModule, ipvsModule]) registerMatch(m);
 for (const t of [acceptModule, dropModule, returnModule, rejectModule, markTargetModule, connmarkTargetModule, dnatModule, snatModule,
   masqueradeModule, redirectModule, notrackModule, ctModule, logModule, traceModule, nflogModule]) registerTarget(t);

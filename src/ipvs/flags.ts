@@ -1,0 +1,17 @@
+/** ipvsadm's names of the scheduler flags (ipvsadm 1.31 parse_sched_flags / print_sched_flags). */
+import { SVC_F } from './types.js';
+
+/** The flag names for `sched` in ipvsadm's order: sh/mh name SCHED1 (fallback) and SCHED2 (port). */
+export function schedFlagNames(sched: string, flags: number): string[] {
+  const out: string[] = [];
+  const f1 = (flags & SVC_F.SCHED1) !== 0, f2 = (flags & SVC_F.SCHED2) !== 0, f3 = (flags & SVC_F.SCHED3) !== 0;
+  if (sched === 'sh' || sched === 'mh') {
+    if (f1) out.push(`${sched}-fallback`);
+    if (f2) out.push(`${sched}-port`);
+  } else {
+    if (f1) out.push('flag-1');
+    if (f2) out.push('flag-2');
+  }
+  if (f3) out.push('flag-3');
+  return out;
+}
