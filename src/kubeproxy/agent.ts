@@ -19,7 +19,7 @@ import { iptablesRestore, netfilterOf } from '../netfilter/index.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from './model.js';
 import { IptablesProxier, SharedProxyCache } from './iptables/index.js';
 import { builtinJumpsInIssueOrder } from './iptables/build.js';
-import { BoundedFrequencyRunner } from './runner.js';
+import { SyncGate } from '../engine/sync-gate.js';
 
 /** Syncs writing more rules than this log a one-line summary instead of the restore text. */
 export const LOG_TEXT_MAX_RULES = 20_000;
@@ -31,7 +31,8 @@ export interface ProxyInput {
 
 export class KubeProxyIptables {
   readonly proxier: IptablesProxier;
-  private readonly runner: BoundedFrequencyRunner;
+  /** kube-proxy's BoundedFrequencyRunner (its minSyncPeriod half). */
+  private readonly runner: SyncGate;
   private jumped = false;
   /** Syncs done (for traces and tests). */
   syncs = 0;
@@ -46,11 +47,12 @@ export class KubeProxyIptables {
     private readonly refreshCache: () => void,
   ) {
     this.proxier = new IptablesProxier(cfg, cache);
-    this.runner = new BoundedFrequencyRunner(node.world, minSyncPeriod, () => this.doSync());
+    this.runner = new SyncGate(node.world.sched, () => minSyncPeriod, () => this.doSync());
   }
 
   start(): void {
     if (this.cfg.localhostNodePorts) this.node.sysctlSet('host', 'net.ipv4.conf.all.route_localnet', '1');
+    this.runner.start();
     this.sync();
   }
 
@@ -64,12 +66,14 @@ export class KubeProxyIptables {
     this.runner.request();
   }
 
+  /** Sync now (start-up; tests). */
   sync(): void {
-    this.runner.run();
+    if (this.runner.running) this.doSync();
   }
 
   private doSync(): void {
     const world = this.node.world;
+    this.runner.synced();
     this.syncs++;
     this.refreshCache();
     const r = this.proxier.sync();

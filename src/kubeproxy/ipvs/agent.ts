@@ -7,11 +7,11 @@
  *    vs/expire_quiescent_template=1, net/ipv4/ip_forward=1 (conn_reuse_mode is left as is:
  *    the modelled kernel, 6.18, is past IPVSConnReuseModeFixedKernelVersion 5.9; strictARP
  *    and the IPVS timeouts are off by default). Then a sync at once.
- *  - Changes: the BoundedFrequencyRunner (minSyncPeriod), shared with the iptables daemon.
+ *  - Changes: kube-proxy's BoundedFrequencyRunner (minSyncPeriod) as engine/sync-gate.ts.
  */
 import type { Node } from '../../kernel/node.js';
 import type { SharedProxyCache } from '../iptables/cache.js';
-import { BoundedFrequencyRunner } from '../runner.js';
+import { SyncGate } from '../../engine/sync-gate.js';
 import { IpvsProxier, type IpvsProxierConfig, type IpvsSyncResult } from './proxier.js';
 
 export const IPVS_SYSCTLS: readonly [string, string][] = [
@@ -23,7 +23,7 @@ export const IPVS_SYSCTLS: readonly [string, string][] = [
 
 export class KubeProxyIpvs {
   readonly proxier: IpvsProxier;
-  private readonly runner: BoundedFrequencyRunner;
+  private readonly runner: SyncGate;
   syncs = 0;
   last: IpvsSyncResult | null = null;
 
@@ -35,19 +35,22 @@ export class KubeProxyIpvs {
     private readonly refreshCache: () => void,
   ) {
     this.proxier = new IpvsProxier(node, cfg, cache);
-    this.runner = new BoundedFrequencyRunner(node.world, minSyncPeriod, () => this.doSync());
+    this.runner = new SyncGate(node.world.sched, () => minSyncPeriod, () => this.doSync());
   }
 
   start(): void {
     for (const [k, v] of IPVS_SYSCTLS) this.node.sysctlSet('host', k, v);
+    this.runner.start();
     this.sync();
   }
 
   stop(): void { this.runner.stop(); }
   requestSync(): void { this.runner.request(); }
-  sync(): void { this.runner.run(); }
+  /** Sync now (start-up; tests). */
+  sync(): void { if (this.runner.running) this.doSync(); }
 
   private doSync(): void {
+    this.runner.synced();
     this.syncs++;
     this.refreshCache();
     const r = this.proxier.sync();

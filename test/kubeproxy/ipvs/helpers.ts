@@ -9,20 +9,22 @@ import { servicePortKey } from '../../../src/kubeproxy/iptables/index.js';
 import { fakeConfig } from '../helpers.js';
 
 /** A node like NewFakeProxier's (test-node, 192.168.0.2 on eth0) with a cni0-like second address, running kube-proxy in ipvs mode. */
-export function ipvsLab(o: Partial<IpvsProxierConfig> = {}) {
+export function ipvsLab(o: Partial<IpvsProxierConfig> = {}, opts: { nodeIP?: string; cni0?: boolean } = {}) {
   const w = new World(1);
   const seg = new Segment('192.168.0.0/24', parseIp('192.168.0.0')!, 24);
   const n = new Node(w, 'test-node', 'node');
   w.nodes.set('test-node', n);
   n.addNic('eth0', seg, parseMac('02:00:00:00:00:02')!, 1500, 0, 0);
   n.linkSetUp('host', 'eth0');
-  n.addrAdd('host', 'eth0', '192.168.0.2/24');
-  n.linkAddBridge('host', 'cni0', { mac: parseMac('02:00:00:00:00:03')! });
-  n.linkSetUp('host', 'cni0');
-  n.addrAdd('host', 'cni0', '10.0.0.1/24');
+  n.addrAdd('host', 'eth0', `${opts.nodeIP ?? '192.168.0.2'}/24`);
+  if (opts.cni0 !== false) {
+    n.linkAddBridge('host', 'cni0', { mac: parseMac('02:00:00:00:00:03')! });
+    n.linkSetUp('host', 'cni0');
+    n.addrAdd('host', 'cni0', '10.0.0.1/24');
+  }
   const cache = new SharedProxyCache();
   const state = { ports: [] as ServicePortInfo[], eps: new Map<string, EndpointInfo[]>() };
-  const cfg: IpvsProxierConfig = { ...fakeConfig({ nodeIPs: [parseIp('192.168.0.2')!], randomFully: true }), scheduler: 'rr', ...o };
+  const cfg: IpvsProxierConfig = { ...fakeConfig({ nodeIPs: [parseIp(opts.nodeIP ?? '192.168.0.2')!], randomFully: true }), scheduler: 'rr', ...o };
   const kp = new KubeProxyIpvs(n, cfg, 1e9, cache, () => cache.apply(state.ports, state.eps));
   const set = (ports: ServicePortInfo[], eps: Record<string, EndpointInfo[]> = {}) => {
     state.ports = ports;

@@ -159,3 +159,29 @@ describe('ipvs proxier: syncs', () => {
     expect(lab.kp.proxier.counts().services).toBe(150);
   });
 });
+
+/** The iptables rules of a restore text as proxier_test.go's checkIptables sees them: per chain (both tables), [target, set]. */
+function jumps(text: string): Map<string, [string, string][]> {
+  const out = new Map<string, [string, string][]>();
+  for (const l of text.split('\n')) {
+    const m = /^-A (\S+) .*-j (\S+)/.exec(l);
+    if (!m) continue;
+    const set = /--match-set (\S+)/.exec(l)?.[1] ?? (/-s 127\.0\.0\.0\/8/.test(l) ? '127.0.0.0/8' : '');
+    if (!out.has(m[1]!)) out.set(m[1]!, []);
+    out.get(m[1]!)!.push([m[2]!, set]);
+  }
+  return out;
+}
+
+describe('upstream proxier_test.go expectations (ipvs)', () => {
+  it('TestNodePortUDP "1 service with node port, has 2 endpoints": virtual servers, KUBE-NODE-PORT-UDP, KUBE-NODE-PORT and KUBE-SERVICES jumps', () => {
+    const lab = ipvsLab({}, { nodeIP: '100.101.102.103', cni0: false });
+    lab.set([svc('ns1', 'svc1', { clusterIP: ip('10.20.30.41'), protocol: 'UDP', port: 80, nodePort: 3001 })], { 'ns1/svc1': [ep('10.180.0.1')] });
+    lab.kp.start();
+    expect(vs(lab)).toEqual(['UDP 10.20.30.41:80 rr -> 10.180.0.1:80w1', 'UDP 100.101.102.103:3001 rr -> 10.180.0.1:80w1']);
+    expect(setEntries(lab, 'KUBE-NODE-PORT-UDP')).toEqual(['3001']);
+    const j = jumps(lab.kp.last!.restoreText);
+    expect(j.get('KUBE-NODE-PORT')).toEqual([['KUBE-MARK-MASQ', 'KUBE-NODE-PORT-UDP'], ['ACCEPT', 'KUBE-HEALTH-CHECK-NODE-PORT']]);
+    expect(j.get('KUBE-SERVICES')).toEqual([['RETURN', '127.0.0.0/8'], ['KUBE-MARK-MASQ', 'KUBE-CLUSTER-IP'], ['KUBE-NODE-PORT', ''], ['ACCEPT', 'KUBE-CLUSTER-IP']]);
+  });
+});
