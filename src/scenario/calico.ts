@@ -168,7 +168,7 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
     },
     nodeDown(node) {
       down.add(ipToString(nodeIP.get(node.name)!.addr));
-      speakers.get(node.name)?.stop();
+      speakers.get(node.name)?.halt();
     },
     settle(limit, quiet = 1_000_000_000) {
       const all = [...speakers.values(), ...(d.tor ? [d.tor] : [])];

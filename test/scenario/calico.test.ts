@@ -126,6 +126,10 @@ describe('scenarios/calico-node-failure.yaml', () => {
   const { res, sink } = run('calico-node-failure', true);
   it('the dead node\'s block stays routed until the hold timer (240 s less BIRD\'s shave) expires, then is withdrawn', () => {
     const text = sink.events.filter((e) => e.stage.startsWith('bgp.')).map((e) => `${e.time} ${e.node} ${e.detail}`);
+    // The dead node says nothing: no NOTIFICATION, no FIN (BgpSpeaker.halt).
+    const after = sink.events.filter((e) => e.node === 'node-3' && e.time > 20e9 && e.stage.startsWith('bgp.')).map((e) => e.detail);
+    expect(after).toEqual([]);
+    expect(sink.events.some((e) => e.node === 'node-3' && e.time === 20e9 && /gone with its machine/.test(e.detail))).toBe(true);
     const expiries = text.filter((l) => /^\d+ node-[12] .*Mesh_192_168_70_13 .*hold timer expired: sending NOTIFICATION 4\/0/.test(l));
     expect(expiries.length).toBe(2);
     for (const l of expiries) {

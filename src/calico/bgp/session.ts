@@ -493,6 +493,25 @@ export class BgpPeer implements TimerTarget {
    * Administrative shutdown (`birdc disable`): Cease 6/2 on every open
    * connection; `subcode` 3 (Peer De-configured) when the neighbour is removed.
    */
+  /** The machine died: connections vanish silently (no NOTIFICATION, no FIN), timers stop. */
+  halt(): void {
+    this.started = false;
+    this.running = false;
+    this.startTimer.stop();
+    this.connectTimer.stop();
+    for (const c of [this.outgoing, this.incoming]) {
+      if (!c || c.closed) continue;
+      c.closed = true;
+      c.stopTimers();
+      c.state = 'Idle';
+      c.sock?.done(); // the socket is forgotten, nothing is sent
+    }
+    this.outgoing = null;
+    this.incoming = null;
+    this.est = null;
+    this.setSince();
+  }
+
   stop(subcode = 2): void {
     this.started = false;
     this.running = false;

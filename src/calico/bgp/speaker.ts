@@ -316,6 +316,20 @@ export class BgpSpeaker implements SessionHost {
     this.trace('bgp.session', 'BIRD stopped');
   }
 
+  /**
+   * The machine failed (power off): BIRD dies without a word — no NOTIFICATION,
+   * no FIN, its sockets and timers gone with the kernel. Its peers notice only
+   * when their hold timers expire.
+   */
+  halt(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.persisting = true;
+    for (const p of this.peers) p.halt();
+    this.ns.sockets.tcpListen.delete(BGP_PORT);
+    this.trace('bgp.session', 'BIRD is gone with its machine (no NOTIFICATION, no FIN)');
+  }
+
   // ── SessionHost ──
 
   /**
