@@ -108,7 +108,10 @@ export class IpvsNs {
       sysctl: (name) => this.sysctl(name),
     };
     for (const [k, v] of Object.entries(VS_SYSCTL_DEFAULTS)) if (!ns.sysctls.has(k)) ns.sysctls.set(k, v);
-    node.logCommand(ns.name, '# modprobe ip_vs');
+    if (!loadedOn.has(node)) {
+      loadedOn.add(node);
+      node.logCommand('host', '# modprobe ip_vs: the net.ipv4.vs.* sysctls appear in every network namespace');
+    }
     this.loadedAt = world.now;
     this.ctl = new IpvsCtl(this.env);
     this.dp = new IpvsDataPath(this);
@@ -162,7 +165,7 @@ export class IpvsNs {
 
   private destCmd(op: '-a' | '-e', k: SvcKey, d: DestSpec): string {
     const fwd = d.connFlags === CONN_F.DROUTE ? '-g' : d.connFlags === CONN_F.TUNNEL ? '-i' : '-m';
-    let c = `ipvsadm ${op} ${svcArg(k)} -r ${ipToString(d.addr)}:${d.port} ${fwd} -w ${d.weight}`;
+    let c = `ipvsadm ${op} ${svcArg(k)} -r ${ipToString(d.addr)}${d.port ? `:${d.port}` : ''} ${fwd} -w ${d.weight}`;
     if (d.uThreshold) c += ` -x ${d.uThreshold}`;
     if (d.lThreshold) c += ` -y ${d.lThreshold}`;
     return c;
@@ -203,7 +206,7 @@ export class IpvsNs {
         const k = svcKeyOf(key);
         ctl.delDest(ctl.mustFind(k), addr >>> 0, port);
         this.dp.destGone();
-        this.log(`ipvsadm -d ${svcArg(k)} -r ${ipToString(addr >>> 0)}:${port}`);
+        this.log(`ipvsadm -d ${svcArg(k)} -r ${ipToString(addr >>> 0)}${port ? `:${port}` : ''}`);
       },
       services: () => ctl.all().map((s) => this.info(s)),
       hasService: (key) => ctl.find(svcKeyOf(key)) !== undefined,
@@ -258,6 +261,8 @@ export class IpvsNs {
 }
 
 const states = new WeakMap<Netns, IpvsNs>();
+/** Machines where the module is loaded (logged once). */
+const loadedOn = new WeakSet<Node>();
 
 export function ipvsNsOf(node: Node, netns: string): IpvsNs {
   const ns = node.ns(netns);
