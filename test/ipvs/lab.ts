@@ -14,6 +14,7 @@ import { TcpSock } from '../../src/kernel/tcp.js';
 import type { DropReason, TraceEvent } from '../../src/trace/events.js';
 import { parseIp, parseMac } from '../../src/wire/bytes.js';
 import { ipvsOf, type Ipvs } from '../../src/ipvs/index.js';
+import { CaptureSet } from '../../src/trace/capture.js';
 
 export const ip = (s: string): number => parseIp(s)!;
 export const VIP = ip('10.96.0.10');
@@ -83,12 +84,12 @@ export class IpvsLab {
   }
 
   /** A TCP client in `client`: connects to VIP:80 (or `dst`), sends `bytes`, records what comes back. */
-  connect(opts: { dst?: number; port?: number; sport?: number; bytes?: number; close?: boolean } = {}): { sock: TcpSock; got: number[]; errors: string[]; closed: boolean[] } {
+  connect(opts: { dst?: number; port?: number; sport?: number; bytes?: number; close?: boolean; from?: string } = {}): { sock: TcpSock; got: number[]; errors: string[]; closed: boolean[] } {
     const got: number[] = [];
     const errors: string[] = [];
     const closed: boolean[] = [];
     const size = opts.bytes ?? 100;
-    const sock = new TcpSock(this.n.ns('client'), {
+    const sock = new TcpSock(this.n.ns(opts.from ?? 'client'), {
       onConnect: (s) => s.send(new Uint8Array(size).fill(0x61)),
       onData: (s, d) => {
         got.push(d.length);
@@ -100,6 +101,32 @@ export class IpvsLab {
     const err = sock.connect(opts.dst ?? VIP, opts.port ?? 80, opts.sport);
     if (err) errors.push(err);
     return { sock, got, errors, closed };
+  }
+
+  /** Also writes every frame to per-interface pcaps (and all.pcapng) under `dir`; call `closeCaptures()` after. */
+  capture(dir: string): void {
+    const cs = new CaptureSet({ dir, pcap: true, pcapng: true });
+    const idx = new Map<string, number>();
+    const prev = this.w.tap!;
+    this.w.tap = {
+      frame: (dev, skb, d) => {
+        prev.frame(dev, skb, d);
+        let i = idx.get(dev.path);
+        if (i === undefined) { i = cs.iface(dev.netns.node.name, dev.netns.name, dev.name, dev.linkType); idx.set(dev.path, i); }
+        cs.record(i, this.w.now, skb.buf, skb.data, skb.len, d);
+      },
+    };
+    this.closeCaptures = () => { cs.close(); };
+  }
+
+  closeCaptures: () => void = () => {};
+
+  /** An echo listener on `port` in `ns` (DR/TUN real servers answer on the virtual port). */
+  listen(ns: string, port: number): void {
+    this.n.ns(ns).sockets.tcpListenOn(port, {
+      onData: (s, data) => { this.served.set(ns, (this.served.get(ns) ?? 0) + data.length); s.send(data); },
+      onEnd: (s) => s.close(),
+    });
   }
 
   run(ns: number): void {
