@@ -188,7 +188,7 @@ function connSpec(o: BenchOptions, mode: Mode, n: number, label: string, kind: '
         let out: Uint8Array | null = null;
         l.world.tap = { frame: (dev, skb, dir) => { if (dev === l.eth0 && dir === 'out') out = skb.buf.slice(skb.data, skb.data + skb.len); } };
         l.eth0.receive(frame(l, vip, 40000, 0x02));
-        l.world.sched.run();
+        l.world.sched.run(l.world.now);
         l.world.tap = null;
         if (!out) throw new Error(`kpmode.conn ${mode}: the SYN did not leave eth0`);
         const o = out as Uint8Array;
@@ -200,7 +200,7 @@ function connSpec(o: BenchOptions, mode: Mode, n: number, label: string, kind: '
         synack.buf.set([2, 0, 0, 0, 1, 1], synack.data + 6);
         setU16(synack.buf, synack.data + 12, 0x0800);
         l.eth0.receive(synack);
-        l.world.sched.run();
+        l.world.sched.run(l.world.now);
         for (let i = 0; i < count; i++) skbs.push(frame(l, vip, 40000, 0x10));
       } else {
         for (let i = 0; i < count; i++) skbs.push(frame(l, vip, 1024 + (i % 60000), 0x02));
@@ -215,7 +215,8 @@ function connSpec(o: BenchOptions, mode: Mode, n: number, label: string, kind: '
       let out = 0;
       const eth0 = l.eth0;
       l.world.tap = { frame: (dev, skb, dir) => { if (dev === eth0 && dir === 'out' && (skb.buf[skb.data + 30]! === 10) && (skb.buf[skb.data + 31]! & 0xf0) === 0xf0) out++; } };
-      for (const skb of skbs) { eth0.receive(skb); l.world.sched.run(); }
+      // Each packet's processing at this instant only (IPVS's connection timers must not run out).
+      for (const skb of skbs) { eth0.receive(skb); l.world.sched.run(l.world.now); }
       l.world.tap = null;
       const rules = (nf.evaluated - ev0) / skbs.length;
       // 'out/in' must be 1: every packet DNATed and sent on towards its endpoint (else the figure measures something else).

@@ -164,13 +164,10 @@ export class Ipv4Stack {
       // fib_validate_source without rp_filter: a source that is one of this namespace's own
       // addresses (inet_lookup_ifaddr_rcu) is still refused unless accept_local; seen on 6.18
       // (flanneld's ICMP from flannel0's own address written into the tun: IP_LOCAL_SOURCE).
-      const addrs = this.ns.addrs;
-      for (let i = 0; i < addrs.length; i++) {
-        if (addrs[i].addr === src) {
-          if (this.ns.devFlag(dev, 'accept_local')) return true;
-          this.ns.drop(skb, dev, 'IP_LOCAL_SOURCE', `source ${ipToString(src)} is a local address (accept_local=0)`);
-          return false;
-        }
+      if (this.ns.hasAddr(src)) {
+        if (this.ns.devFlag(dev, 'accept_local')) return true;
+        this.ns.drop(skb, dev, 'IP_LOCAL_SOURCE', `source ${ipToString(src)} is a local address (accept_local=0)`);
+        return false;
       }
       return true;
     }
@@ -451,8 +448,7 @@ export class Ipv4Stack {
   }
 
   private isBroadcastFor(dev: NetDevice, ip: number): boolean {
-    for (const a of this.ns.addrs) if (a.dev === dev && a.broadcast === ip) return true;
-    return false;
+    return this.ns.isBroadcastOn(dev, ip);
   }
 
   // ───────────────────────────── neighbours / ARP ─────────────────────────────

@@ -57,6 +57,31 @@ export class Netns {
   readonly devices = new Map<string, NetDevice>();
   readonly byIndex = new Map<number, NetDevice>();
   readonly addrs: IfAddr[] = [];
+  /**
+   * `addrs` indexed by address (how many entries carry it) and by broadcast address: the
+   * kernel's inet_lookup_ifaddr_rcu is a hash lookup, and a node in kube-proxy's ipvs mode has
+   * one address per Service on kube-ipvs0 — a scan per packet would grow with the Services.
+   */
+  private readonly addrIdx = new Map<number, number>();
+  private readonly bcastIdx = new Map<number, IfAddr[]>();
+
+  private indexAddr(ifa: IfAddr, add: boolean): void {
+    const n = (this.addrIdx.get(ifa.addr) ?? 0) + (add ? 1 : -1);
+    if (n > 0) this.addrIdx.set(ifa.addr, n); else this.addrIdx.delete(ifa.addr);
+    const l = this.bcastIdx.get(ifa.broadcast);
+    if (add) { if (l) l.push(ifa); else this.bcastIdx.set(ifa.broadcast, [ifa]); }
+    else if (l) { const i = l.indexOf(ifa); if (i >= 0) l.splice(i, 1); if (!l.length) this.bcastIdx.delete(ifa.broadcast); }
+  }
+
+  /** Whether `ip` is one of this namespace's addresses (on any device). */
+  hasAddr(ip: number): boolean { return this.addrIdx.has(ip); }
+
+  /** Whether `ip` is the broadcast address of an address on `dev`. */
+  isBroadcastOn(dev: NetDevice, ip: number): boolean {
+    const l = this.bcastIdx.get(ip);
+    if (l) for (const a of l) if (a.dev === dev) return true;
+    return false;
+  }
   readonly fib = new Fib();
   readonly neighs = new NeighTable();
   readonly hooks = new HookTable();
@@ -102,7 +127,7 @@ export class Netns {
     this.devices.delete(dev.name);
     this.byIndex.delete(dev.ifindex);
     this.fib.remove((r) => r.dev === dev, dev);
-    for (let i = this.addrs.length - 1; i >= 0; i--) if (this.addrs[i].dev === dev) this.addrs.splice(i, 1);
+    for (let i = this.addrs.length - 1; i >= 0; i--) if (this.addrs[i].dev === dev) { this.indexAddr(this.addrs[i], false); this.addrs.splice(i, 1); }
     this.neighs.deleteOnDev(dev, () => true);
   }
 
@@ -135,6 +160,7 @@ export class Netns {
     const scope = (addr >>> 24) === 127 ? 'host' : 'global';
     const ifa: IfAddr = { addr, prefix, dev, broadcast, scope };
     this.addrs.push(ifa);
+    this.indexAddr(ifa, true);
     if (dev.up) this.addAddrRoutes(ifa);
     return ifa;
   }
@@ -165,7 +191,7 @@ export class Netns {
 
   removeAddr(ifa: IfAddr): void {
     const i = this.addrs.indexOf(ifa);
-    if (i >= 0) this.addrs.splice(i, 1);
+    if (i >= 0) { this.addrs.splice(i, 1); this.indexAddr(ifa, false); }
     this.fib.remove((r) => r.proto === 'kernel' && r.dev === ifa.dev && r.src === ifa.addr, ifa.dev);
   }
 

@@ -458,7 +458,7 @@ export class Node implements Netlink {
     if (!c) throw new NetlinkError('EINVAL', `invalid address "${cidr}" (expected A.B.C.D/N)`);
     const d = this.dev(netns, dev);
     const ns = d.netns;
-    if (ns.addrs.some((a) => a.dev === d && a.addr === c.addr)) throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (${cidr} on ${dev})`);
+    if (ns.hasAddr(c.addr) && ns.addrs.some((a) => a.dev === d && a.addr === c.addr)) throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (${cidr} on ${dev})`);
     const ifa = ns.addAddr(d, c.addr, c.prefix);
     if (!d.up && d instanceof Dummy) addLocalRouteWhileDown(ns, ifa);
     this.log(netns, `ip addr add ${cidr} dev ${dev}`);
