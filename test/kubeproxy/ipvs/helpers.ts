@@ -7,6 +7,10 @@ import { KubeProxyIpvs, type IpvsProxierConfig } from '../../../src/kubeproxy/ip
 import type { EndpointInfo, ServicePortInfo } from '../../../src/kubeproxy/model.js';
 import { servicePortKey } from '../../../src/kubeproxy/iptables/index.js';
 import { fakeConfig } from '../helpers.js';
+import { Skb } from '../../../src/kernel/skb.js';
+import { writeIpv4Header } from '../../../src/wire/ipv4.js';
+import { fillUdpChecksum } from '../../../src/wire/udp.js';
+import { setU16 } from '../../../src/wire/bytes.js';
 
 /** A node like NewFakeProxier's (test-node, 192.168.0.2 on eth0) with a cni0-like second address, running kube-proxy in ipvs mode. */
 export function ipvsLab(o: Partial<IpvsProxierConfig> = {}, opts: { nodeIP?: string; cni0?: boolean } = {}) {
@@ -36,4 +40,16 @@ export function ipvsLab(o: Partial<IpvsProxierConfig> = {}, opts: { nodeIP?: str
   };
   const log0 = () => n.configCommands().length;
   return { w, n, kp, cache, set, cfg, log0 };
+}
+
+/** A UDP datagram (8 payload bytes) as an Skb starting at its IPv4 header. */
+export function udpSkb(src: number, dst: number, sport: number, dport: number): Skb {
+  const skb = Skb.alloc(36);
+  const b = skb.buf, nh = skb.data;
+  skb.nh = nh;
+  writeIpv4Header(b, nh, src, dst, 17, 64, 0, 1, true, 16);
+  const u = nh + 20;
+  setU16(b, u, sport); setU16(b, u + 2, dport); setU16(b, u + 4, 16);
+  fillUdpChecksum(b, nh);
+  return skb;
 }

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ip, svc, ep } from '../helpers.js';
-import { ipvsLab } from './helpers.js';
+import { ipvsLab, udpSkb } from './helpers.js';
 import { netfilterOf } from '../../../src/netfilter/index.js';
 import { ipsetSave } from '../../../src/netfilter/ipset-text.js';
 import { FLAG_PERSISTENT, FLAG_SOURCE_HASH, RS_CHECK_DELETE_INTERVAL } from '../../../src/kubeproxy/ipvs/index.js';
 import { RT_TABLE_LOCAL } from '../../../src/kernel/fib.js';
 import { ipToString } from '../../../src/wire/bytes.js';
+import { tcpSkb } from '../../../bench/netfilter.js';
 
 const vs = (lab: ReturnType<typeof ipvsLab>) => lab.kp.proxier.ipvs.services().map((s) => {
   const k = s.key as { protocol: string; addr: number; port: number };
@@ -183,5 +184,64 @@ describe('upstream proxier_test.go expectations (ipvs)', () => {
     const j = jumps(lab.kp.last!.restoreText);
     expect(j.get('KUBE-NODE-PORT')).toEqual([['KUBE-MARK-MASQ', 'KUBE-NODE-PORT-UDP'], ['ACCEPT', 'KUBE-HEALTH-CHECK-NODE-PORT']]);
     expect(j.get('KUBE-SERVICES')).toEqual([['RETURN', '127.0.0.0/8'], ['KUBE-MARK-MASQ', 'KUBE-CLUSTER-IP'], ['KUBE-NODE-PORT', ''], ['ACCEPT', 'KUBE-CLUSTER-IP']]);
+  });
+});
+
+describe('graceful termination (graceful_termination.go) with connections', () => {
+  /** One client packet into the lab node's eth0 for `vip:port`, processed at this instant. */
+  function inject(lab: ReturnType<typeof ipvsLab>, proto: 'tcp' | 'udp', vip: number, port: number, sport: number): void {
+    const n = lab.n;
+    const eth0 = n.host.device('eth0')!;
+    const skb = proto === 'tcp' ? tcpSkb(ip('192.168.0.100'), vip, sport, port, 0x02, 1, 0) : udpSkb(ip('192.168.0.100'), vip, sport, port);
+    skb.push(14);
+    skb.buf.set(eth0.mac, skb.data);
+    skb.buf.set([2, 0, 0, 0, 0, 100], skb.data + 6);
+    skb.buf[skb.data + 12] = 0x08; skb.buf[skb.data + 13] = 0x00;
+    eth0.receive(skb);
+    lab.w.sched.run(lab.w.now);
+  }
+  function labWithRoute() {
+    const lab = ipvsLab();
+    lab.n.neighReplace('host', '192.168.0.1', new Uint8Array([2, 0, 0, 0, 0, 1]), 'eth0');
+    lab.n.neighReplace('host', '192.168.0.100', new Uint8Array([2, 0, 0, 0, 0, 100]), 'eth0');
+    lab.n.routeAdd('host', { dst: '10.180.0.0/16', via: '192.168.0.1' });
+    return lab;
+  }
+
+  it('TCP: a removed real server with a connection goes to weight 0 and stays; the one-minute check deletes it once the connection expired', () => {
+    const lab = labWithRoute();
+    const s = svc('ns1', 'a');
+    lab.set([s], { 'ns1/a': [ep('10.180.0.1')] });
+    lab.kp.start();
+    inject(lab, 'tcp', ip('172.30.0.41'), 80, 40000);
+    const d0 = lab.kp.proxier.ipvs.services()[0]!.dests[0]!;
+    expect(d0.activeConns + d0.inactConns).toBe(1);
+    lab.set([s], { 'ns1/a': [ep('10.180.0.2')] });
+    lab.kp.sync();
+    expect(vs(lab)).toEqual(['TCP 172.30.0.41:80 rr -> 10.180.0.2:80w1 10.180.0.1:80w0']);
+    expect(lab.kp.proxier.graceful.size).toBe(1);
+    expect(lab.n.configCommands()).toContain('ipvsadm -e -t 172.30.0.41:80 -r 10.180.0.1:80 -m -w 0');
+    // New connections avoid the weight-0 server.
+    inject(lab, 'tcp', ip('172.30.0.41'), 80, 40001);
+    expect(lab.kp.proxier.ipvs.services()[0]!.dests.find((d) => d.addr === ip('10.180.0.2'))!.inactConns + lab.kp.proxier.ipvs.services()[0]!.dests.find((d) => d.addr === ip('10.180.0.2'))!.activeConns).toBe(1);
+    // The half-open connection (SYN_RECV, 60 s) keeps it past the first check; a later check deletes it.
+    lab.w.sched.run(RS_CHECK_DELETE_INTERVAL * 3);
+    expect(lab.kp.proxier.graceful.size).toBe(0);
+    expect(vs(lab)).toEqual(['TCP 172.30.0.41:80 rr -> 10.180.0.2:80w1']);
+    expect(lab.n.configCommands()).toContain('ipvsadm -d -t 172.30.0.41:80 -r 10.180.0.1:80');
+  });
+
+  it('UDP: no graceful termination, the real server is deleted at once (IsRsGracefulTerminationNeeded), connections or not', () => {
+    const lab = labWithRoute();
+    const s = svc('ns1', 'dns', { protocol: 'UDP', port: 53 });
+    lab.set([s], { 'ns1/dns': [ep('10.180.0.1', { port: 53 })] });
+    lab.kp.start();
+    inject(lab, 'udp', ip('172.30.0.41'), 53, 40000);
+    const d0 = lab.kp.proxier.ipvs.services()[0]!.dests[0]!;
+    expect(d0.activeConns + d0.inactConns).toBe(1);
+    lab.set([s], { 'ns1/dns': [ep('10.180.0.2', { port: 53 })] });
+    lab.kp.sync();
+    expect(vs(lab)).toEqual(['UDP 172.30.0.41:53 rr -> 10.180.0.2:53w1']);
+    expect(lab.kp.proxier.graceful.size).toBe(0);
   });
 });
