@@ -26,7 +26,7 @@
  */
 import { ipToString } from '../wire/bytes.js';
 import { protoName, stateName } from './proto.js';
-import { CONN_F, DEST_F, IPPROTO_UDP, type IpvsDest, type IpvsService, type SchedEnv } from './types.js';
+import { CONN_F, DEST_F, IPPROTO_UDP, destPut, type IpvsDest, type IpvsService, type SchedEnv } from './types.js';
 
 export const CONN_TAB_BITS = 12;
 export const CONN_TAB_SIZE = 1 << CONN_TAB_BITS;
@@ -219,7 +219,7 @@ export class ConnTable {
     } else {
       dest.flags &= ~DEST_F.OVERLOAD;
     }
-    dest.refs--;
+    destPut(dest);
   }
 
   /** ip_vs_control_add: `cp` is controlled by the template `ct`. */

@@ -11,10 +11,14 @@
  *   (ipvsadm sorts its listing anyway, see list.ts).
  * - Destinations: list_add_rcu at the head of svc->destinations, so the
  *   newest destination comes first in the list the schedulers walk.
- * - A deleted destination that connections still reference goes to the trash
- *   (ip_vs_trash_put_dest) and comes back with its counters when added again
- *   before it is freed (ip_vs_trash_get_dest); the trash is cleaned
- *   IP_VS_DEST_TRASH_PERIOD (120 s) after the last reference went.
+ * - A deleted destination goes to the trash (__ip_vs_del_dest) and comes
+ *   back with its counters when added again before it is freed
+ *   (ip_vs_trash_get_dest). The trash timer (ip_vs_dest_trash_expire) runs
+ *   60 s after the trash stops being empty and every 60 s while it is not:
+ *   an unreferenced dest gets its idle_start at the first run that finds it
+ *   so, and is freed at the first run IP_VS_DEST_TRASH_PERIOD (120 s) after.
+ *   The runs are replayed lazily: before a trashed dest loses a reference
+ *   and before the trash is searched, so no event is scheduled.
  * - Thresholds: the OVERLOAD flag is cleared when the upper threshold is
  *   removed or raised (__ip_vs_update_dest) and set/cleared per connection
  *   bind/unbind (ip_vs_bind_dest / ip_vs_unbind_dest in ip_vs_conn.c).
@@ -66,8 +70,10 @@ export function svcFwmHashkey(fwmark: number): number {
 export class IpvsCtl {
   readonly svcTable: IpvsService[][] = Array.from({ length: TAB_SIZE }, () => []);
   readonly fwmTable: IpvsService[][] = Array.from({ length: TAB_SIZE }, () => []);
-  /** Destinations removed while referenced (ipvs->dest_trash). */
+  /** Removed destinations (ipvs->dest_trash). */
   readonly trash: IpvsDest[] = [];
+  /** The trash timer's next run (ns), or −1 when not armed. */
+  private trashNext = -1;
   /** Number of services (ip_vs_svc count, for the listing and the hooks' fast path). */
   count = 0;
   /** Services whose port is 0 (ipvs->nullsvc_counter). */
@@ -185,6 +191,7 @@ export class IpvsCtl {
     if (this.lookupDest(svc, u.addr, u.port)) throw new IpvsError('EEXIST', 'Destination already exists');
     // ip_vs_trash_get_dest: the same dest (same svc, addr, port) comes back with its counters.
     let dest: IpvsDest | undefined;
+    this.trashRun(this.env.now());
     // (The kernel matches the dest's virtual service by fwmark or protocol/vaddr/vport, so a dest
     // of a deleted and re-added service comes back too.)
     const i = this.trash.findIndex((d) => d.addr === u.addr && d.port === u.port && d.svc.fwmark === svc.fwmark
@@ -192,7 +199,8 @@ export class IpvsCtl {
     if (i >= 0) {
       dest = this.trash[i];
       this.trash.splice(i, 1);
-      dest.trashUntil = -1;
+      dest.trashHook = null;
+      dest.idleStart = -1;
     } else {
       dest = new IpvsDest(svc, u.addr, u.port);
     }
@@ -245,25 +253,31 @@ export class IpvsCtl {
     svc.dests.splice(at, 1);
     // del_dest runs once the dest is unlinked (rr moves its position to the predecessor).
     if (svcUpd) svc.sched?.delDest?.(svc, dest, at);
-    dest.trashUntil = this.env.now() + DEST_TRASH_PERIOD;
+    const now = this.env.now();
+    this.trashRun(now);
+    if (this.trash.length === 0) this.trashNext = now + DEST_TRASH_PERIOD / 2;
+    dest.idleStart = -1;
+    dest.trashHook = () => this.trashRun(this.env.now());
     this.trash.push(dest);
   }
 
-  /**
-   * ip_vs_dest_trash_expire: frees the trashed dests no connection uses any
-   * more whose period is over; a referenced one gets a new period.
-   */
-  trashExpire(now: number): void {
-    for (let i = 0; i < this.trash.length; i++) {
-      const d = this.trash[i];
-      if (d.refs > 0) {
-        d.trashUntil = now + DEST_TRASH_PERIOD;
-        continue;
+  /** Replays the trash timer's runs (ip_vs_dest_trash_expire) due by `now`. */
+  trashRun(now: number): void {
+    while (this.trashNext >= 0 && this.trashNext <= now) {
+      const t = this.trashNext;
+      for (let i = 0; i < this.trash.length; i++) {
+        const d = this.trash[i];
+        if (d.refs > 0) continue;
+        if (d.idleStart >= 0) {
+          if (t < d.idleStart + DEST_TRASH_PERIOD) continue;
+        } else {
+          d.idleStart = t;
+          continue;
+        }
+        d.trashHook = null;
+        this.trash.splice(i--, 1);
       }
-      if (d.trashUntil <= now) {
-        this.trash.splice(i, 1);
-        i--;
-      }
+      this.trashNext = this.trash.length ? t + DEST_TRASH_PERIOD / 2 : -1;
     }
   }
 }

@@ -71,13 +71,15 @@ export class IpvsDest {
   activeConns = 0;
   inactConns = 0;
   persistConns = 0;
-  /** Connections (and templates) referencing this destination (refcnt − 1). */
+  /** Connections (and templates, scheduler caches) referencing this destination (refcnt − 1). */
   refs = 0;
+  /** While in the trash: brings the trash timer up to now before a reference goes (see ctl.ts). */
+  trashHook: (() => void) | null = null;
+  /** The trash timer's idle_start (ns), −1 when unset. */
+  idleStart = -1;
   readonly stats = new IpvsStats();
   /** The service it belongs to (kept while in the trash). */
   svc: IpvsService;
-  /** While in the destination trash: when it may be freed (ns). */
-  trashUntil = -1;
   /** The latest non-0 weight (dest->last_weight, what mh builds its table from). */
   lastWeight = 0;
   /** The protocol and virtual address/port it serves (for ip_vs_lookup_real_service). */
@@ -141,6 +143,12 @@ export interface SchedEnv {
   timer(ns: number, fn: () => void): () => void;
   /** A net.ipv4.vs.* sysctl as a number (lblc_expiration …). */
   sysctl(name: string): number;
+}
+
+/** Drops one reference on `d` (ip_vs_dest_put), letting the trash timer catch up first. */
+export function destPut(d: IpvsDest): void {
+  d.trashHook?.();
+  d.refs--;
 }
 
 /** ip_vs_dest_conn_overhead: activeconns * 256 + inactconns. */

@@ -15,7 +15,7 @@
  * idle for ENTRY_TIMEOUT (6 min) are dropped, walking the buckets from the
  * rover, until goal = min((entries − max) × 4 / 3, max / 2) are gone.
  */
-import { DEST_F, destOverhead, type IpvsDest, type IpvsScheduler, type IpvsService, type SchedEnv } from '../types.js';
+import { DEST_F, destOverhead, destPut, type IpvsDest, type IpvsScheduler, type IpvsService, type SchedEnv } from '../types.js';
 import { hash32 } from './util.js';
 import { weightedLeast } from './wlc.js';
 
@@ -56,7 +56,7 @@ function get(tbl: LblcTable, addr: number): LblcEntry | undefined {
 }
 
 function del(tbl: LblcTable, b: LblcEntry[], i: number): void {
-  b[i].dest.refs--;
+  destPut(b[i].dest);
   b.splice(i, 1);
   tbl.entries--;
 }

@@ -13,7 +13,7 @@
  * (60 s timer, 6 min idle above 16 × 1024 entries, a full check every 30th
  * run against lblcr_expiration).
  */
-import { DEST_F, destOverhead, type IpvsDest, type IpvsScheduler, type IpvsService, type SchedEnv } from '../types.js';
+import { DEST_F, destOverhead, destPut, type IpvsDest, type IpvsScheduler, type IpvsService, type SchedEnv } from '../types.js';
 import { hash32 } from './util.js';
 import { weightedLeast } from './wlc.js';
 import { CHECK_EXPIRE_INTERVAL, COUNT_FOR_FULL_EXPIRATION, ENTRY_TIMEOUT, lbOverloaded } from './lblc.js';
@@ -51,7 +51,7 @@ function setErase(set: DestSet, dest: IpvsDest, now: number): void {
   if (i < 0) return;
   set.lastmod = now;
   set.members.splice(i, 1);
-  dest.refs--;
+  destPut(dest);
 }
 
 /** ip_vs_dest_set_min. */
@@ -98,7 +98,7 @@ function setMax(set: DestSet): IpvsDest | null {
 }
 
 function free(tbl: LblcrTable, b: LblcrEntry[], i: number): void {
-  for (const d of b[i].set.members) d.refs--;
+  for (const d of b[i].set.members) destPut(d);
   b.splice(i, 1);
   tbl.entries--;
 }
