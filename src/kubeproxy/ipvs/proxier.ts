@@ -221,7 +221,9 @@ export class IpvsProxier {
       }
       vs.push(mk(ip, sp.port, !this.nodeAddrSet.has(ip), ext));
     }
-    if (sp.nodePort !== 0 && this.nodeIPs.length) {
+    // No node address to put a NodePort on: kube-proxy skips the rest of this service port (`continue`).
+    if (sp.nodePort !== 0 && !this.nodeIPs.length) return { vs, entries, noNodeAccess: noNode };
+    if (sp.nodePort !== 0) {
       const np = String(sp.nodePort);
       if (sp.protocol === 'TCP') { entries.push([KUBE_NODE_PORT_TCP, np]); if (ext) entries.push([KUBE_NODE_PORT_LOCAL_TCP, np]); }
       else if (sp.protocol === 'UDP') { entries.push([KUBE_NODE_PORT_UDP, np]); if (ext) entries.push([KUBE_NODE_PORT_LOCAL_UDP, np]); }
