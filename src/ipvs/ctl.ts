@@ -74,6 +74,7 @@ export class IpvsCtl {
   readonly trash: IpvsDest[] = [];
   /** The trash timer's next run (ns), or −1 when not armed. */
   private trashNext = -1;
+  private trashBusy = false;
   /** Number of services (ip_vs_svc count, for the listing and the hooks' fast path). */
   count = 0;
   /** Services whose port is 0 (ipvs->nullsvc_counter). */
@@ -261,8 +262,15 @@ export class IpvsCtl {
     this.trash.push(dest);
   }
 
-  /** Replays the trash timer's runs (ip_vs_dest_trash_expire) due by `now`. */
+  /**
+   * Replays the trash timer's runs (ip_vs_dest_trash_expire) due by `now`,
+   * after the schedulers' own periodic work (lblc/lblcr GC drops references)
+   * is brought up to now.
+   */
   trashRun(now: number): void {
+    if (this.trashBusy) return;
+    this.trashBusy = true;
+    if (this.trashNext >= 0 && this.trashNext <= now) for (const s of this.all()) s.sched?.catchUp?.(s);
     while (this.trashNext >= 0 && this.trashNext <= now) {
       const t = this.trashNext;
       for (let i = 0; i < this.trash.length; i++) {
@@ -279,6 +287,7 @@ export class IpvsCtl {
       }
       this.trashNext = this.trash.length ? t + DEST_TRASH_PERIOD / 2 : -1;
     }
+    this.trashBusy = false;
   }
 }
 

@@ -132,6 +132,8 @@ export interface IpvsScheduler {
   /** After the dest left svc.dests; `at` is where it was. */
   delDest?(svc: IpvsService, dest: IpvsDest, at: number): void;
   updDest?(svc: IpvsService, dest: IpvsDest): void;
+  /** Replays the scheduler's periodic work due by now (lblc/lblcr's GC), done lazily. */
+  catchUp?(svc: IpvsService): void;
   /** Chooses a destination, or null (the kernel logs "no destination available"). */
   schedule(svc: IpvsService, p: SchedPkt): IpvsDest | null;
 }

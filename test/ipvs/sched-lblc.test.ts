@@ -58,6 +58,7 @@ describe('lblc', () => {
     r.pick({ daddr: X }); // at 1800 s
     r.env.advance(3600 * S); // next full check at 3600 s: idle exactly 1800 s ≥ 600 → dropped
     expect(lblcEntries(r.svc).entries).toBe(0);
+    expect(r.env.timers).toHaveLength(0); // the checks are replayed lazily: no events while idle
   });
 
   it('deleting the service stops the timer and empties the cache', () => {

@@ -9,7 +9,9 @@
  * replaced. Entries hold a reference on their dest.
  *
  * Garbage collection, every CHECK_EXPIRE_INTERVAL (60 s) on the virtual
- * clock: every 30th run (counter % 30 == 0; the counter starts at 1) is a
+ * clock from the service's creation (replayed lazily before each scheduling
+ * decision and before the cache is read: only scheduling changes the cache,
+ * so the replay is exact and an idle service schedules no events): every 30th run (counter % 30 == 0; the counter starts at 1) is a
  * full check that drops the entries unused for lblc_expiration (sysctl,
  * default 24 h); otherwise, only above max_size (16 × 1024 entries), entries
  * idle for ENTRY_TIMEOUT (6 min) are dropped, walking the buckets from the
@@ -35,7 +37,9 @@ interface LblcTable {
   rover: number;
   counter: number;
   dead: boolean;
-  cancel: () => void;
+  /** The next periodic check (ns). */
+  next: number;
+  busy: boolean;
 }
 
 export function lblcHashkey(addr: number): number {
@@ -61,8 +65,8 @@ function del(tbl: LblcTable, b: LblcEntry[], i: number): void {
   tbl.entries--;
 }
 
-function checkExpire(env: SchedEnv, tbl: LblcTable): void {
-  const now = env.now();
+/** ip_vs_lblc_check_expire at `now`. */
+function checkExpire(env: SchedEnv, tbl: LblcTable, now: number): void {
   if (tbl.counter % COUNT_FOR_FULL_EXPIRATION === 0) {
     const exp = env.sysctl('lblc_expiration') * 1e9;
     let j = tbl.rover;
@@ -91,11 +95,20 @@ function checkExpire(env: SchedEnv, tbl: LblcTable): void {
     }
     tbl.rover = j;
   }
-  arm(env, tbl);
 }
 
-function arm(env: SchedEnv, tbl: LblcTable): void {
-  tbl.cancel = env.timer(CHECK_EXPIRE_INTERVAL, () => checkExpire(env, tbl));
+/** Replays the periodic checks due by now. */
+function catchUp(env: SchedEnv, tbl: LblcTable): void {
+  // Not re-entered: dropping an entry may let the trash timer catch up, which asks every scheduler to.
+  if (tbl.busy) return;
+  tbl.busy = true;
+  const now = env.now();
+  while (!tbl.dead && tbl.next <= now) {
+    const t = tbl.next;
+    tbl.next += CHECK_EXPIRE_INTERVAL;
+    checkExpire(env, tbl, t);
+  }
+  tbl.busy = false;
 }
 
 export function lblcScheduler(env: SchedEnv): IpvsScheduler {
@@ -104,19 +117,20 @@ export function lblcScheduler(env: SchedEnv): IpvsScheduler {
     initService(svc) {
       const tbl: LblcTable = {
         buckets: Array.from({ length: TAB_SIZE }, () => []),
-        entries: 0, maxSize: TAB_SIZE * 16, rover: 0, counter: 1, dead: false, cancel: () => {},
+        entries: 0, maxSize: TAB_SIZE * 16, rover: 0, counter: 1, dead: false, next: env.now() + CHECK_EXPIRE_INTERVAL, busy: false,
       };
       svc.schedData = tbl;
-      arm(env, tbl);
     },
+    catchUp(svc) { catchUp(env, svc.schedData as LblcTable); },
     doneService(svc) {
       const tbl = svc.schedData as LblcTable;
-      tbl.cancel();
+      catchUp(env, tbl);
       tbl.dead = true;
       for (const b of tbl.buckets) while (b.length) del(tbl, b, 0);
     },
     schedule(svc, p) {
       const tbl = svc.schedData as LblcTable;
+      catchUp(env, tbl);
       const en = get(tbl, p.daddr);
       if (en) {
         en.lastuse = env.now();
@@ -143,5 +157,6 @@ export function lblcScheduler(env: SchedEnv): IpvsScheduler {
 /** The cache entries, for tests and traces. */
 export function lblcEntries(svc: IpvsService): { entries: number; get(addr: number): LblcEntry | undefined } {
   const tbl = svc.schedData as LblcTable;
+  svc.sched?.catchUp?.(svc);
   return { entries: tbl.entries, get: (a) => get(tbl, a) };
 }

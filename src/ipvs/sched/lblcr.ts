@@ -10,8 +10,8 @@
  * weighted most-loaded member (weight > 0) is removed. If n is missing or
  * "overloaded" (lblc's test), wlc's choice over the service is added to the
  * set and used. A miss creates the entry with wlc's choice. GC as lblc
- * (60 s timer, 6 min idle above 16 × 1024 entries, a full check every 30th
- * run against lblcr_expiration).
+ * (60 s periodic checks replayed lazily, 6 min idle above 16 × 1024
+ * entries, a full check every 30th run against lblcr_expiration).
  */
 import { DEST_F, destOverhead, destPut, type IpvsDest, type IpvsScheduler, type IpvsService, type SchedEnv } from '../types.js';
 import { hash32 } from './util.js';
@@ -32,7 +32,8 @@ interface LblcrTable {
   rover: number;
   counter: number;
   dead: boolean;
-  cancel: () => void;
+  next: number;
+  busy: boolean;
 }
 
 export function lblcrHashkey(addr: number): number {
@@ -108,8 +109,7 @@ function get(tbl: LblcrTable, addr: number): LblcrEntry | undefined {
   return undefined;
 }
 
-function checkExpire(env: SchedEnv, tbl: LblcrTable): void {
-  const now = env.now();
+function checkExpire(env: SchedEnv, tbl: LblcrTable, now: number): void {
   if (tbl.counter % COUNT_FOR_FULL_EXPIRATION === 0) {
     const exp = env.sysctl('lblcr_expiration') * 1e9;
     let j = tbl.rover;
@@ -138,7 +138,19 @@ function checkExpire(env: SchedEnv, tbl: LblcrTable): void {
     }
     tbl.rover = j;
   }
-  tbl.cancel = env.timer(CHECK_EXPIRE_INTERVAL, () => checkExpire(env, tbl));
+}
+
+function catchUp(env: SchedEnv, tbl: LblcrTable): void {
+  // Not re-entered: dropping an entry may let the trash timer catch up, which asks every scheduler to.
+  if (tbl.busy) return;
+  tbl.busy = true;
+  const now = env.now();
+  while (!tbl.dead && tbl.next <= now) {
+    const t = tbl.next;
+    tbl.next += CHECK_EXPIRE_INTERVAL;
+    checkExpire(env, tbl, t);
+  }
+  tbl.busy = false;
 }
 
 export function lblcrScheduler(env: SchedEnv): IpvsScheduler {
@@ -147,19 +159,20 @@ export function lblcrScheduler(env: SchedEnv): IpvsScheduler {
     initService(svc) {
       const tbl: LblcrTable = {
         buckets: Array.from({ length: TAB_SIZE }, () => []),
-        entries: 0, maxSize: TAB_SIZE * 16, rover: 0, counter: 1, dead: false, cancel: () => {},
+        entries: 0, maxSize: TAB_SIZE * 16, rover: 0, counter: 1, dead: false, next: env.now() + CHECK_EXPIRE_INTERVAL, busy: false,
       };
       svc.schedData = tbl;
-      tbl.cancel = env.timer(CHECK_EXPIRE_INTERVAL, () => checkExpire(env, tbl));
     },
+    catchUp(svc) { catchUp(env, svc.schedData as LblcrTable); },
     doneService(svc) {
       const tbl = svc.schedData as LblcrTable;
-      tbl.cancel();
+      catchUp(env, tbl);
       tbl.dead = true;
       for (const b of tbl.buckets) while (b.length) free(tbl, b, 0);
     },
     schedule(svc, p) {
       const tbl = svc.schedData as LblcrTable;
+      catchUp(env, tbl);
       const now = env.now();
       const en = get(tbl, p.daddr);
       if (en) {
@@ -190,5 +203,6 @@ export function lblcrScheduler(env: SchedEnv): IpvsScheduler {
 
 export function lblcrEntries(svc: IpvsService): { entries: number; get(addr: number): LblcrEntry | undefined } {
   const tbl = svc.schedData as LblcrTable;
+  svc.sched?.catchUp?.(svc);
   return { entries: tbl.entries, get: (a) => get(tbl, a) };
 }
