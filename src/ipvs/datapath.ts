@@ -8,8 +8,9 @@
  *   LOCAL_OUT  NAT_DST + 2 = −98  ip_vs_in_hook   (requests from local processes)
  *   FORWARD    100                ip_vs_out_hook  (VS/NAT replies routed to the client)
  *
- * (FORWARD 99, ip_vs_forward_icmp, is not modelled: ICMP errors about IPVS
- * connections are not translated.) The hooks are registered with the first
+ * (FORWARD 99, ip_vs_forward_icmp, and ip_vs_in_icmp — ICMP errors from
+ * clients about IPVS traffic — are not modelled; ICMP errors from real
+ * servers are, below.) The hooks are registered with the first
  * virtual service and removed with the last, as kernels since 6.2 do
  * (ip_vs_register_hooks from ip_vs_add_service).
  *
@@ -41,14 +42,17 @@
  * ip_vs_out: a reply of a masq connection (looked up from the real server's
  * side) gets the virtual address/port as source, the out-stats and the
  * OUTPUT state transition, skb->ipvs_property, and conntrack untracked
- * unless the connection is NFCT.
+ * unless the connection is NFCT. An ICMP error (destination unreachable,
+ * source quench, time exceeded) quoting a masq connection's request
+ * (ip_vs_out_icmp / ip_vs_nat_icmp) gets the VIP as outer source, the VIP
+ * and virtual port in the quoted header, and fresh IP and ICMP checksums.
  */
 import type { Skb } from '../kernel/skb.js';
 import { PktType } from '../kernel/skb.js';
 import { NfHook, NfVerdict, type NfHookState } from '../kernel/hooks.js';
 import type { Route } from '../kernel/fib.js';
 import { ipToString, readIp, setU16, u16 } from '../wire/bytes.js';
-import { csumReplace16, csumReplace32 } from '../wire/checksum.js';
+import { checksum, csumReplace16, csumReplace32 } from '../wire/checksum.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { IP_DF, IPPROTO_IPIP, writeIpv4Header } from '../wire/ipv4.js';
 import { ICMP_DEST_UNREACH } from '../wire/icmp.js';
@@ -475,6 +479,7 @@ export class IpvsDataPath {
     if (this.property.has(skb)) return NfVerdict.ACCEPT;
     const p = parse(skb);
     if (!p || p.frag) return NfVerdict.ACCEPT;
+    if (p.proto === 1) return this.outIcmp(skb, p, state);
     if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP && p.proto !== IPPROTO_SCTP) return NfVerdict.ACCEPT;
     const cp = this.v.conns.outGet(p.proto, p.saddr, p.sport, p.daddr, p.dport);
     if (!cp || cp.fwd !== CONN_F.MASQ) return NfVerdict.ACCEPT;
@@ -496,6 +501,44 @@ export class IpvsDataPath {
       this.conntrack(skb, cp, false);
     }
     this.v.conns.put(cp);
+    return NfVerdict.ACCEPT;
+  }
+
+  /** ip_vs_out_icmp → handle_response_icmp → ip_vs_nat_icmp (inout = 1). */
+  private outIcmp(skb: Skb, p: Pkt, state: NfHookState): NfVerdict {
+    const b = skb.buf, nh = p.nh;
+    const ic = nh + p.ihl;
+    if (p.len < p.ihl + 8 + 20) return NfVerdict.ACCEPT;
+    const type = b[ic];
+    if (type !== 3 && type !== 4 && type !== 11) return NfVerdict.ACCEPT;
+    const cih = ic + 8;
+    const cproto = b[cih + 9];
+    const cihl = (b[cih] & 0x0f) << 2;
+    if (cproto !== IPPROTO_TCP && cproto !== IPPROTO_UDP && cproto !== IPPROTO_SCTP) return NfVerdict.ACCEPT;
+    if (u16(b, cih + 6) & 0x1fff || p.len < p.ihl + 8 + cihl + 4) return NfVerdict.ACCEPT;
+    // The quoted header is the request as the real server got it (client → RS): read inversely.
+    const csrc = readIp(b, cih + 12), cdst = readIp(b, cih + 16);
+    const csport = u16(b, cih + cihl), cdport = u16(b, cih + cihl + 2);
+    const cp = this.v.conns.outGet(cproto, cdst, cdport, csrc, csport);
+    if (!cp || cp.fwd !== CONN_F.MASQ) return NfVerdict.ACCEPT;
+    const put32 = (off: number, v: number) => { b[off] = v >>> 24; b[off + 1] = (v >>> 16) & 0xff; b[off + 2] = (v >>> 8) & 0xff; b[off + 3] = v & 0xff; };
+    const from = readIp(b, nh + 12);
+    put32(nh + 12, cp.vaddr);
+    setU16(b, nh + 10, 0);
+    setU16(b, nh + 10, checksum(b, nh, p.ihl));
+    put32(cih + 16, cp.vaddr);
+    setU16(b, cih + 10, 0);
+    setU16(b, cih + 10, checksum(b, cih, cihl));
+    setU16(b, cih + cihl + 2, cp.vport);
+    setU16(b, ic + 2, 0);
+    setU16(b, ic + 2, checksum(b, ic, p.len - p.ihl));
+    this.stats(cp, true, p.len);
+    this.property.add(skb);
+    if (!(cp.flags & CONN_F.NFCT)) {
+      const info = skb.ct as SkbCt | null;
+      if (info && info.ct) info.table.markUntracked(skb);
+    }
+    if (this.tracing) this.ev(state, skb, 'ipvs.reply', `ICMP type ${type} code ${b[ic + 1]} from ${ipToString(from)} about ${this.connText(cp)}: source and quoted destination set to ${ipToString(cp.vaddr)}:${cp.vport}`);
     return NfVerdict.ACCEPT;
   }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { IpvsLab, RS1, RS2, SVC, VIP, ip } from './lab.js';
 import { u16, readIp } from '../../src/wire/bytes.js';
 import { conntrackList, iptablesRestore, iptablesSaveText } from '../../src/netfilter/index.js';
+import { checksum } from '../../src/wire/checksum.js';
 
 const S = 1e9;
 
@@ -185,5 +186,68 @@ COMMIT
     const syn = l.on('rs1/eth0', 'in').find((f) => u16(f.bytes, 12) === 0x0800 && f.bytes[14 + 9] === 6)!.bytes;
     expect(readIp(syn, 14 + 12)).toBe(ip('10.0.1.2'));
     expect(conntrackList(l.n, 'node')).not.toContain('dport=80');
+  });
+});
+
+describe('IPVS data path: templates, fwmark, one-packet', () => {
+  it('expire_quiescent_template: a template to a quiescent dest is invalidated only when the sysctl is on', () => {
+    for (const q of [0, 1]) {
+      const l = new IpvsLab();
+      l.n.sysctlSet('node', 'net.ipv4.vs.expire_quiescent_template', String(q));
+      l.ipvs.addService(SVC, { scheduler: 'rr', flags: 0x1, timeout: 300 });
+      l.ipvs.addDest(SVC, { addr: RS1, port: 8080, weight: 1 });
+      l.ipvs.addDest(SVC, { addr: RS2, port: 8080, weight: 1 });
+      l.connect(); l.run(1 * S); // → rs2, template made
+      l.ipvs.editDest(SVC, { addr: RS2, port: 8080, weight: 0 });
+      l.connect(); l.run(1 * S);
+      if (q) expect([l.served.get('rs1'), l.served.get('rs2')]).toEqual([100, 100]);
+      else expect([l.served.get('rs1'), l.served.get('rs2')]).toEqual([undefined, 200]);
+    }
+  });
+
+  it('a fwmark service takes packets marked in mangle PREROUTING, whatever their port', () => {
+    const l = new IpvsLab();
+    iptablesRestore(l.n, 'node', '*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.96.0.10/32 -p tcp -m multiport --dports 80,81 -j MARK --set-xmark 0x7/0xffffffff\nCOMMIT\n');
+    l.ipvs.addService({ fwmark: 7 }, { scheduler: 'rr' });
+    l.ipvs.addDest({ fwmark: 7 }, { addr: RS1, port: 8080, weight: 1 });
+    l.connect({ port: 81 }); l.run(1 * S);
+    l.connect({ port: 80 }); l.run(1 * S);
+    expect(l.served.get('rs1')).toBe(200);
+    expect(l.ipvs.list()).toContain('FWM  7 rr\n  -> 10.0.2.2:8080                Masq    1      0          2         \n');
+  });
+
+  it('one-packet scheduling (ops) for UDP: each datagram scheduled on its own, no entry kept', () => {
+    const l = new IpvsLab();
+    const svc = { protocol: 'UDP' as const, addr: VIP, port: 53 };
+    l.ipvs.addService(svc, { scheduler: 'rr', flags: 0x4 });
+    l.ipvs.addDest(svc, { addr: RS1, port: 5353, weight: 1 });
+    l.ipvs.addDest(svc, { addr: RS2, port: 5353, weight: 1 });
+    const got: number[] = [];
+    const sock = l.n.ns('client').sockets.udpBind(40000, { onMessage: (d) => got.push(d.length) });
+    sock.send(new Uint8Array(10), VIP, 53); l.run(0.1 * S);
+    sock.send(new Uint8Array(10), VIP, 53); l.run(0.1 * S);
+    expect([l.served.get('rs1'), l.served.get('rs2')]).toEqual([10, 10]);
+    expect(l.ipvs.list()).toContain('UDP  10.96.0.10:53 rr ops\n');
+    expect(l.ipvs.listConns().split('\n').length).toBe(3); // header lines only
+  });
+});
+
+describe('IPVS and ICMP errors from real servers', () => {
+  it('a port unreachable from the real server reaches the client from the VIP, quoting VIP:port', () => {
+    const l = new IpvsLab();
+    const svc = { protocol: 'UDP' as const, addr: VIP, port: 53 };
+    l.ipvs.addService(svc, { scheduler: 'rr' });
+    l.ipvs.addDest(svc, { addr: RS1, port: 5399, weight: 1 }); // nothing listens on 5399
+    const sock = l.n.ns('client').sockets.udpBind(40000, { onMessage: () => {} });
+    sock.send(new Uint8Array(10), VIP, 53);
+    l.run(1 * S);
+    const icmp = l.on('client/eth0', 'in').find((f) => u16(f.bytes, 12) === 0x0800 && f.bytes[14 + 9] === 1)!.bytes;
+    expect(readIp(icmp, 14 + 12)).toBe(VIP);
+    expect([icmp[34], icmp[35]]).toEqual([3, 3]);
+    expect(readIp(icmp, 42 + 16)).toBe(VIP); // the quoted destination
+    expect(u16(icmp, 42 + 22)).toBe(53); // and port
+    expect(checksum(icmp, 14, 20)).toBe(0);
+    expect(checksum(icmp, 34, icmp.length - 34)).toBe(0);
+    expect(checksum(icmp, 42, 20)).toBe(0);
   });
 });
