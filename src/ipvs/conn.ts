@@ -68,6 +68,8 @@ export function connHashkey(protocol: number, addr: number, port: number): numbe
   return jhash3(bswap32(addr >>> 0), bswap16(port), protocol, 0) & CONN_TAB_MASK;
 }
 
+const NONE: readonly IpvsConn[] = [];
+
 export class IpvsConn {
   /** IP_VS_CONN_F_*. */
   flags = 0;
@@ -113,7 +115,8 @@ export interface ConnEvents {
 }
 
 export class ConnTable {
-  readonly tab: IpvsConn[][] = Array.from({ length: CONN_TAB_SIZE }, () => []);
+  /** The buckets, each made on first use (a node per namespace would otherwise carry 4096 empty arrays). */
+  readonly tab: (IpvsConn[] | undefined)[] = new Array<IpvsConn[] | undefined>(CONN_TAB_SIZE);
   count = 0;
   /** Connections with IP_VS_CONN_F_NO_CPORT (ip_vs_conn_no_cport_cnt). */
   noCport = 0;
@@ -123,13 +126,13 @@ export class ConnTable {
   hash(cp: IpvsConn): void {
     if (cp.hashed) return;
     cp.bucket = connHashkey(cp.protocol, cp.caddr, cp.cport);
-    this.tab[cp.bucket].unshift(cp);
+    (this.tab[cp.bucket] ??= []).unshift(cp);
     cp.hashed = true;
   }
 
   unhash(cp: IpvsConn): boolean {
     if (!cp.hashed) return false;
-    const b = this.tab[cp.bucket];
+    const b = this.tab[cp.bucket]!;
     b.splice(b.indexOf(cp), 1);
     cp.hashed = false;
     return true;
@@ -137,7 +140,7 @@ export class ConnTable {
 
   /** __ip_vs_conn_in_get: a request's connection. */
   inGet(protocol: number, caddr: number, cport: number, vaddr: number, vport: number): IpvsConn | null {
-    for (const cp of this.tab[connHashkey(protocol, caddr, cport)]) {
+    for (const cp of this.tab[connHashkey(protocol, caddr, cport)] ?? NONE) {
       if (cp.cport === cport && cp.vport === vport && cp.caddr === caddr && cp.vaddr === vaddr
         && ((cport === 0) !== ((cp.flags & CONN_F.NO_CPORT) === 0)) && cp.protocol === protocol) return cp;
     }
@@ -150,7 +153,7 @@ export class ConnTable {
    * server side — found in the client's bucket.
    */
   outGet(protocol: number, saddr: number, sport: number, daddr: number, dport: number): IpvsConn | null {
-    for (const cp of this.tab[connHashkey(protocol, daddr, dport)]) {
+    for (const cp of this.tab[connHashkey(protocol, daddr, dport)] ?? NONE) {
       if (cp.cport === dport && cp.dport === sport && cp.caddr === daddr && cp.daddr === saddr && cp.protocol === protocol) return cp;
     }
     return null;
@@ -158,7 +161,7 @@ export class ConnTable {
 
   /** ip_vs_ct_in_get: a persistence template. */
   ctInGet(protocol: number, caddr: number, vaddr: number, vport: number): IpvsConn | null {
-    for (const cp of this.tab[connHashkey(protocol, caddr, 0)]) {
+    for (const cp of this.tab[connHashkey(protocol, caddr, 0)] ?? NONE) {
       if (cp.caddr === caddr && cp.vaddr === vaddr && cp.vport === vport && cp.cport === 0
         && cp.flags & CONN_F.TEMPLATE && cp.protocol === protocol) return cp;
     }
@@ -294,7 +297,10 @@ export class ConnTable {
 
   /** Every live connection in table order (bucket 0 up, newest first in a bucket). */
   *all(): IterableIterator<IpvsConn> {
-    for (const b of this.tab) for (const cp of b) yield cp;
+    for (let i = 0; i < CONN_TAB_SIZE; i++) {
+      const b = this.tab[i];
+      if (b) for (const cp of b) yield cp;
+    }
   }
 
   /**

@@ -68,8 +68,9 @@ export function svcFwmHashkey(fwmark: number): number {
 }
 
 export class IpvsCtl {
-  readonly svcTable: IpvsService[][] = Array.from({ length: TAB_SIZE }, () => []);
-  readonly fwmTable: IpvsService[][] = Array.from({ length: TAB_SIZE }, () => []);
+  /** Buckets made on first use. */
+  readonly svcTable: (IpvsService[] | undefined)[] = new Array<IpvsService[] | undefined>(TAB_SIZE);
+  readonly fwmTable: (IpvsService[] | undefined)[] = new Array<IpvsService[] | undefined>(TAB_SIZE);
   /** Removed destinations (ipvs->dest_trash). */
   readonly trash: IpvsDest[] = [];
   /** The trash timer's next run (ns), or −1 when not armed. */
@@ -85,10 +86,10 @@ export class IpvsCtl {
 
   find(k: SvcKey): IpvsService | undefined {
     if (k.fwmark) {
-      for (const s of this.fwmTable[svcFwmHashkey(k.fwmark)]) if (s.fwmark === k.fwmark) return s;
+      for (const s of this.fwmTable[svcFwmHashkey(k.fwmark)] ?? []) if (s.fwmark === k.fwmark) return s;
       return undefined;
     }
-    for (const s of this.svcTable[svcHashkey(k.protocol, k.addr, k.port)]) {
+    for (const s of this.svcTable[svcHashkey(k.protocol, k.addr, k.port)] ?? []) {
       if (s.addr === k.addr && s.port === k.port && s.protocol === k.protocol) return s;
     }
     return undefined;
@@ -112,8 +113,9 @@ export class IpvsCtl {
   /** Services in the table's order: svc buckets 0..255 (newest first in each), then fwmark buckets. */
   all(): IpvsService[] {
     const out: IpvsService[] = [];
-    for (const b of this.svcTable) for (const s of b) out.push(s);
-    for (const b of this.fwmTable) for (const s of b) out.push(s);
+    if (this.count === 0) return out;
+    for (let i = 0; i < TAB_SIZE; i++) for (const s of this.svcTable[i] ?? []) out.push(s);
+    for (let i = 0; i < TAB_SIZE; i++) for (const s of this.fwmTable[i] ?? []) out.push(s);
     return out;
   }
 
@@ -134,8 +136,8 @@ export class IpvsCtl {
     svc.schedName = spec.scheduler;
     svc.sched.initService?.(svc);
     svc.stamp = ++this.stamp;
-    if (k.fwmark) this.fwmTable[svcFwmHashkey(k.fwmark)].unshift(svc);
-    else this.svcTable[svcHashkey(svc.protocol, svc.addr, svc.port)].unshift(svc);
+    if (k.fwmark) (this.fwmTable[svcFwmHashkey(k.fwmark)] ??= []).unshift(svc);
+    else (this.svcTable[svcHashkey(svc.protocol, svc.addr, svc.port)] ??= []).unshift(svc);
     this.count++;
     if (!k.fwmark && k.port === 0) this.nullsvc++;
     return svc;
@@ -164,7 +166,7 @@ export class IpvsCtl {
 
   delService(k: SvcKey, unlinked: (svc: IpvsService) => void): void {
     const svc = this.mustFind(k);
-    const bucket = svc.fwmark ? this.fwmTable[svcFwmHashkey(svc.fwmark)] : this.svcTable[svcHashkey(svc.protocol, svc.addr, svc.port)];
+    const bucket = (svc.fwmark ? this.fwmTable[svcFwmHashkey(svc.fwmark)] : this.svcTable[svcHashkey(svc.protocol, svc.addr, svc.port)])!;
     bucket.splice(bucket.indexOf(svc), 1);
     this.count--;
     if (!svc.fwmark && svc.port === 0) this.nullsvc--;
