@@ -179,6 +179,7 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
   }
   if (c.network.calico) {
     cl.calico = createCalico(c.network.calico, world, c.mtu);
+    // (Nodes that join later start calico-node at their join.)
     for (const n of c.nodes) if (!cl.pendingNodes.has(n.name)) cl.calico.addNode(cl.nodes.get(n.name)!, n.ip);
     const routerIPs = new Map(cl.routers.map((r) => [r, cl.segments.flatMap((_, i) => r.addrList('host', `eth${i}`)).map((a) => a.split('/')[0]!)] as const));
     cl.calico.startBgp(routerIPs);
@@ -292,6 +293,7 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     nodeEvent(`node ${name} joins the cluster`);
     registerNode(cl, name);
     if (cl.flannel) startFlanneld(name);
+    if (cl.calico) cl.calico.joinNode(cl.nodes.get(name)!, c.nodes.find((n) => n.name === name)!.ip);
     cl.control?.nodeJoined(name);
     for (const m of sc.manifests) {
       if (m.kind !== 'Pod' || (m as PodSpec).nodeName !== name) continue;
@@ -306,6 +308,7 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     nodeEvent(`node ${name} leaves the cluster: shut down, Node object deleted`);
     const node = cl.nodes.get(name)!;
     cl.flannel?.agents.get(name)?.stop();
+    cl.calico?.leaveNode(node, [...cl.pods.values()].filter((p) => p.node === node && p.calico).map((p) => p.calico!)); // BIRD's Cease goes out before the machine does
     node.linkSetUp('host', 'eth0', false);
     cl.control?.nodeLeft(name);
     cl.store.delete('Node', undefined, name);

@@ -26,7 +26,7 @@ import type { Node } from '../kernel/node.js';
 import type { World } from '../kernel/world.js';
 import { parseConflist } from '../cni/index.js';
 import { CalicoIpam, IpamError } from '../calico/ipam.js';
-import { calicoCmdAdd, calicoCmdDel, calicoConflistText, calicoNetConf, type CalicoNetConf } from '../calico/cni.js';
+import { calicoCmdAdd, calicoCmdDel, calicoConflistText, calicoHandle, calicoNetConf, type CalicoNetConf } from '../calico/cni.js';
 import { BgpCluster } from '../calico/bgp/cluster.js';
 import { BgpSpeaker, type KrtTunnel } from '../calico/bgp/speaker.js';
 import type { FelixPool } from '../calico/felix/render.js';
@@ -61,6 +61,10 @@ export interface CalicoDeployment {
   tunnelAddress(node: string): string | null;
   /** The machine failed: its BIRD dies with it (its peers find out by their hold timers). */
   nodeDown(node: Node): void;
+  /** A node-join after start: calico-node starts on it and every BIRD (and the ToR) adds it as a neighbour. */
+  joinNode(node: Node, ip: Cidr): void;
+  /** A node-leave: BIRD stops (Cease) before the machine goes, the others drop the neighbour, IPAM releases its blocks. */
+  leaveNode(node: Node, pods: readonly CalicoPodSandbox[]): void;
   /**
    * Runs the clock until BGP has settled: every session between live speakers Established and no
    * RIB change for `quiet` — at most until `limit`. Returns when it settled, or null.
@@ -110,25 +114,49 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
     else s.withdraw(e.cidr);
   });
 
+  /** calico-node's start on a node: its BIRD (joining a running cluster when `late`), tunl0 and its address, its CNI config. */
+  function setUp(node: Node, ip: Cidr, late: boolean): void {
+    nodeIP.set(node.name, ip);
+    const reflector = spec.routeReflectors.includes(node.name);
+    const m = { node, ip: ipToString(ip.addr), ...(reflector ? { clusterId: spec.routeReflectorClusterID } : {}) };
+    const s = late ? bgp.join(m) : bgp.add(m);
+    // Export only this node's own blocks, except on a reflector (it reflects the others').
+    s.cfg.exportFilter = (prefix) => reflector || ipam.affineBlocks(node.name).includes(prefix);
+    speakers.set(node.name, s);
+    // Every block the node claims from now on (the tunnel address's first) is announced by the observer.
+    if (ipipOn) {
+      let tun: string | null;
+      try { tun = ipam.tunnelAddress(node.name); } catch (e) { if (e instanceof IpamError) fail(spec.pos, `calico IPAM: no tunnel address for ${node.name}: ${e.message}`); throw e; }
+      node.ipipTunl0('host');
+      node.linkSetMtu('host', 'tunl0', 1480);
+      node.linkSetUp('host', 'tunl0');
+      if (tun) node.addrAdd('host', 'tunl0', `${tun}/32`);
+    }
+    confs.set(node.name, calicoNetConf(parseConflist(calicoConflistText({ nodename: node.name, mtu }))));
+  }
+
+  let torAddrs: string[] = [];
+  let torAs = 0;
   const d: CalicoDeployment = {
     spec, ipam, bgp,
-    addNode(node, ip) {
-      nodeIP.set(node.name, ip);
-      const reflector = spec.routeReflectors.includes(node.name);
-      const s = bgp.add({ node, ip: ipToString(ip.addr), ...(reflector ? { clusterId: spec.routeReflectorClusterID } : {}) });
-      // Export only this node's own blocks, except on a reflector (it reflects the others').
-      s.cfg.exportFilter = (prefix) => reflector || ipam.affineBlocks(node.name).includes(prefix);
-      speakers.set(node.name, s);
-      // Every block the node claims from now on (the tunnel address's first) is announced by the observer.
-      if (ipipOn) {
-        let tun: string | null;
-        try { tun = ipam.tunnelAddress(node.name); } catch (e) { if (e instanceof IpamError) fail(spec.pos, `calico IPAM: no tunnel address for ${node.name}: ${e.message}`); throw e; }
-        node.ipipTunl0('host');
-        node.linkSetMtu('host', 'tunl0', 1480);
-        node.linkSetUp('host', 'tunl0');
-        if (tun) node.addrAdd('host', 'tunl0', `${tun}/32`);
+    addNode(node, ip) { setUp(node, ip, false); },
+    joinNode(node, ip) {
+      setUp(node, ip, true);
+      if (d.tor) {
+        // The ToR's BGPPeer selects every node: both sides add the newcomer.
+        const mine = torAddrs.find((a) => ((parseIp(a)! ^ ip.addr) & prefixMask(ip.prefix)) === 0) ?? torAddrs[0]!;
+        d.tor.addPeer({ address: ipToString(ip.addr), as: spec.asNumber, name: `Node_${ipToString(ip.addr).replace(/\./g, '_')}`, passive: true });
+        speakers.get(node.name)!.addPeer({ address: mine, as: torAs, name: `Global_${mine.replace(/\./g, '_')}` });
       }
-      confs.set(node.name, calicoNetConf(parseConflist(calicoConflistText({ nodename: node.name, mtu }))));
+    },
+    leaveNode(node, pods) {
+      const ip = ipToString(nodeIP.get(node.name)!.addr);
+      // calico-kube-controllers' IPAM GC: the addresses of the deleted node's pods, then its tunnel address and empty blocks.
+      for (const sb of pods) ipam.releaseByHandle(calicoHandle(sb.containerID));
+      bgp.leave(node.name); // its BIRD stops (Cease 6/2); the others drop the neighbour (Cease 6/3), routes withdrawn at once
+      speakers.delete(node.name);
+      if (d.tor?.peer(ip)) d.tor.removePeer(ip);
+      ipam.deleteNode(node.name); // calico-kube-controllers: the Node is gone, so are its tunnel address and empty blocks
     },
     startBgp(routerIPs) {
       bgp.configure();
@@ -136,6 +164,8 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
         const [router, addrs] = [...routerIPs][0] ?? [];
         if (!router || !addrs) fail(p.pos, 'network.bgp.peers: there is no underlay router');
         const tor = new BgpSpeaker(router, { routerId: addrs[0]!, localAs: p.asNumber, convergence: bgp.convergence });
+        torAddrs = addrs;
+        torAs = p.asNumber;
         for (const [name, ip] of nodeIP) {
           // Each side uses the router address on the node's own segment.
           const mine = addrs.find((a) => ((parseIp(a)! ^ ip.addr) & prefixMask(ip.prefix)) === 0) ?? addrs[0]!;

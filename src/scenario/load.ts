@@ -255,7 +255,7 @@ function checkPolicyEvents(events: EventRefs[], manifests: Manifest[]): void {
 }
 
 /**
- * node-join / node-leave: flannel only (the bridge plugin's static routes do not
+ * node-join / node-leave: flannel or calico (the bridge plugin's static routes do not
  * follow nodes), at most one join and one leave per node, a join before a
  * leave; nothing may use a joining node's pods before the join, and the node
  * hosting CoreDNS must be there from the start.
@@ -274,8 +274,8 @@ function checkNodeEvents(events: { spec: Scenario['events'][number]; node?: Y }[
     }
     if (s.kind !== 'node-join' && s.kind !== 'node-leave') continue;
     const y = e.node!;
-    if (cluster.network.plugin !== 'flannel')
-      y.fail(`${y.what}: ${s.kind} needs network.plugin flannel (the bridge plugin's static pod routes do not follow nodes)`, 'network: {plugin: flannel}');
+    if (cluster.network.plugin === 'bridge')
+      y.fail(`${y.what}: ${s.kind} needs network.plugin flannel or calico (the bridge plugin's static pod routes do not follow nodes)`, 'network: {plugin: flannel} or {plugin: calico}');
     const seen = s.kind === 'node-join' ? joins : leaves;
     if (seen.has(s.node)) y.fail(`${y.what}: a second ${s.kind} for node ${JSON.stringify(s.node)}`, 'one join and one leave per node');
     seen.set(s.node, s.at);

@@ -143,3 +143,20 @@ describe('scenarios/calico-node-failure.yaml', () => {
     expect(res.results.map((r) => r.result)).toEqual(['reply', 'reply', 'dropped', 'unreachable']);
   });
 });
+
+describe('scenarios/calico-node-join-leave.yaml', () => {
+  const { res, sink } = run('calico-node-join-leave', true);
+  it('a joining node gets a block, tunl0 and mesh sessions; a leaving one is removed at once (Cease 6/3) and its blocks released', () => {
+    const cl = res.cluster;
+    const ipam = cl.calico!.ipam;
+    expect(res.results.every((r) => r.ok)).toBe(true);
+    expect(ipam.affineBlocks('node-2')).toEqual([]); // released with the Node object
+    expect(cl.nodes.get('node-3')!.addrList('host', 'tunl0')).toHaveLength(1);
+    const removed = sink.events.filter((e) => e.stage === 'bgp.session' && /Mesh_192_168_70_12 .*neighbour removed: sending NOTIFICATION 6\/3/.test(e.detail));
+    expect(removed.map((e) => [e.node, e.time])).toEqual([['node-1', 20e9], ['node-3', 20e9]]);
+    for (const n of ['node-1', 'node-3']) expect(birdRoutes(cl.nodes.get(n)!).some((r) => r.includes('192.168.70.12'))).toBe(false);
+    const joined = sink.events.filter((e) => e.stage === 'bgp.session' && e.node !== 'node-3' && /Mesh_192_168_70_13 .*Established/.test(e.detail));
+    expect(joined.length).toBe(2);
+    expect(joined.every((e) => e.time > 5e9)).toBe(true);
+  });
+});
