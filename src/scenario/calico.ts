@@ -198,6 +198,7 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
     },
     nodeDown(node) {
       down.add(ipToString(nodeIP.get(node.name)!.addr));
+      bgp.convergence.mark(world.now); // the change whose convergence (hold-timer expiry) the summary reports
       speakers.get(node.name)?.halt();
     },
     settle(limit, quiet = 1_000_000_000) {
@@ -216,7 +217,10 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
       for (const s of all) for (const p of s.peers) { configured++; if (p.est) up++; }
       const m = bgp.messages();
       const conv = bgp.convergence;
-      const last = conv.lastRibChange ? `last route change at ${(conv.lastRibChange / 1e9).toFixed(3)} s` : 'no route learned';
+      const t = conv.time;
+      const last = conv.lastRibChange
+        ? `last route change at ${(conv.lastRibChange / 1e9).toFixed(3)} s${t !== null && conv.changeAt !== null ? ` (converged ${(t / 1e9).toFixed(3)} s after the last change, at ${(conv.changeAt / 1e9).toFixed(3)} s)` : ''}`
+        : 'no route learned';
       return `bgp: ${up / 2}/${configured / 2} sessions established; ${m.total} messages sent (${m.open} OPEN, ${m.update} UPDATE, ${m.keepalive} KEEPALIVE, ${m.notification} NOTIFICATION); ${last}`;
     },
   };
