@@ -55,7 +55,7 @@ import { ipToString, readIp, setU16, u16 } from '../wire/bytes.js';
 import { checksum, csumReplace16, csumReplace32 } from '../wire/checksum.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { IP_DF, IPPROTO_IPIP, writeIpv4Header } from '../wire/ipv4.js';
-import { ICMP_DEST_UNREACH } from '../wire/icmp.js';
+import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from '../wire/icmp.js';
 import { Skb as SkbClass } from '../kernel/skb.js';
 import type { SkbCt } from '../netfilter/conntrack.js';
 import { IPS_CONFIRMED, IPS_DYING } from '../netfilter/ct-types.js';
@@ -384,6 +384,22 @@ export class IpvsDataPath {
     return rt;
   }
 
+  /**
+   * ensure_mtu_is_adequate: a DF packet larger than the route's MTU (less the
+   * outer header when tunnelling) gets ICMP fragmentation needed and is
+   * dropped; a non-DF one is fragmented on output (skb->ignore_df).
+   */
+  private mtuOk(skb: Skb, p: Pkt, rt: Route, state: NfHookState, overhead: number): boolean {
+    if (overhead && !this.v.sysctl('pmtu_disc')) return true;
+    const mtu = (rt.dev?.mtu ?? 1500) - overhead;
+    if (u16(skb.buf, p.nh + 6) & IP_DF && p.len > mtu) {
+      this.v.ns.stack.icmpSend(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu);
+      this.v.ns.drop(skb, state.in ?? state.out, 'PKT_TOO_BIG', `ipvs: ${p.len} bytes with DF exceed the MTU ${mtu} towards the real server (frag needed sent)`);
+      return false;
+    }
+    return true;
+  }
+
   /** ip_vs_update_conntrack / ip_vs_notrack (ip_vs_nfct.c). */
   private conntrack(skb: Skb, cp: IpvsConn, outin: boolean): void {
     const info = skb.ct as SkbCt | null;
@@ -404,7 +420,7 @@ export class IpvsDataPath {
     if (this.tracing) this.ev(null, skb, 'ipvs.nfct', `conntrack reply tuple altered to ${ipToString(t.src)}:${t.sport} → ${ipToString(t.dst)}:${t.dport}`);
   }
 
-  /** NF_HOOK(LOCAL_OUT) then dst_output (ip_output: POSTROUTING, neighbour) towards `nexthop`. */
+  /** NF_HOOK(LOCAL_OUT) then dst_output (ip_output: POSTROUTING, neighbour) towards `nexthop` (DR: the real server, not the packet's destination). */
   private sendOut(skb: Skb, rt: Route, nexthop: number): void {
     const stack = this.v.ns.stack;
     const out = rt.dev!;
@@ -421,19 +437,23 @@ export class IpvsDataPath {
       this.v.ns.drop(skb, state.in, 'NETFILTER_DROP', 'ipvs: ip_vs_nat_xmit(): stopping DNAT to loopback address');
       return NfVerdict.STOLEN;
     }
+    if (!local && !this.mtuOk(skb, p, rt, state, 0)) return NfVerdict.STOLEN;
     const before = this.tracing ? `${ipToString(p.daddr)}:${p.dport}` : '';
     mangle(skb, p, false, cp.daddr, cp.dport);
     this.property.add(skb);
     this.conntrack(skb, cp, true);
     if (this.tracing) this.ev(state, skb, 'ipvs.xmit', `masq DNAT ${before} → ${ipToString(cp.daddr)}:${cp.dport}${local ? ' (local real server)' : ` via ${rt.dev?.name ?? '?'}`}`);
     if (local) return NfVerdict.ACCEPT;
-    this.sendOut(skb, rt, rt.gw || cp.daddr);
+    // NF_HOOK(LOCAL_OUT) then dst_output: POSTROUTING, fragmentation (ignore_df), the neighbour.
+    if (!this.v.ns.stack.hook(NfHook.LOCAL_OUT, skb, null, rt.dev)) return NfVerdict.STOLEN;
+    this.v.ns.stack.output(skb, rt);
     return NfVerdict.STOLEN;
   }
 
   private drXmit(skb: Skb, _p: Pkt, cp: IpvsConn, state: NfHookState): NfVerdict {
     const rt = this.outRoute(skb, cp, state);
     if (!rt) return NfVerdict.STOLEN;
+    if (rt.type !== 'local' && !this.mtuOk(skb, _p, rt, state, 0)) return NfVerdict.STOLEN;
     this.property.add(skb);
     this.conntrack(skb, cp, true);
     if (rt.type === 'local') return NfVerdict.ACCEPT;
@@ -450,6 +470,7 @@ export class IpvsDataPath {
       this.property.add(skb);
       return NfVerdict.ACCEPT;
     }
+    if (!this.mtuOk(skb, p, rt, state, 20)) return NfVerdict.STOLEN;
     const ns = this.v.ns;
     const b = skb.buf, inh = p.nh;
     const ilen = p.len;
@@ -469,7 +490,8 @@ export class IpvsDataPath {
     o.nh = nh;
     this.property.add(o);
     if (this.tracing) this.ev(state, o, 'ipvs.xmit', `tunnel IPIP ${ipToString(saddr)} → ${ipToString(cp.daddr)} ttl ${ttl} tos 0x${tos.toString(16)}${df ? ' DF' : ''} carrying #${skb.id}`);
-    this.sendOut(o, rt, rt.gw || cp.daddr);
+    if (!ns.stack.hook(NfHook.LOCAL_OUT, o, null, rt.dev)) return NfVerdict.STOLEN;
+    ns.stack.output(o, rt, true);
     return NfVerdict.STOLEN;
   }
 

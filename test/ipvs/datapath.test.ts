@@ -251,3 +251,25 @@ describe('IPVS and ICMP errors from real servers', () => {
     expect(checksum(icmp, 42, 20)).toBe(0);
   });
 });
+
+describe('IPVS and the MTU towards the real server', () => {
+  it('a DF datagram larger than the route MTU gets fragmentation needed from the director (ensure_mtu_is_adequate)', () => {
+    const l = new IpvsLab();
+    l.n.linkSetMtu('node', 's1', 1000);
+    l.n.linkSetMtu('rs1', 'eth0', 1000);
+    const svc = { protocol: 'UDP' as const, addr: VIP, port: 53 };
+    l.ipvs.addService(svc, { scheduler: 'rr' });
+    l.ipvs.addDest(svc, { addr: RS1, port: 5353, weight: 1 });
+    const sock = l.n.ns('client').sockets.udpBind(40000, { onMessage: () => {} });
+    sock.send(new Uint8Array(1200), VIP, 53); // DF (pmtudisc want, fits the client's 1500)
+    l.run(1 * S);
+    expect(l.served.has('rs1')).toBe(false);
+    const icmp = l.on('client/eth0', 'in').find((f) => u16(f.bytes, 12) === 0x0800 && f.bytes[14 + 9] === 1)!.bytes;
+    expect([icmp[34], icmp[35], u16(icmp, 34 + 6)]).toEqual([3, 4, 1000]);
+    expect(l.drops.map((d) => d.reason)).toContain('PKT_TOO_BIG');
+    // Small enough: through.
+    sock.send(new Uint8Array(900), VIP, 53);
+    l.run(1 * S);
+    expect(l.served.get('rs1')).toBe(900);
+  });
+});
