@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { runScenarioFile } from '../../../src/scenario/run.js';
+import { runScenario, runScenarioFile } from '../../../src/scenario/run.js';
+import { parseScenario } from '../../../src/scenario/load.js';
 import { MemorySink, renderText } from '../../../src/trace/render.js';
 import { KubeProxyIpvs, RS_CHECK_DELETE_INTERVAL } from '../../../src/kubeproxy/ipvs/index.js';
 import { ipvsOf } from '../../../src/ipvs/index.js';
@@ -111,4 +112,40 @@ describe('ipvs mode in the data path', () => {
     expect(deleted.time % RS_CHECK_DELETE_INTERVAL).toBe(0);
     expect(deleted.time).toBeGreaterThan(6e9);
   });
+});
+
+describe('every IPVS scheduler kube-proxy can be given', () => {
+  const run = (f: string, sched: string) => {
+    const text = readFileSync(f, 'utf8').replace('kubeProxy: {mode: ipvs, scheduler: rr}', `kubeProxy: {mode: ipvs, scheduler: ${sched}}`);
+    return runScenario(parseScenario(text, f));
+  };
+  for (const sched of ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh']) {
+    it(`scheduler ${sched}: the virtual servers use it; ipvs-clusterip's expectations hold; readiness: replies before, only web-2 after`, () => {
+      const res = run('scenarios/ipvs-clusterip.yaml', sched);
+      for (const r of res.results) expect(r.ok, `${r.name}: ${r.mismatch ?? ''}`).toBe(true);
+      const svcs = ipvsOf(res.cluster.nodes.get('node-1')!, 'host').services();
+      expect(svcs.length).toBeGreaterThan(0);
+      expect(svcs.every((s) => s.opts.scheduler === sched)).toBe(true);
+      expect(svcs.every((s) => (((s.opts.flags ?? 0) & 0x10) !== 0) === (sched === 'mh'))).toBe(true);
+      // Which of web-1/web-2 serve the four sequential connections before is the scheduler's
+      // business (lblc/lblcr/dh key on the destination, sh on the source address, sed/nq see no
+      // active connection and take the same one each time; rr/wrr/lc/wlc alternate, mh hashes
+      // the source port too: kube-proxy's SCHED2).
+      const rd = run('scenarios/ipvs-readiness.yaml', sched);
+      const before = rd.results.find((r) => r.name === 'before')!, after = rd.results.find((r) => r.name === 'after')!;
+      expect(before.result).toBe('reply');
+      const spread = Object.keys(before.servedBy).length;
+      expect(spread).toBe(['rr', 'wrr', 'lc', 'wlc', 'mh'].includes(sched) ? 2 : 1);
+      if (!['dh', 'sh', 'mh'].includes(sched)) {
+        expect(after.ok, after.mismatch).toBe(true);
+        expect(Object.keys(after.servedBy)).toEqual(['pod/default/web-2']);
+      } else {
+        // The hashing schedulers keep a weight-0 real server's buckets (dh, sh: every dest gets
+        // its share; mh builds its table from last_weight) and, without their fallback flag —
+        // kube-proxy sets none but mh's SCHED2 (mh-port) — a client that hashes to it finds no
+        // real server while it drains: IPVS answers port unreachable (ip_vs_leave).
+        expect(after.result).toBe('refused');
+      }
+    });
+  }
 });
