@@ -273,3 +273,30 @@ describe('IPVS and the MTU towards the real server', () => {
     expect(l.served.get('rs1')).toBe(900);
   });
 });
+
+describe('IPVS persistence granularity', () => {
+  it('the netmask groups clients: two clients of one /16 share a template, with /32 they are scheduled apart', () => {
+    for (const netmask of [16, 32]) {
+      const l = new IpvsLab();
+      l.n.netnsAdd('client2');
+      l.n.linkAddVeth('client2', 'eth0', { name: 'c2', netns: 'node' });
+      l.n.linkSetUp('client2', 'eth0');
+      l.n.linkSetUp('node', 'c2');
+      l.n.addrAdd('client2', 'eth0', '10.0.4.2/24');
+      l.n.addrAdd('node', 'c2', '10.0.4.1/24');
+      l.n.routeAdd('client2', { dst: 'default', via: '10.0.4.1' });
+      l.ipvs.addService(SVC, { scheduler: 'rr', flags: 0x1, timeout: 60, netmask });
+      l.ipvs.addDest(SVC, { addr: RS1, port: 8080, weight: 1 });
+      l.ipvs.addDest(SVC, { addr: RS2, port: 8080, weight: 1 });
+      l.connect(); l.run(1 * S);
+      l.connect({ from: 'client2' }); l.run(1 * S);
+      if (netmask === 16) {
+        expect([l.served.get('rs1'), l.served.get('rs2')]).toEqual([undefined, 200]);
+        expect(l.ipvs.listConns()).toContain('TCP 00:59  NONE        10.0.0.0:0         10.96.0.10:80      10.0.3.2:8080\n');
+        expect(l.ipvs.list()).toContain('TCP  10.96.0.10:80 rr persistent 60 mask 255.255.0.0\n');
+      } else {
+        expect([l.served.get('rs1'), l.served.get('rs2')]).toEqual([100, 100]);
+      }
+    }
+  });
+});
