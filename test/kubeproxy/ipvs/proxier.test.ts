@@ -245,3 +245,26 @@ describe('graceful termination (graceful_termination.go) with connections', () =
     expect(lab.kp.proxier.graceful.size).toBe(0);
   });
 });
+
+describe('ipvs proxier: addresses', () => {
+  it('--nodeport-addresses: NodePort virtual servers only on the matching node addresses', () => {
+    const lab = ipvsLab({ nodePortAddresses: [{ addr: ip('192.168.0.0'), prefix: 24 }] });
+    lab.set([svc('ns1', 'np', { nodePort: 3001 })], { 'ns1/np': [ep('10.180.0.1')] });
+    lab.kp.start();
+    expect(vs(lab)).toEqual(['TCP 172.30.0.41:80 rr -> 10.180.0.1:80w1', 'TCP 192.168.0.2:3001 rr -> 10.180.0.1:80w1']);
+  });
+
+  it('an externalIP that is already a node address is not bound on kube-ipvs0; a node address appearing later triggers a full resync', () => {
+    const lab = ipvsLab();
+    const s = svc('ns1', 'e', { externalIPs: [ip('192.168.0.2'), ip('192.168.99.1')], nodePort: 3005 });
+    const e = [ep('10.180.0.1')];
+    lab.set([s], { 'ns1/e': e });
+    lab.kp.start();
+    expect(lab.n.addrList('host', 'kube-ipvs0').sort()).toEqual(['172.30.0.41/32', '192.168.99.1/32']);
+    expect(vs(lab)).toContain('TCP 192.168.0.2:80 rr -> 10.180.0.1:80w1');
+    lab.n.addrAdd('host', 'eth0', '192.168.0.3/24');
+    lab.kp.sync();
+    expect(lab.kp.last!.full).toBe(true);
+    expect(vs(lab)).toContain('TCP 192.168.0.3:3005 rr -> 10.180.0.1:80w1');
+  });
+});
