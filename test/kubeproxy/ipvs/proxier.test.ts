@@ -175,6 +175,20 @@ function jumps(text: string): Map<string, [string, string][]> {
 }
 
 describe('upstream proxier_test.go expectations (ipvs)', () => {
+  it('TestLoadBalancerSourceRanges: 2 virtual servers, KUBE-LOAD-BALANCER/-FW/-SOURCE-CIDR entries, KUBE-SERVICES / KUBE-PROXY-FIREWALL / KUBE-SOURCE-RANGES-FIREWALL jumps', () => {
+    const lab = ipvsLab({}, { nodeIP: '100.101.102.103', cni0: false });
+    lab.set([svc('ns1', 'p80', { clusterIP: ip('10.20.30.41'), loadBalancerIPs: [ip('1.2.3.4')], loadBalancerSourceRanges: [{ addr: ip('10.0.0.0'), prefix: 8 }] })], { 'ns1/p80': [ep('10.180.0.1')] });
+    lab.kp.start();
+    expect(vs(lab)).toEqual(['TCP 1.2.3.4:80 rr -> 10.180.0.1:80w1', 'TCP 10.20.30.41:80 rr -> 10.180.0.1:80w1']);
+    expect(setEntries(lab, 'KUBE-LOAD-BALANCER')).toEqual(['1.2.3.4,tcp:80']);
+    expect(setEntries(lab, 'KUBE-LOAD-BALANCER-FW')).toEqual(['1.2.3.4,tcp:80']);
+    expect(setEntries(lab, 'KUBE-LOAD-BALANCER-SOURCE-CIDR')).toEqual(['1.2.3.4,tcp:80,10.0.0.0/8']);
+    const j = jumps(lab.kp.last!.restoreText);
+    expect(j.get('KUBE-SERVICES')).toEqual([['RETURN', '127.0.0.0/8'], ['KUBE-LOAD-BALANCER', 'KUBE-LOAD-BALANCER'], ['KUBE-MARK-MASQ', 'KUBE-CLUSTER-IP'], ['KUBE-NODE-PORT', ''], ['ACCEPT', 'KUBE-CLUSTER-IP'], ['ACCEPT', 'KUBE-LOAD-BALANCER']]);
+    expect(j.get('KUBE-PROXY-FIREWALL')).toEqual([['KUBE-SOURCE-RANGES-FIREWALL', 'KUBE-LOAD-BALANCER-FW']]);
+    expect(j.get('KUBE-SOURCE-RANGES-FIREWALL')).toEqual([['RETURN', 'KUBE-LOAD-BALANCER-SOURCE-CIDR'], ['DROP', '']]);
+  });
+
   it('TestNodePortUDP "1 service with node port, has 2 endpoints": virtual servers, KUBE-NODE-PORT-UDP, KUBE-NODE-PORT and KUBE-SERVICES jumps', () => {
     const lab = ipvsLab({}, { nodeIP: '100.101.102.103', cni0: false });
     lab.set([svc('ns1', 'svc1', { clusterIP: ip('10.20.30.41'), protocol: 'UDP', port: 80, nodePort: 3001 })], { 'ns1/svc1': [ep('10.180.0.1')] });
