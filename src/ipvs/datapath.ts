@@ -498,7 +498,8 @@ export class IpvsDataPath {
   // ───────────────────────────── ip_vs_out ─────────────────────────────
 
   outHook(skb: Skb, state: NfHookState): NfVerdict {
-    if (this.property.has(skb)) return NfVerdict.ACCEPT;
+    // No connection: nothing can be a reply (every forwarded packet of the node passes here).
+    if (this.v.conns.count === 0 || this.property.has(skb)) return NfVerdict.ACCEPT;
     const p = parse(skb);
     if (!p || p.frag) return NfVerdict.ACCEPT;
     if (p.proto === 1) return this.outIcmp(skb, p, state);
