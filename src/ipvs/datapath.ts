@@ -8,9 +8,8 @@
  *   LOCAL_OUT  NAT_DST + 2 = −98  ip_vs_in_hook   (requests from local processes)
  *   FORWARD    100                ip_vs_out_hook  (VS/NAT replies routed to the client)
  *
- * (FORWARD 99, ip_vs_forward_icmp, and ip_vs_in_icmp — ICMP errors from
- * clients about IPVS traffic — are not modelled; ICMP errors from real
- * servers are, below.) The hooks are registered with the first
+ * (FORWARD 99, ip_vs_forward_icmp, is not modelled; ICMP errors in both
+ * directions are, below.) The hooks are registered with the first
  * virtual service and removed with the last, as kernels since 6.2 do
  * (ip_vs_register_hooks from ip_vs_add_service).
  *
@@ -203,6 +202,7 @@ export class IpvsDataPath {
     if (state.hook === NfHook.LOCAL_IN && skb.pktType !== PktType.HOST) return NfVerdict.ACCEPT;
     const p = parse(skb);
     if (!p || p.frag) return NfVerdict.ACCEPT;
+    if (p.proto === 1) return this.inIcmp(skb, p, state);
     if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP && p.proto !== IPPROTO_SCTP) return NfVerdict.ACCEPT;
     const conns = this.v.conns;
     let cp = conns.inGet(p.proto, p.saddr, p.sport, p.daddr, p.dport);
@@ -563,6 +563,57 @@ export class IpvsDataPath {
     }
     if (this.tracing) this.ev(state, skb, 'ipvs.reply', `ICMP type ${type} code ${b[ic + 1]} from ${ipToString(from)} about ${this.connText(cp)}: source and quoted destination set to ${ipToString(cp.vaddr)}:${cp.vport}`);
     return NfVerdict.ACCEPT;
+  }
+
+  /**
+   * ip_vs_in_icmp for a masq connection (schedule_icmp off): an ICMP error
+   * from the client side quoting one of our replies (VIP:vport → client) is
+   * sent on to the real server, its destination and the quoted source set to
+   * the real server's address/port (ip_vs_nat_icmp with inout = 0), through
+   * LOCAL_OUT and POSTROUTING (ip_vs_icmp_xmit). Errors about DR/TUN
+   * connections are forwarded unchanged to the real server.
+   */
+  private inIcmp(skb: Skb, p: Pkt, state: NfHookState): NfVerdict {
+    const b = skb.buf, nh = p.nh;
+    const ic = nh + p.ihl;
+    if (p.len < p.ihl + 8 + 20) return NfVerdict.ACCEPT;
+    const type = b[ic];
+    if (type !== 3 && type !== 4 && type !== 11) return NfVerdict.ACCEPT;
+    const cih = ic + 8;
+    const cproto = b[cih + 9];
+    const cihl = (b[cih] & 0x0f) << 2;
+    if (cproto !== IPPROTO_TCP && cproto !== IPPROTO_UDP && cproto !== IPPROTO_SCTP) return NfVerdict.ACCEPT;
+    if (u16(b, cih + 6) & 0x1fff || p.len < p.ihl + 8 + cihl + 4) return NfVerdict.ACCEPT;
+    // The quoted header is our reply (VIP → client): read inversely, it is the client's request.
+    const qsrc = readIp(b, cih + 12), qdst = readIp(b, cih + 16);
+    const qsport = u16(b, cih + cihl), qdport = u16(b, cih + cihl + 2);
+    const cp = this.v.conns.inGet(cproto, qdst, qdport, qsrc, qsport);
+    if (!cp) return NfVerdict.ACCEPT;
+    this.stats(cp, false, p.len);
+    const rt = this.outRoute(skb, cp, state);
+    if (!rt) return NfVerdict.STOLEN;
+    if (cp.fwd === CONN_F.MASQ) {
+      const put32 = (off: number, v: number) => { b[off] = v >>> 24; b[off + 1] = (v >>> 16) & 0xff; b[off + 2] = (v >>> 8) & 0xff; b[off + 3] = v & 0xff; };
+      put32(nh + 16, cp.daddr);
+      setU16(b, nh + 10, 0);
+      setU16(b, nh + 10, checksum(b, nh, p.ihl));
+      put32(cih + 12, cp.daddr);
+      setU16(b, cih + 10, 0);
+      setU16(b, cih + 10, checksum(b, cih, cihl));
+      setU16(b, cih + cihl, cp.dport);
+      setU16(b, ic + 2, 0);
+      setU16(b, ic + 2, checksum(b, ic, p.len - p.ihl));
+    }
+    this.property.add(skb);
+    if (this.tracing) this.ev(state, skb, 'ipvs.xmit', `ICMP type ${type} code ${b[ic + 1]} about ${this.connText(cp)} sent on to the real server ${ipToString(cp.daddr)}`);
+    if (rt.type === 'local') return NfVerdict.ACCEPT;
+    if (cp.fwd === CONN_F.MASQ) {
+      if (!this.v.ns.stack.hook(NfHook.LOCAL_OUT, skb, null, rt.dev)) return NfVerdict.STOLEN;
+      this.v.ns.stack.output(skb, rt);
+    } else {
+      this.sendOut(skb, rt, rt.gw || cp.daddr);
+    }
+    return NfVerdict.STOLEN;
   }
 
   // ───────────────────────────── dests going away ─────────────────────────────

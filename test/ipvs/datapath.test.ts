@@ -300,3 +300,25 @@ describe('IPVS persistence granularity', () => {
     }
   });
 });
+
+describe('IPVS and ICMP errors from clients', () => {
+  it('a port unreachable from the client about a reply is sent on to the real server (ip_vs_in_icmp)', () => {
+    const l = new IpvsLab();
+    const svc = { protocol: 'UDP' as const, addr: VIP, port: 53 };
+    l.ipvs.addService(svc, { scheduler: 'rr' });
+    l.ipvs.addDest(svc, { addr: RS1, port: 5353, weight: 1 });
+    const sock = l.n.ns('client').sockets.udpBind(40000, { onMessage: () => {} });
+    sock.send(new Uint8Array(10), VIP, 53);
+    sock.close(); // the reply finds no socket: the client answers with port unreachable to the VIP
+    l.run(1 * S);
+    const icmp = l.on('rs1/eth0', 'in').find((f) => u16(f.bytes, 12) === 0x0800 && f.bytes[14 + 9] === 1)!.bytes;
+    expect(readIp(icmp, 14 + 12)).toBe(ip('10.0.1.2'));
+    expect(readIp(icmp, 14 + 16)).toBe(RS1);
+    expect([icmp[34], icmp[35]]).toEqual([3, 3]);
+    expect(readIp(icmp, 42 + 12)).toBe(RS1); // the quoted source: the real server's reply as it sent it
+    expect(u16(icmp, 42 + 20)).toBe(5353);
+    expect(checksum(icmp, 14, 20)).toBe(0);
+    expect(checksum(icmp, 34, icmp.length - 34)).toBe(0);
+    expect(checksum(icmp, 42, 20)).toBe(0);
+  });
+});
