@@ -203,7 +203,9 @@ export class IpvsDataPath {
     const p = parse(skb);
     if (!p || p.frag) return NfVerdict.ACCEPT;
     if (p.proto === 1) return this.inIcmp(skb, p, state);
-    if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP && p.proto !== IPPROTO_SCTP) return NfVerdict.ACCEPT;
+    // SCTP virtual services can be configured and listed, but ip_vs_proto_sctp's state machine is not
+    // modelled: SCTP packets pass untouched.
+    if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return NfVerdict.ACCEPT;
     const conns = this.v.conns;
     let cp = conns.inGet(p.proto, p.saddr, p.sport, p.daddr, p.dport);
 
@@ -503,7 +505,9 @@ export class IpvsDataPath {
     const p = parse(skb);
     if (!p || p.frag) return NfVerdict.ACCEPT;
     if (p.proto === 1) return this.outIcmp(skb, p, state);
-    if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP && p.proto !== IPPROTO_SCTP) return NfVerdict.ACCEPT;
+    // SCTP virtual services can be configured and listed, but ip_vs_proto_sctp's state machine is not
+    // modelled: SCTP packets pass untouched.
+    if (p.proto !== IPPROTO_TCP && p.proto !== IPPROTO_UDP) return NfVerdict.ACCEPT;
     const cp = this.v.conns.outGet(p.proto, p.saddr, p.sport, p.daddr, p.dport);
     if (!cp || cp.fwd !== CONN_F.MASQ) return NfVerdict.ACCEPT;
     // handle_response.
@@ -537,7 +541,7 @@ export class IpvsDataPath {
     const cih = ic + 8;
     const cproto = b[cih + 9];
     const cihl = (b[cih] & 0x0f) << 2;
-    if (cproto !== IPPROTO_TCP && cproto !== IPPROTO_UDP && cproto !== IPPROTO_SCTP) return NfVerdict.ACCEPT;
+    if (cproto !== IPPROTO_TCP && cproto !== IPPROTO_UDP) return NfVerdict.ACCEPT;
     if (u16(b, cih + 6) & 0x1fff || p.len < p.ihl + 8 + cihl + 4) return NfVerdict.ACCEPT;
     // The quoted header is the request as the real server got it (client → RS): read inversely.
     const csrc = readIp(b, cih + 12), cdst = readIp(b, cih + 16);
@@ -582,7 +586,7 @@ export class IpvsDataPath {
     const cih = ic + 8;
     const cproto = b[cih + 9];
     const cihl = (b[cih] & 0x0f) << 2;
-    if (cproto !== IPPROTO_TCP && cproto !== IPPROTO_UDP && cproto !== IPPROTO_SCTP) return NfVerdict.ACCEPT;
+    if (cproto !== IPPROTO_TCP && cproto !== IPPROTO_UDP) return NfVerdict.ACCEPT;
     if (u16(b, cih + 6) & 0x1fff || p.len < p.ihl + 8 + cihl + 4) return NfVerdict.ACCEPT;
     // The quoted header is our reply (VIP → client): read inversely, it is the client's request.
     const qsrc = readIp(b, cih + 12), qdst = readIp(b, cih + 16);
