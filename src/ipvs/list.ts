@@ -14,9 +14,10 @@
  *   32-bit difference), destinations by ipvs_cmp_dests (address, port),
  *   with glibc's stable merge sort;
  * - the service name "%-4s %s" (protocol, address:port) or "FWM  %d",
- *   cut at 33 characters; the scheduler; " (flags)" for sched flags
- *   (sh-fallback,sh-port / mh-… / flag-N); " persistent T" [" mask M"];
- *   " ops";
+ *   cut at 33 characters; the scheduler; " (flags)" when a SCHED bit is set
+ *   (sh-fallback,sh-port / mh-… / flag-1,flag-2,flag-3); " persistent T"
+ *   [" mask M"]; " ops" (after the persistence part, also without it) —
+ *   the order checked in the binary's print_service_entry;
  * - a destination "  -> %-28s %-7s %-6d %-10u %-10u" (name cut at 28);
  * - --stats/--rate: "%-33s" then print_largenum columns (%9llu, or K/M/G/T
  *   with %8llu), the rate's dest lines "%8u" for cps/pps.
@@ -113,8 +114,8 @@ export function listText(services: IpvsService[], o: { stats?: boolean; rate?: b
       s += name.padEnd(33) + largenum(r.cps) + largenum(r.inpps) + largenum(r.outpps) + largenum(r.inbps) + largenum(r.outbps);
     } else {
       s += `${name} ${svc.schedName}`;
-      const flags = schedFlagNames(svc.schedName, svc.flags);
-      if (flags.length) s += ` (${flags.join(',')})`;
+      // print_sched_flags between " (" and ")" whenever a SCHED bit is set.
+      if (svc.flags & (SVC_F.SCHED1 | SVC_F.SCHED2 | SVC_F.SCHED3)) s += ` (${schedFlagNames(svc.schedName, svc.flags, true).join(',')})`;
       if (svc.flags & SVC_F.PERSISTENT) {
         s += ` persistent ${svc.timeout / 1e9}`;
         if (svc.netmask !== 0xffffffff) s += ` mask ${ipToString(svc.netmask)}`;

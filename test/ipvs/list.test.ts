@@ -97,3 +97,17 @@ describe('ipvsadm -Ln', () => {
     ]);
   });
 });
+
+describe('ipvsadm -Ln scheduler flags', () => {
+  it('print_sched_flags: sh/mh name fallback and port only; others flag-1..3; ops with or without persistence', () => {
+    const l = new IpvsLab();
+    l.ipvs.addService({ protocol: 'TCP', addr: ip('10.0.0.1'), port: 1 }, { scheduler: 'sh', flags: 0x20 });
+    l.ipvs.addService({ protocol: 'TCP', addr: ip('10.0.0.1'), port: 2 }, { scheduler: 'mh', flags: 0x38 });
+    l.ipvs.addService({ protocol: 'TCP', addr: ip('10.0.0.1'), port: 3 }, { scheduler: 'rr', flags: 0x38 | 0x4 | 0x1, timeout: 60 });
+    expect(l.ipvs.list().split('\n').slice(3, 6)).toEqual([
+      'TCP  10.0.0.1:1 sh ()',
+      'TCP  10.0.0.1:2 mh (mh-fallback,mh-port)',
+      'TCP  10.0.0.1:3 rr (flag-1,flag-2,flag-3) persistent 60 ops',
+    ]);
+  });
+});
