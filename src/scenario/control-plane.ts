@@ -200,7 +200,9 @@ export class ControlPlane {
     const isReady = ready ?? (given ? given.status === 'True' : true);
     const others = ((status.conditions as Obj[] | undefined) ?? []).filter((c) => c.type !== 'Ready');
     status.conditions = [...others, { type: 'Ready', status: isReady ? 'True' : 'False' }];
-    return { ...body, apiVersion: 'v1', kind: 'Pod', metadata: meta, status };
+    // The scheduler's binding: a pod podwire creates itself (CoreDNS) has no manifest spec to carry it.
+    const podSpec = { ...(body.spec as Obj | undefined), nodeName: spec.nodeName };
+    return { ...body, apiVersion: 'v1', kind: 'Pod', metadata: meta, spec: podSpec, status };
   }
 
   private publishPod(spec: PodSpec, ip: number): void {
