@@ -9,35 +9,23 @@
  * than one member and was last modified more than lblcr_expiration ago, its
  * weighted most-loaded member (weight > 0) is removed. If n is missing or
  * "overloaded" (lblc's test), wlc's choice over the service is added to the
- * set and used. A miss creates the entry with wlc's choice. GC as lblc
- * (60 s periodic checks replayed lazily, 6 min idle above 16 × 1024
- * entries, a full check every 30th run against lblcr_expiration).
+ * set and used. A miss creates the entry with wlc's choice. The cache and its
+ * GC are lblc's (locality-cache.ts), the full check against lblcr_expiration.
  */
 import { DEST_F, destOverhead, destPut, type IpvsDest, type IpvsScheduler, type IpvsService, type SchedEnv } from '../types.js';
-import { hash32 } from './util.js';
 import { weightedLeast } from './wlc.js';
-import { CHECK_EXPIRE_INTERVAL, COUNT_FOR_FULL_EXPIRATION, ENTRY_TIMEOUT, lbOverloaded } from './lblc.js';
+import { lbOverloaded } from './lblc.js';
+import { LocalityCache, LOCALITY_TAB_BITS, localityHashkey } from './locality-cache.js';
 
-export const LBLCR_TAB_BITS = 10;
-const TAB_SIZE = 1 << LBLCR_TAB_BITS;
-const TAB_MASK = TAB_SIZE - 1;
+export const LBLCR_TAB_BITS = LOCALITY_TAB_BITS;
 
 export interface DestSet { members: IpvsDest[]; lastmod: number }
 export interface LblcrEntry { addr: number; set: DestSet; lastuse: number }
 
-interface LblcrTable {
-  buckets: LblcrEntry[][];
-  entries: number;
-  maxSize: number;
-  rover: number;
-  counter: number;
-  dead: boolean;
-  next: number;
-  busy: boolean;
-}
+type LblcrTable = LocalityCache<LblcrEntry>;
 
 export function lblcrHashkey(addr: number): number {
-  return hash32(addr, LBLCR_TAB_BITS);
+  return localityHashkey(addr);
 }
 
 function setInsert(set: DestSet, dest: IpvsDest, check: boolean, now: number): void {
@@ -98,83 +86,19 @@ function setMax(set: DestSet): IpvsDest | null {
   return most;
 }
 
-function free(tbl: LblcrTable, b: LblcrEntry[], i: number): void {
-  for (const d of b[i].set.members) destPut(d);
-  b.splice(i, 1);
-  tbl.entries--;
-}
-
-function get(tbl: LblcrTable, addr: number): LblcrEntry | undefined {
-  for (const en of tbl.buckets[lblcrHashkey(addr)]) if (en.addr === addr) return en;
-  return undefined;
-}
-
-function checkExpire(env: SchedEnv, tbl: LblcrTable, now: number): void {
-  if (tbl.counter % COUNT_FOR_FULL_EXPIRATION === 0) {
-    const exp = env.sysctl('lblcr_expiration') * 1e9;
-    let j = tbl.rover;
-    for (let i = 0; i < TAB_SIZE; i++) {
-      j = (j + 1) & TAB_MASK;
-      const b = tbl.buckets[j];
-      for (let k = 0; k < b.length; k++) if (!(b[k].lastuse + exp > now)) free(tbl, b, k--);
-    }
-    tbl.rover = j;
-    tbl.counter = 1;
-  } else if (tbl.entries <= tbl.maxSize) {
-    tbl.counter++;
-  } else {
-    let goal = Math.trunc(((tbl.entries - tbl.maxSize) * 4) / 3);
-    if (goal > tbl.maxSize / 2) goal = Math.trunc(tbl.maxSize / 2);
-    let j = tbl.rover;
-    for (let i = 0; i < TAB_SIZE; i++) {
-      j = (j + 1) & TAB_MASK;
-      const b = tbl.buckets[j];
-      for (let k = 0; k < b.length; k++) {
-        if (now < b[k].lastuse + ENTRY_TIMEOUT) continue;
-        free(tbl, b, k--);
-        goal--;
-      }
-      if (goal <= 0) break;
-    }
-    tbl.rover = j;
-  }
-}
-
-function catchUp(env: SchedEnv, tbl: LblcrTable): void {
-  // Not re-entered: dropping an entry may let the trash timer catch up, which asks every scheduler to.
-  if (tbl.busy) return;
-  tbl.busy = true;
-  const now = env.now();
-  while (!tbl.dead && tbl.next <= now) {
-    const t = tbl.next;
-    tbl.next += CHECK_EXPIRE_INTERVAL;
-    checkExpire(env, tbl, t);
-  }
-  tbl.busy = false;
-}
-
 export function lblcrScheduler(env: SchedEnv): IpvsScheduler {
   return {
     name: 'lblcr',
     initService(svc) {
-      const tbl: LblcrTable = {
-        buckets: Array.from({ length: TAB_SIZE }, () => []),
-        entries: 0, maxSize: TAB_SIZE * 16, rover: 0, counter: 1, dead: false, next: env.now() + CHECK_EXPIRE_INTERVAL, busy: false,
-      };
-      svc.schedData = tbl;
+      svc.schedData = new LocalityCache<LblcrEntry>(env, 'lblcr_expiration', (e) => { for (const d of e.set.members) destPut(d); });
     },
-    catchUp(svc) { catchUp(env, svc.schedData as LblcrTable); },
-    doneService(svc) {
-      const tbl = svc.schedData as LblcrTable;
-      catchUp(env, tbl);
-      tbl.dead = true;
-      for (const b of tbl.buckets) while (b.length) free(tbl, b, 0);
-    },
+    catchUp(svc) { (svc.schedData as LblcrTable).catchUp(); },
+    doneService(svc) { (svc.schedData as LblcrTable).done(); },
     schedule(svc, p) {
       const tbl = svc.schedData as LblcrTable;
-      catchUp(env, tbl);
+      tbl.catchUp();
       const now = env.now();
-      const en = get(tbl, p.daddr);
+      const en = tbl.get(p.daddr);
       if (en) {
         en.lastuse = now;
         let dest = setMin(en.set);
@@ -193,8 +117,7 @@ export function lblcrScheduler(env: SchedEnv): IpvsScheduler {
       if (!tbl.dead) {
         const e: LblcrEntry = { addr: p.daddr, set: { members: [], lastmod: now }, lastuse: now };
         setInsert(e.set, dest, false, now);
-        tbl.buckets[lblcrHashkey(p.daddr)].unshift(e);
-        tbl.entries++;
+        tbl.add(e);
       }
       return dest;
     },
@@ -204,5 +127,5 @@ export function lblcrScheduler(env: SchedEnv): IpvsScheduler {
 export function lblcrEntries(svc: IpvsService): { entries: number; get(addr: number): LblcrEntry | undefined } {
   const tbl = svc.schedData as LblcrTable;
   svc.sched?.catchUp?.(svc);
-  return { entries: tbl.entries, get: (a) => get(tbl, a) };
+  return { entries: tbl.entries, get: (a) => tbl.get(a) };
 }
