@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runCommand } from './run.js';
 import { saveCommand } from './save.js';
+import { generateCommand } from './generate.js';
 import { diffCommand, explainCommand, matrixCommand, MATRIX_FORMATS, type MatrixFormat } from './policy.js';
 
 // A reader that goes away (`podwire run … | head`) is not an error of ours.
@@ -38,6 +39,26 @@ await yargs(hideBin(process.argv))
         seed: argv.seed,
         showConfig: argv['show-config'],
         quiet: argv.quiet,
+      });
+    },
+  )
+  .command(
+    'generate',
+    'write a scale scenario (issue 9): N nodes, pods round-robin with labels, Services selecting them, NetworkPolicies, sample traffic with expectations that hold',
+    (y) => y
+      .option('nodes', { type: 'number', default: 3, describe: 'nodes (on /16 subnets of 10.0.0.0/8, 65,000 a subnet)' })
+      .option('pods', { type: 'number', default: 6, describe: 'pods, spread round-robin over the nodes (at most 250 a node)' })
+      .option('services', { type: 'number', default: 2, describe: 'ClusterIP Services (port 80 → the pods\' 8080)' })
+      .option('endpoints-per-service', { type: 'number', describe: 'pods a Service selects (default pods / services)' })
+      .option('policies', { type: 'number', default: 0, describe: 'NetworkPolicies (each isolates one app for ingress)' })
+      .option('namespaces', { type: 'number', default: 1, describe: 'namespaces ns-0…' })
+      .option('network', { choices: ['flannel', 'calico'] as const, default: 'flannel' as const, describe: 'flannel vxlan or calico IPIP' })
+      .option('seed', { type: 'number', default: 1, describe: 'the scenario seed (labels, sample traffic)' })
+      .option('out', { type: 'string', describe: 'write to this file (default stdout)' }),
+    (argv) => {
+      process.exitCode = generateCommand({
+        nodes: argv.nodes, pods: argv.pods, services: argv.services, endpointsPerService: argv['endpoints-per-service'],
+        policies: argv.policies, namespaces: argv.namespaces, network: argv.network as 'flannel' | 'calico', seed: argv.seed, out: argv.out,
       });
     },
   )
