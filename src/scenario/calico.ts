@@ -137,17 +137,18 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
 
   let torAddrs: string[] = [];
   let torAs = 0;
+  /** The ToR and a node peer with each other by eBGP, each side using the router's address on the node's own segment. */
+  function peerWithTor(name: string, ip: Cidr): void {
+    const mine = torAddrs.find((a) => ((parseIp(a)! ^ ip.addr) & prefixMask(ip.prefix)) === 0) ?? torAddrs[0]!;
+    d.tor!.addPeer({ address: ipToString(ip.addr), as: spec.asNumber, name: `Node_${ipToString(ip.addr).replace(/\./g, '_')}`, passive: true });
+    speakers.get(name)!.addPeer({ address: mine, as: torAs, name: `Global_${mine.replace(/\./g, '_')}` });
+  }
   const d: CalicoDeployment = {
     spec, ipam, bgp,
     addNode(node, ip) { setUp(node, ip, false); },
     joinNode(node, ip) {
       setUp(node, ip, true);
-      if (d.tor) {
-        // The ToR's BGPPeer selects every node: both sides add the newcomer.
-        const mine = torAddrs.find((a) => ((parseIp(a)! ^ ip.addr) & prefixMask(ip.prefix)) === 0) ?? torAddrs[0]!;
-        d.tor.addPeer({ address: ipToString(ip.addr), as: spec.asNumber, name: `Node_${ipToString(ip.addr).replace(/\./g, '_')}`, passive: true });
-        speakers.get(node.name)!.addPeer({ address: mine, as: torAs, name: `Global_${mine.replace(/\./g, '_')}` });
-      }
+      if (d.tor) peerWithTor(node.name, ip); // the ToR's BGPPeer selects every node: both sides add the newcomer
     },
     leaveNode(node, pods) {
       const ip = ipToString(nodeIP.get(node.name)!.addr);
@@ -160,19 +161,14 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
     },
     startBgp(routerIPs) {
       bgp.configure();
-      for (const p of spec.peers) {
+      const p = spec.peers[0]; // validation allows one: the underlay router
+      if (p) {
         const [router, addrs] = [...routerIPs][0] ?? [];
         if (!router || !addrs) fail(p.pos, 'network.bgp.peers: there is no underlay router');
-        const tor = new BgpSpeaker(router, { routerId: addrs[0]!, localAs: p.asNumber, convergence: bgp.convergence });
+        d.tor = new BgpSpeaker(router, { routerId: addrs[0]!, localAs: p.asNumber, convergence: bgp.convergence });
         torAddrs = addrs;
         torAs = p.asNumber;
-        for (const [name, ip] of nodeIP) {
-          // Each side uses the router address on the node's own segment.
-          const mine = addrs.find((a) => ((parseIp(a)! ^ ip.addr) & prefixMask(ip.prefix)) === 0) ?? addrs[0]!;
-          tor.addPeer({ address: ipToString(ip.addr), as: spec.asNumber, name: `Node_${ipToString(ip.addr).replace(/\./g, '_')}`, passive: true });
-          speakers.get(name)!.addPeer({ address: mine, as: p.asNumber, name: `Global_${mine.replace(/\./g, '_')}` });
-        }
-        d.tor = tor;
+        for (const [name, ip] of nodeIP) peerWithTor(name, ip);
       }
       bgp.start();
       d.tor?.start();

@@ -458,7 +458,9 @@ function validateCalico(m: YMap, podCIDR: Cidr): CalicoSpec {
     }
     const peersY = b.opt('peers');
     if (peersY) {
-      for (const py of peersY.list()) {
+      const items = peersY.list();
+      if (items.length > 1) items[1]!.fail(`${peersY.what}: only one peer can be given — the underlay router`, 'one entry {router: router, asNumber: N}');
+      for (const py of items) {
         const p = py.map(CALICO_PEER_KEYS, ['router', 'asNumber']);
         spec.peers.push({ router: p.req('router').str('the underlay router\'s name'), asNumber: p.req('asNumber').int(1, 4294967295), pos: py.pos });
       }
