@@ -19,9 +19,15 @@
  *               it, so nothing is changed by evaluating the rule on a packet
  *               with another (proto, dport) — the kernel would stop at the
  *               header (other proto) or at the port match.
+ *   in / out    `-i NAME`, `-o NAME` (not inverted, no '+' wildcard): the
+ *               packet's input/output device name must equal NAME (also a
+ *               header field, checked before any module). felix's per-interface
+ *               dispatch (`-i caliX -g cali-fw-caliX`, `-o caliX -g cali-tw-caliX`)
+ *               and flannel's/kube-proxy's `-i`/`-o` rules; wildcards such as
+ *               `cali+` stay keyless.
  *   proto       `-p P` (not inverted, not 0): the packet's protocol.
  *
- * Candidate keys are taken in the order dst/32, src/32, port, dst masked,
+ * Candidate keys are taken in the order dst/32, src/32, in, out, port, dst masked,
  * src masked (longer masks first), proto; the first available is used. A rule
  * with no key (only inverted or absent address/proto, an impure module before
  * its port match, a port range…) is "generic": it is visited by every packet.
@@ -54,6 +60,7 @@ export const traverseTuning = {
 /** A key a rule can be filed under (see the header comment). */
 export type RuleKey =
   | { kind: 'dst' | 'src'; mask: number; addr: number }
+  | { kind: 'in' | 'out'; name: string }
   | { kind: 'port'; proto: number; dport: number }
   | { kind: 'proto'; proto: number };
 
@@ -81,6 +88,10 @@ export function ruleKeys(r: Rule): RuleKey[] {
   }
   masked.sort((x, y) => popcount((y as { mask: number }).mask) - popcount((x as { mask: number }).mask));
   const out = exact;
+  for (const [kind, f] of [['in', h.inIface], ['out', h.outIface]] as const) {
+    // An exact name (no '+' wildcard, not inverted, not empty): only packets on that device can match.
+    if (f && !f.invert && f.name !== '' && !f.name.endsWith('+')) out.push({ kind, name: f.name });
+  }
   if (h.proto && !h.proto.invert && h.proto.num !== 0) {
     for (const m of r.matches) {
       if (m instanceof TcpMatch || m instanceof UdpMatch) {
@@ -131,6 +142,8 @@ export class ChainIndex {
     private readonly generic: Int32Array,
     private readonly dst: readonly AddrGroup[],
     private readonly src: readonly AddrGroup[],
+    private readonly byIn: Map<string, Int32Array> | null,
+    private readonly byOut: Map<string, Int32Array> | null,
     private readonly byPort: Map<number, Int32Array> | null,
     private readonly byProto: Map<number, Int32Array> | null,
     /** Per rule, the key it is filed under (null: generic) — for tests and diagnostics. */
@@ -152,6 +165,7 @@ export class ChainIndex {
     const generic: number[] = [];
     const addr = { dst: new Map<number, Map<number, number[]>>(), src: new Map<number, Map<number, number[]>>() };
     const port = new Map<number, number[]>(), proto = new Map<number, number[]>();
+    const inName = new Map<string, number[]>(), outName = new Map<string, number[]>();
     const keys: (RuleKey | null)[] = [];
     const add = <K>(m: Map<K, number[]>, k: K, i: number) => {
       const l = m.get(k);
@@ -166,7 +180,9 @@ export class ChainIndex {
         let g = addr[k.kind].get(k.mask);
         if (!g) { g = new Map(); addr[k.kind].set(k.mask, g); }
         add(g, k.addr, i);
-      } else if (k.kind === 'port') add(port, portKey(k.proto, k.dport), i);
+      } else if (k.kind === 'in') add(inName, k.name, i);
+      else if (k.kind === 'out') add(outName, k.name, i);
+      else if (k.kind === 'port') add(port, portKey(k.proto, k.dport), i);
       else if (k.kind === 'proto') add(proto, k.proto, i);
     }
     // Groups with the longest masks (the most selective, /32 first) are looked up first.
@@ -174,6 +190,7 @@ export class ChainIndex {
       [...m].sort((a, b) => popcount(b[0]) - popcount(a[0])).map(([mask, g]) => ({ mask, map: pack(g) }));
     return new ChainIndex(
       rules.length, chainGen, Int32Array.from(generic), groups(addr.dst), groups(addr.src),
+      inName.size ? pack(inName) : null, outName.size ? pack(outName) : null,
       port.size ? pack(port) : null, proto.size ? pack(proto) : null, keys,
     );
   }
@@ -195,6 +212,20 @@ export class ChainIndex {
     for (let k = 0; k < src.length; k++) {
       const g = src[k];
       const l = g.map.get((p.saddr & g.mask) >>> 0);
+      if (l !== undefined) {
+        best = firstAtLeast(l, i, best);
+        if (best === i) return i;
+      }
+    }
+    if (this.byIn !== null && p.inDev !== null) {
+      const l = this.byIn.get(p.inDev.name);
+      if (l !== undefined) {
+        best = firstAtLeast(l, i, best);
+        if (best === i) return i;
+      }
+    }
+    if (this.byOut !== null && p.outDev !== null) {
+      const l = this.byOut.get(p.outDev.name);
       if (l !== undefined) {
         best = firstAtLeast(l, i, best);
         if (best === i) return i;

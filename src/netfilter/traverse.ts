@@ -12,7 +12,8 @@
  *
  * Long chains get a jump index (traverse-index.ts, built lazily): each rule
  * is filed under one key the packet must have for the rule to match — its
- * `-d` or `-s` address under its mask, its protocol and single `--dport`
+ * `-d` or `-s` address under its mask, its exact `-i`/`-o` interface name,
+ * its protocol and single `--dport`
  * (when only pure modules such as comment, physdev, mark come before the
  * port match), or its protocol — or under none (visited by every packet).
  * kube-proxy's KUBE-SERVICES is thousands of rules that differ by `-d VIP/32`

@@ -36,7 +36,14 @@ const MODULES = fc.constantFrom(
 );
 const PORT = fc.constantFrom('--dport 80', '--dport 81', '--dport 443', '! --dport 80', '--dport 80:90', '--sport 1234', '--dport 80 --sport 1234');
 
+// Interface names: exact (indexed), wildcard and negated (keyless); the packets' devices below.
+const IFACE = fc.oneof({ arbitrary: fc.constant(''), weight: 6 }, { arbitrary: fc.constantFrom(
+  '-i eth0', '-i br0', '-i vethA', '-i cali1', '! -i eth0', '-i veth+', '-i cali+',
+  '-o br0', '-o vethB', '-o cali1', '-o cali2', '! -o br0', '-o cali+', '-i eth0 -o cali1', '-i cali2 -o eth0',
+), weight: 5 });
+
 const ruleArb = (chain: string, jumps: string[]) => fc.record({
+  iface: IFACE,
   src: ADDR,
   dst: ADDR,
   proto: fc.constantFrom('', '-p tcp', '-p udp', '! -p tcp', '-p icmp', '-p tcp', '-p udp'),
@@ -53,7 +60,7 @@ const ruleArb = (chain: string, jumps: string[]) => fc.record({
     portUsed = true;
     return [`-m ${l4} ${r.port}`];
   });
-  return [`-A ${chain}`, addrOpt('-s', r.src), addrOpt('-d', r.dst), r.proto, ...mods, r.target].filter(Boolean).join(' ');
+  return [`-A ${chain}`, addrOpt('-s', r.src), addrOpt('-d', r.dst), r.iface, r.proto, ...mods, r.target].filter(Boolean).join(' ');
 });
 
 const rulesetArb = fc.record({
@@ -65,7 +72,8 @@ const rulesetArb = fc.record({
   ...r.fwd, ...r.u1, ...r.u2, 'COMMIT', ''].join('\n'));
 
 const HOSTS = ['10.0.0.1', '10.0.0.2', '10.0.0.7', '10.0.1.5', '10.1.0.0', '10.1.0.1', '10.2.0.9', '192.168.0.1'];
-interface Q { src: string; dst: string; proto: number; dport: number; sport: number; frag: boolean; bridged: boolean; mark: number }
+interface Q { src: string; dst: string; proto: number; dport: number; sport: number; frag: boolean; bridged: boolean; mark: number; inName?: string; outName?: string }
+const IN_NAMES = ['eth0', 'cali1', 'cali2', 'vethA', 'none'], OUT_NAMES = ['br0', 'cali1', 'cali2', 'eth0', 'none'];
 const packetArb: fc.Arbitrary<Q> = fc.record({
   src: fc.constantFrom(...HOSTS),
   dst: fc.constantFrom(...HOSTS),
@@ -75,6 +83,8 @@ const packetArb: fc.Arbitrary<Q> = fc.record({
   frag: fc.integer({ min: 0, max: 9 }).map((x) => x === 0),
   bridged: fc.boolean(),
   mark: fc.constantFrom(0, 1),
+  inName: fc.constantFrom(...IN_NAMES),
+  outName: fc.constantFrom(...OUT_NAMES),
 });
 
 function recorder(): TraverseTrace & { log: string[] } {
@@ -100,11 +110,15 @@ function counters(t: Table): number[] {
 }
 
 const br0 = dev('br0'), vethA = dev('vethA'), vethB = dev('vethB'), eth0 = dev('eth0');
+const devs = new Map([br0, vethA, vethB, eth0, dev('cali1'), dev('cali2')].map((d) => [d.name, d]));
+/** The packet's input device: bridged → br0; else inName (default eth0; 'none' → no device). */
+const inDevOf = (q: Q) => (q.bridged ? br0 : q.inName === 'none' ? null : devs.get(q.inName ?? 'eth0')!);
+const outDevOf = (q: Q) => (q.outName === 'none' ? null : devs.get(q.outName ?? 'br0')!);
 
 function packet(q: Q): PacketCtx {
   return pkt({
     src: q.src, dst: q.dst, proto: q.proto, dport: q.dport, sport: q.sport, fragOff: q.frag ? 8 : 0, mark: q.mark, hook: 2,
-    inDev: q.bridged ? br0 : eth0, outDev: br0, physIn: q.bridged ? vethA : null, physOut: q.bridged ? vethB : null, bridged: q.bridged,
+    inDev: inDevOf(q), outDev: outDevOf(q), physIn: q.bridged ? vethA : null, physOut: q.bridged ? vethB : null, bridged: q.bridged,
   });
 }
 
@@ -162,6 +176,38 @@ describe('jump index keys: -s/-d with masks, proto+dport behind pure modules, pr
     expect(one('-p tcp -m tcp --dport 80:90 -j ACCEPT')).toEqual([{ kind: 'proto', proto: 6 }]);
     // Impure modules after a header key do not matter: the header fails first.
     expect(one('-d 10.0.0.1/32 -m statistic --mode nth --every 2 --packet 0 -j ACCEPT').map((k) => k.kind)).toEqual(['dst']);
+    // Exact interface names are keys (after the /32 addresses, before the port); wildcards and negations are not.
+    expect(one('-i cali1 -o eth0 -p udp -m udp --dport 53 -j ACCEPT')).toEqual([
+      { kind: 'in', name: 'cali1' }, { kind: 'out', name: 'eth0' }, { kind: 'port', proto: 17, dport: 53 }, { kind: 'proto', proto: 17 },
+    ]);
+    expect(one('-d 10.0.0.1/32 -o cali1 -j ACCEPT').map((k) => k.kind)).toEqual(['dst', 'out']);
+    expect(one('-i cali+ -j ACCEPT')).toEqual([]);
+    expect(one('! -o cali1 -j ACCEPT')).toEqual([]);
+  });
+
+  it('jumps straight to an interface’s rule in a felix-style dispatch chain, counting the rules skipped', () => {
+    const N = 500;
+    const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', ':TW - [0:0]'];
+    for (let i = 0; i < N; i++) lines.push(`-A FORWARD -o cali${i} -m comment --comment "to ${i}" -g TW`);
+    lines.push('-A FORWARD -o cali+ -m comment --comment "unknown" -j DROP');
+    lines.push('-A TW -j ACCEPT', 'COMMIT', '');
+    const text = lines.join('\n');
+    for (const [name, verdict, evaluated] of [['cali1', 'accept', 2 + 1], ['cali2', 'accept', 3 + 1], ['eth0', 'drop', N + 1]] as const) {
+      const q: Q = { src: '10.0.0.1', dst: '10.0.0.2', proto: 6, dport: 80, sport: 999, frag: false, bridged: false, mark: 0, outName: name };
+      const indexed = run(text, [q], 24), linear = run(text, [q], Infinity);
+      expect(indexed.indexed).toBe(true);
+      expect(indexed.results).toEqual(linear.results);
+      expect(indexed.trace).toEqual(linear.trace);
+      expect(indexed.counters).toEqual(linear.counters);
+      expect(indexed.results[0]).toMatchObject({ verdict, evaluated });
+    }
+    traverseTuning.indexMinRules = 24;
+    const rs = new Ruleset();
+    iptablesRestore(rs, text);
+    const ix = chainIndex(rs.tables.filter.chains.get('FORWARD')!)!;
+    expect(ix.keys[7]).toEqual({ kind: 'out', name: 'cali7' });
+    expect(ix.keys[N]).toBeNull();
+    expect(ix.next(packet({ src: '10.0.0.1', dst: '10.0.0.2', proto: 6, dport: 80, sport: 999, frag: false, bridged: false, mark: 0, outName: 'cali2' }), 0)).toBe(2);
   });
 
   it('jumps straight to a pod’s rules in a kube-router KUBE-ROUTER-FORWARD, counting the rules skipped', () => {
