@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { fmt, runBench, table, type BenchOptions, type BenchResult, type BenchSpec } from './harness.js';
 import { engineFifo, engineTimers } from './engine-events.js';
 import { bridgeTraced, bridgeUntraced } from './bridge-frames.js';
+import { e2eTraced, e2eUntraced } from './e2e-frames.js';
 import { scenarioRun } from './scenario-run.js';
 import { netfilterBenches } from './netfilter.js';
 import { kubeproxyBenches } from './kube-proxy.js';
@@ -24,7 +25,7 @@ import { netpolBenches } from './netpol.js';
 import { calicoBgpBenches } from './calico-bgp.js';
 import { calicoFelixBenches } from './calico-felix.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, scenarioRun, netfilterBenches, kubeproxyBenches, kubeproxyIpvsBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, e2eUntraced, e2eTraced, scenarioRun, netfilterBenches, kubeproxyBenches, kubeproxyIpvsBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
