@@ -817,9 +817,13 @@ export class Ipv4Stack {
       if (w.trace.on) this.ev(inDev ?? outDev, skb, 'nf.hook', `${HOOK_NAMES[hook]}: no hooks registered, ACCEPT`);
       return true;
     }
-    const state: NfHookState = bridge
-      ? { hook, pf: 'ipv4', in: inDev, out: outDev, physIn: bridge.physIn, physOut: bridge.physOut, bridged: true }
-      : { hook, pf: 'ipv4', in: inDev, out: outDev };
+    // One object shape for every call (bridged or not, reason/detail set by a dropping hook later):
+    // the hook functions' property loads stay monomorphic.
+    const state: NfHookState = {
+      hook, pf: 'ipv4', in: inDev, out: outDev,
+      physIn: bridge ? bridge.physIn : null, physOut: bridge ? bridge.physOut : null, bridged: bridge !== undefined,
+      reason: undefined, detail: undefined,
+    };
     for (const ops of list) {
       const v = ops.fn(skb, state);
       if (v === NfVerdict.ACCEPT) continue;

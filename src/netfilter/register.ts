@@ -177,9 +177,19 @@ export class NetfilterNs {
     };
   }
 
+  /** One TraverseTrace per table, made on first use while tracing (its closures hold nothing per packet). */
+  private readonly tracers = new Map<TableName, TraverseTrace>();
+
   private tracer(table: TableName): TraverseTrace | null {
     const world = this.ns.node.world;
     if (!world.trace.on) return null;
+    let t = this.tracers.get(table);
+    if (t === undefined) { t = this.makeTracer(table); this.tracers.set(table, t); }
+    return t;
+  }
+
+  private makeTracer(table: TableName): TraverseTrace {
+    const world = this.ns.node.world;
     const ns = this.ns;
     const ev = (p: PacketCtx, text: string) => world.event(ns.node.name, ns.name, (p.inDev ?? p.outDev)?.name ?? '', p.skb, 'nf.rule', text);
     return {
@@ -290,11 +300,22 @@ export class NetfilterNs {
     return NfVerdict.ACCEPT;
   }
 
+  /** The packet natHook is handling, for runNatRules (read at once: a nested natHook may overwrite them). */
+  private natSkb: Skb | null = null;
+  private natState: NfHookState | null = null;
+  private readonly runNatRules = (): boolean => {
+    const skb = this.natSkb!, state = this.natState!;
+    return this.runTable('nat', skb, state) !== NfVerdict.DROP;
+  };
+
   private natHook(skb: Skb, state: NfHookState): NfVerdict {
     if (!this.ctActive) return NfVerdict.ACCEPT;
     const world = this.ns.node.world;
     const before = world.trace.on ? tupleText(skb) : '';
-    const v = this.nat.fn(skb, state.hook, () => this.runTable('nat', skb, state) !== NfVerdict.DROP, state.out ? state.out.ifindex : 0);
+    // The nat table runs (at most once, synchronously) through runNatRules: no closure per packet.
+    this.natSkb = skb;
+    this.natState = state;
+    const v = this.nat.fn(skb, state.hook, this.runNatRules, state.out ? state.out.ifindex : 0);
     if (v === NatVerdict.DROP) {
       state.reason = 'NETFILTER_DROP';
       state.detail = 'nat: no usable binding';

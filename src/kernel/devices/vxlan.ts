@@ -73,6 +73,18 @@ export interface VxlanFdbEntry {
 /** Per-world seed of the source-port hash (the kernel's per-boot hashrnd): drawn once, on first use. */
 const seeds = new WeakMap<object, number>();
 
+/** net.ipv4.ip_local_port_range parsed, cached by its text (read on every encapsulated frame). */
+let rangeText: string | null = null;
+let rangeParsed = { lo: 0, hi: 0 };
+function portRange(text: string): { lo: number; hi: number } {
+  if (text !== rangeText) {
+    const [lo, hi] = text.split(/\s+/).map(Number);
+    rangeText = text;
+    rangeParsed = { lo, hi };
+  }
+  return rangeParsed;
+}
+
 function mix(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x9e3779b1);
   return (h ^ (h >>> 15)) >>> 0;
@@ -197,8 +209,8 @@ export class Vxlan extends NetDevice {
       }
       // __flow_hash_consistentify, except for TCP (standing for the socket's own txhash).
       if (proto !== IPPROTO_TCP && (src > dst || (src === dst && sport > dport))) {
-        [src, dst] = [dst, src];
-        [sport, dport] = [dport, sport];
+        const a = src; src = dst; dst = a;
+        const q = sport; sport = dport; dport = q;
       }
       h = mix(mix(mix(mix(h, src), dst), proto === IPPROTO_ICMP ? proto : proto * 0x10000 + 1), sport * 0x10000 + dport);
     } else {
@@ -207,8 +219,8 @@ export class Vxlan extends NetDevice {
       h = mix(h, type);
     }
     h = (h ^ (h << 16)) >>> 0;
-    const [lo, hi] = this.netns.sysctl('net.ipv4.ip_local_port_range').split(/\s+/).map(Number);
-    return Math.floor((h * (hi - lo)) / 0x1_0000_0000) + lo;
+    const range = portRange(this.netns.sysctl('net.ipv4.ip_local_port_range'));
+    return Math.floor((h * (range.hi - range.lo)) / 0x1_0000_0000) + range.lo;
   }
 
   /** vxlan_xmit: FDB lookup, then one encapsulated copy per remote. */
