@@ -105,7 +105,16 @@ interface PodView {
   body: Obj;
 }
 
+/** Stored objects are frozen: one view per stored Pod. */
+const podViews = new WeakMap<Obj, PodView>();
+
 function podView(o: Obj): PodView {
+  let v = podViews.get(o);
+  if (!v) podViews.set(o, (v = makePodView(o)));
+  return v;
+}
+
+function makePodView(o: Obj): PodView {
   const m = meta(o);
   const spec = dict(o.spec);
   const st = dict(o.status);
@@ -288,10 +297,39 @@ export class EndpointsController {
     const ns = objNamespace(ev.object) ?? 'default';
     const labels = [strMap(meta(ev.object).labels)];
     if (ev.old) labels.push(strMap(meta(ev.old).labels));
-    for (const s of this.store.list('Service', ns)) {
-      const svc = this.service(s);
-      if (svc?.selector && labels.some((l) => matchesLabels(svc.selector!, l))) this.syncService(ns, svc.name);
+    for (const svc of this.selectorsOf(ns, labels)) {
+      if (labels.some((l) => matchesLabels(svc.selector!, l))) this.syncService(ns, svc.name);
     }
+  }
+
+  /** Per namespace: its selector Services indexed by one selector pair, rebuilt when the namespace's Services change. */
+  private readonly svcIndex = new Map<string, { gen: number; all: Service[]; byPair: Map<string, number[]>; always: number[] }>();
+
+  /**
+   * The selector Services of `ns` that may select a pod with one of `labelSets` — a superset of
+   * those that do, in `store.list('Service', ns)` order (so syncs run in the same order as a scan).
+   */
+  private selectorsOf(ns: string, labelSets: Record<string, string>[]): Service[] {
+    const gen = this.store.generation('Service', ns);
+    let ix = this.svcIndex.get(ns);
+    if (!ix || ix.gen !== gen) {
+      ix = { gen, all: [], byPair: new Map(), always: [] };
+      for (const o of this.store.list('Service', ns)) {
+        const svc = this.service(o);
+        if (!svc?.selector) continue;
+        const i = ix.all.push(svc) - 1;
+        const first = Object.entries(svc.selector)[0];
+        if (!first) { ix.always.push(i); continue; }
+        const k = `${first[0]}=${first[1]}`;
+        const l = ix.byPair.get(k);
+        if (l) l.push(i);
+        else ix.byPair.set(k, [i]);
+      }
+      this.svcIndex.set(ns, ix);
+    }
+    const hit = new Set<number>(ix.always);
+    for (const l of labelSets) for (const [k, v] of Object.entries(l)) for (const i of ix.byPair.get(`${k}=${v}`) ?? []) hit.add(i);
+    return [...hit].sort((a, b) => a - b).map((i) => ix.all[i]);
   }
 
   private onEndpoints(ev: WatchEvent): void {
@@ -323,7 +361,7 @@ export class EndpointsController {
     for (const s of this.ownedSlices(namespace, name, ENDPOINTSLICE_MIRRORING_CONTROLLER)) this.store.delete('EndpointSlice', namespace, objName(s));
     const sel = svc.selector;
     const pods = this.store
-      .list('Pod', namespace)
+      .listSelected('Pod', namespace, sel)
       .map(podView)
       .filter((p) => matchesLabels(sel, p.labels));
     this.syncEndpoints(svc, pods);
@@ -385,7 +423,7 @@ export class EndpointsController {
   }
 
   private ownedSlices(namespace: string, service: string, manager: string): Obj[] {
-    return this.store.list('EndpointSlice', namespace).filter((s) => {
+    return this.store.listSelected('EndpointSlice', namespace, { [LABEL_SERVICE_NAME]: service, [LABEL_MANAGED_BY]: manager }).filter((s) => {
       const l = strMap(meta(s).labels);
       return l[LABEL_SERVICE_NAME] === service && l[LABEL_MANAGED_BY] === manager;
     });
