@@ -25,15 +25,17 @@ await yargs(hideBin(process.argv))
     (y) => y
       .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
       .option('pcap', { type: 'string', describe: 'write captures into this directory (per-interface .pcap and all.pcapng)' })
+      .option('pcap-used-only', { type: 'boolean', default: false, describe: 'with --pcap: files only for the interfaces frames crossed (large clusters)' })
       .option('trace', { choices: ['text', 'json'] as const, describe: 'print the hook-by-hook trace (text or NDJSON)' })
       .option('trace-file', { type: 'string', describe: 'write the trace to this file instead of stdout' })
       .option('seed', { type: 'number', describe: 'override the scenario seed' })
       .option('show-config', { type: 'boolean', default: false, describe: 'print the ip/bridge/sysctl commands that built each machine' })
-      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only failures' }),
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only failures (and no progress on stderr)' }),
     async (argv) => {
       process.exitCode = await runCommand({
         file: argv.file as string,
         pcap: argv.pcap,
+        pcapUsedOnly: argv['pcap-used-only'],
         trace: argv.trace,
         traceFile: argv['trace-file'],
         seed: argv.seed,

@@ -6,15 +6,20 @@ import { isInputError } from '../scenario/errors.js';
 import { LineSink } from '../trace/render.js';
 import { commitAllOpen } from '../trace/atomic-file.js';
 import { NetlinkError } from '../kernel/netlink.js';
+import { ProgressReporter, type ProgressStream } from './progress.js';
 
 export interface RunArgs {
   file: string;
   pcap?: string;
+  /** --pcap-used-only: captures only of the interfaces frames crossed. */
+  pcapUsedOnly?: boolean;
   trace?: 'text' | 'json';
   traceFile?: string;
   seed?: number;
   showConfig?: boolean;
   quiet?: boolean;
+  /** Where progress goes (default process.stderr; a bar on a TTY, periodic lines otherwise, nothing with quiet). */
+  progressStream?: ProgressStream;
 }
 
 /** Buffered line writer to stdout or to a file written atomically (temp + rename). */
@@ -59,7 +64,10 @@ export async function runCommand(a: RunArgs): Promise<number> {
   const traceOut = a.trace ? new LineOut(a.traceFile) : null;
   try {
     const sink = traceOut ? new LineSink(a.trace!, (l) => traceOut.line(l)) : undefined;
-    const res = runScenarioFile(a.file, { seed: a.seed, pcapDir: a.pcap, trace: sink });
+    const progress = new ProgressReporter(a.progressStream ?? process.stderr, { quiet: a.quiet });
+    let res;
+    try { res = runScenarioFile(a.file, { seed: a.seed, pcapDir: a.pcap, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn }); }
+    finally { progress.end(); }
     traceOut?.close();
     if (a.showConfig) {
       for (const c of res.config) {

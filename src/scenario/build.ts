@@ -70,7 +70,12 @@ export interface Cluster {
   downNode(name: string): void;
   /** Nodes that failed (a node-down event). */
   downNodes: Set<string>;
+  /** Progress of a long build (issue 9): the CLI's reporter, when it gave one (RunOptions.progress). */
+  progress?: ProgressFn;
 }
+
+/** Progress callback: `phase` (e.g. "build pods"), units done of total. Called often; must be cheap. */
+export type ProgressFn = (phase: string, done: number, total: number) => void;
 
 const cidrText = (addr: number, prefix: number) => `${ipToString(addr)}/${prefix}`;
 
@@ -78,7 +83,7 @@ function fail(pos: SourcePos, message: string, expected?: string): never {
   throw new InputError(pos.file, pos.line, pos.col, message, expected);
 }
 
-export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Record<string, string>; trace?: TraceSink } = {}): Cluster {
+export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Record<string, string>; trace?: TraceSink; progress?: ProgressFn } = {}): Cluster {
   const world = new World(opts.seed ?? sc.seed);
   if (opts.trace) world.trace = opts.trace;
   if (opts.sysctls) world.sysctlOverrides = { ...opts.sysctls };
@@ -88,7 +93,9 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     addPod: (pod) => addPod(pod), deletePod: (key) => deletePod(key),
     store: new ObjectStore(), pendingNodes: new Set(), leftNodes: new Set(),
     joinNode: (name) => joinNode(name), leaveNode: (name) => leaveNode(name), downNode: (name) => downNode(name), downNodes: new Set(),
+    progress: opts.progress,
   };
+  const progress = opts.progress;
   for (const e of sc.events) if (e.kind === 'node-join') cl.pendingNodes.add(e.node);
   const c = sc.cluster;
 
@@ -105,7 +112,9 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     ...c.nodes.map((n) => ({ name: n.name, ip: n.ip, role: 'node' as const })),
     ...c.externalHosts.map((h) => ({ name: h.name, ip: h.ip, role: 'host' as const })),
   ];
+  let made = 0;
   for (const m of machines) {
+    progress?.('build machines', made++, machines.length);
     const node = new Node(world, m.name, m.role);
     world.nodes.set(m.name, node);
     (m.role === 'node' ? cl.nodes : cl.hosts).set(m.name, node);
@@ -175,7 +184,11 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
   if (c.network.flannel) {
     const rng = world.rng;
     cl.flannel = createFlannel(c.network.flannel, cl.store, (k) => rng.int(0, k - 1), world.sched);
-    for (const n of c.nodes) if (!cl.pendingNodes.has(n.name)) startFlanneld(n.name);
+    let started = 0;
+    for (const n of c.nodes) {
+      progress?.('build flanneld', started++, c.nodes.length);
+      if (!cl.pendingNodes.has(n.name)) startFlanneld(n.name);
+    }
   }
   if (c.network.calico) {
     cl.calico = createCalico(c.network.calico, world, c.mtu);
@@ -263,7 +276,13 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     cmdDel(p.node, p.conf, { containerID: p.containerID, netns: p.netns, ifName: 'eth0' });
     p.node.netnsDel(p.netns);
   };
-  for (const m of sc.manifests) if (m.kind === 'Pod' && !cl.pendingNodes.has((m as PodSpec).nodeName)) addPod(m as PodSpec);
+  const podCount = progress ? sc.manifests.filter((m) => m.kind === 'Pod').length : 0;
+  let podsDone = 0;
+  for (const m of sc.manifests) {
+    if (m.kind !== 'Pod') continue;
+    progress?.('build pods', podsDone++, podCount);
+    if (!cl.pendingNodes.has((m as PodSpec).nodeName)) addPod(m as PodSpec);
+  }
   for (const h of c.externalHosts) startServers(cl.hosts.get(h.name)!.ns('host'), h.ports, h.pos);
 
   // iptables rules given per machine, restored into its own namespace as iptables-restore would.

@@ -158,11 +158,20 @@ export class ControlPlane {
       else if ((m as OtherManifest).policy) this.applyPolicy(m as PolicyManifest);
     }
     // Pods: their sandboxes exist (build.ts ran CNI); publish them with their IPs.
-    for (const [, p] of cl.pods) this.publishPod(p.spec, p.ip);
+    const progress = cl.progress;
+    let published = 0;
+    for (const [, p] of cl.pods) {
+      progress?.('control plane: pods', published++, cl.pods.size);
+      this.publishPod(p.spec, p.ip);
+    }
     if (c.dns.enabled) this.startDns();
 
     this.setUpCloudLb();
-    for (const [name, node] of cl.nodes) if (!cl.pendingNodes.has(name)) this.startKubeProxy(name, node);
+    let proxies = 0;
+    for (const [name, node] of cl.nodes) {
+      progress?.('control plane: kube-proxy', proxies++, cl.nodes.size);
+      if (!cl.pendingNodes.has(name)) this.startKubeProxy(name, node);
+    }
     // kube-proxy watches Services and EndpointSlices (pods reach it through the controllers).
     this.store.watch('Service', () => this.changed());
     this.store.watch('EndpointSlice', () => this.changed());

@@ -5,7 +5,7 @@
  * hold every frame of every exchange, those still in flight included.
  */
 import { loadScenario } from './load.js';
-import { buildCluster, type Cluster } from './build.js';
+import { buildCluster, type Cluster, type ProgressFn } from './build.js';
 import { ensureControlPlane, type ControlPlane } from './control-plane.js';
 import { runClient, runSession, type Outcome } from './apps.js';
 import type { Endpoint, Scenario, TrafficSpec } from './types.js';
@@ -52,26 +52,33 @@ export interface RunOptions {
   seed?: number;
   /** Directory for pcap files (per interface) and all.pcapng; none when absent. */
   pcapDir?: string;
+  /** With pcapDir: files only for the interfaces a frame crossed (not one per device of the cluster). */
+  pcapUsedOnly?: boolean;
   trace?: TraceSink;
   /** Sysctls every namespace starts with (tests use this to match the kernel host). */
   sysctls?: Record<string, string>;
   /** Event budget (a runaway guard). */
   maxEvents?: number;
+  /** Progress of a long run (issue 9): phases load, build …, control plane …, traffic. */
+  progress?: ProgressFn;
 }
 
 export function runScenarioFile(path: string, opts: RunOptions = {}): RunResult {
-  return runScenario(loadScenario(path), opts);
+  opts.progress?.('load', 0, 1);
+  const sc = loadScenario(path);
+  opts.progress?.('load', 1, 1);
+  return runScenario(sc, opts);
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   resetPacketIds();
   // The trace is attached before the build, so the agents' start-up (kube-proxy's first sync) is in it.
-  const cluster = buildCluster(sc, { seed: opts.seed, sysctls: opts.sysctls, trace: opts.trace });
+  const cluster = buildCluster(sc, { seed: opts.seed, sysctls: opts.sysctls, trace: opts.trace, progress: opts.progress });
   // Without kube-proxy the control plane is the apiserver alone: Namespaces, Pods and policies in the store.
   const control = ensureControlPlane(cluster);
   const world = cluster.world;
 
-  const captures = opts.pcapDir ? attachCaptures(world, opts.pcapDir) : null;
+  const captures = opts.pcapDir ? attachCaptures(world, opts.pcapDir, { usedOnly: opts.pcapUsedOnly }) : null;
 
   // Service addresses are fixed once the objects are admitted: resolve every
   // service target now, so a wrong port name is a scenario error before anything runs.
@@ -128,6 +135,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       r.servedBy = Object.fromEntries([...(served.get(t.name) ?? new Map<string, number>())].sort((a, b) => a[0].localeCompare(b[0])));
       judge(r, t);
       results.push(r);
+      opts.progress?.('traffic', results.length, sc.traffic.length);
       lastEnd = Math.max(lastEnd, world.now);
       if (--pending === 0) world.sched.stop();
     }, (skb) => {
@@ -139,6 +147,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     }));
   }
   let files: string[] = [];
+  opts.progress?.('traffic', 0, sc.traffic.length);
   try {
     if (pending > 0) world.sched.run(Infinity, opts.maxEvents ?? 50_000_000);
     // Let the frames already on their way arrive (the last ACK of a close crossing a router,

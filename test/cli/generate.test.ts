@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { generateScenario, type GenerateOptions } from '../../src/cli/generate.js';
 import { parseScenario } from '../../src/scenario/load.js';
 import { runScenario } from '../../src/scenario/run.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 const base: GenerateOptions = { nodes: 5, pods: 40, services: 6, policies: 5, namespaces: 3, network: 'flannel', seed: 7 };
 
@@ -30,6 +33,21 @@ describe('podwire generate', () => {
     const t = generateScenario({ ...base, nodes: 65001, pods: 0, services: 0, policies: 0 });
     expect(t).toContain('{name: n65000, ip: 10.1.0.1/16}');
     expect(() => generateScenario({ ...base, nodes: 1, pods: 251 })).toThrow(/250/);
+  });
+
+  it('--pcap-used-only: captures only of the interfaces frames crossed', () => {
+    const text = generateScenario({ ...base, policies: 0 });
+    const dirs = [mkdtempSync(path.join(tmpdir(), 'pw-gen-')), mkdtempSync(path.join(tmpdir(), 'pw-gen-'))];
+    try {
+      const all = runScenario(parseScenario(text, 'gen.yaml'), { pcapDir: dirs[0] });
+      const used = runScenario(parseScenario(text, 'gen.yaml'), { pcapDir: dirs[1], pcapUsedOnly: true });
+      const a = readdirSync(dirs[0]).filter((f) => f.endsWith('.pcap'));
+      const u = readdirSync(dirs[1]).filter((f) => f.endsWith('.pcap'));
+      expect(u.length).toBeGreaterThan(0);
+      expect(u.length).toBeLessThan(a.length / 2);
+      for (const f of u) expect(a).toContain(f);
+      expect(used.results.map((r) => r.ok)).toEqual(all.results.map((r) => r.ok));
+    } finally { for (const d of dirs) rmSync(d, { recursive: true, force: true }); }
   });
 
   for (const network of ['flannel', 'calico'] as const) {

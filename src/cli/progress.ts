@@ -1,0 +1,107 @@
+/**
+ * Progress output for long runs (issue 9), on stderr: a bar redrawn in place on a terminal,
+ * plain periodic lines otherwise (a log, CI), nothing with `--quiet` — and nothing for a run
+ * shorter than `delayMs` (1 s), so quick scenarios and input errors keep stderr as it was. The scenario layer
+ * reports through `RunOptions.progress` (phase, done, total); this module owns every byte
+ * of terminal output. Wall-clock time is read here (the CLI), never in the model.
+ */
+
+/** What the reporter writes to: process.stderr, or a fake in tests. */
+export interface ProgressStream {
+  write(s: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export interface ProgressOptions {
+  quiet?: boolean;
+  /** Plain mode: at most one line per phase every this many ms (default 2000), plus each phase's start and end. */
+  intervalMs?: number;
+  /** TTY mode: redraw at most every this many ms (default 100). */
+  redrawMs?: number;
+  /** Wall clock in ms (default performance.now). */
+  now?: () => number;
+  /** Nothing at all until the run has taken this long (default 1000 ms): a short run's stderr stays clean. */
+  delayMs?: number;
+}
+
+export class ProgressReporter {
+  private readonly t0: number;
+  private phase = '';
+  private phaseT0 = 0;
+  private last = -Infinity;
+  private lastDone = 0;
+  private lastTotal = 0;
+  private drawn = false;
+  /** Whether anything was written yet (the delay has passed). */
+  private shown = false;
+  private readonly now: () => number;
+  private readonly tty: boolean;
+
+  constructor(private readonly out: ProgressStream, private readonly opts: ProgressOptions = {}) {
+    this.now = opts.now ?? (() => performance.now());
+    this.tty = !!out.isTTY;
+    this.t0 = this.now();
+  }
+
+  /** The scenario layer's callback: `reporter.fn` is passed as RunOptions.progress. */
+  readonly fn = (phase: string, done: number, total: number): void => this.update(phase, done, total);
+
+  update(phase: string, done: number, total: number): void {
+    if (this.opts.quiet) return;
+    const t = this.now();
+    if (phase !== this.phase) {
+      if (this.phase) this.finishPhase(t);
+      this.phase = phase;
+      this.phaseT0 = t;
+      this.last = -Infinity;
+    }
+    this.lastDone = done;
+    this.lastTotal = total;
+    if (t - this.t0 < (this.opts.delayMs ?? 1000)) return;
+    this.shown = true;
+    const every = this.tty ? (this.opts.redrawMs ?? 100) : (this.opts.intervalMs ?? 2000);
+    if (t - this.last < every && done < total) return;
+    // Plain lines: the phase's end line says it is complete.
+    if (!this.tty && done >= total && this.last !== -Infinity) return;
+    this.last = t;
+    if (this.tty) this.draw(t);
+    else this.out.write(`podwire: ${this.line(t)}\n`);
+  }
+
+  /** Ends the current phase (its final line) and clears the bar. */
+  end(): void {
+    if (this.opts.quiet || !this.phase) return;
+    this.finishPhase(this.now());
+    this.phase = '';
+  }
+
+  private finishPhase(t: number): void {
+    if (!this.shown) return;
+    const secs = ((t - this.phaseT0) / 1000).toFixed(1);
+    const text = `${this.phase} done: ${this.lastTotal} in ${secs} s (${((t - this.t0) / 1000).toFixed(1)} s total)`;
+    if (this.tty) {
+      this.out.write(`\r\x1b[K${text}\n`);
+      this.drawn = false;
+    } else this.out.write(`podwire: ${text}\n`);
+  }
+
+  private line(t: number): string {
+    const pct = this.lastTotal > 0 ? Math.floor((100 * this.lastDone) / this.lastTotal) : 100;
+    return `${this.phase} ${this.lastDone}/${this.lastTotal} (${pct}%) ${((t - this.t0) / 1000).toFixed(1)} s`;
+  }
+
+  private draw(t: number): void {
+    const width = Math.max(10, Math.min(40, (this.out.columns ?? 80) - 50));
+    const frac = this.lastTotal > 0 ? Math.min(1, this.lastDone / this.lastTotal) : 1;
+    const full = Math.round(frac * width);
+    const bar = '#'.repeat(full) + '-'.repeat(width - full);
+    this.out.write(`\r\x1b[K${this.phase} [${bar}] ${this.line(t).slice(this.phase.length + 1)}`);
+    this.drawn = true;
+  }
+
+  /** True while a bar is on the terminal's current line (tests). */
+  get barShown(): boolean {
+    return this.drawn;
+  }
+}
