@@ -24,8 +24,9 @@ import { flannelBenches } from './flannel.js';
 import { netpolBenches } from './netpol.js';
 import { calicoBgpBenches } from './calico-bgp.js';
 import { calicoFelixBenches } from './calico-felix.js';
+import { scaleBenches } from './scale.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, e2eUntraced, e2eTraced, scenarioRun, netfilterBenches, kubeproxyBenches, kubeproxyIpvsBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, e2eUntraced, e2eTraced, scenarioRun, netfilterBenches, kubeproxyBenches, kubeproxyIpvsBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches, scaleBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
