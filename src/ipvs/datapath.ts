@@ -50,7 +50,7 @@ import type { Skb } from '../kernel/skb.js';
 import { PktType } from '../kernel/skb.js';
 import { NfHook, NfVerdict, type NfHookState } from '../kernel/hooks.js';
 import type { Route } from '../kernel/fib.js';
-import { ipToString, readIp, setU16, u16 } from '../wire/bytes.js';
+import { ipToString, readIp, setU16, setU32, u16 } from '../wire/bytes.js';
 import { checksum, csumReplace16, csumReplace32 } from '../wire/checksum.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { IP_DF, IPPROTO_IPIP, writeIpv4Header } from '../wire/ipv4.js';
@@ -71,6 +71,40 @@ const ICMP_PORT_UNREACH = 3;
 const JIFFY = 4e6;
 
 /** The parsed headers of the packet at skb.nh. */
+/** The TCP/UDP header an ICMP error (unreachable, source quench, time exceeded) quotes, or null when IPVS leaves it alone. */
+interface QuotedError { type: number; ic: number; cih: number; cihl: number; proto: number; src: number; dst: number; sport: number; dport: number }
+
+function quotedError(b: Uint8Array, p: Pkt): QuotedError | null {
+  const ic = p.nh + p.ihl;
+  if (p.len < p.ihl + 8 + 20) return null;
+  const type = b[ic]!;
+  if (type !== 3 && type !== 4 && type !== 11) return null;
+  const cih = ic + 8;
+  const proto = b[cih + 9]!;
+  const cihl = (b[cih]! & 0x0f) << 2;
+  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return null;
+  if (u16(b, cih + 6) & 0x1fff || p.len < p.ihl + 8 + cihl + 4) return null;
+  return { type, ic, cih, cihl, proto, src: readIp(b, cih + 12), dst: readIp(b, cih + 16), sport: u16(b, cih + cihl), dport: u16(b, cih + cihl + 2) };
+}
+
+/**
+ * ip_vs_nat_icmp: `out` (a real server's error about a reply, inout = 1) sets the outer source and
+ * the quoted destination address/port to addr:port (the VIP); `in` (a client's error, inout = 0)
+ * sets the outer destination and the quoted source to the real server's. Checksums recomputed.
+ */
+function natIcmpError(b: Uint8Array, p: Pkt, q: QuotedError, dir: 'out' | 'in', addr: number, port: number): void {
+  const nh = p.nh, { cih, cihl, ic } = q;
+  setU32(b, dir === 'out' ? nh + 12 : nh + 16, addr);
+  setU16(b, nh + 10, 0);
+  setU16(b, nh + 10, checksum(b, nh, p.ihl));
+  setU32(b, dir === 'out' ? cih + 16 : cih + 12, addr);
+  setU16(b, cih + 10, 0);
+  setU16(b, cih + 10, checksum(b, cih, cihl));
+  setU16(b, dir === 'out' ? cih + cihl + 2 : cih + cihl, port);
+  setU16(b, ic + 2, 0);
+  setU16(b, ic + 2, checksum(b, ic, p.len - p.ihl));
+}
+
 interface Pkt {
   nh: number;
   ihl: number;
@@ -533,32 +567,15 @@ export class IpvsDataPath {
 
   /** ip_vs_out_icmp → handle_response_icmp → ip_vs_nat_icmp (inout = 1). */
   private outIcmp(skb: Skb, p: Pkt, state: NfHookState): NfVerdict {
-    const b = skb.buf, nh = p.nh;
-    const ic = nh + p.ihl;
-    if (p.len < p.ihl + 8 + 20) return NfVerdict.ACCEPT;
-    const type = b[ic];
-    if (type !== 3 && type !== 4 && type !== 11) return NfVerdict.ACCEPT;
-    const cih = ic + 8;
-    const cproto = b[cih + 9];
-    const cihl = (b[cih] & 0x0f) << 2;
-    if (cproto !== IPPROTO_TCP && cproto !== IPPROTO_UDP) return NfVerdict.ACCEPT;
-    if (u16(b, cih + 6) & 0x1fff || p.len < p.ihl + 8 + cihl + 4) return NfVerdict.ACCEPT;
+    const b = skb.buf;
+    const q = quotedError(b, p);
+    if (!q) return NfVerdict.ACCEPT;
+    const { type, ic } = q;
     // The quoted header is the request as the real server got it (client → RS): read inversely.
-    const csrc = readIp(b, cih + 12), cdst = readIp(b, cih + 16);
-    const csport = u16(b, cih + cihl), cdport = u16(b, cih + cihl + 2);
-    const cp = this.v.conns.outGet(cproto, cdst, cdport, csrc, csport);
+    const cp = this.v.conns.outGet(q.proto, q.dst, q.dport, q.src, q.sport);
     if (!cp || cp.fwd !== CONN_F.MASQ) return NfVerdict.ACCEPT;
-    const put32 = (off: number, v: number) => { b[off] = v >>> 24; b[off + 1] = (v >>> 16) & 0xff; b[off + 2] = (v >>> 8) & 0xff; b[off + 3] = v & 0xff; };
-    const from = readIp(b, nh + 12);
-    put32(nh + 12, cp.vaddr);
-    setU16(b, nh + 10, 0);
-    setU16(b, nh + 10, checksum(b, nh, p.ihl));
-    put32(cih + 16, cp.vaddr);
-    setU16(b, cih + 10, 0);
-    setU16(b, cih + 10, checksum(b, cih, cihl));
-    setU16(b, cih + cihl + 2, cp.vport);
-    setU16(b, ic + 2, 0);
-    setU16(b, ic + 2, checksum(b, ic, p.len - p.ihl));
+    const from = readIp(b, p.nh + 12);
+    natIcmpError(b, p, q, 'out', cp.vaddr, cp.vport);
     this.stats(cp, true, p.len);
     this.property.add(skb);
     if (!(cp.flags & CONN_F.NFCT)) {
@@ -578,36 +595,17 @@ export class IpvsDataPath {
    * connections are forwarded unchanged to the real server.
    */
   private inIcmp(skb: Skb, p: Pkt, state: NfHookState): NfVerdict {
-    const b = skb.buf, nh = p.nh;
-    const ic = nh + p.ihl;
-    if (p.len < p.ihl + 8 + 20) return NfVerdict.ACCEPT;
-    const type = b[ic];
-    if (type !== 3 && type !== 4 && type !== 11) return NfVerdict.ACCEPT;
-    const cih = ic + 8;
-    const cproto = b[cih + 9];
-    const cihl = (b[cih] & 0x0f) << 2;
-    if (cproto !== IPPROTO_TCP && cproto !== IPPROTO_UDP) return NfVerdict.ACCEPT;
-    if (u16(b, cih + 6) & 0x1fff || p.len < p.ihl + 8 + cihl + 4) return NfVerdict.ACCEPT;
+    const b = skb.buf;
+    const q = quotedError(b, p);
+    if (!q) return NfVerdict.ACCEPT;
+    const { type, ic } = q;
     // The quoted header is our reply (VIP → client): read inversely, it is the client's request.
-    const qsrc = readIp(b, cih + 12), qdst = readIp(b, cih + 16);
-    const qsport = u16(b, cih + cihl), qdport = u16(b, cih + cihl + 2);
-    const cp = this.v.conns.inGet(cproto, qdst, qdport, qsrc, qsport);
+    const cp = this.v.conns.inGet(q.proto, q.dst, q.dport, q.src, q.sport);
     if (!cp) return NfVerdict.ACCEPT;
     this.stats(cp, false, p.len);
     const rt = this.outRoute(skb, cp, state);
     if (!rt) return NfVerdict.STOLEN;
-    if (cp.fwd === CONN_F.MASQ) {
-      const put32 = (off: number, v: number) => { b[off] = v >>> 24; b[off + 1] = (v >>> 16) & 0xff; b[off + 2] = (v >>> 8) & 0xff; b[off + 3] = v & 0xff; };
-      put32(nh + 16, cp.daddr);
-      setU16(b, nh + 10, 0);
-      setU16(b, nh + 10, checksum(b, nh, p.ihl));
-      put32(cih + 12, cp.daddr);
-      setU16(b, cih + 10, 0);
-      setU16(b, cih + 10, checksum(b, cih, cihl));
-      setU16(b, cih + cihl, cp.dport);
-      setU16(b, ic + 2, 0);
-      setU16(b, ic + 2, checksum(b, ic, p.len - p.ihl));
-    }
+    if (cp.fwd === CONN_F.MASQ) natIcmpError(b, p, q, 'in', cp.daddr, cp.dport);
     this.property.add(skb);
     if (this.tracing) this.ev(state, skb, 'ipvs.xmit', `ICMP type ${type} code ${b[ic + 1]} about ${this.connText(cp)} sent on to the real server ${ipToString(cp.daddr)}`);
     if (rt.type === 'local') return NfVerdict.ACCEPT;
