@@ -46,7 +46,7 @@ import {
 import { matchesLabels } from './labels.js';
 import { isObj, type Obj } from './object.js';
 import { validateService, type Service, type ServicePort } from './service.js';
-import { objName, objNamespace, type ObjectStore, type WatchEvent } from './store.js';
+import { frozenCopy, objName, objNamespace, type ObjectStore, type WatchEvent } from './store.js';
 
 export const MAX_ENDPOINTS_PER_SLICE = 100;
 /** The characters the apiserver's generateName suffix is drawn from (no vowels, no look-alikes). */
@@ -103,6 +103,14 @@ interface PodView {
   terminating: boolean;
   ready: boolean;
   body: Obj;
+  /** `{kind: 'Pod', namespace, name, uid}`, frozen: shared by every address and endpoint of this pod. */
+  targetRef: Dict;
+  /** The Endpoints address without a hostname (frozen), made on first use. */
+  addr?: Dict;
+  /** The last EndpointSlice endpoint made for this pod (frozen) and what it was made from. */
+  sliceEp?: { ready: boolean; hostname: string | undefined; zone: string | undefined; ep: Dict };
+  /** Named target ports resolved on this pod ("name/protocol" → container port). */
+  named?: Map<string, number | undefined>;
 }
 
 /** Stored objects are frozen: one view per stored Pod. */
@@ -135,7 +143,44 @@ function makePodView(o: Obj): PodView {
     terminating: m.deletionTimestamp !== undefined && m.deletionTimestamp !== null,
     ready,
     body: o,
+    targetRef: Object.freeze({ kind: 'Pod', namespace: str(m.namespace) ?? 'default', name: str(m.name) ?? '', uid: str(m.uid) ?? '' }),
   };
+}
+
+/** findPort on a pod view: named ports resolved once per pod (the stored Pod is immutable). */
+function podPort(p: PodView, sp: ServicePort): number | undefined {
+  if (typeof sp.targetPort === 'number') return sp.targetPort;
+  const k = `${sp.targetPort}/${sp.protocol}`;
+  const named = (p.named ??= new Map());
+  if (named.has(k)) return named.get(k);
+  const n = findPort(p.body, sp);
+  named.set(k, n);
+  return n;
+}
+
+/** The Endpoints address of a pod (frozen; the hostname-less one made once per pod). */
+function podAddress(p: PodView, hostname: string | undefined): Dict {
+  const make = (): Dict => frozenCopy({
+    ip: p.ip,
+    ...(hostname ? { hostname } : {}),
+    ...(p.nodeName ? { nodeName: p.nodeName } : {}),
+    targetRef: p.targetRef,
+  });
+  if (hostname) return make();
+  return (p.addr ??= make());
+}
+
+/**
+ * Memo keys of frozen dicts (port dicts and endpoints shared between syncs): stored objects
+ * share them, so a sync that compares a slice's endpoints with the wanted ones meets the same
+ * objects again. Unfrozen dicts (a caller's) are keyed afresh each time.
+ */
+const memoKeys = new WeakMap<Dict, string>();
+function memoKey(d: Dict, f: (d: Dict) => string): string {
+  if (!Object.isFrozen(d)) return f(d);
+  let k = memoKeys.get(d);
+  if (k === undefined) memoKeys.set(d, (k = f(d)));
+  return k;
 }
 
 /** ShouldPodBeInEndpoints: an IP, not terminal, and (unless asked to include them) not terminating. */
@@ -176,6 +221,9 @@ function lessAddress(a: Dict, b: Dict): number {
 }
 
 function portKey(p: Dict): string {
+  return memoKey(p, portKeyOf);
+}
+function portKeyOf(p: Dict): string {
   return JSON.stringify([p.name ?? '', p.port ?? null, p.protocol ?? 'TCP', p.appProtocol ?? null]);
 }
 
@@ -199,11 +247,15 @@ interface AddrPort {
  * addresses share. An address listed both ready and not ready for a port is not
  * ready ("not ready always trumps ready").
  */
+function addrKey(a: Dict): string {
+  return `${String(a.ip)}/${str(dict(a.targetRef).uid) ?? ''}`;
+}
+
 export function repackSubsets(items: AddrPort[]): Dict[] {
   const addrs = new Map<string, Dict>();
   const byPort = new Map<string, { port?: Dict; set: Map<string, boolean> }>();
   for (const it of items) {
-    const ak = `${String(it.addr.ip)}/${str(dict(it.addr.targetRef).uid) ?? ''}`;
+    const ak = memoKey(it.addr, addrKey);
     if (!addrs.has(ak)) addrs.set(ak, it.addr);
     const pk = it.port ? portKey(it.port) : '';
     let e = byPort.get(pk);
@@ -243,12 +295,71 @@ interface DesiredGroup {
 
 /** EndpointSet identity: addresses, hostname and the target's namespace/name. */
 function endpointKey(e: Dict): string {
+  return memoKey(e, endpointKeyOf);
+}
+function endpointKeyOf(e: Dict): string {
   const t = dict(e.targetRef);
   return JSON.stringify([[...((e.addresses as string[]) ?? [])].sort(), e.hostname ?? '', t.namespace ?? '', t.name ?? '']);
 }
 
 function portsKey(ports: Dict[]): string {
   return JSON.stringify([...ports].map(portKey).sort());
+}
+
+/** A pod's EndpointSlice endpoint (frozen), the last one reused while its inputs are the same. */
+function sliceEndpoint(p: PodView, ready: boolean, hostname: string | undefined, zone: string | undefined): Dict {
+  const c = p.sliceEp;
+  if (c && c.ready === ready && c.hostname === hostname && c.zone === zone) return c.ep;
+  const ep = frozenCopy({
+    addresses: [p.ip],
+    conditions: { ready, serving: p.ready, terminating: p.terminating },
+    ...(hostname ? { hostname } : {}),
+    targetRef: p.targetRef,
+    ...(p.nodeName ? { nodeName: p.nodeName } : {}),
+    ...(zone !== undefined ? { zone } : {}),
+  });
+  p.sliceEp = { ready, hostname, zone, ep };
+  return ep;
+}
+
+/**
+ * The port dicts one Service version resolves to, made once and frozen: every pod with the
+ * same container port shares them (in the stored objects too), and their keys are memoised.
+ */
+class PortMemo {
+  private readonly epPorts = new Map<string, Dict>();
+  private readonly slices = new Map<string, { ports: Dict[]; key: string }>();
+  constructor(private readonly svc: Service) {}
+
+  /** The Endpoints port of service port `i` resolved to container port `n`. */
+  endpointsPort(i: number, n: number): Dict {
+    const k = `${i}:${n}`;
+    let d = this.epPorts.get(k);
+    if (!d) {
+      const sp = this.svc.ports[i];
+      const port: Dict = { ...(sp.name !== '' ? { name: sp.name } : {}), port: n, protocol: sp.protocol };
+      if (sp.appProtocol !== undefined) port.appProtocol = sp.appProtocol;
+      this.epPorts.set(k, (d = frozenCopy(port)));
+    }
+    return d;
+  }
+
+  /** The EndpointSlice ports of a pod whose service ports resolved to `resolved` (undefined: not offered), and their key. */
+  slicePorts(resolved: readonly (number | undefined)[]): { ports: Dict[]; key: string } {
+    const k = resolved.join(',');
+    let e = this.slices.get(k);
+    if (!e) {
+      const ports: Dict[] = [];
+      resolved.forEach((n, i) => {
+        if (n === undefined) return;
+        const sp = this.svc.ports[i];
+        ports.push({ name: sp.name, port: n, protocol: sp.protocol, ...(sp.appProtocol !== undefined ? { appProtocol: sp.appProtocol } : {}) });
+      });
+      const frozen = frozenCopy(ports);
+      this.slices.set(k, (e = { ports: frozen, key: portsKey(frozen) }));
+    }
+    return e;
+  }
 }
 
 export class EndpointsController {
@@ -287,6 +398,15 @@ export class EndpointsController {
       this.svcCache.set(o, v);
     }
     return v ?? undefined;
+  }
+
+  /** Per Service version (stored objects are immutable): its memoised port dicts. */
+  private readonly portMemos = new WeakMap<Service, PortMemo>();
+
+  private portMemo(svc: Service): PortMemo {
+    let m = this.portMemos.get(svc);
+    if (!m) this.portMemos.set(svc, (m = new PortMemo(svc)));
+    return m;
   }
 
   private onService(ev: WatchEvent): void {
@@ -374,26 +494,19 @@ export class EndpointsController {
 
   private syncEndpoints(svc: Service, pods: PodView[]): void {
     const items: AddrPort[] = [];
+    const memo = this.portMemo(svc);
     for (const p of pods) {
       if (!podCounts(p, svc.publishNotReadyAddresses)) continue;
-      const hostname = this.writeEndpointsHostname(p, svc);
-      const addr: Dict = {
-        ip: p.ip,
-        ...(hostname ? { hostname } : {}),
-        ...(p.nodeName ? { nodeName: p.nodeName } : {}),
-        targetRef: { kind: 'Pod', namespace: p.namespace, name: p.name, uid: p.uid },
-      };
+      const addr = podAddress(p, this.writeEndpointsHostname(p, svc));
       const ready = svc.publishNotReadyAddresses || p.ready;
       if (svc.ports.length === 0) {
         if (svc.headless) items.push({ addr, ready });
         continue;
       }
-      for (const sp of svc.ports) {
-        const n = findPort(p.body, sp);
+      for (let i = 0; i < svc.ports.length; i++) {
+        const n = podPort(p, svc.ports[i]);
         if (n === undefined) continue; // this pod does not offer this port
-        const port: Dict = { ...(sp.name !== '' ? { name: sp.name } : {}), port: n, protocol: sp.protocol };
-        if (sp.appProtocol !== undefined) port.appProtocol = sp.appProtocol;
-        items.push({ addr, port, ready });
+        items.push({ addr, port: memo.endpointsPort(i, n), ready });
       }
     }
     const subsets = repackSubsets(items);
@@ -432,16 +545,14 @@ export class EndpointsController {
   private syncSlices(svc: Service, pods: PodView[], svcObj: Obj): void {
     const desired = new Map<string, DesiredGroup>();
     const zones = new Map<string, string | undefined>();
+    const memo = this.portMemo(svc);
+    const resolved: (number | undefined)[] = [];
     for (const p of pods) {
       // The EndpointSlice controller keeps terminating pods, with conditions that say so.
       if (!podCounts(p, true)) continue;
-      const ports: Dict[] = [];
-      for (const sp of svc.ports) {
-        const n = findPort(p.body, sp);
-        if (n === undefined) continue;
-        ports.push({ name: sp.name, port: n, protocol: sp.protocol, ...(sp.appProtocol !== undefined ? { appProtocol: sp.appProtocol } : {}) });
-      }
-      const k = portsKey(ports);
+      resolved.length = 0;
+      for (const sp of svc.ports) resolved.push(podPort(p, sp));
+      const { ports, key: k } = memo.slicePorts(resolved);
       let g = desired.get(k);
       if (!g) desired.set(k, (g = { ports, endpoints: [] }));
       const serving = p.ready;
@@ -456,14 +567,7 @@ export class EndpointsController {
         }
         zone = zones.get(p.nodeName);
       }
-      g.endpoints.push({
-        addresses: [p.ip],
-        conditions: { ready, serving, terminating: p.terminating },
-        ...(hostname ? { hostname } : {}),
-        targetRef: { kind: 'Pod', namespace: p.namespace, name: p.name, uid: p.uid },
-        ...(p.nodeName ? { nodeName: p.nodeName } : {}),
-        ...(zone !== undefined ? { zone } : {}),
-      });
+      g.endpoints.push(sliceEndpoint(p, ready, hostname, zone));
     }
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(svc.labels)) if (k !== LABEL_SERVICE_NAME && k !== LABEL_MANAGED_BY) labels[k] = v;

@@ -50,6 +50,35 @@ export function objNamespace(o: Obj): string | undefined {
   return isObj(o.metadata) && typeof o.metadata.namespace === 'string' ? o.metadata.namespace : undefined;
 }
 
+/**
+ * A deep, frozen copy of a JSON-like value, in one pass: plain objects and arrays are copied
+ * (own enumerable properties, in order) and frozen; a frozen value is already a stored
+ * (deep-frozen) part and is shared, not copied; anything else (a Date, a Map, a class
+ * instance) goes through structuredClone as before. The result is what
+ * `deepFreeze(structuredClone(v))` gave for the plain values objects are made of (issue 9:
+ * structuredClone and a second freezing walk were the store's main cost per write).
+ */
+export function frozenCopy<T>(v: T): T {
+  if (typeof v === 'function' || typeof v === 'symbol') return structuredClone(v); // throws DataCloneError, as before
+  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = frozenCopy(v[i]);
+    return Object.freeze(out) as T;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return deepFreeze(structuredClone(v));
+  const out: Record<string, unknown> = {};
+  for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) setOwn(out, k, frozenCopy((v as Record<string, unknown>)[k]));
+  return Object.freeze(out) as T;
+}
+
+/** `o[k] = v` as a data property, also for the key "__proto__" (which assignment would take as the prototype). */
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
 function deepFreeze<T>(v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v);
@@ -83,6 +112,18 @@ function labelPairs(o: Obj): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(l)) if (typeof v === 'string') out.push(`${k}=${v}`);
   return out;
+}
+
+/** Whether two objects have the same string labels in the same order (then labelPairs would be equal). */
+function sameLabels(a: Obj, b: Obj): boolean {
+  const la = isObj(a.metadata) && isObj(a.metadata.labels) ? a.metadata.labels : undefined;
+  const lb = isObj(b.metadata) && isObj(b.metadata.labels) ? b.metadata.labels : undefined;
+  if (la === lb) return true;
+  if (!la || !lb) return false;
+  const ka = Object.keys(la), kb = Object.keys(lb);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i] || la[ka[i]] !== lb[kb[i]]) return false;
+  return true;
 }
 
 export class ObjectStore {
@@ -126,6 +167,8 @@ export class ObjectStore {
     b.gen++;
     if (!old) b.seq.set(k, ++this.seqNo);
     b.objs.set(k, o);
+    // An update that keeps the labels object's pairs (a controller rewriting its own object) leaves the index as it is.
+    if (old && sameLabels(old, o)) return;
     const was = old ? labelPairs(old) : [];
     const now = labelPairs(o);
     for (const p of was) if (!now.includes(p)) b.byLabel.get(p)?.delete(k);
@@ -154,15 +197,21 @@ export class ObjectStore {
     return { kind, namespace, name };
   }
 
+  /** The stored copy of `o`: metadata.namespace, uid and resourceVersion set, deep-frozen (frozen parts shared). */
   private stamp(o: Obj, namespace: string | undefined, uid: string): Obj {
-    const copy = structuredClone(o);
-    const meta: Obj = isObj(copy.metadata) ? copy.metadata : {};
+    const given = isObj(o.metadata) ? o.metadata : undefined;
+    const meta: Obj = {};
+    if (given) for (const k in given) if (Object.prototype.hasOwnProperty.call(given, k)) setOwn(meta, k, frozenCopy(given[k]));
     if (namespace !== undefined) meta.namespace = namespace;
     else delete meta.namespace;
     meta.uid = uid;
     meta.resourceVersion = String(++this.rv);
+    Object.freeze(meta);
+    // The keys in the given order, metadata in its place (last when the object had none).
+    const copy: Obj = {};
+    for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) setOwn(copy, k, k === 'metadata' ? meta : frozenCopy(o[k]));
     copy.metadata = meta;
-    return deepFreeze(copy);
+    return Object.freeze(copy);
   }
 
   /** Stores a new object; throws StoreError AlreadyExists if one with that kind/namespace/name exists. */
@@ -250,14 +299,20 @@ export class ObjectStore {
       if (!s || s.size === 0) return [];
       if (!best || s.size < best.size) best = s;
     }
+    const sel = Object.entries(selector);
     const keys: string[] = [];
+    // A label's set is in creation order unless a label was added by an update: sort only then.
+    let sorted = true, last = -1;
     outer: for (const k of best!) {
       const o = nb.objs.get(k)!;
       const l = (o.metadata as Record<string, unknown>).labels as Record<string, unknown>;
-      for (const [sk, sv] of Object.entries(selector)) if (l[sk] !== sv) continue outer;
+      for (let i = 0; i < sel.length; i++) if (l[sel[i][0]] !== sel[i][1]) continue outer;
+      const seq = nb.seq.get(k)!;
+      if (seq < last) sorted = false;
+      last = seq;
       keys.push(k);
     }
-    keys.sort((a, b) => nb.seq.get(a)! - nb.seq.get(b)!);
+    if (!sorted) keys.sort((a, b) => nb.seq.get(a)! - nb.seq.get(b)!);
     return keys.map((k) => nb.objs.get(k)!);
   }
 

@@ -198,7 +198,8 @@ export class ControlPlane {
   }
 
   private podObject(spec: PodSpec, ip: number, ready: boolean | undefined): Obj {
-    const body = structuredClone(spec.body ?? {}) as Obj;
+    // Only copies of the manifest's parts are changed below (the store copies what it keeps).
+    const body = (spec.body ?? {}) as Obj;
     const meta = { ...(body.metadata as Obj | undefined), name: spec.name, namespace: spec.namespace, labels: spec.labels };
     const status = { ...(body.status as Obj | undefined) } as Obj;
     status.phase = 'Running';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ObjectStore, StoreError, type WatchEvent } from '../../src/kube/store.js';
+import fc from 'fast-check';
+import { frozenCopy, ObjectStore, StoreError, type WatchEvent } from '../../src/kube/store.js';
 
 const pod = (name: string, extra: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, ...extra }, spec: {} });
 
@@ -59,3 +60,40 @@ describe('ObjectStore', () => {
     expect(log).toEqual(['1: MODIFIED Pod/a', '2: MODIFIED Pod/a (had old)', '1: DELETED Pod/a', '2: DELETED Pod/a (had old)']);
   });
 });
+
+describe('frozenCopy (the store\'s copy of what it is given)', () => {
+  const isDeepFrozen = (v: unknown): boolean =>
+    typeof v !== 'object' || v === null || (Object.isFrozen(v) && Object.values(v).every(isDeepFrozen));
+  /** No object of the copy is an unfrozen object of the input (frozen parts may be shared). */
+  const sharesOnlyFrozen = (a: unknown, b: unknown): boolean => {
+    if (typeof a !== 'object' || a === null) return true;
+    if (a === b) return Object.isFrozen(a);
+    return Object.keys(a).every((k) => sharesOnlyFrozen((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  };
+
+  it('equals structuredClone (values and key order), deep-frozen, sharing only frozen parts', () => {
+    fc.assert(fc.property(fc.jsonValue(), fc.boolean(), (v, freezeSome) => {
+      if (freezeSome && typeof v === 'object' && v !== null) for (const x of Object.values(v)) if (typeof x === 'object' && x !== null) deepFreezeForTest(x);
+      const c = frozenCopy(v);
+      expect(JSON.stringify(c)).toBe(JSON.stringify(structuredClone(v)));
+      expect(c).toStrictEqual(structuredClone(v));
+      expect(isDeepFrozen(c)).toBe(true);
+      expect(sharesOnlyFrozen(c, v)).toBe(true);
+    }));
+  });
+
+  it('keeps undefined-valued keys and copies class instances as structuredClone does', () => {
+    class P { x = 1; }
+    const c = frozenCopy({ a: undefined, p: new P(), d: new Date(0) }) as Record<string, unknown>;
+    expect(Object.keys(c)).toEqual(['a', 'p', 'd']);
+    expect(Object.getPrototypeOf(c.p)).toBe(Object.prototype);
+    expect(c.d).toBeInstanceOf(Date);
+    expect(Object.isFrozen(c.p)).toBe(true);
+    expect(() => frozenCopy({ f: () => 1 })).toThrow();
+  });
+});
+
+function deepFreezeForTest(v: object): void {
+  Object.freeze(v);
+  for (const x of Object.values(v)) if (typeof x === 'object' && x !== null) deepFreezeForTest(x);
+}
