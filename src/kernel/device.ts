@@ -12,6 +12,10 @@ import type { Skb } from './skb.js';
 import { macToString } from '../wire/bytes.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../trace/pcap.js';
+import { CowMap } from './cow-map.js';
+
+/** The conf of a device not yet in a namespace (shared, never written: a fork copies on write). */
+const NO_CONF = new CowMap<string, string>();
 
 export abstract class NetDevice {
   abstract readonly kind: string;
@@ -31,8 +35,11 @@ export abstract class NetDevice {
   master: NetDevice | null = null;
   /** Bridge port flag BR_HAIRPIN_MODE. */
   hairpin = false;
-  /** Per-device IPv4 sysctls (net.ipv4.conf.DEV.*), names as in /proc/sys. */
-  readonly conf = new Map<string, string>();
+  /**
+   * Per-device IPv4 sysctls (net.ipv4.conf.DEV.*), names as in /proc/sys: empty until the
+   * device is attached to a namespace, which forks its conf/default into it (copy-on-write).
+   */
+  conf: CowMap<string, string> = NO_CONF.fork();
   /** Link delay in ns applied when this device hands a frame to its link. */
   delay = 0;
   /** Link bandwidth in bits/s (0 = unlimited): serialisation delay = bytes*8/bps, frames queue behind each other. */

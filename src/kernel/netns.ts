@@ -13,6 +13,8 @@ import { Ipv4Stack } from './ipv4.js';
 import { Sockets } from './sockets.js';
 import { prefixMask } from '../wire/bytes.js';
 import { NeighTable } from './neigh.js';
+import { CowMap } from './cow-map.js';
+import type { RouteScope, RouteType } from './netlink.js';
 
 export interface IfAddr {
   addr: number;
@@ -53,6 +55,19 @@ export const DEV_CONF_DEFAULTS: Record<string, string> = {
   route_localnet: '0',
 };
 
+/** The defaults every namespace forks (never written: a fork copies them on its first write). */
+const NETNS_SYSCTLS = new CowMap(Object.entries(NETNS_SYSCTL_DEFAULTS));
+const DEV_CONFS = new CowMap(Object.entries(DEV_CONF_DEFAULTS));
+
+/**
+ * A route fib_add_ifaddr adds for `ifa` (proto kernel, src = the address). One object literal,
+ * so every such route has one hidden class (issue 9: built by spreading a shared base, each
+ * route got a map of its own — about 1.4 KB per pod).
+ */
+function kernelRoute(ifa: IfAddr, dst: number, prefix: number, type: RouteType, scope: RouteScope, table: number): Route {
+  return { gw: 0, dev: ifa.dev, metric: 0, onlink: false, src: ifa.addr, proto: 'kernel', dst, prefix, type, scope, table };
+}
+
 export class Netns {
   readonly devices = new Map<string, NetDevice>();
   readonly byIndex = new Map<number, NetDevice>();
@@ -85,12 +100,15 @@ export class Netns {
   readonly fib = new Fib();
   readonly neighs = new NeighTable();
   readonly hooks = new HookTable();
-  readonly sysctls = new Map<string, string>(Object.entries(NETNS_SYSCTL_DEFAULTS));
+  /** Copy-on-write forks of the defaults (cow-map.ts): a namespace that changes none holds no copy. */
+  readonly sysctls = NETNS_SYSCTLS.fork();
   /** net.ipv4.conf.all.*: combined with each device's own value (IN_DEV_ORCONF / IN_DEV_MAXCONF). */
-  readonly confAll = new Map<string, string>(Object.entries(DEV_CONF_DEFAULTS));
-  /** net.ipv4.conf.default.*: copied into a device's conf when it appears in this namespace. */
-  readonly confDefault = new Map<string, string>(Object.entries(DEV_CONF_DEFAULTS));
-  readonly stack: Ipv4Stack;
+  readonly confAll = DEV_CONFS.fork();
+  /** net.ipv4.conf.default.*: copied (forked) into a device's conf when it appears in this namespace. */
+  readonly confDefault = DEV_CONFS.fork();
+  private ipv4: Ipv4Stack | null = null;
+  /** The IPv4 data path, made on first use (its constructor is pure; most pods of a large cluster never see a packet). */
+  get stack(): Ipv4Stack { return this.ipv4 ??= new Ipv4Stack(this); }
   /**
    * nf_ct_attach's hook, set by conntrack when it is loaded in this namespace: a packet the stack
    * makes about another (an ICMP error) is made RELATED to the other's connection.
@@ -107,7 +125,6 @@ export class Netns {
       else this.sysctls.set(k, v);
     }
     this.forwarding = this.sysctls.get('net.ipv4.ip_forward') === '1';
-    this.stack = new Ipv4Stack(this);
     this.sockets = new Sockets(this);
   }
 
@@ -117,7 +134,7 @@ export class Netns {
 
   attach(dev: NetDevice): void {
     // inetdev_init: a new device starts from the namespace's conf/default values.
-    if (dev.conf.size === 0) for (const [k, v] of this.confDefault) dev.conf.set(k, v);
+    if (dev.conf.size === 0) dev.conf = this.confDefault.fork();
     this.devices.set(dev.name, dev);
     this.byIndex.set(dev.ifindex, dev);
     dev.netns = this;
@@ -170,22 +187,21 @@ export class Netns {
     const { addr, prefix, dev } = ifa;
     const mask = prefixMask(prefix);
     const net = (addr & mask) >>> 0;
-    const base = { gw: 0, dev, metric: 0, onlink: false, src: addr, proto: 'kernel' } as const;
     const hostScope = ifa.scope === 'host';
     if (!this.fib.find({ dst: addr, prefix: 32, table: RT_TABLE_LOCAL, type: 'local', dev })) {
-      this.fib.add({ ...base, dst: addr, prefix: 32, type: 'local', scope: 'host', table: RT_TABLE_LOCAL });
+      this.fib.add(kernelRoute(ifa, addr, 32, 'local', 'host', RT_TABLE_LOCAL));
     }
     if (hostScope) {
       if (prefix < 32 && !this.fib.find({ dst: net, prefix, table: RT_TABLE_LOCAL, dev })) {
-        this.fib.add({ ...base, dst: net, prefix, type: 'local', scope: 'host', table: RT_TABLE_LOCAL });
+        this.fib.add(kernelRoute(ifa, net, prefix, 'local', 'host', RT_TABLE_LOCAL));
       }
       return;
     }
     if (ifa.broadcast && !this.fib.find({ dst: ifa.broadcast, prefix: 32, table: RT_TABLE_LOCAL, type: 'broadcast', dev })) {
-      this.fib.add({ ...base, dst: ifa.broadcast, prefix: 32, type: 'broadcast', scope: 'link', table: RT_TABLE_LOCAL });
+      this.fib.add(kernelRoute(ifa, ifa.broadcast, 32, 'broadcast', 'link', RT_TABLE_LOCAL));
     }
     if (prefix < 32 && !this.fib.find({ dst: net, prefix, table: RT_TABLE_MAIN, dev, metric: 0 })) {
-      this.fib.add({ ...base, dst: net, prefix, type: 'unicast', scope: 'link', table: RT_TABLE_MAIN });
+      this.fib.add(kernelRoute(ifa, net, prefix, 'unicast', 'link', RT_TABLE_MAIN));
     }
   }
 
