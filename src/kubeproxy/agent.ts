@@ -15,10 +15,12 @@
  *    Both are logged on the node as those commands (lazily rendered).
  */
 import type { Node } from '../kernel/node.js';
-import { iptablesRestore, netfilterOf } from '../netfilter/index.js';
+import { netfilterOf } from '../netfilter/index.js';
+import { iptablesRestore as restoreInto } from '../netfilter/restore.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from './model.js';
-import { IptablesProxier, SharedProxyCache } from './iptables/index.js';
+import { SharedProxyCache } from './iptables/index.js';
 import { builtinJumpsInIssueOrder } from './iptables/build.js';
+import { proxierStatesOf, type ProxierState, type ProxierStates } from './iptables/states.js';
 import { SyncGate } from '../engine/sync-gate.js';
 
 /** Syncs writing more rules than this log a one-line summary instead of the restore text. */
@@ -29,10 +31,24 @@ export interface ProxyInput {
   endpoints: Map<string, EndpointInfo[]>;
 }
 
+/** kube-proxy's first-sync restore: the canary chains, then the jumps in the built-in chains (EnsureRule prepends). */
+function jumpsRestoreText(): string {
+  const lines = ['*mangle', ':KUBE-PROXY-CANARY - [0:0]', 'COMMIT', '*filter', ':KUBE-PROXY-CANARY - [0:0]'];
+  const jumps = builtinJumpsInIssueOrder();
+  for (const j of jumps) if (j.table === 'filter') lines.push(`-I ${j.chain} 1 ${j.args}`);
+  lines.push('COMMIT', '*nat', ':KUBE-PROXY-CANARY - [0:0]');
+  for (const j of jumps) if (j.table === 'nat') lines.push(`-I ${j.chain} 1 ${j.args}`);
+  lines.push('COMMIT');
+  return lines.join('\n') + '\n';
+}
+const JUMPS_TEXT = jumpsRestoreText();
+
 export class KubeProxyIptables {
-  readonly proxier: IptablesProxier;
   /** kube-proxy's BoundedFrequencyRunner (its minSyncPeriod half). */
   private readonly runner: SyncGate;
+  /** The cluster's proxier states; `state` is this node's (shared with every node that synced alike). */
+  private readonly states: ProxierStates;
+  private state: ProxierState | null = null;
   private jumped = false;
   /** Syncs done (for traces and tests). */
   syncs = 0;
@@ -46,7 +62,7 @@ export class KubeProxyIptables {
     /** Brings the shared cache up to date with the API objects (idempotent per change). */
     private readonly refreshCache: () => void,
   ) {
-    this.proxier = new IptablesProxier(cfg, cache);
+    this.states = proxierStatesOf(cache);
     this.runner = new SyncGate(node.world.sched, () => minSyncPeriod, () => this.doSync());
   }
 
@@ -76,34 +92,30 @@ export class KubeProxyIptables {
     this.runner.synced();
     this.syncs++;
     this.refreshCache();
-    const r = this.proxier.sync();
+    const t = this.states.sync(this.state, this.cfg, LOG_TEXT_MAX_RULES);
+    this.state = t.to;
+    const r = t.result;
     // The chains go in by reference (shared with every node whose chains are equal), as
-    // `iptables-restore --noflush` of kube-proxy's text would put them; the text itself is
-    // logged when it is small enough to be worth reading (rendered now: the proxier's text is
-    // only valid until its next sync).
-    const st = netfilterOf(this.node.host);
-    // One transaction, as kube-proxy's one restore of *filter and *nat is.
-    st.rules.replaceTables([{ table: 'filter', set: r.filter.set, deleted: r.filter.deleted }, { table: 'nat', set: r.nat.set, deleted: r.nat.deleted }]);
-    st.nf.refresh();
-    let rules = 0;
-    for (const c of r.filter.set) rules += c.rules.length;
-    for (const c of r.nat.set) rules += c.rules.length;
-    if (rules <= LOG_TEXT_MAX_RULES) {
-      const text = r.restoreText();
-      this.node.logCommand('host', `iptables-restore --noflush <<'EOF'\n${text.endsWith('\n') ? text : text + '\n'}EOF`);
+    // `iptables-restore --noflush` of kube-proxy's text would put them, in one transaction
+    // as kube-proxy's one restore of *filter and *nat is — made when the node's rules are
+    // first looked at (Ruleset.defer: most nodes of a 5,000-node run never are). The
+    // commands are logged now, in order with the node's other commands.
+    const rules = netfilterOf(this.node.host).rules;
+    const filter = r.filter, nat = r.nat;
+    rules.defer((rs) => rs.replaceTables([{ table: 'filter', set: filter.set, deleted: filter.deleted }, { table: 'nat', set: nat.set, deleted: nat.deleted }]));
+    if (t.text !== null) {
+      const text = t.text;
+      this.node.logCommand('host', () => `iptables-restore --noflush <<'EOF'\n${text.endsWith('\n') ? text : text + '\n'}EOF`);
     } else {
-      this.node.logCommand('host', `# kube-proxy sync: iptables-restore --noflush of ${rules} rules in ${r.filter.set.length + r.nat.set.length} chains (text not kept; \`podwire save iptables\` shows the result)`);
+      const n = r.filter.set.length + r.nat.set.length;
+      this.node.logCommand('host', `# kube-proxy sync: iptables-restore --noflush of ${t.rules} rules in ${n} chains (text not kept; \`podwire save iptables\` shows the result)`);
     }
     if (!this.jumped) {
       this.jumped = true;
       // kube-proxy's canary chains (a full resync follows if one vanishes), then the jumps.
-      const lines = ['*mangle', ':KUBE-PROXY-CANARY - [0:0]', 'COMMIT', '*filter', ':KUBE-PROXY-CANARY - [0:0]'];
-      const jumps = builtinJumpsInIssueOrder();
-      for (const j of jumps) if (j.table === 'filter') lines.push(`-I ${j.chain} 1 ${j.args}`);
-      lines.push('COMMIT', '*nat', ':KUBE-PROXY-CANARY - [0:0]');
-      for (const j of jumps) if (j.table === 'nat') lines.push(`-I ${j.chain} 1 ${j.args}`);
-      lines.push('COMMIT');
-      iptablesRestore(this.node, 'host', lines.join('\n') + '\n', { noflush: true });
+      const ipsets = netfilterOf(this.node.host).nf.ipsets;
+      rules.defer((rs) => restoreInto(rs, JUMPS_TEXT, { noflush: true, ipsets }));
+      this.node.logCommand('host', () => `iptables-restore --noflush <<'EOF'\n${JUMPS_TEXT}EOF`);
     }
     if (world.trace.on) {
       world.event(this.node.name, 'host', '', null, 'kube-proxy.sync',

@@ -47,7 +47,10 @@ export function netfilterOf(ns: Netns): NetfilterState {
         }
       },
       ruleText: (_table, chain, rule) => `-A ${chain}${cachedRuleText(rule)}`,
+      settle: () => rules.settle(),
     });
+    rules.onDefer = () => { nf.settleNeeded = true; };
+    rules.onSettled = () => { nf.settleNeeded = false; nf.refresh(); };
     st = { rules, nf };
     states.set(ns, st);
   }

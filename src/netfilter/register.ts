@@ -47,6 +47,8 @@ const REJECT_CODE: Record<Exclude<RejectWith, 'tcp-reset'>, number> = {
 export interface RulesSource {
   table(name: TableName): Table;
   ruleText(table: TableName, chain: string, rule: Rule): string;
+  /** Do the rules' deferred work now (Ruleset.defer); the source then calls `refresh`. */
+  settle(): void;
 }
 
 /**
@@ -94,6 +96,12 @@ export class NetfilterNs {
   readonly ipsets: Ipsets;
   /** Whether conntrack (and so NAT) runs in the namespace: see CT_MODULES; recomputed by `refresh`. */
   ctActive = false;
+  /**
+   * The rules have deferred work (Ruleset.defer): every hook function does it
+   * before looking at the packet, so the first packet through the namespace
+   * sees the rules (and `ctActive`) as if the work had been done when queued.
+   */
+  settleNeeded = false;
   /**
    * Rule annotations by chain name (in any table), set by the agent that owns
    * the chain: see RuleAnnotator. Consulted only by the tracer, for rules
@@ -209,6 +217,7 @@ export class NetfilterNs {
 
   /** Runs one table's chain for this hook; the kernel's verdict. */
   runTable(name: TableName, skb: Skb, state: NfHookState): NfVerdict {
+    if (this.settleNeeded) this.rules.settle();
     const table = this.rules.table(name);
     const chainName = HOOK_CHAIN[state.hook];
     if (!hooked(table.chains.get(chainName))) return NfVerdict.ACCEPT;
@@ -283,12 +292,14 @@ export class NetfilterNs {
    * them, at PREROUTING and OUTPUT; until the last one arrives they are held (stolen).
    */
   private defrag(skb: Skb, state: NfHookState): NfVerdict {
+    if (this.settleNeeded) this.rules.settle();
     if (!this.ctActive) return NfVerdict.ACCEPT;
     if (!(u16(skb.buf, skb.nh + 6) & 0x3fff)) return NfVerdict.ACCEPT;
     return this.ns.stack.defrag(skb, state.hook === NfHook.PRE_ROUTING ? 'ct_in' : 'ct_out') ? NfVerdict.ACCEPT : NfVerdict.STOLEN;
   }
 
   private conntrackIn(skb: Skb, state: NfHookState): NfVerdict {
+    if (this.settleNeeded) this.rules.settle();
     if (!this.ctActive) return NfVerdict.ACCEPT;
     const info = this.ct.inbound(skb, state.hook);
     const world = this.ns.node.world;
@@ -309,6 +320,7 @@ export class NetfilterNs {
   };
 
   private natHook(skb: Skb, state: NfHookState): NfVerdict {
+    if (this.settleNeeded) this.rules.settle();
     if (!this.ctActive) return NfVerdict.ACCEPT;
     const world = this.ns.node.world;
     const before = world.trace.on ? tupleText(skb) : '';
@@ -335,6 +347,7 @@ export class NetfilterNs {
   }
 
   private confirm(skb: Skb, state: NfHookState): NfVerdict {
+    if (this.settleNeeded) this.rules.settle();
     if (!this.ctActive) return NfVerdict.ACCEPT;
     if (this.ct.confirm(skb)) return NfVerdict.ACCEPT;
     state.reason = 'NETFILTER_DROP';

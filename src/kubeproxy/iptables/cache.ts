@@ -19,7 +19,7 @@ import type { Chain } from '../../netfilter/types.js';
 import type { EndpointInfo, ServicePortInfo } from '../model.js';
 import { servicePortName } from '../model.js';
 import { serviceChainNames, type ServiceChainNames } from '../names.js';
-import { buildPiece, cidrString, sortEndpoints, type Cidr, type Piece, type PieceProfile } from './build.js';
+import { buildPiece, cidrString, sortEndpoints, usesLocalEndpoints, type Cidr, type Piece, type PieceProfile } from './build.js';
 
 /** The key of a service port in the cache and in the endpoints map: `ns/name:portName/PROTO` (`ns/name/PROTO` when unnamed). */
 export function servicePortKey(sp: Pick<ServicePortInfo, 'namespace' | 'name' | 'portName' | 'protocol'>): string {
@@ -58,6 +58,8 @@ export class SharedProxyCache {
   /** Bumped by every change. */
   gen = 0;
   readonly services = new Map<string, SpState>();
+  /** Keys of the service ports whose rules may differ between nodes (Local traffic policies, LB source ranges): see proxierClassKey. */
+  readonly nodeDependent = new Set<string>();
   /** Endpoint lists by service port key (also for keys without a service yet). */
   readonly endpoints = new Map<string, readonly EndpointInfo[]>();
   /** kube-proxy's totalEndpoints: endpoints of the service ports that exist (large-cluster mode above 1000). */
@@ -91,6 +93,8 @@ export class SharedProxyCache {
     if (old && old.sp === sp) return;
     if (!old) this.totalEndpoints += this.epCount(key);
     this.touch(key);
+    if (usesLocalEndpoints(sp) || (sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0)) this.nodeDependent.add(key);
+    else this.nodeDependent.delete(key);
     this.services.set(key, {
       key, sortKey: serviceSortKey(sp), nsName: `${sp.namespace}/${sp.name}`, sp, rawEps: this.endpoints.get(key),
       names: old && old.sp.namespace === sp.namespace && old.sp.name === sp.name && old.sp.portName === sp.portName && old.sp.protocol === sp.protocol ? old.names : serviceChainNames(sp),
@@ -102,6 +106,7 @@ export class SharedProxyCache {
     if (!this.services.has(key)) return;
     this.totalEndpoints -= this.epCount(key);
     this.services.delete(key);
+    this.nodeDependent.delete(key);
     this.touch(key);
   }
 

@@ -21,7 +21,7 @@
 import type { Chain, Rule } from '../../netfilter/types.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from '../model.js';
 import {
-  builtinJumps, buildFixed, effectiveLocalhostNodePorts, userChain, variantKey, cidrContains,
+  builtinJumps, buildFixed, effectiveLocalhostNodePorts, userChain, variantKey, cidrContains, nodePortAddressInfo,
   type BuiltinJump, type FixedRules, type Piece, type PieceProfile,
 } from './build.js';
 import { SharedProxyCache, type ProfileCache, type SpState } from './cache.js';
@@ -61,9 +61,20 @@ const TOPS: readonly { k: TopName; table: 'filter' | 'nat'; name: string }[] = [
   { k: 'nNodePorts', table: 'nat', name: 'KUBE-NODEPORTS' },
 ];
 
+/**
+ * What of the configuration the fixed rules depend on: the node's addresses only when
+ * nodePortAddresses restricts NodePorts to some CIDRs (KUBE-SERVICES then ends with one
+ * `-d <node IP>` rule per address inside them); with the default (all local addresses)
+ * every node's fixed rules are the same objects.
+ */
+function fixedKey(cfg: ProxierConfig): string {
+  const ips = nodePortAddressInfo(cfg).matchAll ? null : cfg.nodeIPs;
+  return JSON.stringify([cfg.masqueradeBit, cfg.randomFully, cfg.conntrackTcpBeLiberal, cfg.localhostNodePorts, cfg.nodePortAddresses, ips]);
+}
+
 const fixedCache = new Map<string, FixedRules>();
 function fixedFor(cfg: ProxierConfig): FixedRules {
-  const k = JSON.stringify([cfg.masqueradeBit, cfg.randomFully, cfg.conntrackTcpBeLiberal, cfg.localhostNodePorts, cfg.nodePortAddresses, cfg.nodeIPs]);
+  const k = fixedKey(cfg);
   let f = fixedCache.get(k);
   if (!f) { f = buildFixed(cfg); fixedCache.set(k, f); }
   return f;
@@ -85,8 +96,8 @@ export class IptablesProxier {
   /** The piece at each position of `order` (so composing walks an array, not the map). */
   private orderPieces: Piece[] = [];
   /** Per top-level chain: its rules in service order (without the fixed tail) and each piece's count. */
-  private topRules = new Map<TopName, Rule[]>();
-  private lens = new Map<TopName, number[]>();
+  private readonly topRules = new Map<TopName, Rule[]>();
+  private readonly lens = new Map<TopName, number[]>();
   /** Service ports whose piece is node-specific (non-empty variant): key → variant. */
   private variants = new Map<string, string>();
   private pieces = new Map<string, { st: SpState; piece: Piece; variant: string }>();
@@ -97,6 +108,31 @@ export class IptablesProxier {
     this.cache = cache;
     this.fixed = fixedFor(cfg);
     this.nodeIP = cfg.nodeIPs[0];
+  }
+
+  /**
+   * A proxier in this one's state (as if it had made the same syncs) for the node of `cfg`,
+   * which must be in the same class (proxierClassKey): the next sync of either leaves the
+   * other as it was. Copies the per-service-port tables, not the pieces (immutable, shared).
+   */
+  clone(cfg: ProxierConfig): IptablesProxier {
+    const p = new IptablesProxier(cfg, this.cache);
+    p.profileKey = this.profileKey;
+    p.pc = this.pc;
+    p.lastGen = this.lastGen;
+    p.order = this.order.slice();
+    p.orderPieces = this.orderPieces.slice();
+    for (const [k, v] of this.topRules) p.topRules.set(k, v.slice());
+    for (const [k, v] of this.lens) p.lens.set(k, v.slice());
+    p.variants = new Map(this.variants);
+    p.pieces = new Map(this.pieces);
+    p.top = new Map(this.top);
+    return p;
+  }
+
+  /** The piece profile of a sync now (large-cluster mode follows the cache's endpoint count). */
+  static profileOf(cfg: ProxierConfig, cache: SharedProxyCache): PieceProfile {
+    return { localCIDR: cfg.clusterCIDR, masqueradeAll: cfg.masqueradeAll, largeCluster: cache.totalEndpoints > LARGE_CLUSTER_ENDPOINTS };
   }
 
   /** The chains this node has now (fixed, top-level and per-service), per table. */
@@ -116,10 +152,7 @@ export class IptablesProxier {
   sync(services?: Iterable<ServicePortInfo>, endpoints?: ReadonlyMap<string, readonly EndpointInfo[]>): ProxierSync {
     const cache = this.cache;
     if (services) cache.apply(services, endpoints ?? new Map());
-    const prof: PieceProfile = {
-      localCIDR: this.cfg.clusterCIDR, masqueradeAll: this.cfg.masqueradeAll,
-      largeCluster: cache.totalEndpoints > LARGE_CLUSTER_ENDPOINTS,
-    };
+    const prof = IptablesProxier.profileOf(this.cfg, cache);
     const pk = SharedProxyCache.profileKey(prof);
     let changedKeys = pk === this.profileKey ? cache.changedSince(this.lastGen) : null;
     const full = changedKeys === null;
@@ -342,6 +375,29 @@ export class IptablesProxier {
 }
 
 const EMPTY: readonly Rule[] = [];
+
+/**
+ * The class of a node's proxier: nodes of one class make the same syncs from the same
+ * cache state — the same chains (the very objects), the same deletions, the same restore
+ * text — so one proxier state can stand for all of them (see ProxierStates). The
+ * configuration apart from the node's name (and its addresses, unless nodePortAddresses
+ * makes the fixed rules depend on them), and the node's variant of every node-dependent
+ * service port (Local traffic policies, loadBalancerSourceRanges containing the node):
+ * in a cluster of Cluster-policy Services every node is in one class.
+ */
+export function proxierClassKey(cfg: ProxierConfig, cache: SharedProxyCache): string {
+  let k = fixedKey(cfg) + '|' + JSON.stringify([cfg.clusterCIDR ?? null, cfg.masqueradeAll]);
+  if (cache.nodeDependent.size === 0) return k;
+  const pc = cache.profile(IptablesProxier.profileOf(cfg, cache));
+  const ip = cfg.nodeIPs[0];
+  for (const key of cache.nodeDependent) {
+    const st = cache.services.get(key);
+    if (!st) continue;
+    const v = variantKey(st.sp, cache.entry(pc, st).sorted, cfg.nodeName, ip);
+    if (v) k += `|${key}=${v}`;
+  }
+  return k;
+}
 
 /** One piece's rules for top-level chain `k` (the property named literally: see collect). */
 function rulesOf(p: Piece, k: TopName): readonly Rule[] {
