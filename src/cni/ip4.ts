@@ -62,7 +62,20 @@ export function inSubnet(ip: number, net: number, prefix: number): boolean {
 
 /** Lower-case colon-separated MAC, as Go's net.HardwareAddr.String(). */
 export function formatMac(mac: Uint8Array): string {
-  return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+  if (mac.length === 0) return '';
+  let s = HEX2[mac[0]];
+  for (let i = 1; i < mac.length; i++) s += ':' + HEX2[mac[i]];
+  return s;
+}
+
+/** Two lower-case hex digits of each byte value (formatMac and hex text of bytes, per pod: a table, not toString/padStart). */
+export const HEX2: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+/** Bytes as lower-case hex text without separators (a container ID). */
+export function hexOf(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += HEX2[bytes[i]];
+  return s;
 }
 
 /** Parse "aa:bb:cc:dd:ee:ff" (or with '-'); null when malformed. */

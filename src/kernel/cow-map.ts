@@ -19,17 +19,17 @@ export class CowMap<K, V> implements Map<K, V> {
   /** How many keys of `own` are not in `base`. */
   private added = 0;
 
-  constructor(entries?: Iterable<readonly [K, V]>) {
-    this.base = new Map(entries);
+  /** A map of `entries`; with `shares`, a fork reading that (shared) map. */
+  constructor(entries?: Iterable<readonly [K, V]> | null, shares?: Map<K, V>) {
+    if (shares) { this.base = shares; this.shared = true; }
+    else this.base = new Map(entries ?? undefined);
   }
 
   /** A map with the same entries that shares them with this one; a change to either stays its own. */
   fork(): CowMap<K, V> {
     this.flatten();
-    const f = new CowMap<K, V>();
-    f.base = this.base;
-    f.shared = this.shared = true;
-    return f;
+    this.shared = true;
+    return new CowMap<K, V>(null, this.base);
   }
 
   /** Folds the own changes into a base of this map's own (copying a shared base). */

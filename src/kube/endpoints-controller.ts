@@ -109,8 +109,8 @@ interface PodView {
   addr?: Dict;
   /** The last EndpointSlice endpoint made for this pod (frozen) and what it was made from. */
   sliceEp?: { ready: boolean; hostname: string | undefined; zone: string | undefined; ep: Dict };
-  /** Named target ports resolved on this pod ("name/protocol" → container port). */
-  named?: Map<string, number | undefined>;
+  /** Named target ports resolved on this pod (per service port of a stored Service version). */
+  named?: Map<ServicePort, number | undefined>;
 }
 
 /** Stored objects are frozen: one view per stored Pod. */
@@ -150,11 +150,10 @@ function makePodView(o: Obj): PodView {
 /** findPort on a pod view: named ports resolved once per pod (the stored Pod is immutable). */
 function podPort(p: PodView, sp: ServicePort): number | undefined {
   if (typeof sp.targetPort === 'number') return sp.targetPort;
-  const k = `${sp.targetPort}/${sp.protocol}`;
   const named = (p.named ??= new Map());
-  if (named.has(k)) return named.get(k);
+  if (named.has(sp)) return named.get(sp);
   const n = findPort(p.body, sp);
-  named.set(k, n);
+  named.set(sp, n);
   return n;
 }
 
@@ -327,13 +326,15 @@ function sliceEndpoint(p: PodView, ready: boolean, hostname: string | undefined,
  * same container port shares them (in the stored objects too), and their keys are memoised.
  */
 class PortMemo {
-  private readonly epPorts = new Map<string, Dict>();
+  /** By service port index × 65536 + container port. */
+  private readonly epPorts = new Map<number, Dict>();
+  /** By the resolved container ports ("" for none), joined with commas. */
   private readonly slices = new Map<string, { ports: Dict[]; key: string }>();
   constructor(private readonly svc: Service) {}
 
   /** The Endpoints port of service port `i` resolved to container port `n`. */
   endpointsPort(i: number, n: number): Dict {
-    const k = `${i}:${n}`;
+    const k = i * 65536 + n;
     let d = this.epPorts.get(k);
     if (!d) {
       const sp = this.svc.ports[i];
@@ -346,7 +347,7 @@ class PortMemo {
 
   /** The EndpointSlice ports of a pod whose service ports resolved to `resolved` (undefined: not offered), and their key. */
   slicePorts(resolved: readonly (number | undefined)[]): { ports: Dict[]; key: string } {
-    const k = resolved.join(',');
+    const k = resolved.length === 1 ? (resolved[0] === undefined ? '' : String(resolved[0])) : resolved.join(',');
     let e = this.slices.get(k);
     if (!e) {
       const ports: Dict[] = [];

@@ -10,6 +10,7 @@ import { Node } from '../kernel/node.js';
 import { Segment } from '../kernel/devices/nic.js';
 import { cmdAdd, cmdDel, defaultBridgeConflist, parseConflist, resolveFlannel, type BridgeNetConf, type NetworkConfigList, CniConfigError } from '../cni/index.js';
 import { ipToString, parseIp, prefixMask } from '../wire/bytes.js';
+import { hexOf } from '../cni/ip4.js';
 import { InputError } from './errors.js';
 import type { Cidr, ContainerPortSpec, PodSpec, Scenario, SourcePos } from './types.js';
 import { startServers } from './apps.js';
@@ -390,7 +391,7 @@ function overlaps(a: number, ap: number, b: number, bp: number): boolean {
 }
 
 function hex(b: Uint8Array): string {
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return hexOf(b);
 }
 
 /** A validated IPv4 text (from a stored object or a CNI result) as a number. */
