@@ -12,6 +12,12 @@
  *   kubeproxy.add1.10k    one more Service (10 endpoints) on top of 10,000: cache update,
  *                         partial sync (KUBE-SERVICES and the new chains), replaceTables as
  *                         the agent does; 100 adds per run, reported per add.
+ *   kubeproxy.cluster.10k the first sync of every node of a 5,000-node cluster (1,000 with
+ *                         --quick) at 10,000 Services, as the agents make it: through
+ *                         ProxierStates (one proxier sync for the class every node is in)
+ *                         and Ruleset.defer (each node's rule set written when first read);
+ *                         per node. Extras: the heap per node, and `materialiseMs` — one
+ *                         node's deferred rule set made (what its first packet pays).
  *   kubeproxy.conn.N      connections/s through KUBE-SERVICES: the SYN of a new connection
  *                         to the last Service written, through PRE_ROUTING, FORWARD and
  *                         POST_ROUTING of a node holding the proxier's rules (conntrack,
@@ -26,6 +32,8 @@ import type { NetDevice } from '../src/kernel/device.js';
 import { netfilterOf } from '../src/netfilter/index.js';
 import { Ruleset } from '../src/netfilter/ruleset.js';
 import { IptablesProxier, SharedProxyCache, servicePortKey } from '../src/kubeproxy/iptables/index.js';
+import { ProxierStates } from '../src/kubeproxy/iptables/states.js';
+import { LOG_TEXT_MAX_RULES } from '../src/kubeproxy/agent.js';
 import { DEFAULT_PROXIER_CONFIG, type EndpointInfo, type ProxierConfig, type ServicePortInfo } from '../src/kubeproxy/model.js';
 import type { BenchOptions, BenchSpec } from './harness.js';
 import { benchNode, KERNEL_NS_PER_RULE, tcpSkb } from './netfilter.js';
@@ -230,8 +238,53 @@ function connSpec(o: BenchOptions, n: number, label: string): BenchSpec {
   };
 }
 
+function clusterSpec(o: BenchOptions): BenchSpec {
+  const n = 10_000, nodes = o.quick ? 1_000 : 5_000;
+  interface Ctx { states: ProxierStates; firstMs: number; heapPerNode: number; materialiseMs: number }
+  const defer = (rs: Ruleset, r: ReturnType<IptablesProxier['sync']>) =>
+    rs.defer((q) => q.replaceTables([{ table: 'filter', set: r.filter.set, deleted: r.filter.deleted }, { table: 'nat', set: r.nat.set, deleted: r.nat.deleted }]));
+  return {
+    name: 'kubeproxy.cluster.10k',
+    description: `the first sync of ${nodes} nodes' kube-proxy at ${n} Services (× ${ENDPOINTS}) after the first node's: ProxierStates + deferred rule sets, per node`,
+    mode: 'time-per', workUnit: 'node',
+    params: { services: n, endpointsPerService: ENDPOINTS, nodes },
+    warmup: 0, runs: o.quick ? 2 : 3,
+    setup: (): Ctx => {
+      const input = cluster(n);
+      const cache = new SharedProxyCache();
+      cache.apply(input.ports, input.endpoints);
+      const states = new ProxierStates(cache);
+      const t0 = performance.now();
+      const first = new Ruleset();
+      defer(first, states.sync(null, config(1), LOG_TEXT_MAX_RULES).result);
+      const firstMs = performance.now() - t0;
+      // The heap a further node takes (measured here: the forced GCs would dominate a timed run).
+      const h0 = heapUsed();
+      const probe: Ruleset[] = [];
+      for (let i = 0; i < 500; i++) { const rs = new Ruleset(); defer(rs, states.sync(null, config(nodes + i + 1), LOG_TEXT_MAX_RULES).result); probe.push(rs); }
+      const heapPerNode = (heapUsed() - h0) / probe.length;
+      // What the first packet through a node pays: its deferred rule set made.
+      const t1 = performance.now();
+      first.settle();
+      const materialiseMs = performance.now() - t1;
+      return { states, firstMs, heapPerNode, materialiseMs };
+    },
+    run: (x) => {
+      const { states, firstMs, heapPerNode, materialiseMs } = x as Ctx;
+      const sets: Ruleset[] = [];
+      for (let i = 1; i < nodes; i++) {
+        const rs = new Ruleset();
+        defer(rs, states.sync(null, config(i + 1), LOG_TEXT_MAX_RULES).result);
+        sets.push(rs);
+      }
+      return { work: nodes - 1, extra: { proxierSyncs: states.stats.syncs, firstNodeMs: firstMs, 'heap KB per node': heapPerNode / 1024, materialiseMs } };
+    },
+  };
+}
+
 export function kubeproxyBenches(o: BenchOptions): BenchSpec[] {
   return [
+    clusterSpec(o),
     buildSpec(o, 1_000, '1k'), buildSpec(o, 10_000, '10k'),
     nodeSpec(o, 1_000, '1k'), nodeSpec(o, 10_000, '10k'),
     addSpec(o),
