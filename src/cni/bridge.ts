@@ -42,7 +42,7 @@ import type { Rng } from '../engine/rng.js';
 import { NetlinkError, type Netlink } from '../kernel/netlink.js';
 import type { BridgeNetConf, DnsConfig, IpamRouteConfig } from './conflist.js';
 import { HostLocalDisk, HostLocalIpam, type IpamIPConfig } from './host-local.js';
-import { formatIPv4, formatMac, networkOf, parseCidr4, parseMac } from './ip4.js';
+import { formatIPv4, formatMac, hexOf, networkOf, parseCidr4, parseMac } from './ip4.js';
 
 /** A CNI error result (`{code, msg, details}`); code 999 is the spec's generic/internal error. */
 export class CniError extends Error {
@@ -203,7 +203,7 @@ function sysctlBestEffort(nl: Netlink, netns: string, key: string, value: string
 }
 
 function vethName(rng: Rng): string {
-  return `veth${Array.from(rng.bytes(4), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  return `veth${hexOf(rng.bytes(4))}`;
 }
 
 function notModelled(conf: BridgeNetConf): void {

@@ -109,8 +109,9 @@ interface PodView {
   addr?: Dict;
   /** The last EndpointSlice endpoint made for this pod (frozen) and what it was made from. */
   sliceEp?: { ready: boolean; hostname: string | undefined; zone: string | undefined; ep: Dict };
-  /** Named target ports resolved on this pod (per service port of a stored Service version). */
-  named?: Map<ServicePort, number | undefined>;
+  /** The last named target port resolved on this pod (a service port of a stored Service version) and its container port. */
+  namedSp?: ServicePort;
+  namedPort?: number;
 }
 
 /** Stored objects are frozen: one view per stored Pod. */
@@ -147,13 +148,14 @@ function makePodView(o: Obj): PodView {
   };
 }
 
-/** findPort on a pod view: named ports resolved once per pod (the stored Pod is immutable). */
+/** findPort on a pod view: the last named port resolved is remembered (the stored Pod is immutable). */
 function podPort(p: PodView, sp: ServicePort): number | undefined {
   if (typeof sp.targetPort === 'number') return sp.targetPort;
-  const named = (p.named ??= new Map());
-  if (named.has(sp)) return named.get(sp);
+  // One entry: a pod is usually behind one Service with one named port (a Map per pod would cost more than the walk it saves otherwise).
+  if (p.namedSp === sp) return p.namedPort;
   const n = findPort(p.body, sp);
-  named.set(sp, n);
+  p.namedSp = sp;
+  p.namedPort = n;
   return n;
 }
 

@@ -50,6 +50,10 @@ import { parseResolvConf, resolve as dnsResolve, resolvConfFor, type DnsPolicy, 
 
 const NS = 1e9;
 
+/** The Ready conditions podwire writes, frozen: the store shares them between pods instead of copying. */
+const READY_TRUE = Object.freeze({ type: 'Ready', status: 'True' });
+const READY_FALSE = Object.freeze({ type: 'Ready', status: 'False' });
+
 /** The namespaces every cluster has before any user object. */
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
@@ -203,16 +207,26 @@ export class ControlPlane {
     const meta = { ...(body.metadata as Obj | undefined), name: spec.name, namespace: spec.namespace, labels: spec.labels };
     const status = { ...(body.status as Obj | undefined) } as Obj;
     status.phase = 'Running';
-    status.podIP = ipToString(ip);
-    status.podIPs = [{ ip: ipToString(ip) }];
-    status.hostIP = ipToString(this.cl.machineIPs.get(spec.nodeName)!);
+    // One string for the pod's IP and one per node for its host IP, shared by the stored objects (issue 9: 150,000 pods).
+    const ipText = ipToString(ip);
+    status.podIP = ipText;
+    status.podIPs = [{ ip: ipText }];
+    status.hostIP = this.hostIPText(spec.nodeName);
     const given = (status.conditions as Obj[] | undefined)?.find((c) => c.type === 'Ready');
     const isReady = ready ?? (given ? given.status === 'True' : true);
     const others = ((status.conditions as Obj[] | undefined) ?? []).filter((c) => c.type !== 'Ready');
-    status.conditions = [...others, { type: 'Ready', status: isReady ? 'True' : 'False' }];
+    status.conditions = [...others, isReady ? READY_TRUE : READY_FALSE];
     // The scheduler's binding: a pod podwire creates itself (CoreDNS) has no manifest spec to carry it.
     const podSpec = { ...(body.spec as Obj | undefined), nodeName: spec.nodeName };
     return { ...body, apiVersion: 'v1', kind: 'Pod', metadata: meta, spec: podSpec, status };
+  }
+
+  private readonly hostIPs = new Map<string, string>();
+
+  private hostIPText(node: string): string {
+    let t = this.hostIPs.get(node);
+    if (t === undefined) this.hostIPs.set(node, (t = ipToString(this.cl.machineIPs.get(node)!)));
+    return t;
   }
 
   private publishPod(spec: PodSpec, ip: number): void {
