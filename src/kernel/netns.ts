@@ -68,19 +68,27 @@ function kernelRoute(ifa: IfAddr, dst: number, prefix: number, type: RouteType, 
   return { gw: 0, dev: ifa.dev, metric: 0, onlink: false, src: ifa.addr, proto: 'kernel', dst, prefix, type, scope, table };
 }
 
+/** Above this many addresses a namespace indexes them (see Netns.addrIdx). */
+const ADDR_INDEX_FROM = 8;
+
 export class Netns {
   readonly devices = new Map<string, NetDevice>();
-  readonly byIndex = new Map<number, NetDevice>();
   readonly addrs: IfAddr[] = [];
   /**
    * `addrs` indexed by address (how many entries carry it) and by broadcast address: the
    * kernel's inet_lookup_ifaddr_rcu is a hash lookup, and a node in kube-proxy's ipvs mode has
    * one address per Service on kube-ipvs0 — a scan per packet would grow with the Services.
+   * Built once the namespace has more than ADDR_INDEX_FROM addresses (a pod has two: a scan
+   * of them is as fast and two Maps per pod cost 370 bytes, issue 9), kept from then on.
    */
-  private readonly addrIdx = new Map<number, number>();
-  private readonly bcastIdx = new Map<number, IfAddr[]>();
+  private addrIdx: Map<number, number> | null = null;
+  private bcastIdx: Map<number, IfAddr[]> | null = null;
 
   private indexAddr(ifa: IfAddr, add: boolean): void {
+    if (this.addrIdx === null || this.bcastIdx === null) {
+      if (add && this.addrs.length > ADDR_INDEX_FROM) this.buildAddrIndex();
+      return;
+    }
     const n = (this.addrIdx.get(ifa.addr) ?? 0) + (add ? 1 : -1);
     if (n > 0) this.addrIdx.set(ifa.addr, n); else this.addrIdx.delete(ifa.addr);
     const l = this.bcastIdx.get(ifa.broadcast);
@@ -88,14 +96,35 @@ export class Netns {
     else if (l) { const i = l.indexOf(ifa); if (i >= 0) l.splice(i, 1); if (!l.length) this.bcastIdx.delete(ifa.broadcast); }
   }
 
+  /** The indexes of every address in `addrs` (called with the newest already in it). */
+  private buildAddrIndex(): void {
+    const byAddr = new Map<number, number>(), byBcast = new Map<number, IfAddr[]>();
+    for (const a of this.addrs) {
+      byAddr.set(a.addr, (byAddr.get(a.addr) ?? 0) + 1);
+      const l = byBcast.get(a.broadcast);
+      if (l) l.push(a); else byBcast.set(a.broadcast, [a]);
+    }
+    this.addrIdx = byAddr;
+    this.bcastIdx = byBcast;
+  }
+
   /** Whether `ip` is one of this namespace's addresses (on any device). */
-  hasAddr(ip: number): boolean { return this.addrIdx.has(ip); }
+  hasAddr(ip: number): boolean {
+    if (this.addrIdx !== null) return this.addrIdx.has(ip);
+    for (const a of this.addrs) if (a.addr === ip) return true;
+    return false;
+  }
 
   /** Whether `ip` is the broadcast address of an address on `dev`. */
   isBroadcastOn(dev: NetDevice, ip: number): boolean {
-    const l = this.bcastIdx.get(ip);
-    if (l) for (const a of l) if (a.dev === dev) return true;
+    const l = this.bcastIdx !== null ? this.bcastIdx.get(ip) : this.addrs;
+    if (l) for (const a of l) if (a.dev === dev && a.broadcast === ip) return true;
     return false;
+  }
+
+  /** Devices by ifindex (made on demand: nothing on the data path asks for it). */
+  get byIndex(): Map<number, NetDevice> {
+    return new Map([...this.devices.values()].map((d) => [d.ifindex, d]));
   }
   readonly fib = new Fib();
   readonly neighs = new NeighTable();
@@ -136,13 +165,11 @@ export class Netns {
     // inetdev_init: a new device starts from the namespace's conf/default values.
     if (dev.conf.size === 0) dev.conf = this.confDefault.fork();
     this.devices.set(dev.name, dev);
-    this.byIndex.set(dev.ifindex, dev);
     dev.netns = this;
   }
 
   detach(dev: NetDevice): void {
     this.devices.delete(dev.name);
-    this.byIndex.delete(dev.ifindex);
     this.fib.remove((r) => r.dev === dev, dev);
     for (let i = this.addrs.length - 1; i >= 0; i--) if (this.addrs[i].dev === dev) { this.indexAddr(this.addrs[i], false); this.addrs.splice(i, 1); }
     this.neighs.deleteOnDev(dev, () => true);
