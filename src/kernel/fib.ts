@@ -201,12 +201,22 @@ const usableRoute = (r: Route): boolean => r.dev === null || r.dev.up || r.alive
 export class Fib {
   private readonly local = new Table();
   private readonly main = new Table();
-  private readonly tables = new Map<number, Table>([[RT_TABLE_LOCAL, this.local], [RT_TABLE_MAIN, this.main]]);
+  /** Tables other than local and main, in creation order (null while none: a Map per namespace saved, issue 9). */
+  private extra: Map<number, Table> | null = null;
+
+  private existing(id: number): Table | undefined {
+    return id === RT_TABLE_LOCAL ? this.local : id === RT_TABLE_MAIN ? this.main : this.extra?.get(id);
+  }
 
   private table(id: number): Table {
-    let t = this.tables.get(id);
-    if (!t) { t = new Table(); this.tables.set(id, t); }
+    let t = this.existing(id);
+    if (!t) { t = new Table(); (this.extra ??= new Map()).set(id, t); }
     return t;
+  }
+
+  /** Every table: local, main, then the others in creation order. */
+  private all(): Table[] {
+    return this.extra ? [this.local, this.main, ...this.extra.values()] : [this.local, this.main];
   }
 
   add(r: Route): void { this.table(r.table).add(r); }
@@ -219,7 +229,7 @@ export class Fib {
 
   /** Finds an exact route (same table, dst/prefix, metric, and dev/gw/type when given). */
   find(r: Partial<Route> & { dst: number; prefix: number; table: number }): Route | undefined {
-    return this.tables.get(r.table)?.at(r.dst, r.prefix)?.find((x) =>
+    return this.existing(r.table)?.at(r.dst, r.prefix)?.find((x) =>
       (r.metric === undefined || x.metric === r.metric) &&
       (r.dev === undefined || r.dev === null || x.dev === r.dev) &&
       (r.gw === undefined || r.gw === 0 || x.gw === r.gw) &&
@@ -229,13 +239,13 @@ export class Fib {
   /** Removes the routes `pred` selects; `dev`, when given, says every one of them is through it. */
   remove(pred: (r: Route) => boolean, dev?: NetDevice): Route[] {
     const out: Route[] = [];
-    for (const t of this.tables.values()) out.push(...t.remove(pred, dev));
+    for (const t of this.all()) out.push(...t.remove(pred, dev));
     return out;
   }
 
   /** Removes the routes of `table` to exactly dst/prefix that `pred` selects. */
   removeAt(table: number, dst: number, prefix: number, pred: (r: Route) => boolean): Route[] {
-    return this.tables.get(table)?.removeAt(dst, prefix, pred) ?? [];
+    return this.existing(table)?.removeAt(dst, prefix, pred) ?? [];
   }
 
   /**
@@ -244,9 +254,8 @@ export class Fib {
    */
   lookup(ip: number): Route | null {
     const r = this.local.lookup(ip, usableRoute) ?? this.main.lookup(ip, usableRoute);
-    if (r || this.tables.size === 2) return r;
-    for (const [id, t] of this.tables) {
-      if (id === RT_TABLE_LOCAL || id === RT_TABLE_MAIN) continue;
+    if (r || this.extra === null) return r;
+    for (const t of this.extra.values()) {
       const x = t.lookup(ip, usableRoute);
       if (x) return x;
     }
@@ -259,7 +268,7 @@ export class Fib {
   }
 
   routes(table: number): Route[] {
-    return this.tables.get(table)?.all() ?? [];
+    return this.existing(table)?.all() ?? [];
   }
 }
 

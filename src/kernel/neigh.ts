@@ -85,8 +85,17 @@ export function formatNeigh(n: Neigh): string {
  * use. It has the Map operations the stack and tests use; a change to a shared key
  * detaches the mesh first (copy-on-write).
  */
+/** The own entries of a table that has none yet: shared, never written (issue 9: most pods never resolve a neighbour). */
+const NO_NEIGHS: ReadonlyMap<number, Neigh> = new Map<number, Neigh>();
+
 export class NeighTable {
-  private readonly own = new Map<number, Neigh>();
+  private own = NO_NEIGHS as Map<number, Neigh>;
+
+  /** The own entries' Map, made on the first write. */
+  private ownForWrite(): Map<number, Neigh> {
+    if (this.own === NO_NEIGHS) this.own = new Map();
+    return this.own;
+  }
   /** Stamps of the keys added while a mesh is attached (merged listing order). */
   private stamps: Map<number, number> | null = null;
   shared: MeshView | null = null;
@@ -134,7 +143,7 @@ export class NeighTable {
       const base = v.dev.ifindex * 0x1_0000_0000;
       if (k >= base && k < base + 0x1_0000_0000) v.claim(CLAIM_NEIGH, k - base);
     }
-    this.own.set(k, n);
+    this.ownForWrite().set(k, n);
     return this;
   }
 
@@ -187,8 +196,9 @@ export class NeighTable {
   detachShared(v: MeshView): void {
     if (this.shared !== v) return;
     const merged = this.merged(v);
-    this.own.clear();
-    for (const [k, n] of merged) this.own.set(k, n);
+    const own = this.ownForWrite();
+    own.clear();
+    for (const [k, n] of merged) own.set(k, n);
     this.shared = null;
     this.stamps = null;
   }
