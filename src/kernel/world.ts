@@ -41,16 +41,18 @@ export class World {
 
   /** Emits one trace event (callers check `world.trace.on` first when building `detail` costs). */
   event(node: string, netns: string, dev: string, skb: Skb | null, stage: string, detail: string, verdict?: Verdict, reason?: DropReason): void {
+    // Every field in one literal (absent ones undefined, as TraceEvent allows): one object shape
+    // for all events, so the sinks' property loads stay monomorphic.
     const ev: TraceEvent = {
       time: this.sched.now,
       node, netns, dev,
       packetId: skb ? skb.id : 0,
       innerId: skb ? skb.innerId : 0,
       stage, detail,
+      verdict: verdict || undefined,
+      reason: reason || undefined,
+      flow: skb && skb.flow ? skb.flow : undefined,
     };
-    if (verdict) ev.verdict = verdict;
-    if (reason) ev.reason = reason;
-    if (skb && skb.flow) ev.flow = skb.flow;
     this.trace.emit(ev);
   }
 }

@@ -8,12 +8,76 @@ import type { TraceEvent, TraceSink } from './events.js';
 import { formatTime } from '../engine/time.js';
 
 export function renderText(ev: TraceEvent): string {
-  const where = ev.dev ? `${ev.node}/${ev.netns}/${ev.dev}` : `${ev.node}/${ev.netns}`;
-  const id = ev.packetId ? `#${ev.packetId}${ev.innerId ? `(⊃#${ev.innerId})` : ''}` : '-';
-  const indent = ev.innerId ? '  ' : '';
+  const id = ev.innerId ? innerIdText(ev.packetId, ev.innerId) : ev.packetId ? idText(ev.packetId) : '-     ';
   const verdict = ev.verdict ? ` → ${ev.verdict.toUpperCase()}${ev.reason ? ` (${ev.reason})` : ''}` : '';
   const flow = ev.flow ? ` [${ev.flow}]` : '';
-  return `${formatTime(ev.time)} ${indent}${id.padEnd(6)} ${where.padEnd(34)} ${ev.stage.padEnd(16)} ${ev.detail}${verdict}${flow}`;
+  return `${timeText(ev.time)} ${id} ${whereText(ev.node, ev.netns, ev.dev)} ${stageText(ev.stage)} ${ev.detail}${verdict}${flow}`;
+}
+
+/*
+ * The fixed-width fields of a text line, cached: the events of one packet share
+ * its time, ids and (mostly) its place, and stages are a small vocabulary, so
+ * a line is mostly concatenated from strings already made. Each cache returns
+ * exactly what the plain formatting gives.
+ */
+
+let lastTime = -1, lastTimeText = '';
+/** formatTime of the last time asked for (events come in time order, many at one instant). */
+function timeText(t: number): string {
+  if (t !== lastTime) { lastTime = t; lastTimeText = formatTime(t); }
+  return lastTimeText;
+}
+
+let lastId = -1, lastIdText = '';
+/** `#id` padded to 6 (the packet's events mostly follow each other). */
+function idText(id: number): string {
+  if (id !== lastId) { lastId = id; lastIdText = `#${id}`.padEnd(6); }
+  return lastIdText;
+}
+
+let lastOuter = -1, lastInner = -1, lastInnerText = '';
+/** An encapsulating packet's indented `#id(⊃#inner)`, padded to 6. */
+function innerIdText(id: number, inner: number): string {
+  if (id !== lastOuter || inner !== lastInner) {
+    lastOuter = id; lastInner = inner;
+    lastInnerText = `  ${(id ? `#${id}(⊃#${inner})` : '-').padEnd(6)}`;
+  }
+  return lastInnerText;
+}
+
+/** node → netns → dev → `node/netns[/dev]` padded to 34 (and the last one asked for: consecutive events mostly share it). */
+const places = new Map<string, Map<string, Map<string, string>>>();
+let lastNode: string | null = null, lastNetns = '', lastDev = '', lastWhere = '';
+function whereText(node: string, netns: string, dev: string): string {
+  if (node === lastNode && netns === lastNetns && dev === lastDev) return lastWhere;
+  lastWhere = placeText(node, netns, dev);
+  lastNode = node; lastNetns = netns; lastDev = dev;
+  return lastWhere;
+}
+
+function placeText(node: string, netns: string, dev: string): string {
+  let byNs = places.get(node);
+  if (byNs === undefined) { byNs = new Map(); places.set(node, byNs); }
+  let byDev = byNs.get(netns);
+  if (byDev === undefined) { byDev = new Map(); byNs.set(netns, byDev); }
+  let t = byDev.get(dev);
+  if (t === undefined) {
+    t = (dev ? `${node}/${netns}/${dev}` : `${node}/${netns}`).padEnd(34);
+    // Bounded: names come from the scenario, but a long run could create many namespaces.
+    if (byDev.size < 4096) byDev.set(dev, t);
+  }
+  return t;
+}
+
+const stages = new Map<string, string>();
+/** The stage padded to 16 (stages are a fixed vocabulary). */
+function stageText(stage: string): string {
+  let t = stages.get(stage);
+  if (t === undefined) {
+    t = stage.padEnd(16);
+    if (stages.size < 1024) stages.set(stage, t);
+  }
+  return t;
 }
 
 export function renderJson(ev: TraceEvent): string {

@@ -50,9 +50,24 @@ export function setU32(b: Uint8Array, off: number, v: number): void {
   b[off + 3] = v & 0xff;
 }
 
+/**
+ * A direct-mapped cache of ipToString (traces print the same few addresses on
+ * every line of a flow): a slot holds the last address that hashed to it.
+ */
+const IP_TEXT_SLOTS = 4096;
+const ipTextKey = new Uint32Array(IP_TEXT_SLOTS);
+const ipTextVal: string[] = new Array<string>(IP_TEXT_SLOTS).fill('');
+
 /** Format an IPv4 address (unsigned 32-bit number) as a dotted quad, e.g. `"10.244.0.2"`. */
 export function ipToString(n: number): string {
-  return `${(n >>> 24) & 0xff}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+  // The text depends only on the 32 bits (every operator below converts to them first).
+  const u = n >>> 0;
+  const slot = (u ^ (u >>> 13) ^ (u >>> 21)) & (IP_TEXT_SLOTS - 1);
+  if (ipTextKey[slot] === u && ipTextVal[slot] !== '') return ipTextVal[slot];
+  const t = `${(u >>> 24) & 0xff}.${(u >>> 16) & 0xff}.${(u >>> 8) & 0xff}.${u & 0xff}`;
+  ipTextKey[slot] = u;
+  ipTextVal[slot] = t;
+  return t;
 }
 
 /**

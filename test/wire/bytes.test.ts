@@ -39,6 +39,14 @@ describe('bytes: IPv4 addresses', () => {
   });
   it.each(['', '1.2.3', '1.2.3.4.5', '256.0.0.1', '01.2.3.4', '1.2.3.04', ' 1.2.3.4', '1.2.3.4 ', '1..3.4', '1.2.3.', 'a.b.c.d', '1.2.3.4/32', '1234.1.1.1', '-1.2.3.4', '0x1.2.3.4'])(
     'rejects %j', (s) => expect(parseIp(s)).toBeUndefined());
+  it('ipToString is the plain dotted quad of the 32 bits, whatever its cache holds (same slot, signed, repeated)', () => {
+    const plain = (n: number) => `${(n >>> 24) & 0xff}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+    // 0 and 0x1000 (0.0.16.0) share a slot of the cache.
+    const xs = [0, 0x1000, 0, 0x10000000, 0x0af40002, -1, 0xffffffff, 0x0af40002 | 0, 0xc0a8010b, 0x80000000, -0x80000000, 0];
+    for (const n of [...xs, ...xs]) expect(ipToString(n)).toBe(plain(n));
+    fc.assert(fc.property(fc.integer({ min: -0x80000000, max: 0xffffffff }), (n) => ipToString(n) === plain(n)));
+  });
+
   it('parseIp(ipToString(n)) === n', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (n) => parseIp(ipToString(n)) === n));
   });
