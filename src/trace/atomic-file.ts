@@ -188,7 +188,13 @@ export class AtomicFile implements ByteSink {
       return;
     }
     const at = this.reserve(byteLen);
-    this.nodeBuf.write(s, at, byteLen, 'utf8');
+    if (byteLen === s.length && byteLen <= 256) {
+      // As many bytes as characters: all ASCII, one byte each (a short one is copied in JS, not by a call into C++).
+      const b = this.buf;
+      for (let i = 0; i < byteLen; i++) b[at + i] = s.charCodeAt(i);
+    } else {
+      this.nodeBuf.write(s, at, byteLen, 'utf8');
+    }
     this.pos += byteLen;
   }
 

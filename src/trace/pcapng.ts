@@ -64,6 +64,17 @@ function fitUtf8(s: string, byteLen: number, max: number): { s: string; len: num
   return { s: cut, len: end };
 }
 
+/** Buffer.byteLength(s, 'utf8'), counted in JS for a short ASCII string (a packet comment) instead of a call into C++. */
+export function utf8Length(s: string): number {
+  const n = s.length;
+  if (n > SHORT_STRING) return Buffer.byteLength(s, 'utf8');
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8');
+  return n;
+}
+
+/** Strings up to this many characters are measured and written in JS (utf8Length, AtomicFile.writeUtf8). */
+export const SHORT_STRING = 256;
+
 function checkTime(timeNs: number): void {
   if (!Number.isSafeInteger(timeNs) || timeNs < 0) {
     throw new RangeError(`pcapng: time must be a non-negative safe integer of ns, got ${timeNs}`);
@@ -153,7 +164,7 @@ export function writeEpb(
   const capLen = len < snaplen ? len : snaplen;
   // No allocation on the common path: only over-long comments are re-encoded.
   let cs = comment;
-  let clen = comment ? Buffer.byteLength(comment, 'utf8') : 0;
+  let clen = comment ? utf8Length(comment) : 0;
   if (clen > MAX_OPTION_LEN) {
     const fit = fitUtf8(comment!, clen, MAX_OPTION_LEN);
     cs = fit.s;

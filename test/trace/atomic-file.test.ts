@@ -60,6 +60,15 @@ describe('AtomicFile', () => {
     expect([...fs.readFileSync(p)]).toEqual(expected);
   });
 
+  it('writeUtf8 writes the UTF-8 bytes of ASCII (copied in JS), non-ASCII and long strings alike', () => {
+    const p = path.join(dir, 'u.bin');
+    const f = new AtomicFile(p, { bufferSize: 1024 });
+    const texts = ['#11 xmit node-1/host/eth0', 'a → b', 'x'.repeat(300), '', '\u007f\u0080', 'é'.repeat(10), 'z'];
+    for (const t of texts) f.writeUtf8(t, Buffer.byteLength(t, 'utf8'));
+    f.commit();
+    expect(fs.readFileSync(p).equals(Buffer.from(texts.join(''), 'utf8'))).toBe(true);
+  });
+
   it('registry: commitAllOpen publishes every open file (crash path)', () => {
     const a = new AtomicFile(path.join(dir, 'a'));
     const b = new AtomicFile(path.join(dir, 'sub', 'b'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { epbBlock, idbBlock, shbBlock, EPB_DIR_INBOUND, EPB_DIR_OUTBOUND } from '../../src/trace/pcapng.js';
+import { epbBlock, idbBlock, shbBlock, utf8Length, EPB_DIR_INBOUND, EPB_DIR_OUTBOUND } from '../../src/trace/pcapng.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -94,5 +94,13 @@ describe('pcapng blocks', () => {
     const dv = new DataView(b.buffer);
     expect(dv.getUint16(28, true)).toBe(1);
     expect(dv.getUint16(30, true)).toBe(65534);
+  });
+});
+
+describe('utf8Length', () => {
+  it('equals Buffer.byteLength for ASCII, non-ASCII, surrogate pairs, lone surrogates and long strings', () => {
+    for (const t of ['', '#12 carrying #11 xmit node-1/host/eth0', '\u007f', '\u0080', 'a → b', '😀', '\ud800x', 'é'.repeat(200), 'y'.repeat(257)]) {
+      expect(utf8Length(t)).toBe(Buffer.byteLength(t, 'utf8'));
+    }
   });
 });
