@@ -26,6 +26,11 @@ import { summarize } from '../wire/summary.js';
 
 export type NodeRole = 'node' | 'host' | 'router';
 
+/** `s` as a flat (sequential) string: a join of two parts copies it (V8 returns a lone part as it is). */
+function flatString(s: string): string {
+  return s.length < 13 ? s : [s.slice(0, 1), s.slice(1)].join('');
+}
+
 /** A configuration log entry left open by its owner (Node.logOpen). */
 export interface OpenLogEntry {
   /** Renders the commands (the entry in the log). */
@@ -121,11 +126,15 @@ export class Node implements Netlink {
     this.pushLog(Node.inNetns(netns, cmd));
   }
 
-  /** Commands for the machine's own namespace are written bare; others name the netns. */
+  /**
+   * Commands for the machine's own namespace are written bare; others name the netns. The
+   * line is kept as one flat string (Array.join copies; a template's concatenations would stay
+   * a tree of cons strings — 230 instead of 90 bytes a line, 15 lines per pod: issue 9).
+   */
   private static inNetns(netns: string, cmd: string): string {
-    if (netns === 'host') return cmd;
-    if (cmd.startsWith('ip ')) return `ip -n ${netns} ${cmd.slice(3)}`;
-    return `ip netns exec ${netns} ${cmd}`;
+    if (netns === 'host') return flatString(cmd);
+    if (cmd.startsWith('ip ')) return ['ip -n ', netns, ' ', cmd.slice(3)].join('');
+    return ['ip netns exec ', netns, ' ', cmd].join('');
   }
 
   private createNetns(name: string): Netns {
@@ -230,7 +239,7 @@ export class Node implements Netlink {
   netnsAdd(name: string): void {
     if (this.netns.has(name)) throw new NetlinkError('EEXIST', `Cannot create namespace "${name}": File exists`);
     this.createNetns(name);
-    this.pushLog(`ip netns add ${name}`);
+    this.pushLog(flatString(`ip netns add ${name}`));
     this.linkSetUp(name, 'lo');
   }
 
