@@ -14,9 +14,14 @@ export class CowMap<K, V> implements Map<K, V> {
   private base: Map<K, V>;
   /** Whether another CowMap reads `base` too. */
   private shared = false;
-  /** This map's own values: changed shared keys and added keys (null while none). */
-  private own: Map<K, V> | null = null;
-  /** How many keys of `own` are not in `base`. */
+  /**
+   * This map's own values — changed shared keys and added keys — as two parallel arrays in
+   * insertion order (null while none): a pod changes one or two keys, and a Map of one entry
+   * costs four times the arrays. Beyond OWN_MAX keys the map takes a base of its own.
+   */
+  private ownKeys: K[] | null = null;
+  private ownVals: V[] | null = null;
+  /** How many own keys are not in `base`. */
   private added = 0;
 
   /** A map of `entries`; with `shares`, a fork reading that (shared) map. */
@@ -34,36 +39,41 @@ export class CowMap<K, V> implements Map<K, V> {
 
   /** Folds the own changes into a base of this map's own (copying a shared base). */
   private flatten(): void {
-    if (this.own === null) return;
+    const ks = this.ownKeys, vs = this.ownVals;
+    if (ks === null || vs === null) return;
     const m = this.shared ? new Map(this.base) : this.base;
-    for (const [k, v] of this.own) m.set(k, v);
+    for (let i = 0; i < ks.length; i++) m.set(ks[i], vs[i]);
     this.base = m;
     this.shared = false;
-    this.own = null;
+    this.ownKeys = this.ownVals = null;
     this.added = 0;
+  }
+
+  private ownIndex(k: K): number {
+    return this.ownKeys === null ? -1 : this.ownKeys.indexOf(k);
   }
 
   get size(): number { return this.base.size + this.added; }
 
   get(k: K): V | undefined {
-    const o = this.own;
-    if (o !== null && o.has(k)) return o.get(k);
-    return this.base.get(k);
+    const i = this.ownIndex(k);
+    return i >= 0 ? this.ownVals![i] : this.base.get(k);
   }
 
-  has(k: K): boolean { return this.base.has(k) || (this.own !== null && this.own.has(k)); }
+  has(k: K): boolean { return this.base.has(k) || this.ownIndex(k) >= 0; }
 
   set(k: K, v: V): this {
     if (!this.shared) { this.base.set(k, v); return this; }
+    const i = this.ownIndex(k);
+    if (i >= 0) { this.ownVals![i] = v; return this; }
     const inBase = this.base.has(k);
-    let o = this.own;
-    if (o === null) {
-      // Writing the value a shared key already has changes nothing.
-      if (inBase && this.base.get(k) === v) return this;
-      o = this.own = new Map();
-    }
-    if (!inBase && !o.has(k)) this.added++;
-    o.set(k, v);
+    // Writing the value a shared key already has changes nothing.
+    if (inBase && this.ownKeys === null && this.base.get(k) === v) return this;
+    if (this.ownKeys === null || this.ownVals === null) { this.ownKeys = []; this.ownVals = []; }
+    this.ownKeys.push(k);
+    this.ownVals.push(v);
+    if (!inBase) this.added++;
+    if (this.ownKeys.length > OWN_MAX) this.flatten();
     return this;
   }
 
@@ -77,15 +87,18 @@ export class CowMap<K, V> implements Map<K, V> {
   clear(): void {
     this.base = new Map();
     this.shared = false;
-    this.own = null;
+    this.ownKeys = this.ownVals = null;
     this.added = 0;
   }
 
   *entries(): MapIterator<[K, V]> {
-    const o = this.own;
-    if (o === null) { yield* this.base.entries(); return; }
-    for (const [k, v] of this.base) yield [k, o.has(k) ? o.get(k)! : v];
-    for (const [k, v] of o) if (!this.base.has(k)) yield [k, v];
+    const ks = this.ownKeys, vs = this.ownVals;
+    if (ks === null || vs === null) { yield* this.base.entries(); return; }
+    for (const [k, v] of this.base) {
+      const i = ks.indexOf(k);
+      yield [k, i >= 0 ? vs[i] : v];
+    }
+    for (let i = 0; i < ks.length; i++) if (!this.base.has(ks[i])) yield [ks[i], vs[i]];
   }
 
   *keys(): MapIterator<K> { for (const [k] of this.entries()) yield k; }
@@ -98,3 +111,6 @@ export class CowMap<K, V> implements Map<K, V> {
 
   get [Symbol.toStringTag](): string { return 'Map'; }
 }
+
+/** Own keys kept beside the shared entries before the map copies them (a linear search of a few is cheap). */
+const OWN_MAX = 8;
