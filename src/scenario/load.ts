@@ -126,20 +126,25 @@ export function parseScenario(text: string, file: string): Scenario {
 
 /** Cross-checks manifests against each other and the cluster: duplicates, pod nodes, pinned IPs. */
 function checkManifests(loaded: LoadedManifest[], nodes: NodeSpec[], clusterPodCIDR: Scenario['cluster']['podCIDR']): Manifest[] {
-  const seen = new Map<string, SourcePos>();
+  // Positions are looked up only for an error (a manifest's nodes may not even be built: flow-lines.ts).
+  const seen = new Map<string, LoadedManifest>();
   const pinned = new Map<number, { pos: SourcePos; pod: string }>();
   const nodeNames = nodes.map((n) => n.name);
+  const nodeByName = new Map<string, NodeSpec>();
+  for (const n of nodes) if (!nodeByName.has(n.name)) nodeByName.set(n.name, n);
   for (const lm of loaded) {
     const mf = lm.manifest;
     const id = mf.namespace !== undefined ? `${mf.namespace}/${mf.name}` : mf.name;
     const key = `${mf.kind}\0${id}`;
-    const namePos = lm.at(['metadata', 'name']);
     const first = seen.get(key);
-    if (first) throw InputError.at(namePos, `duplicate ${mf.kind === 'Pod' ? 'pod' : mf.kind} ${JSON.stringify(id)} (first defined at ${firstAt(first, namePos)})`);
-    seen.set(key, namePos);
+    if (first) {
+      const namePos = lm.at(['metadata', 'name']);
+      throw InputError.at(namePos, `duplicate ${mf.kind === 'Pod' ? 'pod' : mf.kind} ${JSON.stringify(id)} (first defined at ${firstAt(first.at(['metadata', 'name']), namePos)})`);
+    }
+    seen.set(key, lm);
     if (mf.kind !== 'Pod') continue;
     const pod = mf as PodSpec;
-    const node = nodes.find((n) => n.name === pod.nodeName);
+    const node = nodeByName.get(pod.nodeName);
     if (!node) {
       const near = closest(pod.nodeName, nodeNames);
       throw InputError.at(
@@ -290,6 +295,7 @@ function checkNodeEvents(events: { spec: Scenario['events'][number]; node?: Y }[
     if (j !== undefined && j >= e.spec.at) e.node!.fail(`${e.node!.what}: node ${JSON.stringify(e.spec.node)} fails before it joins (at ${j / 1e9} s)`, 'a node-down after the join');
     if (l !== undefined && l <= e.spec.at) e.node!.fail(`${e.node!.what}: node ${JSON.stringify(e.spec.node)} has left the cluster already (at ${l / 1e9} s)`, 'a node-down before the leave, or no leave');
   }
+  if (joins.size === 0) return; // what follows only concerns joining nodes
   const podNode = new Map<string, string>();
   for (const m of manifests) if (m.kind === 'Pod') podNode.set(`${m.namespace}/${m.name}`, (m as { nodeName: string }).nodeName);
   for (const t of traffic) {

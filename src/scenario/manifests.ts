@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, type Document, type Node, type Pair, Scalar } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, type Document, type Node, type Pair, Scalar, type YAMLMap } from 'yaml';
 import { fieldErrorMessage, type FieldError, type FieldPath } from '../kube/errors.js';
 import { validateEndpoints, validateEndpointSlice } from '../kube/endpoints.js';
 import type { ErrorList } from '../kube/errors.js';
@@ -29,6 +29,7 @@ import { InputError } from './errors.js';
 import type { Manifest, PodSpec, PolicyValue, SourcePos } from './types.js';
 import { embeddedSrc, fileSrc, fixedSrc, parseYamlDocs, type Src, type Y } from './validateYaml.js';
 import { scalarOrigin } from './embedded-text.js';
+import { FlowLineMap } from './flow-lines.js';
 
 /** A validated manifest and a way back from its field paths to source positions. */
 export interface LoadedManifest {
@@ -51,9 +52,11 @@ export function loadManifests(list: Y, file: string): LoadedManifest[] {
 export function loadManifestItem(item: Y, file: string): LoadedManifest[] {
   const out: LoadedManifest[] = [];
   const n = item.node;
+  // A one-line flow mapping (flow-lines.ts): its plain value is read from the text, its nodes only built for an error's position.
+  const plain = n instanceof FlowLineMap ? n.plain() : undefined;
   if (n && isScalar(n) && typeof n.value === 'string') {
     out.push(...loadText(n.value, embeddedTextSrc(n, item)));
-  } else if (n && isMap(n) && isFileRef(n)) {
+  } else if (n && isMap(n) && isFileRef(plain ? Object.keys(plain) : mapKeys(n))) {
     const m = item.map(['file'], ['file']);
     const f = m.req('file');
     const rel = f.str('a path relative to the scenario file');
@@ -68,17 +71,20 @@ export function loadManifestItem(item: Y, file: string): LoadedManifest[] {
     out.push(...loadText(text, (lc) => fileSrc(path, lc)));
   } else if (n && isMap(n)) {
     // A Kubernetes object written in place as a YAML mapping.
-    out.push(loadDoc(n, item.src, undefined));
+    out.push(loadDoc(n, item.src, undefined, plain));
   } else {
     item.wrongType('a YAML string holding manifests, {file: PATH}, or a mapping', 'a block string (|) of Kubernetes objects or {file: path.yaml}');
   }
   return out;
 }
 
-function isFileRef(n: Node): boolean {
-  if (!isMap(n)) return false;
-  const keys = n.items.map((p) => (isScalar(p.key) ? String((p.key as Scalar).value) : ''));
+/** A mapping item is a `{file: …}` reference unless it looks like an object (apiVersion or kind) without a `file` key. */
+function isFileRef(keys: string[]): boolean {
   return keys.includes('file') || !(keys.includes('apiVersion') || keys.includes('kind'));
+}
+
+function mapKeys(n: YAMLMap): string[] {
+  return n.items.map((p) => (isScalar(p.key) ? String((p.key as Scalar).value) : ''));
 }
 
 /** How positions inside the string scalar `n` map to the scenario file. */
@@ -98,13 +104,14 @@ function loadText(text: string, mk: (lc: import('yaml').LineCounter) => Src): Lo
   return out;
 }
 
-function loadDoc(node: Node, src: Src, doc: Document.Parsed | undefined): LoadedManifest {
+/** Validates one manifest; `plain` is its value when already known (else `node.toJS`). */
+function loadDoc(node: Node, src: Src, doc: Document.Parsed | undefined, plain?: unknown): LoadedManifest {
   const start = src.pos(node.range?.[0] ?? 0);
   if (!isMap(node)) {
     throw InputError.at(start, `a manifest must be a mapping (a Kubernetes object), got ${isSeq(node) ? 'a list' : 'a scalar'}`, 'apiVersion, kind, metadata, ...');
   }
-  let obj: unknown;
-  try {
+  let obj: unknown = plain;
+  if (obj === undefined) try {
     obj = node.toJS(doc ?? (src.doc as Document.Parsed), { maxAliasCount: 100 });
   } catch (e) {
     throw InputError.at(start, `cannot decode manifest: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
@@ -133,7 +140,7 @@ function loadDoc(node: Node, src: Src, doc: Document.Parsed | undefined): Loaded
       annotations: p.annotations,
       nodeName: p.nodeName,
       hostNetwork: p.hostNetwork,
-      containers: p.containers.map((c) => ({ name: c.name, image: c.image, ports: c.ports.map(({ name, containerPort, protocol }) => ({ ...(name !== undefined ? { name } : {}), containerPort, protocol })) })),
+      containers: p.containers.map((c) => ({ name: c.name, image: c.image, ports: c.ports.map(({ name, containerPort, protocol }) => (name !== undefined ? { name, containerPort, protocol } : { containerPort, protocol })) })),
       body: p.body,
       pos: start,
     };

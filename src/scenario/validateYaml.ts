@@ -23,6 +23,7 @@ import {
   type YAMLError,
 } from 'yaml';
 import { closest } from '../kube/suggest.js';
+import { extractFlowLines, substituteFlowLines } from './flow-lines.js';
 import { InputError } from './errors.js';
 import type { SourcePos } from './types.js';
 
@@ -82,8 +83,37 @@ function oneLine(s: string): string {
   return s.split('\n')[0].trim().replace(/\.$/, '');
 }
 
-/** Parses a (possibly multi-document) YAML text, throwing syntax errors as InputErrors. */
+/**
+ * Parses a (possibly multi-document) YAML text, throwing syntax errors as
+ * InputErrors. One-line flow-mapping items go through the fast path of
+ * flow-lines.ts when the rest of the text parses cleanly around them; any
+ * doubt (an error, a placeholder not found back) parses the original text.
+ */
 export function parseYamlDocs(text: string, mk: (lc: LineCounter) => Src): { docs: Document.Parsed[]; src: Src } {
+  const fast = extractFlowLines(text);
+  if (fast) {
+    const docs = tryParse(fast.text);
+    if (docs && docs.every((d) => d.errors.length === 0) && substituteFlowLines(docs, fast)) {
+      const lc = new LineCounter();
+      for (const start of fast.lineStarts) lc.addNewLine(start);
+      return { docs, src: mk(lc) };
+    }
+  }
+  return parseYamlDocsAsIs(text, mk);
+}
+
+function tryParse(text: string): Document.Parsed[] | null {
+  try {
+    const { lineCounter: _, ...options } = parseOptions(new LineCounter());
+    const docs = parseAllDocuments(text, options);
+    return Array.isArray(docs) ? (docs as Document.Parsed[]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** {@link parseYamlDocs} by the yaml library alone. */
+export function parseYamlDocsAsIs(text: string, mk: (lc: LineCounter) => Src): { docs: Document.Parsed[]; src: Src } {
   const lc = new LineCounter();
   const src = mk(lc);
   let docs: Document.Parsed[];
