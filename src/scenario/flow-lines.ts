@@ -220,9 +220,16 @@ function isPlainChar(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2f || c === DASH || c === 0x5f;
 }
 
-/** A plain scalar may resolve to something else than a string (null, a boolean, a number) unless it starts with a letter other than n, t, f (either case). */
-function mayBeNonString(first: number): boolean {
-  return !((first >= 0x61 && first <= 0x7a) || (first >= 0x41 && first <= 0x5a)) || first === 0x6e || first === 0x4e || first === 0x74 || first === 0x54 || first === 0x66 || first === 0x46;
+/**
+ * Whether a plain scalar may resolve to something else than a string. Of the
+ * core schema's patterns only null (`null`, `Null`, `NULL`) and bool (`true`,
+ * `false` in three cases) accept a text starting with a letter; everything
+ * else (numbers, `.inf`, `~`…) starts with another character.
+ */
+function mayBeNonString(first: number, length: number): boolean {
+  if (!((first >= 0x61 && first <= 0x7a) || (first >= 0x41 && first <= 0x5a))) return true;
+  const lower = first | 0x20;
+  return ((lower === 0x6e || lower === 0x74) && length === 4) || (lower === 0x66 && length === 5);
 }
 
 /** The core schema's scalar tags that plain scalars resolve to, in the schema's order (the composer takes the first whose pattern matches). */
@@ -372,7 +379,7 @@ class FlowReader {
     const source = this.text.slice(start, this.pos);
     let value: unknown = source;
     let format: string | undefined;
-    if (mayBeNonString(first)) {
+    if (mayBeNonString(first, this.pos - start)) {
       const tag = implicitTag(source);
       if (tag) {
         let failed = false;

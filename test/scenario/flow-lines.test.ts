@@ -137,6 +137,11 @@ describe('one-line flow mappings: the fast path', () => {
     ]) expectSame(text);
   });
 
+  it('resolves letter-first scalars as the core schema does (only null and booleans are not strings)', () => {
+    const words = ['null', 'Null', 'NULL', 'nULL', 'nil', 'none', 'true', 'True', 'TRUE', 'tRUE', 'trUe', 'false', 'False', 'FALSE', 'fAlse', 'falsy', 'Inf', 'NaN', 'nan', 'e5', 'x1', 'o17', 'b0', 'yes', 'No', 'on', 'OFF', 'y', 'n', 'z9.5', 'E3', 'Infinity'];
+    for (const w of words) expectSame(`l:\n  - {k: ${w}, ${w}: 1}\n`);
+  });
+
   it('equals the library on random texts (values, nodes, offsets, errors)', () => {
     const rng = new Rng(9);
     for (let i = 0; i < 1500; i++) expectSame(randomText(rng));
