@@ -60,11 +60,6 @@ export interface RulesSource {
  */
 export type RuleAnnotator = (p: PacketCtx, rule: Rule, num: number) => string | undefined;
 
-/** An iptables-nft base chain is hooked once created (declared, given a rule or a policy). */
-function hooked(c: Chain | undefined): c is Chain {
-  return c !== undefined && c.registered === true;
-}
-
 /**
  * Modules that need connection tracking (they call nf_ct_netns_get): while a
  * rule uses one, or the nat table has a base chain, conntrack runs in the
@@ -72,6 +67,10 @@ function hooked(c: Chain | undefined): c is Chain {
  * asked for conntrack.
  */
 const CT_MODULES = new Set(['conntrack', 'state', 'connmark', 'CONNMARK', 'NOTRACK', 'CT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT']);
+
+/** The tables, in the order of NetfilterNs.baseChains. */
+const TABLES: readonly TableName[] = ['raw', 'mangle', 'nat', 'filter', 'security'];
+const NAT_TABLE = TABLES.indexOf('nat');
 
 const ctUse = new WeakMap<readonly Rule[], { gen: number; len: number; v: boolean }>();
 
@@ -215,12 +214,34 @@ export class NetfilterNs {
     };
   }
 
+  /**
+   * Per table (TABLES order) and hook: the table's built-in chain for the hook
+   * (null when the table has none), found by `refresh` so that the many hooks
+   * whose chain is not hooked (most tables at most hooks) cost no lookup per
+   * packet; whether it is hooked (`registered`) is read per packet.
+   */
+  private readonly baseChains: (Chain | null)[] = new Array<Chain | null>(TABLES.length * 5).fill(null);
+
+  private findBaseChains(): void {
+    for (let t = 0; t < TABLES.length; t++) {
+      const chains = this.rules.table(TABLES[t]).chains;
+      for (let h = 0; h < 5; h++) this.baseChains[t * 5 + h] = chains.get(HOOK_CHAIN[h]) ?? null;
+    }
+  }
+
   /** Runs one table's chain for this hook; the kernel's verdict. */
   runTable(name: TableName, skb: Skb, state: NfHookState): NfVerdict {
+    return this.runTableAt(TABLES.indexOf(name), name, skb, state);
+  }
+
+  /** runTable for the table at `t` in TABLES (the registered hook functions know it). */
+  private runTableAt(t: number, name: TableName, skb: Skb, state: NfHookState): NfVerdict {
     if (this.settleNeeded) this.rules.settle();
+    const base = this.baseChains[t * 5 + state.hook];
+    // An iptables-nft base chain is hooked once created (declared, given a rule or a policy).
+    if (base === null || base.registered !== true) return NfVerdict.ACCEPT;
     const table = this.rules.table(name);
     const chainName = HOOK_CHAIN[state.hook];
-    if (!hooked(table.chains.get(chainName))) return NfVerdict.ACCEPT;
     const d = this.depth;
     if (d === this.ctxPool.length) this.ctxPool.push(newCtx(this.ns, this.ipsets, this.ops, this.random));
     const p = fillCtx(this.ctxPool[d], skb, name, state);
@@ -248,7 +269,8 @@ export class NetfilterNs {
   private register(): void {
     const h = this.ns.hooks;
     const table = (name: TableName, priority: number, hooks: NfHook[]) => {
-      for (const hook of hooks) h.register('ipv4', hook, { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTable(name, skb, st) });
+      const t = TABLES.indexOf(name);
+      for (const hook of hooks) h.register('ipv4', hook, { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTableAt(t, name, skb, st) });
     };
     for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
       h.register('ipv4', hook, { name: 'nf_defrag_ipv4', priority: PRI.DEFRAG, fn: (skb, st) => this.defrag(skb, st) });
@@ -269,19 +291,21 @@ export class NetfilterNs {
   }
 
   /**
-   * Recomputes what depends on the rules (after every change to them). Stops
+   * Recomputes what depends on the rules (after every change to them): the
+   * base chains of the tables, and whether conntrack runs. Stops
    * at the first reason for conntrack (a hooked nat base chain is checked
    * first); what a chain uses is cached per rules array, so chains shared by
    * many namespaces are looked at once.
    */
   refresh(): void {
     this.ctActive = this.needsConntrack();
+    this.findBaseChains();
   }
 
   private needsConntrack(): boolean {
     const nat = this.rules.table('nat');
     for (const c of nat.chains.values()) if (c.policy !== null && c.registered) return true;
-    for (const name of ['raw', 'mangle', 'nat', 'filter', 'security'] as const) {
+    for (const name of TABLES) {
       for (const c of this.rules.table(name).chains.values()) if (chainUsesConntrack(c)) return true;
     }
     return false;
@@ -316,14 +340,17 @@ export class NetfilterNs {
   private natState: NfHookState | null = null;
   private readonly runNatRules = (): boolean => {
     const skb = this.natSkb!, state = this.natState!;
-    return this.runTable('nat', skb, state) !== NfVerdict.DROP;
+    return this.runTableAt(NAT_TABLE, 'nat', skb, state) !== NfVerdict.DROP;
   };
+
+  /** The tuple after the nat hook (only read before natHook returns). */
+  private readonly afterTuple: Tuple4 = { src: 0, dst: 0, ports: 0 };
 
   private natHook(skb: Skb, state: NfHookState): NfVerdict {
     if (this.settleNeeded) this.rules.settle();
     if (!this.ctActive) return NfVerdict.ACCEPT;
     const world = this.ns.node.world;
-    const before = world.trace.on ? tupleText(skb) : '';
+    const before = world.trace.on ? readTuple(skb, { src: 0, dst: 0, ports: 0 }) : null;
     // The nat table runs (at most once, synchronously) through runNatRules: no closure per packet.
     this.natSkb = skb;
     this.natState = state;
@@ -333,14 +360,14 @@ export class NetfilterNs {
       state.detail = 'nat: no usable binding';
       return NfVerdict.DROP;
     }
-    if (world.trace.on) {
-      const after = tupleText(skb);
-      if (after !== before) {
+    if (before !== null) {
+      const after = readTuple(skb, this.afterTuple);
+      if (after.src !== before.src || after.dst !== before.dst || after.ports !== before.ports) {
         // Name the rewrite by what it undoes for replies: a reply's destination is un-SNATed, its source un-DNATed.
         const reply = (skb.ct as { ctinfo?: string } | null)?.ctinfo?.endsWith('_reply') ?? false;
         const dstSide = state.hook === NfHook.PRE_ROUTING || state.hook === NfHook.LOCAL_OUT;
         const what = reply ? (dstSide ? 'un-SNAT' : 'un-DNAT') : dstSide ? 'DNAT' : 'SNAT';
-        world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.nat', `${what} [${before}] ⇒ [${after}]`);
+        world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.nat', `${what} [${tupleText(before)}] ⇒ [${tupleText(after)}]`);
       }
     }
     return NfVerdict.ACCEPT;
@@ -364,13 +391,26 @@ function verdictText(v: TargetVerdict): string {
   }
 }
 
-/** "src:sport → dst:dport" of the packet at skb.nh (ports for TCP/UDP only). */
-function tupleText(skb: Skb): string {
+/**
+ * What tupleText prints of the packet at skb.nh, as numbers: its source and
+ * destination, and its ports (sport · 65536 + dport) for TCP/UDP, -1 otherwise.
+ * Equal tuples print equal texts and unequal ones unequal texts, so natHook
+ * compares these and renders the text only for a rewrite.
+ */
+interface Tuple4 { src: number; dst: number; ports: number }
+
+function readTuple(skb: Skb, t: Tuple4): Tuple4 {
   const b = skb.buf, nh = skb.nh;
   const proto = b[nh + 9];
   const l4 = nh + (b[nh] & 0x0f) * 4;
-  const ports = proto === 6 || proto === 17;
-  const src = ipToString(((b[nh + 12] << 24) | (b[nh + 13] << 16) | (b[nh + 14] << 8) | b[nh + 15]) >>> 0);
-  const dst = ipToString(((b[nh + 16] << 24) | (b[nh + 17] << 16) | (b[nh + 18] << 8) | b[nh + 19]) >>> 0);
-  return ports ? `${src}:${(b[l4] << 8) | b[l4 + 1]} → ${dst}:${(b[l4 + 2] << 8) | b[l4 + 3]}` : `${src} → ${dst}`;
+  t.src = ((b[nh + 12] << 24) | (b[nh + 13] << 16) | (b[nh + 14] << 8) | b[nh + 15]) >>> 0;
+  t.dst = ((b[nh + 16] << 24) | (b[nh + 17] << 16) | (b[nh + 18] << 8) | b[nh + 19]) >>> 0;
+  t.ports = proto === 6 || proto === 17 ? (((b[l4] << 8) | b[l4 + 1]) * 0x10000) + ((b[l4 + 2] << 8) | b[l4 + 3]) : -1;
+  return t;
+}
+
+/** "src:sport → dst:dport" (ports for TCP/UDP only). */
+function tupleText(t: Tuple4): string {
+  const src = ipToString(t.src), dst = ipToString(t.dst);
+  return t.ports >= 0 ? `${src}:${Math.floor(t.ports / 0x10000)} → ${dst}:${t.ports % 0x10000}` : `${src} → ${dst}`;
 }

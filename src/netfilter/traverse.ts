@@ -33,7 +33,7 @@
  * object and position), looked up only for rules that match; a built-in
  * chain's policy counters on the chain (built-in chains are never shared).
  */
-import type { Chain, Counter, IpHeaderMatch, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
+import type { Chain, Counter, IpHeaderMatch, Match, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
 import { chainIndex } from './traverse-index.js';
 
 export { ChainIndex, chainIndex, ruleKeys, traverseTuning, type RuleKey } from './traverse-index.js';
@@ -68,6 +68,59 @@ export function headerMatches(h: IpHeaderMatch, p: PacketCtx): boolean {
   return true;
 }
 
+/**
+ * A rule's header (IpHeaderMatch) in one object shape for every rule, tested
+ * exactly as headerMatches does. Rules' IpHeaderMatch objects come in as many
+ * shapes as there are combinations of options, which makes the loads in
+ * headerMatches megamorphic; the traversal uses these instead (chainHeaders).
+ */
+class Header {
+  private readonly src: boolean; private readonly srcAddr: number; private readonly srcMask: number; private readonly srcInvert: boolean;
+  private readonly dst: boolean; private readonly dstAddr: number; private readonly dstMask: number; private readonly dstInvert: boolean;
+  private readonly inName: string | null; private readonly inInvert: boolean;
+  private readonly outName: string | null; private readonly outInvert: boolean;
+  /** 0: any protocol (no -p, or -p all). */
+  private readonly proto: number; private readonly protoInvert: boolean;
+  private readonly frag: boolean; private readonly fragInvert: boolean;
+
+  constructor(h: IpHeaderMatch) {
+    this.src = h.src !== undefined; this.srcAddr = h.src?.addr ?? 0; this.srcMask = h.src?.mask ?? 0; this.srcInvert = h.src?.invert ?? false;
+    this.dst = h.dst !== undefined; this.dstAddr = h.dst?.addr ?? 0; this.dstMask = h.dst?.mask ?? 0; this.dstInvert = h.dst?.invert ?? false;
+    this.inName = h.inIface ? h.inIface.name : null; this.inInvert = h.inIface?.invert ?? false;
+    this.outName = h.outIface ? h.outIface.name : null; this.outInvert = h.outIface?.invert ?? false;
+    this.proto = h.proto ? h.proto.num : 0; this.protoInvert = h.proto?.invert ?? false;
+    this.frag = h.frag !== undefined; this.fragInvert = h.frag?.invert ?? false;
+  }
+
+  matches(p: PacketCtx): boolean {
+    if (this.src && ((((p.saddr & this.srcMask) >>> 0) === this.srcAddr) === this.srcInvert)) return false;
+    if (this.dst && ((((p.daddr & this.dstMask) >>> 0) === this.dstAddr) === this.dstInvert)) return false;
+    if (this.inName !== null && ifaceMatches(this.inName, p.inDev ? p.inDev.name : '') === this.inInvert) return false;
+    if (this.outName !== null && ifaceMatches(this.outName, p.outDev ? p.outDev.name : '') === this.outInvert) return false;
+    if (this.proto !== 0 && (p.proto === this.proto) === this.protoInvert) return false;
+    if (this.frag && (p.fragOff !== 0) === this.fragInvert) return false;
+    return true;
+  }
+}
+
+const headerCache = new WeakMap<readonly Rule[], { len: number; gen: number; headers: Header[] }>();
+
+/** The chain's rules' Headers, by position (rebuilt when its rules array, length or `gen` changes, as the jump index is). */
+function chainHeaders(chain: Chain): Header[] {
+  const rules = chain.rules, gen = chain.gen ?? 0;
+  const e = headerCache.get(rules);
+  if (e !== undefined && e.len === rules.length && e.gen === gen) return e.headers;
+  const headers = rules.map((r) => new Header(r.ip));
+  headerCache.set(rules, { len: rules.length, gen, headers });
+  return headers;
+}
+
+/** Does every match module of the rule agree (in order, stopping at the first that does not)? */
+function matchesAll(ms: readonly Match[], p: PacketCtx): boolean {
+  for (let k = 0; k < ms.length; k++) if (!ms[k].matches(p)) return false;
+  return true;
+}
+
 /** iptables interface names: exact, or a prefix when the pattern ends with '+'. No device matches nothing but ''. */
 export function ifaceMatches(pattern: string, name: string): boolean {
   if (pattern.endsWith('+')) return name !== '' && name.startsWith(pattern.slice(0, -1));
@@ -97,6 +150,7 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
   let stackIdx: number[] | null = null;
   let chain = start;
   let ix = chainIndex(chain);
+  let headers = chainHeaders(chain);
   let i = 0;
   const counters = table.counters;
   /** The current chain's counters in this namespace (looked up on its first matching rule). */
@@ -117,17 +171,15 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
       chain = stackChains.pop()!;
       i = stackIdx!.pop()!;
       ix = chainIndex(chain);
+      headers = chainHeaders(chain);
       cc = undefined;
       continue;
     }
-    const rule = chain.rules[i++];
+    const rule = chain.rules[i];
+    const header = headers[i++];
     evaluated++;
-    if (!headerMatches(rule.ip, p)) continue;
-    let ok = true;
-    for (const m of rule.matches) {
-      if (!m.matches(p)) { ok = false; break; }
-    }
-    if (!ok) continue;
+    if (!header.matches(p)) continue;
+    if (!matchesAll(rule.matches, p)) continue;
     // This namespace's counters of the rule (by chain object and position: a rule object may be shared).
     if (cc === undefined) {
       cc = counters.get(chain);
@@ -154,6 +206,7 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
         chain = stackChains.pop()!;
         i = stackIdx!.pop()!;
         ix = chainIndex(chain);
+        headers = chainHeaders(chain);
         cc = undefined;
         continue;
       case 'jump':
@@ -163,11 +216,18 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
         if (v.kind === 'jump') {
           if (stackChains === null) { stackChains = []; stackIdx = []; }
           if (stackChains.length >= MAX_DEPTH) return { verdict: 'drop', evaluated };
+          if (next.rules.length === 0 && next.policy === null && next !== start) {
+            // An empty user chain returns at once (kube-proxy's KUBE-SERVICES and friends while
+            // nothing is in them): its implicit RETURN without the push and pop.
+            if (trace) trace.fallthrough(p, next);
+            continue;
+          }
           stackChains.push(chain);
           stackIdx!.push(i);
         }
         chain = next;
         ix = chainIndex(chain);
+        headers = chainHeaders(chain);
         cc = undefined;
         i = 0;
         continue;

@@ -77,6 +77,30 @@ describe('traverseTable', () => {
     expect(tr.log).toEqual(['INPUT:1:USER:jump', 'USER:1:MARK:continue', 'USER:return', 'INPUT:2:DROP:drop']);
   });
 
+  it('a jump to an empty user chain returns at once (its implicit return traced), also nested and right after another jump', () => {
+    const t = table(
+      chain('INPUT', 'ACCEPT', [rule(J('EMPTY')), rule(J('USER')), rule(J('EMPTY')), rule(null), rule(DROP)]),
+      chain('USER', null, [rule(J('EMPTY')), rule(MARK)]),
+      chain('EMPTY', null, []),
+    );
+    const tr = recorder();
+    expect(traverseTable(t, 'INPUT', pkt(), tr)).toEqual({ verdict: 'drop', evaluated: 7 });
+    expect(tr.log).toEqual([
+      'INPUT:1:EMPTY:jump', 'EMPTY:return', 'INPUT:2:USER:jump', 'USER:1:EMPTY:jump', 'EMPTY:return', 'USER:2:MARK:continue', 'USER:return',
+      'INPUT:3:EMPTY:jump', 'EMPTY:return', 'INPUT:5:DROP:drop',
+    ]);
+    const input = t.chains.get('INPUT')!, user = t.chains.get('USER')!;
+    expect([0, 1, 2, 3, 4].map((i) => ctr(t, input, i)[0])).toEqual([1, 1, 1, 1, 1]);
+    expect([ctr(t, user, 0)[0], ctr(t, user, 1)[0]]).toEqual([1, 1]);
+  });
+
+  it('a jump to an empty user chain still counts against the jump depth limit', () => {
+    const chains = [chain('INPUT', 'ACCEPT', [rule(J('C0'))])];
+    for (let k = 0; k < 64; k++) chains.push(chain(`C${k}`, null, [rule(J(`C${k + 1}`))]));
+    chains.push(chain('C64', null, []));
+    expect(traverseTable(table(...chains), 'INPUT', pkt(), null).verdict).toBe('drop');
+  });
+
   it('RETURN pops to the caller; RETURN in the built-in chain means the policy', () => {
     const t = table(chain('INPUT', 'DROP', [rule(J('A')), rule(RETURN), rule(ACCEPT)]), chain('A', null, [rule(RETURN), rule(ACCEPT)]));
     const tr = recorder();

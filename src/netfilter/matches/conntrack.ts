@@ -69,6 +69,8 @@ export class ConntrackMatch implements Match {
   repldstport: PortOpt | null = null;
   status: { bits: number; invert: boolean } | null = null;
   dir: 'ORIGINAL' | 'REPLY' | null = null;
+  /** onlyState(), worked out at the first packet (the options are all set before the rule is used). */
+  private stateOnly: boolean | undefined = undefined;
 
   matches(p: PacketCtx): boolean {
     const ct = p.ct;
@@ -80,7 +82,10 @@ export class ConntrackMatch implements Match {
       }
       if (((bits & this.state.bits) !== 0) === this.state.invert) return false;
     }
-    if (!ct || p.ctinfo === 'untracked' || p.ctinfo === 'invalid') return this.onlyState();
+    // A pure --ctstate match (kube-proxy's) is decided by now, with or without an entry.
+    if (this.stateOnly === undefined) this.stateOnly = this.onlyState();
+    if (this.stateOnly) return true;
+    if (!ct || p.ctinfo === 'untracked' || p.ctinfo === 'invalid') return false;
     if (this.dir) {
       const reply = p.ctinfo === 'established_reply' || p.ctinfo === 'related_reply';
       if ((this.dir === 'REPLY') !== reply) return false;

@@ -15,10 +15,20 @@ export class VerdictTarget implements Target {
   save(): string { return `-j ${this.name}`; }
 }
 
+/**
+ * The internalized copy of `s` (V8 internalizes property keys). A table's chain names are
+ * internalized Map keys, so a jump that names its chain with the same string object is looked
+ * up by identity instead of by comparing characters on every traversal.
+ */
+function intern(s: string): string {
+  return Object.keys({ [s]: 0 })[0]!;
+}
+
 export class ChainTarget implements Target {
   private readonly v: TargetVerdict;
   constructor(readonly name: string, readonly goto: boolean) {
-    this.v = goto ? { kind: 'goto', chain: name } : { kind: 'jump', chain: name };
+    const chain = intern(name);
+    this.v = goto ? { kind: 'goto', chain } : { kind: 'jump', chain };
   }
   run(_p: PacketCtx): TargetVerdict { return this.v; }
   save(): string { return `${this.goto ? '-g' : '-j'} ${this.name}`; }
