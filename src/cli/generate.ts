@@ -3,7 +3,8 @@
  *
  * Shape: nodes on /16 underlay subnets of 10.0.0.0/8 (one /16 up to 65,000 nodes; flannel
  * vxlan or calico IPIP cross the router between them), pod network 100.64.0.0/10 (a /24 per
- * node), services in 192.168.0.0/16, kube-proxy iptables. Pods go round-robin over the nodes;
+ * node), services in 192.168.0.0/16, kube-proxy iptables; calico above MESH_MAX_NODES nodes peers
+ * through route reflectors (the first REFLECTORS nodes) instead of the node-to-node mesh. Pods go round-robin over the nodes;
  * pod i carries `app: a-K` (K = i mod the number of apps; an app has about
  * --endpoints-per-service pods) and `tier: web|api|db` (drawn from the seed); app K lives in
  * namespace `ns-(K mod --namespaces)`, and Service j selects app j mod apps. NetworkPolicy p
@@ -56,7 +57,7 @@ export function generateScenario(o: GenerateOptions): string {
   L.push('cluster:');
   L.push('  podCIDR: 100.64.0.0/10');
   L.push('  serviceCIDR: 192.168.0.0/16');
-  L.push(network === 'flannel' ? '  network: {plugin: flannel, backend: vxlan}' : '  network: {plugin: calico}');
+  L.push(network === 'flannel' ? '  network: {plugin: flannel, backend: vxlan}' : `  network: {plugin: calico${calicoBgp(nodes)}}`);
   L.push('  kubeProxy: {mode: iptables}');
   L.push('  nodes:');
   for (let i = 0; i < nodes; i++) {
@@ -146,6 +147,22 @@ export function generateScenario(o: GenerateOptions): string {
   }
   if (T.length) { L.push('traffic:'); L.push(...T); }
   return L.join('\n') + '\n';
+}
+
+/**
+ * Above this many nodes the generated Calico cluster uses route reflectors instead of the
+ * node-to-node mesh, as Calico's own guidance does for clusters past ~100 nodes: a mesh of
+ * 5,000 nodes is 12.5 million BGP sessions, the reflectors' topology 3·(N − 3) + 3.
+ */
+export const MESH_MAX_NODES = 100;
+/** Route reflectors of a large generated Calico cluster: its first nodes (they also run pods). */
+export const REFLECTORS = 3;
+
+/** The calico network's `bgp:` field: empty (the default full mesh) up to MESH_MAX_NODES nodes. */
+function calicoBgp(nodes: number): string {
+  if (nodes <= MESH_MAX_NODES) return '';
+  const rrs = Array.from({ length: Math.min(REFLECTORS, nodes) }, (_, i) => `n${i}`).join(', ');
+  return `, bgp: {nodeToNodeMesh: false, routeReflectors: [${rrs}], routeReflectorClusterID: 244.0.0.1}`;
 }
 
 export function generateCommand(o: GenerateOptions & { out?: string }): number {
