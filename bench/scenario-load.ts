@@ -7,8 +7,11 @@
  * 10,000 (34 MB, target ≤ 6 s). The text is generated once, untimed, with the
  * CLI's defaults (flannel, one namespace, no policies, seed 1), so it is the
  * file `podwire generate --nodes N --pods 30N --services 2N --network flannel
- * --seed 1` writes. Extras: `MB/s`, `heapAfterLoadMB` (heap in use after a
- * full GC with the loaded Scenario alive; needs --expose-gc) and `manifests`.
+ * --seed 1` writes. Extras: `MB/s`, `cpuMs` (the process's user + system CPU
+ * time during the load, GC threads included: on a shared machine a steadier
+ * figure than the wall time), `heapAfterLoadMB` (heap in use after a full GC
+ * with the loaded Scenario alive — and the generated texts, kept for the next
+ * runs; needs --expose-gc) and `manifests`.
  */
 import { generateScenario } from '../src/cli/generate.js';
 import { parseScenario } from '../src/scenario/load.js';
@@ -46,9 +49,11 @@ function spec(nodes: number): BenchSpec {
     setup: (): Ctx => ({ text: scenarioText(nodes), extra: {} }),
     run: (c) => {
       const ctx = c as Ctx;
+      const cpu0 = process.cpuUsage();
       ctx.scenario = parseScenario(ctx.text, `scale-${nodes}.yaml`);
+      const cpu = process.cpuUsage(cpu0);
       // The harness turns an extra ending in '/s' from a per-run total into a rate.
-      Object.assign(ctx.extra, { 'MB/s': bytes / MB, manifests: ctx.scenario.manifests.length });
+      Object.assign(ctx.extra, { 'MB/s': bytes / MB, cpuMs: (cpu.user + cpu.system) / 1000, manifests: ctx.scenario.manifests.length });
       return { work: 1, extra: ctx.extra };
     },
     teardown: (c) => {
