@@ -204,13 +204,12 @@ function validateContainer(
       }
     }
     getStr(port, 'hostIP', pp, errs);
-    if (cp !== undefined)
-      ports.push({
-        ...(pname !== undefined ? { name: pname } : {}),
-        containerPort: cp,
-        protocol: proto as Protocol,
-        ...(hp ? { hostPort: hp } : {}),
-      });
+    if (cp !== undefined) {
+      // Built field by field rather than with spreads (150,000 pods at issue 9's scale); same key order.
+      const out: ContainerPort = pname !== undefined ? { name: pname, containerPort: cp, protocol: proto as Protocol } : { containerPort: cp, protocol: proto as Protocol };
+      if (hp) out.hostPort = hp;
+      ports.push(out);
+    }
   });
   if (name === undefined || image === undefined) return undefined;
   return { name, image, ports };
