@@ -50,7 +50,8 @@ export interface FlowLines {
 /** The core schema every scenario is read with (the library's default for YAML 1.2). */
 const CORE: Schema = new Document().schema;
 
-interface Item { start: number; end: number; dash: number; lineStart: number; nextLine: number }
+/** A recognised line: its collection's span, its plain value (read once, to recognise it), where its `-` and line are. */
+interface Item { start: number; end: number; value: Record<string, unknown>; dash: number; lineStart: number; nextLine: number }
 
 /**
  * Finds the one-line flow-mapping items of `text`; null when there are none
@@ -73,7 +74,7 @@ export function extractFlowLines(text: string): FlowLines | null {
     shift += last.end - first.start - 1;
     cuts.push(at + 1);
     shifts.push(shift);
-    runs.set(at, run.map((it) => new FlowLineMap(text, it.start, it.end)));
+    runs.set(at, run.map((it) => new FlowLineMap(text, it.start, it.end, it.value)));
     run = [];
   };
   // An item is recognised once the next non-blank line shows that nothing more indented continues it.
@@ -95,7 +96,8 @@ export function extractFlowLines(text: string): FlowLines | null {
       pending = null;
       if (text.charCodeAt(i) === DASH && text.charCodeAt(i + 1) === SPACE && text.charCodeAt(i + 2) === LBRACE) {
         const limit = trimEnd(text, i + 2, le);
-        if (readFlow(text, i + 2, limit, CHECK) !== undefined) pending = { start: i + 2, end: limit, dash: i - ls, lineStart: ls, nextLine: le + 1 };
+        const value = readFlow(text, i + 2, limit, JS) as Item['value'] | undefined;
+        if (value !== undefined) pending = { start: i + 2, end: limit, value, dash: i - ls, lineStart: ls, nextLine: le + 1 };
       }
     }
     ls = le + 1;
@@ -177,6 +179,8 @@ export class FlowLineMap extends YAMLMap {
     private readonly text: string,
     start: number,
     private readonly end: number,
+    /** The plain value read when the line was recognised, until {@link plain} hands it out. */
+    private firstPlain?: Record<string, unknown>,
   ) {
     super(CORE);
     this.built = null;
@@ -186,6 +190,11 @@ export class FlowLineMap extends YAMLMap {
 
   /** The plain value, as `toJS` gives it (a fresh object on every call), without building the nodes. */
   plain(): Record<string, unknown> {
+    const first = this.firstPlain;
+    if (first !== undefined) {
+      this.firstPlain = undefined;
+      return first;
+    }
     return readFlow(this.text, this.range![0], this.end, JS) as Record<string, unknown>;
   }
 
@@ -248,15 +257,13 @@ function implicitTag(source: string): (typeof IMPLICIT_TAGS)[number] | undefined
   return tag ?? undefined;
 }
 
-/** What {@link readFlow} makes of what it reads: nothing (a check), plain values, or yaml nodes. */
+/** What {@link readFlow} makes of what it reads: plain values or yaml nodes. */
 interface Builder {
   scalar(value: unknown, source: string, format: string | undefined, start: number, end: number): unknown;
   collection(isMapping: boolean): unknown;
   add(coll: unknown, key: unknown, keyName: string, value: unknown): void;
   close(coll: unknown, start: number, end: number): unknown;
 }
-
-const CHECK: Builder = { scalar: () => 0, collection: () => 0, add: () => {}, close: () => 0 };
 
 /** Plain values as `toJS` makes them: objects keyed by the key's string (null → ""), arrays. */
 const JS: Builder = {

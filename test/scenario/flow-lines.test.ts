@@ -5,7 +5,7 @@
  * file:line:col in every error), the same first error.
  */
 import { describe, expect, it } from 'vitest';
-import { isMap, isPair, isScalar, isSeq, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, type Document, type Node } from 'yaml';
 import { Rng } from '../../src/engine/rng.js';
 import { generateScenario } from '../../src/cli/generate.js';
 import { extractFlowLines, FlowLineMap } from '../../src/scenario/flow-lines.js';
@@ -24,16 +24,21 @@ function attempt(f: () => Parsed): Parsed | string {
   }
 }
 
-/** Node by node: kind, start offset, scalar value, source and style, keys. */
-function sameTree(a: unknown, b: unknown, where: string): void {
+/** Node by node: kind, start offset, scalar value, source and style, keys; a FlowLineMap's plain value is the library's toJS. */
+function sameTree(a: unknown, b: unknown, where: string, doc: Document.Parsed): void {
   if (a === null || b === null) return void expect(b, where).toBe(a);
   if (isPair(a)) {
     expect(isPair(b), where).toBe(true);
-    sameTree(a.key, (b as typeof a).key, `${where}.key`);
-    sameTree(a.value, (b as typeof a).value, `${where}.value`);
+    sameTree(a.key, (b as typeof a).key, `${where}.key`, doc);
+    sameTree(a.value, (b as typeof a).value, `${where}.value`, doc);
     return;
   }
   const x = a as Node, y = b as Node;
+  if (y instanceof FlowLineMap) {
+    const want = x.toJS(doc);
+    expect(y.plain(), where).toEqual(want);
+    expect(y.plain(), where).toEqual(want);
+  }
   expect([isMap(y), isSeq(y), isScalar(y)], where).toEqual([isMap(x), isSeq(x), isScalar(x)]);
   expect(y.range?.[0], where).toBe(x.range?.[0]);
   expect(y.range?.[1], where).toBe(x.range?.[1]);
@@ -44,7 +49,7 @@ function sameTree(a: unknown, b: unknown, where: string): void {
   if ((isMap(x) || isSeq(x)) && (isMap(y) || isSeq(y))) {
     expect(y.flow, where).toBe(x.flow);
     expect(y.items.length, where).toBe(x.items.length);
-    x.items.forEach((it, i) => sameTree(it, y.items[i], `${where}[${i}]`));
+    x.items.forEach((it, i) => sameTree(it, y.items[i], `${where}[${i}]`, doc));
   }
 }
 
@@ -58,7 +63,7 @@ function expectSame(text: string): void {
     // The plain value first, through the fast reader where it applies, then through the nodes.
     const fd = fast.docs[i];
     expect(fd.toJS({ maxAliasCount: 100 }), text).toEqual(d.toJS({ maxAliasCount: 100 }));
-    sameTree(d.contents, fd.contents, 'root');
+    sameTree(d.contents, fd.contents, 'root', d);
   });
   for (let off = 0; off <= text.length; off += 7) expect(fast.src.pos(off), text).toEqual(slow.src.pos(off));
 }
