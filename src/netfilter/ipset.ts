@@ -878,18 +878,70 @@ export class Ipsets implements IpsetRegistry {
   private readonly byName = new Map<string, number>();
   /** Set tests performed through test() (emulated cost: one per ip_set_test call). */
   tests = 0;
+  /** Work on these sets that their owner deferred (`deferUntilUsed`), run before any other use. */
+  private deferred: (() => void) | null = null;
+  /** Initvals drawn ahead (`predraw`), consumed by creates before the PRNG is asked again. */
+  private predrawn: number[] = [];
+  private predrawnAt = 0;
 
   constructor(opts: IpsetsOptions) {
     this.now = opts.now;
     this.random = opts.random ?? defaultRandom();
   }
 
+  // ---------------------------------------------------------- deferral ----
+
+  /**
+   * Defers changes to these sets until anything next uses them: `settle` runs
+   * (once) before any lookup, command, listing or packet test. An agent that
+   * applies its sync lazily sets it, so a reader never sees the sets before
+   * the sync. `settle` is expected to make the deferred changes (through this
+   * registry: nothing it calls waits for it).
+   */
+  deferUntilUsed(settle: () => void): void {
+    if (this.deferred !== null) throw new Error('Ipsets.deferUntilUsed: work is deferred already');
+    this.deferred = settle;
+  }
+
+  /** Whether deferred work waits (deferUntilUsed). */
+  get deferring(): boolean { return this.deferred !== null; }
+
+  /** Runs the deferred work now, if any. */
+  settle(): void {
+    const d = this.deferred;
+    if (d === null) return;
+    this.deferred = null;
+    d();
+  }
+
+  /**
+   * Draws `n` initvals now, in the order creates would draw them, for creates
+   * made later (deferred work): they take these before drawing again, so the
+   * PRNG sequence is the one of creating the sets now.
+   */
+  predraw(n: number): void {
+    if (this.predrawnAt < this.predrawn.length) throw new Error('Ipsets.predraw: earlier draws are unused');
+    this.predrawn = [];
+    this.predrawnAt = 0;
+    for (let i = 0; i < n; i++) this.predrawn.push(this.random() >>> 0);
+  }
+
+  /** Predrawn initvals not yet used by a create. */
+  get predrawnLeft(): number { return this.predrawn.length - this.predrawnAt; }
+
+  private drawInitval(): number {
+    if (this.predrawnAt < this.predrawn.length) return this.predrawn[this.predrawnAt++];
+    return this.random() >>> 0;
+  }
+
   // ------------------------------------------------------------ lookup ----
 
   has(name: string): boolean {
+    if (this.deferred !== null) this.settle();
     return this.byName.has(name);
   }
   get(name: string): IpSet | undefined {
+    if (this.deferred !== null) this.settle();
     const i = this.byName.get(name);
     return i === undefined ? undefined : this.slots[i]!;
   }
@@ -900,11 +952,13 @@ export class Ipsets implements IpsetRegistry {
   }
   /** Sets in save order: index order, list:set types last. */
   list(): IpSet[] {
+    if (this.deferred !== null) this.settle();
     const live = this.slots.filter((s): s is IpSet => s !== null);
     return [...live.filter((s) => s.type !== 'list:set'), ...live.filter((s) => s.type === 'list:set')];
   }
   /** @internal */
   nameAt(index: number): string {
+    if (this.deferred !== null) this.settle();
     return this.slots[index]!.name;
   }
   /** @internal */
@@ -917,9 +971,11 @@ export class Ipsets implements IpsetRegistry {
 
   /** A rule (or other kernel user) now refers to the set: it cannot be destroyed or renamed. */
   ref(name: string): void {
+    if (this.deferred !== null) this.settle();
     this.must(name).ref++;
   }
   unref(name: string): void {
+    if (this.deferred !== null) this.settle();
     const s = this.must(name);
     if (s.ref > 0) s.ref--;
   }
@@ -927,6 +983,7 @@ export class Ipsets implements IpsetRegistry {
   // --------------------------------------------------------- commands ----
 
   create(name: string, type: IpsetType, opts: IpsetCreateOpts = {}, exist = false): void {
+    if (this.deferred !== null) this.settle();
     if (name.length === 0 || name.length > 31) throw syntax(`setname '${name}' is longer than 31 characters`);
     if (!IPSET_TYPES.includes(type)) throw syntax(`typename '${type}' is unknown`);
     if (opts.timeout !== undefined && (opts.timeout < 0 || opts.timeout > MAX_TIMEOUT)) {
@@ -945,7 +1002,7 @@ export class Ipsets implements IpsetRegistry {
     let set: IpSet;
     if (type === 'bitmap:port') set = new BitmapPortSet(name, opts, this);
     else if (type === 'list:set') set = new ListSet(name, opts, this);
-    else set = new HashSet(name, type, opts, this, opts.initval ?? this.random() >>> 0);
+    else set = new HashSet(name, type, opts, this, opts.initval ?? this.drawInitval());
     let idx = this.slots.indexOf(null);
     if (idx < 0) idx = this.slots.push(null) - 1;
     this.slots[idx] = set;
@@ -954,6 +1011,7 @@ export class Ipsets implements IpsetRegistry {
 
   /** `ipset destroy [NAME]`: without a name, every set (and none if any is referenced). */
   destroy(name?: string): void {
+    if (this.deferred !== null) this.settle();
     if (name === undefined) {
       for (const s of this.slots) if (s && s.ref > 0) throw new IpsetError(ERR.destroyBusy);
       for (const s of this.slots) if (s instanceof ListSet) s.flush();
@@ -972,6 +1030,7 @@ export class Ipsets implements IpsetRegistry {
 
   /** `ipset flush [NAME]`. */
   flush(name?: string): void {
+    if (this.deferred !== null) this.settle();
     if (name === undefined) {
       for (const s of this.slots) s?.flush();
       return;
@@ -980,6 +1039,7 @@ export class Ipsets implements IpsetRegistry {
   }
 
   rename(from: string, to: string): void {
+    if (this.deferred !== null) this.settle();
     const i = this.byName.get(from);
     if (i === undefined) throw new IpsetError(ERR.noSet);
     const s = this.slots[i]!;
@@ -992,6 +1052,7 @@ export class Ipsets implements IpsetRegistry {
 
   /** `ipset swap A B`: contents (type, elements, options) exchange; names and references stay. */
   swap(a: string, b: string): void {
+    if (this.deferred !== null) this.settle();
     const i = this.byName.get(a);
     if (i === undefined) throw new IpsetError(ERR.noSet);
     const j = this.byName.get(b);
@@ -1006,6 +1067,7 @@ export class Ipsets implements IpsetRegistry {
 
   /** `ipset add NAME ELEM [opts]`. A range/CIDR element of a non-net type adds every member. */
   add(name: string, elem: string, opts: IpsetAddOpts = {}): void {
+    if (this.deferred !== null) this.settle();
     const s = this.must(name);
     const list = this.parseElem(s, elem, opts, true);
     for (const e of list) s.add(e, !!opts.exist);
@@ -1013,6 +1075,7 @@ export class Ipsets implements IpsetRegistry {
 
   /** `ipset del NAME ELEM`. */
   del(name: string, elem: string, opts: IpsetAddOpts = {}): void {
+    if (this.deferred !== null) this.settle();
     const s = this.must(name);
     const list = this.parseElem(s, elem, opts, false);
     for (const e of list) s.del(e, !!opts.exist);
@@ -1020,6 +1083,7 @@ export class Ipsets implements IpsetRegistry {
 
   /** `ipset test NAME ELEM`: true when in the set (a nomatch entry is "NOT in set"). */
   testElem(name: string, elem: string, opts: IpsetAddOpts = {}): boolean {
+    if (this.deferred !== null) this.settle();
     const s = this.must(name);
     const list = this.parseElem(s, elem, opts, false);
     if (s instanceof ListSet) {
@@ -1208,6 +1272,7 @@ export class Ipsets implements IpsetRegistry {
    * type's dimension never match (opt->dim < set->type->dimension).
    */
   test(name: string, flags: readonly ('src' | 'dst')[], p: PacketCtx, opts?: IpsetTestOpts): boolean {
+    if (this.deferred !== null) this.settle();
     const i = this.byName.get(name);
     if (i === undefined) return false;
     return this.testIndex(i, flags, p, opts);

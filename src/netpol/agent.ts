@@ -45,12 +45,14 @@ import type { Labels } from '../kube/labels.js';
 import type { Protocol } from '../kube/pod.js';
 import { PolicyEvaluator, type ClusterView, type DirectionVerdict } from '../kube/policy-eval.js';
 import { directionDenial } from '../kube/policy-explain.js';
-import { iptablesRestore, netfilterOf } from '../netfilter/index.js';
-import { ipsetRestore, ipsetSave } from '../netfilter/ipset-text.js';
+import { netfilterOf, type Ruleset } from '../netfilter/index.js';
+import { iptablesRestore as restoreInto } from '../netfilter/restore.js';
+import { ipsetRestore } from '../netfilter/ipset-text.js';
+import type { Ipsets } from '../netfilter/ipset.js';
 import type { PacketCtx } from '../netfilter/types.js';
 import { ipToString } from '../wire/bytes.js';
 import * as N from './names.js';
-import { actionable, builtinJump, renderNode, startupLines, type NpCluster, type NpNodeConfig, type NpPod, type Rendered } from './render.js';
+import { actionable, builtinJump, renderLocal, renderPolicies, startupLines, type NpCluster, type NpNodeConfig, type NpPod, type PolicyRender, type Rendered } from './render.js';
 
 export interface NetpolConfig extends NpNodeConfig {
   /** Minimum time between full syncs (ns). */
@@ -83,6 +85,24 @@ export class NetpolInformer {
   }
 
   onChange(fn: () => void): void { this.listeners.push(fn); }
+
+  /** The node-independent renderings of the current view at `renders.version` (see `policies`). */
+  private renders: { cluster: NpCluster; version: string; list: PolicyRender[] } | null = null;
+
+  /**
+   * The node-independent part of a sync at `version` (render.ts `renderPolicies`), made
+   * once for every node whose ipsets answer `existingType` as the rendering asked it:
+   * at a cluster's start every node syncs at one instant with no sets yet, and one
+   * rendering serves them all.
+   */
+  policies(version: string, existingType: (name: string) => 'hash:ip' | 'hash:net' | undefined): PolicyRender {
+    const c = this.cluster();
+    if (this.renders === null || this.renders.cluster !== c || this.renders.version !== version) this.renders = { cluster: c, version, list: [] };
+    for (const pr of this.renders.list) if (pr.typeQueries.every(([name, t]) => existingType(name) === t)) return pr;
+    const pr = renderPolicies(c, version, existingType);
+    this.renders.list.push(pr);
+    return pr;
+  }
 
   stop(): void { for (const u of this.unwatch) u(); }
 
@@ -201,6 +221,16 @@ export class KubeRouterNetpol {
 
   requestSync(): void { this.gate.request(); }
 
+  /**
+   * One full sync. What it decides (the rendering, the chains and sets it
+   * removes, the PRNG draws of the sets it creates, the commands in the
+   * node's log, the trace annotations) is done now; applying it to the node's
+   * ipsets and rules — ipset restore, iptables-restore, ipset destroy, the
+   * bulk of the work — is deferred (`Ruleset.defer`, `Ipsets.deferUntilUsed`)
+   * to when anything first reads them: a packet, `iptables-save`, `ipset
+   * save`, the next sync, the log's text. The effect is the one of applying
+   * it now; a node nothing looks at costs the decisions only.
+   */
   sync(): void {
     const node = this.node, world = node.world;
     const first = this.syncs === 0;
@@ -209,53 +239,53 @@ export class KubeRouterNetpol {
     const version = String(world.now);
     const st = netfilterOf(node.host);
     const sets = st.nf.ipsets;
+    // The previous sync's deferred work first: this one starts from its result.
+    sets.settle();
     const existingType = (name: string) => {
       const s = sets.get(name);
       return s && (s.type === 'hash:ip' || s.type === 'hash:net') ? s.type : undefined;
     };
-    const r = renderNode(this.informer.cluster(), this.cfg, version, existingType);
+    const r = renderLocal(this.informer.policies(version, existingType), this.cfg);
     this.last = r;
 
-    // (1) ipset restore -exist (BuildIPSetRestore).
-    const text = ipsetRestoreText(r, (name) => existingOptions(sets, name));
-    if (text) {
-      ipsetRestore(sets, text, { exist: true, file: '<kube-router ipset restore>' });
-      node.logCommand('host', () => `ipset restore -exist <<'EOF'\n${text}EOF`);
+    // (1) ipset restore -exist (BuildIPSetRestore): the options of each set and which sets it creates, known now.
+    const options = new Map<string, string>();
+    for (const name of r.sets.keys()) {
+      const o = existingOptions(sets, name);
+      if (o !== undefined) options.set(name, o);
+    }
+    const restoresSets = r.sets.size > 0;
+    if (restoresSets) {
+      sets.predraw(setsCreated(r, options, (name) => sets.has(name)));
+      node.logCommand('host', () => `ipset restore -exist <<'EOF'\n${ipsetRestoreText(r, (name) => options.get(name))}EOF`);
     }
 
-    // (2) iptables-restore --noflush of kube-router's chains.
-    const lines = ['*filter'];
-    const tops = [N.CH.INPUT, N.CH.FORWARD, N.CH.OUTPUT];
-    for (const c of tops) lines.push(`:${c} - [0:0]`);
-    if (first) for (const c of [N.CH.DEFAULT, N.CH.COMMON, N.CH.TAIL]) lines.push(`:${c} - [0:0]`);
-    for (const c of r.chains) lines.push(`:${c} - [0:0]`);
-    const stale = this.prevChains.filter((c) => !r.chains.includes(c));
-    for (const c of stale) lines.push(`:${c} - [0:0]`);
-    if (first) lines.push(...startupLines());
-    // ensureTopLevelChains: each built-in chain's first rule is kube-router's jump.
-    const filter = st.rules.tables.filter;
-    for (const b of ['INPUT', 'FORWARD', 'OUTPUT'] as const) {
-      const j = builtinJump(b);
-      const rules = filter.chains.get(b)?.rules ?? [];
-      const at = rules.findIndex((x) => x.target?.name === j.target && x.matches.some((m) => m.save().includes(j.comment)));
-      if (at === 0) continue;
-      lines.push(`-I ${b} 1 ${j.args}`);
-      if (at > 0) lines.push(`-D ${b} ${at + 2}`);
-    }
-    lines.push(...r.lines);
-    for (const c of stale) lines.push(`-X ${c}`);
-    lines.push('COMMIT');
-    iptablesRestore(node, 'host', lines.join('\n') + '\n', { noflush: true });
-    this.prevChains = r.chains;
+    // (2) iptables-restore --noflush of kube-router's chains (logged now; its text needs the rules as they are then).
+    const chains = r.chains;
+    const declared = new Set(chains);
+    const stale = this.prevChains.filter((c) => !declared.has(c));
+    this.prevChains = chains;
+    let builtinFix: string[] | null = null;
+    node.logCommand('host', () => {
+      st.rules.settle();
+      return `iptables-restore --noflush <<'EOF'\n${restoreText(r, first, stale, builtinFix!)}EOF`;
+    });
 
-    // (3) cleanupStaleIPSets.
+    // (3) cleanupStaleIPSets: the KUBE-SRC-/KUBE-DST- sets this sync does not refresh.
     const active = new Set(r.sets.keys());
     const gone = sets.list().map((s) => s.name).filter((n) => (n.startsWith(N.SRC_PREFIX) || n.startsWith(N.DST_PREFIX)) && !active.has(n)).sort();
-    if (gone.length) {
-      const t = gone.map((n) => `destroy ${n}\n`).join('');
-      ipsetRestore(sets, t, { file: '<kube-router ipset destroy>' });
-      node.logCommand('host', () => gone.map((n) => `ipset destroy ${n}`));
-    }
+    if (gone.length) node.logCommand('host', () => gone.map((n) => `ipset destroy ${n}`));
+
+    st.rules.defer((rs) => {
+      if (restoresSets) {
+        ipsetRestore(sets, ipsetRestoreText(r, (name) => options.get(name)), { exist: true, file: '<kube-router ipset restore>' });
+        if (sets.predrawnLeft !== 0) throw new Error(`kube-router sync: ${sets.predrawnLeft} predrawn ipset initvals unused`);
+      }
+      builtinFix = builtinJumpFix(rs);
+      restoreInto(rs, restoreText(r, first, stale, builtinFix), { noflush: true, ipsets: sets });
+      if (gone.length) ipsetRestore(sets, gone.map((n) => `destroy ${n}\n`).join(''), { file: '<kube-router ipset destroy>' });
+    });
+    sets.deferUntilUsed(() => st.rules.settle());
 
     // Trace annotations for the REJECTs.
     for (const c of stale) st.nf.annotations.delete(c);
@@ -269,7 +299,7 @@ export class KubeRouterNetpol {
       }
     }
     if (world.trace.on)
-      world.event(node.name, 'host', '', null, 'netpol.sync', `kube-router full sync version ${version}: ${r.podChains.length} pod chains, ${r.chains.length - r.podChains.length} policy/tier chains, ${r.sets.size} ipsets; ${stale.length} chains and ${gone.length} ipsets removed`);
+      world.event(node.name, 'host', '', null, 'netpol.sync', `kube-router full sync version ${version}: ${r.podChains.length} pod chains, ${chains.length - r.podChains.length} policy/tier chains, ${r.sets.size} ipsets; ${stale.length} chains and ${gone.length} ipsets removed`);
   }
 
   /** The reference evaluator's reason for a denied packet, for the direction the chain judged. */
@@ -293,13 +323,56 @@ function ipNum(s: string): number {
 }
 
 /** `ipset save`'s options of an existing set without initval, as kube-router's handler keeps them; undefined for a new set. */
-function existingOptions(sets: ReturnType<typeof netfilterOf>['nf']['ipsets'], name: string): string | undefined {
-  if (!sets.has(name)) return undefined;
-  const line = ipsetSave(sets, name).split('\n')[0];
-  const parts = line.split(' ').slice(2);
+function existingOptions(sets: Ipsets, name: string): string | undefined {
+  const s = sets.get(name);
+  if (s === undefined) return undefined;
+  // The first line of `ipset save NAME` (`create NAME TYPE HEADER`) after the name; its entries are not needed.
+  const parts = `${s.type} ${s.header()}`.split(' ');
   const i = parts.indexOf('initval');
   if (i >= 0) parts.splice(i, 2);
   return parts.join(' ');
+}
+
+/** How many sets the ipset restore of `r` creates (each draws an initval): the TMP sets and the sets that do not exist yet. */
+function setsCreated(r: Rendered, options: ReadonlyMap<string, string>, exists: (name: string) => boolean): number {
+  let n = 0;
+  const tmps = new Set<string>();
+  for (const [name, s] of r.sets) {
+    const opts = options.get(name) ?? `${s.type} timeout 0`;
+    if (!tmps.has(opts)) { tmps.add(opts); if (!exists(N.tmpSetName(opts))) n++; }
+    if (!exists(name)) n++;
+  }
+  return n;
+}
+
+/** ensureTopLevelChains: the lines putting kube-router's jump first in INPUT, FORWARD and OUTPUT where it is not. */
+function builtinJumpFix(rs: Ruleset): string[] {
+  const out: string[] = [];
+  const filter = rs.tables.filter;
+  for (const b of ['INPUT', 'FORWARD', 'OUTPUT'] as const) {
+    const j = builtinJump(b);
+    const rules = filter.chains.get(b)?.rules ?? [];
+    const at = rules.findIndex((x) => x.target?.name === j.target && x.matches.some((m) => m.save().includes(j.comment)));
+    if (at === 0) continue;
+    out.push(`-I ${b} 1 ${j.args}`);
+    if (at > 0) out.push(`-D ${b} ${at + 2}`);
+  }
+  return out;
+}
+
+/** The sync's iptables-restore --noflush input: top-level chains rewritten, this version's chains declared, the stale ones deleted. */
+function restoreText(r: Rendered, first: boolean, stale: readonly string[], builtinFix: readonly string[]): string {
+  const lines = ['*filter'];
+  for (const c of [N.CH.INPUT, N.CH.FORWARD, N.CH.OUTPUT]) lines.push(`:${c} - [0:0]`);
+  if (first) for (const c of [N.CH.DEFAULT, N.CH.COMMON, N.CH.TAIL]) lines.push(`:${c} - [0:0]`);
+  for (const c of r.chains) lines.push(`:${c} - [0:0]`);
+  for (const c of stale) lines.push(`:${c} - [0:0]`);
+  if (first) lines.push(...startupLines());
+  lines.push(...builtinFix);
+  lines.push(...r.lines);
+  for (const c of stale) lines.push(`-X ${c}`);
+  lines.push('COMMIT');
+  return lines.join('\n') + '\n';
 }
 
 /** utils.BuildIPSetRestore over the sync's sets (sorted by name; a TMP set per options string). */

@@ -250,14 +250,58 @@ function ipBlockEntries(peer: NetworkPolicyPeer): string[][] {
   return out;
 }
 
+/** One full sync for one node: the node-independent part (`renderPolicies`) and the node's own (`renderLocal`). */
 export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, existingSetType?: (name: string) => 'hash:ip' | 'hash:net' | undefined): Rendered {
+  return renderLocal(renderPolicies(c, version, existingSetType), cfg);
+}
+
+interface PolInfo { np: NetworkPolicy; targets: Set<NpPod>; ingressChain?: string; egressChain?: string }
+type Tier = { tier: 'anp' | 'banp'; name: string; subjectNs: CompiledSelector; subjectPod?: CompiledSelector; chains: { ingress?: string; egress?: string } };
+
+/**
+ * The part of a sync that is the same on every node for one cluster view and version:
+ * the ipsets, the policy and tier chains with their lines, and what the pod chains
+ * need to know about them. Nodes whose ipsets give the same answers to
+ * `existingSetType` share one (agent.ts).
+ */
+export interface PolicyRender {
+  readonly cluster: NpCluster;
+  readonly version: string;
+  readonly sets: Map<string, IpsetSpec>;
+  /** Policy and tier chains, in declaration order. */
+  readonly chains: readonly string[];
+  readonly annotated: readonly AnnotatedChain[];
+  readonly lines: readonly string[];
+  /** The set names `existingSetType` was asked about, with its answers (in asking order). */
+  readonly typeQueries: readonly (readonly [string, 'hash:ip' | 'hash:net' | undefined])[];
+  /** Actionable pods by status.hostIP, in store order. */
+  readonly podsByHost: ReadonlyMap<string, readonly NpPod[]>;
+  /** Per pod, the policies selecting it (store order). */
+  readonly policiesOf: ReadonlyMap<NpPod, readonly PolInfo[]>;
+  readonly tiers: readonly Tier[];
+  readonly banp: Tier | undefined;
+  readonly tierSelects: (t: Tier, p: NpPod) => boolean;
+}
+
+export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrNone?: (name: string) => 'hash:ip' | 'hash:net' | undefined): PolicyRender {
   const sels = new SelCache();
   const sets = new Map<string, IpsetSpec>();
   const chains: string[] = [];
   const annotated: AnnotatedChain[] = [];
   const lines: string[] = [];
   const act = c.pods.filter(actionable);
-  const ipEntries = (ips: readonly string[]) => ips.map((ip) => [ip, 'timeout', '0']);
+  const actByNs = new Map<string, NpPod[]>();
+  for (const p of act) (actByNs.get(p.namespace) ?? actByNs.set(p.namespace, []).get(p.namespace)!).push(p);
+  const typeQueries: [string, 'hash:ip' | 'hash:net' | undefined][] = [];
+  const existingSetType = existingSetTypeOrNone && ((name: string) => {
+    const t = existingSetTypeOrNone(name);
+    typeQueries.push([name, t]);
+    return t;
+  });
+  // One entry array per address (entries are read-only): thousands of sets share them.
+  const entryOf = new Map<string, string[]>();
+  const ipEntry = (ip: string) => entryOf.get(ip) ?? entryOf.set(ip, [ip, 'timeout', '0']).get(ip)!;
+  const ipEntries = (ips: readonly string[]) => ips.map(ipEntry);
   /** RefreshSet: the type is kept when the set exists already (in this sync, or on the node). */
   const refresh = (name: string, type: IpsetSpec['type'], entries: string[][]) => {
     const prev = sets.get(name);
@@ -267,7 +311,7 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
   };
   const podsOf = (ns: string, sel: LabelSelector) => {
     const s = sels.get(sel);
-    return act.filter((p) => p.namespace === ns && s.matches(p.labels));
+    return (actByNs.get(ns) ?? []).filter((p) => s.matches(p.labels));
   };
   /** evalPodPeer (actionable pods only). */
   const peerPods = (np: NetworkPolicy, peer: NetworkPolicyPeer): NpPod[] => {
@@ -276,7 +320,7 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
       const ps = peer.podSelector ? sels.get(peer.podSelector) : null;
       const nsNames = [...new Set([...c.namespaces.keys(), ...act.map((p) => p.namespace)])].filter((n) => ns.matches(nsLabels(c, n)));
       const out: NpPod[] = [];
-      for (const n of nsNames) for (const p of act) if (p.namespace === n && (!ps || ps.matches(p.labels))) out.push(p);
+      for (const n of nsNames) for (const p of actByNs.get(n) ?? []) if (!ps || ps.matches(p.labels)) out.push(p);
       return out;
     }
     if (peer.podSelector) return podsOf(np.namespace, peer.podSelector);
@@ -294,7 +338,6 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
   const allPodsNamed = namedPorts(act);
 
   // --- policy chains (syncNetworkPolicyChains) ----------------------------------------------
-  interface PolInfo { np: NetworkPolicy; targets: Set<NpPod>; ingressChain?: string; egressChain?: string }
   const infos: PolInfo[] = [];
   for (const np of c.policies) {
     const targets = podsOf(np.namespace, np.podSelector);
@@ -429,7 +472,6 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
     }
     return out;
   };
-  type Tier = { tier: 'anp' | 'banp'; name: string; subjectNs: CompiledSelector; subjectPod?: CompiledSelector; chains: { ingress?: string; egress?: string } };
   const tiers: Tier[] = [];
   const renderTier = <A extends string>(tier: 'anp' | 'banp', name: string, dir: 'ingress' | 'egress', rules: readonly AnpRule<A>[], chain: string) => {
     chains.push(chain);
@@ -478,15 +520,28 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
   }
   const tierSelects = (t: Tier, p: NpPod) => t.subjectNs.matches(nsLabels(c, p.namespace)) && (!t.subjectPod || t.subjectPod.matches(p.labels));
 
+  const podsByHost = new Map<string, NpPod[]>();
+  for (const p of act) (podsByHost.get(p.hostIP) ?? podsByHost.set(p.hostIP, []).get(p.hostIP)!).push(p);
+  const policiesOf = new Map<NpPod, PolInfo[]>();
+  for (const info of infos) for (const p of info.targets) (policiesOf.get(p) ?? policiesOf.set(p, []).get(p)!).push(info);
+  return { cluster: c, version, sets, chains, annotated, lines, typeQueries, podsByHost, policiesOf, tiers, banp, tierSelects };
+}
+
+/** The node's own part of a sync (KUBE-ROUTER-INPUT's head, the local pods' chains and jumps, the tail rules) after the shared one. */
+export function renderLocal(pr: PolicyRender, cfg: NpNodeConfig): Rendered {
+  const { version, tiers, banp, tierSelects } = pr;
+  const chains: string[] = [];
+  const annotated: AnnotatedChain[] = [];
+  const lines: string[] = [];
+
   // --- KUBE-ROUTER-INPUT head (ensureTopLevelChains' positioned RETURNs) ---------------------
   for (const r of inputHeadRules(cfg)) lines.push(r);
 
   // --- pod chains (syncPodFirewallChains) ----------------------------------------------------
-  const nodeIPs = new Set(cfg.nodeIPs);
   const podChains: PodChainInfo[] = [];
   const seen = new Set<string>();
-  for (const pod of act) {
-    if (!nodeIPs.has(pod.hostIP) || seen.has(pod.ip)) continue; // kube-router keys local pods by IP
+  for (const pod of localPods(pr, cfg.nodeIPs)) {
+    if (seen.has(pod.ip)) continue; // kube-router keys local pods by IP
     seen.add(pod.ip);
     const fw = N.podFwChain(pod.namespace, pod.name, version);
     chains.push(fw);
@@ -495,8 +550,7 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
     const ip = pod.ip;
     const ref = `${pod.namespace}/${pod.name}`;
     let hasIngress = false, hasEgress = false;
-    for (const info of infos) {
-      if (!info.targets.has(pod)) continue;
+    for (const info of pr.policiesOf.get(pod) ?? []) {
       const cmt = q(`${info.np.namespace}/${info.np.name} policy`);
       if (info.ingressChain) { hasIngress = true; lines.push(`-I ${fw} 1 -d ${ip} -m comment --comment ${cmt} -j ${info.ingressChain}`); }
       if (info.egressChain) { hasEgress = true; lines.push(`-I ${fw} 1 -s ${ip} -m comment --comment ${cmt} -j ${info.egressChain}`); }
@@ -535,7 +589,30 @@ export function renderNode(c: NpCluster, cfg: NpNodeConfig, version: string, exi
   for (const top of [N.CH.INPUT, N.CH.FORWARD, N.CH.OUTPUT])
     lines.push(`-A ${top} -m comment --comment "rule to explicitly ACCEPT traffic that comply to network policies" -m mark --mark ${MARK_NETPOL_OK} -j ACCEPT`);
 
-  return { sets, chains, podChains, annotated, lines };
+  return new NodeRender(pr, { chains, annotated, lines }, podChains);
+}
+
+/** The actionable pods whose hostIP is one of the node's addresses, in store order. */
+function localPods(pr: PolicyRender, nodeIPs: readonly string[]): readonly NpPod[] {
+  if (nodeIPs.length === 1) return pr.podsByHost.get(nodeIPs[0]) ?? [];
+  const ips = new Set(nodeIPs);
+  const out: NpPod[] = [];
+  for (const list of pr.podsByHost.values()) for (const p of list) if (ips.has(p.hostIP)) out.push(p);
+  // Store order across the addresses: podsByHost's lists are each in store order.
+  const order = new Map<NpPod, number>();
+  pr.cluster.pods.forEach((p, i) => order.set(p, i));
+  return out.sort((a, b) => order.get(a)! - order.get(b)!);
+}
+
+/** A node's rendering: the shared part's chains/lines first, then its own (concatenated on demand, not kept per node). */
+class NodeRender implements Rendered {
+  constructor(readonly policy: PolicyRender, private readonly own: { chains: string[]; annotated: AnnotatedChain[]; lines: string[] }, readonly podChains: PodChainInfo[]) {}
+  get sets(): Map<string, IpsetSpec> { return this.policy.sets; }
+  get chains(): string[] { return [...this.policy.chains, ...this.own.chains]; }
+  get annotated(): AnnotatedChain[] { return [...this.policy.annotated, ...this.own.annotated]; }
+  get lines(): string[] { return [...this.policy.lines, ...this.own.lines]; }
+  /** The node's own chains (pod chains), annotations and lines. */
+  get local(): { readonly chains: readonly string[]; readonly annotated: readonly AnnotatedChain[]; readonly lines: readonly string[] } { return this.own; }
 }
 
 /** The RETURN rules kube-router keeps at the top of KUBE-ROUTER-INPUT (service ranges, LOCAL NodePorts), with their UUID comments. */
