@@ -21,7 +21,8 @@
  *    PREROUTING/POSTROUTING/OUTPUT (inserted at 1, a misplaced copy deleted;
  *    rules recognised by their cali: hash) and FORWARD end with its two
  *    appended rules, and deletes chains no longer rendered; (3) `ipset destroy` of
- *    cali40 sets no longer used. Each is logged on the node as that command.
+ *    cali40 sets no longer used. Each is logged on the node as that command at
+ *    sync time and applied when the node's rules or sets are first read.
  *    felix itself updates chains incrementally by rule hash; the rules after
  *    a sync are the same.
  *  - Traces: every endpoint chain, policy chain and the dispatch chains get a
@@ -35,13 +36,14 @@ import type { Node } from '../../kernel/node.js';
 import type { Protocol } from '../../kube/pod.js';
 import type { DirectionVerdict } from '../../kube/policy-eval.js';
 import { directionDenial } from '../../kube/policy-explain.js';
-import { iptablesRestore, netfilterOf } from '../../netfilter/index.js';
-import { ruleText } from '../../netfilter/ruleset.js';
+import { netfilterOf } from '../../netfilter/index.js';
+import { iptablesRestore as restoreInto } from '../../netfilter/restore.js';
+import { ruleText, type Ruleset } from '../../netfilter/ruleset.js';
 import { ipsetRestore } from '../../netfilter/ipset-text.js';
 import type { PacketCtx, Rule } from '../../netfilter/types.js';
 import type { NetpolInformer } from '../../netpol/agent.js';
 import { ipToString } from '../../wire/bytes.js';
-import { DEFAULT_FELIX_CONFIG, renderFelix, type FelixNodeConfig, type FelixRendered } from './render.js';
+import { DEFAULT_FELIX_CONFIG, renderFelix, type FelixChain, type FelixNodeConfig, type FelixRendered } from './render.js';
 
 export interface FelixConfig extends FelixNodeConfig {
   /** Minimum time between syncs (ns of virtual time). */
@@ -87,77 +89,62 @@ export class FelixPolicy {
 
   requestSync(): void { this.gate.request(); }
 
+  /**
+   * One sync. What it decides (the rendering, the stale chains and sets, the
+   * initvals of the sets it creates, the commands in the node's log, the trace
+   * annotations) is done now; applying it — ipset restore, iptables-restore,
+   * ipset destroy — is deferred to when anything first reads the node's rules
+   * or sets (`Ruleset.defer`, `Ipsets.deferUntilUsed`), with the same effect.
+   */
   sync(): void {
     const node = this.node, world = node.world;
     this.gate.synced();
     this.syncs++;
     const st = netfilterOf(node.host);
     const sets = st.nf.ipsets;
+    // The previous sync's deferred work first: this one starts from its result.
+    sets.settle();
     const r = renderFelix(this.informer.cluster(), this.cfg);
     this.last = r;
 
-    // (1) ipset restore.
-    let text = '';
-    for (const name of [...r.sets.keys()].sort()) {
-      const s = r.sets.get(name)!;
-      const exists = sets.has(name);
-      const target = exists ? TMP_SET : name;
-      text += `create ${target} ${s.type} ${SET_OPTIONS}\n`;
-      for (const e of s.entries) text += `add ${target} ${e}\n`;
-      if (exists) text += `swap ${TMP_SET} ${name}\ndestroy ${TMP_SET}\n`;
-    }
-    if (text) {
-      ipsetRestore(sets, text, { file: '<felix ipset restore>' });
-      node.logCommand('host', () => `ipset restore <<'EOF'\n${text}EOF`);
+    // (1) ipset restore: a new set is created, an existing one refilled through cali4t0 (each create draws an initval).
+    const existing = new Set([...r.sets.keys()].filter((n) => sets.has(n)));
+    const restoresSets = r.sets.size > 0;
+    if (restoresSets) {
+      sets.predraw(r.sets.size);
+      node.logCommand('host', () => `ipset restore <<'EOF'\n${ipsetText(r, existing)}EOF`);
     }
 
-    // (2) iptables-restore --noflush of felix's chains.
-    const lines: string[] = [];
-    for (const table of ['filter', 'nat'] as const) {
+    // (2) iptables-restore --noflush of felix's chains (logged now; the repairs of the built-in chains need the rules as they are then).
+    const tables = (['filter', 'nat'] as const).map((table) => {
       const chains = r.chains.filter((c) => c.table === table);
       const names = chains.map((c) => c.name);
       const current = new Set(names);
       const stale = this.prev[table].filter((c) => !current.has(c));
-      lines.push(`*${table}`);
-      for (const c of [...names, ...stale]) lines.push(`:${c} - [0:0]`);
-      // ChainInsertMode=insert: felix's jump must be the first rule of each built-in chain, and
-      // FORWARD must end with its two appended rules; anything else is repaired (re-inserted or
-      // re-appended, the misplaced copy deleted), as felix's table syncer does.
-      const tbl = st.rules.tables[table];
-      for (const i of r.inserts.filter((x) => x.table === table)) {
-        const texts = (tbl.chains.get(i.chain)?.rules ?? []).map((x) => ruleText(x).trim());
-        const want = normalise(i.args);
-        const at = texts.findIndex((t) => t === want || sameHash(t, want));
-        if (at === 0) continue;
-        if (at > 0) lines.push(`-D ${i.chain} ${at + 1}`);
-        lines.push(`-I ${i.chain} 1 ${i.args}`);
-      }
-      const apps = r.appends.filter((x) => x.table === table);
-      if (apps.length) {
-        const chain = apps[0]!.chain;
-        const texts = (tbl.chains.get(chain)?.rules ?? []).map((x) => ruleText(x).trim());
-        const tail = texts.slice(-apps.length);
-        if (!apps.every((a, k) => sameHash(tail[k] ?? '', a.args))) {
-          const stale = texts.map((t, k) => (apps.some((a) => sameHash(t, a.args)) ? k + 1 : 0)).filter((k) => k > 0).reverse();
-          for (const k of stale) lines.push(`-D ${chain} ${k}`);
-          for (const a of apps) lines.push(`-A ${chain} ${a.args}`);
-        }
-      }
-      for (const c of chains) lines.push(...c.lines);
-      for (const c of stale) lines.push(`-X ${c}`);
-      lines.push('COMMIT');
       this.prev[table] = names;
-    }
-    iptablesRestore(node, 'host', lines.join('\n') + '\n', { noflush: true });
+      return { table, chains, names, stale, repairs: [] as string[] };
+    });
+    node.logCommand('host', () => {
+      st.rules.settle();
+      return `iptables-restore --noflush <<'EOF'\n${restoreText(tables)}EOF`;
+    });
 
     // (3) unused sets.
     const active = new Set(r.sets.keys());
     const gone = this.prev.sets.filter((n) => !active.has(n) && sets.has(n));
-    if (gone.length) {
-      ipsetRestore(sets, gone.map((n) => `destroy ${n}\n`).join(''), { file: '<felix ipset destroy>' });
-      node.logCommand('host', () => gone.map((n) => `ipset destroy ${n}`));
-    }
+    if (gone.length) node.logCommand('host', () => gone.map((n) => `ipset destroy ${n}`));
     this.prev.sets = [...active];
+
+    st.rules.defer((rs) => {
+      if (restoresSets) {
+        ipsetRestore(sets, ipsetText(r, existing), { file: '<felix ipset restore>' });
+        if (sets.predrawnLeft !== 0) throw new Error(`felix sync: ${sets.predrawnLeft} predrawn ipset initvals unused`);
+      }
+      for (const t of tables) t.repairs = builtinRepairs(rs, r, t.table);
+      restoreInto(rs, restoreText(tables), { noflush: true, ipsets: sets });
+      if (gone.length) ipsetRestore(sets, gone.map((n) => `destroy ${n}\n`).join(''), { file: '<felix ipset destroy>' });
+    });
+    sets.deferUntilUsed(() => st.rules.settle());
 
     // Trace annotations.
     const ann = st.nf.annotations;
@@ -208,6 +195,64 @@ const normalise = (args: string): string => args.trim();
 function sameHash(a: string, b: string): boolean {
   const x = HASH.exec(a), y = HASH.exec(b);
   return !!x && !!y && x[1] === y[1];
+}
+
+/** The ipset restore input: sets by name; a new one created and filled, an existing one refilled through cali4t0. */
+function ipsetText(r: FelixRendered, existing: ReadonlySet<string>): string {
+  let text = '';
+  for (const name of [...r.sets.keys()].sort()) {
+    const s = r.sets.get(name)!;
+    const exists = existing.has(name);
+    const target = exists ? TMP_SET : name;
+    text += `create ${target} ${s.type} ${SET_OPTIONS}\n`;
+    for (const e of s.entries) text += `add ${target} ${e}\n`;
+    if (exists) text += `swap ${TMP_SET} ${name}\ndestroy ${TMP_SET}\n`;
+  }
+  return text;
+}
+
+/**
+ * ChainInsertMode=insert: felix's jump must be the first rule of each built-in chain, and
+ * FORWARD must end with its two appended rules; anything else is repaired (re-inserted or
+ * re-appended, the misplaced copy deleted), as felix's table syncer does.
+ */
+function builtinRepairs(rs: Ruleset, r: FelixRendered, table: 'filter' | 'nat'): string[] {
+  const lines: string[] = [];
+  const tbl = rs.tables[table];
+  for (const i of r.inserts.filter((x) => x.table === table)) {
+    const texts = (tbl.chains.get(i.chain)?.rules ?? []).map((x) => ruleText(x).trim());
+    const want = normalise(i.args);
+    const at = texts.findIndex((t) => t === want || sameHash(t, want));
+    if (at === 0) continue;
+    if (at > 0) lines.push(`-D ${i.chain} ${at + 1}`);
+    lines.push(`-I ${i.chain} 1 ${i.args}`);
+  }
+  const apps = r.appends.filter((x) => x.table === table);
+  if (apps.length) {
+    const chain = apps[0]!.chain;
+    const texts = (tbl.chains.get(chain)?.rules ?? []).map((x) => ruleText(x).trim());
+    const tail = texts.slice(-apps.length);
+    if (!apps.every((a, k) => sameHash(tail[k] ?? '', a.args))) {
+      const stale = texts.map((t, k) => (apps.some((a) => sameHash(t, a.args)) ? k + 1 : 0)).filter((k) => k > 0).reverse();
+      for (const k of stale) lines.push(`-D ${chain} ${k}`);
+      for (const a of apps) lines.push(`-A ${chain} ${a.args}`);
+    }
+  }
+  return lines;
+}
+
+/** The iptables-restore --noflush input: per table, the chains declared (and stale ones), the built-in repairs, the rules, the stale chains deleted. */
+function restoreText(tables: readonly { table: string; chains: readonly FelixChain[]; names: readonly string[]; stale: readonly string[]; repairs: readonly string[] }[]): string {
+  const lines: string[] = [];
+  for (const t of tables) {
+    lines.push(`*${t.table}`);
+    for (const c of [...t.names, ...t.stale]) lines.push(`:${c} - [0:0]`);
+    lines.push(...t.repairs);
+    for (const c of t.chains) lines.push(...c.lines);
+    for (const c of t.stale) lines.push(`-X ${c}`);
+    lines.push('COMMIT');
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** Starts felix's policy agent on `node` (first sync now). */

@@ -333,7 +333,45 @@ interface Ctx {
   cluster: NpCluster;
   sets: Map<string, FelixIpset>;
   /** Workload endpoints of the cluster (pods with an IP, running, not host-network) with their namespace labels. */
-  workloads: { pod: NpPod; nsLabels: Labels }[];
+  workloads: readonly { pod: NpPod; nsLabels: Labels }[];
+  /** What every node's rendering of this cluster view shares. */
+  shared: SharedView;
+}
+
+/**
+ * The parts of a rendering that depend on the cluster view only, made once per view
+ * for every node (at 1,000 nodes and 1,000 policies each node would otherwise scan
+ * every pod per selector set and compile every policy's selector): the workloads,
+ * the tiers with their compiled selectors, and the selector and named-port sets by
+ * name (a set's name is a hash of what selects its members, so its content is the
+ * same on every node). Sets are shared read-only.
+ */
+interface SharedView {
+  workloads: readonly { pod: NpPod; nsLabels: Labels }[];
+  tiers: readonly Tier[];
+  nps: readonly NetworkPolicy[];
+  sets: Map<string, FelixIpset>;
+}
+
+const sharedViews = new WeakMap<NpCluster, SharedView>();
+
+function sharedView(cluster: NpCluster): SharedView {
+  let v = sharedViews.get(cluster);
+  if (v === undefined) {
+    const workloads = cluster.pods.filter((p) => p.ip !== '' && !p.hostNetwork && !p.finished).map((pod) => ({ pod, nsLabels: nsLabelsOf(cluster, pod.namespace) }));
+    const { tiers, nps } = tiersOf(cluster);
+    v = { workloads, tiers, nps, sets: new Map() };
+    sharedViews.set(cluster, v);
+  }
+  return v;
+}
+
+/** A set whose content depends on the cluster view only: made once per view (SharedView.sets). */
+function addViewSet(ctx: Ctx, name: string, type: FelixIpset['type'], entries: () => string[]): void {
+  if (ctx.sets.has(name)) return;
+  let s = ctx.shared.sets.get(name);
+  if (s === undefined) { s = { name, type, entries: [...new Set(entries())].sort() }; ctx.shared.sets.set(name, s); }
+  ctx.sets.set(name, s);
 }
 
 function nsLabelsOf(c: NpCluster, ns: string): Labels {
@@ -348,14 +386,14 @@ function addSet(ctx: Ctx, name: string, type: FelixIpset['type'], entries: () =>
 /** A selector set over workloads matching `pred`. */
 function selSet(ctx: Ctx, node: SelNode, pred: (p: NpPod, nsLabels: Labels) => boolean): { name: string; text: string } {
   const s = selectorSet(node);
-  addSet(ctx, s.name, 'hash:net', () => ctx.workloads.filter((w) => pred(w.pod, w.nsLabels)).map((w) => w.pod.ip));
+  addViewSet(ctx, s.name, 'hash:net', () => ctx.workloads.filter((w) => pred(w.pod, w.nsLabels)).map((w) => w.pod.ip));
   return { name: s.name, text: s.text };
 }
 
 /** A named-port set: workloads matching `pred` with container port `name`/`protocol`. */
 function namedSet(ctx: Ctx, selText: string, pred: (p: NpPod, nsLabels: Labels) => boolean, protocol: Proto, name: string): string {
   const s = namedPortSet(selText, protocol, name);
-  addSet(ctx, s.name, 'hash:ip,port', () => ctx.workloads.filter((w) => pred(w.pod, w.nsLabels)).flatMap((w) =>
+  addViewSet(ctx, s.name, 'hash:ip,port', () => ctx.workloads.filter((w) => pred(w.pod, w.nsLabels)).flatMap((w) =>
     w.pod.ports.filter((p) => p.name === name && p.protocol.toLowerCase() === protocol).map((p) => `${w.pod.ip},${protocol}:${p.containerPort}`)));
   return s.name;
 }
@@ -564,26 +602,8 @@ interface TierPolicy {
 }
 interface Tier { name: string; defaultDeny: boolean; policies: TierPolicy[] }
 
-/** One full rendering for the node of `cfg`. */
-export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRendered {
-  const ctx: Ctx = {
-    cluster,
-    sets: new Map(),
-    workloads: cluster.pods.filter((p) => p.ip !== '' && !p.hostNetwork && !p.finished).map((pod) => ({ pod, nsLabels: nsLabelsOf(cluster, pod.namespace) })),
-  };
-  const chains: FelixChain[] = [];
-  const policyChains: FelixPolicyChain[] = [];
-  const filter = (name: string, bodies: string[]) => chains.push({ name, table: 'filter', lines: withHashes(name, bodies) });
-  const nat = (name: string, bodies: string[]) => chains.push({ name, table: 'nat', lines: withHashes(name, bodies) });
-  const prefix = cfg.interfacePrefix;
-
-  // Local endpoints, in interface-name order.
-  const endpoints: FelixEndpoint[] = cluster.pods.filter((p) => isLocalWorkload(p, cfg)).map((pod) => {
-    const iface = workloadInterfaceName(pod.namespace, pod.name, prefix);
-    return { pod, iface, tw: endpointChainName('to', iface), fw: endpointChainName('from', iface) };
-  }).sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
-
-  // Tiers.
+/** The three tiers felix renders (their policies in felix's order, selectors compiled) and the NetworkPolicies by namespace/name. */
+function tiersOf(cluster: NpCluster): { tiers: Tier[]; nps: NetworkPolicy[] } {
   const anpTier: Tier = { name: 'adminnetworkpolicy', defaultDeny: false, policies: [] };
   for (const anp of [...cluster.anps].sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const id = `kanp/${anp.name}`;
@@ -598,7 +618,27 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   const banpTier: Tier = { name: 'baselineadminnetworkpolicy', defaultDeny: false, policies: [] };
   const banp = cluster.banp;
   if (banp) banpTier.policies.push({ id: `kbanp/${banp.name}`, selector: subjectSelector(banp.subject), appliesTo: subjectMatcher(banp.subject), ingress: banp.ingress.length > 0, egress: banp.egress.length > 0 });
-  const tiers = [anpTier, defTier, banpTier];
+  return { tiers: [anpTier, defTier, banpTier], nps };
+}
+
+/** One full rendering for the node of `cfg`. */
+export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRendered {
+  const shared = sharedView(cluster);
+  const ctx: Ctx = { cluster, sets: new Map(), workloads: shared.workloads, shared };
+  const chains: FelixChain[] = [];
+  const policyChains: FelixPolicyChain[] = [];
+  const filter = (name: string, bodies: string[]) => chains.push({ name, table: 'filter', lines: withHashes(name, bodies) });
+  const nat = (name: string, bodies: string[]) => chains.push({ name, table: 'nat', lines: withHashes(name, bodies) });
+  const prefix = cfg.interfacePrefix;
+
+  // Local endpoints, in interface-name order.
+  const endpoints: FelixEndpoint[] = cluster.pods.filter((p) => isLocalWorkload(p, cfg)).map((pod) => {
+    const iface = workloadInterfaceName(pod.namespace, pod.name, prefix);
+    return { pod, iface, tw: endpointChainName('to', iface), fw: endpointChainName('from', iface) };
+  }).sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
+
+  const { tiers, nps } = ctx.shared;
+  const banp = cluster.banp;
 
   // Endpoint chains; the policies and profiles they use.
   const usedPolicies = new Map<string, { dir: Direction; id: string }>();
