@@ -290,10 +290,18 @@ export class Vxlan extends NetDevice {
    * skb.nh, UDP checksum already verified). `vs` = every vxlan device of the namespace.
    */
   static rcv(ns: Netns, skb: Skb, port: number): boolean {
-    const devs: Vxlan[] = [];
-    for (const d of ns.devices.values()) if (d instanceof Vxlan && d.up && d.dstport === port) devs.push(d);
-    if (devs.length === 0) return false; // no vxlan socket on this port: the ordinary UDP path
+    // Whether an up vxlan device listens on this port, and the first such device with the
+    // header's VNI (read here, used only once the header is checked): one pass, no list per datagram.
+    let bound = false;
     const b = skb.buf, nh = skb.nh;
+    const vni = u32(b, nh + (b[nh] & 0x0f) * 4 + 12) >>> 8;
+    let dev: Vxlan | undefined;
+    for (const d of ns.devices.values()) {
+      if (!(d instanceof Vxlan) || !d.up || d.dstport !== port) continue;
+      bound = true;
+      if (d.vni === vni) { dev = d; break; }
+    }
+    if (!bound) return false; // no vxlan socket on this port: the ordinary UDP path
     const w = ns.node.world;
     const uh = nh + (b[nh] & 0x0f) * 4;
     const ulen = u16(b, uh + 4);
@@ -304,8 +312,6 @@ export class Vxlan extends NetDevice {
       ns.drop(skb, inDev, 'VXLAN_INVALID_HDR', `VXLAN header ${u32(b, vh).toString(16).padStart(8, '0')} ${u32(b, vh + 4).toString(16).padStart(8, '0')}: I flag missing or reserved bits set`);
       return true;
     }
-    const vni = u32(b, vh + 4) >>> 8;
-    const dev = devs.find((d) => d.vni === vni);
     if (!dev) { ns.drop(skb, inDev, 'VXLAN_VNI_NOT_FOUND', `no vxlan device for VNI ${vni} on port ${port}`); return true; }
     const start = vh + VXLAN_HLEN;
     const len = uh + ulen - start;
