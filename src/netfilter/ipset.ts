@@ -453,6 +453,35 @@ function sameElem(type: IpsetType, a: IpsetEntry, b: IpsetEntry): boolean {
   }
 }
 
+/**
+ * Permanent addresses added to many hash:ip sets alike (`Ipsets.addShared`): kube-router
+ * fills every node's copy of a policy's set with the same pods. Read-only and shared; a
+ * set holds a reference and answers membership from it (binary search) until anything
+ * needs its own table — a change, a listing, its header — when the addresses are added
+ * to it, in order, as `add -exist` of each would have.
+ */
+export class SharedAddresses {
+  /** The addresses in the order they are added. */
+  readonly ips: Uint32Array;
+  /** The same, ascending (membership). */
+  private readonly sorted: Uint32Array;
+  constructor(ips: readonly number[]) {
+    this.ips = Uint32Array.from(ips);
+    this.sorted = Uint32Array.from(ips).sort();
+  }
+  get size(): number { return this.ips.length; }
+  has(ip: number): boolean {
+    const a = this.sorted;
+    let lo = 0, hi = a.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1, v = a[mid]!;
+      if (v === ip) return true;
+      if (v < ip) lo = mid + 1; else hi = mid - 1;
+    }
+    return false;
+  }
+}
+
 /** The generic hash type (ip_set_hash_gen.h). */
 export class HashSet extends IpSet {
   bits: number;
@@ -468,6 +497,10 @@ export class HashSet extends IpSet {
   private readonly probe = new IpsetEntry();
   /** Bucket lookups performed by tests, for the emulated-cost counters. */
   lookups = 0;
+  /** Addresses adopted (`adopt`) and not yet in the table: the set's whole content while set. */
+  private pending: SharedAddresses | null = null;
+  /** What a membership test of `pending` returns (a permanent entry; only its ip and nomatch are read). */
+  private pendingHit: IpsetEntry | null = null;
 
   constructor(name: string, type: IpsetType, opts: IpsetCreateOpts, reg: Ipsets, initval: number) {
     super(name, type, opts, reg);
@@ -489,12 +522,47 @@ export class HashSet extends IpSet {
     return this.type === 'hash:net' || this.type === 'hash:net,port' || this.type === 'hash:ip,port,net';
   }
 
+  /**
+   * `add -exist` of each of `addrs` (permanent hash:ip entries), made when first
+   * needed: an empty set keeps the reference (membership tests read it), any other use
+   * adds them to the table first. A set already holding entries adds them now.
+   */
+  adopt(addrs: SharedAddresses): void {
+    if (this.type !== 'hash:ip') throw new Error('HashSet.adopt: hash:ip sets only');
+    if (this.elements === 0 && this.pending === null && addrs.size <= this.maxelem) { this.pending = addrs; return; }
+    this.materialize();
+    this.addAll(addrs);
+  }
+
+  /** The adopted addresses into the table (no-op when none). */
+  private materialize(): void {
+    const p = this.pending;
+    if (p === null) return;
+    this.pending = null;
+    this.addAll(p);
+  }
+
+  private addAll(addrs: SharedAddresses): void {
+    for (const ip of addrs.ips) {
+      const e = new IpsetEntry();
+      e.ip = ip;
+      this.add(e, true);
+    }
+  }
+
+  /** Prefixes in use (h->nets), for the data path's early exit. */
+  netCount(): number {
+    this.materialize();
+    return this.nets.length;
+  }
+
   private hkey(e: IpsetEntry, bits = this.bits): number {
     const n = this.key(e, this.kbuf);
     return bits === 0 ? 0 : jhash2(this.kbuf, n, this.initval) & ((1 << bits) - 1) >>> 0;
   }
 
   header(): string {
+    this.materialize();
     return `family inet hashsize ${1 << this.bits} maxelem ${this.maxelem}${this.extFlags()} bucketsize ${this.bucketsize} initval 0x${this.initval.toString(16).padStart(8, '0')}`;
   }
 
@@ -540,6 +608,7 @@ export class HashSet extends IpSet {
   }
 
   add(d: IpsetEntry, exist: boolean): void {
+    if (this.pending !== null) this.materialize();
     for (;;) {
       const r = this.tryAdd(d, exist);
       if (r) return;
@@ -656,6 +725,7 @@ export class HashSet extends IpSet {
   }
 
   del(d: IpsetEntry, exist: boolean): void {
+    this.materialize();
     const key = this.hkey(d);
     const n = this.buckets[key];
     if (n) {
@@ -698,6 +768,14 @@ export class HashSet extends IpSet {
    * element decides, whether it is a match or a nomatch entry.
    */
   testEntry(d: IpsetEntry): IpsetEntry | null {
+    if (this.pending !== null) {
+      // One bucket lookup of the table these addresses would fill.
+      this.lookups++;
+      if (!this.pending.has(d.ip)) return null;
+      const hit = (this.pendingHit ??= new IpsetEntry());
+      hit.ip = d.ip;
+      return hit;
+    }
     if (this.hasNets && d.cidr === 32) {
       const orig = this.type === 'hash:ip,port,net' ? d.ip2 : d.ip;
       const p = this.probe;
@@ -716,12 +794,14 @@ export class HashSet extends IpSet {
   }
 
   flush(): void {
+    this.pending = null;
     this.buckets = new Array(1 << this.bits);
     this.elements = 0;
     this.nets.length = 0;
   }
 
   entries(): IpsetEntry[] {
+    this.materialize();
     const out: IpsetEntry[] = [];
     for (const n of this.buckets) {
       if (!n) continue;
@@ -1073,6 +1153,18 @@ export class Ipsets implements IpsetRegistry {
     for (const e of list) s.add(e, !!opts.exist);
   }
 
+  /**
+   * `add -exist` of each address of `addrs` to hash:ip set `name` (entries without
+   * timeout or options): what an `ipset restore -exist` of those add lines does, with
+   * the set's table filled when first needed (HashSet.adopt).
+   */
+  addShared(name: string, addrs: SharedAddresses): void {
+    if (this.deferred !== null) this.settle();
+    const s = this.must(name);
+    if (!(s instanceof HashSet) || s.type !== 'hash:ip') throw new IpsetError(`addShared: ${name} is not a hash:ip set`);
+    s.adopt(addrs);
+  }
+
   /** `ipset del NAME ELEM`. */
   del(name: string, elem: string, opts: IpsetAddOpts = {}): void {
     if (this.deferred !== null) this.settle();
@@ -1305,7 +1397,7 @@ export class Ipsets implements IpsetRegistry {
       }
       if (s.type === 'hash:ip,port,ip' || s.type === 'hash:ip,port,net') d.ip2 = flags[2] === 'src' ? p.saddr : p.daddr;
       if (s.type === 'hash:net' || s.type === 'hash:net,port' || s.type === 'hash:ip,port,net') {
-        if ((s as HashSet).nets.length === 0) return false;
+        if ((s as HashSet).netCount() === 0) return false;
       }
     }
     const x = s.testEntry(d);

@@ -48,11 +48,11 @@ import { directionDenial } from '../kube/policy-explain.js';
 import { netfilterOf, type Ruleset } from '../netfilter/index.js';
 import { iptablesRestore as restoreInto } from '../netfilter/restore.js';
 import { ipsetRestore } from '../netfilter/ipset-text.js';
-import type { Ipsets } from '../netfilter/ipset.js';
+import { parseIp, SharedAddresses, type Ipsets } from '../netfilter/ipset.js';
 import type { PacketCtx } from '../netfilter/types.js';
 import { ipToString } from '../wire/bytes.js';
 import * as N from './names.js';
-import { actionable, builtinJump, renderLocal, renderPolicies, startupLines, type NpCluster, type NpNodeConfig, type NpPod, type PolicyRender, type Rendered } from './render.js';
+import { actionable, builtinJump, renderLocal, renderPolicies, startupLines, type NpCluster, type NpNodeConfig, type IpsetSpec, type NpPod, type PolicyRender, type Rendered } from './render.js';
 
 export interface NetpolConfig extends NpNodeConfig {
   /** Minimum time between full syncs (ns). */
@@ -278,7 +278,7 @@ export class KubeRouterNetpol {
 
     st.rules.defer((rs) => {
       if (restoresSets) {
-        ipsetRestore(sets, ipsetRestoreText(r, (name) => options.get(name)), { exist: true, file: '<kube-router ipset restore>' });
+        applyIpsetRestore(sets, r, options);
         if (sets.predrawnLeft !== 0) throw new Error(`kube-router sync: ${sets.predrawnLeft} predrawn ipset initvals unused`);
       }
       builtinFix = builtinJumpFix(rs);
@@ -373,6 +373,56 @@ function restoreText(r: Rendered, first: boolean, stale: readonly string[], buil
   for (const c of stale) lines.push(`-X ${c}`);
   lines.push('COMMIT');
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Applies what `ipsetRestoreText(r, options)` would restore with `ipset restore -exist`,
+ * line for line the same commands, except that a hash:ip set's adds of plain addresses
+ * (`ADDR timeout 0`) go in as one `Ipsets.addShared` of addresses parsed once per
+ * rendered set for every node (SharedAddresses): a node's table is filled only when
+ * something needs it, and membership tests read the shared addresses.
+ */
+function applyIpsetRestore(sets: Ipsets, r: Rendered, options: ReadonlyMap<string, string>): void {
+  const file = '<kube-router ipset restore>';
+  const tmp = new Map<string, string>();
+  for (const name of [...r.sets.keys()].sort()) {
+    const spec = r.sets.get(name)!;
+    const opts = options.get(name) ?? `${spec.type} timeout 0`;
+    let t = tmp.get(opts);
+    let text = '';
+    if (!t) {
+      t = N.tmpSetName(opts);
+      text += `create ${t} ${opts}\nflush ${t}\n`;
+      tmp.set(opts, t);
+    }
+    const shared = opts.startsWith('hash:ip ') && / timeout \d+/.test(` ${opts}`) ? sharedAddressesOf(spec) : null;
+    if (shared) {
+      if (text) ipsetRestore(sets, text, { exist: true, file });
+      sets.addShared(t, shared);
+      text = '';
+    } else for (const e of spec.entries) text += `add ${t} ${e.join(' ')}\n`;
+    text += `create ${name} ${opts}\nswap ${t} ${name}\nflush ${t}\n`;
+    ipsetRestore(sets, text, { exist: true, file });
+  }
+  const destroy = [...tmp.values()].sort().map((t) => `destroy ${t}\n`).join('');
+  if (destroy) ipsetRestore(sets, destroy, { exist: true, file });
+}
+
+const sharedAddresses = new WeakMap<IpsetSpec, SharedAddresses | null>();
+
+/** The set's entries as shared addresses when each is a plain `ADDR timeout 0`, else null. */
+function sharedAddressesOf(spec: IpsetSpec): SharedAddresses | null {
+  let a = sharedAddresses.get(spec);
+  if (a !== undefined) return a;
+  const ips: number[] = [];
+  for (const e of spec.entries) {
+    const ip = e.length === 3 && e[1] === 'timeout' && e[2] === '0' ? parseIp(e[0]!) : -1;
+    if (ip < 0) { ips.length = 0; break; }
+    ips.push(ip);
+  }
+  a = ips.length === spec.entries.length && ips.length > 0 ? new SharedAddresses(ips) : null;
+  sharedAddresses.set(spec, a);
+  return a;
 }
 
 /** utils.BuildIPSetRestore over the sync's sets (sorted by name; a TMP set per options string). */
