@@ -27,8 +27,9 @@ import { calicoFelixBenches } from './calico-felix.js';
 import { scaleBenches } from './scale.js';
 import { scenarioLoadBenches } from './scenario-load.js';
 import { podsBuildBenches } from './pods-build.js';
+import { netpolScaleBenches } from './netpol-scale.js';
 
-const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, e2eUntraced, e2eTraced, scenarioRun, netfilterBenches, kubeproxyBenches, kubeproxyIpvsBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches, scenarioLoadBenches, podsBuildBenches, scaleBenches];
+const ALL: ((o: BenchOptions) => BenchSpec | BenchSpec[])[] = [engineTimers, engineFifo, bridgeUntraced, bridgeTraced, e2eUntraced, e2eTraced, scenarioRun, netfilterBenches, kubeproxyBenches, kubeproxyIpvsBenches, flannelBenches, netpolBenches, calicoFelixBenches, calicoBgpBenches, scenarioLoadBenches, podsBuildBenches, scaleBenches, netpolScaleBenches];
 
 // dist/bench/run.js → repository root (scenario paths and bench/results.json are relative to it).
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
