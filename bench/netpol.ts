@@ -35,6 +35,7 @@ import type { Node } from '../src/kernel/node.js';
 import type { NetDevice } from '../src/kernel/device.js';
 import { netfilterOf } from '../src/netfilter/index.js';
 import { KubeRouterNetpol, DEFAULT_NETPOL_CONFIG, type NetpolInformer, type NpCluster, type NpPod } from '../src/netpol/index.js';
+import { renderPolicies } from '../src/netpol/render.js';
 import { ipToString } from '../src/wire/bytes.js';
 import type { BenchOptions, BenchSpec } from './harness.js';
 import { benchNode, KERNEL_NS_PER_RULE, tcpSkb } from './netfilter.js';
@@ -226,7 +227,10 @@ function buildPacketNode(nPolicies: number): PacketNode {
   };
   const ev = new PolicyEvaluator(view, { networkPolicies: policies });
   // The agent reads the informer's cluster view only (no store needed for a one-shot sync).
-  const informer = { cluster: () => cluster, evaluatorFor: () => ev, onChange: () => {} } as unknown as NetpolInformer;
+  const informer = {
+    cluster: () => cluster, evaluatorFor: () => ev, onChange: () => {},
+    policies: (version: string, existingType: (name: string) => 'hash:ip' | 'hash:net' | undefined) => renderPolicies(cluster, version, existingType),
+  } as unknown as NetpolInformer;
   const agent = new KubeRouterNetpol(node, { ...DEFAULT_NETPOL_CONFIG, nodeName: 'node-1', nodeIPs: [NODE_IP], serviceCIDRs: ['10.96.0.0/12'] }, informer);
   agent.start();
   const st = netfilterOf(node.host);
