@@ -16,20 +16,9 @@ import { npPeerSelector, anpPeerSelector, selectorSet, selectorString, uniqueId,
 import { dispatchTree } from '../../../src/calico/felix/render.js';
 import { workloadInterfaceName } from '../../../src/calico/names.js';
 import { policyManifest, type GenCluster } from '../../netpol/gen-cluster.js';
-import { felixCluster, hop, probe, skbFor, type FelixCluster } from './helpers.js';
+import { felixCluster, hop, probe, skbFor, twoNodeCluster, type FelixCluster } from './helpers.js';
 
-function cluster(): GenCluster {
-  return {
-    nodes: 2,
-    namespaces: [{ name: 'x', labels: { team: 'a' } }, { name: 'y', labels: { team: 'b' } }],
-    pods: [
-      { ns: 'x', name: 'a', node: 0, labels: { app: 'web' }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
-      { ns: 'x', name: 'b', node: 0, labels: { app: 'db' }, ports: [{ port: 81, protocol: 'TCP' }] },
-      { ns: 'y', name: 'c', node: 1, labels: { app: 'client' }, ports: [{ port: 80, protocol: 'TCP' }] },
-    ],
-    policies: [],
-  };
-}
+const cluster = twoNodeCluster;
 
 const advance = (f: FelixCluster, ns = 1e6) => f.world.sched.run(f.world.now + ns);
 let sport = 40000;

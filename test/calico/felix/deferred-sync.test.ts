@@ -14,18 +14,9 @@ import { ipsetSave } from '../../../src/netfilter/ipset-text.js';
 import { iptablesSaveText, netfilterOf } from '../../../src/netfilter/index.js';
 import { renderFelix } from '../../../src/calico/felix/index.js';
 import { policyManifest, type GenCluster } from '../../netpol/gen-cluster.js';
-import { felixCluster, type FelixCluster } from './helpers.js';
+import { felixCluster, twoNodeCluster, type FelixCluster } from './helpers.js';
 
-const CLUSTER: GenCluster = {
-  nodes: 2,
-  namespaces: [{ name: 'x', labels: { team: 'a' } }, { name: 'y', labels: { team: 'b' } }],
-  pods: [
-    { ns: 'x', name: 'a', node: 0, labels: { app: 'web' }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
-    { ns: 'x', name: 'b', node: 0, labels: { app: 'db' }, ports: [{ port: 81, protocol: 'TCP' }] },
-    { ns: 'y', name: 'c', node: 1, labels: { app: 'client' }, ports: [{ port: 80, protocol: 'TCP' }] },
-  ],
-  policies: [],
-};
+const CLUSTER: GenCluster = twoNodeCluster();
 
 const POOL: Obj[] = [
   policyManifest({ ns: 'x', name: 'only-client', spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'b' } } }], ports: [{ port: 'http' }] }] } }),

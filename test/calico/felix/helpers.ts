@@ -152,3 +152,17 @@ export function sendToAddress(fc: FelixCluster, from: string, ip: string, sport:
   const s = skb(), st = nb.node.host.stack;
   return st.hook(NfHook.PRE_ROUTING, s, nb.eth0, null) && st.hook(NfHook.LOCAL_IN, s, nb.eth0, null);
 }
+
+/** Two nodes, namespaces x (team a) and y (team b): web and db on node 0 in x, client on node 1 in y; no policies. */
+export function twoNodeCluster(): GenCluster {
+  return {
+    nodes: 2,
+    namespaces: [{ name: 'x', labels: { team: 'a' } }, { name: 'y', labels: { team: 'b' } }],
+    pods: [
+      { ns: 'x', name: 'a', node: 0, labels: { app: 'web' }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+      { ns: 'x', name: 'b', node: 0, labels: { app: 'db' }, ports: [{ port: 81, protocol: 'TCP' }] },
+      { ns: 'y', name: 'c', node: 1, labels: { app: 'client' }, ports: [{ port: 80, protocol: 'TCP' }] },
+    ],
+    policies: [],
+  };
+}
