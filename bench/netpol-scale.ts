@@ -4,7 +4,7 @@
  * nodes), built and probed in a child node like bench/scale.ts.
  *
  * netpol.scale.{flannel,calico}.{N}nodes: N nodes, 30·N pods, 2·N services, 1,000 policies —
- *   `--quick` 1,000 nodes, full mode also 5,000. The child (`--max-old-space-size=20480`,
+ *   flannel `--quick` 1,000 nodes, full mode also 5,000; Calico 200, full also 1,000. The child (`--max-old-space-size=20480`,
  *   `--expose-gc`) reports the wall time of each phase of `runScenario`'s progress
  *   (`<phase>Ms`), `agentsMs` — from the last kube-proxy start to the first probe: the policy
  *   agents' start-up on every node (and Calico's BGP settling) — `agentsHeapMB`, the heap
@@ -66,8 +66,17 @@ function measure(network: Network, nodes: number): Record<string, number> {
   };
 }
 
+/** A child that has not finished by then is stopped and the suite fails with that said (Calico at 1,000 nodes does not finish yet). */
+const CHILD_TIMEOUT_MS = 20 * 60_000;
+
 function inChild(network: Network, nodes: number): Record<string, number> {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=20480', SELF, '--netpol-scale-child', network, String(nodes)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  let out: string;
+  try {
+    out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=20480', SELF, '--netpol-scale-child', network, String(nodes)], { encoding: 'utf8', maxBuffer: 1 << 20, timeout: CHILD_TIMEOUT_MS });
+  } catch (e) {
+    const why = (e as { signal?: string }).signal ? `not finished after ${CHILD_TIMEOUT_MS / 60_000} min` : String((e as Error).message).split('\n')[0];
+    throw new Error(`netpol.scale.${network}.${nodes}nodes: ${why}`);
+  }
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
 }
 
@@ -83,9 +92,14 @@ function spec(network: Network, nodes: number): BenchSpec {
   };
 }
 
+/**
+ * flannel at 1,000 nodes (full: also 5,000); Calico at 200 (full: also 1,000, which does not
+ * finish yet — issue 9's open item: BGP frames through every node's felix rules).
+ */
 export function netpolScaleBenches(o: BenchOptions): BenchSpec[] {
-  const sizes = o.quick ? [1000] : [1000, 5000];
-  return sizes.flatMap((n) => [spec('flannel', n), spec('calico', n)]);
+  const flannel = o.quick ? [1000] : [1000, 5000];
+  const calico = o.quick ? [200] : [200, 1000];
+  return [...flannel.map((n) => spec('flannel', n)), ...calico.map((n) => spec('calico', n))];
 }
 
 // Child mode (see inChild): node dist/bench/netpol-scale.js --netpol-scale-child flannel|calico N
