@@ -172,7 +172,6 @@ interface TableIndex {
 
 const tableIndexes = new WeakMap<Table, TableIndex>();
 
-
 function edge(ix: TableIndex, from: string, r: Rule, d: 1 | -1): void {
   const t = r.target;
   if (t instanceof ChainTarget) edgeN(ix, from, t.name, d);
@@ -1034,7 +1033,8 @@ export class Ruleset {
       chains.set(d, e);
       stale.push(e);
     }
-    // The rules (`-A NAME …`), as replaceChains checks them.
+    // The rules (`-A NAME …`), as replaceChains checks them; the index's edges on the way.
+    const ix: TableIndex = { parents: new Map(), deep: new Map() };
     for (const c of set) {
       const o = prevChains.get(c.name);
       const [a, , ne] = o ? diffRange(o.rules, c.rules) : [0, 0, c.rules.length];
@@ -1053,6 +1053,13 @@ export class Ruleset {
           else if (!chains.has(tg.name)) throw new RulesetError(`Chain '${tg.name}' does not exist`, r);
         } else if (tg && tg.tables && !tg.tables.includes(table)) this.checkRule(table, c.name, r);
       }
+      for (let k = 0; k < info.children.length; k++) edgeN(ix, c.name, info.children[k], info.counts[k]);
+    }
+    // The table's other chains' edges (the stale ones are empty).
+    for (const [n, p] of prevChains) {
+      if (chains.get(n) !== p || (again !== null && again.has(n))) continue;
+      const info = chainInfo(p);
+      for (let k = 0; k < info.children.length; k++) edgeN(ix, n, info.children[k], info.counts[k]);
     }
     // Install: counters of the declared chains start at zero.
     const was = this.present.has(table);
@@ -1072,14 +1079,13 @@ export class Ruleset {
     for (const c of set) c.shared = true;
     t.chains = chains;
     t.counters = counters;
-    // The index (who jumps to whom) is built when an incremental check first needs it: a
-    // node's first sync at 10,000 Services has 220,000 jumps, and most nodes never change
-    // their rules again in a run (measured: a third of this function's time went there).
-    tableIndexes.delete(t);
+    tableIndexes.set(t, ix);
     try {
       for (const d of deleted) {
         this.checkDeletable(table, d);
-        counters.delete(chains.get(d)!);
+        const p = chains.get(d)!;
+        counters.delete(p);
+        edgesDiff(ix, d, p.rules, []);
         chains.delete(d);
       }
       this.validate(table);
@@ -1274,12 +1280,11 @@ export class Ruleset {
       }
       throw new Error('validate: a hook limit broken but no chain found');
     }
-    // The table is valid: if the incremental checks' index exists, leave its
-    // deep masks warm (the next small change, e.g. a restore --noflush adding a
-    // service, then looks only at what it changes); a missing one is built on
-    // first need, and its masks computed as the checks ask for them.
-    const ix = tableIndexes.get(t);
-    if (ix === undefined) return;
+    // The table is valid: leave the incremental checks' index warm (the next
+    // small change, e.g. a restore --noflush adding a service, then looks only
+    // at what it changes).
+    let ix = tableIndexes.get(t);
+    if (ix === undefined) { ix = buildIndex(t); tableIndexes.set(t, ix); }
     if (ix.deep.size === 0) ix.deep = deep;
     else for (const [n, d] of deep) ix.deep.set(n, d);
   }
