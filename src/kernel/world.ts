@@ -41,6 +41,13 @@ export class World {
 
   /** Emits one trace event (callers check `world.trace.on` first when building `detail` costs). */
   event(node: string, netns: string, dev: string, skb: Skb | null, stage: string, detail: string, verdict?: Verdict, reason?: DropReason): void {
+    const sink = this.trace;
+    if (sink.fields !== undefined) {
+      // A rendering sink (LineSink): the fields as arguments, no TraceEvent object.
+      sink.fields(this.sched.now, node, netns, dev, skb ? skb.id : 0, skb ? skb.innerId : 0, stage, detail,
+        verdict || undefined, reason || undefined, skb && skb.flow ? skb.flow : undefined);
+      return;
+    }
     // Every field in one literal (absent ones undefined, as TraceEvent allows): one object shape
     // for all events, so the sinks' property loads stay monomorphic.
     const ev: TraceEvent = {
@@ -53,6 +60,6 @@ export class World {
       reason: reason || undefined,
       flow: skb && skb.flow ? skb.flow : undefined,
     };
-    this.trace.emit(ev);
+    sink.emit(ev);
   }
 }

@@ -39,6 +39,8 @@ export type AtomicFileState = 'open' | 'committed' | 'aborted';
 export interface ByteSink {
   readonly buf: Uint8Array;
   readonly view: DataView;
+  /** The largest `n` one `reserve(n)` accepts (writers fill bigger records piecewise). */
+  readonly maxReserve: number;
   reserve(n: number): number;
   advance(n: number): void;
   write(src: Uint8Array, off?: number, len?: number): void;
@@ -51,6 +53,7 @@ export interface ByteSink {
 export class MemorySink implements ByteSink {
   buf: Uint8Array;
   view: DataView;
+  readonly maxReserve = Number.MAX_SAFE_INTEGER;
   private pos = 0;
   constructor(initial = 256) {
     this.buf = new Uint8Array(initial);
@@ -103,6 +106,8 @@ export class AtomicFile implements ByteSink {
   readonly buf: Uint8Array;
   /** DataView over {@link buf}. */
   readonly view: DataView;
+  /** The buffer size: the largest single {@link reserve}. */
+  readonly maxReserve: number;
   private readonly nodeBuf: Buffer;
   private fd: number;
   private pos = 0;
@@ -122,6 +127,7 @@ export class AtomicFile implements ByteSink {
     this.fsyncOnCommit = opts.fsync ?? false;
     this.buf = new Uint8Array(size);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.maxReserve = size;
     this.nodeBuf = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.fd = fs.openSync(this.tmpPath, 'w');
     registry.add(this);

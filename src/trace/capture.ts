@@ -20,7 +20,7 @@
 import * as path from 'node:path';
 import { AtomicFile } from './atomic-file.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PCAP_FILE_HEADER_LEN, PCAP_RECORD_HEADER_LEN, PCAP_SNAPLEN, writePcapFileHeader, writePcapRecordHeader } from './pcap.js';
-import { EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, writeEpb, writeIdb, writeShb } from './pcapng.js';
+import { EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, SHORT_STRING, writeEpbBytes, writeIdb, writeShb } from './pcapng.js';
 
 export interface CaptureOptions {
   /** Output directory (created when missing). */
@@ -126,6 +126,16 @@ export class CaptureSet {
    * Throws RangeError on an unknown interface, a bad slice or a bad time (nothing written).
    */
   record(ifIndex: number, timeNs: number, frame: Uint8Array, off: number, len: number, dir: CaptureDirection, comment?: string): void {
+    const n = comment ? this.encodeComment(comment) : 0;
+    this.recordBytes(ifIndex, timeNs, frame, off, len, dir, n ? this.scratch : null, n);
+  }
+
+  /**
+   * {@link record} with the packet comment as UTF-8 bytes, `comment[0..commentLen)` (none when
+   * `commentLen` is 0): the same file bytes as `record` with the string those bytes encode.
+   * The caller may reuse `comment` after the call.
+   */
+  recordBytes(ifIndex: number, timeNs: number, frame: Uint8Array, off: number, len: number, dir: CaptureDirection, comment: Uint8Array | null, commentLen: number): void {
     if (this.closed) throw new Error('CaptureSet: closed');
     const ifc = this.ifaces[ifIndex];
     if (ifc === undefined) throw new RangeError(`CaptureSet: unknown interface ${ifIndex}`);
@@ -136,15 +146,46 @@ export class CaptureSet {
     const capLen = len < this.opts.snaplen ? len : this.opts.snaplen;
     const out = ifc.out;
     if (out) {
-      const at = out.reserve(PCAP_RECORD_HEADER_LEN);
-      writePcapRecordHeader(out.view, at, timeNs, capLen, len);
-      out.advance(PCAP_RECORD_HEADER_LEN);
-      out.write(frame, off, capLen);
+      const n = PCAP_RECORD_HEADER_LEN + capLen;
+      if (n <= out.maxReserve) {
+        // Header and frame in one reservation.
+        const at = out.reserve(n);
+        writePcapRecordHeader(out.view, at, timeNs, capLen, len);
+        out.buf.set(frame.subarray(off, off + capLen), at + PCAP_RECORD_HEADER_LEN);
+        out.advance(n);
+      } else {
+        const at = out.reserve(PCAP_RECORD_HEADER_LEN);
+        writePcapRecordHeader(out.view, at, timeNs, capLen, len);
+        out.advance(PCAP_RECORD_HEADER_LEN);
+        out.write(frame, off, capLen);
+      }
     }
     if (this.ng) {
-      writeEpb(this.ng, ifIndex, timeNs, frame, off, len, dir === 'in' ? EPB_DIR_INBOUND : EPB_DIR_OUTBOUND, comment, this.opts.snaplen);
+      writeEpbBytes(this.ng, ifIndex, timeNs, frame, off, len, dir === 'in' ? EPB_DIR_INBOUND : EPB_DIR_OUTBOUND, commentLen > 0 ? comment : null, commentLen, this.opts.snaplen);
     }
     ifc.packets++;
+  }
+
+  /** Scratch for a string comment's UTF-8 bytes (record). */
+  private scratch = Buffer.alloc(256);
+
+  /** Puts `s` as UTF-8 into `scratch`; returns its byte length. */
+  private encodeComment(s: string): number {
+    const n = s.length;
+    if (n <= SHORT_STRING) {
+      const b = this.scratch;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        b[i] = c;
+      }
+      if (i === n) return n;
+    }
+    const len = Buffer.byteLength(s, 'utf8');
+    if (len > this.scratch.length) this.scratch = Buffer.alloc(Math.max(len, this.scratch.length * 2));
+    this.scratch.write(s, 0, len, 'utf8');
+    return len;
   }
 
   /** Registered interfaces in index order (copies). */

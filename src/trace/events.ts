@@ -74,6 +74,16 @@ export interface TraceEvent {
 export interface TraceSink {
   readonly on: boolean;
   emit(ev: TraceEvent): void;
+  /**
+   * Optional: one event given field by field (absent optional fields undefined), for a
+   * sink that only renders it and keeps nothing: `World.event` calls it instead of
+   * `emit` when present, so no TraceEvent object is made per event. Must do what
+   * `emit` does with the TraceEvent of these fields.
+   */
+  fields?(
+    time: number, node: string, netns: string, dev: string, packetId: number, innerId: number,
+    stage: string, detail: string, verdict: Verdict | undefined, reason: DropReason | undefined, flow: string | undefined,
+  ): void;
 }
 
 export const NULL_SINK: TraceSink = { on: false, emit() {} };

@@ -207,6 +207,131 @@ export function writeEpb(
   sink.advance(hasOpts ? 8 : 4);
 }
 
+/**
+ * {@link writeEpb} with the comment given as UTF-8 bytes (`comment[0..commentLen)`; an
+ * over-long one is cut at a UTF-8 boundary as writeEpb cuts a string) and the whole block
+ * reserved and filled in one go: the bytes are those writeEpb writes for the comment
+ * these bytes encode. Blocks larger than the sink can reserve at once go piecewise.
+ */
+export function writeEpbBytes(
+  sink: ByteSink,
+  ifIndex: number,
+  timeNs: number,
+  frame: Uint8Array,
+  off: number,
+  len: number,
+  flags: number | undefined,
+  comment: Uint8Array | null,
+  commentLen: number,
+  snaplen: number = PCAP_SNAPLEN,
+): void {
+  checkTime(timeNs);
+  if (!(off >= 0 && len >= 0 && off + len <= frame.length)) {
+    throw new RangeError(`pcapng: frame slice [${off}, ${off + len}) outside buffer of ${frame.length}`);
+  }
+  const capLen = len < snaplen ? len : snaplen;
+  let clen = comment === null ? 0 : commentLen;
+  if (clen > MAX_OPTION_LEN) {
+    let end = MAX_OPTION_LEN;
+    while (end > 0 && (comment![end] & 0xc0) === 0x80) end--;
+    clen = end;
+  }
+  const hasComment = clen > 0;
+  const hasFlags = flags !== undefined;
+  const hasOpts = hasComment || hasFlags;
+  const capPad = pad4(capLen);
+  const cPad = pad4(clen);
+  const total = 28 + capPad + (hasComment ? 4 + cPad : 0) + (hasFlags ? 8 : 0) + (hasOpts ? 4 : 0) + 4;
+  if (total > sink.maxReserve) {
+    writeEpbPieces(sink, ifIndex, timeNs, frame, off, len, capLen, flags, comment, clen, total);
+    return;
+  }
+  const low = timeNs % TWO32;
+  const high = (timeNs - low) / TWO32;
+  const at = sink.reserve(total);
+  const b = sink.buf;
+  const v = sink.view;
+  v.setUint32(at, BT_EPB, true);
+  v.setUint32(at + 4, total, true);
+  v.setUint32(at + 8, ifIndex, true);
+  v.setUint32(at + 12, high, true);
+  v.setUint32(at + 16, low, true);
+  v.setUint32(at + 20, capLen, true);
+  v.setUint32(at + 24, len, true);
+  let p = at + 28;
+  b.set(frame.subarray(off, off + capLen), p);
+  p += capLen;
+  for (const e = at + 28 + capPad; p < e; p++) b[p] = 0;
+  if (hasComment) {
+    v.setUint16(p, OPT_COMMENT, true);
+    v.setUint16(p + 2, clen, true);
+    p += 4;
+    b.set(clen === comment!.length ? comment! : comment!.subarray(0, clen), p);
+    const e = p + cPad;
+    p += clen;
+    for (; p < e; p++) b[p] = 0;
+  }
+  if (hasFlags) {
+    v.setUint16(p, EPB_FLAGS, true);
+    v.setUint16(p + 2, 4, true);
+    v.setUint32(p + 4, flags >>> 0, true);
+    p += 8;
+  }
+  if (hasOpts) {
+    v.setUint32(p, 0, true);
+    p += 4;
+  }
+  v.setUint32(p, total, true);
+  sink.advance(total);
+}
+
+/** writeEpbBytes for a block larger than one reservation: header, frame, options, trailer in turn. */
+function writeEpbPieces(
+  sink: ByteSink, ifIndex: number, timeNs: number, frame: Uint8Array, off: number, len: number, capLen: number,
+  flags: number | undefined, comment: Uint8Array | null, clen: number, total: number,
+): void {
+  const low = timeNs % TWO32;
+  const high = (timeNs - low) / TWO32;
+  const at = sink.reserve(28);
+  const v = sink.view;
+  v.setUint32(at, BT_EPB, true);
+  v.setUint32(at + 4, total, true);
+  v.setUint32(at + 8, ifIndex, true);
+  v.setUint32(at + 12, high, true);
+  v.setUint32(at + 16, low, true);
+  v.setUint32(at + 20, capLen, true);
+  v.setUint32(at + 24, len, true);
+  sink.advance(28);
+  sink.write(frame, off, capLen);
+  const pad = pad4(capLen) - capLen;
+  if (pad) sink.zeros(pad);
+  if (clen > 0) {
+    const h = sink.reserve(4);
+    sink.view.setUint16(h, OPT_COMMENT, true);
+    sink.view.setUint16(h + 2, clen, true);
+    sink.advance(4);
+    sink.write(comment!, 0, clen);
+    const cp = pad4(clen) - clen;
+    if (cp) sink.zeros(cp);
+  }
+  if (flags !== undefined) {
+    const f = sink.reserve(8);
+    sink.view.setUint16(f, EPB_FLAGS, true);
+    sink.view.setUint16(f + 2, 4, true);
+    sink.view.setUint32(f + 4, flags >>> 0, true);
+    sink.advance(8);
+  }
+  const hasOpts = clen > 0 || flags !== undefined;
+  const e = sink.reserve(hasOpts ? 8 : 4);
+  let p = e;
+  if (hasOpts) {
+    sink.view.setUint32(p, 0, true);
+    p += 4;
+  }
+  sink.view.setUint32(p, total, true);
+  sink.advance(hasOpts ? 8 : 4);
+}
+
 /** Allocating form of {@link writeShb}. */
 export function shbBlock(userAppl = 'podwire'): Uint8Array {
   const s = new MemorySink();

@@ -4,14 +4,46 @@
  * Events of an encapsulated packet are indented under their carrier.
  * NDJSON: one JSON object per event, keys in a fixed order.
  */
-import type { TraceEvent, TraceSink } from './events.js';
+import type { DropReason, TraceEvent, TraceSink, Verdict } from './events.js';
 import { formatTime } from '../engine/time.js';
 
 export function renderText(ev: TraceEvent): string {
-  const id = ev.innerId ? innerIdText(ev.packetId, ev.innerId) : ev.packetId ? idText(ev.packetId) : '-     ';
-  const verdict = ev.verdict ? ` → ${ev.verdict.toUpperCase()}${ev.reason ? ` (${ev.reason})` : ''}` : '';
-  const flow = ev.flow ? ` [${ev.flow}]` : '';
-  return `${timeText(ev.time)} ${id} ${whereText(ev.node, ev.netns, ev.dev)} ${stageText(ev.stage)} ${ev.detail}${verdict}${flow}`;
+  return renderTextFields(ev.time, ev.node, ev.netns, ev.dev, ev.packetId, ev.innerId, ev.stage, ev.detail, ev.verdict, ev.reason, ev.flow);
+}
+
+/*
+ * The line up to the detail — time, id, place and stage, each padded — is the same
+ * for most consecutive events (a packet's events at one hop), so the last one is
+ * kept with the fields it was made from and reused while they stay the same.
+ */
+let pTime = -1, pId = -1, pInner = -1, pNode: string | null = null, pNetns = '', pDev = '', pStage = '', pText = '';
+
+/** renderText of the event with these fields. */
+export function renderTextFields(
+  time: number, node: string, netns: string, dev: string, packetId: number, innerId: number,
+  stage: string, detail: string, verdict: Verdict | undefined, reason: DropReason | undefined, flow: string | undefined,
+): string {
+  if (time !== pTime || packetId !== pId || innerId !== pInner || node !== pNode || netns !== pNetns || dev !== pDev || stage !== pStage) {
+    const id = innerId ? innerIdText(packetId, innerId) : packetId ? idText(packetId) : '-     ';
+    pText = `${timeText(time)} ${id} ${whereText(node, netns, dev)} ${stageText(stage)} `;
+    pTime = time; pId = packetId; pInner = innerId; pNode = node; pNetns = netns; pDev = dev; pStage = stage;
+  }
+  let line = pText + detail;
+  if (verdict) line += verdictText(verdict, reason);
+  if (flow) line += ` [${flow}]`;
+  return line;
+}
+
+const verdicts = new Map<string, string>();
+/** ` → VERDICT[ (REASON)]` (a small vocabulary). */
+function verdictText(verdict: Verdict, reason: DropReason | undefined): string {
+  const key = reason ? `${verdict} ${reason}` : verdict;
+  let t = verdicts.get(key);
+  if (t === undefined) {
+    t = ` → ${verdict.toUpperCase()}${reason ? ` (${reason})` : ''}`;
+    if (verdicts.size < 1024) verdicts.set(key, t);
+  }
+  return t;
 }
 
 /*
@@ -95,6 +127,14 @@ export class LineSink implements TraceSink {
   emit(ev: TraceEvent): void {
     this.count++;
     this.write(this.format === 'text' ? renderText(ev) : renderJson(ev));
+  }
+  fields(
+    time: number, node: string, netns: string, dev: string, packetId: number, innerId: number,
+    stage: string, detail: string, verdict: Verdict | undefined, reason: DropReason | undefined, flow: string | undefined,
+  ): void {
+    this.count++;
+    if (this.format === 'text') this.write(renderTextFields(time, node, netns, dev, packetId, innerId, stage, detail, verdict, reason, flow));
+    else this.write(renderJson({ time, node, netns, dev, packetId, innerId, stage, detail, verdict, reason, flow }));
   }
 }
 
