@@ -23,6 +23,8 @@ export class CowMap<K, V> implements Map<K, V> {
   private ownVals: V[] | null = null;
   /** How many own keys are not in `base`. */
   private added = 0;
+  /** Bumped by every set, delete and clear: readers that cache values derived from entries check it. */
+  version = 0;
 
   /** A map of `entries`; with `shares`, a fork reading that (shared) map. */
   constructor(entries?: Iterable<readonly [K, V]> | null, shares?: Map<K, V>) {
@@ -63,6 +65,7 @@ export class CowMap<K, V> implements Map<K, V> {
   has(k: K): boolean { return this.base.has(k) || this.ownIndex(k) >= 0; }
 
   set(k: K, v: V): this {
+    this.version++;
     if (!this.shared) { this.base.set(k, v); return this; }
     const i = this.ownIndex(k);
     if (i >= 0) { this.ownVals![i] = v; return this; }
@@ -79,12 +82,14 @@ export class CowMap<K, V> implements Map<K, V> {
 
   delete(k: K): boolean {
     if (!this.has(k)) return false;
+    this.version++;
     this.flatten();
     if (this.shared) { this.base = new Map(this.base); this.shared = false; }
     return this.base.delete(k);
   }
 
   clear(): void {
+    this.version++;
     this.base = new Map();
     this.shared = false;
     this.ownKeys = this.ownVals = null;

@@ -809,6 +809,10 @@ export class Ipv4Stack {
 
   // ───────────────────────────── hooks ─────────────────────────────
 
+  /** hook()'s state objects, by nesting depth. */
+  private readonly hookStates: NfHookState[] = [];
+  private hookDepth = 0;
+
   /** NF_HOOK: runs every registered function in priority order; false when the packet is gone. */
   hook(hook: NfHook, skb: Skb, inDev: NetDevice | null, outDev: NetDevice | null, bridge?: { physIn: NetDevice | null; physOut: NetDevice | null }): boolean {
     const list = this.ns.hooks.ipv4[hook];
@@ -817,19 +821,30 @@ export class Ipv4Stack {
       if (w.trace.on) this.ev(inDev ?? outDev, skb, 'nf.hook', `${HOOK_NAMES[hook]}: no hooks registered, ACCEPT`);
       return true;
     }
-    // One object shape for every call (bridged or not, reason/detail set by a dropping hook later):
-    // the hook functions' property loads stay monomorphic.
-    const state: NfHookState = {
-      hook, pf: 'ipv4', in: inDev, out: outDev,
-      physIn: bridge ? bridge.physIn : null, physOut: bridge ? bridge.physOut : null, bridged: bridge !== undefined,
-      reason: undefined, detail: undefined,
-    };
-    for (const ops of list) {
-      const v = ops.fn(skb, state);
-      if (v === NfVerdict.ACCEPT) continue;
-      if (v === NfVerdict.STOLEN) return false;
-      this.ns.drop(skb, inDev ?? outDev, state.reason ?? 'NETFILTER_DROP', state.detail ?? `${HOOK_NAMES[hook]} ${ops.name} DROP`);
-      return false;
+    // One state object per nesting depth (a hook may send a packet through hooks of its own, e.g.
+    // REJECT's ICMP error), reused for every packet, in one shape (bridged or not, reason/detail
+    // set by a dropping hook later) so the hook functions' property loads stay monomorphic.
+    const d = this.hookDepth;
+    let state = this.hookStates[d];
+    if (state === undefined) {
+      state = { hook, pf: 'ipv4', in: null, out: null, physIn: null, physOut: null, bridged: false, reason: undefined, detail: undefined };
+      this.hookStates.push(state);
+    }
+    state.hook = hook; state.in = inDev; state.out = outDev;
+    state.physIn = bridge ? bridge.physIn : null; state.physOut = bridge ? bridge.physOut : null; state.bridged = bridge !== undefined;
+    state.reason = undefined; state.detail = undefined;
+    this.hookDepth = d + 1;
+    try {
+      for (let k = 0; k < list.length; k++) {
+        const ops = list[k];
+        const v = ops.fn(skb, state);
+        if (v === NfVerdict.ACCEPT) continue;
+        if (v === NfVerdict.STOLEN) return false;
+        this.ns.drop(skb, inDev ?? outDev, state.reason ?? 'NETFILTER_DROP', state.detail ?? `${HOOK_NAMES[hook]} ${ops.name} DROP`);
+        return false;
+      }
+    } finally {
+      this.hookDepth = d;
     }
     return true;
   }

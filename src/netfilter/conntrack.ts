@@ -458,6 +458,24 @@ export class Conntrack {
 
   // ── nf_conntrack_in ──
 
+  /** The namespace's sysctls as of `sysVersion` (CowMap.version): the ones read for every packet, parsed once. */
+  private sysVersion = -1;
+  private checksumOn = true;
+  private udpTimeout = 0;
+  private udpStreamTimeout = 0;
+  private icmpTimeout = 0;
+  private genericTimeout = 0;
+
+  private readSysctls(): void {
+    const ns = this.ns;
+    this.checksumOn = sysNum(ns, 'net.netfilter.nf_conntrack_checksum') !== 0;
+    this.udpTimeout = sysNum(ns, 'net.netfilter.nf_conntrack_udp_timeout') * S;
+    this.udpStreamTimeout = sysNum(ns, 'net.netfilter.nf_conntrack_udp_timeout_stream') * S;
+    this.icmpTimeout = sysNum(ns, 'net.netfilter.nf_conntrack_icmp_timeout') * S;
+    this.genericTimeout = sysNum(ns, 'net.netfilter.nf_conntrack_generic_timeout') * S;
+    this.sysVersion = ns.sysctls.version;
+  }
+
   /**
    * nf_conntrack_in at PREROUTING or OUTPUT: find or create the packet's entry,
    * run the protocol tracker, and store {ct, ctinfo} on the skb. A packet this
@@ -476,7 +494,8 @@ export class Conntrack {
     if ((u16(b, nh + 6) & 0x1fff) !== 0) return this.setInvalid(skb, 'non-first fragment');
     const proto = b[nh + 9];
     const l4 = nh + hl, l4len = totLen - hl;
-    const checksum = hook === NfHook.PRE_ROUTING && sysNum(this.ns, 'net.netfilter.nf_conntrack_checksum') !== 0;
+    if (this.ns.sysctls.version !== this.sysVersion) this.readSysctls();
+    const checksum = hook === NfHook.PRE_ROUTING && this.checksumOn;
 
     this.pSrc = u32(b, nh + 12); this.pDst = u32(b, nh + 16); this.pProto = proto;
     this.pSport = 0; this.pDport = 0; this.pType = -1;
@@ -566,25 +585,25 @@ export class Conntrack {
     if (proto === IPPROTO_TCP) return this.tcpPacket(conn, dir, skb, l4, l4len, hook);
     if (proto === IPPROTO_UDP) {
       if (conn.status & IPS_SEEN_REPLY) {
-        let extra = sysNum(this.ns, 'net.netfilter.nf_conntrack_udp_timeout') * S;
+        let extra = this.udpTimeout;
         let stream = false;
         // Still active after two seconds? A stream: longer timeout, and ASSURED.
         if (this.now - conn.udpStreamTs > 0) {
-          extra = sysNum(this.ns, 'net.netfilter.nf_conntrack_udp_timeout_stream') * S;
+          extra = this.udpStreamTimeout;
           stream = true;
         }
         this.refresh(conn, extra);
         if (stream) conn.status |= IPS_ASSURED;
       } else {
-        this.refresh(conn, sysNum(this.ns, 'net.netfilter.nf_conntrack_udp_timeout') * S);
+        this.refresh(conn, this.udpTimeout);
       }
       return 'ok';
     }
     if (proto === IPPROTO_ICMP) {
-      this.refresh(conn, sysNum(this.ns, 'net.netfilter.nf_conntrack_icmp_timeout') * S);
+      this.refresh(conn, this.icmpTimeout);
       return 'ok';
     }
-    this.refresh(conn, sysNum(this.ns, 'net.netfilter.nf_conntrack_generic_timeout') * S);
+    this.refresh(conn, this.genericTimeout);
     return 'ok';
   }
 

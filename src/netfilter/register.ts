@@ -26,7 +26,7 @@ import { Nat, NatVerdict } from './nat.js';
 import { Ipsets } from './ipset.js';
 import { registerBrNetfilter } from './br-netfilter.js';
 import { fillCtx, newCtx } from './ctx.js';
-import { traverseTable, type TraverseTrace } from './traverse.js';
+import { traverseChain, traverseStats, V_ACCEPT, V_STOLEN, type TraverseTrace } from './traverse.js';
 import type { Chain, NfOps, PacketCtx, RejectWith, Rule, Table, TableName, TargetVerdict } from './types.js';
 import { HOOK_CHAIN } from './types.js';
 import type { NatRange } from './ct-types.js';
@@ -241,7 +241,6 @@ export class NetfilterNs {
     // An iptables-nft base chain is hooked once created (declared, given a rule or a policy).
     if (base === null || base.registered !== true) return NfVerdict.ACCEPT;
     const table = this.rules.table(name);
-    const chainName = HOOK_CHAIN[state.hook];
     const d = this.depth;
     if (d === this.ctxPool.length) this.ctxPool.push(newCtx(this.ns, this.ipsets, this.ops, this.random));
     const p = fillCtx(this.ctxPool[d], skb, name, state);
@@ -249,14 +248,16 @@ export class NetfilterNs {
     let v;
     this.dropNote = undefined;
     try {
-      v = traverseTable(table, chainName, p, this.tracer(name));
+      // `base` is the table's chain for this hook (refresh keeps baseChains in step with the rules).
+      v = traverseChain(table, base, p, this.tracer(name));
     } finally {
       this.depth = d;
     }
-    this.evaluated += v.evaluated;
+    this.evaluated += traverseStats.evaluated;
     this.traversals++;
-    if (v.verdict === 'accept') return NfVerdict.ACCEPT;
-    if (v.verdict === 'stolen') return NfVerdict.STOLEN;
+    if (v === V_ACCEPT) return NfVerdict.ACCEPT;
+    if (v === V_STOLEN) return NfVerdict.STOLEN;
+    const chainName = HOOK_CHAIN[state.hook];
     state.reason = 'NETFILTER_DROP';
     state.detail = `iptables ${name} ${chainName} dropped it`;
     if (this.dropNote !== undefined) {

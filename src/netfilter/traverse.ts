@@ -35,6 +35,8 @@
  */
 import type { Chain, Counter, IpHeaderMatch, Match, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
 import { chainIndex } from './traverse-index.js';
+import { CommentMatch } from './matches/comment.js';
+import { ChainTarget, VerdictTarget } from './targets/standard.js';
 
 export { ChainIndex, chainIndex, ruleKeys, traverseTuning, type RuleKey } from './traverse-index.js';
 
@@ -103,16 +105,55 @@ class Header {
   }
 }
 
-const headerCache = new WeakMap<readonly Rule[], { len: number; gen: number; headers: Header[] }>();
+/** Target kinds a ChainPlan decides without calling the target (standard targets are pure constants). */
+const T_NONE = 0, T_ACCEPT = 1, T_DROP = 2, T_RETURN = 3, T_JUMP = 4, T_GOTO = 5, T_OTHER = 6;
 
-/** The chain's rules' Headers, by position (rebuilt when its rules array, length or `gen` changes, as the jump index is). */
-function chainHeaders(chain: Chain): Header[] {
+/**
+ * What the traversal derives from a chain's rules, kept on the chain (`Chain.plan`) and
+ * checked against its rules array, length and `gen` as the jump index is (a chain shared
+ * by many namespaces has one plan): each rule's Header; its match modules without the
+ * `comment` ones (which always match and have no side effects), null when none is left;
+ * and its target as a kind, with the chain name for a jump or goto. Every rule is still
+ * visited and counted in order; only the dispatch is cheaper.
+ */
+class ChainPlan {
+  constructor(
+    readonly rules: readonly Rule[],
+    readonly len: number,
+    readonly gen: number,
+    readonly headers: readonly Header[],
+    readonly matches: readonly (readonly Match[] | null)[],
+    readonly kinds: Uint8Array,
+    readonly jumps: readonly (string | null)[],
+  ) {}
+}
+
+function chainPlan(chain: Chain): ChainPlan {
   const rules = chain.rules, gen = chain.gen ?? 0;
-  const e = headerCache.get(rules);
-  if (e !== undefined && e.len === rules.length && e.gen === gen) return e.headers;
-  const headers = rules.map((r) => new Header(r.ip));
-  headerCache.set(rules, { len: rules.length, gen, headers });
-  return headers;
+  const pl = chain.plan as ChainPlan | undefined;
+  if (pl !== undefined && pl.rules === rules && pl.len === rules.length && pl.gen === gen) return pl;
+  const n = rules.length;
+  const headers: Header[] = new Array<Header>(n);
+  const matches: (readonly Match[] | null)[] = new Array<readonly Match[] | null>(n);
+  const kinds = new Uint8Array(n);
+  const jumps: (string | null)[] = new Array<string | null>(n).fill(null);
+  for (let k = 0; k < n; k++) {
+    const r = rules[k];
+    headers[k] = new Header(r.ip);
+    const ms = r.matches.filter((m) => !(m instanceof CommentMatch));
+    matches[k] = ms.length === 0 ? null : ms;
+    const t = r.target;
+    if (t === null) kinds[k] = T_NONE;
+    else if (t instanceof VerdictTarget) kinds[k] = t.name === 'ACCEPT' ? T_ACCEPT : t.name === 'DROP' ? T_DROP : T_RETURN;
+    else if (t instanceof ChainTarget) {
+      const v = t.verdict as { kind: 'jump' | 'goto'; chain: string };
+      kinds[k] = v.kind === 'goto' ? T_GOTO : T_JUMP;
+      jumps[k] = v.chain;
+    } else kinds[k] = T_OTHER;
+  }
+  const plan = new ChainPlan(rules, n, gen, headers, matches, kinds, jumps);
+  chain.plan = plan;
+  return plan;
 }
 
 /** Does every match module of the rule agree (in order, stopping at the first that does not)? */
@@ -127,8 +168,14 @@ export function ifaceMatches(pattern: string, name: string): boolean {
   return name === pattern;
 }
 
+/** Verdicts of traverseChain, equal to the kernel hook verdicts (NfVerdict: DROP 0, ACCEPT 1, STOLEN 2). */
+export const V_DROP = 0, V_ACCEPT = 1, V_STOLEN = 2;
+
+/** The last traverseChain's count of rules evaluated (the kernel's linear cost); read right after the call. */
+export const traverseStats = { evaluated: 0 };
+
 /** A built-in chain's policy decides: count it, trace it, return its verdict. */
-function applyPolicy(c: Chain, p: PacketCtx, bytes: number, trace: TraverseTrace | null, evaluated: number): TableVerdict {
+function applyPolicy(c: Chain, p: PacketCtx, bytes: number, trace: TraverseTrace | null, evaluated: number): number {
   // A base chain iptables-nft created on the fly for a rule (-A/-I without `:CHAIN POLICY [p:b]`)
   // has no kernel counters: its policy counts stay [0:0] (seen on the kernel with kube-proxy's -I jumps).
   if (c.policyCounters) {
@@ -136,21 +183,50 @@ function applyPolicy(c: Chain, p: PacketCtx, bytes: number, trace: TraverseTrace
     c.bytes += bytes;
   }
   if (trace) trace.policy(p, c);
-  return { verdict: c.policy === 'DROP' ? 'drop' : 'accept', evaluated };
+  traverseStats.evaluated = evaluated;
+  return c.policy === 'DROP' ? V_DROP : V_ACCEPT;
 }
 
+const VERDICT_NAMES = ['drop', 'accept', 'stolen'] as const;
+
+/** traverseChain from the table's built-in chain `hookChain`, as an object (tests and tools). */
 export function traverseTable(table: Table, hookChain: string, p: PacketCtx, trace: TraverseTrace | null): TableVerdict {
   const start = table.chains.get(hookChain);
   if (!start) return { verdict: 'accept', evaluated: 0 };
+  const v = traverseChain(table, start, p, trace);
+  return { verdict: VERDICT_NAMES[v], evaluated: traverseStats.evaluated };
+}
+
+/**
+ * Runs the table from its built-in chain `start`: V_ACCEPT, V_DROP or V_STOLEN, with the
+ * number of rules evaluated in traverseStats.evaluated. No allocation unless a jump needs
+ * a return stack.
+ */
+export function traverseChain(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | null): number {
+  const sp0 = sp;
+  try {
+    return walk(table, start, p, trace, sp0);
+  } finally {
+    sp = sp0;
+  }
+}
+
+/**
+ * The return stack of every traversal in progress, shared: a traversal pushes above `sp` as
+ * it was when it began (a target may run a nested traversal, e.g. REJECT's ICMP error through
+ * OUTPUT, which pushes above it and is gone before the outer one goes on). No array per packet.
+ */
+const stackChains: Chain[] = [];
+const stackIdx: number[] = [];
+let sp = 0;
+
+function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | null, sp0: number): number {
   let evaluated = 0;
   // Counters count the IP packet (skb->len at the IP layer), not the Ethernet frame around it.
   const bytes = p.skb.len - (p.skb.nh - p.skb.data);
-  // Return stack of (chain, index of the next rule), allocated on the first jump.
-  let stackChains: Chain[] | null = null;
-  let stackIdx: number[] | null = null;
   let chain = start;
+  let plan = chainPlan(chain);
   let ix = chainIndex(chain);
-  let headers = chainHeaders(chain);
   let i = 0;
   const counters = table.counters;
   /** The current chain's counters in this namespace (looked up on its first matching rule). */
@@ -162,72 +238,90 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
       evaluated += j - i;
       i = j;
     }
-    if (i >= chain.rules.length) {
+    if (i >= plan.len) {
       // End of the built-in chain: its policy.
       if (chain === start || chain.policy !== null) return applyPolicy(chain.policy !== null ? chain : start, p, bytes, trace, evaluated);
       if (trace) trace.fallthrough(p, chain);
       // A goto'd user chain ran out with nothing to return to: the built-in chain's policy.
-      if (stackChains === null || stackChains.length === 0) return applyPolicy(start, p, bytes, trace, evaluated);
-      chain = stackChains.pop()!;
-      i = stackIdx!.pop()!;
+      if (sp === sp0) return applyPolicy(start, p, bytes, trace, evaluated);
+      sp--;
+      chain = stackChains[sp];
+      i = stackIdx[sp];
+      plan = chainPlan(chain);
       ix = chainIndex(chain);
-      headers = chainHeaders(chain);
       cc = undefined;
       continue;
     }
-    const rule = chain.rules[i];
-    const header = headers[i++];
+    const k = i++;
     evaluated++;
-    if (!header.matches(p)) continue;
-    if (!matchesAll(rule.matches, p)) continue;
+    if (!plan.headers[k].matches(p)) continue;
+    const ms = plan.matches[k];
+    if (ms !== null && !matchesAll(ms, p)) continue;
     // This namespace's counters of the rule (by chain object and position: a rule object may be shared).
     if (cc === undefined) {
       cc = counters.get(chain);
       if (cc === undefined) { cc = new Map(); counters.set(chain, cc); }
     }
-    const e = cc.get(i - 1);
-    if (e === undefined) cc.set(i - 1, { pkts: 1, bytes });
+    const e = cc.get(k);
+    if (e === undefined) cc.set(k, { pkts: 1, bytes });
     else { e.pkts++; e.bytes += bytes; }
-    if (!rule.target) continue;
-    const v = rule.target.run(p);
-    if (trace) trace.rule(p, chain, i, rule, v);
-    switch (v.kind) {
-      case 'continue':
-        continue;
-      case 'accept':
-        return { verdict: 'accept', evaluated };
-      case 'drop':
-        return { verdict: 'drop', evaluated };
-      case 'stolen':
-        return { verdict: 'stolen', evaluated };
-      case 'return':
+    let kind = plan.kinds[k];
+    if (kind === T_NONE) continue;
+    let target: string | null = plan.jumps[k];
+    if (kind === T_OTHER) {
+      const rule = plan.rules[k];
+      const v = rule.target!.run(p);
+      if (trace) trace.rule(p, chain, i, rule, v);
+      switch (v.kind) {
+        case 'continue': continue;
+        case 'accept': kind = T_ACCEPT; break;
+        case 'drop': kind = T_DROP; break;
+        case 'stolen': traverseStats.evaluated = evaluated; return V_STOLEN;
+        case 'return': kind = T_RETURN; break;
+        case 'jump': kind = T_JUMP; target = v.chain; break;
+        case 'goto': kind = T_GOTO; target = v.chain; break;
+      }
+    } else if (trace) {
+      const rule = plan.rules[k];
+      trace.rule(p, chain, i, rule, rule.target!.run(p));
+    }
+    switch (kind) {
+      case T_ACCEPT:
+        traverseStats.evaluated = evaluated;
+        return V_ACCEPT;
+      case T_DROP:
+        traverseStats.evaluated = evaluated;
+        return V_DROP;
+      case T_RETURN:
         // RETURN in a built-in chain (or a goto'd chain with nothing below): the policy.
-        if (stackChains === null || stackChains.length === 0) return applyPolicy(start, p, bytes, trace, evaluated);
-        chain = stackChains.pop()!;
-        i = stackIdx!.pop()!;
+        if (sp === sp0) return applyPolicy(start, p, bytes, trace, evaluated);
+        sp--;
+        chain = stackChains[sp];
+        i = stackIdx[sp];
+        plan = chainPlan(chain);
         ix = chainIndex(chain);
-        headers = chainHeaders(chain);
         cc = undefined;
         continue;
-      case 'jump':
-      case 'goto': {
-        const next = table.chains.get(v.chain);
-        if (!next) return { verdict: 'drop', evaluated }; // refused at load time; never reached
-        if (v.kind === 'jump') {
-          if (stackChains === null) { stackChains = []; stackIdx = []; }
-          if (stackChains.length >= MAX_DEPTH) return { verdict: 'drop', evaluated };
+      default: {
+        // T_JUMP or T_GOTO.
+        const next = table.chains.get(target!);
+        // Refused at load time; never reached.
+        if (!next) { traverseStats.evaluated = evaluated; return V_DROP; }
+        if (kind === T_JUMP) {
+          if (sp - sp0 >= MAX_DEPTH) { traverseStats.evaluated = evaluated; return V_DROP; }
           if (next.rules.length === 0 && next.policy === null && next !== start) {
             // An empty user chain returns at once (kube-proxy's KUBE-SERVICES and friends while
             // nothing is in them): its implicit RETURN without the push and pop.
             if (trace) trace.fallthrough(p, next);
             continue;
           }
-          stackChains.push(chain);
-          stackIdx!.push(i);
+          stackChains[sp] = chain;
+          stackIdx[sp] = i;
+          sp++;
         }
         chain = next;
+        plan = chainPlan(chain);
         ix = chainIndex(chain);
-        headers = chainHeaders(chain);
         cc = undefined;
         i = 0;
         continue;

@@ -191,6 +191,8 @@ export interface Chain {
   shared?: boolean;
   /** What the ruleset derives from `rules` (internal; checked against the rules array and `gen` before use). */
   info?: unknown;
+  /** What the traversal derives from `rules` (internal, traverse.ts's ChainPlan; checked the same way). */
+  plan?: unknown;
   /** Policy counters (the [p:b] in `:CHAIN POLICY [p:b]`); always 0 for user chains. */
   pkts: number;
   bytes: number;

@@ -12,6 +12,8 @@ const RETURN: TargetVerdict = { kind: 'return' };
 export class VerdictTarget implements Target {
   constructor(readonly name: 'ACCEPT' | 'DROP' | 'RETURN', private readonly v: TargetVerdict) {}
   run(_p: PacketCtx): TargetVerdict { return this.v; }
+  /** What run() always returns (the traversal decides these targets without calling run). */
+  get verdict(): TargetVerdict { return this.v; }
   save(): string { return `-j ${this.name}`; }
 }
 
@@ -31,6 +33,8 @@ export class ChainTarget implements Target {
     this.v = goto ? { kind: 'goto', chain } : { kind: 'jump', chain };
   }
   run(_p: PacketCtx): TargetVerdict { return this.v; }
+  /** What run() always returns (the traversal decides these targets without calling run). */
+  get verdict(): TargetVerdict { return this.v; }
   save(): string { return `${this.goto ? '-g' : '-j'} ${this.name}`; }
 }
 
