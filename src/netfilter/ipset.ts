@@ -459,19 +459,47 @@ function sameElem(type: IpsetType, a: IpsetEntry, b: IpsetEntry): boolean {
  * set holds a reference and answers membership from it (binary search) until anything
  * needs its own table — a change, a listing, its header — when the addresses are added
  * to it, in order, as `add -exist` of each would have.
+ *
+ * With `cidrs` (one prefix length per address, 1..32) the same for hash:net sets (felix's
+ * selector sets on every node): each address is stored under its mask, as the kernel
+ * stores a net, and membership is tested per prefix in use, most specific first, as
+ * mtype_test_cidrs does.
  */
 export class SharedAddresses {
-  /** The addresses in the order they are added. */
+  /** The addresses in the order they are added (masked to their prefix). */
   readonly ips: Uint32Array;
-  /** The same, ascending (membership). */
-  private readonly sorted: Uint32Array;
-  constructor(ips: readonly number[]) {
-    this.ips = Uint32Array.from(ips);
-    this.sorted = Uint32Array.from(ips).sort();
+  /** Prefix length of each address (null: all /32, a hash:ip set's). */
+  readonly cidrs: Uint8Array | null;
+  /** The prefixes in use, most specific first (h->nets of the filled set), and each one's addresses ascending. */
+  readonly prefixes: readonly number[];
+  private readonly sortedBy: readonly Uint32Array[];
+  constructor(ips: readonly number[], cidrs?: readonly number[]) {
+    if (cidrs !== undefined && cidrs.length !== ips.length) throw new Error('SharedAddresses: one prefix length per address');
+    const by = new Map<number, number[]>();
+    const masked = ips.map((ip, i) => {
+      const c = cidrs ? cidrs[i]! : 32;
+      if (!Number.isInteger(c) || c < 1 || c > 32) throw new Error(`SharedAddresses: prefix length ${c} out of range 1..32`);
+      const m = (ip & maskOf(c)) >>> 0;
+      let l = by.get(c);
+      if (l === undefined) by.set(c, (l = []));
+      l.push(m);
+      return m;
+    });
+    this.ips = Uint32Array.from(masked);
+    this.cidrs = cidrs && cidrs.some((c) => c !== 32) ? Uint8Array.from(cidrs) : null;
+    this.prefixes = [...by.keys()].sort((a, b) => b - a);
+    this.sortedBy = this.prefixes.map((c) => Uint32Array.from(by.get(c)!).sort());
   }
   get size(): number { return this.ips.length; }
-  has(ip: number): boolean {
-    const a = this.sorted;
+  /** The prefix length of address i. */
+  cidrAt(i: number): number { return this.cidrs === null ? 32 : this.cidrs[i]!; }
+  /** Is `ip` (a /32) among the addresses? */
+  has(ip: number): boolean { return this.hasNet(ip, 32); }
+  /** Is the net `ip`/`cidr` (ip already masked) among the addresses? */
+  hasNet(ip: number, cidr: number): boolean {
+    const k = this.prefixes.indexOf(cidr);
+    if (k < 0) return false;
+    const a = this.sortedBy[k]!;
     let lo = 0, hi = a.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1, v = a[mid]!;
@@ -528,7 +556,7 @@ export class HashSet extends IpSet {
    * adds them to the table first. A set already holding entries adds them now.
    */
   adopt(addrs: SharedAddresses): void {
-    if (this.type !== 'hash:ip') throw new Error('HashSet.adopt: hash:ip sets only');
+    if (this.type !== 'hash:net' && (this.type !== 'hash:ip' || addrs.cidrs !== null)) throw new Error('HashSet.adopt: hash:ip sets (addresses) and hash:net sets only');
     if (this.elements === 0 && this.pending === null && addrs.size <= this.maxelem) { this.pending = addrs; return; }
     this.materialize();
     this.addAll(addrs);
@@ -543,16 +571,18 @@ export class HashSet extends IpSet {
   }
 
   private addAll(addrs: SharedAddresses): void {
-    for (const ip of addrs.ips) {
+    const ips = addrs.ips;
+    for (let i = 0; i < ips.length; i++) {
       const e = new IpsetEntry();
-      e.ip = ip;
+      e.ip = ips[i]!;
+      e.cidr = addrs.cidrAt(i);
       this.add(e, true);
     }
   }
 
   /** Prefixes in use (h->nets), for the data path's early exit. */
   netCount(): number {
-    this.materialize();
+    if (this.pending !== null) return this.pending.prefixes.length;
     return this.nets.length;
   }
 
@@ -769,12 +799,20 @@ export class HashSet extends IpSet {
    */
   testEntry(d: IpsetEntry): IpsetEntry | null {
     if (this.pending !== null) {
+      const pd = this.pending;
+      if (this.type === 'hash:net' && d.cidr === 32) {
+        // mtype_test_cidrs over the prefixes the filled table would have: one bucket lookup each.
+        for (const cidr of pd.prefixes) {
+          this.lookups++;
+          const masked = (d.ip & maskOf(cidr)) >>> 0;
+          if (pd.hasNet(masked, cidr)) return this.pendingEntry(masked, cidr);
+        }
+        return null;
+      }
       // One bucket lookup of the table these addresses would fill.
       this.lookups++;
-      if (!this.pending.has(d.ip)) return null;
-      const hit = (this.pendingHit ??= new IpsetEntry());
-      hit.ip = d.ip;
-      return hit;
+      if (!pd.hasNet(d.ip, d.cidr)) return null;
+      return this.pendingEntry(d.ip, d.cidr);
     }
     if (this.hasNets && d.cidr === 32) {
       const orig = this.type === 'hash:ip,port,net' ? d.ip2 : d.ip;
@@ -791,6 +829,14 @@ export class HashSet extends IpSet {
       return null;
     }
     return this.lookup(d);
+  }
+
+  /** What a membership test of `pending` returns: a permanent entry as the table would hold it. */
+  private pendingEntry(ip: number, cidr: number): IpsetEntry {
+    const hit = (this.pendingHit ??= new IpsetEntry());
+    hit.ip = ip;
+    hit.cidr = cidr;
+    return hit;
   }
 
   flush(): void {
@@ -1155,13 +1201,16 @@ export class Ipsets implements IpsetRegistry {
 
   /**
    * `add -exist` of each address of `addrs` to hash:ip set `name` (entries without
-   * timeout or options): what an `ipset restore -exist` of those add lines does, with
-   * the set's table filled when first needed (HashSet.adopt).
+   * timeout or options), or of each net to hash:net set `name`: what an `ipset
+   * restore -exist` of those add lines does, with the set's table filled when first
+   * needed (HashSet.adopt).
    */
   addShared(name: string, addrs: SharedAddresses): void {
     if (this.deferred !== null) this.settle();
     const s = this.must(name);
-    if (!(s instanceof HashSet) || s.type !== 'hash:ip') throw new IpsetError(`addShared: ${name} is not a hash:ip set`);
+    if (!(s instanceof HashSet) || !(s.type === 'hash:net' || (s.type === 'hash:ip' && addrs.cidrs === null))) {
+      throw new IpsetError(`addShared: ${name} is not a hash:ip set (of addresses) or a hash:net set`);
+    }
     s.adopt(addrs);
   }
 

@@ -40,10 +40,11 @@ import { netfilterOf } from '../../netfilter/index.js';
 import { iptablesRestore as restoreInto } from '../../netfilter/restore.js';
 import { ruleText, type Ruleset } from '../../netfilter/ruleset.js';
 import { ipsetRestore } from '../../netfilter/ipset-text.js';
+import { maskOf, parseIp, SharedAddresses, type Ipsets } from '../../netfilter/ipset.js';
 import type { PacketCtx, Rule } from '../../netfilter/types.js';
 import type { NetpolInformer } from '../../netpol/agent.js';
 import { ipToString } from '../../wire/bytes.js';
-import { DEFAULT_FELIX_CONFIG, renderFelix, type FelixChain, type FelixNodeConfig, type FelixRendered } from './render.js';
+import { DEFAULT_FELIX_CONFIG, renderFelix, type FelixChain, type FelixIpset, type FelixNodeConfig, type FelixRendered } from './render.js';
 
 export interface FelixConfig extends FelixNodeConfig {
   /** Minimum time between syncs (ns of virtual time). */
@@ -51,7 +52,8 @@ export interface FelixConfig extends FelixNodeConfig {
 }
 
 const PROTO_NAME: Record<number, Protocol | undefined> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
-const SET_OPTIONS = 'family inet hashsize 1024 maxelem 1048576';
+const SET_MAXELEM = 1048576;
+const SET_OPTIONS = `family inet hashsize 1024 maxelem ${SET_MAXELEM}`;
 const TMP_SET = 'cali4t0';
 
 /** The informer's face the agent uses (a NetpolInformer, or a fixed view in benches). */
@@ -137,7 +139,7 @@ export class FelixPolicy {
 
     st.rules.defer((rs) => {
       if (restoresSets) {
-        ipsetRestore(sets, ipsetText(r, existing), { file: '<felix ipset restore>' });
+        applyIpsetRestore(sets, r, existing);
         if (sets.predrawnLeft !== 0) throw new Error(`felix sync: ${sets.predrawnLeft} predrawn ipset initvals unused`);
       }
       for (const t of tables) t.repairs = builtinRepairs(rs, r, t.table);
@@ -209,6 +211,52 @@ function ipsetText(r: FelixRendered, existing: ReadonlySet<string>): string {
     if (exists) text += `swap ${TMP_SET} ${name}\ndestroy ${TMP_SET}\n`;
   }
   return text;
+}
+
+/**
+ * Applies what `ipsetText(r, existing)` restores, command for command, except that a
+ * hash:net set's adds go in as one `Ipsets.addShared` of nets parsed once per rendered
+ * set (the selector sets are one object per cluster view, so once for every node): a
+ * node's table is filled only when something lists or changes the set, and membership
+ * tests read the shared nets.
+ */
+function applyIpsetRestore(sets: Ipsets, r: FelixRendered, existing: ReadonlySet<string>): void {
+  const file = '<felix ipset restore>';
+  let text = '';
+  for (const name of [...r.sets.keys()].sort()) {
+    const s = r.sets.get(name)!;
+    const exists = existing.has(name);
+    const target = exists ? TMP_SET : name;
+    text += `create ${target} ${s.type} ${SET_OPTIONS}\n`;
+    const shared = s.type === 'hash:net' ? sharedNetsOf(s) : null;
+    if (shared) {
+      ipsetRestore(sets, text, { file });
+      text = '';
+      sets.addShared(target, shared);
+    } else for (const e of s.entries) text += `add ${target} ${e}\n`;
+    if (exists) text += `swap ${TMP_SET} ${name}\ndestroy ${TMP_SET}\n`;
+  }
+  if (text) ipsetRestore(sets, text, { file });
+}
+
+const sharedNets = new WeakMap<FelixIpset, SharedAddresses | null>();
+
+/** A hash:net set's entries (`A.B.C.D` or `A.B.C.D/N`, N in 1..32, host bits clear) as shared nets, else null (restored as text). */
+function sharedNetsOf(s: FelixIpset): SharedAddresses | null {
+  let a = sharedNets.get(s);
+  if (a !== undefined) return a;
+  const ips: number[] = [], cidrs: number[] = [];
+  for (const e of s.entries) {
+    const slash = e.indexOf('/');
+    const ip = parseIp(slash < 0 ? e : e.slice(0, slash));
+    const c = slash < 0 ? 32 : /^\d{1,2}$/.test(e.slice(slash + 1)) ? Number(e.slice(slash + 1)) : -1;
+    if (ip < 0 || c < 1 || c > 32 || ((ip & maskOf(c)) >>> 0) !== ip) { a = null; break; }
+    ips.push(ip);
+    cidrs.push(c);
+  }
+  if (a === undefined) a = ips.length > 0 && ips.length <= SET_MAXELEM ? new SharedAddresses(ips, cidrs) : null;
+  sharedNets.set(s, a);
+  return a;
 }
 
 /**

@@ -779,8 +779,9 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   // Fixed sets.
   addSet(ctx, allPools, 'hash:net', () => cfg.pools.map((p) => p.cidr));
   addSet(ctx, masqPools, 'hash:net', () => masq.map((p) => p.cidr));
-  if (cfg.ipip) addSet(ctx, ipsetName('all-hosts-net'), 'hash:net', () => cluster.nodes.flatMap((n) => n.ips));
-  if (cfg.vxlan) addSet(ctx, ipsetName('all-vxlan-net'), 'hash:net', () => cluster.nodes.flatMap((n) => n.ips));
+  // The hosts' sets depend on the cluster view only: one object for every node (shared nets, agent.ts).
+  if (cfg.ipip) addViewSet(ctx, ipsetName('all-hosts-net'), 'hash:net', () => cluster.nodes.flatMap((n) => n.ips));
+  if (cfg.vxlan) addViewSet(ctx, ipsetName('all-vxlan-net'), 'hash:net', () => cluster.nodes.flatMap((n) => n.ips));
   addSet(ctx, ipsetName('this-host'), 'hash:ip', () => [...cfg.nodeIPs]);
 
   const jump = (table: 'filter' | 'nat', chain: string, target: string) => ({ table, chain, args: `${comment(`cali:${ruleHash(chain, '', `-j ${target}`)}`)} -j ${target}` });
