@@ -9,7 +9,9 @@
  * --endpoints-per-service pods) and `tier: web|api|db` (drawn from the seed); app K lives in
  * namespace `ns-(K mod --namespaces)`, and Service j selects app j mod apps. NetworkPolicy p
  * isolates app p mod apps for ingress on 8080, admitting one of: pods of tier web (same
- * namespace), namespaces of the same team label, or tiers In [web, api]. Every object is one
+ * namespace), namespaces of the same team label, or tiers In [web, api]. A flannel cluster with
+ * policies gets more namespaces than --namespaces asks when a policy's peers would be more than
+ * one kube-router ipset holds (65,536: 150,000 pods in one namespace need 3). Every object is one
  * flow-style line, so 150,000 pods stay near 25 MB.
  *
  * The traffic items (a cross-node pod→pod TCP request, a ping, a pod→ClusterIP request, a
@@ -40,7 +42,6 @@ interface PodRow { name: string; ns: number; app: number; tier: number; node: nu
 /** The scenario text (YAML, flow style: one object per line). Throws on impossible sizes. */
 export function generateScenario(o: GenerateOptions): string {
   const { nodes, pods, services, policies, network, seed } = o;
-  const namespaces = Math.max(1, o.namespaces);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16 * 65000) throw new Error(`--nodes must be 1..${16 * 65000}`);
   if (!Number.isInteger(pods) || pods < 0) throw new Error('--pods must be an integer ≥ 0');
   if (Math.ceil(pods / nodes) > 250) throw new Error(`${pods} pods on ${nodes} nodes is more than 250 a node (one /24 each)`);
@@ -50,8 +51,14 @@ export function generateScenario(o: GenerateOptions): string {
   const eps = Math.max(1, o.endpointsPerService ?? (services > 0 ? Math.floor(pods / services) : 1));
   const apps = Math.max(1, Math.ceil(pods / eps));
   const rng = new Rng(seed);
+  // The pods' tiers, drawn first (the same draws, in the same order, as when drawn pod by pod below).
+  const tierOf: number[] = [];
+  for (let i = 0; i < pods; i++) tierOf.push(rng.int(0, 2));
+  const asked = Math.max(1, o.namespaces);
+  const namespaces = network === 'flannel' && policies > 0 ? kubeRouterNamespaces(asked, pods, apps, policies, tierOf) : asked;
   const L: string[] = [];
   L.push(`# podwire generate --nodes ${nodes} --pods ${pods} --services ${services} --endpoints-per-service ${eps} --policies ${policies} --namespaces ${namespaces} --network ${network} --seed ${seed}`);
+  if (namespaces !== asked) L.push(`# --namespaces ${asked} raised to ${namespaces}: a policy's peers are one kube-router hash:ip set, which holds at most ${KUBE_ROUTER_MAXELEM} addresses`);
   L.push(`name: scale-${network}-${nodes}n-${pods}p-${services}s`);
   L.push(`seed: ${seed}`);
   L.push('cluster:');
@@ -72,7 +79,7 @@ export function generateScenario(o: GenerateOptions): string {
   const rows: PodRow[] = [];
   for (let i = 0; i < pods; i++) {
     const app = i % apps;
-    const r: PodRow = { name: `p${i}`, ns: app % namespaces, app, tier: rng.int(0, 2), node: i % nodes };
+    const r: PodRow = { name: `p${i}`, ns: app % namespaces, app, tier: tierOf[i]!, node: i % nodes };
     rows.push(r);
     L.push(`  - {apiVersion: v1, kind: Pod, metadata: {name: ${r.name}, namespace: ns-${r.ns}, labels: {app: a-${app}, tier: ${TIERS[r.tier]}}}, spec: {nodeName: n${r.node}, containers: [{name: c, image: nginx, ports: [{containerPort: ${PORT}, name: http}]}]}}`);
   }
@@ -147,6 +154,40 @@ export function generateScenario(o: GenerateOptions): string {
   }
   if (T.length) { L.push('traffic:'); L.push(...T); }
   return L.join('\n') + '\n';
+}
+
+/** ipset's default maxelem: kube-router creates its sets with `TYPE timeout 0` only, so a set holds at most this many entries. */
+export const KUBE_ROUTER_MAXELEM = 65536;
+
+/**
+ * The number of namespaces, from `asked` up, for which every generated policy's sets fit
+ * kube-router's ipsets (KUBE_ROUTER_MAXELEM): its peers (kind 0: the namespace's web pods,
+ * kind 1: the pods of the namespaces of its team, kind 2: the namespace's web and api pods)
+ * and its targets (the app's pods). More than that, `ipset restore` fails ("Hash is full")
+ * and kube-router aborts its sync, so a flannel cluster with policies spreads its pods over
+ * more namespaces instead. Throws when even one namespace per app does not do.
+ */
+function kubeRouterNamespaces(asked: number, pods: number, apps: number, policies: number, tierOf: readonly number[]): number {
+  const perApp = Math.ceil(pods / apps);
+  if (perApp > KUBE_ROUTER_MAXELEM) throw new Error(`an app of ${perApp} pods is more than a kube-router ipset holds (${KUBE_ROUTER_MAXELEM}): use more --services or fewer --endpoints-per-service`);
+  for (let n = asked; ; n++) {
+    const all = new Array<number>(n).fill(0), web = new Array<number>(n).fill(0), webApi = new Array<number>(n).fill(0);
+    for (let i = 0; i < pods; i++) {
+      const k = (i % apps) % n;
+      all[k]++;
+      if (tierOf[i] === 0) web[k]++;
+      if (tierOf[i]! <= 1) webApi[k]++;
+    }
+    const team = new Array<number>(TEAMS).fill(0);
+    for (let k = 0; k < n; k++) team[k % TEAMS] += all[k];
+    let max = 0;
+    for (let p = 0; p < Math.min(policies, 3 * apps); p++) {
+      const k = (p % apps) % n, kind = p % 3;
+      max = Math.max(max, kind === 0 ? web[k] : kind === 1 ? team[k % TEAMS] : webApi[k]);
+    }
+    if (max <= KUBE_ROUTER_MAXELEM) return n;
+    if (n >= apps) throw new Error(`a policy's peers (${max} pods) are more than a kube-router ipset holds (${KUBE_ROUTER_MAXELEM}) even with a namespace per app`);
+  }
 }
 
 /**

@@ -408,11 +408,12 @@ function applyIpsetRestore(sets: Ipsets, r: Rendered, options: ReadonlyMap<strin
   if (destroy) ipsetRestore(sets, destroy, { exist: true, file });
 }
 
-const sharedAddresses = new WeakMap<IpsetSpec, SharedAddresses | null>();
+/** Per entry list (renderings share one list between the sets with the same members): its shared addresses. */
+const sharedAddresses = new WeakMap<readonly (readonly string[])[], SharedAddresses | null>();
 
 /** The set's entries as shared addresses when each is a plain `ADDR timeout 0`, else null. */
 function sharedAddressesOf(spec: IpsetSpec): SharedAddresses | null {
-  let a = sharedAddresses.get(spec);
+  let a = sharedAddresses.get(spec.entries);
   if (a !== undefined) return a;
   const ips: number[] = [];
   for (const e of spec.entries) {
@@ -421,7 +422,7 @@ function sharedAddressesOf(spec: IpsetSpec): SharedAddresses | null {
     ips.push(ip);
   }
   a = ips.length === spec.entries.length && ips.length > 0 ? new SharedAddresses(ips) : null;
-  sharedAddresses.set(spec, a);
+  sharedAddresses.set(spec.entries, a);
   return a;
 }
 

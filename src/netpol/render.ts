@@ -88,6 +88,7 @@ import type { Protocol } from '../kube/pod.js';
 import { compileSelector, type CompiledSelector } from '../kube/policy-selector.js';
 import type { LabelSelector } from '../kube/labels.js';
 import * as N from './names.js';
+import { PodSelection } from './pod-select.js';
 
 export interface NpPodPort { name?: string; containerPort: number; protocol: Protocol }
 
@@ -301,7 +302,13 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
   // One entry array per address (entries are read-only): thousands of sets share them.
   const entryOf = new Map<string, string[]>();
   const ipEntry = (ip: string) => entryOf.get(ip) ?? entryOf.set(ip, [ip, 'timeout', '0']).get(ip)!;
-  const ipEntries = (ips: readonly string[]) => ips.map(ipEntry);
+  // And one entry list per pod list or address list: policies with the same peers share their sets' entries.
+  const entriesOfIps = new WeakMap<readonly string[], string[][]>();
+  const ipEntries = (ips: readonly string[]) => entriesOfIps.get(ips) ?? entriesOfIps.set(ips, ips.map(ipEntry)).get(ips)!;
+  const entriesOfPods = new WeakMap<readonly NpPod[], string[][]>();
+  const podEntries = (pods: readonly NpPod[]) => entriesOfPods.get(pods) ?? entriesOfPods.set(pods, pods.map((p) => ipEntry(p.ip))).get(pods)!;
+  const namedOf = new WeakMap<readonly NpPod[], Map<string, Map<string, Ep[]>>>();
+  const namedPortsOf = (pods: readonly NpPod[]) => namedOf.get(pods) ?? namedOf.set(pods, namedPorts(pods)).get(pods)!;
   /** RefreshSet: the type is kept when the set exists already (in this sync, or on the node). */
   const refresh = (name: string, type: IpsetSpec['type'], entries: string[][]) => {
     const prev = sets.get(name);
@@ -309,22 +316,36 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
     sets.delete(name);
     sets.set(name, { name, type: t, entries });
   };
-  const podsOf = (ns: string, sel: LabelSelector) => {
-    const s = sels.get(sel);
-    return (actByNs.get(ns) ?? []).filter((p) => s.matches(p.labels));
-  };
-  /** evalPodPeer (actionable pods only). */
-  const peerPods = (np: NetworkPolicy, peer: NetworkPolicyPeer): NpPod[] => {
+  // Selections are made once per (namespace, selector) and shared (pod-select.ts).
+  const selection = new PodSelection<NpPod>(actByNs);
+  const podsOf = (ns: string, sel: LabelSelector) => selection.select(ns, sel);
+  /** Namespace names (known namespaces, then those only pods name) in that order. */
+  const allNs = [...new Set([...c.namespaces.keys(), ...act.map((p) => p.namespace)])];
+  const peerMemo = new Map<string, readonly NpPod[]>();
+  /** evalPodPeer (actionable pods only); the same array for the same peer (read-only). */
+  const peerPods = (np: NetworkPolicy, peer: NetworkPolicyPeer): readonly NpPod[] => {
     if (peer.namespaceSelector) {
+      const key = `n${JSON.stringify(peer.namespaceSelector)}\u0000${peer.podSelector ? JSON.stringify(peer.podSelector) : ''}`;
+      let out = peerMemo.get(key);
+      if (out) return out;
       const ns = sels.get(peer.namespaceSelector);
-      const ps = peer.podSelector ? sels.get(peer.podSelector) : null;
-      const nsNames = [...new Set([...c.namespaces.keys(), ...act.map((p) => p.namespace)])].filter((n) => ns.matches(nsLabels(c, n)));
-      const out: NpPod[] = [];
-      for (const n of nsNames) for (const p of actByNs.get(n) ?? []) if (!ps || ps.matches(p.labels)) out.push(p);
+      const lists: (readonly NpPod[])[] = [];
+      for (const n of allNs) {
+        if (!ns.matches(nsLabels(c, n))) continue;
+        const l = peer.podSelector ? selection.select(n, peer.podSelector) : actByNs.get(n) ?? [];
+        if (l.length) lists.push(l);
+      }
+      out = lists.length === 1 ? lists[0]! : lists.flat();
+      peerMemo.set(key, out);
       return out;
     }
     if (peer.podSelector) return podsOf(np.namespace, peer.podSelector);
     return [];
+  };
+  /** A rule's pod peers, in peer order (the one peer's shared array when only one has pods). */
+  const rulePeerPods = (np: NetworkPolicy, peers: readonly NetworkPolicyPeer[]): readonly NpPod[] => {
+    const lists = peers.map((pe) => peerPods(np, pe)).filter((l) => l.length);
+    return lists.length === 1 ? lists[0]! : lists.flat();
   };
   const rule = (chain: string, comment: string, src: string, dsts: string[], proto: string, port: string, end: string) => {
     let m = `-A ${chain} -m comment --comment ${q(comment)}`;
@@ -353,21 +374,20 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
       info.egressChain = ing ? N.policyEgressChain(np.namespace, np.name, version) : main;
       if (ing) chains.push(info.egressChain);
     }
-    const tips = targets.map((p) => p.ip);
     if (ing) {
       const dstSet = N.policyDstSet(np.namespace, np.name);
-      refresh(dstSet, 'hash:ip', ipEntries(tips));
+      refresh(dstSet, 'hash:ip', podEntries(targets));
       const ch = info.ingressChain!;
-      const named = namedPorts(targets);
+      const named = namedPortsOf(targets);
       np.ingress.forEach((r, i) => {
         const matchAllSource = r.peers.length === 0;
         const matchAllPorts = r.ports.length === 0;
-        const srcPods = matchAllSource ? [] : r.peers.flatMap((pe) => peerPods(np, pe));
+        const srcPods = matchAllSource ? [] : rulePeerPods(np, r.peers);
         const blocks = matchAllSource ? [] : ipBlockGroups(r.peers);
         const { numeric, named: eps } = matchAllPorts ? { numeric: [], named: [] } : splitPorts(r.ports, named);
         if (srcPods.length) {
           const s = N.ingressPodSet(np.namespace, np.name, i);
-          refresh(s, 'hash:ip', ipEntries(srcPods.map((p) => p.ip)));
+          refresh(s, 'hash:ip', podEntries(srcPods));
           for (const p of numeric) rule(ch, `${ref} ingress pods`, s, [dstSet], p.protocol, p.port, p.end);
           eps.forEach((e, j) => {
             const ns = N.ingressNamedPortSet(np.namespace, np.name, i, j);
@@ -401,18 +421,18 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
     }
     if (eg) {
       const srcSet = N.policySrcSet(np.namespace, np.name);
-      refresh(srcSet, 'hash:ip', ipEntries(tips));
+      refresh(srcSet, 'hash:ip', podEntries(targets));
       const ch = info.egressChain!;
       np.egress.forEach((r, i) => {
         const matchAllDst = r.peers.length === 0;
         const matchAllPorts = r.ports.length === 0;
-        const dstPods = matchAllDst ? [] : r.peers.flatMap((pe) => peerPods(np, pe));
+        const dstPods = matchAllDst ? [] : rulePeerPods(np, r.peers);
         const blocks = matchAllDst ? [] : ipBlockGroups(r.peers);
-        const named = matchAllDst ? allPodsNamed : namedPorts(dstPods);
+        const named = matchAllDst ? allPodsNamed : namedPortsOf(dstPods);
         const { numeric, named: eps } = matchAllPorts ? { numeric: [], named: [] } : splitPorts(r.ports, named);
         if (dstPods.length) {
           const d = N.egressPodSet(np.namespace, np.name, i);
-          refresh(d, 'hash:ip', ipEntries(dstPods.map((p) => p.ip)));
+          refresh(d, 'hash:ip', podEntries(dstPods));
           for (const p of numeric) rule(ch, `${ref} egress pods`, srcSet, [d], p.protocol, p.port, p.end);
           eps.forEach((e, j) => {
             const ns = N.egressNamedPortSet(np.namespace, np.name, i, j);
