@@ -46,6 +46,7 @@ const REJECT_CODE: Record<Exclude<RejectWith, 'tcp-reset'>, number> = {
 /** Where the tables come from (the namespace's Ruleset) and how a rule is printed for traces. */
 export interface RulesSource {
   table(name: TableName): Table;
+  /** Depends only on its arguments (rules are immutable): the tracer keeps each rule's line. */
   ruleText(table: TableName, chain: string, rule: Rule): string;
   /** Do the rules' deferred work now (Ruleset.defer); the source then calls `refresh`. */
   settle(): void;
@@ -199,6 +200,18 @@ export class NetfilterNs {
     const world = this.ns.node.world;
     const ns = this.ns;
     const ev = (p: PacketCtx, text: string) => world.event(ns.node.name, ns.name, (p.inDev ?? p.outDev)?.name ?? '', p.skb, 'nf.rule', text);
+    // A rule's line (without its annotation) and a chain's return/policy lines, kept with what
+    // they were made from: a packet stream meets the same few rules and chains over and over.
+    const ruleLines = new WeakMap<Rule, RuleLine>();
+    const chainLines = new WeakMap<Chain, ChainLines>();
+    const chainLinesOf = (chain: Chain): ChainLines => {
+      let c = chainLines.get(chain);
+      if (c === undefined || c.name !== chain.name) {
+        c = { name: chain.name, ret: `${table}:${chain.name}:return`, policy: undefined, policyText: '' };
+        chainLines.set(chain, c);
+      }
+      return c;
+    };
     return {
       rule: (p, chain, num, rule, v) => {
         let note: string | undefined;
@@ -207,10 +220,20 @@ export class NetfilterNs {
           if (a) note = a(p, rule, num);
           if (v.kind === 'drop') this.dropNote = note;
         }
-        ev(p, `${table}:${chain.name}:rule:${num} ${this.rules.ruleText(table, chain.name, rule)} → ${verdictText(v)}${note ? ` (${note})` : ''}`);
+        const to = v.kind === 'jump' || v.kind === 'goto' ? v.chain : undefined;
+        let l = ruleLines.get(rule);
+        if (l === undefined || l.num !== num || l.chain !== chain.name || l.kind !== v.kind || l.to !== to) {
+          l = { chain: chain.name, num, kind: v.kind, to, text: `${table}:${chain.name}:rule:${num} ${this.rules.ruleText(table, chain.name, rule)} → ${verdictText(v)}` };
+          ruleLines.set(rule, l);
+        }
+        ev(p, note ? `${l.text} (${note})` : l.text);
       },
-      policy: (p, chain) => ev(p, `${table}:${chain.name}:policy:${chain.policy}`),
-      fallthrough: (p, chain) => ev(p, `${table}:${chain.name}:return`),
+      policy: (p, chain) => {
+        const c = chainLinesOf(chain);
+        if (c.policy !== chain.policy) { c.policy = chain.policy; c.policyText = `${table}:${chain.name}:policy:${chain.policy}`; }
+        ev(p, c.policyText);
+      },
+      fallthrough: (p, chain) => ev(p, chainLinesOf(chain).ret),
     };
   }
 
@@ -328,12 +351,28 @@ export class NetfilterNs {
     if (!this.ctActive) return NfVerdict.ACCEPT;
     const info = this.ct.inbound(skb, state.hook);
     const world = this.ns.node.world;
-    if (world.trace.on) {
-      const c = info.ct;
-      const what = c ? `${c.orig.proto === 6 ? 'tcp' : c.orig.proto === 17 ? 'udp' : c.orig.proto === 1 ? 'icmp' : `proto ${c.orig.proto}`} ${ipToString(c.orig.src)}:${c.orig.sport} → ${ipToString(c.orig.dst)}:${c.orig.dport}` : 'no entry';
-      world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.ct', `ctstate ${info.ctinfo.toUpperCase()} (${what})`);
-    }
+    if (world.trace.on) world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.ct', this.ctText(info.ctinfo, info.ct));
     return NfVerdict.ACCEPT;
+  }
+
+  /** The last nf.ct line and what it was made from (a flow's packets repeat it). */
+  private ctLast = { ctinfo: '', has: false, proto: 0, src: 0, sport: 0, dst: 0, dport: 0, text: '' };
+
+  /** `ctstate STATE (proto src:sport → dst:dport)` or `ctstate STATE (no entry)`. */
+  private ctText(ctinfo: string, c: { orig: { proto: number; src: number; sport: number; dst: number; dport: number } } | null | undefined): string {
+    const l = this.ctLast;
+    if (c) {
+      const o = c.orig;
+      if (l.has && l.ctinfo === ctinfo && l.proto === o.proto && l.src === o.src && l.sport === o.sport && l.dst === o.dst && l.dport === o.dport) return l.text;
+      l.has = true; l.proto = o.proto; l.src = o.src; l.sport = o.sport; l.dst = o.dst; l.dport = o.dport;
+      l.text = `ctstate ${ctinfo.toUpperCase()} (${o.proto === 6 ? 'tcp' : o.proto === 17 ? 'udp' : o.proto === 1 ? 'icmp' : `proto ${o.proto}`} ${ipToString(o.src)}:${o.sport} → ${ipToString(o.dst)}:${o.dport})`;
+    } else {
+      if (!l.has && l.ctinfo === ctinfo && l.text !== '') return l.text;
+      l.has = false;
+      l.text = `ctstate ${ctinfo.toUpperCase()} (no entry)`;
+    }
+    l.ctinfo = ctinfo;
+    return l.text;
   }
 
   /** The packet natHook is handling, for runNatRules (read at once: a nested natHook may overwrite them). */
@@ -346,6 +385,8 @@ export class NetfilterNs {
 
   /** The tuple after the nat hook (only read before natHook returns). */
   private readonly afterTuple: Tuple4 = { src: 0, dst: 0, ports: 0 };
+  /** The last nf.nat line and what it was made from. */
+  private natLast = { what: '', before: { src: 0, dst: 0, ports: 0 } as Tuple4, after: { src: 0, dst: 0, ports: 0 } as Tuple4, text: '' };
 
   private natHook(skb: Skb, state: NfHookState): NfVerdict {
     if (this.settleNeeded) this.rules.settle();
@@ -368,7 +409,14 @@ export class NetfilterNs {
         const reply = (skb.ct as { ctinfo?: string } | null)?.ctinfo?.endsWith('_reply') ?? false;
         const dstSide = state.hook === NfHook.PRE_ROUTING || state.hook === NfHook.LOCAL_OUT;
         const what = reply ? (dstSide ? 'un-SNAT' : 'un-DNAT') : dstSide ? 'DNAT' : 'SNAT';
-        world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.nat', `${what} [${tupleText(before)}] ⇒ [${tupleText(after)}]`);
+        const l = this.natLast;
+        if (l.what !== what || !sameTuple(l.before, before) || !sameTuple(l.after, after)) {
+          l.what = what;
+          l.before.src = before.src; l.before.dst = before.dst; l.before.ports = before.ports;
+          l.after.src = after.src; l.after.dst = after.dst; l.after.ports = after.ports;
+          l.text = `${what} [${tupleText(before)}] ⇒ [${tupleText(after)}]`;
+        }
+        world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.nat', l.text);
       }
     }
     return NfVerdict.ACCEPT;
@@ -383,6 +431,11 @@ export class NetfilterNs {
     return NfVerdict.DROP;
   }
 }
+
+/** The tracer's line of a rule, and what it was made from (see makeTracer). */
+interface RuleLine { chain: string; num: number; kind: TargetVerdict['kind']; to: string | undefined; text: string }
+/** The tracer's `return` and `policy` lines of a chain, made for its name (and policy). */
+interface ChainLines { name: string; ret: string; policy: Chain['policy'] | undefined; policyText: string }
 
 function verdictText(v: TargetVerdict): string {
   switch (v.kind) {
@@ -408,6 +461,10 @@ function readTuple(skb: Skb, t: Tuple4): Tuple4 {
   t.dst = ((b[nh + 16] << 24) | (b[nh + 17] << 16) | (b[nh + 18] << 8) | b[nh + 19]) >>> 0;
   t.ports = proto === 6 || proto === 17 ? (((b[l4] << 8) | b[l4 + 1]) * 0x10000) + ((b[l4 + 2] << 8) | b[l4 + 3]) : -1;
   return t;
+}
+
+function sameTuple(a: Tuple4, b: Tuple4): boolean {
+  return a.src === b.src && a.dst === b.dst && a.ports === b.ports;
 }
 
 /** "src:sport → dst:dport" (ports for TCP/UDP only). */

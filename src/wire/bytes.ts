@@ -109,8 +109,29 @@ export function readIp(b: Uint8Array, off: number): number {
 
 const HEX = '0123456789abcdef';
 
+/**
+ * Texts of recently formatted MACs (traces print the same few over and over), direct-mapped
+ * by a hash of the 48 bits; a slot holds the bits as a number (exact below 2^53).
+ */
+const MAC_TEXT_SLOTS = 256;
+const macTextKey = new Float64Array(MAC_TEXT_SLOTS).fill(-1);
+const macTextVal: string[] = new Array<string>(MAC_TEXT_SLOTS).fill('');
+
 /** Format the 6-byte MAC at `b[off..off+6)` as lowercase `"aa:bb:cc:dd:ee:ff"`. */
 export function macToString(b: Uint8Array, off = 0): string {
+  const hi = (b[off] << 8) | b[off + 1];
+  const lo = ((b[off + 2] << 24) | (b[off + 3] << 16) | (b[off + 4] << 8) | b[off + 5]) >>> 0;
+  const key = hi * 0x1_0000_0000 + lo;
+  // (Bytes past the end read as undefined: 0 in the key, "00" in the text, as for zero bytes.)
+  const slot = (lo ^ (lo >>> 11) ^ (lo >>> 22) ^ hi) & (MAC_TEXT_SLOTS - 1);
+  if (macTextKey[slot] === key) return macTextVal[slot];
+  const s = macText(b, off);
+  macTextKey[slot] = key;
+  macTextVal[slot] = s;
+  return s;
+}
+
+function macText(b: Uint8Array, off: number): string {
   let s = '';
   for (let i = 0; i < 6; i++) {
     const x = b[off + i];

@@ -18,6 +18,7 @@ import type { DropReason, TraceEvent, Verdict } from '../../src/trace/events.js'
 import { formatTime } from '../../src/engine/time.js';
 import { attachCaptures, frameComment } from '../../src/scenario/captures.js';
 import { World } from '../../src/kernel/world.js';
+import { macToString } from '../../src/wire/bytes.js';
 import type { NetDevice } from '../../src/kernel/device.js';
 import type { Skb } from '../../src/kernel/skb.js';
 
@@ -192,6 +193,23 @@ describe('renderTextFields and LineSink.fields', () => {
         }
         expect(b).toEqual(a);
         expect(fieldSink.count).toBe(emitSink.count);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('macToString (cached by the 48 bits)', () => {
+  it('formats every MAC as the plain loop does, whatever was formatted before', () => {
+    const plainMac = (b: Uint8Array, off: number) => Array.from(b.subarray(off, off + 6), (x) => x.toString(16).padStart(2, '0')).join(':');
+    // Few distinct bytes: many MACs share cache slots and keys differ in few bits.
+    const macArb = fc.tuple(fc.uint8Array({ minLength: 6, maxLength: 12 }).map((a) => a.map((x) => x & 0x13)), fc.nat({ max: 6 }));
+    fc.assert(
+      fc.property(fc.array(macArb, { minLength: 1, maxLength: 60 }), (macs) => {
+        for (const [b, o] of [...macs, ...macs]) {
+          const off = Math.min(o, b.length - 6);
+          expect(macToString(b, off)).toBe(plainMac(b, off));
+        }
       }),
       { numRuns: 200 },
     );
