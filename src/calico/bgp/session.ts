@@ -104,6 +104,9 @@ export interface SessionHost {
   routeRefresh(peer: BgpPeer, enhanced: boolean): void;
 }
 
+/** A message to send, with its bytes when the sender already has them (`encodeBgp(m, tx)` of the connection's `tx`). */
+export type OutMessage = BgpMessage & { wire?: Uint8Array };
+
 /** One prefix of an Adj-RIB-Out: the single path sent (the usual case, kept small) or path id → signature. */
 export type AdjOut = { id: number; sig: string } | Map<number, string>;
 
@@ -326,10 +329,10 @@ export class BgpPeer implements TimerTarget {
     c.holdTimer.start(this.host.shaved(240)); // BIRD's initial hold time
   }
 
-  /** Encodes and writes messages in one TCP write. */
-  send(c: BgpConn, ms: BgpMessage[]): void {
+  /** Encodes and writes messages in one TCP write (a message's `wire`, when given, is its encoding under `c.tx`). */
+  send(c: BgpConn, ms: OutMessage[]): void {
     if (c.closed || !c.sock || ms.length === 0) return;
-    const parts = ms.map((m) => encodeBgp(m, c.tx));
+    const parts = ms.map((m) => m.wire ?? encodeBgp(m, c.tx));
     let n = 0;
     for (const p of parts) n += p.length;
     const all = new Uint8Array(n);

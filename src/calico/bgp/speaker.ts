@@ -60,10 +60,10 @@ import { TcpSock, type TcpHandlers } from '../../kernel/tcp.js';
 import { NetlinkError, type RouteSpec } from '../../kernel/netlink.js';
 import { ipToString, parseCidr, parseIp } from '../../wire/bytes.js';
 import {
-  AS_TRANS, ATTR_F_OPTIONAL, ATTR_F_PARTIAL, ATTR_F_TRANSITIVE, BGP_PORT, CAP_GRACEFUL_RESTART, isEndOfRib, openCap,
+  AS_TRANS, ATTR_F_OPTIONAL, ATTR_F_PARTIAL, ATTR_F_TRANSITIVE, BGP_PORT, CAP_GRACEFUL_RESTART, encodeBgp, isEndOfRib, openCap,
   type BgpAttr, type BgpMessage, type BgpOpen, type BgpPrefix, type BgpUpdate,
 } from '../../wire/bgp.js';
-import { BgpPeer, type BgpPeerConfig, type SessionHost, BGP_S } from './session.js';
+import { BgpPeer, type BgpPeerConfig, type OutMessage, type SessionHost, BGP_S } from './session.js';
 import { formatTime } from '../../engine/time.js';
 
 const S = BGP_S;
@@ -163,7 +163,13 @@ export interface BgpPath {
   ibgpOut?: Out;
 }
 
-interface Out { attrs: BgpAttr[]; sig: string }
+/**
+ * A path's attributes as sent to a neighbour and their signature; a path's iBGP form (`ibgpOut`,
+ * shared by every iBGP neighbour without next hop self — a reflector's clients) also keeps its
+ * one-prefix UPDATE encoded per codec (`wire`, index as4 + 2·addPath): a reflector sends the
+ * same bytes to each client.
+ */
+interface Out { attrs: BgpAttr[]; sig: string; wire?: (Uint8Array | undefined)[] }
 const NONE: never[] = [];
 
 interface RibEntry { addr: number; len: number; key: string; paths: BgpPath[]; best: BgpPath | null }
@@ -645,7 +651,7 @@ export class BgpSpeaker implements SessionHost {
     if (from === q) return null;
     if (this.cfg.exportFilter && !this.cfg.exportFilter(key)) return null;
     if (from !== null && from.ibgp && q.ibgp && !(this.clusterId !== null && (from.rrClient || q.rrClient))) return null;
-    if (q.ibgp && !q.nextHopSelf) return (x.ibgpOut ??= this.buildOut(x, q));
+    if (q.ibgp && !q.nextHopSelf) return (x.ibgpOut ??= { ...this.buildOut(x, q), wire: [] });
     return this.buildOut(x, q);
   }
 
@@ -704,10 +710,11 @@ export class BgpSpeaker implements SessionHost {
     if (p.grWait) return; // kept dirty until the peer's End-of-RIB
     const addPath = c.tx.addPath;
     const withdrawn: BgpPrefix[] = [];
-    const out: BgpMessage[] = [];
+    const out: OutMessage[] = [];
+    const codec = (c.tx.as4 ? 1 : 0) + (addPath ? 2 : 0);
     for (const key of p.dirty) {
       const e = this.rib.get(key);
-      const want = new Map<number, { attrs: BgpAttr[]; sig: string }>();
+      const want = new Map<number, Out>();
       if (e) {
         const cands = addPath ? e.paths : e.best ? [e.best] : [];
         for (const x of cands) {
@@ -723,14 +730,16 @@ export class BgpSpeaker implements SessionHost {
       for (const [id, w] of want) {
         const sent = have instanceof Map ? have.get(id) : have && have.id === id ? have.sig : undefined;
         if (sent === w.sig) continue;
-        out.push({ type: 'update', withdrawn: [], attrs: w.attrs, nlri: [addPath ? { addr, len, pathId: id } : { addr, len }] });
+        const m: OutMessage = { type: 'update', withdrawn: [], attrs: w.attrs, nlri: [addPath ? { addr, len, pathId: id } : { addr, len }] };
+        if (w.wire !== undefined) m.wire = (w.wire[codec] ??= encodeBgp(m, c.tx));
+        out.push(m);
       }
       if (want.size === 0) p.adjOut.delete(key);
       else if (want.size === 1) { for (const [id, w] of want) p.adjOut.set(key, { id, sig: w.sig }); }
       else { const m = new Map<number, string>(); for (const [id, w] of want) m.set(id, w.sig); p.adjOut.set(key, m); }
     }
     p.dirty.clear();
-    const msgs: BgpMessage[] = [];
+    const msgs: OutMessage[] = [];
     // Withdrawals packed into UPDATEs of at most 4096 bytes.
     const per = addPath ? 9 : 5;
     const room = Math.floor((4096 - 23) / per);
