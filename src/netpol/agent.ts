@@ -48,11 +48,11 @@ import { directionDenial } from '../kube/policy-explain.js';
 import { netfilterOf, type Ruleset } from '../netfilter/index.js';
 import { iptablesRestore as restoreInto } from '../netfilter/restore.js';
 import { ipsetRestore } from '../netfilter/ipset-text.js';
-import { parseIp, SharedAddresses, type Ipsets } from '../netfilter/ipset.js';
+import { parseIp, SharedAddresses, type IpSet, type Ipsets } from '../netfilter/ipset.js';
 import type { PacketCtx } from '../netfilter/types.js';
 import { ipToString } from '../wire/bytes.js';
 import * as N from './names.js';
-import { actionable, builtinJump, renderLocal, renderPolicies, startupLines, type NpCluster, type NpNodeConfig, type IpsetSpec, type NpPod, type PolicyRender, type Rendered } from './render.js';
+import { actionable, builtinJump, renderLocal, renderPolicies, startupLines, type NodeRender, type NpCluster, type NpNodeConfig, type IpsetSpec, type NpPod, type PolicyRender, type Rendered } from './render.js';
 
 export interface NetpolConfig extends NpNodeConfig {
   /** Minimum time between full syncs (ns). */
@@ -95,10 +95,13 @@ export class NetpolInformer {
    * at a cluster's start every node syncs at one instant with no sets yet, and one
    * rendering serves them all.
    */
-  policies(version: string, existingType: (name: string) => 'hash:ip' | 'hash:net' | undefined): PolicyRender {
+  policies(version: string, existingType: (name: string) => 'hash:ip' | 'hash:net' | undefined, noSets = false): PolicyRender {
     const c = this.cluster();
     if (this.renders === null || this.renders.cluster !== c || this.renders.version !== version) this.renders = { cluster: c, version, list: [] };
-    for (const pr of this.renders.list) if (pr.typeQueries.every(([name, t]) => existingType(name) === t)) return pr;
+    for (const pr of this.renders.list) {
+      // A node with no sets answers every question `undefined`: no need to ask it.
+      if (noSets ? unasked(pr) : pr.typeQueries.every(([name, t]) => existingType(name) === t)) return pr;
+    }
     const pr = renderPolicies(c, version, existingType);
     this.renders.list.push(pr);
     return pr;
@@ -153,6 +156,14 @@ export class NetpolInformer {
   }
 }
 
+/** Per rendering: whether every type question it asked was answered `undefined` (no such set). */
+const allUnset = new WeakMap<PolicyRender, boolean>();
+function unasked(pr: PolicyRender): boolean {
+  let v = allUnset.get(pr);
+  if (v === undefined) allUnset.set(pr, (v = pr.typeQueries.every(([, t]) => t === undefined)));
+  return v;
+}
+
 function meta(o: Obj): Obj { return isObj(o.metadata) ? o.metadata : {}; }
 
 function podOf(o: Obj): NpPod {
@@ -192,10 +203,10 @@ function podChangeRelevant(a: Obj, b: Obj): boolean {
 export class KubeRouterNetpol {
   /** Coalesced, minSyncPeriod-spaced syncs (engine/sync-gate.ts). */
   private readonly gate: SyncGate;
-  /** The chains and sets of the last sync. */
-  private prevChains: string[] = [];
+  /** The last sync's rendering, whose chains the next sync deletes. */
+  private prev: NodeRender | null = null;
   /** The last sync's rendering (tests and traces). */
-  last: Rendered | null = null;
+  last: NodeRender | null = null;
   syncs = 0;
 
   constructor(readonly node: Node, readonly cfg: NetpolConfig, readonly informer: NetpolInformer) {
@@ -245,26 +256,23 @@ export class KubeRouterNetpol {
       const s = sets.get(name);
       return s && (s.type === 'hash:ip' || s.type === 'hash:net') ? s.type : undefined;
     };
-    const r = renderLocal(this.informer.policies(version, existingType), this.cfg);
+    // The node's sets now (kube-router's ipset handler's view); nothing below changes them before the deferred restore.
+    const nodeSets = sets.list();
+    const r = renderLocal(this.informer.policies(version, existingType, nodeSets.length === 0), this.cfg);
     this.last = r;
 
-    // (1) ipset restore -exist (BuildIPSetRestore): the options of each set and which sets it creates, known now.
+    // (1) ipset restore -exist (BuildIPSetRestore): the options of each existing set and which sets it creates, known now.
     const options = new Map<string, string>();
-    for (const name of r.sets.keys()) {
-      const o = existingOptions(sets, name);
-      if (o !== undefined) options.set(name, o);
-    }
+    for (const s of nodeSets) if (r.sets.has(s.name)) options.set(s.name, existingOptions(s));
     const restoresSets = r.sets.size > 0;
     if (restoresSets) {
-      sets.predraw(setsCreated(r, options, (name) => sets.has(name)));
+      sets.predraw(setsCreated(r.sets, options, nodeSets));
       node.logCommand('host', () => `ipset restore -exist <<'EOF'\n${ipsetRestoreText(r, (name) => options.get(name))}EOF`);
     }
 
     // (2) iptables-restore --noflush of kube-router's chains (logged now; its text needs the rules as they are then).
-    const chains = r.chains;
-    const declared = new Set(chains);
-    const stale = this.prevChains.filter((c) => !declared.has(c));
-    this.prevChains = chains;
+    const stale = this.prev === null ? [] : staleChains(this.prev, r);
+    this.prev = r;
     let builtinFix: string[] | null = null;
     node.logCommand('host', () => {
       st.rules.settle();
@@ -272,8 +280,7 @@ export class KubeRouterNetpol {
     });
 
     // (3) cleanupStaleIPSets: the KUBE-SRC-/KUBE-DST- sets this sync does not refresh.
-    const active = new Set(r.sets.keys());
-    const gone = sets.list().map((s) => s.name).filter((n) => (n.startsWith(N.SRC_PREFIX) || n.startsWith(N.DST_PREFIX)) && !active.has(n)).sort();
+    const gone = nodeSets.map((s) => s.name).filter((n) => (n.startsWith(N.SRC_PREFIX) || n.startsWith(N.DST_PREFIX)) && !r.sets.has(n)).sort();
     if (gone.length) node.logCommand('host', () => gone.map((n) => `ipset destroy ${n}`));
 
     st.rules.defer((rs) => {
@@ -289,17 +296,16 @@ export class KubeRouterNetpol {
 
     // Trace annotations for the REJECTs.
     for (const c of stale) st.nf.annotations.delete(c);
-    for (const a of r.annotated) {
-      if (a.kind === 'pod') {
-        const podIp = a.pod!.ip;
-        st.nf.annotations.set(a.chain, (p) => this.explain(p, p.saddr === ipNum(podIp) ? 'egress' : 'ingress'));
-      } else {
-        const dir = a.dir!;
-        st.nf.annotations.set(a.chain, (p) => this.explain(p, dir));
-      }
+    for (const a of r.policy.annotated) {
+      const dir = a.dir!;
+      st.nf.annotations.set(a.chain, (p) => this.explain(p, dir));
+    }
+    for (const { chain, pod } of r.podChains) {
+      const podIp = ipNum(pod.ip);
+      st.nf.annotations.set(chain, (p) => this.explain(p, p.saddr === podIp ? 'egress' : 'ingress'));
     }
     if (world.trace.on)
-      world.event(node.name, 'host', '', null, 'netpol.sync', `kube-router full sync version ${version}: ${r.podChains.length} pod chains, ${chains.length - r.podChains.length} policy/tier chains, ${r.sets.size} ipsets; ${stale.length} chains and ${gone.length} ipsets removed`);
+      world.event(node.name, 'host', '', null, 'netpol.sync', `kube-router full sync version ${version}: ${r.podChains.length} pod chains, ${r.policy.chains.length} policy/tier chains, ${r.sets.size} ipsets; ${stale.length} chains and ${gone.length} ipsets removed`);
   }
 
   /** The reference evaluator's reason for a denied packet, for the direction the chain judged. */
@@ -322,10 +328,8 @@ function ipNum(s: string): number {
   return (((a << 24) | (b << 16) | (c << 8) | d) >>> 0);
 }
 
-/** `ipset save`'s options of an existing set without initval, as kube-router's handler keeps them; undefined for a new set. */
-function existingOptions(sets: Ipsets, name: string): string | undefined {
-  const s = sets.get(name);
-  if (s === undefined) return undefined;
+/** `ipset save`'s options of an existing set without initval, as kube-router's handler keeps them. */
+function existingOptions(s: IpSet): string {
   // The first line of `ipset save NAME` (`create NAME TYPE HEADER`) after the name; its entries are not needed.
   const parts = `${s.type} ${s.header()}`.split(' ');
   const i = parts.indexOf('initval');
@@ -333,16 +337,35 @@ function existingOptions(sets: Ipsets, name: string): string | undefined {
   return parts.join(' ');
 }
 
-/** How many sets the ipset restore of `r` creates (each draws an initval): the TMP sets and the sets that do not exist yet. */
-function setsCreated(r: Rendered, options: ReadonlyMap<string, string>, exists: (name: string) => boolean): number {
-  let n = 0;
-  const tmps = new Set<string>();
-  for (const [name, s] of r.sets) {
-    const opts = options.get(name) ?? `${s.type} timeout 0`;
-    if (!tmps.has(opts)) { tmps.add(opts); if (!exists(N.tmpSetName(opts))) n++; }
-    if (!exists(name)) n++;
+/** Per rendered set map: how many of its sets have each type (the options of the sets a node does not have yet). */
+const typeCounts = new WeakMap<ReadonlyMap<string, IpsetSpec>, Map<string, number>>();
+
+/**
+ * How many sets the ipset restore of `sets` creates (each draws an initval): the TMP sets (one per
+ * options string: an existing set's own options, `TYPE timeout 0` for a new one) that do not exist,
+ * and the sets that do not exist yet (those without `options`). O(the node's sets).
+ */
+function setsCreated(sets: ReadonlyMap<string, IpsetSpec>, options: ReadonlyMap<string, string>, nodeSets: readonly IpSet[]): number {
+  let counts = typeCounts.get(sets);
+  if (!counts) {
+    counts = new Map();
+    for (const s of sets.values()) counts.set(s.type, (counts.get(s.type) ?? 0) + 1);
+    typeCounts.set(sets, counts);
   }
+  const tmps = new Set<string>(options.values());
+  const newOfType = new Map(counts);
+  for (const name of options.keys()) { const t = sets.get(name)!.type; newOfType.set(t, newOfType.get(t)! - 1); }
+  for (const [t, n] of newOfType) if (n > 0) tmps.add(`${t} timeout 0`);
+  const names = new Set(nodeSets.map((s) => s.name));
+  let n = sets.size - options.size;
+  for (const o of tmps) if (!names.has(N.tmpSetName(o))) n++;
   return n;
+}
+
+/** The chains of `prev` that `r` does not declare (deleted by r's restore). */
+function staleChains(prev: NodeRender, r: NodeRender): string[] {
+  const declared = new Set(r.chains);
+  return prev.chains.filter((c) => !declared.has(c));
 }
 
 /** ensureTopLevelChains: the lines putting kube-router's jump first in INPUT, FORWARD and OUTPUT where it is not. */

@@ -547,26 +547,32 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
   return { cluster: c, version, sets, chains, annotated, lines, typeQueries, podsByHost, policiesOf, tiers, banp, tierSelects };
 }
 
-/** The node's own part of a sync (KUBE-ROUTER-INPUT's head, the local pods' chains and jumps, the tail rules) after the shared one. */
-export function renderLocal(pr: PolicyRender, cfg: NpNodeConfig): Rendered {
-  const { version, tiers, banp, tierSelects } = pr;
-  const chains: string[] = [];
-  const annotated: AnnotatedChain[] = [];
+/**
+ * The node's own part of a sync (KUBE-ROUTER-INPUT's head, the local pods' chains and jumps, the tail rules) after the shared one.
+ * The chains (one name per local pod) are known at once; the lines are written when first read (`NodeRender.local`), as most
+ * nodes of a large cluster never need them.
+ */
+export function renderLocal(pr: PolicyRender, cfg: NpNodeConfig): NodeRender {
+  const podChains: PodChainInfo[] = [];
+  const seen = new Set<string>();
+  for (const pod of localPods(pr, cfg.nodeIPs)) {
+    if (seen.has(pod.ip)) continue; // kube-router keys local pods by IP
+    seen.add(pod.ip);
+    podChains.push({ chain: N.podFwChain(pod.namespace, pod.name, pr.version), pod });
+  }
+  return new NodeRender(pr, cfg, podChains);
+}
+
+/** The node's own lines: KUBE-ROUTER-INPUT's head, per local pod its chain and jumps (syncPodFirewallChains), the tail rules. */
+function localLines(pr: PolicyRender, cfg: NpNodeConfig, podChains: readonly PodChainInfo[]): string[] {
+  const { tiers, banp, tierSelects } = pr;
   const lines: string[] = [];
 
   // --- KUBE-ROUTER-INPUT head (ensureTopLevelChains' positioned RETURNs) ---------------------
   for (const r of inputHeadRules(cfg)) lines.push(r);
 
   // --- pod chains (syncPodFirewallChains) ----------------------------------------------------
-  const podChains: PodChainInfo[] = [];
-  const seen = new Set<string>();
-  for (const pod of localPods(pr, cfg.nodeIPs)) {
-    if (seen.has(pod.ip)) continue; // kube-router keys local pods by IP
-    seen.add(pod.ip);
-    const fw = N.podFwChain(pod.namespace, pod.name, version);
-    chains.push(fw);
-    podChains.push({ chain: fw, pod });
-    annotated.push({ chain: fw, kind: 'pod', pod });
+  for (const { chain: fw, pod } of podChains) {
     const ip = pod.ip;
     const ref = `${pod.namespace}/${pod.name}`;
     let hasIngress = false, hasEgress = false;
@@ -608,8 +614,7 @@ export function renderLocal(pr: PolicyRender, cfg: NpNodeConfig): Rendered {
     lines.push(`-A ${top} -m comment --comment "rule to explicitly handle traffic for network policies ACCEPT/REJECT decision" -j ${N.CH.TAIL}`);
   for (const top of [N.CH.INPUT, N.CH.FORWARD, N.CH.OUTPUT])
     lines.push(`-A ${top} -m comment --comment "rule to explicitly ACCEPT traffic that comply to network policies" -m mark --mark ${MARK_NETPOL_OK} -j ACCEPT`);
-
-  return new NodeRender(pr, { chains, annotated, lines }, podChains);
+  return lines;
 }
 
 /** The actionable pods whose hostIP is one of the node's addresses, in store order. */
@@ -624,19 +629,37 @@ function localPods(pr: PolicyRender, nodeIPs: readonly string[]): readonly NpPod
   return out.sort((a, b) => order.get(a)! - order.get(b)!);
 }
 
-/** A node's rendering: the shared part's chains/lines first, then its own (concatenated on demand, not kept per node). */
-class NodeRender implements Rendered {
-  constructor(readonly policy: PolicyRender, private readonly own: { chains: string[]; annotated: AnnotatedChain[]; lines: string[] }, readonly podChains: PodChainInfo[]) {}
+/**
+ * A node's rendering: the shared part's chains/lines first, then its own (concatenated on demand, not kept per node).
+ * Its own chains are its pod chains; its own lines are written when first read.
+ */
+export class NodeRender implements Rendered {
+  private own: { readonly chains: readonly string[]; readonly annotated: readonly AnnotatedChain[]; readonly lines: readonly string[] } | null = null;
+  constructor(readonly policy: PolicyRender, private readonly cfg: NpNodeConfig, readonly podChains: PodChainInfo[]) {}
   get sets(): Map<string, IpsetSpec> { return this.policy.sets; }
-  get chains(): string[] { return [...this.policy.chains, ...this.own.chains]; }
-  get annotated(): AnnotatedChain[] { return [...this.policy.annotated, ...this.own.annotated]; }
-  get lines(): string[] { return [...this.policy.lines, ...this.own.lines]; }
+  get chains(): string[] { return [...this.policy.chains, ...this.podChains.map((p) => p.chain)]; }
+  get annotated(): AnnotatedChain[] { return [...this.policy.annotated, ...this.podChains.map(podAnnotation)]; }
+  get lines(): string[] { return [...this.policy.lines, ...this.local.lines]; }
   /** The node's own chains (pod chains), annotations and lines. */
-  get local(): { readonly chains: readonly string[]; readonly annotated: readonly AnnotatedChain[]; readonly lines: readonly string[] } { return this.own; }
+  get local(): { readonly chains: readonly string[]; readonly annotated: readonly AnnotatedChain[]; readonly lines: readonly string[] } {
+    return this.own ??= { chains: this.podChains.map((p) => p.chain), annotated: this.podChains.map(podAnnotation), lines: localLines(this.policy, this.cfg, this.podChains) };
+  }
 }
 
+const podAnnotation = (p: PodChainInfo): AnnotatedChain => ({ chain: p.chain, kind: 'pod', pod: p.pod });
+
 /** The RETURN rules kube-router keeps at the top of KUBE-ROUTER-INPUT (service ranges, LOCAL NodePorts), with their UUID comments. */
-export function inputHeadRules(cfg: NpNodeConfig): string[] {
+export function inputHeadRules(cfg: NpNodeConfig): readonly string[] {
+  // The same for every node of a cluster: made once per (service ranges, NodePort range).
+  const key = `${cfg.serviceCIDRs.join(',')} ${cfg.nodePortRange}`;
+  let out = inputHeads.get(key);
+  if (!out) inputHeads.set(key, (out = Object.freeze(renderInputHead(cfg))));
+  return out;
+}
+
+const inputHeads = new Map<string, readonly string[]>();
+
+function renderInputHead(cfg: NpNodeConfig): string[] {
   const out: string[] = [];
   const withUuid = (args: string[]): string => {
     const uuid = N.ruleUuid(N.CH.INPUT, args);
