@@ -17,6 +17,8 @@
 import type { Node } from '../kernel/node.js';
 import { netfilterOf } from '../netfilter/index.js';
 import { iptablesRestore as restoreInto } from '../netfilter/restore.js';
+import { Ruleset } from '../netfilter/ruleset.js';
+import type { Chain } from '../netfilter/types.js';
 import type { EndpointInfo, ProxierConfig, ServicePortInfo } from './model.js';
 import { SharedProxyCache } from './iptables/index.js';
 import { builtinJumpsInIssueOrder } from './iptables/build.js';
@@ -42,6 +44,31 @@ function jumpsRestoreText(): string {
   return lines.join('\n') + '\n';
 }
 const JUMPS_TEXT = jumpsRestoreText();
+
+type ChainChange = { set: readonly Chain[]; deleted: readonly string[] };
+const templates = new WeakMap<readonly Chain[], { filter: ChainChange; nat: ChainChange; tpl: Ruleset | null }[]>();
+
+/**
+ * A pristine ruleset after a first sync's `replaceTables` and the jumps' restore (no
+ * `-m set` in JUMPS_TEXT: the namespace's ipsets are not needed), made once per sync
+ * result (the chain arrays are the ProxierTransition's, shared by every node of the
+ * class); null when that fails (the node then makes the change itself, failing alike).
+ */
+function firstSyncTemplate(filter: ChainChange, nat: ChainChange): Ruleset | null {
+  let list = templates.get(filter.set);
+  if (list === undefined) templates.set(filter.set, (list = []));
+  const hit = list.find((x) => x.filter.deleted === filter.deleted && x.nat.set === nat.set && x.nat.deleted === nat.deleted);
+  if (hit) return hit.tpl;
+  let tpl: Ruleset | null = new Ruleset();
+  try {
+    tpl.replaceTables([{ table: 'filter', set: filter.set, deleted: filter.deleted }, { table: 'nat', set: nat.set, deleted: nat.deleted }]);
+    restoreInto(tpl, JUMPS_TEXT, { noflush: true });
+  } catch {
+    tpl = null;
+  }
+  list.push({ filter, nat, tpl });
+  return tpl;
+}
 
 export class KubeProxyIptables {
   /** kube-proxy's BoundedFrequencyRunner (its minSyncPeriod half). */
@@ -102,7 +129,17 @@ export class KubeProxyIptables {
     // commands are logged now, in order with the node's other commands.
     const rules = netfilterOf(this.node.host).rules;
     const filter = r.filter, nat = r.nat;
-    rules.defer((rs) => rs.replaceTables([{ table: 'filter', set: filter.set, deleted: filter.deleted }, { table: 'nat', set: nat.set, deleted: nat.deleted }]));
+    // The first sync on a ruleset nothing has touched (and the jumps after it) is the same on
+    // every node of the class: made once on a template ruleset, copied (Ruleset.copyOf).
+    const first = !this.jumped;
+    let copied = false;
+    rules.defer((rs) => {
+      if (first && rs.pristine) {
+        const tpl = firstSyncTemplate(filter, nat);
+        if (tpl) { rs.copyOf(tpl); copied = true; return; }
+      }
+      rs.replaceTables([{ table: 'filter', set: filter.set, deleted: filter.deleted }, { table: 'nat', set: nat.set, deleted: nat.deleted }]);
+    });
     if (t.text !== null) {
       const text = t.text;
       this.node.logCommand('host', () => `iptables-restore --noflush <<'EOF'\n${text.endsWith('\n') ? text : text + '\n'}EOF`);
@@ -114,7 +151,7 @@ export class KubeProxyIptables {
       this.jumped = true;
       // kube-proxy's canary chains (a full resync follows if one vanishes), then the jumps.
       const ipsets = netfilterOf(this.node.host).nf.ipsets;
-      rules.defer((rs) => restoreInto(rs, JUMPS_TEXT, { noflush: true, ipsets }));
+      rules.defer((rs) => { if (!copied) restoreInto(rs, JUMPS_TEXT, { noflush: true, ipsets }); });
       this.node.logCommand('host', () => `iptables-restore --noflush <<'EOF'\n${JUMPS_TEXT}EOF`);
     }
     if (world.trace.on) {

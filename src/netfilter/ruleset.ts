@@ -1338,6 +1338,66 @@ export class Ruleset {
     return r;
   }
 
+  /**
+   * Whether nothing was ever done to this ruleset: every table as `newTable` made it
+   * (built-in chains empty, policy ACCEPT, not hooked, no counters), none present, no
+   * transaction open, no work deferred.
+   */
+  get pristine(): boolean {
+    if (this.deferred !== null || this.txn !== null || this.presentSet.size !== 0) return false;
+    for (const n of TABLE_NAMES) {
+      const t = this.tbls[n];
+      if (t.counters.size !== 0 || t.chains.size !== BUILTIN_CHAINS[n].length) return false;
+      for (const c of t.chains.values()) {
+        if (c.policy !== 'ACCEPT' || c.rules.length !== 0 || c.registered || c.policyCounters || c.pkts !== 0 || c.bytes !== 0 || !isBuiltin(n, c.name)) return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Makes this pristine ruleset a copy of `template`, itself made from a pristine
+   * ruleset: the state the same changes would give this one (kube-proxy's first sync,
+   * the same on every node of a class, made once). User chains are shared with the
+   * template (copy-on-write, as `clone`), built-in chains and counters copied, and
+   * each table's derived index (jump parents, cached deep masks) copied, so the next
+   * incremental change is checked as after the changes themselves. The Table objects
+   * stay this ruleset's own. The template must not change afterwards.
+   */
+  copyOf(template: Ruleset): void {
+    if (!this.pristine) throw new Error('Ruleset.copyOf: the ruleset is not pristine');
+    const src = template.tables;
+    for (const n of TABLE_NAMES) {
+      const from = src[n], to = this.tbls[n];
+      const chains = new Map<string, Chain>();
+      const map = new Map<Chain, Chain>();
+      for (const [name, c] of from.chains) {
+        let x: Chain;
+        if (c.policy !== null) x = copyChain(c, c.rules.slice());
+        else { c.shared = true; x = c; }
+        chains.set(name, x);
+        map.set(c, x);
+      }
+      const counters = new Map<Chain, Map<number, Counter>>();
+      for (const [c, m] of from.counters) {
+        const x = map.get(c);
+        if (!x) continue;
+        const mm = new Map<number, Counter>();
+        for (const [k, v] of m) mm.set(k, { pkts: v.pkts, bytes: v.bytes });
+        counters.set(x, mm);
+      }
+      to.chains = chains;
+      to.counters = counters;
+      const ix = tableIndexes.get(from);
+      if (ix) {
+        const parents = new Map<string, string | Map<string, number>>();
+        for (const [k, v] of ix.parents) parents.set(k, typeof v === 'string' ? v : new Map(v));
+        tableIndexes.set(to, { parents, deep: new Map(ix.deep) });
+      } else tableIndexes.delete(to);
+    }
+    for (const n of template.present) this.presentSet.add(n);
+  }
+
   /** Take over another ruleset's state (the atomic swap at the end of iptables-restore). */
   adopt(o: Ruleset): void {
     for (const n of TABLE_NAMES) this.tables[n] = o.tables[n];
