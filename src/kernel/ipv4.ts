@@ -26,6 +26,7 @@ import {
   ICMP_FRAG_NEEDED, ICMP_PKT_FILTERED, ICMP_EXC_TTL,
 } from '../wire/icmp.js';
 import type { DropReason } from '../trace/events.js';
+import { NO_HOOKS_TEXT, fibLookupText, forwardText, localDeliverText, neighHitText } from './trace-text.js';
 
 const BCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ZERO_MAC = new Uint8Array(6);
@@ -127,7 +128,7 @@ export class Ipv4Stack {
       }
     }
     const rt = bcast ? null : this.ns.fib.lookup(dst);
-    if (w.trace.on) this.ev(dev, skb, 'fib.lookup', bcast ? `${ipToString(dst)}: limited broadcast` : rt ? `${ipToString(dst)}: ${formatRoute(rt)}` : `${ipToString(dst)}: no route`);
+    if (w.trace.on) this.ev(dev, skb, 'fib.lookup', bcast ? `${ipToString(dst)}: limited broadcast` : rt ? fibLookupText(false, dst, rt) : `${ipToString(dst)}: no route`);
     if (bcast || (rt && (rt.type === 'local' || rt.type === 'broadcast'))) {
       if (src !== 0 && !this.rpFilterOk(skb, dev, src)) return;
       this.localDeliver(skb, dev);
@@ -205,7 +206,7 @@ export class Ipv4Stack {
     }
     if (!this.hook(NfHook.LOCAL_IN, skb, dev, null)) return;
     if (this.world.onDeliver && (skb.path || skb.flow)) this.world.onDeliver(skb);
-    if (this.world.trace.on) this.ev(dev, skb, 'ip.local_deliver', `to ${ipToString(ipv4Daddr(skb.buf, skb.nh))} proto ${ipv4Protocol(skb.buf, skb.nh)}`);
+    if (this.world.trace.on) this.ev(dev, skb, 'ip.local_deliver', localDeliverText(ipv4Daddr(skb.buf, skb.nh), ipv4Protocol(skb.buf, skb.nh)));
     this.ns.sockets.deliver(skb, dev);
   }
 
@@ -288,7 +289,7 @@ export class Ipv4Stack {
       return;
     }
     ipv4DecTtl(b, nh); // ip_decrease_ttl, checksum updated incrementally
-    if (this.world.trace.on) this.ev(inDev, skb, 'ip.forward', `ttl ${b[nh + 8] + 1}→${b[nh + 8]} out ${out.name}`);
+    if (this.world.trace.on) this.ev(inDev, skb, 'ip.forward', forwardText(b[nh + 8], out.name));
     if (!this.hook(NfHook.FORWARD, skb, inDev, out)) return;
     this.output(skb, rt);
   }
@@ -301,7 +302,7 @@ export class Ipv4Stack {
    */
   routeOutput(dst: number): Route | null {
     const rt = this.ns.fib.lookup(dst);
-    if (this.world.trace.on) this.ev(null, null, 'fib.lookup', rt ? `output ${ipToString(dst)}: ${formatRoute(rt)}` : `output ${ipToString(dst)}: no route (ENETUNREACH)`);
+    if (this.world.trace.on) this.ev(null, null, 'fib.lookup', rt ? fibLookupText(true, dst, rt) : `output ${ipToString(dst)}: no route (ENETUNREACH)`);
     return rt;
   }
 
@@ -561,7 +562,7 @@ export class Ipv4Stack {
         n.probes = 0;
         this.neighSetState(n, Nud.DELAY);
         this.neighTrace(n, skb, 'used while stale');
-      } else if (this.world.trace.on) this.neighTrace(n, skb, `hit ${macToString(n.mac!)}`);
+      } else if (this.world.trace.on) this.ev(n.dev, skb, 'neigh', neighHitText(n.ip, n.mac!, n.state));
       copyMac(skb.buf, skb.data, n.mac!);
       dev.xmit(skb);
       return;
@@ -818,7 +819,7 @@ export class Ipv4Stack {
     const list = this.ns.hooks.ipv4[hook];
     const w = this.world;
     if (list.length === 0) {
-      if (w.trace.on) this.ev(inDev ?? outDev, skb, 'nf.hook', `${HOOK_NAMES[hook]}: no hooks registered, ACCEPT`);
+      if (w.trace.on) this.ev(inDev ?? outDev, skb, 'nf.hook', NO_HOOKS_TEXT[hook]);
       return true;
     }
     // One state object per nesting depth (a hook may send a packet through hooks of its own, e.g.

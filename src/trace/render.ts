@@ -12,22 +12,40 @@ export function renderText(ev: TraceEvent): string {
 }
 
 /*
- * The line up to the detail — time, id, place and stage, each padded — is the same
- * for most consecutive events (a packet's events at one hop), so the last one is
- * kept with the fields it was made from and reused while they stay the same.
+ * The line up to the detail is `time id ` (the same for a packet's events at one
+ * instant) and `place stage ` (a place meets a few stages), each padded: both are
+ * kept — the first for the last time and ids, the second per place and stage — and
+ * so is their concatenation while neither changes.
  */
-let pTime = -1, pId = -1, pInner = -1, pNode: string | null = null, pNetns = '', pDev = '', pStage = '', pText = '';
+let hTime = -1, hId = -1, hInner = -1, hText = '';
+let wNode: string | null = null, wNetns = '', wDev = '', wPlace: Place | null = null;
+let sPlace: Place | null = null, sStage = '', sText = '';
+let pHead = '', pWs = '', pText = '';
 
 /** renderText of the event with these fields. */
 export function renderTextFields(
   time: number, node: string, netns: string, dev: string, packetId: number, innerId: number,
   stage: string, detail: string, verdict: Verdict | undefined, reason: DropReason | undefined, flow: string | undefined,
 ): string {
-  if (time !== pTime || packetId !== pId || innerId !== pInner || node !== pNode || netns !== pNetns || dev !== pDev || stage !== pStage) {
+  if (time !== hTime || packetId !== hId || innerId !== hInner) {
     const id = innerId ? innerIdText(packetId, innerId) : packetId ? idText(packetId) : '-     ';
-    pText = `${timeText(time)} ${id} ${whereText(node, netns, dev)} ${stageText(stage)} `;
-    pTime = time; pId = packetId; pInner = innerId; pNode = node; pNetns = netns; pDev = dev; pStage = stage;
+    hText = `${timeText(time)} ${id} `;
+    hTime = time; hId = packetId; hInner = innerId;
   }
+  let place = wPlace;
+  if (place === null || node !== wNode || netns !== wNetns || dev !== wDev) {
+    place = wPlace = placeOf(node, netns, dev);
+    wNode = node; wNetns = netns; wDev = dev;
+  }
+  if (place !== sPlace || stage !== sStage) {
+    let t = place.stages.get(stage);
+    if (t === undefined) {
+      t = `${place.text} ${stageText(stage)} `;
+      if (place.stages.size < 256) place.stages.set(stage, t);
+    }
+    sPlace = place; sStage = stage; sText = t;
+  }
+  if (hText !== pHead || sText !== pWs) { pHead = hText; pWs = sText; pText = hText + sText; }
   let line = pText + detail;
   if (verdict) line += verdictText(verdict, reason);
   if (flow) line += ` [${flow}]`;
@@ -77,24 +95,20 @@ function innerIdText(id: number, inner: number): string {
   return lastInnerText;
 }
 
-/** node → netns → dev → `node/netns[/dev]` padded to 34 (and the last one asked for: consecutive events mostly share it). */
-const places = new Map<string, Map<string, Map<string, string>>>();
-let lastNode: string | null = null, lastNetns = '', lastDev = '', lastWhere = '';
-function whereText(node: string, netns: string, dev: string): string {
-  if (node === lastNode && netns === lastNetns && dev === lastDev) return lastWhere;
-  lastWhere = placeText(node, netns, dev);
-  lastNode = node; lastNetns = netns; lastDev = dev;
-  return lastWhere;
-}
+/** A place's `node/netns[/dev]` padded to 34, and its `place stage ` texts by stage. */
+interface Place { text: string; stages: Map<string, string> }
 
-function placeText(node: string, netns: string, dev: string): string {
+/** node → netns → dev → Place. */
+const places = new Map<string, Map<string, Map<string, Place>>>();
+
+function placeOf(node: string, netns: string, dev: string): Place {
   let byNs = places.get(node);
   if (byNs === undefined) { byNs = new Map(); places.set(node, byNs); }
   let byDev = byNs.get(netns);
   if (byDev === undefined) { byDev = new Map(); byNs.set(netns, byDev); }
   let t = byDev.get(dev);
   if (t === undefined) {
-    t = (dev ? `${node}/${netns}/${dev}` : `${node}/${netns}`).padEnd(34);
+    t = { text: (dev ? `${node}/${netns}/${dev}` : `${node}/${netns}`).padEnd(34), stages: new Map() };
     // Bounded: names come from the scenario, but a long run could create many namespaces.
     if (byDev.size < 4096) byDev.set(dev, t);
   }

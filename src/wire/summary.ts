@@ -134,6 +134,31 @@ function summarizeIcmp(b: Uint8Array, off: number, len: number): string {
   }
 }
 
+/*
+ * UDP summaries by what they are made of (addresses, ports, UDP length, bad checksum):
+ * a flow's datagrams are summarised at every hop with the same text. Direct-mapped.
+ */
+const UDP_SLOTS = 256;
+const udpAddrs = new Float64Array(UDP_SLOTS * 2).fill(-1);
+const udpRest = new Float64Array(UDP_SLOTS).fill(-1);
+const udpTexts: string[] = new Array<string>(UDP_SLOTS).fill('');
+
+/** `IP src.sport > dst.dport: UDP, length N[ [bad ip cksum]]` for the checked datagram at `l4`. */
+function udpText(b: Uint8Array, off: number, l4: number, src: string, dst: string, bad: string): string {
+  const s = ipv4Saddr(b, off), d = ipv4Daddr(b, off);
+  const ports = u32(b, l4);
+  // UDP length (16 bits) and the bad-checksum flag, with the ports: exact in a double.
+  const rest = ports * 0x20000 + u16(b, l4 + 4) * 2 + (bad ? 1 : 0);
+  const slot = (s ^ d ^ ports ^ (ports >>> 13) ^ (d >>> 17)) & (UDP_SLOTS - 1);
+  if (udpAddrs[slot * 2] === s && udpAddrs[slot * 2 + 1] === d && udpRest[slot] === rest) return udpTexts[slot];
+  const t = `IP ${src}.${u16(b, l4)} > ${dst}.${u16(b, l4 + 2)}: UDP, length ${u16(b, l4 + 4) - 8}${bad}`;
+  udpAddrs[slot * 2] = s;
+  udpAddrs[slot * 2 + 1] = d;
+  udpRest[slot] = rest;
+  udpTexts[slot] = t;
+  return t;
+}
+
 function summarizeIpv4(b: Uint8Array, off: number, len: number, depth: number): string {
   const rej = checkIpv4(b, off, len);
   if (rej && rej.code !== 'IP_CSUM') return rej.code === 'PKT_TOO_SMALL' || rej.reason === 'truncated header' ? 'IP truncated' : `IP malformed (${rej.reason})`;
@@ -169,7 +194,7 @@ function summarizeIpv4(b: Uint8Array, off: number, len: number, depth: number): 
     case IPPROTO_UDP: {
       const r = checkUdp(b, l4, l4len);
       if (r) return `IP ${src} > ${dst}: udp ${r === 'truncated' ? 'truncated' : `malformed (${r})`}${bad}`;
-      return `IP ${src}.${u16(b, l4)} > ${dst}.${u16(b, l4 + 2)}: UDP, length ${u16(b, l4 + 4) - 8}${bad}`;
+      return udpText(b, off, l4, src, dst, bad);
     }
     case IPPROTO_ICMP:
       return `IP ${src} > ${dst}: ${summarizeIcmp(b, l4, l4len)}${bad}`;

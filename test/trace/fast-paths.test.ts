@@ -18,7 +18,13 @@ import type { DropReason, TraceEvent, Verdict } from '../../src/trace/events.js'
 import { formatTime } from '../../src/engine/time.js';
 import { attachCaptures, frameComment } from '../../src/scenario/captures.js';
 import { World } from '../../src/kernel/world.js';
-import { macToString } from '../../src/wire/bytes.js';
+import { ipToString, macToString } from '../../src/wire/bytes.js';
+import { summarize } from '../../src/wire/summary.js';
+import { NO_HOOKS_TEXT, fibLookupText, forwardText, localDeliverText, neighHitText } from '../../src/kernel/trace-text.js';
+import { formatRoute, type Route } from '../../src/kernel/fib.js';
+import { HOOK_NAMES } from '../../src/kernel/hooks.js';
+import { NUD_NAMES } from '../../src/kernel/neigh.js';
+import { ethernet, ipv4, udp, MAC_A, MAC_B, type Ip4 } from './frames.js';
 import type { NetDevice } from '../../src/kernel/device.js';
 import type { Skb } from '../../src/kernel/skb.js';
 
@@ -213,5 +219,57 @@ describe('macToString (cached by the 48 bits)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('UDP summaries (cached by addresses, ports, length, checksum)', () => {
+  it('read as the template prints them, whatever was summarised before', () => {
+    const ipArb = fc.constantFrom<Ip4>([10, 244, 0, 2], [10, 244, 1, 2], [192, 168, 1, 11], [10, 96, 0, 10], [10, 244, 0, 3]);
+    const dgArb = fc.record({
+      src: ipArb, dst: ipArb,
+      sport: fc.constantFrom(53, 40000, 46939, 65535, 0),
+      dport: fc.constantFrom(53, 8472, 9999, 1),
+      len: fc.nat({ max: 40 }),
+      bad: fc.boolean(),
+      id: fc.nat({ max: 65535 }),
+    });
+    fc.assert(
+      fc.property(fc.array(dgArb, { minLength: 1, maxLength: 40 }), (dgs) => {
+        for (const g of [...dgs, ...dgs]) {
+          const f = ethernet(MAC_A, MAC_B, 0x0800, ipv4(g.src, g.dst, 17, udp(g.src, g.dst, g.sport, g.dport, new Uint8Array(g.len)), { id: g.id, badChecksum: g.bad }));
+          const want = `IP ${g.src.join('.')}.${g.sport} > ${g.dst.join('.')}.${g.dport}: UDP, length ${g.len}${g.bad ? ' [bad ip cksum]' : ''}`;
+          expect(summarize(f)).toBe(want);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('kernel trace texts (cached by what they are made of)', () => {
+  it('equal the templates of their call sites', () => {
+    const route = (dst: number, gw: number, dev: string): Route => ({
+      dst, prefix: 24, type: 'unicast', gw, dev: { name: dev } as unknown as Route['dev'], scope: gw ? 'global' : 'link', metric: 0, src: 0, proto: 'boot', onlink: false, table: 254,
+    });
+    const routes = [route(0x0af40100, 0x0af40100, 'flannel.1'), route(0x0af40000, 0, 'cni0'), route(0xc0a80100, 0, 'eth0')];
+    const addrs = [0x0af40102, 0x0af40002, 0xc0a8010c, 0x0a6093ef, 0x0af40102 + 256 * 256];
+    const macs = [new Uint8Array([0x12, 0x7c, 0x91, 0xf5, 0x6d, 0xfd]), new Uint8Array([0x66, 0xbc, 0xcc, 0x3f, 0x97, 0x74]), new Uint8Array(6)];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat({ max: 4 }), fc.nat({ max: 2 }), fc.nat({ max: 2 }), fc.constantFrom(1, 2, 8, 64, 128), fc.nat({ max: 255 }), fc.constantFrom('eth0', 'cni0', 'flannel.1'), fc.constantFrom(1, 6, 17)), { maxLength: 40 }),
+        (cases) => {
+          for (const [a, r, m, state, ttl, dev, proto] of [...cases, ...cases]) {
+            const dst = addrs[a], rt = routes[r];
+            expect(fibLookupText(false, dst, rt)).toBe(`${ipToString(dst)}: ${formatRoute(rt)}`);
+            expect(fibLookupText(true, dst, rt)).toBe(`output ${ipToString(dst)}: ${formatRoute(rt)}`);
+            expect(neighHitText(dst, macs[m], state)).toBe(`${ipToString(dst)} hit ${macToString(macs[m])} (${NUD_NAMES[state]})`);
+            expect(forwardText(ttl, dev)).toBe(`ttl ${ttl + 1}→${ttl} out ${dev}`);
+            expect(localDeliverText(dst, proto)).toBe(`to ${ipToString(dst)} proto ${proto}`);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+    expect(NO_HOOKS_TEXT).toEqual(HOOK_NAMES.map((h) => `${h}: no hooks registered, ACCEPT`));
   });
 });
