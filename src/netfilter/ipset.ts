@@ -1007,7 +1007,7 @@ export class Ipsets implements IpsetRegistry {
   /** Work on these sets that their owner deferred (`deferUntilUsed`), run before any other use. */
   private deferred: (() => void) | null = null;
   /** Initvals drawn ahead (`predraw`), consumed by creates before the PRNG is asked again. */
-  private predrawn: number[] = [];
+  private predrawn = new Uint32Array(0);
   private predrawnAt = 0;
 
   constructor(opts: IpsetsOptions) {
@@ -1047,9 +1047,10 @@ export class Ipsets implements IpsetRegistry {
    */
   predraw(n: number): void {
     if (this.predrawnAt < this.predrawn.length) throw new Error('Ipsets.predraw: earlier draws are unused');
-    this.predrawn = [];
+    // A typed array: thousands of nodes keep theirs until their deferred sync is applied.
+    const d = (this.predrawn = new Uint32Array(n));
     this.predrawnAt = 0;
-    for (let i = 0; i < n; i++) this.predrawn.push(this.random() >>> 0);
+    for (let i = 0; i < n; i++) d[i] = this.random() >>> 0;
   }
 
   /** Predrawn initvals not yet used by a create. */
