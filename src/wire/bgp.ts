@@ -316,11 +316,12 @@ function minLen(type: number): number {
 export function checkBgpHeader(b: Uint8Array, off: number): BgpError | null {
   for (let i = 0; i < 16; i++) if (b[off + i] !== 0xff) return new BgpError(1, 1, 'marker not all ones');
   const len = u16(b, off + BGP_LENGTH), type = b[off + BGP_TYPE];
-  const lenData = b.slice(off + BGP_LENGTH, off + BGP_LENGTH + 2);
-  if (len < BGP_HEADER_LEN || len > BGP_MAX_LEN) return new BgpError(1, 2, `bad message length ${len}`, lenData);
+  // The NOTIFICATION data (the erroneous length field) is copied only for an error: this runs once per message received.
+  const lenData = () => b.slice(off + BGP_LENGTH, off + BGP_LENGTH + 2);
+  if (len < BGP_HEADER_LEN || len > BGP_MAX_LEN) return new BgpError(1, 2, `bad message length ${len}`, lenData());
   if (type < 1 || type > 5) return new BgpError(1, 3, `bad message type ${type}`, new Uint8Array([type]));
   if (len < minLen(type) || (type === BGP_KEEPALIVE && len !== 19) || (type === BGP_ROUTE_REFRESH && len !== 23)) {
-    return new BgpError(1, 2, `bad ${BGP_TYPE_NAMES[type]} length ${len}`, lenData);
+    return new BgpError(1, 2, `bad ${BGP_TYPE_NAMES[type]} length ${len}`, lenData());
   }
   return null;
 }

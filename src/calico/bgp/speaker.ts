@@ -174,7 +174,25 @@ const NONE: never[] = [];
 
 interface RibEntry { addr: number; len: number; key: string; paths: BgpPath[]; best: BgpPath | null }
 
-const prefixKey = (addr: number, len: number) => `${ipToString(addr)}/${len}`;
+/** Prefix texts by addr·64 + len: every speaker names the same few thousand prefixes once per UPDATE received. */
+const prefixKeys = new Map<number, string>();
+function prefixKey(addr: number, len: number): string {
+  const k = addr * 64 + len;
+  let s = prefixKeys.get(k);
+  if (s === undefined) { s = `${ipToString(addr)}/${len}`; prefixKeys.set(k, s); }
+  return s;
+}
+
+/** The path of `e` from neighbour `p` with remote path id `id`, if any. */
+function pathFrom(e: RibEntry | undefined, p: BgpPeer, id: number): BgpPath | undefined {
+  if (e === undefined) return undefined;
+  const paths = e.paths;
+  for (let i = 0; i < paths.length; i++) {
+    const y = paths[i]!;
+    if (y.src.peer === p && y.src.remotePathId === id) return y;
+  }
+  return undefined;
+}
 
 export class BgpSpeaker implements SessionHost {
   readonly world;
@@ -452,8 +470,7 @@ export class BgpSpeaker implements SessionHost {
     for (const w of u.withdrawn) {
       const e = this.rib.get(prefixKey(w.addr, w.len));
       if (!e) continue;
-      const id = rx ? w.pathId ?? 0 : 0;
-      const x = e.paths.find((y) => y.src.peer === p && y.src.remotePathId === id);
+      const x = pathFrom(e, p, rx ? w.pathId ?? 0 : 0);
       if (x) { this.removePath(e, x); touched.add(e); }
     }
     if (u.nlri.length) {
@@ -462,7 +479,7 @@ export class BgpSpeaker implements SessionHost {
         const key = prefixKey(n.addr, n.len);
         let e = this.rib.get(key);
         const id = rx ? n.pathId ?? 0 : 0;
-        const old = e?.paths.find((y) => y.src.peer === p && y.src.remotePathId === id);
+        const old = pathFrom(e, p, id);
         if (attrs === null) {
           // Looped: treated as withdrawn (RFC 4456 §8, RFC 4271 §9.1.2).
           if (e && old) { this.removePath(e, old); touched.add(e); }
