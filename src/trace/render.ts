@@ -17,10 +17,12 @@ export function renderText(ev: TraceEvent): string {
  * kept — the first for the last time and ids, the second per place and stage — and
  * so is their concatenation while neither changes.
  */
-let hTime = -1, hId = -1, hInner = -1, hText = '';
+let hTime = -1, hId = -1, hInner = -1, hText = '', hVer = 0;
 let wNode: string | null = null, wNetns = '', wDev = '', wPlace: Place | null = null;
-let sPlace: Place | null = null, sStage = '', sText = '';
-let pHead = '', pWs = '', pText = '';
+let sPlace: Place | null = null, sStage = '', sText = '', sVer = 0;
+// Versions, not the texts, are compared: two texts made apart are distinct strings, and
+// comparing them would compare (and first flatten) their characters.
+let pH = -1, pS = -1, pText = '';
 
 /** renderText of the event with these fields. */
 export function renderTextFields(
@@ -30,7 +32,7 @@ export function renderTextFields(
   if (time !== hTime || packetId !== hId || innerId !== hInner) {
     const id = innerId ? innerIdText(packetId, innerId) : packetId ? idText(packetId) : '-     ';
     hText = `${timeText(time)} ${id} `;
-    hTime = time; hId = packetId; hInner = innerId;
+    hTime = time; hId = packetId; hInner = innerId; hVer++;
   }
   let place = wPlace;
   if (place === null || node !== wNode || netns !== wNetns || dev !== wDev) {
@@ -38,14 +40,19 @@ export function renderTextFields(
     wNode = node; wNetns = netns; wDev = dev;
   }
   if (place !== sPlace || stage !== sStage) {
-    let t = place.stages.get(stage);
-    if (t === undefined) {
-      t = `${place.text} ${stageText(stage)} `;
-      if (place.stages.size < 256) place.stages.set(stage, t);
+    let t: string | undefined;
+    if (stage === place.lastStage) t = place.lastText;
+    else {
+      t = place.stages.get(stage);
+      if (t === undefined) {
+        t = `${place.text} ${stageText(stage)} `;
+        if (place.stages.size < 256) place.stages.set(stage, t);
+      }
+      place.lastStage = stage; place.lastText = t;
     }
-    sPlace = place; sStage = stage; sText = t;
+    sPlace = place; sStage = stage; sText = t; sVer++;
   }
-  if (hText !== pHead || sText !== pWs) { pHead = hText; pWs = sText; pText = hText + sText; }
+  if (hVer !== pH || sVer !== pS) { pH = hVer; pS = sVer; pText = hText + sText; }
   let line = pText + detail;
   if (verdict) line += verdictText(verdict, reason);
   if (flow) line += ` [${flow}]`;
@@ -95,8 +102,8 @@ function innerIdText(id: number, inner: number): string {
   return lastInnerText;
 }
 
-/** A place's `node/netns[/dev]` padded to 34, and its `place stage ` texts by stage. */
-interface Place { text: string; stages: Map<string, string> }
+/** A place's `node/netns[/dev]` padded to 34, and its `place stage ` texts by stage (and the last one asked for). */
+interface Place { text: string; stages: Map<string, string>; lastStage: string | null; lastText: string }
 
 /** node → netns → dev → Place. */
 const places = new Map<string, Map<string, Map<string, Place>>>();
@@ -108,7 +115,7 @@ function placeOf(node: string, netns: string, dev: string): Place {
   if (byDev === undefined) { byDev = new Map(); byNs.set(netns, byDev); }
   let t = byDev.get(dev);
   if (t === undefined) {
-    t = { text: (dev ? `${node}/${netns}/${dev}` : `${node}/${netns}`).padEnd(34), stages: new Map() };
+    t = { text: (dev ? `${node}/${netns}/${dev}` : `${node}/${netns}`).padEnd(34), stages: new Map(), lastStage: null, lastText: '' };
     // Bounded: names come from the scenario, but a long run could create many namespaces.
     if (byDev.size < 4096) byDev.set(dev, t);
   }
