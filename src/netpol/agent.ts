@@ -301,8 +301,8 @@ export class KubeRouterNetpol {
       st.nf.annotations.set(a.chain, (p) => this.explain(p, dir));
     }
     for (const { chain, pod } of r.podChains) {
-      const podIp = ipNum(pod.ip);
-      st.nf.annotations.set(chain, (p) => this.explain(p, p.saddr === podIp ? 'egress' : 'ingress'));
+      const podIp = pod.ip;
+      st.nf.annotations.set(chain, (p) => this.explain(p, p.saddr === ipNum(podIp) ? 'egress' : 'ingress'));
     }
     if (world.trace.on)
       world.event(node.name, 'host', '', null, 'netpol.sync', `kube-router full sync version ${version}: ${r.podChains.length} pod chains, ${r.policy.chains.length} policy/tier chains, ${r.sets.size} ipsets; ${stale.length} chains and ${gone.length} ipsets removed`);
