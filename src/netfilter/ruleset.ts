@@ -166,8 +166,61 @@ interface TableIndex {
    * one chain does (most chains: a KUBE-SEP has its KUBE-SVC), else chain →
    * number of its rules that do.
    */
-  parents: Map<string, string | Map<string, number>>;
-  deep: Map<string, number>;
+  parents: IndexMap<string, string | Map<string, number>>;
+  deep: IndexMap<string, number>;
+}
+
+/** The map operations the index uses: a Map, or an OverlayMap over a copied table's template index. */
+interface IndexMap<K, V> {
+  readonly size: number;
+  get(k: K): V | undefined;
+  has(k: K): boolean;
+  set(k: K, v: V): unknown;
+  delete(k: K): boolean;
+  clear(): void;
+}
+
+/**
+ * A map read through to a base map nobody changes (the template's index, shared by every
+ * ruleset copied from it: `Ruleset.copyOf`), with this ruleset's own entries and deletions
+ * on top, so a copy costs nothing per chain. Values are never undefined.
+ */
+class OverlayMap<K, V> implements IndexMap<K, V> {
+  private readonly own = new Map<K, V>();
+  private gone: Set<K> | null = null;
+  private n: number;
+  constructor(private base: ReadonlyMap<K, V> | IndexMap<K, V>) { this.n = base.size; }
+  get size(): number { return this.n; }
+  /** Whether `k`'s entry is this map's own (not the base's, which must not be changed in place). */
+  ownHas(k: K): boolean { return this.own.has(k); }
+  get(k: K): V | undefined {
+    const v = this.own.get(k);
+    if (v !== undefined) return v;
+    if (this.gone !== null && this.gone.has(k)) return undefined;
+    return this.base.get(k);
+  }
+  has(k: K): boolean {
+    return this.own.has(k) || ((this.gone === null || !this.gone.has(k)) && this.base.has(k));
+  }
+  set(k: K, v: V): this {
+    if (!this.has(k)) this.n++;
+    this.own.set(k, v);
+    this.gone?.delete(k);
+    return this;
+  }
+  delete(k: K): boolean {
+    if (!this.has(k)) return false;
+    this.n--;
+    this.own.delete(k);
+    if (this.base.has(k)) (this.gone ??= new Set()).add(k);
+    return true;
+  }
+  clear(): void {
+    this.base = new Map();
+    this.own.clear();
+    this.gone = null;
+    this.n = 0;
+  }
 }
 
 const tableIndexes = new WeakMap<Table, TableIndex>();
@@ -189,6 +242,10 @@ function edgeN(ix: TableIndex, from: string, to: string, n: number): void {
   if (typeof cur === 'string') {
     if (cur === from && n === -1) { ix.parents.delete(to); return; }
     m = new Map([[cur, 1]]);
+    ix.parents.set(to, m);
+  } else if (ix.parents instanceof OverlayMap && !ix.parents.ownHas(to)) {
+    // The template's entry: this ruleset's own copy first.
+    m = new Map(cur);
     ix.parents.set(to, m);
   } else m = cur;
   const k = (m.get(from) ?? 0) + n;
@@ -1360,8 +1417,9 @@ export class Ruleset {
    * ruleset: the state the same changes would give this one (kube-proxy's first sync,
    * the same on every node of a class, made once). User chains are shared with the
    * template (copy-on-write, as `clone`), built-in chains and counters copied, and
-   * each table's derived index (jump parents, cached deep masks) copied, so the next
-   * incremental change is checked as after the changes themselves. The Table objects
+   * each table's derived index (jump parents, cached deep masks) read through to the
+   * template's (OverlayMap: this ruleset's changes on top), so the next incremental
+   * change is checked as after the changes themselves. The Table objects
    * stay this ruleset's own. The template must not change afterwards.
    */
   copyOf(template: Ruleset): void {
@@ -1389,11 +1447,8 @@ export class Ruleset {
       to.chains = chains;
       to.counters = counters;
       const ix = tableIndexes.get(from);
-      if (ix) {
-        const parents = new Map<string, string | Map<string, number>>();
-        for (const [k, v] of ix.parents) parents.set(k, typeof v === 'string' ? v : new Map(v));
-        tableIndexes.set(to, { parents, deep: new Map(ix.deep) });
-      } else tableIndexes.delete(to);
+      if (ix) tableIndexes.set(to, { parents: new OverlayMap(ix.parents), deep: new OverlayMap(ix.deep) });
+      else tableIndexes.delete(to);
     }
     for (const n of template.present) this.presentSet.add(n);
   }

@@ -1,8 +1,8 @@
 /**
  * Ruleset.copyOf (kube-proxy's first sync made once on a template and copied into every
  * pristine node's ruleset): the copy saves, validates later changes and reports their
- * errors exactly as a ruleset that made the same changes itself, and the template and
- * other copies never see one copy's changes.
+ * errors exactly as a ruleset that made the same changes itself (its jump index reads through
+ * to the template's), and the template and other copies never see one copy's changes.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -74,7 +74,32 @@ describe('Ruleset.copyOf', () => {
       }
       expect(iptablesSave(tpl, { counters: true })).toBe(tplSave);
       expect(iptablesSave(other, { counters: true })).toBe(tplSave);
+      // Another copy, made before the first one changed (their indexes read through to the
+      // template's), takes the same changes as a fresh ruleset: nothing leaked into the template.
+      const direct2 = new Ruleset();
+      first(direct2);
+      for (const text of [...later].reverse()) {
+        const run = (rs: Ruleset) => { try { iptablesRestore(rs, text, { noflush: true }); return 'ok'; } catch (e) { return (e as Error).message; } };
+        expect(run(other)).toBe(run(direct2));
+        expect(iptablesSave(other, { counters: true })).toBe(iptablesSave(direct2, { counters: true }));
+      }
     }), { numRuns: 60, seed: 9 });
+  });
+
+  it("one copy's edge removals do not reach another copy's checks (the template's index is never changed in place)", () => {
+    const filter = chainsOf('filter', kubeText(3, 'filter')), nat = chainsOf('nat', kubeText(3, 'nat'));
+    const tpl = new Ruleset();
+    tpl.replaceTables([{ table: 'filter', set: filter }, { table: 'nat', set: nat }]);
+    iptablesRestore(tpl, JUMPS, { noflush: true });
+    const a = new Ruleset(), b = new Ruleset();
+    a.copyOf(tpl);
+    b.copyOf(tpl);
+    // a: PREROUTING no longer jumps to KUBE-SERVICES (its parents were PREROUTING and OUTPUT).
+    iptablesRestore(a, '*nat\n-D PREROUTING 1\nCOMMIT\n', { noflush: true });
+    const limited = '*nat\n-A KUBE-SVC-0 -m addrtype --dst-type LOCAL --limit-iface-out -j RETURN\nCOMMIT\n';
+    iptablesRestore(a, limited, { noflush: true });
+    // b still reaches KUBE-SVC-0 from PREROUTING, where --limit-iface-out is not allowed.
+    expect(() => iptablesRestore(b, limited, { noflush: true })).toThrow(/limit-iface-out|not valid/);
   });
 
   it('refuses a ruleset that is not pristine', () => {
