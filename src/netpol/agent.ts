@@ -285,7 +285,7 @@ export class KubeRouterNetpol {
 
     st.rules.defer((rs) => {
       if (restoresSets) {
-        applyIpsetRestore(sets, r, options);
+        try { applyIpsetRestore(sets, r, options); } catch (e) { throw new Error(`${node.name}: ${(e as Error).message}`); }
         if (sets.predrawnLeft !== 0) throw new Error(`kube-router sync: ${sets.predrawnLeft} predrawn ipset initvals unused`);
       }
       builtinFix = builtinJumpFix(rs);
@@ -418,14 +418,19 @@ function applyIpsetRestore(sets: Ipsets, r: Rendered, options: ReadonlyMap<strin
       text += `create ${t} ${opts}\nflush ${t}\n`;
       tmp.set(opts, t);
     }
-    const shared = opts.startsWith('hash:ip ') && / timeout \d+/.test(` ${opts}`) ? sharedAddressesOf(spec) : null;
-    if (shared) {
-      if (text) ipsetRestore(sets, text, { exist: true, file });
-      sets.addShared(t, shared);
-      text = '';
-    } else for (const e of spec.entries) text += `add ${t} ${e.join(' ')}\n`;
-    text += `create ${name} ${opts}\nswap ${t} ${name}\nflush ${t}\n`;
-    ipsetRestore(sets, text, { exist: true, file });
+    try {
+      const shared = opts.startsWith('hash:ip ') && / timeout \d+/.test(` ${opts}`) ? sharedAddressesOf(spec) : null;
+      if (shared) {
+        if (text) ipsetRestore(sets, text, { exist: true, file });
+        sets.addShared(t, shared);
+        text = '';
+      } else for (const e of spec.entries) text += `add ${t} ${e.join(' ')}\n`;
+      text += `create ${name} ${opts}\nswap ${t} ${name}\nflush ${t}\n`;
+      ipsetRestore(sets, text, { exist: true, file });
+    } catch (e) {
+      // kube-router logs the failed restore and aborts the sync; podwire does not model that sync.
+      throw new Error(`kube-router's ipset restore fails at ${name} (${spec.entries.length} entries, options ${opts}): ${(e as Error).message}`);
+    }
   }
   const destroy = [...tmp.values()].sort().map((t) => `destroy ${t}\n`).join('');
   if (destroy) ipsetRestore(sets, destroy, { exist: true, file });

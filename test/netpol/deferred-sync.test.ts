@@ -10,7 +10,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Obj } from '../../src/kube/object.js';
-import { ipsetSave } from '../../src/netfilter/ipset-text.js';
+import { ipsetRestore, ipsetSave } from '../../src/netfilter/ipset-text.js';
+import * as names from '../../src/netpol/names.js';
 import { iptablesSaveText, netfilterOf } from '../../src/netfilter/index.js';
 import { renderLocal, renderNode, renderPolicies } from '../../src/netpol/render.js';
 import { e2eCluster, np, type NetpolCluster } from './helpers.js';
@@ -80,5 +81,19 @@ describe('kube-router: deferred syncs = eager syncs', () => {
       expect({ sets: [...viaShared.sets], chains: viaShared.chains, lines: viaShared.lines, pods: viaShared.podChains.map((p) => p.chain) }, name)
         .toEqual({ sets: [...own.sets], chains: own.chains, lines: own.lines, pods: own.podChains.map((p) => p.chain) });
     }
+  });
+});
+
+describe('kube-router: a set too big for its ipset', () => {
+  it('stops the run with the set, its size and ipset\'s message when the deferred restore is applied', () => {
+    const c = e2eCluster();
+    const n1 = c.cl.nodes.get('node-1')!;
+    const sets = netfilterOf(n1.host).nf.ipsets;
+    // The peer set exists already with a small maxelem: kube-router keeps an existing set's options.
+    const peers = names.ingressPodSet('x', 'from-all', 0);
+    ipsetRestore(sets, `create ${peers} hash:ip maxelem 4 timeout 0\n`);
+    c.cl.store.create(np('x', 'from-all', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] }));
+    c.advance(1e6);
+    expect(() => ipsetSave(sets)).toThrow(new RegExp(`^node-1: kube-router's ipset restore fails at ${peers} \\(9 entries, options hash:ip .*maxelem 4.*\\): Hash is full, cannot add more elements$`));
   });
 });
