@@ -225,6 +225,70 @@ class OverlayMap<K, V> implements IndexMap<K, V> {
 
 const tableIndexes = new WeakMap<Table, TableIndex>();
 
+/**
+ * A table's chains map over a template's (`Ruleset.copyOf`: the template is never changed
+ * afterwards): a Map whose reads fall through to the base and whose own entries (this
+ * ruleset's built-in chain copies, later changes) and deletions sit on top, with a Map's
+ * iteration order — the base's live keys in place (an overridden one with its new value),
+ * then keys added later in insertion order (a base key deleted and added again among them).
+ * A node copied from a 10,000-Service template holds a few entries, not 40,000.
+ */
+export class OverlayChainMap extends Map<string, Chain> {
+  /** Base keys whose place is gone (deleted; maybe added again, then among the later keys). */
+  private gone: Set<string> | null = null;
+  /** Own entries not at a live base place. */
+  private extra = 0;
+  constructor(private base: ReadonlyMap<string, Chain>) { super(); }
+  private live(k: string): boolean { return this.base.has(k) && (this.gone === null || !this.gone.has(k)); }
+  overlaySize(): number { return this.base.size - (this.gone === null ? 0 : this.gone.size) + this.extra; }
+  override get(k: string): Chain | undefined {
+    const v = super.get(k);
+    if (v !== undefined) return v;
+    return this.live(k) ? this.base.get(k) : undefined;
+  }
+  override has(k: string): boolean { return super.has(k) || this.live(k); }
+  override set(k: string, v: Chain): this {
+    if (!super.has(k) && !this.live(k)) this.extra++;
+    super.set(k, v);
+    return this;
+  }
+  override delete(k: string): boolean {
+    if (super.has(k)) {
+      const atBase = this.live(k);
+      super.delete(k);
+      if (atBase) (this.gone ??= new Set()).add(k);
+      else this.extra--;
+      return true;
+    }
+    if (this.live(k)) { (this.gone ??= new Set()).add(k); return true; }
+    return false;
+  }
+  override clear(): void {
+    super.clear();
+    this.base = new Map();
+    this.gone = null;
+    this.extra = 0;
+  }
+  override *entries(): MapIterator<[string, Chain]> {
+    for (const [k, v] of this.base) {
+      if (this.gone !== null && this.gone.has(k)) continue;
+      const o = super.get(k);
+      yield [k, o !== undefined ? o : v];
+    }
+    for (const e of super.entries()) if (!this.live(e[0])) yield e;
+  }
+  override *keys(): MapIterator<string> { for (const [k] of this.entries()) yield k; }
+  override *values(): MapIterator<Chain> { for (const [, v] of this.entries()) yield v; }
+  override [Symbol.iterator](): MapIterator<[string, Chain]> { return this.entries(); }
+  override forEach(cb: (value: Chain, key: string, map: Map<string, Chain>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) cb.call(thisArg, v, k, this);
+  }
+}
+Object.defineProperty(OverlayChainMap.prototype, 'size', { get(this: OverlayChainMap) { return this.overlaySize(); } });
+
+/** Templates whose user chains are marked shared already (copyOf marks them once). */
+const markedTemplates = new WeakSet<Ruleset>();
+
 function edge(ix: TableIndex, from: string, r: Rule, d: 1 | -1): void {
   const t = r.target;
   if (t instanceof ChainTarget) edgeN(ix, from, t.name, d);
@@ -1416,7 +1480,8 @@ export class Ruleset {
    * Makes this pristine ruleset a copy of `template`, itself made from a pristine
    * ruleset: the state the same changes would give this one (kube-proxy's first sync,
    * the same on every node of a class, made once). User chains are shared with the
-   * template (copy-on-write, as `clone`), built-in chains and counters copied, and
+   * template (copy-on-write, as `clone`; the chains map reads through to the
+   * template's, OverlayChainMap), built-in chains and counters copied, and
    * each table's derived index (jump parents, cached deep masks) read through to the
    * template's (OverlayMap: this ruleset's changes on top), so the next incremental
    * change is checked as after the changes themselves. The Table objects
@@ -1425,20 +1490,23 @@ export class Ruleset {
   copyOf(template: Ruleset): void {
     if (!this.pristine) throw new Error('Ruleset.copyOf: the ruleset is not pristine');
     const src = template.tables;
+    const mark = !markedTemplates.has(template);
+    markedTemplates.add(template);
     for (const n of TABLE_NAMES) {
       const from = src[n], to = this.tbls[n];
-      const chains = new Map<string, Chain>();
+      if (mark) for (const c of from.chains.values()) if (c.policy === null) c.shared = true;
+      // The built-in chains are this ruleset's own copies; every user chain is read through.
+      const chains = new OverlayChainMap(from.chains);
       const map = new Map<Chain, Chain>();
-      for (const [name, c] of from.chains) {
-        let x: Chain;
-        if (c.policy !== null) x = copyChain(c, c.rules.slice());
-        else { c.shared = true; x = c; }
+      for (const name of BUILTIN_CHAINS[n]) {
+        const c = from.chains.get(name)!;
+        const x = copyChain(c, c.rules.slice());
         chains.set(name, x);
         map.set(c, x);
       }
       const counters = new Map<Chain, Map<number, Counter>>();
       for (const [c, m] of from.counters) {
-        const x = map.get(c);
+        const x = map.get(c) ?? (from.chains.get(c.name) === c ? c : undefined);
         if (!x) continue;
         const mm = new Map<number, Counter>();
         for (const [k, v] of m) mm.set(k, { pkts: v.pkts, bytes: v.bytes });

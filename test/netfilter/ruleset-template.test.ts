@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Ruleset } from '../../src/netfilter/ruleset.js';
+import { OverlayChainMap, Ruleset } from '../../src/netfilter/ruleset.js';
 import { iptablesRestore } from '../../src/netfilter/restore.js';
 import { iptablesSave } from '../../src/netfilter/save.js';
 import type { Chain } from '../../src/netfilter/types.js';
@@ -107,5 +107,41 @@ describe('Ruleset.copyOf', () => {
     iptablesRestore(rs, '*filter\n-A INPUT -j ACCEPT\nCOMMIT\n', { noflush: true });
     expect(rs.pristine).toBe(false);
     expect(() => rs.copyOf(new Ruleset())).toThrow(/not pristine/);
+  });
+});
+
+describe('OverlayChainMap', () => {
+  it('behaves as a Map holding the base entries, under any sets, deletes and clears (order, size, reads)', () => {
+    const key = fc.constantFrom('A', 'B', 'C', 'D', 'E', 'F', 'G');
+    const op = fc.oneof(
+      fc.tuple(fc.constant('set' as const), key, fc.integer({ min: 0, max: 5 })),
+      fc.tuple(fc.constant('delete' as const), key, fc.constant(0)),
+      fc.tuple(fc.constant('clear' as const), key, fc.constant(0)),
+    );
+    fc.assert(fc.property(fc.uniqueArray(key, { maxLength: 5 }), fc.array(op, { maxLength: 30 }), (baseKeys, ops) => {
+      const chain = (k: string, v: number): Chain => ({ name: k, policy: null, pkts: v, bytes: 0, rules: [] });
+      const base = new Map(baseKeys.map((k) => [k, chain(k, 9)]));
+      const ref = new Map(base), o = new OverlayChainMap(base);
+      const baseBefore = [...base.entries()];
+      const same = () => {
+        expect([...o.entries()]).toEqual([...ref.entries()]);
+        expect([...o]).toEqual([...ref]);
+        expect([...o.keys()]).toEqual([...ref.keys()]);
+        expect([...o.values()]).toEqual([...ref.values()]);
+        expect(o.size).toBe(ref.size);
+        expect([...new Map(o)]).toEqual([...ref]);
+        const seen: string[] = [];
+        o.forEach((v, k) => seen.push(`${k}${v.pkts}`));
+        expect(seen).toEqual([...ref].map(([k, v]) => `${k}${v.pkts}`));
+        for (const k of ['A', 'B', 'C', 'D', 'E', 'F', 'G']) { expect(o.has(k)).toBe(ref.has(k)); expect(o.get(k)).toBe(ref.get(k)); }
+      };
+      for (const [what, k, v] of ops) {
+        if (what === 'set') { const c = chain(k, v); expect(o.set(k, c)).toBe(o); ref.set(k, c); }
+        else if (what === 'delete') expect(o.delete(k)).toBe(ref.delete(k));
+        else { o.clear(); ref.clear(); }
+        same();
+      }
+      expect([...base.entries()]).toEqual(baseBefore);
+    }), { numRuns: 300, seed: 11 });
   });
 });
