@@ -14,7 +14,8 @@ import { ipToString, macToString } from '../wire/bytes.js';
 export const NO_HOOKS_TEXT: readonly string[] = HOOK_NAMES.map((h) => `${h}: no hooks registered, ACCEPT`);
 
 const SLOTS = 256;
-const slotOf = (a: number): number => (a ^ (a >>> 8) ^ (a >>> 16) ^ (a >>> 24)) & (SLOTS - 1);
+/** The top 8 bits of a multiplicative hash (neighbouring addresses such as 10.244.0.1 and 10.244.1.0 land apart). */
+const slotOf = (a: number): number => Math.imul(a, 0x9e3779b1) >>> 24;
 
 /** fib.lookup texts: `[output ]DST: ROUTE`, by destination and route object (two tables: with and without `output `). */
 const fibDst = [new Float64Array(SLOTS).fill(-1), new Float64Array(SLOTS).fill(-1)];
@@ -25,7 +26,8 @@ const fibText: string[][] = [new Array<string>(SLOTS).fill(''), new Array<string
 export function fibLookupText(output: boolean, dst: number, rt: Route): string {
   const k = output ? 1 : 0;
   const d = dst >>> 0;
-  const slot = slotOf(d);
+  // The route's fields in the slot too: one destination is routed by several namespaces' routes.
+  const slot = slotOf(d ^ Math.imul(rt.dst, 0x85ebca6b) ^ rt.gw ^ (rt.prefix << 11) ^ rt.table ^ (rt.dev ? Math.imul(rt.dev.ifindex, 0xc2b2ae35) : 0));
   if (fibDst[k][slot] === d && fibRoute[k][slot] === rt) return fibText[k][slot];
   const t = `${output ? 'output ' : ''}${ipToString(d)}: ${formatRoute(rt)}`;
   fibDst[k][slot] = d;

@@ -351,28 +351,8 @@ export class NetfilterNs {
     if (!this.ctActive) return NfVerdict.ACCEPT;
     const info = this.ct.inbound(skb, state.hook);
     const world = this.ns.node.world;
-    if (world.trace.on) world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.ct', this.ctText(info.ctinfo, info.ct));
+    if (world.trace.on) world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.ct', ctText(info.ctinfo, info.ct));
     return NfVerdict.ACCEPT;
-  }
-
-  /** The last nf.ct line and what it was made from (a flow's packets repeat it). */
-  private ctLast = { ctinfo: '', has: false, proto: 0, src: 0, sport: 0, dst: 0, dport: 0, text: '' };
-
-  /** `ctstate STATE (proto src:sport → dst:dport)` or `ctstate STATE (no entry)`. */
-  private ctText(ctinfo: string, c: { orig: { proto: number; src: number; sport: number; dst: number; dport: number } } | null | undefined): string {
-    const l = this.ctLast;
-    if (c) {
-      const o = c.orig;
-      if (l.has && l.ctinfo === ctinfo && l.proto === o.proto && l.src === o.src && l.sport === o.sport && l.dst === o.dst && l.dport === o.dport) return l.text;
-      l.has = true; l.proto = o.proto; l.src = o.src; l.sport = o.sport; l.dst = o.dst; l.dport = o.dport;
-      l.text = `ctstate ${ctinfo.toUpperCase()} (${o.proto === 6 ? 'tcp' : o.proto === 17 ? 'udp' : o.proto === 1 ? 'icmp' : `proto ${o.proto}`} ${ipToString(o.src)}:${o.sport} → ${ipToString(o.dst)}:${o.dport})`;
-    } else {
-      if (!l.has && l.ctinfo === ctinfo && l.text !== '') return l.text;
-      l.has = false;
-      l.text = `ctstate ${ctinfo.toUpperCase()} (no entry)`;
-    }
-    l.ctinfo = ctinfo;
-    return l.text;
   }
 
   /** The packet natHook is handling, for runNatRules (read at once: a nested natHook may overwrite them). */
@@ -392,7 +372,10 @@ export class NetfilterNs {
     if (this.settleNeeded) this.rules.settle();
     if (!this.ctActive) return NfVerdict.ACCEPT;
     const world = this.ns.node.world;
-    const before = world.trace.on ? readTuple(skb, { src: 0, dst: 0, ports: 0 }) : null;
+    // Tracing: the tuple before, in locals (no object per packet; a nested natHook keeps its own).
+    const tracing = world.trace.on;
+    let bSrc = 0, bDst = 0, bPorts = 0;
+    if (tracing) { const t = readTuple(skb, this.afterTuple); bSrc = t.src; bDst = t.dst; bPorts = t.ports; }
     // The nat table runs (at most once, synchronously) through runNatRules: no closure per packet.
     this.natSkb = skb;
     this.natState = state;
@@ -402,19 +385,19 @@ export class NetfilterNs {
       state.detail = 'nat: no usable binding';
       return NfVerdict.DROP;
     }
-    if (before !== null) {
+    if (tracing) {
       const after = readTuple(skb, this.afterTuple);
-      if (after.src !== before.src || after.dst !== before.dst || after.ports !== before.ports) {
+      if (after.src !== bSrc || after.dst !== bDst || after.ports !== bPorts) {
         // Name the rewrite by what it undoes for replies: a reply's destination is un-SNATed, its source un-DNATed.
         const reply = (skb.ct as { ctinfo?: string } | null)?.ctinfo?.endsWith('_reply') ?? false;
         const dstSide = state.hook === NfHook.PRE_ROUTING || state.hook === NfHook.LOCAL_OUT;
         const what = reply ? (dstSide ? 'un-SNAT' : 'un-DNAT') : dstSide ? 'DNAT' : 'SNAT';
         const l = this.natLast;
-        if (l.what !== what || !sameTuple(l.before, before) || !sameTuple(l.after, after)) {
+        if (l.what !== what || l.before.src !== bSrc || l.before.dst !== bDst || l.before.ports !== bPorts || !sameTuple(l.after, after)) {
           l.what = what;
-          l.before.src = before.src; l.before.dst = before.dst; l.before.ports = before.ports;
+          l.before.src = bSrc; l.before.dst = bDst; l.before.ports = bPorts;
           l.after.src = after.src; l.after.dst = after.dst; l.after.ports = after.ports;
-          l.text = `${what} [${tupleText(before)}] ⇒ [${tupleText(after)}]`;
+          l.text = `${what} [${tupleText(l.before)}] ⇒ [${tupleText(after)}]`;
         }
         world.event(this.ns.node.name, this.ns.name, (state.in ?? state.out)?.name ?? '', skb, 'nf.nat', l.text);
       }
@@ -436,6 +419,32 @@ export class NetfilterNs {
 interface RuleLine { chain: string; num: number; kind: TargetVerdict['kind']; to: string | undefined; text: string }
 /** The tracer's `return` and `policy` lines of a chain, made for its name (and policy). */
 interface ChainLines { name: string; ret: string; policy: Chain['policy'] | undefined; policyText: string }
+
+/*
+ * nf.ct lines by state and original tuple, direct-mapped (shared by every namespace: the text
+ * depends on nothing else; a namespace sees a pod flow and its overlay flow in turn).
+ */
+const CT_SLOTS = 256;
+const ctKey = new Float64Array(CT_SLOTS * 3).fill(-1);
+const ctInfo: string[] = new Array<string>(CT_SLOTS).fill('');
+const ctLine: string[] = new Array<string>(CT_SLOTS).fill('');
+
+/** `ctstate STATE (proto src:sport → dst:dport)`, or `ctstate STATE (no entry)`. */
+function ctText(ctinfo: string, c: { orig: { proto: number; src: number; sport: number; dst: number; dport: number } } | null | undefined): string {
+  if (!c) return `ctstate ${ctinfo.toUpperCase()} (no entry)`;
+  const o = c.orig;
+  const src = o.src >>> 0, dst = o.dst >>> 0;
+  // Ports and protocol in one exact double: sport · 2^24 + dport · 2^8 + proto.
+  const pp = o.sport * 0x1000000 + o.dport * 0x100 + o.proto;
+  const slot = Math.imul(src ^ Math.imul(dst, 0x85ebca6b) ^ Math.imul(o.sport * 0x10000 + o.dport, 0xc2b2ae35) ^ o.proto, 0x9e3779b1) >>> 24;
+  const k = slot * 3;
+  if (ctKey[k] === src && ctKey[k + 1] === dst && ctKey[k + 2] === pp && ctInfo[slot] === ctinfo) return ctLine[slot];
+  const t = `ctstate ${ctinfo.toUpperCase()} (${o.proto === 6 ? 'tcp' : o.proto === 17 ? 'udp' : o.proto === 1 ? 'icmp' : `proto ${o.proto}`} ${ipToString(o.src)}:${o.sport} → ${ipToString(o.dst)}:${o.dport})`;
+  ctKey[k] = src; ctKey[k + 1] = dst; ctKey[k + 2] = pp;
+  ctInfo[slot] = ctinfo;
+  ctLine[slot] = t;
+  return t;
+}
 
 function verdictText(v: TargetVerdict): string {
   switch (v.kind) {

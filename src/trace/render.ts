@@ -36,7 +36,7 @@ export function renderTextFields(
   }
   let place = wPlace;
   if (place === null || node !== wNode || netns !== wNetns || dev !== wDev) {
-    place = wPlace = placeOf(node, netns, dev);
+    place = wPlace = recentPlace(node, netns, dev);
     wNode = node; wNetns = netns; wDev = dev;
   }
   if (place !== sPlace || stage !== sStage) {
@@ -104,6 +104,25 @@ function innerIdText(id: number, inner: number): string {
 
 /** A place's `node/netns[/dev]` padded to 34, and its `place stage ` texts by stage (and the last one asked for). */
 interface Place { text: string; stages: Map<string, string>; lastStage: string | null; lastText: string }
+
+/** The last few places asked for (a packet's hop moves between two or three), before the maps. */
+const RECENT = 4;
+const rNode: (string | null)[] = new Array<string | null>(RECENT).fill(null);
+const rNetns: string[] = new Array<string>(RECENT).fill('');
+const rDev: string[] = new Array<string>(RECENT).fill('');
+const rPlace: (Place | null)[] = new Array<Place | null>(RECENT).fill(null);
+let rNext = 0;
+
+function recentPlace(node: string, netns: string, dev: string): Place {
+  for (let i = 0; i < RECENT; i++) {
+    if (rDev[i] === dev && rNetns[i] === netns && rNode[i] === node) return rPlace[i]!;
+  }
+  const p = placeOf(node, netns, dev);
+  const i = rNext;
+  rNext = (i + 1) & (RECENT - 1);
+  rNode[i] = node; rNetns[i] = netns; rDev[i] = dev; rPlace[i] = p;
+  return p;
+}
 
 /** node → netns → dev → Place. */
 const places = new Map<string, Map<string, Map<string, Place>>>();

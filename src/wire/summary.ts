@@ -149,7 +149,7 @@ function udpText(b: Uint8Array, off: number, l4: number, src: string, dst: strin
   const ports = u32(b, l4);
   // UDP length (16 bits) and the bad-checksum flag, with the ports: exact in a double.
   const rest = ports * 0x20000 + u16(b, l4 + 4) * 2 + (bad ? 1 : 0);
-  const slot = (s ^ d ^ ports ^ (ports >>> 13) ^ (d >>> 17)) & (UDP_SLOTS - 1);
+  const slot = Math.imul(s ^ Math.imul(d, 0x85ebca6b) ^ Math.imul(ports, 0xc2b2ae35), 0x9e3779b1) >>> 24; // UDP_SLOTS = 256
   if (udpAddrs[slot * 2] === s && udpAddrs[slot * 2 + 1] === d && udpRest[slot] === rest) return udpTexts[slot];
   const t = `IP ${src}.${u16(b, l4)} > ${dst}.${u16(b, l4 + 2)}: UDP, length ${u16(b, l4 + 4) - 8}${bad}`;
   udpAddrs[slot * 2] = s;
