@@ -244,7 +244,12 @@ export class OverlayChainMap extends Map<string, Chain> {
   override get(k: string): Chain | undefined {
     const v = super.get(k);
     if (v !== undefined) return v;
-    return this.live(k) ? this.base.get(k) : undefined;
+    const b = this.base.get(k);
+    if (b === undefined || (this.gone !== null && this.gone.has(k))) return undefined;
+    // Read through once: an own entry with the base's value at its base place changes nothing
+    // visible, and the traversal's next jump to it is one lookup.
+    super.set(k, b);
+    return b;
   }
   override has(k: string): boolean { return super.has(k) || this.live(k); }
   override set(k: string, v: Chain): this {

@@ -167,9 +167,10 @@ export interface BgpPath {
  * A path's attributes as sent to a neighbour and their signature; a path's iBGP form (`ibgpOut`,
  * shared by every iBGP neighbour without next hop self — a reflector's clients) also keeps its
  * one-prefix UPDATE encoded per codec (`wire`, index as4 + 2·addPath): a reflector sends the
- * same bytes to each client.
+ * same bytes to each client; and the Adj-RIB-Out entry of the last id it went out with (`adj`),
+ * shared by the clients' Adj-RIBs-Out.
  */
-interface Out { attrs: BgpAttr[]; sig: string; wire?: (Uint8Array | undefined)[] }
+interface Out { attrs: BgpAttr[]; sig: string; wire?: (Uint8Array | undefined)[]; adj?: { id: number; sig: string } }
 const NONE: never[] = [];
 
 interface RibEntry { addr: number; len: number; key: string; paths: BgpPath[]; best: BgpPath | null }
@@ -767,7 +768,10 @@ export class BgpSpeaker implements SessionHost {
         out.push(m);
       }
       if (want.size === 0) p.adjOut.delete(key);
-      else if (want.size === 1) { for (const [id, w] of want) p.adjOut.set(key, { id, sig: w.sig }); }
+      else if (want.size === 1) {
+        // The entry is never changed in place: a path's iBGP form keeps one per id for every client (a reflector's million).
+        for (const [id, w] of want) p.adjOut.set(key, w.wire !== undefined ? (w.adj?.id === id ? w.adj : (w.adj = { id, sig: w.sig })) : { id, sig: w.sig });
+      }
       else { const m = new Map<number, string>(); for (const [id, w] of want) m.set(id, w.sig); p.adjOut.set(key, m); }
     }
     p.dirty.clear();
