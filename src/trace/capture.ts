@@ -20,7 +20,7 @@
 import * as path from 'node:path';
 import { AtomicFile } from './atomic-file.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PCAP_FILE_HEADER_LEN, PCAP_RECORD_HEADER_LEN, PCAP_SNAPLEN, writePcapFileHeader, writePcapRecordHeader } from './pcap.js';
-import { EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, SHORT_STRING, writeEpbBytes, writeIdb, writeShb } from './pcapng.js';
+import { EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, SHORT_STRING, writeEpbCaptured, writeIdb, writeShb } from './pcapng.js';
 
 export interface CaptureOptions {
   /** Output directory (created when missing). */
@@ -144,6 +144,12 @@ export class CaptureSet {
     }
     if (!Number.isSafeInteger(timeNs) || timeNs < 0) throw new RangeError(`CaptureSet: bad time ${timeNs}`);
     const capLen = len < this.opts.snaplen ? len : this.opts.snaplen;
+    // The captured bytes, one view for both files (and for the next record of the same bytes:
+    // a frame is usually recorded as sent and again as received).
+    let captured: Uint8Array;
+    if (off === 0 && capLen === frame.length) captured = frame;
+    else if (frame === this.viewOf && off === this.viewOff && capLen === this.view.length) captured = this.view;
+    else { captured = this.view = frame.subarray(off, off + capLen); this.viewOf = frame; this.viewOff = off; }
     const out = ifc.out;
     if (out) {
       const n = PCAP_RECORD_HEADER_LEN + capLen;
@@ -151,7 +157,7 @@ export class CaptureSet {
         // Header and frame in one reservation.
         const at = out.reserve(n);
         writePcapRecordHeader(out.view, at, timeNs, capLen, len);
-        out.buf.set(frame.subarray(off, off + capLen), at + PCAP_RECORD_HEADER_LEN);
+        out.buf.set(captured, at + PCAP_RECORD_HEADER_LEN);
         out.advance(n);
       } else {
         const at = out.reserve(PCAP_RECORD_HEADER_LEN);
@@ -161,10 +167,15 @@ export class CaptureSet {
       }
     }
     if (this.ng) {
-      writeEpbBytes(this.ng, ifIndex, timeNs, frame, off, len, dir === 'in' ? EPB_DIR_INBOUND : EPB_DIR_OUTBOUND, commentLen > 0 ? comment : null, commentLen, this.opts.snaplen);
+      writeEpbCaptured(this.ng, ifIndex, timeNs, captured, len, dir === 'in' ? EPB_DIR_INBOUND : EPB_DIR_OUTBOUND, commentLen > 0 ? comment : null, commentLen);
     }
     ifc.packets++;
   }
+
+  /** The last view made of a frame's captured bytes, and of what (a view reads the bytes at use). */
+  private view: Uint8Array = new Uint8Array(0);
+  private viewOf: Uint8Array | null = null;
+  private viewOff = -1;
 
   /** Scratch for a string comment's UTF-8 bytes (record). */
   private scratch = Buffer.alloc(256);

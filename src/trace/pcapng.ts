@@ -230,6 +230,25 @@ export function writeEpbBytes(
     throw new RangeError(`pcapng: frame slice [${off}, ${off + len}) outside buffer of ${frame.length}`);
   }
   const capLen = len < snaplen ? len : snaplen;
+  writeEpbCaptured(sink, ifIndex, timeNs, off === 0 && capLen === frame.length ? frame : frame.subarray(off, off + capLen), len, flags, comment, commentLen);
+}
+
+/**
+ * writeEpbBytes of a frame whose captured bytes are `captured` (all of it: `min(origLen,
+ * snaplen)` bytes) and whose length on the wire is `origLen`; no checks (the caller's).
+ */
+export function writeEpbCaptured(
+  sink: ByteSink,
+  ifIndex: number,
+  timeNs: number,
+  captured: Uint8Array,
+  origLen: number,
+  flags: number | undefined,
+  comment: Uint8Array | null,
+  commentLen: number,
+): void {
+  const capLen = captured.length;
+  const len = origLen;
   let clen = comment === null ? 0 : commentLen;
   if (clen > MAX_OPTION_LEN) {
     let end = MAX_OPTION_LEN;
@@ -243,7 +262,7 @@ export function writeEpbBytes(
   const cPad = pad4(clen);
   const total = 28 + capPad + (hasComment ? 4 + cPad : 0) + (hasFlags ? 8 : 0) + (hasOpts ? 4 : 0) + 4;
   if (total > sink.maxReserve) {
-    writeEpbPieces(sink, ifIndex, timeNs, frame, off, len, capLen, flags, comment, clen, total);
+    writeEpbPieces(sink, ifIndex, timeNs, captured, 0, len, capLen, flags, comment, clen, total);
     return;
   }
   const low = timeNs % TWO32;
@@ -259,14 +278,16 @@ export function writeEpbBytes(
   v.setUint32(at + 20, capLen, true);
   v.setUint32(at + 24, len, true);
   let p = at + 28;
-  b.set(frame.subarray(off, off + capLen), p);
+  b.set(captured, p);
   p += capLen;
   for (const e = at + 28 + capPad; p < e; p++) b[p] = 0;
   if (hasComment) {
     v.setUint16(p, OPT_COMMENT, true);
     v.setUint16(p + 2, clen, true);
     p += 4;
-    b.set(clen === comment!.length ? comment! : comment!.subarray(0, clen), p);
+    // A short comment (a packet's) byte by byte: no view object per frame.
+    if (clen <= 64) for (let i = 0; i < clen; i++) b[p + i] = comment![i];
+    else b.set(clen === comment!.length ? comment! : comment!.subarray(0, clen), p);
     const e = p + cPad;
     p += clen;
     for (; p < e; p++) b[p] = 0;

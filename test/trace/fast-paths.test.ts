@@ -12,7 +12,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemorySink as ByteMemorySink, abortAllOpen } from '../../src/trace/atomic-file.js';
 import { CaptureSet } from '../../src/trace/capture.js';
 import { readCaptureFile } from '../../src/trace/pcap-reader.js';
-import { writeEpb, writeEpbBytes, EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, MAX_OPTION_LEN } from '../../src/trace/pcapng.js';
+import { pcapFileHeader, pcapRecordHeader } from '../../src/trace/pcap.js';
+import { idbBlock, shbBlock, writeEpb, writeEpbBytes, EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, MAX_OPTION_LEN } from '../../src/trace/pcapng.js';
 import { LineSink, renderText, renderTextFields } from '../../src/trace/render.js';
 import type { DropReason, TraceEvent, Verdict } from '../../src/trace/events.js';
 import { formatTime } from '../../src/engine/time.js';
@@ -115,6 +116,44 @@ describe('CaptureSet.recordBytes', () => {
         },
       ),
       { numRuns: 40 },
+    );
+  });
+});
+
+describe('CaptureSet files', () => {
+  it('are the blocks the plain writers make, also when one buffer is recorded again after changing', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 64, maxLength: 200 }),
+        fc.array(fc.tuple(fc.nat({ max: 40 }), fc.nat({ max: 150 }), fc.boolean(), fc.boolean(), fc.nat({ max: 255 }), commentArb), { maxLength: 12 }),
+        (buf, recs) => {
+          const d = path.join(dir, 'f');
+          const snaplen = 100;
+          const cs = new CaptureSet({ dir: d, pcap: true, pcapng: true, snaplen });
+          const i = cs.iface('n', 'ns', 'eth0');
+          const pcap: Uint8Array[] = [pcapFileHeader(1, snaplen)];
+          const ng = sink();
+          ng.write(shbBlock());
+          ng.write(idbBlock('n/ns/eth0', 1, snaplen));
+          let t = 5;
+          for (const [off0, len0, inb, mutate, byte, comment] of recs) {
+            const off = Math.min(off0, buf.length);
+            const len = Math.min(len0, buf.length - off);
+            // Same buffer and slice as the record before, bytes changed in between (a TTL decrement).
+            if (mutate) buf[off] = byte;
+            t += 7;
+            cs.record(i, t, buf, off, len, inb ? 'in' : 'out', comment);
+            const cap = Math.min(len, snaplen);
+            pcap.push(pcapRecordHeader(t, cap, len), buf.slice(off, off + cap));
+            writeEpb(ng, i, t, buf, off, len, inb ? EPB_DIR_INBOUND : EPB_DIR_OUTBOUND, comment, snaplen);
+          }
+          const [ngFile, pcapFile] = cs.close().files;
+          expect(fs.readFileSync(pcapFile).equals(Buffer.concat(pcap))).toBe(true);
+          expect(fs.readFileSync(ngFile).equals(Buffer.from(ng.bytes()))).toBe(true);
+          fs.rmSync(d, { recursive: true, force: true });
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });
