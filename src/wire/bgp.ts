@@ -793,11 +793,17 @@ export type BgpChunk = { kind: 'message'; bytes: Uint8Array } | { kind: 'error';
  * nothing more is yielded (the session sends the NOTIFICATION and closes).
  */
 export class BgpReassembler {
-  private static readonly EMPTY = new Uint8Array(0);
-  /** Held bytes live in buf[start, end); the buffer is dropped once everything is consumed (no memory per idle session). */
-  private buf = BgpReassembler.EMPTY;
+  private static readonly EMPTY: Uint8Array = new Uint8Array(0);
+  /**
+   * Held bytes live in buf[start, end); the buffer is dropped once everything is consumed (no
+   * memory per idle session). When nothing is held, pushed bytes are read in place (`borrowed`:
+   * the caller's array) and copied only if a partial message is left when `next` runs out or
+   * before more bytes are pushed.
+   */
+  private buf: Uint8Array = BgpReassembler.EMPTY;
   private start = 0;
   private end = 0;
+  private borrowed = false;
   private failed: BgpError | null = null;
 
   /** Bytes held that do not make a whole message yet. */
@@ -806,6 +812,14 @@ export class BgpReassembler {
   /** Appends bytes received from the stream. */
   push(data: Uint8Array): void {
     if (this.failed || data.length === 0) return;
+    if (this.start === this.end) {
+      this.buf = data;
+      this.start = 0;
+      this.end = data.length;
+      this.borrowed = true;
+      return;
+    }
+    if (this.borrowed) this.own(data.length);
     if (this.end + data.length > this.buf.length) {
       // Move what is held to the front, growing the buffer when it still does not fit.
       const held = this.end - this.start;
@@ -823,24 +837,45 @@ export class BgpReassembler {
     this.end += data.length;
   }
 
-  /** The next whole message (a copy), the header error, or null when more bytes are needed. */
+  /** The held bytes into a buffer of our own (room for `more`), when they are the caller's. */
+  private own(more: number): void {
+    const held = this.end - this.start;
+    const nb = new Uint8Array(Math.max(held + more, 256));
+    nb.set(this.buf.subarray(this.start, this.end), 0);
+    this.buf = nb;
+    this.start = 0;
+    this.end = held;
+    this.borrowed = false;
+  }
+
+  /**
+   * The next whole message, the header error, or null when more bytes are needed. The
+   * message's bytes are a view, valid until the next `push` (decode them before pushing more).
+   */
   next(): BgpChunk | null {
     if (this.failed) return null;
-    if (this.end - this.start < BGP_HEADER_LEN) { if (this.start === this.end) this.reset(); return null; }
+    if (this.end - this.start < BGP_HEADER_LEN) { this.waitMore(); return null; }
     const err = checkBgpHeader(this.buf, this.start);
     if (err) { this.failed = err; this.reset(); return { kind: 'error', error: err }; }
     const len = bgpLength(this.buf, this.start);
-    if (this.end - this.start < len) return null;
-    const bytes = this.buf.slice(this.start, this.start + len);
+    if (this.end - this.start < len) { this.waitMore(); return null; }
+    const bytes = this.buf.subarray(this.start, this.start + len);
     this.start += len;
     if (this.start === this.end) this.reset();
     return { kind: 'message', bytes };
+  }
+
+  /** Out of whole messages: forget an empty buffer, keep a partial message in our own. */
+  private waitMore(): void {
+    if (this.start === this.end) this.reset();
+    else if (this.borrowed) this.own(0);
   }
 
   private reset(): void {
     this.buf = BgpReassembler.EMPTY;
     this.start = 0;
     this.end = 0;
+    this.borrowed = false;
   }
 }
 
