@@ -340,6 +340,9 @@ export class BgpSpeaker implements SessionHost {
   }
 
   private readonly connHandlers = new Map<TcpSock, TcpHandlers>();
+  /** flush's scratch: the path ids and exports a prefix should carry (reused, never kept). */
+  private readonly wantIds: number[] = [];
+  private readonly wantOuts: Out[] = [];
 
   /** Stops BIRD (`birdc down`): Cease 6/2 on every session; kernel routes stay (`persist`). */
   stop(): void {
@@ -745,34 +748,42 @@ export class BgpSpeaker implements SessionHost {
     const withdrawn: BgpPrefix[] = [];
     const out: OutMessage[] = [];
     const codec = (c.tx.as4 ? 1 : 0) + (addPath ? 2 : 0);
+    // What each prefix should carry now, as (path id, Out) pairs in candidate order (at most one per source).
+    const wIds = this.wantIds, wOuts = this.wantOuts;
     for (const key of p.dirty) {
       const e = this.rib.get(key);
-      const want = new Map<number, Out>();
+      wIds.length = 0;
+      wOuts.length = 0;
       if (e) {
-        const cands = addPath ? e.paths : e.best ? [e.best] : [];
-        for (const x of cands) {
-          const out = this.exportOut(x, p, key);
-          if (out) want.set(addPath ? x.src.id : 0, out);
+        if (addPath) {
+          for (const x of e.paths) {
+            const o = this.exportOut(x, p, key);
+            if (o) { wIds.push(x.src.id); wOuts.push(o); }
+          }
+        } else if (e.best) {
+          const o = this.exportOut(e.best, p, key);
+          if (o) { wIds.push(0); wOuts.push(o); }
         }
       }
       const have = p.adjOut.get(key);
       const addr = e ? e.addr : parseCidr(key)!.addr, len = e ? e.len : parseCidr(key)!.prefix;
       if (have instanceof Map) {
-        for (const id of have.keys()) if (!want.has(id)) withdrawn.push(addPath ? { addr, len, pathId: id } : { addr, len });
-      } else if (have && !want.has(have.id)) withdrawn.push(addPath ? { addr, len, pathId: have.id } : { addr, len });
-      for (const [id, w] of want) {
+        for (const id of have.keys()) if (!wIds.includes(id)) withdrawn.push(addPath ? { addr, len, pathId: id } : { addr, len });
+      } else if (have && !wIds.includes(have.id)) withdrawn.push(addPath ? { addr, len, pathId: have.id } : { addr, len });
+      for (let k = 0; k < wIds.length; k++) {
+        const id = wIds[k]!, w = wOuts[k]!;
         const sent = have instanceof Map ? have.get(id) : have && have.id === id ? have.sig : undefined;
         if (sent === w.sig) continue;
         const m: OutMessage = { type: 'update', withdrawn: [], attrs: w.attrs, nlri: [addPath ? { addr, len, pathId: id } : { addr, len }] };
         if (w.wire !== undefined) m.wire = (w.wire[codec] ??= encodeBgp(m, c.tx));
         out.push(m);
       }
-      if (want.size === 0) p.adjOut.delete(key);
-      else if (want.size === 1) {
+      if (wIds.length === 0) p.adjOut.delete(key);
+      else if (wIds.length === 1) {
         // The entry is never changed in place: a path's iBGP form keeps one per id for every client (a reflector's million).
-        for (const [id, w] of want) p.adjOut.set(key, w.wire !== undefined ? (w.adj?.id === id ? w.adj : (w.adj = { id, sig: w.sig })) : { id, sig: w.sig });
-      }
-      else { const m = new Map<number, string>(); for (const [id, w] of want) m.set(id, w.sig); p.adjOut.set(key, m); }
+        const id = wIds[0]!, w = wOuts[0]!;
+        p.adjOut.set(key, w.wire !== undefined ? (w.adj?.id === id ? w.adj : (w.adj = { id, sig: w.sig })) : { id, sig: w.sig });
+      } else { const m = new Map<number, string>(); for (let k = 0; k < wIds.length; k++) m.set(wIds[k]!, wOuts[k]!.sig); p.adjOut.set(key, m); }
     }
     p.dirty.clear();
     const msgs: OutMessage[] = [];
