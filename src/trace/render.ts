@@ -86,9 +86,14 @@ function timeText(t: number): string {
 }
 
 let lastId = -1, lastIdText = '';
+const PADS = ['', ' ', '  ', '   ', '    ', '     '];
 /** `#id` padded to 6 (the packet's events mostly follow each other). */
 function idText(id: number): string {
-  if (id !== lastId) { lastId = id; lastIdText = `#${id}`.padEnd(6); }
+  if (id !== lastId) {
+    lastId = id;
+    const t = '#' + id;
+    lastIdText = t.length < 6 ? t + PADS[6 - t.length] : t;
+  }
   return lastIdText;
 }
 
@@ -97,7 +102,8 @@ let lastOuter = -1, lastInner = -1, lastInnerText = '';
 function innerIdText(id: number, inner: number): string {
   if (id !== lastOuter || inner !== lastInner) {
     lastOuter = id; lastInner = inner;
-    lastInnerText = `  ${(id ? `#${id}(⊃#${inner})` : '-').padEnd(6)}`;
+    // `#I(⊃#J)` is at least 7 characters: no padding.
+    lastInnerText = id ? '  #' + id + '(⊃#' + inner + ')' : '  -     ';
   }
   return lastInnerText;
 }
