@@ -356,7 +356,9 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
     lines.push(`${m} -j MARK --set-xmark ${MARK_OK}`);
     lines.push(`${m} -m mark --mark ${MARK_OK} -j RETURN`);
   };
-  const allPodsNamed = namedPorts(act);
+  // Every pod's named ports: only egress rules without peers and ANP named ports need them.
+  let allNamed: Map<string, Map<string, Ep[]>> | null = null;
+  const allPodsNamed = () => allNamed ??= namedPorts(act);
 
   // --- policy chains (syncNetworkPolicyChains) ----------------------------------------------
   const infos: PolInfo[] = [];
@@ -428,8 +430,7 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
         const matchAllPorts = r.ports.length === 0;
         const dstPods = matchAllDst ? [] : rulePeerPods(np, r.peers);
         const blocks = matchAllDst ? [] : ipBlockGroups(r.peers);
-        const named = matchAllDst ? allPodsNamed : namedPortsOf(dstPods);
-        const { numeric, named: eps } = matchAllPorts ? { numeric: [], named: [] } : splitPorts(r.ports, named);
+        const { numeric, named: eps } = matchAllPorts ? { numeric: [], named: [] } : splitPorts(r.ports, matchAllDst ? allPodsNamed() : namedPortsOf(dstPods));
         if (dstPods.length) {
           const d = N.egressPodSet(np.namespace, np.name, i);
           refresh(d, 'hash:ip', podEntries(dstPods));
@@ -455,7 +456,7 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
           refresh(b, 'hash:net', g.entries);
           if (!matchAllPorts) {
             for (const p of numeric) rule(ch, `${ref} egress cidr`, srcSet, [b], p.protocol, p.port, p.end);
-            const { named: beps } = splitPorts(r.ports, allPodsNamed);
+            const { named: beps } = splitPorts(r.ports, allPodsNamed());
             beps.forEach((e, j) => {
               const ns = N.egressIpBlockNamedPortSet(np.namespace, np.name, i, j);
               refresh(ns, 'hash:ip', ipEntries(e.ips));
@@ -488,7 +489,7 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
     for (const p of ports) {
       if (p.kind === 'number') out.push({ protocol: p.protocol, port: String(p.port), end: '' });
       else if (p.kind === 'range') { if (p.start <= p.end) out.push({ protocol: p.protocol, port: String(p.start), end: String(p.end) }); }
-      else for (const [, eps] of allPodsNamed.get(p.name) ?? new Map<string, Ep[]>()) for (const e of eps) out.push({ protocol: e.protocol, port: String(e.port), end: '', set: e });
+      else for (const [, eps] of allPodsNamed().get(p.name) ?? new Map<string, Ep[]>()) for (const e of eps) out.push({ protocol: e.protocol, port: String(e.port), end: '', set: e });
     }
     return out;
   };
@@ -538,13 +539,18 @@ export function renderPolicies(c: NpCluster, version: string, existingSetTypeOrN
     renderTier('banp', c.banp.name, 'ingress', c.banp.ingress, banp.chains.ingress!);
     renderTier('banp', c.banp.name, 'egress', c.banp.egress, banp.chains.egress!);
   }
-  const tierSelects = (t: Tier, p: NpPod) => t.subjectNs.matches(nsLabels(c, p.namespace)) && (!t.subjectPod || t.subjectPod.matches(p.labels));
+  const tierSelects = tierSelector(c);
 
   const podsByHost = new Map<string, NpPod[]>();
   for (const p of act) (podsByHost.get(p.hostIP) ?? podsByHost.set(p.hostIP, []).get(p.hostIP)!).push(p);
   const policiesOf = new Map<NpPod, PolInfo[]>();
   for (const info of infos) for (const p of info.targets) (policiesOf.get(p) ?? policiesOf.set(p, []).get(p)!).push(info);
   return { cluster: c, version, sets, chains, annotated, lines, typeQueries, podsByHost, policiesOf, tiers, banp, tierSelects };
+}
+
+/** Whether tier `t`'s subject selects pod `p` (made outside renderPolicies: the rendering keeps it, not the render's working state). */
+function tierSelector(c: NpCluster): (t: Tier, p: NpPod) => boolean {
+  return (t, p) => t.subjectNs.matches(nsLabels(c, p.namespace)) && (!t.subjectPod || t.subjectPod.matches(p.labels));
 }
 
 /**
