@@ -138,6 +138,8 @@ export class CalicoIpam {
   private readonly poolList: IPPool[] = [];
   /** Blocks by network address, in creation order. */
   private readonly blockMap = new Map<number, IpamBlock>();
+  /** Handle → the blocks holding its addresses (ordinals held in each): ipsByHandle without a scan of every block. */
+  private readonly handleBlocks = new Map<string, Map<IpamBlock, number>>();
   /** Node → its affine blocks in claim order. */
   private readonly affine = new Map<string, IpamBlock[]>();
   private readonly observers: BlockObserver[] = [];
@@ -234,6 +236,14 @@ export class CalicoIpam {
   blockFor(ip: string): IpamBlock | undefined {
     const a = parseIPv4(ip);
     if (a === null) return undefined;
+    // By network address under each pool's block size (every block has its pool's; pools are
+    // never removed); the scan in creation order when several blocks could hold it.
+    let hit: IpamBlock | undefined, hits = 0;
+    for (const size of new Set(this.poolList.map((p) => p.blockSize))) {
+      const b = this.blockMap.get(networkOf(a, size));
+      if (b !== undefined && b.prefix === size) { hit = b; hits++; }
+    }
+    if (hits <= 1) return hit;
     for (const b of this.blockMap.values()) if (networkOf(a, b.prefix) === b.network) return b;
     return undefined;
   }
@@ -253,15 +263,17 @@ export class CalicoIpam {
     return b;
   }
 
-  /** The block indices of `pool` in the order `host` walks them (randomBlockGenerator). */
-  private walk(pool: IPPool, host: string): number[] {
+  /**
+   * The block indices of `pool` in the order `host` walks them (randomBlockGenerator), made as
+   * the walk goes (a /10 pool of /26 blocks has 65,536; a claim usually takes the first). The
+   * start is drawn when the walk begins (callers begin at once).
+   */
+  private *walk(pool: IPPool, host: string): Generator<number> {
     const numBlocks = 2 ** (pool.blockSize - pool.prefix);
     // rand.New(rand.NewSource(seed)) per search: the same start for a host every time.
     const gen = pool.blockSize === 32 ? this.rng : new Rng((this.seed ^ fnv32(host)) | 0);
     const start = gen.int(0, numBlocks - 1);
-    const out: number[] = [];
-    for (let i = 0; i < numBlocks; i++) out.push((start + i) % numBlocks);
-    return out;
+    for (let i = 0; i < numBlocks; i++) yield (start + i) % numBlocks;
   }
 
   /** findUnclaimedBlock + claimAffineBlock: a block that does not exist yet, now affine to `host`; null when the pools are full. */
@@ -276,9 +288,19 @@ export class CalicoIpam {
     return null;
   }
 
+  /** `n` more (or fewer) ordinals of `b` held by `handle` (the handle index ipsByHandle reads). */
+  private noteHandle(handle: string, b: IpamBlock, n: 1 | -1): void {
+    let m = this.handleBlocks.get(handle);
+    if (m === undefined) { if (n < 0) return; this.handleBlocks.set(handle, (m = new Map())); }
+    const k = (m.get(b) ?? 0) + n;
+    if (k > 0) m.set(b, k);
+    else { m.delete(b); if (m.size === 0) this.handleBlocks.delete(handle); }
+  }
+
   private take(b: IpamBlock, handle: string, attrs: Record<string, string> | undefined): string {
     const ord = b.unallocated.shift()!;
     b.allocations[ord] = handle;
+    this.noteHandle(handle, b, 1);
     b.attrs[ord] = attrs ? Object.freeze({ ...attrs }) : null;
     return formatIPv4((b.network + ord) >>> 0);
   }
@@ -336,6 +358,7 @@ export class CalicoIpam {
     if (i < 0) throw new IpamError(`Address already assigned in block: ${ip}`);
     b.unallocated.splice(i, 1);
     b.allocations[ord] = handle;
+    this.noteHandle(handle, b, 1);
     b.attrs[ord] = attrs ? Object.freeze({ ...attrs }) : null;
   }
 
@@ -355,7 +378,12 @@ export class CalicoIpam {
   /** Addresses held by `handle`, in block then ordinal order. */
   ipsByHandle(handle: string): string[] {
     const out: string[] = [];
-    for (const b of this.blockMap.values()) b.allocations.forEach((h, o) => { if (h === handle) out.push(formatIPv4((b.network + o) >>> 0)); });
+    const held = this.handleBlocks.get(handle);
+    if (held === undefined) return out;
+    const scan = (b: IpamBlock) => b.allocations.forEach((h, o) => { if (h === handle) out.push(formatIPv4((b.network + o) >>> 0)); });
+    // The blocks holding it (the index): one, or several walked in block order.
+    if (held.size === 1) for (const b of held.keys()) scan(b);
+    else for (const b of this.blockMap.values()) if (held.has(b)) scan(b);
     return out;
   }
 
@@ -375,6 +403,7 @@ export class CalicoIpam {
       const b = this.blockFor(ip);
       const ord = b ? parseIPv4(ip)! - b.network : -1;
       if (!b || b.allocations[ord] === null) { unallocated.push(ip); continue; }
+      this.noteHandle(b.allocations[ord]!, b, -1);
       b.allocations[ord] = null;
       b.attrs[ord] = null;
       b.unallocated.push(ord);

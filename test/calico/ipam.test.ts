@@ -191,3 +191,35 @@ describe('blocks and addresses', () => {
     expect(fnv32('a')).toBe(0x050c5d7e);
   });
 });
+
+describe('the handle index and the block lookup (issue 9: no scan of every block per call)', () => {
+  it('ipsByHandle and blockFor answer as a scan of every block would, under random assignments and releases', async () => {
+    const fc = (await import('fast-check')).default;
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('auto' as const), host: fc.integer({ min: 0, max: 5 }), h: fc.integer({ min: 0, max: 9 }), num: fc.integer({ min: 1, max: 5 }) }),
+      fc.record({ k: fc.constant('release' as const), h: fc.integer({ min: 0, max: 9 }) }),
+      fc.record({ k: fc.constant('one' as const), h: fc.integer({ min: 0, max: 9 }), pick: fc.nat() }),
+      fc.record({ k: fc.constant('fixed' as const), h: fc.integer({ min: 0, max: 9 }), host: fc.integer({ min: 0, max: 5 }), ip: fc.integer({ min: 0, max: 2047 }) }),
+      fc.record({ k: fc.constant('affinity' as const), host: fc.integer({ min: 0, max: 5 }) }),
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 1, max: 1000 }), (ops, seed) => {
+      const m = new CalicoIpam(new Rng(seed));
+      m.createPool({ name: 'a', cidr: '10.0.0.0/22', blockSize: 28 });
+      m.createPool({ name: 'b', cidr: '10.0.4.0/22', blockSize: 26 });
+      const ipText = (n: number) => `10.0.${n >> 8}.${n & 255}`;
+      const scanHandle = (h: string) => m.blocks().flatMap((b) => b.allocations.flatMap((x, o) => (x === h ? [ipText(((b.network & 0xffff) + o))] : [])));
+      const scanBlock = (ip: string) => { const n = Number(ip.split('.')[2]) * 256 + Number(ip.split('.')[3]); return m.blocks().find((b) => ((n >> (32 - b.prefix)) << (32 - b.prefix)) === (b.network & 0xffff)); };
+      for (const o of ops) {
+        try {
+          if (o.k === 'auto') m.autoAssign({ handle: `h${o.h}`, host: `n${o.host}`, num: o.num });
+          else if (o.k === 'release') m.releaseByHandle(`h${o.h}`);
+          else if (o.k === 'one') { const ips = m.ipsByHandle(`h${o.h}`); if (ips.length) m.releaseIps([ips[o.pick % ips.length]!]); }
+          else if (o.k === 'fixed') m.assignIp(ipText(o.ip), `h${o.h}`, `n${o.host}`);
+          else m.releaseHostAffinities(`n${o.host}`, false);
+        } catch (e) { if (!(e instanceof IpamError)) throw e; }
+        for (let h = 0; h < 10; h++) expect(m.ipsByHandle(`h${h}`)).toEqual(scanHandle(`h${h}`));
+        for (let n = 0; n < 2048; n += 37) expect(m.blockFor(ipText(n))).toBe(scanBlock(ipText(n)));
+      }
+    }), { numRuns: 60, seed: 5 });
+  });
+});
