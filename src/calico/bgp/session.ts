@@ -333,11 +333,16 @@ export class BgpPeer implements TimerTarget {
   send(c: BgpConn, ms: OutMessage[]): void {
     if (c.closed || !c.sock || ms.length === 0) return;
     const parts = ms.map((m) => m.wire ?? encodeBgp(m, c.tx));
-    let n = 0;
-    for (const p of parts) n += p.length;
-    const all = new Uint8Array(n);
-    let o = 0;
-    for (const p of parts) { all.set(p, o); o += p.length; }
+    // One message is written as it is (TCP queues a reference and copies into segments; a
+    // reflector's cached UPDATE bytes are never changed), several as one buffer.
+    let all = parts[0]!;
+    if (parts.length > 1) {
+      let n = 0;
+      for (const p of parts) n += p.length;
+      all = new Uint8Array(n);
+      let o = 0;
+      for (const p of parts) { all.set(p, o); o += p.length; }
+    }
     for (const m of ms) {
       this.host.count('sent', m);
       if (this.host.world.trace.on) this.trace(m.type === 'update' ? 'bgp.update' : 'bgp.session', `sent ${bgpSummary(m)}`);
