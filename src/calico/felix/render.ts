@@ -351,6 +351,15 @@ interface SharedView {
   tiers: readonly Tier[];
   nps: readonly NetworkPolicy[];
   sets: Map<string, FelixIpset>;
+  /** Workloads by spec.nodeName (those with one), with their place in cluster.pods: a node's own without a scan of every pod. */
+  byNode: Map<string, { i: number; pod: NpPod }[]>;
+  /** Workloads without a nodeName (local where their hostIP is one of the node's). */
+  noNode: { i: number; pod: NpPod }[];
+  /**
+   * Per namespace and labels (all a policy's subject reads): for each direction and tier, the
+   * policies that apply and their groups — pods alike on any node share them.
+   */
+  applicable: Map<string, { ps: TierPolicy[]; groups: { ids: string[]; chain: string }[] }[][]>;
 }
 
 const sharedViews = new WeakMap<NpCluster, SharedView>();
@@ -360,7 +369,15 @@ function sharedView(cluster: NpCluster): SharedView {
   if (v === undefined) {
     const workloads = cluster.pods.filter((p) => p.ip !== '' && !p.hostNetwork && !p.finished).map((pod) => ({ pod, nsLabels: nsLabelsOf(cluster, pod.namespace) }));
     const { tiers, nps } = tiersOf(cluster);
-    v = { workloads, tiers, nps, sets: new Map() };
+    const byNode = new Map<string, { i: number; pod: NpPod }[]>();
+    const noNode: { i: number; pod: NpPod }[] = [];
+    workloads.forEach(({ pod }, i) => {
+      if (pod.nodeName === '') { noNode.push({ i, pod }); return; }
+      let l = byNode.get(pod.nodeName);
+      if (l === undefined) byNode.set(pod.nodeName, (l = []));
+      l.push({ i, pod });
+    });
+    v = { workloads, tiers, nps, sets: new Map(), byNode, noNode, applicable: new Map() };
     sharedViews.set(cluster, v);
   }
   return v;
@@ -587,6 +604,29 @@ function groupChainBodies(policyChains: readonly string[]): string[] {
   return out;
 }
 
+/** The workload endpoints of the node of `cfg`, in cluster.pods order (= `cluster.pods.filter(isLocalWorkload)`). */
+function localWorkloads(cluster: NpCluster, shared: SharedView, cfg: Pick<FelixNodeConfig, 'nodeName' | 'nodeIPs'>): NpPod[] {
+  if (cfg.nodeName === '') return cluster.pods.filter((p) => isLocalWorkload(p, cfg));
+  const own = shared.byNode.get(cfg.nodeName) ?? [];
+  const byIp = shared.noNode.length === 0 ? [] : shared.noNode.filter((w) => cfg.nodeIPs.includes(w.pod.hostIP));
+  if (byIp.length === 0) return own.map((w) => w.pod);
+  return [...own, ...byIp].sort((a, b) => a.i - b.i).map((w) => w.pod);
+}
+
+/** What applies to a pod (by namespace and labels), per direction (ingress, egress) and tier: made once per view for pods alike. */
+function applicableTo(shared: SharedView, pod: NpPod, nsl: Labels): { ps: TierPolicy[]; groups: { ids: string[]; chain: string }[] }[][] {
+  const key = `${pod.namespace}\0${Object.keys(pod.labels).sort().map((k) => `${k}=${pod.labels[k]}`).join('\0')}`;
+  let a = shared.applicable.get(key);
+  if (a === undefined) {
+    a = (['ingress', 'egress'] as const).map((dir) => shared.tiers.map((tier) => {
+      const ps = tier.policies.filter((p) => (dir === 'ingress' ? p.ingress : p.egress) && p.appliesTo(pod, nsl));
+      return { ps, groups: ps.length ? groupPolicies(tier.name, ps, dir) : [] };
+    }));
+    shared.applicable.set(key, a);
+  }
+  return a;
+}
+
 /** Is `pod` a workload endpoint on the node of `cfg`? */
 export function isLocalWorkload(p: NpPod, cfg: Pick<FelixNodeConfig, 'nodeName' | 'nodeIPs'>): boolean {
   return p.ip !== '' && !p.hostNetwork && !p.finished && (p.nodeName === cfg.nodeName || (p.nodeName === '' && cfg.nodeIPs.includes(p.hostIP)));
@@ -632,7 +672,7 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   const prefix = cfg.interfacePrefix;
 
   // Local endpoints, in interface-name order.
-  const endpoints: FelixEndpoint[] = cluster.pods.filter((p) => isLocalWorkload(p, cfg)).map((pod) => {
+  const endpoints: FelixEndpoint[] = localWorkloads(cluster, shared, cfg).map((pod) => {
     const iface = workloadInterfaceName(pod.namespace, pod.name, prefix);
     return { pod, iface, tw: endpointChainName('to', iface), fw: endpointChainName('from', iface) };
   }).sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
@@ -647,6 +687,7 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   const tierMap = new Map<string, string[]>();
   for (const ep of endpoints) {
     const nsl = nsLabelsOf(cluster, ep.pod.namespace);
+    const app = applicableTo(shared, ep.pod, nsl);
     for (const dir of ['ingress', 'egress'] as const) {
       const chain = dir === 'ingress' ? ep.tw : ep.fw;
       const b: string[] = [
@@ -659,12 +700,13 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
         b.push(`${comment('Drop IPinIP encapped packets originating in workloads')} -p 4 -j DROP`);
       }
       const used: string[] = [];
-      for (const tier of tiers) {
-        const ps = tier.policies.filter((p) => (dir === 'ingress' ? p.ingress : p.egress) && p.appliesTo(ep.pod, nsl));
+      for (let ti = 0; ti < tiers.length; ti++) {
+        const tier = tiers[ti]!;
+        const { ps, groups } = app[dir === 'ingress' ? 0 : 1]![ti]!;
         if (!ps.length) continue;
         used.push(tier.name);
         b.push(`${comment(`Start of tier ${tier.name}`)} ${setMark(0, MARK_PASS)}`);
-        for (const g of groupPolicies(tier.name, ps, dir)) {
+        for (const g of groups) {
           const pcs = g.ids.map((id) => policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', id));
           g.ids.forEach((id, i) => usedPolicies.set(pcs[i]!, { dir, id }));
           let target = pcs[0]!;
