@@ -491,6 +491,20 @@ export class SharedAddresses {
     this.sortedBy = this.prefixes.map((c) => Uint32Array.from(by.get(c)!).sort());
   }
   get size(): number { return this.ips.length; }
+  private firsts: Uint32Array | null = null;
+  /** The index of each distinct (address, prefix)'s first occurrence, in add order (made once, for every set holding these). */
+  get firstOccurrences(): Uint32Array {
+    if (this.firsts === null) {
+      const seen = new Set<number>();
+      const out: number[] = [];
+      for (let i = 0; i < this.ips.length; i++) {
+        const k = this.ips[i]! * 64 + this.cidrAt(i);
+        if (!seen.has(k)) { seen.add(k); out.push(i); }
+      }
+      this.firsts = Uint32Array.from(out);
+    }
+    return this.firsts;
+  }
   /** The prefix length of address i. */
   cidrAt(i: number): number { return this.cidrs === null ? 32 : this.cidrs[i]!; }
   /** Is `ip` (a /32) among the addresses? */
@@ -592,8 +606,38 @@ export class HashSet extends IpSet {
   }
 
   header(): string {
-    this.materialize();
-    return `family inet hashsize ${1 << this.bits} maxelem ${this.maxelem}${this.extFlags()} bucketsize ${this.bucketsize} initval 0x${this.initval.toString(16).padStart(8, '0')}`;
+    let bits = this.bits;
+    if (this.pending !== null) {
+      const b = this.pendingBits(this.pending);
+      if (b < 0) this.materialize(); else bits = b;
+    }
+    return `family inet hashsize ${1 << bits} maxelem ${this.maxelem}${this.extFlags()} bucketsize ${this.bucketsize} initval 0x${this.initval.toString(16).padStart(8, '0')}`;
+  }
+
+  /**
+   * The table size (bits) adding the pending addresses would end with, without adding them
+   * (-1: past 31 bits, left to the adds). `add` resizes only when a bucket is full, to the
+   * next size at which everything added so far fits, and a bucket at one more bit holds a
+   * subset of its bucket at this one; so the end size is the smallest, from the current one,
+   * at which no bucket gets more than bucketsize of the distinct elements.
+   */
+  private pendingBits(p: SharedAddresses): number {
+    const ix = p.firstOccurrences;
+    let bits = this.bits;
+    while (bits <= 31 && 2 ** bits * this.bucketsize < ix.length) bits++;
+    const e = new IpsetEntry();
+    for (; bits <= 31; bits++) {
+      const counts = new Uint8Array(2 ** bits);
+      let ok = true;
+      for (let j = 0; j < ix.length; j++) {
+        const i = ix[j]!;
+        e.ip = p.ips[i]!;
+        e.cidr = p.cidrAt(i);
+        if (++counts[this.hkey(e, bits)]! > this.bucketsize) { ok = false; break; }
+      }
+      if (ok) return bits;
+    }
+    return -1;
   }
 
   private addCidr(c: number): void {
