@@ -36,7 +36,7 @@ export function renderTextFields(
   }
   let place = wPlace;
   if (place === null || node !== wNode || netns !== wNetns || dev !== wDev) {
-    place = wPlace = recentPlace(node, netns, dev);
+    place = wPlace = nextPlace(place, node, netns, dev);
     wNode = node; wNetns = netns; wDev = dev;
   }
   if (place !== sPlace || stage !== sStage) {
@@ -108,25 +108,33 @@ function innerIdText(id: number, inner: number): string {
   return lastInnerText;
 }
 
-/** A place's `node/netns[/dev]` padded to 34, and its `place stage ` texts by stage (and the last one asked for). */
-interface Place { text: string; stages: Map<string, string>; lastStage: string | null; lastText: string }
+/**
+ * A place's `node/netns[/dev]` padded to 34, its `place stage ` texts by stage (and the last
+ * one asked for), and the two places that last followed it (nextPlace).
+ */
+interface Place {
+  node: string; netns: string; dev: string; text: string;
+  stages: Map<string, string>; lastStage: string | null; lastText: string;
+  next1: Place | null; next2: Place | null;
+  /** Held by the maps (they are bounded). */
+  kept: boolean;
+}
 
-/** The last few places asked for (a packet's hop moves between two or three), before the maps. */
-const RECENT = 4;
-const rNode: (string | null)[] = new Array<string | null>(RECENT).fill(null);
-const rNetns: string[] = new Array<string>(RECENT).fill('');
-const rDev: string[] = new Array<string>(RECENT).fill('');
-const rPlace: (Place | null)[] = new Array<Place | null>(RECENT).fill(null);
-let rNext = 0;
-
-function recentPlace(node: string, netns: string, dev: string): Place {
-  for (let i = 0; i < RECENT; i++) {
-    if (rDev[i] === dev && rNetns[i] === netns && rNode[i] === node) return rPlace[i]!;
+/**
+ * The place after `prev`: a packet's events move along its path in the same order every
+ * time, so each place remembers the two places that last followed it and they are tried
+ * before the maps.
+ */
+function nextPlace(prev: Place | null, node: string, netns: string, dev: string): Place {
+  if (prev !== null) {
+    const a = prev.next1;
+    if (a !== null && a.dev === dev && a.netns === netns && a.node === node) return a;
+    const b = prev.next2;
+    if (b !== null && b.dev === dev && b.netns === netns && b.node === node) { prev.next2 = a; prev.next1 = b; return b; }
   }
   const p = placeOf(node, netns, dev);
-  const i = rNext;
-  rNext = (i + 1) & (RECENT - 1);
-  rNode[i] = node; rNetns[i] = netns; rDev[i] = dev; rPlace[i] = p;
+  // Only places kept in the maps are linked (the links hold them).
+  if (prev !== null && p.kept) { prev.next2 = prev.next1; prev.next1 = p; }
   return p;
 }
 
@@ -140,9 +148,12 @@ function placeOf(node: string, netns: string, dev: string): Place {
   if (byDev === undefined) { byDev = new Map(); byNs.set(netns, byDev); }
   let t = byDev.get(dev);
   if (t === undefined) {
-    t = { text: (dev ? `${node}/${netns}/${dev}` : `${node}/${netns}`).padEnd(34), stages: new Map(), lastStage: null, lastText: '' };
+    t = {
+      node, netns, dev, text: (dev ? `${node}/${netns}/${dev}` : `${node}/${netns}`).padEnd(34),
+      stages: new Map(), lastStage: null, lastText: '', next1: null, next2: null, kept: false,
+    };
     // Bounded: names come from the scenario, but a long run could create many namespaces.
-    if (byDev.size < 4096) byDev.set(dev, t);
+    if (byDev.size < 4096) { byDev.set(dev, t); t.kept = true; }
   }
   return t;
 }
