@@ -13,6 +13,7 @@ import { macToString } from '../wire/bytes.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../trace/pcap.js';
 import { CowMap } from './cow-map.js';
+import { linkEpoch } from './link-epoch.js';
 
 /** The conf of a device not yet in a namespace (shared, never written: a fork copies on write). */
 const NO_CONF = new CowMap<string, string>();
@@ -29,7 +30,14 @@ export abstract class NetDevice {
    * frames begin with the IP header and which needs no neighbour (IFF_NOARP).
    */
   readonly hardHeaderLen: number = ETH_HLEN;
-  up = false;
+  private isUp = false;
+  /** IFF_UP. Every change bumps `linkEpoch.n` (route lookups skip routes through down devices, and cache by it). */
+  get up(): boolean { return this.isUp; }
+  set up(v: boolean) {
+    if (v === this.isUp) return;
+    this.isUp = v;
+    linkEpoch.n++;
+  }
   netns: Netns;
   /** The bridge this device is a port of, if any. */
   master: NetDevice | null = null;

@@ -12,6 +12,7 @@ import { ipToString, prefixMask } from '../wire/bytes.js';
 import type { NetDevice } from './device.js';
 import type { RouteScope, RouteType } from './netlink.js';
 import { CLAIM_ROUTE, mergeByStamp, nextStamp, type MeshView } from './peer-mesh.js';
+import { linkEpoch } from './link-epoch.js';
 
 export const RT_TABLE_MAIN = 254;
 export const RT_TABLE_LOCAL = 255;
@@ -195,6 +196,9 @@ class Table {
   }
 }
 
+/** Fib's lookup cache is emptied when it reaches this many destinations. */
+const FIB_CACHE_MAX = 4096;
+
 /** Routes through a device that is down are skipped (the kernel flushes them), except `alive` ones (see Route.alive). */
 const usableRoute = (r: Route): boolean => r.dev === null || r.dev.up || r.alive === true;
 
@@ -219,13 +223,13 @@ export class Fib {
     return this.extra ? [this.local, this.main, ...this.extra.values()] : [this.local, this.main];
   }
 
-  add(r: Route): void { this.table(r.table).add(r); }
+  add(r: Route): void { this.version++; this.table(r.table).add(r); }
 
   /** Attaches a shared peer mesh to the main table (see peer-mesh.ts). */
-  attachShared(v: MeshView): void { this.main.attachShared(v); }
+  attachShared(v: MeshView): void { this.version++; this.main.attachShared(v); }
 
   /** Materialises the mesh's routes into the main table (copy-on-write) and detaches it. */
-  detachShared(v: MeshView): void { this.main.detachShared(v); }
+  detachShared(v: MeshView): void { this.version++; this.main.detachShared(v); }
 
   /** Finds an exact route (same table, dst/prefix, metric, and dev/gw/type when given). */
   find(r: Partial<Route> & { dst: number; prefix: number; table: number }): Route | undefined {
@@ -238,6 +242,7 @@ export class Fib {
 
   /** Removes the routes `pred` selects; `dev`, when given, says every one of them is through it. */
   remove(pred: (r: Route) => boolean, dev?: NetDevice): Route[] {
+    this.version++;
     const out: Route[] = [];
     for (const t of this.all()) out.push(...t.remove(pred, dev));
     return out;
@@ -245,14 +250,48 @@ export class Fib {
 
   /** Removes the routes of `table` to exactly dst/prefix that `pred` selects. */
   removeAt(table: number, dst: number, prefix: number, pred: (r: Route) => boolean): Route[] {
+    this.version++;
     return this.existing(table)?.removeAt(dst, prefix, pred) ?? [];
   }
 
   /**
+   * Bumped by every change to the tables (add, remove, a mesh attached or detached). With
+   * the devices' up/down epoch and the shared mesh's journal length it says whether
+   * `cache` still holds what a lookup would find.
+   */
+  private version = 0;
+  /** Lookup results by destination, valid while the three stamps below are current. */
+  private cache: Map<number, Route | null> | null = null;
+  private cacheVersion = -1;
+  private cacheLinks = -1;
+  private cacheMesh = -1;
+
+  /**
    * Longest-prefix match: local table first, then main, skipping routes whose
    * device is down (the kernel flushes those; we skip them the same way).
+   * Results are cached per destination until a table, a device's up state or
+   * the shared mesh changes (the same routes are found; nothing visible differs).
    */
   lookup(ip: number): Route | null {
+    const mesh = this.main.shared;
+    const meshStamp = mesh === null ? -1 : mesh.mesh.journal.length;
+    let c = this.cache;
+    if (c === null || this.cacheVersion !== this.version || this.cacheLinks !== linkEpoch.n || this.cacheMesh !== meshStamp || c.size >= FIB_CACHE_MAX) {
+      if (c === null) c = this.cache = new Map();
+      else c.clear();
+      this.cacheVersion = this.version;
+      this.cacheLinks = linkEpoch.n;
+      this.cacheMesh = meshStamp;
+    }
+    let r = c.get(ip);
+    if (r === undefined) {
+      r = this.lookupUncached(ip);
+      c.set(ip, r);
+    }
+    return r;
+  }
+
+  private lookupUncached(ip: number): Route | null {
     const r = this.local.lookup(ip, usableRoute) ?? this.main.lookup(ip, usableRoute);
     if (r || this.extra === null) return r;
     for (const t of this.extra.values()) {

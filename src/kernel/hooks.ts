@@ -58,6 +58,12 @@ export interface NfHookOps {
   name: string;
   priority: number;
   fn: NfHookFn;
+  /**
+   * Set by its owner while calling `fn` could only return ACCEPT with no effect (an
+   * iptables table whose base chain for the hook does not exist): the hook skips it. The
+   * owner clears it before anything that could change that (see NetfilterNs.refresh).
+   */
+  off?: boolean;
 }
 
 export class HookTable {

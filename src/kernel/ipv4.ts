@@ -838,6 +838,7 @@ export class Ipv4Stack {
     try {
       for (let k = 0; k < list.length; k++) {
         const ops = list[k];
+        if (ops.off === true) continue;
         const v = ops.fn(skb, state);
         if (v === NfVerdict.ACCEPT) continue;
         if (v === NfVerdict.STOLEN) return false;

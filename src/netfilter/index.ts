@@ -49,7 +49,7 @@ export function netfilterOf(ns: Netns): NetfilterState {
       ruleText: (_table, chain, rule) => `-A ${chain}${cachedRuleText(rule)}`,
       settle: () => rules.settle(),
     });
-    rules.onDefer = () => { nf.settleNeeded = true; };
+    rules.onDefer = () => { nf.markUnsettled(); };
     rules.onSettled = () => { nf.settleNeeded = false; nf.refresh(); };
     st = { rules, nf };
     states.set(ns, st);

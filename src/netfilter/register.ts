@@ -15,7 +15,7 @@
  */
 import type { Netns } from '../kernel/netns.js';
 import type { Skb } from '../kernel/skb.js';
-import { NfHook, NfVerdict, type NfHookState } from '../kernel/hooks.js';
+import { NfHook, NfVerdict, type NfHookOps, type NfHookState } from '../kernel/hooks.js';
 import { ICMP_DEST_UNREACH } from '../wire/icmp.js';
 import { ipToString } from '../wire/bytes.js';
 import { buildReset } from '../kernel/tcp.js';
@@ -294,7 +294,11 @@ export class NetfilterNs {
     const h = this.ns.hooks;
     const table = (name: TableName, priority: number, hooks: NfHook[]) => {
       const t = TABLES.indexOf(name);
-      for (const hook of hooks) h.register('ipv4', hook, { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTableAt(t, name, skb, st) });
+      for (const hook of hooks) {
+        const ops: NfHookOps = { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTableAt(t, name, skb, st), off: false };
+        this.tableOps[t * 5 + hook] = ops;
+        h.register('ipv4', hook, ops);
+      }
     };
     for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
       h.register('ipv4', hook, { name: 'nf_defrag_ipv4', priority: PRI.DEFRAG, fn: (skb, st) => this.defrag(skb, st) });
@@ -324,6 +328,32 @@ export class NetfilterNs {
   refresh(): void {
     this.ctActive = this.needsConntrack();
     this.findBaseChains();
+    this.settleOps();
+  }
+
+  /**
+   * The registered table hook functions, by table (TABLES order) × 5 + hook; null where the
+   * table has no function at that hook. Each is switched off while its table's base chain for
+   * the hook does not exist or is not hooked (iptables-nft registers no hook for it then), so
+   * the packet path does not call it; all are on while deferred rule changes wait to be
+   * settled (the first one to run settles them, and this runs again).
+   */
+  private readonly tableOps: (NfHookOps | null)[] = new Array<NfHookOps | null>(TABLES.length * 5).fill(null);
+
+  private settleOps(): void {
+    const unsettled = this.settleNeeded;
+    for (let i = 0; i < this.tableOps.length; i++) {
+      const ops = this.tableOps[i];
+      if (ops === null) continue;
+      const base = this.baseChains[i];
+      ops.off = !unsettled && (base === null || base.registered !== true);
+    }
+  }
+
+  /** Rule changes were deferred (Ruleset.defer): every table hook runs until they are settled. */
+  markUnsettled(): void {
+    this.settleNeeded = true;
+    this.settleOps();
   }
 
   private needsConntrack(): boolean {

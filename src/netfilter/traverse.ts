@@ -128,10 +128,16 @@ class ChainPlan {
   ) {}
 }
 
+/** The chain's plan (small, so that the walk inlines it; building is in buildPlan). */
 function chainPlan(chain: Chain): ChainPlan {
-  const rules = chain.rules, gen = chain.gen ?? 0;
   const pl = chain.plan as ChainPlan | undefined;
-  if (pl !== undefined && pl.rules === rules && pl.len === rules.length && pl.gen === gen) return pl;
+  const rules = chain.rules;
+  if (pl !== undefined && pl.rules === rules && pl.len === rules.length && pl.gen === (chain.gen ?? 0)) return pl;
+  return buildPlan(chain);
+}
+
+function buildPlan(chain: Chain): ChainPlan {
+  const rules = chain.rules, gen = chain.gen ?? 0;
   const n = rules.length;
   const headers: Header[] = new Array<Header>(n);
   const matches: (readonly Match[] | null)[] = new Array<readonly Match[] | null>(n);

@@ -219,3 +219,34 @@ describe('route types through the stack (a → r → 10.9/10.10/10.11)', () => {
     expect(l.frames).toHaveLength(0);
   });
 });
+
+describe('fib lookup cache (issue 9)', () => {
+  /** What a lookup finds without the cache (the private path the cache fronts). */
+  const uncached = (l: Lab, ns: string, dst: number) => (l.n.ns(ns).fib as unknown as { lookupUncached(ip: number): Route | null }).lookupUncached(dst);
+
+  it('after any sequence of route changes and links going down and up, a cached lookup finds what an uncached one does', async () => {
+    const fc = (await import('fast-check')).default;
+    const prefixes = ['10.1.0.0/16', '10.1.2.0/24', '10.1.2.3', 'default', '10.9.0.0/16'];
+    const dsts = ['10.1.2.3', '10.1.2.4', '10.1.9.9', '10.9.1.1', '8.8.8.8', '10.0.0.2', '10.0.0.1', '127.0.0.1'].map(ip);
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('add' as const), p: fc.nat(prefixes.length - 1), metric: fc.nat(3) }),
+      fc.record({ k: fc.constant('del' as const), p: fc.nat(prefixes.length - 1), metric: fc.nat(3) }),
+      fc.record({ k: fc.constant('link' as const), up: fc.boolean() }),
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 25 }), fc.array(fc.nat(dsts.length - 1), { minLength: 1, maxLength: 4 }), (ops, looks) => {
+      const l = pair();
+      const fib = l.n.ns('a').fib;
+      for (const o of ops) {
+        try {
+          if (o.k === 'add') l.n.routeAdd('a', { dst: prefixes[o.p], via: '10.0.0.2', metric: o.metric * 10 });
+          else if (o.k === 'del') l.n.routeDel('a', { dst: prefixes[o.p], metric: o.metric * 10 });
+          else l.n.linkSetUp('a', 'eth0', o.up);
+        } catch (e) {
+          if (!(e instanceof NetlinkError)) throw e; // EEXIST, ESRCH, ENETUNREACH with the link down: nothing changed
+        }
+        for (const d of looks) expect(fib.lookup(dsts[d])).toBe(uncached(l, 'a', dsts[d]));
+      }
+      for (const d of dsts) expect(fib.lookup(d)).toBe(uncached(l, 'a', d));
+    }), { numRuns: 200, seed: 7 });
+  });
+});
