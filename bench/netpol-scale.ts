@@ -66,7 +66,7 @@ function measure(network: Network, nodes: number): Record<string, number> {
   };
 }
 
-/** A child that has not finished by then is stopped and the suite fails with that said (Calico at 1,000 nodes does not finish yet). */
+/** A child that has not finished by then is stopped and the suite fails with that said. */
 const CHILD_TIMEOUT_MS = 20 * 60_000;
 
 function inChild(network: Network, nodes: number): Record<string, number> {
@@ -93,8 +93,10 @@ function spec(network: Network, nodes: number): BenchSpec {
 }
 
 /**
- * flannel at 1,000 nodes (full: also 5,000); Calico at 200 (full: also 1,000, which does not
- * finish yet — issue 9's open item: BGP frames through every node's felix rules).
+ * flannel at 1,000 nodes (full: also 5,000); Calico at 200 (full: also 1,000: about 190 s of
+ * CPU and 3.7 GB peak RSS at 957d235). Calico at 5,000 is left out: its three reflectors send
+ * every client every other node's block — 75 million UPDATEs, each decoded and installed by a
+ * client, 25 times the 3 million at 1,000 nodes — well beyond the 20-minute child limit.
  */
 export function netpolScaleBenches(o: BenchOptions): BenchSpec[] {
   const flannel = o.quick ? [1000] : [1000, 5000];
