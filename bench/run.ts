@@ -3,7 +3,8 @@
  *
  *   node dist/bench/run.js [--quick] [--only NAME[,NAME…]] [--out FILE]   (a NAME ending in '*' selects by prefix)
  *
- * --quick: CI-sized runs (whole suite well under 20 s). Without it: full sizes (a minute or two).
+ * --quick: CI-sized runs (the whole suite takes about 4 minutes on a quiet 2-core machine). Without
+ * it: full sizes, with the 5,000-node clusters (tens of minutes).
  * Each benchmark does a warm-up and reports the median of several runs. Targets are printed
  * beside the figures; nothing fails when a target is missed (benchmarks never assert on time).
  * Run with `node --expose-gc` to collect garbage between runs.
