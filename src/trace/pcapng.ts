@@ -146,6 +146,25 @@ export function writeIdb(
  * straight into the sink, records `len` as the original length. `flags` (epb_flags) is
  * omitted when undefined; `comment` is omitted when undefined or empty.
  */
+/** An EPB's fixed part (type, total length, interface, time, lengths) and its padded frame bytes. */
+function writeEpbHead(sink: ByteSink, ifIndex: number, timeNs: number, frame: Uint8Array, off: number, len: number, capLen: number, total: number): void {
+  const low = timeNs % TWO32;
+  const high = (timeNs - low) / TWO32;
+  const at = sink.reserve(28);
+  const v = sink.view;
+  v.setUint32(at, BT_EPB, true);
+  v.setUint32(at + 4, total, true);
+  v.setUint32(at + 8, ifIndex, true);
+  v.setUint32(at + 12, high, true);
+  v.setUint32(at + 16, low, true);
+  v.setUint32(at + 20, capLen, true);
+  v.setUint32(at + 24, len, true);
+  sink.advance(28);
+  sink.write(frame, off, capLen);
+  const pad = pad4(capLen) - capLen;
+  if (pad) sink.zeros(pad);
+}
+
 export function writeEpb(
   sink: ByteSink,
   ifIndex: number,
@@ -174,21 +193,7 @@ export function writeEpb(
   const hasOpts = hasComment || flags !== undefined;
   const optLen = (hasComment ? 4 + pad4(clen) : 0) + (flags !== undefined ? 8 : 0) + (hasOpts ? 4 : 0);
   const total = 28 + pad4(capLen) + optLen + 4;
-  const low = timeNs % TWO32;
-  const high = (timeNs - low) / TWO32;
-  const at = sink.reserve(28);
-  const v = sink.view;
-  v.setUint32(at, BT_EPB, true);
-  v.setUint32(at + 4, total, true);
-  v.setUint32(at + 8, ifIndex, true);
-  v.setUint32(at + 12, high, true);
-  v.setUint32(at + 16, low, true);
-  v.setUint32(at + 20, capLen, true);
-  v.setUint32(at + 24, len, true);
-  sink.advance(28);
-  sink.write(frame, off, capLen);
-  const pad = pad4(capLen) - capLen;
-  if (pad) sink.zeros(pad);
+  writeEpbHead(sink, ifIndex, timeNs, frame, off, len, capLen, total);
   if (hasComment) writeStringOption(sink, OPT_COMMENT, cs!, clen);
   if (flags !== undefined) {
     const f = sink.reserve(8);
@@ -311,21 +316,7 @@ function writeEpbPieces(
   sink: ByteSink, ifIndex: number, timeNs: number, frame: Uint8Array, off: number, len: number, capLen: number,
   flags: number | undefined, comment: Uint8Array | null, clen: number, total: number,
 ): void {
-  const low = timeNs % TWO32;
-  const high = (timeNs - low) / TWO32;
-  const at = sink.reserve(28);
-  const v = sink.view;
-  v.setUint32(at, BT_EPB, true);
-  v.setUint32(at + 4, total, true);
-  v.setUint32(at + 8, ifIndex, true);
-  v.setUint32(at + 12, high, true);
-  v.setUint32(at + 16, low, true);
-  v.setUint32(at + 20, capLen, true);
-  v.setUint32(at + 24, len, true);
-  sink.advance(28);
-  sink.write(frame, off, capLen);
-  const pad = pad4(capLen) - capLen;
-  if (pad) sink.zeros(pad);
+  writeEpbHead(sink, ifIndex, timeNs, frame, off, len, capLen, total);
   if (clen > 0) {
     const h = sink.reserve(4);
     sink.view.setUint16(h, OPT_COMMENT, true);
