@@ -146,12 +146,10 @@ export function writeIdb(
  * straight into the sink, records `len` as the original length. `flags` (epb_flags) is
  * omitted when undefined; `comment` is omitted when undefined or empty.
  */
-/** An EPB's fixed part (type, total length, interface, time, lengths) and its padded frame bytes. */
-function writeEpbHead(sink: ByteSink, ifIndex: number, timeNs: number, frame: Uint8Array, off: number, len: number, capLen: number, total: number): void {
+/** An EPB's 28 fixed bytes at `at`: type, total length, interface, time (high, low), captured and original lengths. */
+function setEpbHeader(v: DataView, at: number, ifIndex: number, timeNs: number, len: number, capLen: number, total: number): void {
   const low = timeNs % TWO32;
   const high = (timeNs - low) / TWO32;
-  const at = sink.reserve(28);
-  const v = sink.view;
   v.setUint32(at, BT_EPB, true);
   v.setUint32(at + 4, total, true);
   v.setUint32(at + 8, ifIndex, true);
@@ -159,6 +157,12 @@ function writeEpbHead(sink: ByteSink, ifIndex: number, timeNs: number, frame: Ui
   v.setUint32(at + 16, low, true);
   v.setUint32(at + 20, capLen, true);
   v.setUint32(at + 24, len, true);
+}
+
+/** An EPB's fixed part and its padded frame bytes. */
+function writeEpbHead(sink: ByteSink, ifIndex: number, timeNs: number, frame: Uint8Array, off: number, len: number, capLen: number, total: number): void {
+  const at = sink.reserve(28);
+  setEpbHeader(sink.view, at, ifIndex, timeNs, len, capLen, total);
   sink.advance(28);
   sink.write(frame, off, capLen);
   const pad = pad4(capLen) - capLen;
@@ -270,18 +274,10 @@ export function writeEpbCaptured(
     writeEpbPieces(sink, ifIndex, timeNs, captured, 0, len, capLen, flags, comment, clen, total);
     return;
   }
-  const low = timeNs % TWO32;
-  const high = (timeNs - low) / TWO32;
   const at = sink.reserve(total);
   const b = sink.buf;
   const v = sink.view;
-  v.setUint32(at, BT_EPB, true);
-  v.setUint32(at + 4, total, true);
-  v.setUint32(at + 8, ifIndex, true);
-  v.setUint32(at + 12, high, true);
-  v.setUint32(at + 16, low, true);
-  v.setUint32(at + 20, capLen, true);
-  v.setUint32(at + 24, len, true);
+  setEpbHeader(v, at, ifIndex, timeNs, len, capLen, total);
   let p = at + 28;
   b.set(captured, p);
   p += capLen;

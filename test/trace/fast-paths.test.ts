@@ -4,6 +4,7 @@
  * the capture tap's comment bytes = frameComment, LineSink.fields = LineSink.emit and
  * renderTextFields = renderText.
  */
+import { plainLine } from './plain-line.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,7 +17,6 @@ import { pcapFileHeader, pcapRecordHeader } from '../../src/trace/pcap.js';
 import { idbBlock, shbBlock, writeEpb, writeEpbBytes, EPB_DIR_INBOUND, EPB_DIR_OUTBOUND, MAX_OPTION_LEN } from '../../src/trace/pcapng.js';
 import { LineSink, renderText, renderTextFields } from '../../src/trace/render.js';
 import type { DropReason, TraceEvent, Verdict } from '../../src/trace/events.js';
-import { formatTime } from '../../src/engine/time.js';
 import { attachCaptures, frameComment } from '../../src/scenario/captures.js';
 import { World } from '../../src/kernel/world.js';
 import { ipToString, macToString } from '../../src/wire/bytes.js';
@@ -195,15 +195,6 @@ describe('attachCaptures', () => {
   });
 });
 
-/** The text line as formatted without any cache. */
-function plain(ev: TraceEvent): string {
-  const where = ev.dev ? `${ev.node}/${ev.netns}/${ev.dev}` : `${ev.node}/${ev.netns}`;
-  const id = ev.packetId ? `#${ev.packetId}${ev.innerId ? `(⊃#${ev.innerId})` : ''}` : '-';
-  const indent = ev.innerId ? '  ' : '';
-  const verdict = ev.verdict ? ` → ${ev.verdict.toUpperCase()}${ev.reason ? ` (${ev.reason})` : ''}` : '';
-  const flow = ev.flow ? ` [${ev.flow}]` : '';
-  return `${formatTime(ev.time)} ${indent}${id.padEnd(6)} ${where.padEnd(34)} ${ev.stage.padEnd(16)} ${ev.detail}${verdict}${flow}`;
-}
 
 const verdictArb = fc.constantFrom<Verdict | undefined>(undefined, 'accept', 'drop', 'deliver');
 const reasonArb = fc.constantFrom<DropReason | undefined>(undefined, 'NETFILTER_DROP', 'NO_SOCKET');
@@ -232,8 +223,8 @@ describe('renderTextFields and LineSink.fields', () => {
           emitSink.emit(e);
           fieldSink.fields(e.time, e.node, e.netns, e.dev, e.packetId, e.innerId, e.stage, e.detail, e.verdict, e.reason, e.flow);
           if (format === 'text') {
-            expect(renderTextFields(e.time, e.node, e.netns, e.dev, e.packetId, e.innerId, e.stage, e.detail, e.verdict, e.reason, e.flow)).toBe(plain(e));
-            expect(renderText(e)).toBe(plain(e));
+            expect(renderTextFields(e.time, e.node, e.netns, e.dev, e.packetId, e.innerId, e.stage, e.detail, e.verdict, e.reason, e.flow)).toBe(plainLine(e));
+            expect(renderText(e)).toBe(plainLine(e));
           }
         }
         expect(b).toEqual(a);

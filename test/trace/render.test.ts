@@ -1,17 +1,8 @@
+import { plainLine } from './plain-line.js';
 import { describe, expect, it } from 'vitest';
 import { renderText } from '../../src/trace/render.js';
-import { formatTime } from '../../src/engine/time.js';
 import type { TraceEvent } from '../../src/trace/events.js';
 
-/** The text line as formatted without any cache (the format renderText must keep). */
-function plain(ev: TraceEvent): string {
-  const where = ev.dev ? `${ev.node}/${ev.netns}/${ev.dev}` : `${ev.node}/${ev.netns}`;
-  const id = ev.packetId ? `#${ev.packetId}${ev.innerId ? `(⊃#${ev.innerId})` : ''}` : '-';
-  const indent = ev.innerId ? '  ' : '';
-  const verdict = ev.verdict ? ` → ${ev.verdict.toUpperCase()}${ev.reason ? ` (${ev.reason})` : ''}` : '';
-  const flow = ev.flow ? ` [${ev.flow}]` : '';
-  return `${formatTime(ev.time)} ${indent}${id.padEnd(6)} ${where.padEnd(34)} ${ev.stage.padEnd(16)} ${ev.detail}${verdict}${flow}`;
-}
 
 const ev = (o: Partial<TraceEvent>): TraceEvent => ({
   time: 0, node: 'node-1', netns: 'host', dev: 'eth0', packetId: 1, innerId: 0, stage: 'dev.xmit', detail: 'x', ...o,
@@ -35,6 +26,6 @@ describe('renderText', () => {
       ev({ time: 0, node: 'node-2' }),
       ev({ time: 0, node: 'node-1', dev: 'eth0' }),
     ];
-    for (const e of [...events, ...events.slice().reverse()]) expect(renderText(e)).toBe(plain(e));
+    for (const e of [...events, ...events.slice().reverse()]) expect(renderText(e)).toBe(plainLine(e));
   });
 });
