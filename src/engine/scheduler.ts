@@ -50,6 +50,13 @@ export class Scheduler {
   private b: Int32Array[] = [];
   private bLen = new Int32Array(NBUCKETS);
   private bRead0 = 0;
+  /**
+   * Per bucket: the smallest time among its first `minLen` slots (0: not known). A bucket only
+   * grows until it is emptied, so a `run(until)` that stops short of it again (a clock stepped
+   * through instants while far timers wait) scans only what was added since.
+   */
+  private minTime = new Float64Array(NBUCKETS);
+  private minLen = new Int32Array(NBUCKETS);
   /** Events deferred until nothing else is due at the current time (see `defer`). */
   private dFn: Handler[] = [];
   private dArg: unknown[] = [];
@@ -133,6 +140,7 @@ export class Scheduler {
     // Stable sort by time restores (time, scheduling order) across buckets.
     slots.sort((x, y) => this.sTime[x] - this.sTime[y]);
     this.bLen.fill(0);
+    this.minLen.fill(0);
     this.bRead0 = 0;
     this.last = time;
     for (const s of slots) {
@@ -197,11 +205,13 @@ export class Scheduler {
     let k = 1;
     while (this.bLen[k] === 0) k++;
     const arr = this.b[k], n = this.bLen[k], st = this.sTime;
-    let min = st[arr[0]];
-    for (let i = 1; i < n; i++) { const t = st[arr[i]]; if (t < min) min = t; }
-    if (min > until) return false;
+    const known = this.minLen[k];
+    let min = known > 0 ? this.minTime[k] : st[arr[0]];
+    for (let i = known > 0 ? known : 1; i < n; i++) { const t = st[arr[i]]; if (t < min) min = t; }
+    if (min > until) { this.minTime[k] = min; this.minLen[k] = n; return false; }
     this.last = min;
     this.bLen[k] = 0;
+    this.minLen[k] = 0;
     for (let i = 0; i < n; i++) {
       const s = arr[i];
       const t = st[s];

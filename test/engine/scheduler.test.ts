@@ -154,6 +154,41 @@ describe('Scheduler radix-heap edge cases', () => {
     expect(log).toEqual(['e@20', 'c@500', 'a@1000', 'b@1000', 'd@1000']);
   });
 
+  it('property: schedules interleaved with stepped run(until) (far timers waiting) run in (time, order) at the right clock', () => {
+    // Ops: schedule at now + d (events may schedule more), or run until now + step.
+    type Op = { kind: 'at'; d: number; spawn: number } | { kind: 'run'; step: number };
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('at' as const), d: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1000, max: 1 << 20 }), fc.constant(2 ** 34)), spawn: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ kind: fc.constant('run' as const), step: fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 500, max: 1 << 21 })) }),
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 400 }), (ops: Op[]) => {
+      const s = new Scheduler();
+      // Every event's (time, global scheduling sequence); it must run when the clock is its time.
+      const ran: { t: number; seq: number; now: number }[] = [];
+      let seq = 0;
+      const schedule = (t: number, spawn: number) => {
+        const me = seq++;
+        s.at(t, () => {
+          ran.push({ t, seq: me, now: s.now });
+          // A spawned event at the same instant or a little later, as a frame's next hop is.
+          for (let i = 0; i < spawn; i++) schedule(s.now + (i % 2) * 7, 0);
+        });
+      };
+      for (const o of ops) {
+        if (o.kind === 'at') schedule(s.now + o.d, o.spawn);
+        else s.run(s.now + o.step);
+      }
+      s.run();
+      expect(ran.length).toBe(seq);
+      for (const r of ran) expect(r.now).toBe(r.t);
+      // Times never go backwards, and equal times keep scheduling order.
+      for (let i = 1; i < ran.length; i++) {
+        expect(ran[i].t).toBeGreaterThanOrEqual(ran[i - 1].t);
+        if (ran[i].t === ran[i - 1].t) expect(ran[i].seq).toBeGreaterThan(ran[i - 1].seq);
+      }
+    }), { numRuns: 200 });
+  });
+
   it('keeps order for times beyond 2^32 ns and rounds fractional times up to whole ns', () => {
     const s = new Scheduler();
     const log: number[] = [];
