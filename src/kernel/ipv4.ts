@@ -270,6 +270,7 @@ export class Ipv4Stack {
     skb.nh = nnh;
     skb.id = first.id;
     skb.fragMaxSize = q.maxSize;
+    skb.csumOk = false;
     return true;
   }
 

@@ -93,6 +93,16 @@ export class Skb {
   txHash = 0;
   /** Set by hooks: conntrack entry etc. (opaque to the kernel core). */
   ct: unknown = null;
+  /**
+   * The L4 checksum of the packet at `nh` is known to be right: the local stack wrote it
+   * (ip_summed CHECKSUM_PARTIAL, kept across veths and bridges) or a check already verified
+   * it (skb->csum_valid). Later checks (conntrack at PREROUTING, the UDP receive path) skip
+   * it as skb_csum_unnecessary lets them. Set only where a checksum was computed or verified;
+   * cleared on the wire (the receiving NIC hands the stack a new skb) and by reassembly;
+   * anything that rewrites L4 bytes must keep the checksum right (NAT's incremental
+   * updates do) or clear it.
+   */
+  csumOk = false;
 
   constructor(buf: Uint8Array, data: number, len: number, id?: number) {
     this.buf = buf;
@@ -136,6 +146,7 @@ export class Skb {
     s.flow = this.flow;
     s.path = this.path ? this.path.slice() : null;
     s.ct = this.ct;
+    s.csumOk = this.csumOk;
     return s;
   }
 

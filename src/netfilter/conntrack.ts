@@ -505,13 +505,19 @@ export class Conntrack {
       if (doff < 20 || doff > l4len) return this.setInvalid(skb, 'TCP data offset');
       const flags = b[l4 + 13] & ~(TH_ECE | TH_CWR | TH_PSH);
       if (!TCP_VALID_FLAGS[flags & 0x3f] || flags & 0xc0) return this.setInvalid(skb, 'invalid TCP flag combination');
-      if (checksum && !l4ChecksumOk(b, nh, l4, l4len, IPPROTO_TCP)) return this.setInvalid(skb, 'bad TCP checksum');
+      if (checksum && !skb.csumOk) {
+        if (!l4ChecksumOk(b, nh, l4, l4len, IPPROTO_TCP)) return this.setInvalid(skb, 'bad TCP checksum');
+        skb.csumOk = true;
+      }
       this.pSport = u16(b, l4); this.pDport = u16(b, l4 + 2);
     } else if (proto === IPPROTO_UDP) {
       if (l4len < 8) return this.setInvalid(skb, 'short UDP packet');
       const ulen = u16(b, l4 + 4);
       if (ulen > l4len || ulen < 8) return this.setInvalid(skb, 'truncated/malformed UDP packet');
-      if (checksum && u16(b, l4 + 6) !== 0 && !l4ChecksumOk(b, nh, l4, ulen, IPPROTO_UDP)) return this.setInvalid(skb, 'bad UDP checksum');
+      if (checksum && !skb.csumOk && u16(b, l4 + 6) !== 0) {
+        if (!l4ChecksumOk(b, nh, l4, ulen, IPPROTO_UDP)) return this.setInvalid(skb, 'bad UDP checksum');
+        skb.csumOk = true;
+      }
       this.pSport = u16(b, l4); this.pDport = u16(b, l4 + 2);
     } else if (proto === IPPROTO_ICMP) {
       if (l4len < 8) return this.setInvalid(skb, 'short ICMP packet');

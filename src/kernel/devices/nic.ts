@@ -17,6 +17,7 @@ export class Nic extends NetDevice {
     if (!this.segment) return;
     s.scrub(true); // onto the wire: nothing of this machine's state travels with it
     s.confirmNeigh = false; // the receiver's driver builds a new skb: no dst_pending_confirm bit
+    s.csumOk = false; // nor a checksum state: the receiving stack verifies what arrives
     this.segment.input(this, s);
   };
 

@@ -272,6 +272,7 @@ export class Vxlan extends NetDevice {
     setU16(ob, uh + 6, 0);
     const sum = finishChecksum(onesSum(ob, uh, ulen, pseudoHeaderSum(saddr, dst, IPPROTO_UDP, ulen)));
     setU16(ob, uh + 6, sum === 0 ? 0xffff : sum);
+    o.csumOk = true;
     // Outer IPv4: tos 0 plus the inner ECN bits (CE → ECT(0)), ttl auto, DF clear.
     let tos = 0;
     if (ilen >= ETH_HLEN + 20 && u16(ib, id + 12) === ETH_P_IP) {
