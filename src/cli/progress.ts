@@ -4,7 +4,10 @@
  * shorter than `delayMs` (1 s), so quick scenarios and input errors keep stderr as it was. The scenario layer
  * reports through `RunOptions.progress` (phase, done, total); this module owns every byte
  * of terminal output. Wall-clock time is read here (the CLI), never in the model.
+ * With `resources`, a long run ends with one line of what it cost: wall and CPU time,
+ * peak RSS (the kernel's maxrss) and the largest V8 heap seen at the progress samples.
  */
+import { getHeapStatistics } from 'node:v8';
 
 /** What the reporter writes to: process.stderr, or a fake in tests. */
 export interface ProgressStream {
@@ -23,7 +26,24 @@ export interface ProgressOptions {
   now?: () => number;
   /** Nothing at all until the run has taken this long (default 1000 ms): a short run's stderr stays clean. */
   delayMs?: number;
+  /** What the process has used so far (`processResources` for the CLI); none: no summary line. */
+  resources?: () => ResourceUse;
 }
+
+/** CPU time so far, the peak resident set, and the V8 heap in use now. */
+export interface ResourceUse {
+  cpuMs: number;
+  maxRssBytes: number;
+  heapUsedBytes: number;
+}
+
+/** This process's use: getrusage's CPU time and maxrss, V8's used heap. */
+export function processResources(): ResourceUse {
+  const r = process.resourceUsage();
+  return { cpuMs: (r.userCPUTime + r.systemCPUTime) / 1000, maxRssBytes: r.maxRSS * 1024, heapUsedBytes: getHeapStatistics().used_heap_size };
+}
+
+const gb = (bytes: number): string => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${Math.round(bytes / 2 ** 20)} MiB`);
 
 export class ProgressReporter {
   private readonly t0: number;
@@ -37,6 +57,8 @@ export class ProgressReporter {
   private shown = false;
   private readonly now: () => number;
   private readonly tty: boolean;
+  /** The largest heap in use seen when a line was written or a phase ended. */
+  private heapPeak = 0;
 
   constructor(private readonly out: ProgressStream, private readonly opts: ProgressOptions = {}) {
     this.now = opts.now ?? (() => performance.now());
@@ -65,19 +87,33 @@ export class ProgressReporter {
     // Plain lines: the phase's end line says it is complete.
     if (!this.tty && done >= total && this.last !== -Infinity) return;
     this.last = t;
+    this.sampleHeap();
     if (this.tty) this.draw(t);
     else this.out.write(`podwire: ${this.line(t)}\n`);
   }
 
-  /** Ends the current phase (its final line) and clears the bar. */
+  /** Ends the current phase (its final line) and clears the bar; then, with `resources`, the run's cost. */
   end(): void {
     if (this.opts.quiet || !this.phase) return;
-    this.finishPhase(this.now());
+    const t = this.now();
+    this.finishPhase(t);
     this.phase = '';
+    const res = this.opts.resources;
+    if (!this.shown || !res) return;
+    const u = res();
+    const heap = Math.max(this.heapPeak, u.heapUsedBytes);
+    const text = `finished in ${((t - this.t0) / 1000).toFixed(1)} s (CPU ${(u.cpuMs / 1000).toFixed(1)} s); peak RSS ${gb(u.maxRssBytes)}, heap up to ${gb(heap)} (sampled)`;
+    this.out.write(this.tty ? `${text}\n` : `podwire: ${text}\n`);
+  }
+
+  private sampleHeap(): void {
+    const res = this.opts.resources;
+    if (res) this.heapPeak = Math.max(this.heapPeak, res().heapUsedBytes);
   }
 
   private finishPhase(t: number): void {
     if (!this.shown) return;
+    this.sampleHeap();
     const secs = ((t - this.phaseT0) / 1000).toFixed(1);
     const text = `${this.phase} done: ${this.lastTotal} in ${secs} s (${((t - this.t0) / 1000).toFixed(1)} s total)`;
     if (this.tty) {

@@ -6,7 +6,7 @@ import { isInputError } from '../scenario/errors.js';
 import { LineSink } from '../trace/render.js';
 import { commitAllOpen } from '../trace/atomic-file.js';
 import { NetlinkError } from '../kernel/netlink.js';
-import { ProgressReporter, type ProgressStream } from './progress.js';
+import { ProgressReporter, processResources, type ProgressStream } from './progress.js';
 
 export interface RunArgs {
   file: string;
@@ -64,7 +64,7 @@ export async function runCommand(a: RunArgs): Promise<number> {
   const traceOut = a.trace ? new LineOut(a.traceFile) : null;
   try {
     const sink = traceOut ? new LineSink(a.trace!, (l) => traceOut.line(l)) : undefined;
-    const progress = new ProgressReporter(a.progressStream ?? process.stderr, { quiet: a.quiet });
+    const progress = new ProgressReporter(a.progressStream ?? process.stderr, { quiet: a.quiet, resources: processResources });
     let res;
     try { res = runScenarioFile(a.file, { seed: a.seed, pcapDir: a.pcap, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn }); }
     finally { progress.end(); }

@@ -61,6 +61,28 @@ describe('progress reporter', () => {
     expect(g.chunks).toEqual([]);
   });
 
+  it('with resources, a long run ends with its cost: wall and CPU time, peak RSS, the largest heap sampled', () => {
+    const f = fake(false);
+    let t = 0, heap = 100 * 2 ** 20;
+    const p = new ProgressReporter(f.stream, { intervalMs: 1000, delayMs: 0, now: () => t, resources: () => ({ cpuMs: 12_345, maxRssBytes: 3.5 * 2 ** 30, heapUsedBytes: heap }) });
+    p.fn('build pods', 0, 10);
+    t = 1000; heap = 2.75 * 2 ** 30; p.fn('build pods', 5, 10); // sampled while the heap is at its largest
+    t = 2000; heap = 512 * 2 ** 20; p.fn('build pods', 10, 10);
+    t = 2500; p.fn('traffic', 1, 1);
+    p.end();
+    const lines = f.chunks.join('').trimEnd().split('\n');
+    expect(lines.at(-1)).toBe('podwire: finished in 2.5 s (CPU 12.3 s); peak RSS 3.50 GiB, heap up to 2.75 GiB (sampled)');
+    // Short runs and --quiet print no summary either.
+    const g = fake(false);
+    const q = new ProgressReporter(g.stream, { now: () => 0, resources: () => ({ cpuMs: 1, maxRssBytes: 1, heapUsedBytes: 1 }) });
+    q.fn('load', 0, 1); q.fn('load', 1, 1); q.end();
+    expect(g.chunks).toEqual([]);
+    const h = fake(false);
+    const r = new ProgressReporter(h.stream, { quiet: true, delayMs: 0, now: () => 5000, resources: () => ({ cpuMs: 1, maxRssBytes: 1, heapUsedBytes: 1 }) });
+    r.fn('load', 0, 1); r.fn('load', 1, 1); r.end();
+    expect(h.chunks).toEqual([]);
+  });
+
   it('quiet: nothing at all', () => {
     const f = fake(true);
     const p = new ProgressReporter(f.stream, { quiet: true });
