@@ -37,14 +37,16 @@ import type { Protocol } from '../../kube/pod.js';
 import type { DirectionVerdict } from '../../kube/policy-eval.js';
 import { directionDenial } from '../../kube/policy-explain.js';
 import { netfilterOf } from '../../netfilter/index.js';
-import { iptablesRestore as restoreInto } from '../../netfilter/restore.js';
-import { ruleText, type Ruleset } from '../../netfilter/ruleset.js';
+import { iptablesRestore as restoreInto, parseRule } from '../../netfilter/restore.js';
+import { makeRule, ruleText, type Ruleset } from '../../netfilter/ruleset.js';
+import { commentMatch } from '../../netfilter/matches/comment.js';
+import { ChainTarget } from '../../netfilter/targets/standard.js';
 import { ipsetRestore } from '../../netfilter/ipset-text.js';
 import { maskOf, parseIp, SharedAddresses, type Ipsets } from '../../netfilter/ipset.js';
-import type { PacketCtx, Rule } from '../../netfilter/types.js';
+import type { Chain, Match, PacketCtx, Rule } from '../../netfilter/types.js';
 import type { NetpolInformer } from '../../netpol/agent.js';
 import { ipToString } from '../../wire/bytes.js';
-import { DEFAULT_FELIX_CONFIG, renderFelix, type FelixChain, type FelixIpset, type FelixNodeConfig, type FelixRendered } from './render.js';
+import { chainLines, DEFAULT_FELIX_CONFIG, renderFelix, type FelixChain, type FelixIpset, type FelixNodeConfig, type FelixRendered } from './render.js';
 
 export interface FelixConfig extends FelixNodeConfig {
   /** Minimum time between syncs (ns of virtual time). */
@@ -143,7 +145,7 @@ export class FelixPolicy {
         if (sets.predrawnLeft !== 0) throw new Error(`felix sync: ${sets.predrawnLeft} predrawn ipset initvals unused`);
       }
       for (const t of tables) t.repairs = builtinRepairs(rs, r, t.table);
-      restoreInto(rs, restoreText(tables), { noflush: true, ipsets: sets });
+      applyRestore(rs, tables, sets);
       if (gone.length) ipsetRestore(sets, gone.map((n) => `destroy ${n}\n`).join(''), { file: '<felix ipset destroy>' });
     });
     sets.deferUntilUsed(() => st.rules.settle());
@@ -289,6 +291,76 @@ function builtinRepairs(rs: Ruleset, r: FelixRendered, table: 'filter' | 'nat'):
   return lines;
 }
 
+/**
+ * Applies what `restoreText(tables)` restores (iptables-restore --noflush): felix's chains
+ * go in as Chain objects (`Ruleset.replaceTables`: declared, so flushed, with their rules;
+ * the stale ones deleted), then the built-in chains' repairs as restore text (they name
+ * felix's chains, which exist by then; two transactions where felix's restore is one: they
+ * differ only if the repairs failed, and felix's never do — they insert jumps to chains just
+ * written and delete rules at positions read from the rules as they are). A chain object rendered for several nodes
+ * (render.ts SharedView) is parsed once and shared (copy-on-write); a bodies array (an
+ * endpoint chain's is shared by pods alike) is parsed once and each chain gets its own
+ * comment matches.
+ * The result is the restore's, rule for rule: a rule line is `-A NAME -m comment --comment
+ * "cali:HASH" BODY`, which parses as the comment match followed by BODY's header, matches and
+ * target.
+ */
+function applyRestore(rs: Ruleset, tables: readonly { table: 'filter' | 'nat'; chains: readonly FelixChain[]; stale: readonly string[]; repairs: readonly string[] }[], sets: Ipsets): void {
+  rs.replaceTables(tables.map((t) => ({ table: t.table, set: t.chains.map(chainOf), deleted: t.stale })));
+  const repairs = tables.filter((t) => t.repairs.length > 0);
+  if (repairs.length) restoreInto(rs, repairs.map((t) => `*${t.table}\n${t.repairs.join('\n')}\nCOMMIT\n`).join(''), { noflush: true, ipsets: sets });
+}
+
+/** Chain objects made from felix's chains: one per chain object (a shared one is shared by every node's ruleset). */
+const parsedChains = new WeakMap<FelixChain, Chain>();
+/** A bodies array, parsed (once for every chain that has it). */
+const parsedBodies = new WeakMap<readonly string[], Rule[]>();
+
+function chainOf(c: FelixChain): Chain {
+  let ch = parsedChains.get(c);
+  if (ch !== undefined) return ch;
+  let bodies = parsedBodies.get(c.bodies);
+  if (bodies === undefined) parsedBodies.set(c.bodies, (bodies = c.bodies.map((b) => parseBody(b, c.table, c.name))));
+  const rules = bodies.map((b, i) => makeRule(b.ip, ([commentMatch(c.comments[i]!)] as Match[]).concat(b.matches), b.target));
+  ch = { name: c.name, policy: null, pkts: 0, bytes: 0, rules };
+  parsedChains.set(c, ch);
+  return ch;
+}
+
+/** Rule bodies parsed, by table and text (rules are immutable: any chain may hold them); bounded. */
+const parsedTexts = new Map<string, Rule>();
+const PARSED_TEXTS_MAX = 65536;
+
+/** A dispatch rule's body: `-i|-o IFACE -g CHAIN` (one per local endpoint and direction, on every node). */
+const DISPATCH = /^(-[io]) ([A-Za-z0-9_.+-]{1,15}) -g ([A-Za-z0-9_./+-]+)$/;
+/** The parse of `-i|-o X -g Y`, whose interface and chain a dispatch rule's body replaces. */
+const dispatchShapes = new Map<string, Rule>();
+
+/**
+ * A rule body parsed. A dispatch rule (the per-node bodies) is the parse of its shape with
+ * its interface and goto chain in place of the shape's (a goto's target is always a chain,
+ * and an interface name of 1-15 characters is taken as written): the same rule without a
+ * tokenizer pass per endpoint.
+ */
+function parseBody(body: string, table: 'filter' | 'nat', chain: string): Rule {
+  const m = DISPATCH.exec(body);
+  if (m === null) {
+    // The bodies of endpoint chains repeat across their arrays (the conntrack, mark and profile rules…): each text parsed once.
+    const key = `${table} ${body}`;
+    let r = parsedTexts.get(key);
+    if (r === undefined) {
+      if (parsedTexts.size >= PARSED_TEXTS_MAX) parsedTexts.clear();
+      parsedTexts.set(key, (r = parseRule(body, table, chain)));
+    }
+    return r;
+  }
+  const flag = m[1]!;
+  let shape = dispatchShapes.get(flag);
+  if (shape === undefined) dispatchShapes.set(flag, (shape = parseRule(`${flag} shape -g shape`, 'filter', 'shape')));
+  const field = flag === '-i' ? 'inIface' : 'outIface';
+  return makeRule({ ...shape.ip, [field]: { ...shape.ip[field], name: m[2]! } }, shape.matches, new ChainTarget(m[3]!, true));
+}
+
 /** The iptables-restore --noflush input: per table, the chains declared (and stale ones), the built-in repairs, the rules, the stale chains deleted. */
 function restoreText(tables: readonly { table: string; chains: readonly FelixChain[]; names: readonly string[]; stale: readonly string[]; repairs: readonly string[] }[]): string {
   const lines: string[] = [];
@@ -296,7 +368,7 @@ function restoreText(tables: readonly { table: string; chains: readonly FelixCha
     lines.push(`*${t.table}`);
     for (const c of [...t.names, ...t.stale]) lines.push(`:${c} - [0:0]`);
     lines.push(...t.repairs);
-    for (const c of t.chains) lines.push(...c.lines);
+    for (const c of t.chains) lines.push(...chainLines(c));
     for (const c of t.stale) lines.push(`-X ${c}`);
     lines.push('COMMIT');
   }

@@ -154,7 +154,24 @@ export const DEFAULT_FELIX_CONFIG = {
   interfacePrefix: DEFAULT_INTERFACE_PREFIX,
 };
 
-export interface FelixChain { name: string; table: 'filter' | 'nat'; lines: string[] }
+/**
+ * A chain as felix writes it: rule `i` is `-A NAME -m comment --comment "COMMENTS[i]" BODIES[i]`
+ * (`chainLines`), COMMENTS[i] being `cali:<the rule's hash>`. The bodies array is shared by the
+ * chains of pods alike (their endpoint chains differ in name and hashes only) and a chain object
+ * by every node whose chain is the same (render's SharedView): agent.ts parses each bodies array
+ * and each shared chain once, and its comment matches hold the strings of `comments`.
+ */
+export interface FelixChain {
+  name: string;
+  table: 'filter' | 'nat';
+  bodies: readonly string[];
+  comments: readonly string[];
+}
+
+/** The chain's rule lines (`-A NAME -m comment --comment "cali:HASH" BODY`), as felix's iptables-restore input has them. */
+export function chainLines(c: FelixChain): string[] {
+  return c.bodies.map((b, i) => `-A ${c.name} ${comment(c.comments[i]!)}${b ? ' ' + b : ''}`);
+}
 
 export interface FelixIpset { name: string; type: 'hash:ip' | 'hash:net' | 'hash:ip,port'; entries: string[] }
 
@@ -166,7 +183,7 @@ export type Direction = 'ingress' | 'egress';
 export interface FelixPolicyChain { chain: string; dir: Direction; kind: 'knp' | 'kanp' | 'kbanp'; ref: string }
 
 export interface FelixRendered {
-  /** Felix's chains, filter then nat, each with its full rule lines (`-A NAME …`). */
+  /** Felix's chains, filter then nat (their rule lines: `chainLines`). */
   chains: FelixChain[];
   /** Built-in chain rules: inserted at position 1 (`args` after `-I CHAIN 1`), and FORWARD's appended rules. */
   inserts: { table: 'filter' | 'nat'; chain: string; args: string }[];
@@ -181,17 +198,27 @@ export interface FelixRendered {
 // ---------------------------------------------------------------------------------------------
 // Rule hashes
 
+/** crypto.hash (Node >= 20.12): one call, no Hash object. */
+const oneShotHash = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'base64url') => string }).hash;
+const sha224 = (s: string): string => (oneShotHash ? oneShotHash('sha224', s, 'base64url') : nodeCrypto.createHash('sha224').update(s).digest('base64url'));
+
 function ruleHash(chain: string, prev: string, body: string): string {
-  return nodeCrypto.createHash('sha224').update(`${chain}\0${prev}\0${body}`).digest('base64url').slice(0, 16);
+  return sha224(`${chain}\0${prev}\0${body}`).slice(0, 16);
 }
 
-/** `-A chain -m comment --comment "cali:HASH" BODY` for each body, hashes chained. */
-function withHashes(chain: string, bodies: readonly string[]): string[] {
-  let prev = '';
-  return bodies.map((b) => {
-    prev = ruleHash(chain, prev, b);
-    return `-A ${chain} ${comment(`cali:${prev}`)}${b ? ' ' + b : ''}`;
-  });
+/**
+ * `cali:` + the rule's hash: one flat string per rule (join builds it flat: a concatenation or a
+ * slice would keep a cons cell or the whole digest alive), held by its comment match too.
+ */
+function ruleComment(chain: string, prevComment: string, body: string): string {
+  return ['cali:', sha224(`${chain}\0${prevComment.slice(5)}\0${body}`).slice(0, 16)].join('');
+}
+
+/** The chain `name` of `bodies`, each rule's hash chained to the previous one's. */
+function hashedChain(name: string, table: 'filter' | 'nat', bodies: readonly string[]): FelixChain {
+  let prev = 'cali:';
+  const comments = bodies.map((b) => (prev = ruleComment(name, prev, b)));
+  return { name, table, bodies, comments };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,6 +387,18 @@ interface SharedView {
    * policies that apply and their groups — pods alike on any node share them.
    */
   applicable: Map<string, { ps: TierPolicy[]; groups: { ids: string[]; chain: string }[] }[][]>;
+  /**
+   * Chains whose content is the same on every node that renders them (static, policy, group,
+   * profile and nat chains), by table, name and bodies: one FelixChain object (hashes computed
+   * once), so agent.ts parses each once for every node.
+   */
+  chains: Map<string, FelixChain>;
+  /** Each NetworkPolicy's chain per direction, in felix's order (made on first use). */
+  npChains?: { np: NetworkPolicy; dir: Direction; pc: string }[];
+  /** Policy chains by name, with the sets their rules use (in the order the rendering adds them). */
+  policyChains: Map<string, { chain: FelixChain; sets: FelixIpset[] }>;
+  /** Endpoint chain bodies by direction and what decides them (the applicable policies' key, the profiles): one array for pods alike. */
+  endpointBodies: WeakMap<object, Map<string, EndpointBodies>>;
 }
 
 const sharedViews = new WeakMap<NpCluster, SharedView>();
@@ -377,7 +416,7 @@ function sharedView(cluster: NpCluster): SharedView {
       if (l === undefined) byNode.set(pod.nodeName, (l = []));
       l.push({ i, pod });
     });
-    v = { workloads, tiers, nps, sets: new Map(), byNode, noNode, applicable: new Map() };
+    v = { workloads, tiers, nps, sets: new Map(), byNode, noNode, applicable: new Map(), chains: new Map(), policyChains: new Map(), endpointBodies: new WeakMap() };
     sharedViews.set(cluster, v);
   }
   return v;
@@ -613,6 +652,78 @@ function localWorkloads(cluster: NpCluster, shared: SharedView, cfg: Pick<FelixN
   return [...own, ...byIp].sort((a, b) => a.i - b.i).map((w) => w.pod);
 }
 
+interface EndpointBodies {
+  bodies: string[];
+  /** The tiers rendered. */
+  used: string[];
+  /** The policy chains jumped to (directly or through a group), with their policy ids. */
+  policies: { pc: string; id: string }[];
+  /** The group chains jumped to, with their policy chains. */
+  groups: { chain: string; pcs: string[] }[];
+  /** The profiles (kns.<ns>, ksa.<ns>.<sa>). */
+  profiles: string[];
+}
+
+/**
+ * An endpoint chain's rule bodies (endpoints.go order) for what applies to its pod in one
+ * direction and its profiles: the same for pods alike, so made once per view for them.
+ */
+function endpointBodies(shared: SharedView, app: ReturnType<typeof applicableTo>, dir: Direction, ns: string, sa: string): EndpointBodies {
+  let byKey = shared.endpointBodies.get(app);
+  if (byKey === undefined) shared.endpointBodies.set(app, (byKey = new Map()));
+  const key = `${dir}\0${ns}\0${sa}`;
+  let e = byKey.get(key);
+  if (e !== undefined) return e;
+  const b: string[] = [
+    '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    '-m conntrack --ctstate INVALID -j DROP',
+    setMark(0, MARK_ACCEPT | MARK_PASS),
+  ];
+  if (dir === 'egress') {
+    b.push(`${comment('Drop VXLAN encapped packets originating in workloads')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -j DROP`);
+    b.push(`${comment('Drop IPinIP encapped packets originating in workloads')} -p 4 -j DROP`);
+  }
+  const used: string[] = [];
+  const policies: { pc: string; id: string }[] = [];
+  const groups: { chain: string; pcs: string[] }[] = [];
+  const tiers = shared.tiers;
+  for (let ti = 0; ti < tiers.length; ti++) {
+    const tier = tiers[ti]!;
+    const { ps, groups: gs } = app[dir === 'ingress' ? 0 : 1]![ti]!;
+    if (!ps.length) continue;
+    used.push(tier.name);
+    b.push(`${comment(`Start of tier ${tier.name}`)} ${setMark(0, MARK_PASS)}`);
+    for (const g of gs) {
+      const pcs = g.ids.map((id) => policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', id));
+      g.ids.forEach((id, i) => policies.push({ pc: pcs[i]!, id }));
+      let target = pcs[0]!;
+      if (pcs.length > 1) {
+        target = g.chain;
+        groups.push({ chain: g.chain, pcs });
+      }
+      b.push(`${markClear(MARK_PASS)} -j ${target}`);
+      b.push(`${comment('Return if policy accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
+    }
+    if (tier.defaultDeny) b.push(`${comment(`End of tier ${tier.name}. Drop if no policies passed packet`)} ${markClear(MARK_PASS)} -j DROP`);
+  }
+  // Profiles: the namespace's kns.<ns> (allow) and the service account's ksa.<ns>.<sa> (no rules).
+  const profiles = [`kns.${ns}`, `ksa.${ns}.${sa}`];
+  for (const prof of profiles)
+    b.push(`-j ${lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', prof)}`, `${comment('Return if profile accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
+  b.push(`${comment('Drop if no profiles matched')} -j DROP`);
+  e = { bodies: b, used, policies, groups, profiles };
+  byKey.set(key, e);
+  return e;
+}
+
+/** A chain whose content depends on the view (and node configuration) only: one object per view for equal content. */
+function sharedChain(shared: SharedView, table: 'filter' | 'nat', name: string, bodies: readonly string[]): FelixChain {
+  const key = `${table}\0${name}\0${bodies.join('\n')}`;
+  let c = shared.chains.get(key);
+  if (c === undefined) shared.chains.set(key, (c = hashedChain(name, table, bodies)));
+  return c;
+}
+
 /** What applies to a pod (by namespace and labels), per direction (ingress, egress) and tier: made once per view for pods alike. */
 function applicableTo(shared: SharedView, pod: NpPod, nsl: Labels): { ps: TierPolicy[]; groups: { ids: string[]; chain: string }[] }[][] {
   const key = `${pod.namespace}\0${Object.keys(pod.labels).sort().map((k) => `${k}=${pod.labels[k]}`).join('\0')}`;
@@ -667,8 +778,11 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   const ctx: Ctx = { cluster, sets: new Map(), workloads: shared.workloads, shared };
   const chains: FelixChain[] = [];
   const policyChains: FelixPolicyChain[] = [];
-  const filter = (name: string, bodies: string[]) => chains.push({ name, table: 'filter', lines: withHashes(name, bodies) });
-  const nat = (name: string, bodies: string[]) => chains.push({ name, table: 'nat', lines: withHashes(name, bodies) });
+  /** A chain of this node only (its dispatch chains). */
+  const filter = (name: string, bodies: string[]) => chains.push(hashedChain(name, 'filter', bodies));
+  /** A chain whose content may be the same on other nodes: one object per view for equal content. */
+  const common = (table: 'filter' | 'nat', name: string, bodies: string[]) => chains.push(sharedChain(shared, table, name, bodies));
+  const nat = (name: string, bodies: string[]) => common('nat', name, bodies);
   const prefix = cfg.interfacePrefix;
 
   // Local endpoints, in interface-name order.
@@ -677,12 +791,13 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
     return { pod, iface, tw: endpointChainName('to', iface), fw: endpointChainName('from', iface) };
   }).sort((a, b) => (a.iface < b.iface ? -1 : a.iface > b.iface ? 1 : 0));
 
-  const { tiers, nps } = ctx.shared;
+  const { nps } = ctx.shared;
   const banp = cluster.banp;
 
   // Endpoint chains; the policies and profiles they use.
   const usedPolicies = new Map<string, { dir: Direction; id: string }>();
   const usedProfiles = new Set<string>();
+  /** Group chains used, with their policy chains. */
   const groupChains = new Map<string, string[]>();
   const tierMap = new Map<string, string[]>();
   for (const ep of endpoints) {
@@ -690,43 +805,12 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
     const app = applicableTo(shared, ep.pod, nsl);
     for (const dir of ['ingress', 'egress'] as const) {
       const chain = dir === 'ingress' ? ep.tw : ep.fw;
-      const b: string[] = [
-        '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
-        '-m conntrack --ctstate INVALID -j DROP',
-        setMark(0, MARK_ACCEPT | MARK_PASS),
-      ];
-      if (dir === 'egress') {
-        b.push(`${comment('Drop VXLAN encapped packets originating in workloads')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -j DROP`);
-        b.push(`${comment('Drop IPinIP encapped packets originating in workloads')} -p 4 -j DROP`);
-      }
-      const used: string[] = [];
-      for (let ti = 0; ti < tiers.length; ti++) {
-        const tier = tiers[ti]!;
-        const { ps, groups } = app[dir === 'ingress' ? 0 : 1]![ti]!;
-        if (!ps.length) continue;
-        used.push(tier.name);
-        b.push(`${comment(`Start of tier ${tier.name}`)} ${setMark(0, MARK_PASS)}`);
-        for (const g of groups) {
-          const pcs = g.ids.map((id) => policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', id));
-          g.ids.forEach((id, i) => usedPolicies.set(pcs[i]!, { dir, id }));
-          let target = pcs[0]!;
-          if (pcs.length > 1) {
-            target = g.chain;
-            if (!groupChains.has(g.chain)) groupChains.set(g.chain, groupChainBodies(pcs));
-          }
-          b.push(`${markClear(MARK_PASS)} -j ${target}`);
-          b.push(`${comment('Return if policy accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
-        }
-        if (tier.defaultDeny) b.push(`${comment(`End of tier ${tier.name}. Drop if no policies passed packet`)} ${markClear(MARK_PASS)} -j DROP`);
-      }
-      tierMap.set(chain, used);
-      // Profiles: the namespace's kns.<ns> (allow) and the service account's ksa.<ns>.<sa> (no rules).
-      for (const prof of [`kns.${ep.pod.namespace}`, `ksa.${ep.pod.namespace}.${ep.pod.serviceAccountName ?? 'default'}`]) {
-        usedProfiles.add(`${dir}\0${prof}`);
-        b.push(`-j ${lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', prof)}`, `${comment('Return if profile accepted')} ${markSet(MARK_ACCEPT)} -j RETURN`);
-      }
-      b.push(`${comment('Drop if no profiles matched')} -j DROP`);
-      filter(chain, b);
+      const e = endpointBodies(shared, app, dir, ep.pod.namespace, ep.pod.serviceAccountName ?? 'default');
+      for (const p of e.policies) usedPolicies.set(p.pc, { dir, id: p.id });
+      for (const g of e.groups) if (!groupChains.has(g.chain)) groupChains.set(g.chain, g.pcs);
+      tierMap.set(chain, e.used);
+      for (const prof of e.profiles) usedProfiles.add(`${dir}\0${prof}`);
+      chains.push(hashedChain(chain, 'filter', e.bodies));
     }
   }
 
@@ -739,7 +823,7 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
     '-j cali-to-hep-forward',
     '-j cali-cidr-block',
   ];
-  filter('cali-FORWARD', fwd);
+  common('filter', 'cali-FORWARD', fwd);
   const input: string[] = [];
   if (cfg.ipip) {
     input.push(`${comment('Allow IPIP packets from Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} src -m addrtype --dst-type LOCAL -j ACCEPT`);
@@ -750,13 +834,13 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
     input.push(`${comment('Drop IPv4 VXLAN packets from non-allowed hosts')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -m addrtype --dst-type LOCAL -j DROP`);
   }
   input.push(`-i ${prefix}+ -g cali-wl-to-host`, `${markSet(MARK_ACCEPT)} -j ACCEPT`, setMark(0, ALL_CALICO_BITS), '-j cali-from-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
-  filter('cali-INPUT', input);
-  filter('cali-wl-to-host', ['-j cali-from-wl-dispatch', `${comment('Configured DefaultEndpointToHostAction')} -j ${cfg.defaultEndpointToHostAction}`]);
+  common('filter', 'cali-INPUT', input);
+  common('filter', 'cali-wl-to-host', ['-j cali-from-wl-dispatch', `${comment('Configured DefaultEndpointToHostAction')} -j ${cfg.defaultEndpointToHostAction}`]);
   const output: string[] = [`${markSet(MARK_ACCEPT)} -j ACCEPT`, `-o ${prefix}+ -j RETURN`];
   if (cfg.ipip) output.push(`${comment('Allow IPIP packets to other Calico hosts')} -p 4 -m set --match-set ${ipsetName('all-hosts-net')} dst -m addrtype --src-type LOCAL -j ACCEPT`);
   if (cfg.vxlan) output.push(`${comment('Allow IPv4 VXLAN packets to other allowed hosts')} -p udp -m multiport --destination-ports ${VXLAN_PORT} -m addrtype --src-type LOCAL -m set --match-set ${ipsetName('all-vxlan-net')} dst -j ACCEPT`);
   output.push(setMark(0, ALL_CALICO_BITS), '-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint', `${comment('Host endpoint policy accepted packet.')} ${markSet(MARK_ACCEPT)} -j ACCEPT`);
-  filter('cali-OUTPUT', output);
+  common('filter', 'cali-OUTPUT', output);
   for (const [name, dirFlag, pfx] of [['cali-from-wl-dispatch', '-i', 'fw'], ['cali-to-wl-dispatch', '-o', 'tw']] as const) {
     const tree = dispatchTree(endpoints.map((e) => e.iface));
     const target = new Map(endpoints.map((e) => [e.iface, pfx === 'fw' ? e.fw : e.tw]));
@@ -775,35 +859,42 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   }
   // Host endpoint chains: no host endpoints in this model, so they are empty (felix still creates them).
   for (const name of ['cali-from-hep-forward', 'cali-to-hep-forward', 'cali-from-host-endpoint', 'cali-to-host-endpoint', 'cali-cidr-block'])
-    chains.push({ name, table: 'filter', lines: [] });
+    common('filter', name, []);
 
   // Policy chains (only those some local endpoint uses, as felix programs active policies).
-  const emit = (pc: string, dir: Direction, kind: FelixPolicyChain['kind'], ref: string, kindText: string, rules: CalicoRule[]) => {
-    const bodies = policyChainBodies(rules, `${kindText} ${ref} ${dir}`);
-    filter(pc, bodies);
+  // A policy chain's rules and the sets they use depend on the view only: made once per view.
+  const emit = (pc: string, dir: Direction, kind: FelixPolicyChain['kind'], ref: string, kindText: string, rules: (c: Ctx) => CalicoRule[]) => {
+    let m = shared.policyChains.get(pc);
+    if (m === undefined) {
+      const sub: Ctx = { ...ctx, sets: new Map() };
+      const bodies = policyChainBodies(rules(sub), `${kindText} ${ref} ${dir}`);
+      m = { chain: hashedChain(pc, 'filter', bodies), sets: [...sub.sets.values()] };
+      shared.policyChains.set(pc, m);
+    }
+    chains.push(m.chain);
+    for (const set of m.sets) if (!ctx.sets.has(set.name)) ctx.sets.set(set.name, set);
     policyChains.push({ chain: pc, dir, kind, ref });
   };
-  for (const np of nps)
-    for (const dir of ['ingress', 'egress'] as const) {
-      const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', knpPolicyId(np.namespace, np.name));
-      if (usedPolicies.has(pc)) emit(pc, dir, 'knp', `${np.namespace}/${np.name}`, 'KubernetesNetworkPolicy', npRules(ctx, np, dir));
-    }
+  // The NetworkPolicies' chain names, in order, made once per view (1,000 policies on every node).
+  shared.npChains ??= nps.flatMap((np) => (['ingress', 'egress'] as const).map((dir) => ({ np, dir, pc: policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', knpPolicyId(np.namespace, np.name)) })));
+  for (const { np, dir, pc } of shared.npChains)
+    if (usedPolicies.has(pc)) emit(pc, dir, 'knp', `${np.namespace}/${np.name}`, 'KubernetesNetworkPolicy', (c) => npRules(c, np, dir));
   for (const anp of cluster.anps)
     for (const dir of ['ingress', 'egress'] as const) {
       const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', `kanp/${anp.name}`);
-      if (usedPolicies.has(pc)) emit(pc, dir, 'kanp', anp.name, 'KubernetesAdminNetworkPolicy', anpRules(ctx, dir === 'ingress' ? anp.ingress : anp.egress, dir));
+      if (usedPolicies.has(pc)) emit(pc, dir, 'kanp', anp.name, 'KubernetesAdminNetworkPolicy', (c) => anpRules(c, dir === 'ingress' ? anp.ingress : anp.egress, dir));
     }
   if (banp)
     for (const dir of ['ingress', 'egress'] as const) {
       const pc = policyChainName(dir === 'ingress' ? 'inbound' : 'outbound', `kbanp/${banp.name}`);
-      if (usedPolicies.has(pc)) emit(pc, dir, 'kbanp', banp.name, 'KubernetesBaselineAdminNetworkPolicy', anpRules(ctx, dir === 'ingress' ? banp.ingress : banp.egress, dir));
+      if (usedPolicies.has(pc)) emit(pc, dir, 'kbanp', banp.name, 'KubernetesBaselineAdminNetworkPolicy', (c) => anpRules(c, dir === 'ingress' ? banp.ingress : banp.egress, dir));
     }
-  for (const [name, bodies] of [...groupChains].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) filter(name, bodies);
+  for (const [name, pcs] of [...groupChains].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) common('filter', name, groupChainBodies(pcs));
   // Profiles: kns.<ns> allows both ways (one allow rule); ksa.<ns>.<sa> has no rules (an empty rule with the chain comment).
   for (const key of [...usedProfiles].sort()) {
     const [dir, prof] = key.split('\0') as [Direction, string];
     const name = lengthLimitedId(dir === 'ingress' ? 'cali-pri-' : 'cali-pro-', prof);
-    filter(name, [`${comment(`Profile ${prof} ${dir}`)}${prof.startsWith('kns.') ? ' ' + setMark(MARK_ACCEPT, MARK_ACCEPT) : ''}`]);
+    common('filter', name, [`${comment(`Profile ${prof} ${dir}`)}${prof.startsWith('kns.') ? ' ' + setMark(MARK_ACCEPT, MARK_ACCEPT) : ''}`]);
   }
 
   // nat.
@@ -816,7 +907,7 @@ export function renderFelix(cluster: NpCluster, cfg: FelixNodeConfig): FelixRend
   const masq = cfg.pools.filter((p) => p.natOutgoing && !p.disabled);
   const allPools = ipsetName('all-ipam-pools'), masqPools = ipsetName('masq-ipam-pools');
   nat('cali-nat-outgoing', masq.length ? [`-m set --match-set ${masqPools} src -m set ! --match-set ${allPools} dst -j MASQUERADE`] : []);
-  for (const name of ['cali-fip-dnat', 'cali-fip-snat']) chains.push({ name, table: 'nat', lines: [] });
+  for (const name of ['cali-fip-dnat', 'cali-fip-snat']) common('nat', name, []);
 
   // Fixed sets.
   addSet(ctx, allPools, 'hash:net', () => cfg.pools.map((p) => p.cidr));
