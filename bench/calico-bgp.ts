@@ -1,12 +1,13 @@
 /**
  * calico-bgp.*: BGP convergence of Calico's BIRD-like speakers (issue 7).
  *
- *   calico-bgp.{mesh,rr}.{10,100,1000}nodes
+ *   calico-bgp.{mesh,rr,rr3}.{10,100,1000}nodes
  *       N machines on one underlay segment (10.0.0.0/16, 50 µs one-way link delay, static neighbour entries so the
  *       figures measure BGP, not ARP flooding), one speaker per node (AS 64512, Calico's
  *       timers), one /26 block announced per node. `mesh` is the node-to-node full mesh
  *       (N(N−1)/2 sessions); `rr` is two route reflectors sharing a cluster id, every other
- *       node their client (2(N−2)+1 sessions). Timed: start-up to the end of the virtual run
+ *       node their client (2(N−2)+1 sessions); `rr3` three, as `podwire generate --network
+ *       calico` sets a cluster up (every client holds three paths per block). Timed: start-up to the end of the virtual run
  *       (30 s), then one block withdrawn and 5 s more. Reported beside the wall time:
  *       virtual convergence of the start-up and of the withdrawal (ms, from the change to the
  *       last RIB change anywhere), sessions, BGP messages sent (and UPDATEs) for each phase,
@@ -27,10 +28,12 @@ import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 
 interface Ctx { w: World; c: BgpCluster; nodes: Node[] }
+type Mode = 'mesh' | 'rr' | 'rr3';
+const reflectorsOf = (mode: Mode): number => (mode === 'rr' ? 2 : mode === 'rr3' ? 3 : 0);
 
 const ipOf = (k: number) => (0x0a000000 + (Math.floor(k / 250) << 8) + (k % 250) + 1) >>> 0;
 
-function build(n: number, mode: 'mesh' | 'rr'): Ctx {
+function build(n: number, mode: Mode): Ctx {
   const w = new World(1);
   const seg = new Segment('10.0.0.0/16', 0x0a000000, 16);
   const nodes: Node[] = [];
@@ -48,7 +51,7 @@ function build(n: number, mode: 'mesh' | 'rr'): Ctx {
     for (let k = 0; k < n; k++) if (nodes[k] !== a) a.host.stack.neighReplace(eth0, ipOf(k), nodes[k].host.device('eth0')!.mac, Nud.PERMANENT);
   }
   const c = new BgpCluster(w, { mode: mode === 'mesh' ? 'mesh' : 'reflectors' });
-  nodes.forEach((node, k) => c.add({ node, ip: ipToString(ipOf(k)), ...(mode === 'rr' && k < 2 ? { clusterId: '224.0.0.1' } : {}) }));
+  nodes.forEach((node, k) => c.add({ node, ip: ipToString(ipOf(k)), ...(k < reflectorsOf(mode) ? { clusterId: '224.0.0.1' } : {}) }));
   c.configure();
   return { w, c, nodes };
 }
@@ -103,16 +106,16 @@ const SELF = fileURLToPath(import.meta.url);
  * harness's wall time then includes the child's start and the build, the figures in
  * `extra` are measured inside it as in-process runs measure them.
  */
-function inChild(n: number, mode: 'mesh' | 'rr'): Record<string, number> {
+function inChild(n: number, mode: Mode): Record<string, number> {
   const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=14336', SELF, '--bgp-child', mode, String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
 }
 
-export function bgpSpec(n: number, mode: 'mesh' | 'rr'): BenchSpec {
+export function bgpSpec(n: number, mode: Mode): BenchSpec {
   const big = n >= 1000;
   return {
     name: `calico-bgp.${mode}.${n}nodes`,
-    description: `${mode === 'mesh' ? 'full mesh' : '2 route reflectors'}, ${n} nodes: start-up + one withdrawal (wall${big ? ', child process incl. build' : ''})`,
+    description: `${mode === 'mesh' ? 'full mesh' : `${reflectorsOf(mode)} route reflectors`}, ${n} nodes: start-up + one withdrawal (wall${big ? ', child process incl. build' : ''})`,
     mode: 'time',
     params: { nodes: n, mode },
     warmup: big || n >= 100 ? 0 : 1,
@@ -128,12 +131,12 @@ export function bgpSpec(n: number, mode: 'mesh' | 'rr'): BenchSpec {
 
 export function calicoBgpBenches(o: BenchOptions): BenchSpec[] {
   const sizes = o.quick ? [10, 100] : [10, 100, 1000];
-  return sizes.flatMap((n) => [bgpSpec(n, 'mesh'), bgpSpec(n, 'rr')]);
+  return sizes.flatMap((n) => [bgpSpec(n, 'mesh'), bgpSpec(n, 'rr'), bgpSpec(n, 'rr3')]);
 }
 
 // Child mode (see inChild): node dist/bench/calico-bgp.js --bgp-child MODE N
 if (process.argv[1] && path.resolve(process.argv[1]) === SELF && process.argv[2] === '--bgp-child') {
-  const mode = process.argv[3] === 'rr' ? 'rr' : 'mesh';
+  const mode: Mode = process.argv[3] === 'rr' || process.argv[3] === 'rr3' ? process.argv[3] : 'mesh';
   const n = Number(process.argv[4]);
   const heap0 = heapNow();
   console.log(JSON.stringify(measure(build(n, mode), n, heap0)));

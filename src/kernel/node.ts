@@ -546,7 +546,7 @@ export class Node implements Netlink {
       throw new NetlinkError('EEXIST', `RTNETLINK answers: File exists (route ${r.dst} metric ${rt.metric})`);
     }
     ns.fib.add(rt);
-    this.log(netns, this.routeCmd('add', r));
+    this.logRoute(netns, 'add', r);
   }
 
   routeReplace(netns: string, r: RouteSpec): void {
@@ -554,7 +554,7 @@ export class Node implements Netlink {
     const rt = this.toRoute(ns, r);
     ns.fib.removeAt(rt.table, rt.dst, rt.prefix, (x) => x.metric === rt.metric);
     ns.fib.add(rt);
-    this.log(netns, this.routeCmd('replace', r));
+    this.logRoute(netns, 'replace', r);
   }
 
   routeDel(netns: string, r: RouteSpec): void {
@@ -563,7 +563,36 @@ export class Node implements Netlink {
     const removed = ns.fib.removeAt(rt.table, rt.dst, rt.prefix, (x) =>
       (r.metric === undefined || x.metric === rt.metric) && (!r.dev || x.dev === rt.dev) && (!r.via || x.gw === rt.gw));
     if (removed.length === 0) throw new NetlinkError('ENOENT', `RTNETLINK answers: No such process (route ${r.dst})`);
-    this.log(netns, this.routeCmd('del', r));
+    this.logRoute(netns, 'del', r);
+  }
+
+  /** The log's last entry when it is a run of route commands (see logRoute), else stale. */
+  private routeRun: { fn: () => string[]; items: (string | RouteSpec)[]; at: number } | null = null;
+
+  /**
+   * Logs `ip route VERB …` lazily: consecutive route commands of one instant share one log
+   * entry that keeps (netns, verb, spec) triples and renders them when the log is read — a
+   * BIRD speaker installs a route per block of the cluster (25 M lines at 5,000 nodes, issue
+   * 9), a segment's worth of UPDATEs at a time. The specs are the callers' own objects, which
+   * nobody changes after the call. While an open entry (a shared mesh's journal) is the log's
+   * last, the line is logged as before.
+   */
+  private logRoute(netns: string, verb: string, r: RouteSpec): void {
+    if (this.openEntry !== null) { this.log(netns, this.routeCmd(verb, r)); return; }
+    const log = this.configLog;
+    let run = this.routeRun;
+    const now = this.world.now;
+    if (run === null || run.at !== now || log.length === 0 || log[log.length - 1] !== run.fn) {
+      const items: (string | RouteSpec)[] = [];
+      const fn = (): string[] => {
+        const out: string[] = [];
+        for (let i = 0; i < items.length; i += 3) out.push(Node.inNetns(items[i] as string, this.routeCmd(items[i + 1] as string, items[i + 2] as RouteSpec)));
+        return out;
+      };
+      run = this.routeRun = { fn, items, at: now };
+      this.pushLog(fn);
+    }
+    run.items.push(netns, verb, r);
   }
 
   // ── neighbours ──

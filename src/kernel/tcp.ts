@@ -27,6 +27,12 @@ export const TH_FIN = TCP_FIN, TH_SYN = TCP_SYN, TH_RST = TCP_RST, TH_PSH = TCP_
 export type TcpState = 'CLOSED' | 'SYN_SENT' | 'SYN_RECV' | 'ESTABLISHED' | 'FIN_WAIT1' | 'FIN_WAIT2' | 'CLOSING' | 'TIME_WAIT' | 'CLOSE_WAIT' | 'LAST_ACK';
 
 export interface TcpHandlers {
+  /**
+   * A listener's IP_TOS and IP_TTL (BIRD sets both on its BGP listening socket): its SYN-ACKs
+   * carry them and its accepted sockets inherit them (default TOS 0, TTL 64).
+   */
+  tos?: number;
+  ttl?: number;
   /** Connection established (client: SYN-ACK received; server: accepted). */
   onConnect?(s: TcpSock): void;
   onData?(s: TcpSock, data: Uint8Array): void;
@@ -77,7 +83,9 @@ const INIT_CWND = 10;
 const seqLt = (a: number, b: number) => ((a - b) | 0) < 0;
 const seqLe = (a: number, b: number) => ((a - b) | 0) <= 0;
 
-interface Segment { seq: number; flags: number; data: Uint8Array; sentAt: number; retrans: number }
+/** A segment sent and not yet acknowledged: its data are the `len` bytes at stream offset `pos` of the send queue. */
+interface Segment { seq: number; flags: number; len: number; pos: number; sentAt: number; retrans: number }
+const NO_DATA = new Uint8Array(0);
 
 /**
  * tcp_select_initial_window: the window scale we offer, from the largest
@@ -118,6 +126,30 @@ export class TcpSock {
   wsOk = false;
   ipId = 0;
   quick = 0;
+  /** IP_TOS and IP_TTL of the segments this socket sends (setsockopt; BIRD: TOS 0xc0, CS6). */
+  tos = 0;
+  ttl = 64;
+  /**
+   * TCP_NODELAY. Off (Linux's default, and BIRD's: it never sets it), Nagle's algorithm in
+   * Linux's form (tcp_nagle_check with tcp_minshall_check) holds back a write's last
+   * sub-MSS segment while an earlier sub-MSS segment is unacknowledged (`sndSml`, the end of
+   * the last one sent, is beyond sndUna); it goes when that ACK comes or once the queued bytes
+   * fill an MSS. Autocorking (tcp_autocorking) is not modelled: it waits for the device's TX
+   * completion, and a transmit here completes at once.
+   */
+  nodelay = false;
+  private sndSml = 0;
+  /**
+   * Receive side of tcp_measure_rcv_mss / tcp_cleanup_rbuf: `rcvMss` estimates the peer's MSS
+   * (536 at first, TCP_MSS_DEFAULT), `ackPushed` is icsk_ack.pending's PUSHED (1) and PUSHED2 (2)
+   * (a sub-MSS segment arrived; two did), `lastSegSize` the size of the last such segment,
+   * `rcvWup` what the last ACK sent acknowledged, `unread` the bytes the application has not read.
+   */
+  private rcvMss = 536;
+  private ackPushed = 0;
+  private lastSegSize = 0;
+  private rcvWup = 0;
+  private unread = 0;
   /**
    * Delayed-ACK state (inet_connection_sock's icsk_ack): `pingpong` counts data sent within `ato`
    * of the last data received (tcp_event_data_sent); at 1 (tcp_pingpong_thresh) the connection is
@@ -128,8 +160,24 @@ export class TcpSock {
   ato = 0;
   lrcvtime = -1;
   cwnd = INIT_CWND;
+  /** Segments sent and not yet acknowledged, from `unacked[uaHead]` on (the acknowledged head is dropped in batches). */
   private unacked: Segment[] = [];
-  private sendQ: Uint8Array[] = [];
+  private uaHead = 0;
+  /**
+   * The send queue: the buffers written (write(2)), referenced, not copied (writers never change
+   * a buffer they wrote), from the first unacknowledged byte on — `sq[sqHead]` from offset `sqOff`,
+   * at stream offset `sqPos` (bytes written since the connection began) — to the last byte written.
+   * The next unsent byte is `sq[sendIdx][sendOff]`, at stream offset `sendPos`; `sendQBytes` bytes
+   * are unsent. Segments copy their bytes from here straight into their packets; a retransmission
+   * copies them again (the queue keeps them until they are acknowledged).
+   */
+  private sq: Uint8Array[] = [];
+  private sqHead = 0;
+  private sqOff = 0;
+  private sqPos = 0;
+  private sendIdx = 0;
+  private sendOff = 0;
+  private sendPos = 0;
   private sendQBytes = 0;
   private finQueued = false;
   private finSent = false;
@@ -181,11 +229,12 @@ export class TcpSock {
     this.rcvWnd = initialRcvWnd(this.ns, this.advmss);
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
+    this.sndSml = this.iss;
     this.rcvWscale = tcpWscale(this.ns);
     this.state = 'SYN_SENT';
     this.ns.sockets.tcpInsert(this);
     this.trace('connect: SYN');
-    this.sendSegment(TH_SYN, new Uint8Array(0), true);
+    this.sendSegment(TH_SYN, 0, -1, true);
     return null;
   }
 
@@ -196,10 +245,10 @@ export class TcpSock {
     return Math.min((dev ? dev.mtu : 1500) - 40, 65495);
   }
 
-  /** write(2): queue data; it goes out as MSS-sized segments within the windows. */
+  /** write(2): queue data (the buffer itself: the caller must not change it afterwards); it goes out as MSS-sized segments within the windows. */
   send(data: Uint8Array): void {
-    if (this.finQueued) return;
-    this.sendQ.push(data);
+    if (this.finQueued || data.length === 0) return;
+    this.sq.push(data);
     this.sendQBytes += data.length;
     this.pushData();
   }
@@ -220,31 +269,53 @@ export class TcpSock {
       const room = wnd - inFlight;
       if (room <= 0) break;
       const n = Math.min(this.mss, this.sendQBytes, room);
-      const seg = this.takeSendQ(n);
-      const last = this.sendQBytes === 0;
-      this.sendSegment(TH_ACK | (last ? TH_PSH : 0), seg, true);
+      const last = n === this.sendQBytes;
+      // tcp_nagle_test: the queue's last, sub-MSS segment waits while a sub-MSS segment is in flight (a FIN to send pushes it).
+      if (last && n < this.mss && !this.nodelay && !this.finQueued && seqLt(this.sndUna, this.sndSml) && seqLe(this.sndSml, this.sndNxt)) break;
+      this.sendSegment(TH_ACK | (last ? TH_PSH : 0), n, this.sendPos, true);
     }
     if (this.finQueued && !this.finSent && this.sendQBytes === 0) {
       this.finSent = true;
       this.state = this.state === 'ESTABLISHED' ? 'FIN_WAIT1' : 'LAST_ACK';
       this.trace('close: FIN');
-      this.sendSegment(TH_FIN | TH_ACK, new Uint8Array(0), true);
+      this.sendSegment(TH_FIN | TH_ACK, 0, -1, true);
     }
   }
 
-  private takeSendQ(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let o = 0;
-    while (o < n) {
-      const head = this.sendQ[0];
-      const take = Math.min(head.length, n - o);
-      out.set(head.subarray(0, take), o);
-      o += take;
-      if (take === head.length) this.sendQ.shift();
-      else this.sendQ[0] = head.subarray(take);
+  /**
+   * Copies the `n` queued bytes at stream offset `pos` to `b` at `o`. The next unsent bytes come
+   * from the send cursor, which moves past them; a retransmission's from the queue's head.
+   */
+  private copyOut(b: Uint8Array, o: number, pos: number, n: number): void {
+    const sq = this.sq;
+    let i: number, off: number;
+    const advance = pos === this.sendPos;
+    if (advance) { i = this.sendIdx; off = this.sendOff; }
+    else {
+      i = this.sqHead; off = this.sqOff + (pos - this.sqPos);
+      while (off >= sq[i]!.length) { off -= sq[i]!.length; i++; }
     }
-    this.sendQBytes -= n;
-    return out;
+    while (n > 0) {
+      const c = sq[i]!;
+      const take = Math.min(c.length - off, n);
+      if (off === 0 && take === c.length) b.set(c, o);
+      else b.set(c.subarray(off, off + take), o);
+      o += take; n -= take; off += take;
+      if (off === c.length) { i++; off = 0; }
+    }
+    if (advance) { this.sendIdx = i; this.sendOff = off; }
+  }
+
+  /** The first `n` unacknowledged bytes were acknowledged: the queue lets go of them. */
+  private dropAcked(n: number): void {
+    const sq = this.sq;
+    this.sqPos += n;
+    let i = this.sqHead, off = this.sqOff + n;
+    while (i < sq.length && off >= sq[i]!.length) { off -= sq[i]!.length; sq[i] = NO_DATA; i++; }
+    this.sqHead = i; this.sqOff = off;
+    // The dead head goes in one splice once it is half the array (each buffer is moved O(1) times).
+    if (i === sq.length) { sq.length = 0; this.sqHead = 0; this.sendIdx = 0; this.sendOff = 0; }
+    else if (i > 32 && i * 2 > sq.length) { sq.splice(0, i); this.sqHead = 0; this.sendIdx -= i; }
   }
 
   /** Advertised window field: the receive window scaled down, rounded up to the scale as __tcp_select_window does. */
@@ -256,13 +327,16 @@ export class TcpSock {
     return Math.min(aligned >>> scale, 0xffff);
   }
 
-  /** Builds one segment and sends it; `track` keeps it for retransmission. */
-  private sendSegment(flags: number, data: Uint8Array, track: boolean, seqOverride?: number): void {
+  /**
+   * Builds one segment and sends it, with the `len` queued bytes at stream offset `pos` (none
+   * when `len` is 0); `track` keeps it for retransmission.
+   */
+  private sendSegment(flags: number, len: number, pos: number, track: boolean, seqOverride?: number): void {
     const seq = seqOverride ?? this.sndNxt;
     const syn = (flags & TH_SYN) !== 0;
     const optLen = syn ? (this.state === 'SYN_SENT' || this.tsOk ? 20 : 8) : this.tsOk ? 12 : 0;
     const thlen = 20 + optLen;
-    const skb = Skb.alloc(ETH_HLEN + 20 + thlen + data.length);
+    const skb = Skb.alloc(ETH_HLEN + 20 + thlen + len);
     skb.flow = this.flow;
     if (flags & TH_ACK && this.state !== 'SYN_SENT') skb.confirmNeigh = true;
     const b = skb.buf, nh = skb.data + ETH_HLEN, th = nh + 20;
@@ -286,23 +360,31 @@ export class TcpSock {
     } else if (this.tsOk) {
       b[o++] = 1; b[o++] = 1; b[o++] = 8; b[o++] = 10; setU32(b, o, this.tsNow()); setU32(b, o + 4, this.tsRecent); o += 8;
     }
-    b.set(data, o);
-    const l4len = thlen + data.length;
+    if (len > 0) {
+      this.copyOut(b, o, pos, len);
+      if (seqOverride === undefined) { this.sendPos = pos + len; this.sendQBytes -= len; }
+    }
+    const l4len = thlen + len;
     setU16(b, th + 16, finishChecksum(onesSum(b, th, l4len, pseudoHeaderSum(this.laddr, this.raddr, IPPROTO_TCP, l4len))));
     // Connected socket: IP ID from the socket's counter (inet_id), DF set.
     const id = this.ipId;
     this.ipId = (this.ipId + 1) & 0xffff;
-    writeIpv4Header(b, nh, this.laddr, this.raddr, IPPROTO_TCP, 64, 0, id, true, l4len);
+    writeIpv4Header(b, nh, this.laddr, this.raddr, IPPROTO_TCP, this.ttl, this.tos, id, true, l4len);
     skb.nh = nh;
-    const consumes = data.length + (syn ? 1 : 0) + (flags & TH_FIN ? 1 : 0);
-    if (seqOverride === undefined) this.sndNxt = (this.sndNxt + consumes) >>> 0;
+    const consumes = len + (syn ? 1 : 0) + (flags & TH_FIN ? 1 : 0);
+    if (seqOverride === undefined) {
+      this.sndNxt = (this.sndNxt + consumes) >>> 0;
+      // tcp_minshall_update: the end of the last sub-MSS segment sent.
+      if (len > 0 && len < this.mss) this.sndSml = this.sndNxt;
+    }
     if (track && consumes > 0 && seqOverride === undefined) {
-      this.unacked.push({ seq, flags, data, sentAt: this.now, retrans: 0 });
+      this.unacked.push({ seq, flags, len, pos, sentAt: this.now, retrans: 0 });
       this.armRto();
     }
-    if (flags & TH_ACK) this.delackArmed = false;
+    // tcp_event_ack_sent: an ACK went (alone or on data): nothing is pending any more.
+    if (flags & TH_ACK) { this.delackArmed = false; this.ackPushed = 0; this.rcvWup = this.rcvNxt; }
     // tcp_event_data_sent: a reply within ato of the last data received makes the connection interactive.
-    if (data.length > 0 && seqOverride === undefined && this.lrcvtime >= 0 && this.now - this.lrcvtime < this.ato && this.pingpong < 255) this.pingpong++;
+    if (len > 0 && seqOverride === undefined && this.lrcvtime >= 0 && this.now - this.lrcvtime < this.ato && this.pingpong < 255) this.pingpong++;
     if (this.onFirstSkb) { this.onFirstSkb(skb); this.onFirstSkb = null; }
     const rt = this.ns.stack.routeOutput(this.raddr);
     if (!rt) { this.ns.drop(skb, null, 'IP_OUTNOROUTES', `no route to ${ipToString(this.raddr)}`); return; }
@@ -319,13 +401,13 @@ export class TcpSock {
   private resetRto(): void {
     this.rtoArmed = false;
     this.rtoGen++;
-    if (this.unacked.length) this.armRto();
+    if (this.uaHead < this.unacked.length) this.armRto();
   }
 
   private onRto(gen: number): void {
     if (gen !== this.rtoGen || !this.rtoArmed) return;
     this.rtoArmed = false;
-    const seg = this.unacked[0];
+    const seg = this.unacked[this.uaHead];
     if (!seg || this.state === 'CLOSED') return;
     const limit = seg.flags & TH_SYN ? TCP_SYN_RETRIES : TCP_RETRIES2;
     if (seg.retrans >= limit) {
@@ -338,13 +420,13 @@ export class TcpSock {
     this.rto = Math.min(this.rto * 2, TCP_RTO_MAX);
     this.cwnd = 1;
     this.trace(`retransmission timeout, resending seq ${(seg.seq - this.iss) >>> 0} (try ${seg.retrans})`);
-    this.sendSegment(seg.flags, seg.data, false, seg.seq);
+    this.sendSegment(seg.flags, seg.len, seg.pos, false, seg.seq);
     this.armRto();
   }
 
   /** ACK now (quick ACK) or after the delayed-ACK timer unless data goes out first. */
   private scheduleAck(now: boolean): void {
-    if (now) { this.sendSegment(TH_ACK, new Uint8Array(0), false); return; }
+    if (now) { this.sendSegment(TH_ACK, 0, -1, false); return; }
     if (this.delackArmed) return;
     this.delackArmed = true;
     const gen = ++this.delackGen;
@@ -352,7 +434,7 @@ export class TcpSock {
       if (gen !== this.delackGen || !this.delackArmed || this.state === 'CLOSED') return;
       // tcp_delack_timer_handler: the delayed ACK was not carried by data: leave interactive mode.
       if (this.pingpong >= 1) { this.pingpong = 0; this.ato = TCP_ATO_MIN; }
-      this.sendSegment(TH_ACK, new Uint8Array(0), false);
+      this.sendSegment(TH_ACK, 0, -1, false);
     });
   }
 
@@ -395,11 +477,12 @@ export class TcpSock {
         this.rcvNxt = (seq + 1) >>> 0;
         this.sndUna = ack;
         this.unacked = [];
+        this.uaHead = 0;
         this.resetRto();
         this.sndWnd = win; // SYN-ACK windows are never scaled
         this.state = 'ESTABLISHED';
         this.trace('SYN-ACK received: established', skb);
-        this.sendSegment(TH_ACK, new Uint8Array(0), false);
+        this.sendSegment(TH_ACK, 0, -1, false);
         this.app(() => this.h.onConnect?.(this));
         this.pushData();
       }
@@ -416,10 +499,10 @@ export class TcpSock {
     if (flags & TH_SYN) {
       if (this.state === 'SYN_RECV' && seq === ((this.rcvNxt - 1) >>> 0)) {
         // Retransmitted SYN: resend our SYN-ACK.
-        this.sendSegment(TH_SYN | TH_ACK, new Uint8Array(0), false, this.iss);
+        this.sendSegment(TH_SYN | TH_ACK, 0, -1, false, this.iss);
         return;
       }
-      this.sendSegment(TH_ACK, new Uint8Array(0), false); // challenge ACK
+      this.sendSegment(TH_ACK, 0, -1, false); // challenge ACK
       return;
     }
     if (!(flags & TH_ACK)) return;
@@ -427,7 +510,7 @@ export class TcpSock {
     if (dataLen > 0 || flags & TH_FIN) {
       if (seq !== this.rcvNxt) {
         this.trace(`out-of-order segment seq ${seq} (expected ${this.rcvNxt}): dup ACK`, skb);
-        this.sendSegment(TH_ACK, new Uint8Array(0), false);
+        this.sendSegment(TH_ACK, 0, -1, false);
         return;
       }
     }
@@ -435,13 +518,20 @@ export class TcpSock {
     if (seqLt(this.sndUna, ack) && seqLe(ack, this.sndNxt)) {
       const acked = (ack - this.sndUna) >>> 0;
       this.sndUna = ack;
-      const first = this.unacked[0];
+      const ua = this.unacked;
+      let h = this.uaHead;
+      const first = ua[h];
       if (first && first.retrans === 0) this.rttSample(this.now - first.sentAt);
-      while (this.unacked.length) {
-        const s = this.unacked[0];
-        const end = (s.seq + s.data.length + (s.flags & TH_SYN ? 1 : 0) + (s.flags & TH_FIN ? 1 : 0)) >>> 0;
-        if (seqLe(end, ack)) this.unacked.shift(); else break;
+      while (h < ua.length) {
+        const s = ua[h]!;
+        const end = (s.seq + s.len + (s.flags & TH_SYN ? 1 : 0) + (s.flags & TH_FIN ? 1 : 0)) >>> 0;
+        if (!seqLe(end, ack)) break;
+        h++;
+        if (s.len > 0) this.dropAcked(s.len);
       }
+      if (h === ua.length) { ua.length = 0; h = 0; }
+      else if (h > 32 && h * 2 > ua.length) { ua.splice(0, h); h = 0; }
+      this.uaHead = h;
       this.cwnd += Math.max(1, Math.floor(acked / this.mss));
       this.resetRto();
       if (this.state === 'SYN_RECV') {
@@ -466,10 +556,17 @@ export class TcpSock {
       if (this.ato === 0) { this.ato = TCP_ATO_MIN; this.quick = Math.max(this.quick, TCP_MAX_QUICKACKS); }
       else if (this.now - this.lrcvtime > this.rto) this.quick = Math.max(this.quick, TCP_MAX_QUICKACKS);
       this.lrcvtime = this.now;
+      this.measureRcvMss(dataLen, flags);
+      this.unread += dataLen;
       // __tcp_ack_snd_check: ACK at once in quick-ACK mode (quick ACKs left, not interactive), else delay it.
       if (this.quick > 0 && this.pingpong < 1) { this.quick--; this.scheduleAck(true); }
       else this.scheduleAck(false);
-      this.app(() => this.h.onData?.(this, data));
+      this.app(() => {
+        // recvmsg: the application reads, tcp_cleanup_rbuf may ACK now, then the application sees the data.
+        this.unread -= dataLen;
+        this.cleanupRbuf();
+        this.h.onData?.(this, data);
+      });
     }
     if (flags & TH_FIN) {
       this.rcvNxt = (this.rcvNxt + 1) >>> 0;
@@ -481,19 +578,56 @@ export class TcpSock {
         this.app(() => this.h.onEnd?.(this));
       } else if (this.state === 'FIN_WAIT1') {
         // Simultaneous close, or FIN+ACK of our FIN.
-        if (this.sndUna === this.sndNxt) { this.sendSegment(TH_ACK, new Uint8Array(0), false); this.enterTimeWait(); }
-        else { this.state = 'CLOSING'; this.sendSegment(TH_ACK, new Uint8Array(0), false); }
+        if (this.sndUna === this.sndNxt) { this.sendSegment(TH_ACK, 0, -1, false); this.enterTimeWait(); }
+        else { this.state = 'CLOSING'; this.sendSegment(TH_ACK, 0, -1, false); }
         this.app(() => this.h.onEnd?.(this));
       } else if (this.state === 'FIN_WAIT2') {
-        this.sendSegment(TH_ACK, new Uint8Array(0), false);
+        this.sendSegment(TH_ACK, 0, -1, false);
         this.app(() => this.h.onEnd?.(this));
         this.enterTimeWait();
       } else if (this.state === 'TIME_WAIT') {
-        this.sendSegment(TH_ACK, new Uint8Array(0), false);
+        this.sendSegment(TH_ACK, 0, -1, false);
       }
       return;
     }
     this.pushData();
+  }
+
+  /**
+   * tcp_measure_rcv_mss: a segment of at least `rcvMss` bytes updates the estimate (and with PSH
+   * marks the ACK pushed); a smaller one marks it pushed (twice: PUSHED2) unless it is one of
+   * two equal sizes in a row that are plausibly the peer's MSS (at least 536 bytes, or 88
+   * without PSH/FIN), which become the estimate.
+   */
+  private measureRcvMss(len: number, flags: number): void {
+    const lss = this.lastSegSize;
+    this.lastSegSize = 0;
+    if (len >= this.rcvMss) {
+      this.rcvMss = Math.min(len, this.advmss);
+      if (flags & TH_PSH) this.ackPushed |= 1;
+      return;
+    }
+    const hdr = this.tsOk ? 32 : 20;
+    const withHdr = len + hdr;
+    if (withHdr >= 536 + 20 || (withHdr >= 88 + 20 && !(flags & (TH_FIN | TH_PSH)))) {
+      this.lastSegSize = len;
+      if (len === lss) { this.rcvMss = len; return; }
+    }
+    if (this.ackPushed & 1) this.ackPushed |= 2;
+    this.ackPushed |= 1;
+  }
+
+  /**
+   * tcp_cleanup_rbuf after the application read: a scheduled (delayed) ACK goes now when more
+   * than one full segment is unacknowledged, or the read emptied the queue and a small segment
+   * was pushed (PUSHED outside interactive mode, PUSHED2 in it).
+   */
+  private cleanupRbuf(): void {
+    if (!this.delackArmed || this.state === 'CLOSED') return;
+    if (((this.rcvNxt - this.rcvWup) >>> 0) > this.rcvMss
+      || (this.unread === 0 && ((this.ackPushed & 2) !== 0 || ((this.ackPushed & 1) !== 0 && this.pingpong < 1)))) {
+      this.sendSegment(TH_ACK, 0, -1, false);
+    }
   }
 
   private enterTimeWait(): void {
@@ -537,6 +671,8 @@ export class TcpSock {
     // With timestamps on, each segment carries 12 option bytes: the usable MSS shrinks by them.
     this.mss = Math.min(this.mss, peerMss) - (ts ? 12 : 0);
     this.quick = TCP_MAX_QUICKACKS;
+    // tcp_initialize_rcv_mss: the first guess at the peer's segment size.
+    this.rcvMss = Math.max(88, Math.min(this.advmss, this.mss, 536));
     if (this.state === 'SYN_SENT') this.rcvWnd = establishedRcvWnd(this.ns, this.rcvWnd, this.advmss);
   }
 
@@ -556,6 +692,9 @@ export class TcpSock {
     s.rcvNxt = (u32(b, th + 4) + 1) >>> 0;
     s.sndUna = s.iss;
     s.sndNxt = s.iss;
+    s.sndSml = s.iss;
+    s.tos = h.tos ?? 0;
+    s.ttl = h.ttl ?? 64;
     s.sndWnd = u16(b, th + 14);
     s.state = 'SYN_RECV';
     s.rcvWscale = tcpWscale(ns);
@@ -566,7 +705,7 @@ export class TcpSock {
     s.rcvWnd = initialRcvWnd(ns, s.advmss - (s.tsOk ? 12 : 0));
     ns.sockets.tcpInsert(s);
     s.trace('SYN received: SYN-ACK', skb);
-    s.sendSegment(TH_SYN | TH_ACK, new Uint8Array(0), true);
+    s.sendSegment(TH_SYN | TH_ACK, 0, -1, true);
     s.ipId = rng.int(0, 0xffff);
     return s;
   }

@@ -66,7 +66,7 @@ export interface CalicoDeployment {
   /** A node-leave: BIRD stops (Cease) before the machine goes, the others drop the neighbour, IPAM releases its blocks. */
   leaveNode(node: Node, pods: readonly CalicoPodSandbox[]): void;
   /**
-   * Runs the clock until BGP has settled: every session between live speakers Established and no
+   * Runs the clock until BGP has settled: every session between live speakers Established with End-of-RIB received, and no
    * RIB change for `quiet` — at most until `limit`. Returns when it settled, or null.
    */
   settle(limit: number, quiet?: number): number | null;
@@ -199,7 +199,10 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
     },
     settle(limit, quiet = 1_000_000_000) {
       const all = [...speakers.values(), ...(d.tor ? [d.tor] : [])];
-      const settled = () => all.every((s) => down.has(s.cfg.routerId) || s.peers.every((p) => p.est !== null || down.has(ipToString(p.address))))
+      // Settled: every session up and its initial table in (End-of-RIB received; BIRD sends one after
+      // its first flush), and no Loc-RIB change for `quiet`. An established session alone is not enough:
+      // its first UPDATEs can trail the KEEPALIVE by a delayed ACK (Nagle holds them until then).
+      const settled = () => all.every((s) => down.has(s.cfg.routerId) || s.peers.every((p) => (p.est !== null && p.eorReceived) || down.has(ipToString(p.address))))
         && world.now - bgp.convergence.lastRibChange >= quiet;
       while (world.now < limit) {
         if (settled()) return world.now;

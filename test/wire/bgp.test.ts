@@ -287,6 +287,32 @@ const message = (o: BgpCodecOptions): fc.Arbitrary<BgpMessage> => fc.oneof(
 const opts: fc.Arbitrary<BgpCodecOptions> = fc.record({ as4: fc.boolean(), addPath: fc.boolean() });
 const sized = (o: BgpCodecOptions) => message(o).filter((m) => bgpMessageLen(m, o) <= 4096);
 
+describe('decoded attribute lists are shared', () => {
+  const upd = (nh: string, pfx: number): BgpUpdate => ({
+    type: 'update', withdrawn: [], nlri: [{ addr: ip(`10.48.${pfx}.0`), len: 26, pathId: pfx }],
+    attrs: [{ code: 1, flags: 0x40, origin: 0 }, { code: 2, flags: 0x40, segments: [] }, { code: 3, flags: 0x40, nextHop: ip(nh) },
+      { code: 5, flags: 0x40, localPref: 100 }, { code: 9, flags: 0x80, originatorId: ip(nh) }, { code: 10, flags: 0x80, clusterList: [ip('224.0.0.1')] }],
+  });
+  it('the same attribute bytes decode to one list (per AS width); other bytes to another; the rest of the UPDATE is its own', () => {
+    const a = decodeBgp(encodeBgp(upd('192.168.70.17', 7), ADDPATH), 0, ADDPATH) as BgpUpdate;
+    const b = decodeBgp(encodeBgp(upd('192.168.70.17', 8), ADDPATH), 0, ADDPATH) as BgpUpdate;
+    const c = decodeBgp(encodeBgp(upd('192.168.70.18', 7), ADDPATH), 0, ADDPATH) as BgpUpdate;
+    const classic = decodeBgp(encodeBgp(upd('192.168.70.17', 7), { as4: false, addPath: true }), 0, { as4: false, addPath: true }) as BgpUpdate;
+    expect(b.attrs).toBe(a.attrs);
+    expect(b.nlri).toEqual([{ addr: ip('10.48.8.0'), len: 26, pathId: 8 }]);
+    expect(c.attrs).not.toBe(a.attrs);
+    expect(classic.attrs).not.toBe(a.attrs);
+    expect(a.attrs).toEqual(upd('192.168.70.17', 7).attrs);
+    expect(c.attrs).toEqual(upd('192.168.70.18', 7).attrs);
+  });
+  it('a list that failed to decode is not kept: the same bytes fail again', () => {
+    const bad = encodeBgp(upd('192.168.70.17', 7), ADDPATH);
+    const at = 19 + 2 + 2; // first attribute: ORIGIN's flags
+    bad[at] = 0x80; // ORIGIN with the optional flag: 3/4
+    for (let i = 0; i < 2; i++) expect(() => decodeBgp(bad, 0, ADDPATH)).toThrow(BgpError);
+  });
+});
+
 describe('properties', () => {
   it('decode(encode(m)) = m for every message and negotiation, and lengths agree', () => {
     fc.assert(fc.property(opts.chain((o) => fc.tuple(fc.constant(o), sized(o))), ([o, m]) => {

@@ -29,6 +29,7 @@
  * - `stop()` sends Cease 6/2 (Administrative Shutdown) and closes.
  */
 import { TcpSock, type TcpHandlers } from '../../kernel/tcp.js';
+import type { Prefix } from './speaker.js';
 import type { World } from '../../kernel/world.js';
 import { ipToString } from '../../wire/bytes.js';
 import {
@@ -189,10 +190,10 @@ export class BgpPeer implements TimerTarget {
   private lastErrorAt = -Infinity;
   private readonly startTimer: VTimer;
   private readonly connectTimer: VTimer;
-  /** Adj-RIB-Out: prefix key → what the peer holds from us (path id and attribute signature; a map when several). */
-  readonly adjOut = new Map<string, AdjOut>();
+  /** Adj-RIB-Out by prefix id (Prefix.id): what the peer holds from us (path id and attribute signature; a map when several). */
+  readonly adjOut: (AdjOut | undefined)[] = [];
   /** Prefixes whose export to this neighbour must be recomputed. */
-  readonly dirty = new Set<string>();
+  readonly dirty = new Set<Prefix>();
   flushScheduled = false;
   eorReceived = false;
   eorSent = false;
@@ -329,25 +330,21 @@ export class BgpPeer implements TimerTarget {
     c.holdTimer.start(this.host.shaved(240)); // BIRD's initial hold time
   }
 
-  /** Encodes and writes messages in one TCP write (a message's `wire`, when given, is its encoding under `c.tx`). */
+  /**
+   * Encodes and writes messages, one TCP write each as BIRD does (bgp_fire_tx builds one message
+   * and sk_send writes it; TCP's Nagle algorithm then packs them into segments). A message's
+   * `wire`, when given, is its encoding under `c.tx` (TCP queues a reference: a reflector's
+   * cached UPDATE bytes are never changed).
+   */
   send(c: BgpConn, ms: OutMessage[]): void {
     if (c.closed || !c.sock || ms.length === 0) return;
-    const parts = ms.map((m) => m.wire ?? encodeBgp(m, c.tx));
-    // One message is written as it is (TCP queues a reference and copies into segments; a
-    // reflector's cached UPDATE bytes are never changed), several as one buffer.
-    let all = parts[0]!;
-    if (parts.length > 1) {
-      let n = 0;
-      for (const p of parts) n += p.length;
-      all = new Uint8Array(n);
-      let o = 0;
-      for (const p of parts) { all.set(p, o); o += p.length; }
-    }
+    const trace = this.host.world.trace.on;
     for (const m of ms) {
       this.host.count('sent', m);
-      if (this.host.world.trace.on) this.trace(m.type === 'update' ? 'bgp.update' : 'bgp.session', `sent ${bgpSummary(m)}`);
+      if (trace) this.trace(m.type === 'update' ? 'bgp.update' : 'bgp.session', `sent ${bgpSummary(m)}`);
     }
-    c.sock.send(all);
+    const sock = c.sock;
+    for (const m of ms) sock.send(m.wire ?? encodeBgp(m, c.tx));
     if (c.keepalive > 0 && (c.state === 'OpenConfirm' || c.state === 'Established')) c.kaTimer.start(this.host.shaved(c.keepalive));
   }
 
@@ -479,7 +476,7 @@ export class BgpPeer implements TimerTarget {
     const c = this.est;
     this.est = null;
     if (c) this.drop(c);
-    this.adjOut.clear();
+    this.adjOut.length = 0;
     this.dirty.clear();
     this.trace('bgp.session', `session down: ${why}`);
     this.host.sessionDown(this);

@@ -138,29 +138,73 @@ export interface BgpStats {
 
 interface Source { id: number; peer: BgpPeer | null; remotePathId: number; paths: number }
 
-/** A route this speaker put in the kernel. */
-interface KrtEntry { spec: RouteSpec; sig: string; addr: number; len: number }
+/** A route this speaker put in the kernel: the spec it gave netlink (never changed; shared when identical), with its prefix. */
+interface KrtSpec extends RouteSpec { readonly pfx: Prefix }
+const sameKrt = (a: KrtSpec, b: KrtSpec): boolean => a.type === b.type && a.via === b.via && a.dev === b.dev && !a.onlink === !b.onlink;
+
+/** IP_PREC_INTERNET_CONTROL: the TOS BIRD sets on its BGP sockets (DSCP CS6). */
+const BIRD_TOS = 0xc0;
+/** The TTL of Calico's `multihop;` sessions (BIRD's default hop count for a bare `multihop`). */
+const BIRD_MULTIHOP_TTL = 64;
 
 /** BIRD's kernel protocol `scan time 2` (Calico's template). */
 const KRT_SCAN = 2 * 1_000_000_000;
 
-/** A route of the Loc-RIB. */
-export interface BgpPath {
-  src: Source;
-  origin: number;
+/**
+ * A path's attributes as imported (BIRD's `rta`): never changed once made, and shared — by
+ * every path with the same attributes, on every speaker (a reflected block reaches each
+ * client with the same ORIGINATOR_ID, CLUSTER_LIST and NEXT_HOP; see internAttrs).
+ */
+export interface PathAttrs {
+  readonly origin: number;
   /** AS_PATH flattened (AS_SEQUENCE; sets counted as one for length). */
-  asPath: number[];
-  asPathLen: number;
-  nextHop: number;
-  med: number | undefined;
-  localPref: number;
-  originatorId: number | undefined;
-  clusterList: number[];
+  readonly asPath: number[];
+  readonly asPathLen: number;
+  readonly nextHop: number;
+  readonly med: number | undefined;
+  readonly localPref: number;
+  readonly originatorId: number | undefined;
+  readonly clusterList: number[];
   /** Optional transitive attributes we do not know, passed on. */
-  extra: BgpAttr[];
-  since: number;
-  /** What this path looks like to any iBGP neighbour without `next hop self` (computed once, shared by them). */
-  ibgpOut?: Out;
+  readonly extra: BgpAttr[];
+  /** The kernel route a best path with these attributes makes for a prefix (shared by the speakers that install the same one). */
+  krt?: KrtSpec;
+}
+
+/** A route of the Loc-RIB: its source, its (shared) attributes, when it came. */
+export class BgpPath {
+  /**
+   * What this path looks like to any iBGP neighbour without `next hop self` (computed once, shared
+   * by them). Added when first needed (a reflector's paths; not a client's: 8 bytes a path saved).
+   */
+  declare ibgpOut?: Out;
+  constructor(public src: Source, readonly a: PathAttrs, readonly since: number) {}
+  get origin(): number { return this.a.origin; }
+  get asPath(): number[] { return this.a.asPath; }
+  get asPathLen(): number { return this.a.asPathLen; }
+  get nextHop(): number { return this.a.nextHop; }
+  get med(): number | undefined { return this.a.med; }
+  get localPref(): number { return this.a.localPref; }
+  get originatorId(): number | undefined { return this.a.originatorId; }
+  get clusterList(): number[] { return this.a.clusterList; }
+  get extra(): BgpAttr[] { return this.a.extra; }
+}
+
+/** Imported attribute sets without unknown attributes, by their values (see internAttrs). */
+const attrSets = new Map<string, PathAttrs>();
+
+/**
+ * The shared object for these attribute values (BIRD's rta_lookup): a reflected path is
+ * held once for all clients instead of once per client (75 M paths at 5,000 nodes, issue 9).
+ * Sets with unknown transitive attributes are not shared.
+ */
+function internAttrs(a: PathAttrs): PathAttrs {
+  if (a.extra.length !== 0) return a;
+  const k = `${a.origin}|${a.nextHop}|${a.localPref}|${a.med ?? ''}|${a.originatorId ?? ''}|${a.clusterList.length === 0 ? '' : a.clusterList.join(',')}|${a.asPathLen}|${a.asPath.length === 0 ? '' : a.asPath.join(' ')}`;
+  const x = attrSets.get(k);
+  if (x !== undefined) return x;
+  attrSets.set(k, a);
+  return a;
 }
 
 /**
@@ -170,18 +214,77 @@ export interface BgpPath {
  * same bytes to each client; and the Adj-RIB-Out entry of the last id it went out with (`adj`),
  * shared by the clients' Adj-RIBs-Out.
  */
-interface Out { attrs: BgpAttr[]; sig: string; wire?: (Uint8Array | undefined)[]; adj?: { id: number; sig: string } }
+interface Out { attrs: BgpAttr[]; sig: string; wire?: (OutMessage | undefined)[]; adj?: { id: number; sig: string } }
 const NONE: never[] = [];
 
-interface RibEntry { addr: number; len: number; key: string; paths: BgpPath[]; best: BgpPath | null }
-
-/** Prefix texts by addr·64 + len: every speaker names the same few thousand prefixes once per UPDATE received. */
-const prefixKeys = new Map<number, string>();
-function prefixKey(addr: number, len: number): string {
+/**
+ * A prefix, interned for the process (every speaker names the same few thousand, once per
+ * UPDATE received): its text and a dense id, the index of its Adj-RIB-Out slot.
+ */
+export interface Prefix { readonly id: number; readonly addr: number; readonly len: number; readonly key: string }
+const prefixByNum = new Map<number, Prefix>();
+let prefixCount = 0;
+function prefixOf(addr: number, len: number): Prefix {
   const k = addr * 64 + len;
-  let s = prefixKeys.get(k);
-  if (s === undefined) { s = `${ipToString(addr)}/${len}`; prefixKeys.set(k, s); }
+  let p = prefixByNum.get(k);
+  if (p === undefined) { p = { id: prefixCount++, addr, len, key: `${ipToString(addr)}/${len}` }; prefixByNum.set(k, p); }
+  return p;
+}
+
+interface RibEntry { readonly pfx: Prefix; paths: BgpPath[]; best: BgpPath | null }
+
+/**
+ * `paths` and `x` as a new array of exactly that length: a pushed-to array keeps room for 17
+ * (136 bytes where 3 paths need 24; a client holds one per block of the cluster, issue 9).
+ */
+function withPath(paths: BgpPath[], x: BgpPath): BgpPath[] {
+  const n = paths.length;
+  const out = new Array<BgpPath>(n + 1);
+  for (let i = 0; i < n; i++) out[i] = paths[i]!;
+  out[n] = x;
+  return out;
+}
+
+/** Next-hop texts (a kernel route's `via`), one string per address for the process. */
+const ipTexts = new Map<number, string>();
+function ipText(a: number): string {
+  let s = ipTexts.get(a);
+  if (s === undefined) { s = ipToString(a); ipTexts.set(a, s); }
   return s;
+}
+
+/** iBGP imports by decoded attribute list (the decoder's shared lists; see BgpSpeaker.importAttrs). */
+const ibgpImports = new WeakMap<BgpAttr[], PathAttrs>();
+
+/**
+ * A decoded attribute list as a path's attributes (interned): LOCAL_PREF 100 when absent;
+ * from eBGP (`ebgp`) without LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST.
+ */
+function parseAttrs(attrs: BgpAttr[], ebgp: boolean): PathAttrs {
+  let origin = 0, nextHop = 0, med: number | undefined, localPref: number | undefined, originatorId: number | undefined;
+  let asPath: number[] = NONE, asPathLen = 0, clusterList: number[] = NONE;
+  let extra: BgpAttr[] = NONE;
+  for (const a of attrs) {
+    if ('raw' in a) { if (a.flags & ATTR_F_TRANSITIVE) extra = [...extra, a]; continue; }
+    switch (a.code) {
+      case 1: origin = (a as { origin: number }).origin; break;
+      case 2: {
+        for (const s of (a as { segments: { type: number; asns: number[] }[] }).segments) {
+          asPath = asPath.concat(s.asns);
+          asPathLen += s.type === 2 ? s.asns.length : s.type === 1 ? 1 : 0;
+        }
+        break;
+      }
+      case 3: nextHop = (a as { nextHop: number }).nextHop; break;
+      case 4: med = (a as { med: number }).med; break;
+      case 5: localPref = (a as { localPref: number }).localPref; break;
+      case 9: originatorId = (a as { originatorId: number }).originatorId; break;
+      case 10: clusterList = internList((a as { clusterList: number[] }).clusterList); break;
+      default: if (a.flags & ATTR_F_TRANSITIVE) extra = [...extra, a];
+    }
+  }
+  if (ebgp) { localPref = undefined; originatorId = undefined; clusterList = NONE; }
+  return internAttrs({ origin, asPath, asPathLen, nextHop, med, localPref: localPref ?? 100, originatorId, clusterList, extra, krt: undefined });
 }
 
 /** One-id CLUSTER_LISTs (a reflector's clients get the same one in every UPDATE), one array each; never changed in place. */
@@ -218,14 +321,14 @@ export class BgpSpeaker implements SessionHost {
   readonly peers: BgpPeer[] = [];
   private readonly byAddr = new Map<number, BgpPeer>();
   readonly rib = new Map<string, RibEntry>();
-  /** Route sources of each neighbour by the path id it sent. */
-  private readonly sources = new Map<BgpPeer, Map<number, Source>>();
+  /** Route sources of each neighbour, indexed by the path id it sent (an array: a client has one per block of the cluster from each reflector). */
+  private readonly sources = new Map<BgpPeer, (Source | undefined)[]>();
   private readonly freeIds: number[] = [];
   private nextId = 3;
   private readonly staticSrc: Source = { id: 2, peer: null, remotePathId: 0, paths: 0 };
-  private readonly kernel = new Map<string, KrtEntry>();
+  private readonly kernel = new Map<string, KrtSpec>();
   /** Prefixes with a static or eBGP-learned path: all a non-reflector may send to an iBGP neighbour. */
-  private readonly exportableToIbgp = new Set<string>();
+  private readonly exportableToIbgp = new Set<Prefix>();
   /** eBGP neighbours (they may receive iBGP-learned routes). */
   private readonly ebgpPeers: BgpPeer[] = [];
   /** Neighbours Established since start (graceful-restart recovery ends when all have been). */
@@ -311,7 +414,12 @@ export class BgpSpeaker implements SessionHost {
     this.upSinceStart.clear();
     const gen = ++this.startGen;
     this.startedAt = this.world.now;
+    // BIRD's listening socket (bgp_open): IP_TOS 0xc0 and IP_TTL 255, which its SYN-ACKs carry
+    // and accepted sockets inherit; an accepted connection gets the multihop TTL
+    // (bgp_incoming_connection), a refused one is closed as it is.
     const listen: TcpHandlers = {
+      tos: BIRD_TOS,
+      ttl: 255,
       onConnect: (s) => {
         const p = this.running ? this.byAddr.get(s.raddr) : undefined;
         const c = p?.accept(s);
@@ -320,6 +428,7 @@ export class BgpSpeaker implements SessionHost {
           s.close();
           return;
         }
+        s.ttl = BIRD_MULTIHOP_TTL;
         // The accepted socket shares the listener's handlers: route its events to the connection.
         this.connHandlers.set(s, c);
       },
@@ -340,6 +449,8 @@ export class BgpSpeaker implements SessionHost {
   }
 
   private readonly connHandlers = new Map<TcpSock, TcpHandlers>();
+  /** The FIB's removal count when the kernel scan last looked (-1: never). */
+  private krtScanRemovals = -1;
   /** flush's scratch: the path ids and exports a prefix should carry (reused, never kept). */
   private readonly wantIds: number[] = [];
   private readonly wantOuts: Out[] = [];
@@ -377,19 +488,23 @@ export class BgpSpeaker implements SessionHost {
    */
   private krtScan(gen: number): void {
     if (gen !== this.startGen || !this.running) return;
-    if (this.cfg.kernelExport !== false) {
-      const fib = this.ns.fib;
+    const fib = this.ns.fib;
+    // Nothing was removed from the FIB since the last scan found everything: all our routes are still there.
+    if (this.cfg.kernelExport !== false && fib.removals !== this.krtScanRemovals) {
+      let whole = true;
       for (const [key, k] of this.kernel) {
-        const r = fib.find({ dst: k.addr, prefix: k.len, table: 254 });
+        const r = fib.find({ dst: k.pfx.addr, prefix: k.pfx.len, table: 254 });
         if (r && r.proto === 'bird') continue;
         try {
-          this.node.routeReplace(this.netnsName, k.spec);
+          this.node.routeReplace(this.netnsName, k);
           this.kernelChanges++;
           this.trace('bgp.route', `kernel scan: ${key} was missing, reinstalled`);
         } catch (err) {
           if (!(err instanceof NetlinkError)) throw err;
+          whole = false; // tried again at the next scan
         }
       }
+      this.krtScanRemovals = whole ? fib.removals : -1;
     }
     this.world.sched.after(KRT_SCAN, () => this.krtScan(gen));
   }
@@ -406,7 +521,7 @@ export class BgpSpeaker implements SessionHost {
       if (this.rib.get(key)?.best) continue;
       this.kernel.delete(key);
       try {
-        this.node.routeDel(this.netnsName, k.spec);
+        this.node.routeDel(this.netnsName, k);
         this.kernelChanges++;
         this.trace('bgp.route', `kernel: ${key} removed (stale after restart)`);
       } catch (err) {
@@ -436,7 +551,17 @@ export class BgpSpeaker implements SessionHost {
     return (ms - r) * 1_000_000;
   }
 
-  socket(h: TcpHandlers): TcpSock { return new TcpSock(this.ns, h); }
+  /**
+   * A socket for an outgoing connection, as BIRD opens it (bgp_connect): IP_TOS 0xc0
+   * (IP_PREC_INTERNET_CONTROL), IP_TTL the `multihop` hop count (Calico's `multihop;` is 64);
+   * TCP_NODELAY is not set, so Nagle's algorithm applies (BIRD writes each message on its own).
+   */
+  socket(h: TcpHandlers): TcpSock {
+    const s = new TcpSock(this.ns, h);
+    s.tos = BIRD_TOS;
+    s.ttl = BIRD_MULTIHOP_TTL;
+    return s;
+  }
 
   count(dir: 'sent' | 'received', m: BgpMessage): void { (dir === 'sent' ? this.sent : this.received)[m.type]++; }
 
@@ -450,7 +575,8 @@ export class BgpSpeaker implements SessionHost {
     this.upSinceStart.add(p);
     if (this.upSinceStart.size === this.peers.length) this.endRecovery();
     // The initial table, then End-of-RIB. A non-reflector sends an iBGP neighbour only its own and eBGP-learned routes.
-    for (const key of p.ibgp && !this.isReflector ? this.exportableToIbgp : this.rib.keys()) p.dirty.add(key);
+    if (p.ibgp && !this.isReflector) for (const x of this.exportableToIbgp) p.dirty.add(x);
+    else for (const e of this.rib.values()) p.dirty.add(e.pfx);
     // Restarting (`bird -R`) toward a peer that is not: our table waits for the peer's End-of-RIB (RFC 4724).
     const gr = p.est?.remoteOpen ? openCap(p.est.remoteOpen, CAP_GRACEFUL_RESTART) : undefined;
     if (recovering && gr && !(gr.restartFlags & 0x8)) {
@@ -464,7 +590,7 @@ export class BgpSpeaker implements SessionHost {
   sessionDown(p: BgpPeer): void {
     // Withdraw everything learned from p, at once.
     const gone: string[] = [];
-    for (const e of this.rib.values()) if (e.paths.some((x) => x.src.peer === p)) gone.push(e.key);
+    for (const e of this.rib.values()) if (e.paths.some((x) => x.src.peer === p)) gone.push(e.pfx.key);
     for (const key of gone) {
       const e = this.rib.get(key)!;
       for (const x of e.paths.filter((y) => y.src.peer === p)) this.removePath(e, x);
@@ -479,10 +605,11 @@ export class BgpSpeaker implements SessionHost {
       if (p.grWait) { p.grWait = false; this.flush(p, true); }
       return;
     }
-    const touched = new Set<RibEntry>();
+    const touched = this.touched;
+    touched.clear();
     const rx = p.est?.rx.addPath ?? false;
     for (const w of u.withdrawn) {
-      const e = this.rib.get(prefixKey(w.addr, w.len));
+      const e = this.rib.get(prefixOf(w.addr, w.len).key);
       if (!e) continue;
       const x = pathFrom(e, p, rx ? w.pathId ?? 0 : 0);
       if (x) { this.removePath(e, x); touched.add(e); }
@@ -490,7 +617,8 @@ export class BgpSpeaker implements SessionHost {
     if (u.nlri.length) {
       const attrs = this.importAttrs(p, u);
       for (const n of u.nlri) {
-        const key = prefixKey(n.addr, n.len);
+        const pfx = prefixOf(n.addr, n.len);
+        const key = pfx.key;
         let e = this.rib.get(key);
         const id = rx ? n.pathId ?? 0 : 0;
         const old = pathFrom(e, p, id);
@@ -499,27 +627,26 @@ export class BgpSpeaker implements SessionHost {
           if (e && old) { this.removePath(e, old); touched.add(e); }
           continue;
         }
-        if (!e) { e = { addr: n.addr, len: n.len, key, paths: [], best: null }; this.rib.set(key, e); }
-        // A literal of fixed shape (a spread of 9 fields plus 2 made a dictionary-mode object, several times larger).
-        const path: BgpPath = {
-          src: old ? old.src : this.source(p, id), origin: attrs.origin, asPath: attrs.asPath, asPathLen: attrs.asPathLen, nextHop: attrs.nextHop,
-          med: attrs.med, localPref: attrs.localPref, originatorId: attrs.originatorId, clusterList: attrs.clusterList, extra: attrs.extra,
-          since: this.world.now, ibgpOut: undefined,
-        };
+        if (!e) { e = { pfx, paths: [], best: null }; this.rib.set(key, e); }
+        const path = new BgpPath(old ? old.src : this.source(p, id), attrs, this.world.now);
         if (old) e.paths[e.paths.indexOf(old)] = path;
-        else { e.paths.push(path); path.src.paths++; }
+        else { e.paths = withPath(e.paths, path); path.src.paths++; }
         touched.add(e);
       }
     }
     for (const e of touched) this.changed(e, p);
+    touched.clear();
   }
+
+  /** update's scratch: the RIB entries an UPDATE touched (reused, never kept). */
+  private readonly touched = new Set<RibEntry>();
 
   routeRefresh(p: BgpPeer, enhanced: boolean): void {
     const c = p.est;
     if (!c) return;
     if (enhanced) p.send(c, [{ type: 'route-refresh', afi: 1, subtype: 1, safi: 1 }]);
-    p.adjOut.clear();
-    for (const key of this.rib.keys()) p.dirty.add(key);
+    p.adjOut.length = 0;
+    for (const e of this.rib.values()) p.dirty.add(e.pfx);
     this.flush(p, false);
     if (enhanced) p.send(c, [{ type: 'route-refresh', afi: 1, subtype: 2, safi: 1 }]);
   }
@@ -533,22 +660,23 @@ export class BgpSpeaker implements SessionHost {
 
   // ── origination ──
 
-  private parsePrefix(prefix: string): { addr: number; len: number; key: string } {
+  private parsePrefix(prefix: string): Prefix {
     const c = parseCidr(prefix, true);
     if (!c) throw new Error(`BGP: "${prefix}" is not an IPv4 prefix with its host bits zero (e.g. 10.48.1.0/26)`);
-    return { addr: c.addr, len: c.prefix, key: prefixKey(c.addr, c.prefix) };
+    return prefixOf(c.addr, c.prefix);
   }
 
   /** Originates `prefix` (the static protocol's `route PREFIX blackhole`). */
   announce(prefix: string): void {
-    const { addr, len, key } = this.parsePrefix(prefix);
+    const pfx = this.parsePrefix(prefix);
+    const key = pfx.key;
     let e = this.rib.get(key);
-    if (!e) { e = { addr, len, key, paths: [], best: null }; this.rib.set(key, e); }
+    if (!e) { e = { pfx, paths: [], best: null }; this.rib.set(key, e); }
     if (e.paths.some((x) => x.src === this.staticSrc)) return;
-    e.paths.push({
-      src: this.staticSrc, origin: 0, asPath: NONE, asPathLen: 0, nextHop: this.localAddr, med: undefined, localPref: this.cfg.localPref ?? 100,
-      originatorId: undefined, clusterList: NONE, extra: NONE, since: this.world.now,
-    });
+    e.paths = withPath(e.paths, new BgpPath(this.staticSrc, {
+      origin: 0, asPath: NONE, asPathLen: 0, nextHop: this.localAddr, med: undefined, localPref: this.cfg.localPref ?? 100,
+      originatorId: undefined, clusterList: NONE, extra: NONE,
+    }, this.world.now));
     this.staticSrc.paths++;
     this.trace('bgp.route', `static: ${key} blackhole announced`);
     this.changed(e, null);
@@ -569,11 +697,11 @@ export class BgpSpeaker implements SessionHost {
 
   private source(p: BgpPeer, remotePathId: number): Source {
     let m = this.sources.get(p);
-    if (!m) { m = new Map(); this.sources.set(p, m); }
-    let s = m.get(remotePathId);
+    if (!m) { m = []; this.sources.set(p, m); }
+    let s = m[remotePathId];
     if (!s) {
       s = { id: this.freeIds.length ? this.takeLowestFree() : this.nextId++, peer: p, remotePathId, paths: 0 };
-      m.set(remotePathId, s);
+      m[remotePathId] = s;
     }
     return s;
   }
@@ -589,43 +717,31 @@ export class BgpSpeaker implements SessionHost {
     const s = x.src;
     s.paths--;
     if (s.paths === 0 && s.peer) {
-      this.sources.get(s.peer)?.delete(s.remotePathId);
+      const m = this.sources.get(s.peer);
+      if (m) m[s.remotePathId] = undefined;
       this.freeIds.push(s.id);
     }
   }
 
-  private importAttrs(p: BgpPeer, u: BgpUpdate): Omit<BgpPath, 'src' | 'since'> | null {
-    let origin = 0, nextHop = 0, med: number | undefined, localPref: number | undefined, originatorId: number | undefined;
-    let asPath: number[] = NONE, asPathLen = 0, clusterList: number[] = NONE;
-    let extra: BgpAttr[] = NONE;
-    for (const a of u.attrs) {
-      if ('raw' in a) { if (a.flags & ATTR_F_TRANSITIVE) extra = [...extra, a]; continue; }
-      switch (a.code) {
-        case 1: origin = (a as { origin: number }).origin; break;
-        case 2: {
-          for (const s of (a as { segments: { type: number; asns: number[] }[] }).segments) {
-            asPath = asPath.concat(s.asns);
-            asPathLen += s.type === 2 ? s.asns.length : s.type === 1 ? 1 : 0;
-          }
-          break;
-        }
-        case 3: nextHop = (a as { nextHop: number }).nextHop; break;
-        case 4: med = (a as { med: number }).med; break;
-        case 5: localPref = (a as { localPref: number }).localPref; break;
-        case 9: originatorId = (a as { originatorId: number }).originatorId; break;
-        case 10: clusterList = internList((a as { clusterList: number[] }).clusterList); break;
-        default: if (a.flags & ATTR_F_TRANSITIVE) extra = [...extra, a];
-      }
+  /**
+   * The attributes of `u` as imported from `p`, or null when the route loops. From an iBGP
+   * neighbour they depend on the attribute list alone, which the decoder shares between the
+   * UPDATEs that carry the same bytes: the import is kept per list (the loop checks, which
+   * depend on this speaker, are made each time).
+   */
+  private importAttrs(p: BgpPeer, u: BgpUpdate): PathAttrs | null {
+    if (p.ibgp) {
+      let a = ibgpImports.get(u.attrs);
+      if (a === undefined) { a = parseAttrs(u.attrs, false); ibgpImports.set(u.attrs, a); }
+      if (a.originatorId === this.routerId) { this.trace('bgp.update', `${p.name}: ORIGINATOR_ID is our router id, route ignored`); return null; }
+      if (this.clusterId !== null && a.clusterList.includes(this.clusterId)) { this.trace('bgp.update', `${p.name}: our cluster id in CLUSTER_LIST, route ignored`); return null; }
+      return a;
     }
-    if (!p.ibgp) {
-      if (asPath.includes(this.localAs)) { this.trace('bgp.update', `${p.name}: AS_PATH loop (own AS ${this.localAs}), route ignored`); return null; }
-      localPref = undefined; originatorId = undefined; clusterList = NONE;
-    } else {
-      if (originatorId === this.routerId) { this.trace('bgp.update', `${p.name}: ORIGINATOR_ID is our router id, route ignored`); return null; }
-      if (this.clusterId !== null && clusterList.includes(this.clusterId)) { this.trace('bgp.update', `${p.name}: our cluster id in CLUSTER_LIST, route ignored`); return null; }
-    }
-    return { origin, asPath, asPathLen, nextHop, med, localPref: localPref ?? 100, originatorId, clusterList, extra };
+    const a = parseAttrs(u.attrs, true);
+    if (a.asPath.includes(this.localAs)) { this.trace('bgp.update', `${p.name}: AS_PATH loop (own AS ${this.localAs}), route ignored`); return null; }
+    return a;
   }
+
 
   /** BIRD's ordering (bgp_rte_better): true when a is preferred to b. */
   private better(a: BgpPath, b: BgpPath): boolean {
@@ -657,21 +773,21 @@ export class BgpSpeaker implements SessionHost {
       if (!best || this.better(x, best)) best = x;
       if (x.src.peer === null || !x.src.peer.ibgp) local = true;
     }
-    if (local) this.exportableToIbgp.add(e.key); else this.exportableToIbgp.delete(e.key);
+    if (local) this.exportableToIbgp.add(e.pfx); else this.exportableToIbgp.delete(e.pfx);
     const prev = e.best;
     e.best = best;
     this.ribChanges++;
     this.lastRibChange = this.world.now;
     this.cfg.convergence?.ribChanged(this.world.now);
     if (prev !== best) this.kernelSync(e);
-    if (e.paths.length === 0) this.rib.delete(e.key);
+    if (e.paths.length === 0) this.rib.delete(e.pfx.key);
     const targets = from === null || !from.ibgp ? this.peers
       : this.isReflector ? this.peers
         : this.ebgpPeers;
     for (const p of targets) {
       if (!p.est || p === from) continue;
       if (from !== null && from.ibgp && p.ibgp && !(from.rrClient || p.rrClient)) continue;
-      p.dirty.add(e.key);
+      p.dirty.add(e.pfx);
       if (!p.flushScheduled) {
         p.flushScheduled = true;
         this.world.sched.defer(() => this.flush(p, false));
@@ -750,7 +866,9 @@ export class BgpSpeaker implements SessionHost {
     const codec = (c.tx.as4 ? 1 : 0) + (addPath ? 2 : 0);
     // What each prefix should carry now, as (path id, Out) pairs in candidate order (at most one per source).
     const wIds = this.wantIds, wOuts = this.wantOuts;
-    for (const key of p.dirty) {
+    const adjOut = p.adjOut;
+    for (const pfx of p.dirty) {
+      const key = pfx.key;
       const e = this.rib.get(key);
       wIds.length = 0;
       wOuts.length = 0;
@@ -765,8 +883,8 @@ export class BgpSpeaker implements SessionHost {
           if (o) { wIds.push(0); wOuts.push(o); }
         }
       }
-      const have = p.adjOut.get(key);
-      const addr = e ? e.addr : parseCidr(key)!.addr, len = e ? e.len : parseCidr(key)!.prefix;
+      const have = adjOut[pfx.id];
+      const addr = pfx.addr, len = pfx.len;
       if (have instanceof Map) {
         for (const id of have.keys()) if (!wIds.includes(id)) withdrawn.push(addPath ? { addr, len, pathId: id } : { addr, len });
       } else if (have && !wIds.includes(have.id)) withdrawn.push(addPath ? { addr, len, pathId: have.id } : { addr, len });
@@ -774,16 +892,20 @@ export class BgpSpeaker implements SessionHost {
         const id = wIds[k]!, w = wOuts[k]!;
         const sent = have instanceof Map ? have.get(id) : have && have.id === id ? have.sig : undefined;
         if (sent === w.sig) continue;
-        const m: OutMessage = { type: 'update', withdrawn: [], attrs: w.attrs, nlri: [addPath ? { addr, len, pathId: id } : { addr, len }] };
-        if (w.wire !== undefined) m.wire = (w.wire[codec] ??= encodeBgp(m, c.tx));
+        // A path's iBGP form keeps its UPDATE (message and bytes) per codec: a reflector sends the same one to every client.
+        let m = w.wire !== undefined ? w.wire[codec] : undefined;
+        if (m === undefined) {
+          m = { type: 'update', withdrawn: NONE, attrs: w.attrs, nlri: [addPath ? { addr, len, pathId: id } : { addr, len }] };
+          if (w.wire !== undefined) { m.wire = encodeBgp(m, c.tx); w.wire[codec] = m; }
+        }
         out.push(m);
       }
-      if (wIds.length === 0) p.adjOut.delete(key);
+      if (wIds.length === 0) { if (have !== undefined) adjOut[pfx.id] = undefined; }
       else if (wIds.length === 1) {
         // The entry is never changed in place: a path's iBGP form keeps one per id for every client (a reflector's million).
         const id = wIds[0]!, w = wOuts[0]!;
-        p.adjOut.set(key, w.wire !== undefined ? (w.adj?.id === id ? w.adj : (w.adj = { id, sig: w.sig })) : { id, sig: w.sig });
-      } else { const m = new Map<number, string>(); for (let k = 0; k < wIds.length; k++) m.set(wIds[k]!, wOuts[k]!.sig); p.adjOut.set(key, m); }
+        adjOut[pfx.id] = w.wire !== undefined ? (w.adj?.id === id ? w.adj : (w.adj = { id, sig: w.sig })) : { id, sig: w.sig };
+      } else { const m = new Map<number, string>(); for (let k = 0; k < wIds.length; k++) m.set(wIds[k]!, wOuts[k]!.sig); adjOut[pfx.id] = m; }
     }
     p.dirty.clear();
     const msgs: OutMessage[] = [];
@@ -801,36 +923,44 @@ export class BgpSpeaker implements SessionHost {
   private kernelSync(e: RibEntry): void {
     if (this.cfg.kernelExport === false || this.persisting) return;
     const b = e.best;
-    let spec: RouteSpec | null = null;
-    if (b && b.src.peer === null) spec = { dst: e.key, type: 'blackhole', proto: 'bird' };
+    const pfx = e.pfx, key = pfx.key;
+    const trace = this.world.trace.on;
+    let spec: KrtSpec | null = null;
+    if (b && b.src.peer === null) spec = { dst: key, type: 'blackhole', proto: 'bird', pfx };
     else if (b) {
-      const nh = ipToString(b.nextHop);
-      const t = this.cfg.krtTunnel ? this.cfg.krtTunnel(e.key, nh) : null;
-      if (t) spec = { dst: e.key, via: nh, dev: t.dev, proto: 'bird', ...(t.onlink ? { onlink: true } : {}) };
-      else {
+      const nh = ipText(b.nextHop);
+      const t = this.cfg.krtTunnel ? this.cfg.krtTunnel(key, nh) : null;
+      if (t) {
+        // Speakers installing the same route (a reflected block, on every client) share its spec.
+        const a = b.a, k = a.krt;
+        if (k !== undefined && k.pfx === pfx && k.dev === t.dev && !k.onlink === !t.onlink) spec = k;
+        else {
+          spec = t.onlink ? { dst: key, via: nh, dev: t.dev, proto: 'bird', onlink: true, pfx } : { dst: key, via: nh, dev: t.dev, proto: 'bird', pfx };
+          if (a.extra.length === 0) a.krt = spec;
+        }
+      } else {
         const rt = this.ns.fib.lookup(b.nextHop);
-        if (rt && rt.type === 'unicast' && rt.dev && !(rt.dst === e.addr && rt.prefix === e.len)) {
-          spec = { dst: e.key, via: rt.gw ? ipToString(rt.gw) : nh, dev: rt.dev.name, proto: 'bird' };
-        } else this.trace('bgp.route', `kernel: ${e.key} via ${nh}: next hop unreachable, not installed`);
+        if (rt && rt.type === 'unicast' && rt.dev && !(rt.dst === pfx.addr && rt.prefix === pfx.len)) {
+          spec = { dst: key, via: rt.gw ? ipText(rt.gw) : nh, dev: rt.dev.name, proto: 'bird', pfx };
+        } else if (trace) this.trace('bgp.route', `kernel: ${key} via ${nh}: next hop unreachable, not installed`);
       }
     }
-    const cur = this.kernel.get(e.key);
-    const sig = spec ? `${spec.type ?? ''}|${spec.via ?? ''}|${spec.dev ?? ''}|${spec.onlink ? 1 : 0}` : '';
-    if (cur && cur.sig === sig) return;
+    const cur = this.kernel.get(key);
+    if (cur && spec && sameKrt(cur, spec)) return;
     try {
       if (spec) {
         this.node.routeReplace(this.netnsName, spec);
-        this.kernel.set(e.key, { spec, sig, addr: e.addr, len: e.len });
-        this.trace('bgp.route', `kernel: ${this.kernelText(spec)}`);
+        this.kernel.set(key, spec);
+        if (trace) this.trace('bgp.route', `kernel: ${this.kernelText(spec)}`);
       } else if (cur) {
-        this.kernel.delete(e.key);
-        this.node.routeDel(this.netnsName, cur.spec);
-        this.trace('bgp.route', `kernel: ${e.key} removed`);
+        this.kernel.delete(key);
+        this.node.routeDel(this.netnsName, cur);
+        if (trace) this.trace('bgp.route', `kernel: ${key} removed`);
       }
       this.kernelChanges++;
     } catch (err) {
       if (!(err instanceof NetlinkError)) throw err;
-      this.trace('bgp.route', `kernel: ${e.key}: ${err.message}`);
+      this.trace('bgp.route', `kernel: ${key}: ${err.message}`);
     }
   }
 
@@ -870,14 +1000,14 @@ export class BgpSpeaker implements SessionHost {
   /** `birdc show route` (all paths; `*` marks the best). */
   showRoute(): string {
     const lines = ['Table master4:'];
-    const keys = [...this.rib.values()].sort((a, b) => a.addr - b.addr || a.len - b.len);
+    const keys = [...this.rib.values()].sort((a, b) => a.pfx.addr - b.pfx.addr || a.pfx.len - b.pfx.len);
     for (const e of keys) {
       let first = true;
       const paths = [...e.paths].sort((a, b) => (a === e.best ? -1 : b === e.best ? 1 : 0));
       for (const x of paths) {
         const name = x.src.peer ? x.src.peer.name : 'static1';
         const star = x === e.best ? '*' : ' ';
-        const head = first ? e.key.padEnd(20) : ''.padEnd(20);
+        const head = first ? e.pfx.key.padEnd(20) : ''.padEnd(20);
         first = false;
         if (!x.src.peer) {
           lines.push(`${head} blackhole [${name} ${formatTime(x.since)}] ${star} (200)`);
@@ -885,8 +1015,8 @@ export class BgpSpeaker implements SessionHost {
           const p = x.src.peer;
           const path = x.asPath.length ? x.asPath.join(' ') + ' ' : '';
           lines.push(`${head} unicast [${name} ${formatTime(x.since)} from ${p.addressText}] ${star} (100) [${path}${p.ibgp && !x.asPath.length ? 'i' : `AS${x.asPath[x.asPath.length - 1] ?? this.localAs}i`}]`);
-          const k = this.kernel.get(e.key);
-          lines.push(`\tvia ${ipToString(x.nextHop)}${k && x === e.best && k.spec.dev ? ` on ${k.spec.dev}` : ''}`);
+          const k = this.kernel.get(e.pfx.key);
+          lines.push(`\tvia ${ipToString(x.nextHop)}${k && x === e.best && k.dev ? ` on ${k.dev}` : ''}`);
           if (x.originatorId !== undefined) lines.push(`\tBGP.originator_id: ${ipToString(x.originatorId)}`);
           if (x.clusterList.length) lines.push(`\tBGP.cluster_list: ${x.clusterList.map(ipToString).join(' ')}`);
         }

@@ -83,6 +83,20 @@ describe('hold timer', () => {
     expect(c.speakers.every((s) => s.stats().sent.notification === 0)).toBe(true);
   });
 
+  it('the kernel scan puts back a route deleted by hand (ip route del), and changes nothing while nothing was removed', () => {
+    const { lab, c } = mesh(3);
+    lab.run(100);
+    const before = c.speakers[0].stats().kernelChanges;
+    lab.run(10); // five scans with nothing removed
+    expect(c.speakers[0].stats().kernelChanges).toBe(before);
+    lab.nodes[0].routeDel('host', { dst: '10.48.3.0/26' });
+    expect(birdRoutes(lab.nodes[0])).not.toContain('10.48.3.0/26 via 192.168.70.13 dev eth0 proto bird');
+    lab.run(2.5);
+    expect(birdRoutes(lab.nodes[0])).toContain('10.48.3.0/26 via 192.168.70.13 dev eth0 proto bird');
+    expect(lab.lines('bgp.route', 'n1')).toContain('bgp.route kernel scan: 10.48.3.0/26 was missing, reinstalled');
+    expect(c.speakers[0].stats().kernelChanges).toBe(before + 1);
+  });
+
   it('administrative shutdown sends Cease 6/2 and the peers withdraw at once; restart re-establishes', () => {
     const { lab, c } = mesh(3);
     lab.run(10);
