@@ -6,6 +6,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runCommand } from './run.js';
+import { explainCommand as trafficExplainCommand } from './explain.js';
+import { styleFor } from './style.js';
 import { saveCommand } from './save.js';
 import { generateCommand } from './generate.js';
 import { diffCommand, explainCommand, matrixCommand, MATRIX_FORMATS, type MatrixFormat } from './policy.js';
@@ -26,13 +28,15 @@ await yargs(hideBin(process.argv))
       .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
       .option('pcap', { type: 'string', describe: 'write captures into this directory (per-interface .pcap and all.pcapng)' })
       .option('pcap-used-only', { type: 'boolean', default: false, describe: 'with --pcap: files only for the interfaces frames crossed (large clusters)' })
-      .option('trace', { choices: ['text', 'json'] as const, describe: 'print the hook-by-hook trace (text or NDJSON)' })
+      .option('trace', { choices: ['text', 'json', 'mermaid'] as const, describe: 'print the hook-by-hook trace (text or NDJSON), or each traffic item as a Mermaid sequence diagram' })
       .option('trace-file', { type: 'string', describe: 'write the trace to this file instead of stdout' })
       .option('seed', { type: 'number', describe: 'override the scenario seed' })
       .option('show-config', { type: 'boolean', default: false, describe: 'print the ip/bridge/sysctl commands that built each machine' })
+      .option('color', { type: 'boolean', default: true, describe: 'colour on a terminal (--no-color, or NO_COLOR set, turns it off)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only failures (and no progress on stderr)' }),
     async (argv) => {
       process.exitCode = await runCommand({
+        color: argv.color,
         file: argv.file as string,
         pcap: argv.pcap,
         pcapUsedOnly: argv['pcap-used-only'],
@@ -41,6 +45,21 @@ await yargs(hideBin(process.argv))
         seed: argv.seed,
         showConfig: argv['show-config'],
         quiet: argv.quiet,
+      });
+    },
+  )
+  .command(
+    'explain <file>',
+    "why a traffic item ended as it did: its request and answer hop by hop, the decisions that mattered, and the reason",
+    (y) => y
+      .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
+      .option('traffic', { type: 'string', demandOption: true, describe: "the traffic item's name" })
+      .option('seed', { type: 'number', describe: 'override the scenario seed' })
+      .option('color', { type: 'boolean', default: true, describe: 'colour on a terminal (--no-color, or NO_COLOR set, turns it off)' }),
+    async (argv) => {
+      process.exitCode = await trafficExplainCommand({
+        file: argv.file as string, traffic: argv.traffic as string, seed: argv.seed,
+        style: styleFor(process.stdout, { color: argv.color as boolean }),
       });
     },
   )
@@ -146,7 +165,7 @@ await yargs(hideBin(process.argv))
       )
       .demandCommand(1, 'name a policy command (podwire policy matrix FILE, podwire policy diff A B, podwire policy explain FILE --from … --to … --port N)'),
   )
-  .demandCommand(1, 'name a command (podwire run FILE, podwire save iptables FILE --node N, podwire policy matrix FILE)')
+  .demandCommand(1, 'name a command (podwire run FILE, podwire explain FILE --traffic NAME, podwire save iptables FILE --node N, podwire policy matrix FILE)')
   .strict()
   .fail((msg, err, y) => {
     if (err) throw err;

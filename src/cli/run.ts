@@ -7,17 +7,24 @@ import { LineSink } from '../trace/render.js';
 import { commitAllOpen } from '../trace/atomic-file.js';
 import { NetlinkError } from '../kernel/netlink.js';
 import { ProgressReporter, processResources, type ProgressStream } from './progress.js';
+import { MemorySink, TeeSink } from '../trace/render.js';
+import type { TraceSink } from '../trace/events.js';
+import { mermaidDiagram } from '../trace/mermaid.js';
+import { styleFor, type Style } from './style.js';
 
 export interface RunArgs {
   file: string;
   pcap?: string;
   /** --pcap-used-only: captures only of the interfaces frames crossed. */
   pcapUsedOnly?: boolean;
-  trace?: 'text' | 'json';
+  /** text/json: every event as it happens; mermaid: each traffic item as a sequence diagram after the run. */
+  trace?: 'text' | 'json' | 'mermaid';
   traceFile?: string;
   seed?: number;
   showConfig?: boolean;
   quiet?: boolean;
+  /** false: never colour (--no-color); otherwise colour when stdout is a terminal and NO_COLOR is unset. */
+  color?: boolean;
   /** Where progress goes (default process.stderr; a bar on a TTY, periodic lines otherwise, nothing with quiet). */
   progressStream?: ProgressStream;
 }
@@ -63,11 +70,23 @@ export async function runCommand(a: RunArgs): Promise<number> {
   const out = (s: string) => process.stdout.write(s + '\n');
   const traceOut = a.trace ? new LineOut(a.traceFile) : null;
   try {
-    const sink = traceOut ? new LineSink(a.trace!, (l) => traceOut.line(l)) : undefined;
+    const st = styleFor(process.stdout, { color: a.color });
+    // Mermaid diagrams are drawn from the whole run's events, after it.
+    const memory = a.trace === 'mermaid' ? new MemorySink() : null;
+    const lines = traceOut && a.trace !== 'mermaid' ? new LineSink(a.trace as 'text' | 'json', (l) => traceOut.line(l)) : undefined;
+    const sinks: TraceSink[] = [...(lines ? [lines] : []), ...(memory ? [memory] : [])];
+    const sink = sinks.length > 1 ? new TeeSink(sinks) : sinks[0];
     const progress = new ProgressReporter(a.progressStream ?? process.stderr, { quiet: a.quiet, resources: processResources });
     let res;
     try { res = runScenarioFile(a.file, { seed: a.seed, pcapDir: a.pcap, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn }); }
     finally { progress.end(); }
+    if (memory && traceOut) {
+      for (const r of res.results) {
+        const exp = r.expected?.result ? ` (expected ${r.expected.result})` : '';
+        for (const l of mermaidDiagram({ name: r.name, outcome: `${r.result}${exp}` }, memory.events)) traceOut.line(l);
+        traceOut.line('');
+      }
+    }
     traceOut?.close();
     if (a.showConfig) {
       for (const c of res.config) {
@@ -79,12 +98,12 @@ export async function runCommand(a: RunArgs): Promise<number> {
     const failed = res.results.filter((r) => !r.ok);
     if (!a.quiet) {
       out(`scenario ${res.scenario.name} (seed ${a.seed ?? res.scenario.seed}): ${res.results.length} traffic items, ${res.events} events, virtual time ${(res.endTime / 1e6).toFixed(3)} ms`);
-      for (const r of res.results) out(formatResult(r));
+      for (const r of res.results) out(styleResult(formatResult(r), st));
       if (res.cluster.calico) out(res.cluster.calico.summary());
       if (a.pcap) out(`captures: ${res.captures.length} files in ${a.pcap} (open all.pcapng in Wireshark)`);
       if (a.traceFile) out(`trace: ${a.traceFile}`);
-    } else for (const r of failed) out(formatResult(r));
-    out(failed.length ? `${failed.length} of ${res.results.length} expectations failed` : `all ${res.results.length} expectations held`);
+    } else for (const r of failed) out(styleResult(formatResult(r), st));
+    out(failed.length ? st.bad(`${failed.length} of ${res.results.length} expectations failed`) : st.ok(`all ${res.results.length} expectations held`));
     return failed.length ? 1 : 0;
   } catch (e) {
     traceOut?.abort();
@@ -94,4 +113,12 @@ export async function runCommand(a: RunArgs): Promise<number> {
     process.stderr.write(`podwire: run failed: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+/** A result's PASS/FAIL mark in colour and its path/detail lines dimmed (plain text unchanged without colour). */
+function styleResult(text: string, st: Style): string {
+  if (!st.color) return text;
+  const [head, ...rest] = text.split('\n');
+  const styled = head!.startsWith('PASS ') ? st.ok('PASS') + head!.slice(4) : head!.startsWith('FAIL ') ? st.bad('FAIL') + head!.slice(4) : head!;
+  return [styled, ...rest.map((l) => (/^ {5}(path|served by): /.test(l) ? st.dim(l) : st.warn(l)))].join('\n');
 }
