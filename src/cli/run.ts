@@ -98,7 +98,9 @@ export async function runCommand(a: RunArgs): Promise<number> {
     const failed = res.results.filter((r) => !r.ok);
     if (!a.quiet) {
       out(`scenario ${res.scenario.name} (seed ${a.seed ?? res.scenario.seed}): ${res.results.length} traffic items, ${res.events} events, virtual time ${(res.endTime / 1e6).toFixed(3)} ms`);
-      for (const r of res.results) out(styleResult(formatResult(r), st));
+      // On a terminal the outcomes line up in one column after the longest item name.
+      const width = process.stdout.isTTY ? Math.max(0, ...res.results.map((r) => r.name.length)) : 0;
+      for (const r of res.results) out(styleResult(alignName(formatResult(r), r.name, width), st));
       if (res.cluster.calico) out(res.cluster.calico.summary());
       if (a.pcap) out(`captures: ${res.captures.length} files in ${a.pcap} (open all.pcapng in Wireshark)`);
       if (a.traceFile) out(`trace: ${a.traceFile}`);
@@ -121,4 +123,11 @@ function styleResult(text: string, st: Style): string {
   const [head, ...rest] = text.split('\n');
   const styled = head!.startsWith('PASS ') ? st.ok('PASS') + head!.slice(4) : head!.startsWith('FAIL ') ? st.bad('FAIL') + head!.slice(4) : head!;
   return [styled, ...rest.map((l) => (/^ {5}(path|served by): /.test(l) ? st.dim(l) : st.warn(l)))].join('\n');
+}
+
+/** `PASS name: outcome` with the name padded to `width` (0: unchanged). */
+function alignName(text: string, name: string, width: number): string {
+  if (width === 0) return text;
+  const head = text.slice(0, 5) + name + ':';
+  return text.startsWith(head) ? text.slice(0, 5) + (name + ':').padEnd(width + 1) + text.slice(head.length) : text;
 }

@@ -20,13 +20,17 @@ function onTty(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000, env: e });
 }
 
-describe.skipIf(!haveScript)('colour on a terminal', () => {
+describe.skipIf(!haveScript)('colour and alignment on a terminal', () => {
   it('run: PASS in green and the summary coloured; NO_COLOR and --no-color: none', () => {
     const r = onTty(['run', 'scenarios/reject.yaml']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('\x1b[32mPASS\x1b[39m tcp-80-passes');
     expect(r.stdout).toContain('\x1b[32mall 4 expectations held\x1b[39m');
     expect(onTty(['run', 'scenarios/reject.yaml'], { NO_COLOR: '1' }).stdout).not.toContain('\x1b[');
+    // outcomes aligned after the longest name (udp-7-port-unreachable)
+    const plain = onTty(['run', 'scenarios/reject.yaml', '--no-color']).stdout;
+    expect(plain).toContain('PASS tcp-80-passes:          reply');
+    expect(plain).toContain('PASS udp-7-port-unreachable: refused');
     expect(onTty(['run', 'scenarios/reject.yaml', '--no-color']).stdout).not.toContain('\x1b[');
   });
 
