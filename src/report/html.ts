@@ -67,7 +67,7 @@ ul.packets { margin: 4px 0; padding-left: 18px; columns: 2; font-size: 12px; max
 .row.nat .r-detail { color: #8a6a00; font-weight: 600; }
 .r-text { width: 470px; flex: none; overflow: hidden; text-overflow: ellipsis; padding: 3px 8px; font: 12px/18px ui-monospace, Menlo, Consolas, monospace; }
 .r-time { color: var(--muted); margin-right: 6px; } .r-id { font-weight: 700; margin-right: 6px; } .r-stage { color: #555; margin-right: 6px; }
-.r-lanes { flex: none; } .lane-line { stroke: #ddd; stroke-width: 1; } .hop { stroke-width: 2; }
+.r-lanes { flex: none; background: repeating-linear-gradient(to right, transparent 0 55px, #ddd 55px 56px, transparent 56px 112px); } .hop { stroke-width: 2; }
 .empty { padding: 20px; color: var(--muted); }
 #details { border: 1px solid var(--line); padding: 8px 12px; height: 70vh; overflow: auto; font-size: 12px; }
 #details h3 { font-size: 13px; margin: 2px 0 6px; } #details h4 { margin: 10px 0 4px; font-size: 12px; }

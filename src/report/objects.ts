@@ -9,6 +9,8 @@
  *    chains (its pod), cali-pri-/cali-pro-kns.NS a namespace's profile;
  *  - a per-object chain (kube-proxy's and kube-router's hashed names, `…-XXXXXXXXXXXXXXXX`)
  *    stands for the object named by the comment of a rule that jumped to it in this run;
+ *  - a policy verdict appended to a DROP/REJECT rule or a drop (src/kube/policy-explain.ts):
+ *    the pod it isolates and the policies it names;
  *  - IPVS virtual services `PROTO VIP:PORT`: the Service whose ClusterIP and port they are.
  */
 import type { Cluster } from '../scenario/build.js';
@@ -102,6 +104,23 @@ export class ObjectIndex {
     return null;
   }
 
+  /**
+   * The pod and policies a policy verdict names (src/kube/policy-explain.ts's text, which the
+   * netfilter tracer appends to a DROP/REJECT rule and to the drop): `POD is isolated for DIR by
+   * P1, P2; …`, `POD: AdminNetworkPolicy NAME (priority N) …`, `POD: BaselineAdminNetworkPolicy NAME …`.
+   */
+  fromVerdictText(t: string): ObjectRef[] {
+    const out: ObjectRef[] = [];
+    const via = 'policy verdict';
+    const pod = (n: string) => { if (this.pods.has(n)) out.push({ kind: 'Pod', name: n, via }); };
+    const pol = (kind: string, n: string) => { if (this.policies.has(`${kind}|${n}`)) out.push({ kind, name: n, via }); };
+    let m = /(?:^|\(|: )(\S+) is isolated for (?:ingress|egress) by ([^;]+);/.exec(t);
+    if (m) { for (const n of m[2].split(', ')) pol('NetworkPolicy', n); pod(m[1]); return out; }
+    m = /(?:^|\(|: )(\S+): (AdminNetworkPolicy|BaselineAdminNetworkPolicy) (\S+) /.exec(t);
+    if (m) { pol(m[2], m[3]); pod(m[1]); }
+    return out;
+  }
+
   /** The Service whose ClusterIP and port (or NodePort) `PROTO ADDR:PORT` is. */
   serviceAt(proto: string, addr: string, port: number, machineIPs: ReadonlySet<string>): ObjectRef | null {
     for (const p of this.servicePorts) {
@@ -167,8 +186,11 @@ export function objectsOfEvents(events: readonly TraceEvent[], ix: ObjectIndex, 
         if (o && r.target && HASHED_CHAIN.test(r.target) && !ix.learned.has(r.target)) ix.learned.set(r.target, { ...o, via: `chain ${r.target}, jumped to by a rule commented "${c}"` });
       }
       if (r.target) { add(ix.calicoChains.get(r.target)); add(ix.learned.get(r.target)); }
+      for (const o of ix.fromVerdictText(r.outcome)) add(o);
       add(ix.calicoChains.get(r.chain));
       add(ix.learned.get(r.chain));
+    } else if (ev.stage === 'drop') {
+      for (const o of ix.fromVerdictText(ev.detail)) add(o);
     } else if (ev.stage === 'ipvs.sched' || ev.stage === 'ipvs.conn') {
       // `TCP 10.102.157.129:80 rr → …` / `TCP client → VIP:PORT → real …`
       const m = ev.stage === 'ipvs.sched' ? /^(TCP|UDP|SCTP) ([\d.]+):(\d+) /.exec(ev.detail) : /^(TCP|UDP|SCTP) [\d.]+:\d+ → ([\d.]+):(\d+) → /.exec(ev.detail);

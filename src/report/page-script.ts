@@ -238,7 +238,7 @@ export const PAGE_SCRIPT = String.raw`
     row.appendChild(t);
     var w = view.lanes.length * LANE_W;
     var g = sv('svg', { width: w, height: ROW, class: 'r-lanes' });
-    for (var l = 0; l < view.lanes.length; l++) g.appendChild(sv('line', { x1: laneX(l), y1: 0, x2: laneX(l), y2: ROW, class: 'lane-line' }));
+    // Lane lines are the row's CSS background (a repeating gradient): no element per lane and row.
     var ln = view.laneOfPlace[E.place[i]];
     var x = laneX(ln), y = ROW / 2, c = colour(E.id[i]);
     var pl = view.prevLane[r];

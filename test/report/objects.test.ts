@@ -66,6 +66,20 @@ describe('Kubernetes objects behind decisions', () => {
     expect(t.some((s) => /^Pod x\//.test(s))).toBe(true);
   });
 
+  it('policy verdicts on DROP rules and drops: the isolated pod and the policies named', () => {
+    const { events, objs } = objectsOf('scenarios/calico-netpol.yaml');
+    const d = events.findIndex((e) => e.stage === 'drop' && e.detail.includes('isolated for ingress by x/deny-all, x/allow-y-to-a'));
+    expect(d).toBeGreaterThan(0);
+    expect(objs[d]!.map(refText)).toEqual(['NetworkPolicy x/deny-all', 'NetworkPolicy x/allow-y-to-a', 'Pod x/a']);
+    const rule = events.findIndex((e) => e.stage === 'nf.rule' && / → DROP \(x\/a is isolated/.test(e.detail));
+    expect(objs[rule]!.map(refText)).toEqual(expect.arrayContaining(['NetworkPolicy x/deny-all', 'NetworkPolicy x/allow-y-to-a', 'Pod x/a']));
+    const anp = objectsOf('scenarios/netpol-e2e-model.yaml');
+    const a = anp.events.findIndex((e) => e.stage === 'drop' && e.detail.includes('AdminNetworkPolicy deny-z-to-y'));
+    expect(anp.objs[a]!.map(refText)).toEqual(['AdminNetworkPolicy deny-z-to-y', 'Pod y/a']);
+    const ix = ObjectIndex.of(buildCluster(loadScenario('scenarios/netpol-e2e-model.yaml')));
+    expect(ix.fromVerdictText('q/zz is isolated for ingress by q/nope; no rule of [q/nope] admits a/b:1/TCP')).toEqual([]);
+  });
+
   it('ipvs: the virtual service is the Service with that ClusterIP and port', () => {
     const { events, objs } = objectsOf('scenarios/ipvs-clusterip.yaml');
     const i = events.findIndex((e) => e.stage === 'ipvs.sched');
