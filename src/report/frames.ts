@@ -13,6 +13,7 @@ import { LINKTYPE_RAW } from '../trace/pcap.js';
 import type { TraceEvent } from '../trace/events.js';
 import { decodeLayers, summarize, type Layer } from '../wire/summary.js';
 import { u16 } from '../wire/bytes.js';
+import { BGP_HEADER_LEN, BGP_PORT, BGP_UPDATE, bgpSummary, decodeBgp } from '../wire/bgp.js';
 
 export interface FrameComment {
   id: number;
@@ -57,6 +58,13 @@ export function decodeFrame(data: Uint8Array, eth: boolean, carrying: boolean): 
   if (ipip >= 0 && ipip + 1 < layers.length && layers[ipip + 1].name === 'IPv4') {
     return { layers: layers.slice(0, ipip + 1), inner: { via: 'IPIP', frame: { layers: layers.slice(ipip + 1) } } };
   }
+  const tcp = layers.findIndex((l) => l.name === 'TCP');
+  if (tcp >= 0 && (layers[tcp].fields.srcPort === BGP_PORT || layers[tcp].fields.dstPort === BGP_PORT)) {
+    const bgp = bgpLayer(data, eth);
+    const pay = layers.findIndex((l, k) => k > tcp && l.name === 'Payload');
+    if (bgp && pay > 0) layers[pay] = bgp;
+    return { layers };
+  }
   const udp = layers.findIndex((l) => l.name === 'UDP');
   if (!carrying || udp < 0) return { layers };
   const off = udpPayloadOffset(data, eth);
@@ -69,6 +77,37 @@ export function decodeFrame(data: Uint8Array, eth: boolean, carrying: boolean): 
   }
   if (data[off] >>> 4 === 4) return { layers: outer, inner: { via: 'flannel UDP', frame: decodeFrame(data.subarray(off), false, false) } };
   return { layers };
+}
+
+/**
+ * The BGP messages in a TCP segment to or from port 179, one field per message: the header
+ * (type, length) always; OPEN, KEEPALIVE and NOTIFICATION decoded whole; an UPDATE only by
+ * size, since its AS paths and path ids read differently with the session's AS4 and ADD-PATH
+ * capabilities, which one segment does not show (the trace's bgp.update lines have them).
+ */
+function bgpLayer(d: Uint8Array, eth: boolean): Layer | null {
+  const nh = eth ? 14 : 0;
+  if (d.length < nh + 20) return null;
+  const l4 = nh + (d[nh] & 15) * 4;
+  const end = Math.min(d.length, nh + u16(d, nh + 2));
+  let p = l4 + ((d[l4 + 12] >>> 4) << 2);
+  if (p >= end) return null;
+  const fields: Record<string, string | number> = {};
+  let n = 0;
+  while (p < end) {
+    const key = `message ${++n}`;
+    if (end - p < BGP_HEADER_LEN || d.subarray(p, p + 16).some((x) => x !== 0xff)) { fields[key] = `${end - p} bytes: the rest of a message begun in an earlier segment, or not BGP`; break; }
+    const len = u16(d, p + 16);
+    const type = d[p + 18];
+    if (len < BGP_HEADER_LEN) { fields[key] = `malformed header (length ${len})`; break; }
+    if (p + len > end) { fields[key] = `type ${type}, length ${len}: continues in the next segment`; break; }
+    if (type === BGP_UPDATE) fields[key] = `UPDATE, length ${len}`;
+    else {
+      try { fields[key] = `${bgpSummary(decodeBgp(d.subarray(p, p + len)))}, length ${len}`; } catch (e) { fields[key] = `type ${type}, length ${len}: ${e instanceof Error ? e.message : String(e)}`; }
+    }
+    p += len;
+  }
+  return { name: 'BGP', fields };
 }
 
 /** Offset of the UDP payload in an Ethernet or raw IPv4 frame, or −1. */

@@ -277,6 +277,7 @@ export const PAGE_SCRIPT = String.raw`
     UDP: function (f) { return 'User Datagram Protocol, Src Port: ' + f.srcPort + ', Dst Port: ' + f.dstPort; },
     ICMP: function (f) { return 'Internet Control Message Protocol, Type ' + f.type + ', Code ' + f.code; },
     ARP: function (f) { return 'Address Resolution Protocol (' + (f.op === 1 ? 'request' : f.op === 2 ? 'reply' : 'op ' + f.op) + ')'; },
+    BGP: function () { return 'Border Gateway Protocol'; },
     VXLAN: function (f) { return 'Virtual eXtensible Local Area Network, VNI: ' + f.vni; }
   };
   function layerTree(dec, box) {

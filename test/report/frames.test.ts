@@ -87,6 +87,11 @@ describe('events to frames', () => {
     expect(fi.decoded.inner!.via).toBe('IPIP');
     expect(fi.decoded.inner!.frame.layers[0].name).toBe('IPv4');
 
+    // BGP on port 179: each message of the segment; OPEN and KEEPALIVE decoded, UPDATE by size.
+    const bgp = readFrames(ipip.captureDir).flatMap((f) => f.decoded.layers).filter((l) => l.name === 'BGP').flatMap((l) => Object.values(l.fields).map(String));
+    expect(bgp.some((m) => /^OPEN as \d+ hold \d+ id [\d.]+ caps .*, length \d+$/.test(m))).toBe(true);
+    expect(bgp.some((m) => /^KEEPALIVE, length 19$/.test(m))).toBe(true);
+    expect(bgp.some((m) => /^UPDATE, length \d+$/.test(m))).toBe(true);
     // A frame that carries nothing is left as decodeLayers gives it.
     expect(decodeFrame(new Uint8Array(10), true, false).layers[0].name).toBe('Truncated');
   });
