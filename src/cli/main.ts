@@ -32,10 +32,12 @@ await yargs(hideBin(process.argv))
       .option('trace-file', { type: 'string', describe: 'write the trace to this file instead of stdout' })
       .option('seed', { type: 'number', describe: 'override the scenario seed' })
       .option('show-config', { type: 'boolean', default: false, describe: 'print the ip/bridge/sysctl commands that built each machine' })
+      .option('report', { type: 'string', describe: 'write DIR/report.html (self-contained: topology, each traffic item step by step, packet details) and the captures (DIR/captures unless --pcap)' })
       .option('color', { type: 'boolean', default: true, describe: 'colour on a terminal (--no-color, or NO_COLOR set, turns it off)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only failures (and no progress on stderr)' }),
     async (argv) => {
       process.exitCode = await runCommand({
+        report: argv.report,
         color: argv.color,
         file: argv.file as string,
         pcap: argv.pcap,

@@ -11,6 +11,8 @@ import { MemorySink, TeeSink } from '../trace/render.js';
 import type { TraceSink } from '../trace/events.js';
 import { mermaidDiagram } from '../trace/mermaid.js';
 import { styleFor, type Style } from './style.js';
+import { writeReport } from '../report/index.js';
+import { join } from 'node:path';
 
 export interface RunArgs {
   file: string;
@@ -23,6 +25,8 @@ export interface RunArgs {
   seed?: number;
   showConfig?: boolean;
   quiet?: boolean;
+  /** Write DIR/report.html and the captures (DIR/captures unless `pcap` names another directory). */
+  report?: string;
   /** false: never colour (--no-color); otherwise colour when stdout is a terminal and NO_COLOR is unset. */
   color?: boolean;
   /** Where progress goes (default process.stderr; a bar on a TTY, periodic lines otherwise, nothing with quiet). */
@@ -71,16 +75,18 @@ export async function runCommand(a: RunArgs): Promise<number> {
   const traceOut = a.trace ? new LineOut(a.traceFile) : null;
   try {
     const st = styleFor(process.stdout, { color: a.color });
-    // Mermaid diagrams are drawn from the whole run's events, after it.
-    const memory = a.trace === 'mermaid' ? new MemorySink() : null;
+    // The report and the Mermaid diagrams are drawn from the whole run's events, after it.
+    const memory = a.trace === 'mermaid' || a.report ? new MemorySink() : null;
+    const pcapDir = a.pcap ?? (a.report ? join(a.report, 'captures') : undefined);
     const lines = traceOut && a.trace !== 'mermaid' ? new LineSink(a.trace as 'text' | 'json', (l) => traceOut.line(l)) : undefined;
     const sinks: TraceSink[] = [...(lines ? [lines] : []), ...(memory ? [memory] : [])];
     const sink = sinks.length > 1 ? new TeeSink(sinks) : sinks[0];
     const progress = new ProgressReporter(a.progressStream ?? process.stderr, { quiet: a.quiet, resources: processResources });
     let res;
-    try { res = runScenarioFile(a.file, { seed: a.seed, pcapDir: a.pcap, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn }); }
+    try { res = runScenarioFile(a.file, { seed: a.seed, pcapDir, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn }); }
     finally { progress.end(); }
-    if (memory && traceOut) {
+    const reportFile = a.report && memory ? writeReport(a.report, { scenarioFile: a.file, run: res, events: memory.events, captureDir: pcapDir! }) : null;
+    if (a.trace === 'mermaid' && memory && traceOut) {
       for (const r of res.results) {
         const exp = r.expected?.result ? ` (expected ${r.expected.result})` : '';
         for (const l of mermaidDiagram({ name: r.name, outcome: `${r.result}${exp}` }, memory.events)) traceOut.line(l);
@@ -102,7 +108,8 @@ export async function runCommand(a: RunArgs): Promise<number> {
       const width = process.stdout.isTTY ? Math.max(0, ...res.results.map((r) => r.name.length)) : 0;
       for (const r of res.results) out(styleResult(alignName(formatResult(r), r.name, width), st));
       if (res.cluster.calico) out(res.cluster.calico.summary());
-      if (a.pcap) out(`captures: ${res.captures.length} files in ${a.pcap} (open all.pcapng in Wireshark)`);
+      if (pcapDir) out(`captures: ${res.captures.length} files in ${pcapDir} (open all.pcapng in Wireshark)`);
+      if (reportFile) out(`report: ${reportFile}`);
       if (a.traceFile) out(`trace: ${a.traceFile}`);
     } else for (const r of failed) out(styleResult(formatResult(r), st));
     out(failed.length ? st.bad(`${failed.length} of ${res.results.length} expectations failed`) : st.ok(`all ${res.results.length} expectations held`));
