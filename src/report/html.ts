@@ -36,6 +36,7 @@ svg.topology .m-name { font-weight: 700; font-size: 13px; } svg.topology .m-sub 
 svg.topology .netns > rect { fill: #fff; stroke: #aaa; stroke-dasharray: 3 2; }
 svg.topology .netns.pod > rect { fill: #f4fbf4; }
 svg.topology .ns-name { fill: #444; font-style: italic; }
+svg.topology .dev { cursor: pointer; } svg.topology .dev:hover rect { stroke-width: 2; }
 svg.topology .dev rect { fill: #e8eefc; stroke: #7a8fc7; }
 svg.topology .dev.kind-bridge rect { fill: #fde9d9; stroke: #d08a55; }
 svg.topology .dev.kind-vxlan rect, svg.topology .dev.kind-ipip rect, svg.topology .dev.kind-tun rect { fill: #efe4fb; stroke: #9a6fd0; }
@@ -104,6 +105,7 @@ export function renderHtml(data: ReportData): string {
 <h2 id="results">Traffic items</h2>
 <table class="results"><thead><tr><th></th><th>item</th><th>result</th><th>virtual time</th><th>detail</th></tr></thead><tbody id="results-body"></tbody></table>
 <h2 id="topology">Topology</h2>
+<div class="muted">Hover a device for its details; click it for the steps that happened on it.</div>
 <div class="topo-box">${svg}</div>
 <h2 id="traffic">Packet paths</h2>
 <div class="filters">

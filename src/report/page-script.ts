@@ -392,7 +392,23 @@ export const PAGE_SCRIPT = String.raw`
     if (k < 1 && k >= 0.6) { svg.style.width = (w * k) + 'px'; svg.style.height = (h * k) + 'px'; }
   }
 
+  // A device in the drawing: show the steps that happened on it.
+  function linkTopology() {
+    var devs = document.querySelectorAll('svg.topology [data-dev]');
+    for (var k = 0; k < devs.length; k++) {
+      devs[k].addEventListener('click', function (ev) {
+        var id = ev.currentTarget.getAttribute('data-dev');
+        fItem.value = 'all';
+        fNode.value = '';
+        fSearch.value = id;
+        applyFilters();
+        $('traffic').scrollIntoView();
+      });
+    }
+  }
+
   fitTopology();
+  linkTopology();
   renderResults();
   fillFilters();
   var firstItem = D.flows.length && D.flows[0].name ? 0 : -1;

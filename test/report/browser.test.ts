@@ -82,6 +82,14 @@ chromium.describe('report.html in chromium', () => {
     expect(await page.$$eval('svg.topology [data-dev]', (x) => x.length)).toBe(topo.machines.flatMap((m) => m.namespaces.flatMap((n) => n.devices)).length);
     expect(await page.$$eval('svg.topology .link.veth', (x) => x.length)).toBe(topo.links.filter((l) => l.kind === 'veth').length);
     expect(await page.$$eval('#results-body tr', (x) => x.length)).toBe(data.results.length);
+    // A device in the drawing lists the steps on it.
+    const cni0 = 'node-2/host/cni0';
+    await page.click(`svg.topology [data-dev="${cni0}"] rect`);
+    await page.waitForFunction((x) => document.body.dataset.query === x, cni0);
+    const onDev = data.events.place.filter((p: number) => data.places[p].startsWith(cni0)).length;
+    expect(onDev).toBeGreaterThan(0);
+    expect(await count()).toBe(`${onDev} of ${data.events.place.length} steps`);
+    await search('');
     // Each traffic item: its lanes and its steps.
     for (let i = 0; i < data.flows.length; i++) {
       const f = data.flows[i];
