@@ -344,6 +344,7 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     node.linkSetUp('host', 'eth0', false);
     cl.flannel?.agents.get(name)?.stop();
     cl.calico?.nodeDown(node);
+    cl.control?.nodeDown(name);
   }
 
   function nodeEvent(detail: string): void {

@@ -47,6 +47,9 @@ import { createCloudLb, syncCloudLb, type LbListener } from './cloud-lb.js';
 import type { ClusterDnsView, DnsService } from '../dns/view.js';
 import { startCoreDns } from '../dns/coredns.js';
 import { parseResolvConf, resolve as dnsResolve, resolvConfFor, type DnsPolicy, type ResolvConf } from '../dns/resolver.js';
+import { Workloads } from './workloads.js';
+import { NodeMonitor, apiTime, type NodeMonitorHost } from './node-monitor.js';
+import { DEFAULT_NODE_LIFECYCLE } from '../kube/node-lifecycle.js';
 
 const NS = 1e9;
 
@@ -90,6 +93,10 @@ export class ControlPlane {
   /** The policy agents' shared informer (see startPolicyAgents), and the agent on each node. */
   private policyInformer: NetpolInformer | null = null;
   private readonly policyAgents = new Map<string, KubeRouterNetpol | FelixPolicy>();
+  /** The deployment and ReplicaSet controllers with podwire's scheduler (workloads.ts). */
+  readonly workloads: Workloads;
+  /** The node lifecycle controller and taint-based eviction (node-monitor.ts). */
+  readonly nodeMonitor: NodeMonitor;
 
   constructor(private readonly cl: Cluster) {
     const sc = cl.scenario;
@@ -100,6 +107,9 @@ export class ControlPlane {
     this.services = c.kubeProxy.mode !== 'none';
     this.alloc = { clusterIPs: new ClusterIPAllocator(c.serviceCIDR.text, rand), nodePorts: new NodePortAllocator(rand) };
     this.dnsDomain = c.dns.domain;
+    const host = this.podHost();
+    this.workloads = new Workloads(host, rand);
+    this.nodeMonitor = new NodeMonitor(host, c.nodeLifecycle ?? DEFAULT_NODE_LIFECYCLE);
     if (!this.services) {
       // The apiserver alone: Namespaces, policies and Pods, what a policy agent watches. No
       // Services (nothing would serve them), no controllers, no draws from the run's PRNG.
@@ -109,6 +119,7 @@ export class ControlPlane {
         else if ((m as OtherManifest).policy) this.applyPolicy(m as PolicyManifest);
       }
       for (const [, p] of cl.pods) this.publishPod(p.spec, p.ip);
+      this.workloads.start(sc.manifests);
       this.startPolicyAgents();
       return;
     }
@@ -169,6 +180,8 @@ export class ControlPlane {
       this.publishPod(p.spec, p.ip);
     }
     if (c.dns.enabled) this.startDns();
+    // Deployments and ReplicaSets roll out once their Services and the bare pods exist (their pods' IPs come after).
+    this.workloads.start(sc.manifests);
 
     this.setUpCloudLb();
     let proxies = 0;
@@ -283,7 +296,57 @@ export class ControlPlane {
       this.trace(`pod ${key} deleted`);
       this.store.delete('Pod', e.namespace, e.name);
       this.cl.deletePod(key);
+      this.workloads.podGone(key);
     }
+  }
+
+  /**
+   * The node's machine failed (build.ts downNode): its kube-proxy and policy agent die with it
+   * (they write no more rules there), and the node lifecycle controller's clock starts.
+   */
+  nodeDown(name: string): void {
+    this.proxies.get(name)?.stop();
+    this.proxies.delete(name);
+    this.policyAgents.get(name)?.stop();
+    this.policyAgents.delete(name);
+    this.nodeMonitor.nodeDown(name);
+  }
+
+  /**
+   * The node's machine is back (a node-up event, after its NIC and CNI agents): kube-proxy and the
+   * policy agent start again as at a join (a full sync), and the kubelet renews its lease now.
+   */
+  nodeUp(name: string): void {
+    if (this.services && !this.proxies.has(name)) this.startKubeProxy(name, this.cl.nodes.get(name)!);
+    if (this.policyInformer && !this.policyAgents.has(name)) this.startPolicyAgent(name);
+    this.nodeMonitor.nodeUp(name);
+  }
+
+  /** What the workload controllers and the node lifecycle controller do to pods, through the apiserver. */
+  private podHost(): NodeMonitorHost {
+    const cp = this;
+    const cl = this.cl;
+    const podOf = (key: string) => cl.pods.get(key);
+    return {
+      cl, store: this.store,
+      trace: (d) => cp.trace(d),
+      publish: (spec, ip) => cp.publishPod(spec, ip),
+      setPodReady: (key, ready) => { const p = podOf(key); if (p) cp.store.update(cp.podObject(p.spec, p.ip, ready)); },
+      terminatePod: (key) => {
+        const p = podOf(key);
+        const cur = p && cp.store.get('Pod', p.spec.namespace, p.spec.name);
+        if (!cur) return;
+        cp.store.update({ ...cur, metadata: { ...(cur.metadata as Obj), deletionTimestamp: apiTime(cl.world.now), deletionGracePeriodSeconds: 30, resourceVersion: undefined } });
+      },
+      removePod: (key) => {
+        const p = podOf(key);
+        if (!p) return;
+        cp.store.delete('Pod', p.spec.namespace, p.spec.name);
+        cl.deletePod(key);
+      },
+      podGone: (key) => cp.workloads.podGone(key),
+      nodeReady: () => cp.workloads.nodeReady(),
+    };
   }
 
   /** The kube-proxy daemon of a node (tests, `podwire save`). */
@@ -312,6 +375,7 @@ export class ControlPlane {
       if (p.node.name !== name) continue;
       this.trace(`pod ${key} deleted (its node ${name} is gone)`);
       this.store.delete('Pod', p.spec.namespace, p.spec.name);
+      this.workloads.podGone(key);
     }
   }
 

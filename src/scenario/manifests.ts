@@ -3,7 +3,8 @@
  * strings (one or more documents separated by `---`), as `{file: path}`
  * references (relative to the scenario file), or as a YAML mapping written in
  * place. Each document is decoded and validated as the apiserver would (Pods,
- * Namespaces, Services, Endpoints, EndpointSlices, NetworkPolicies and the
+ * Namespaces, Services, Endpoints, EndpointSlices, Deployments, ReplicaSets,
+ * NetworkPolicies and the
  * AdminNetworkPolicy/BaselineAdminNetworkPolicy CRDs fully, other kinds by
  * type meta and metadata only), and every error is
  * reported at the position of the offending node in the file the user wrote:
@@ -25,6 +26,7 @@ import { validatePod } from '../kube/pod.js';
 import { validateService } from '../kube/service.js';
 import { validateNetworkPolicy } from '../kube/networkpolicy.js';
 import { validateAdminNetworkPolicy, validateBaselineAdminNetworkPolicy } from '../kube/admin-network-policy.js';
+import { validateDeployment, validateReplicaSet } from '../kube/workload.js';
 import { InputError } from './errors.js';
 import type { Manifest, PodSpec, PolicyValue, SourcePos } from './types.js';
 import { embeddedSrc, fileSrc, fixedSrc, parseYamlDocs, type Src, type Y } from './validateYaml.js';
@@ -192,6 +194,8 @@ const FULL_KINDS: Record<string, { apiVersion: string; validate: (o: Obj) => Err
   Service: { apiVersion: 'v1', validate: (o) => validateService(o).errors },
   Endpoints: { apiVersion: 'v1', validate: (o) => validateEndpoints(o).errors },
   EndpointSlice: { apiVersion: 'discovery.k8s.io/v1', validate: (o) => validateEndpointSlice(o).errors },
+  Deployment: { apiVersion: 'apps/v1', validate: (o) => validateDeployment(o).errors },
+  ReplicaSet: { apiVersion: 'apps/v1', validate: (o) => validateReplicaSet(o).errors },
 };
 
 /**

@@ -108,6 +108,8 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     for (const [key, p] of cluster.pods) whoIs.set(`${p.node.name}/${p.netns}`, `pod/${key}`);
   }
   refreshWho();
+  // A ReplicaSet's replacement pods appear later too.
+  control.workloads.onPodsAdded = refreshWho;
   for (const n of cluster.nodes.keys()) if (!whoIs.has(`${n}/host`)) whoIs.set(`${n}/host`, `node/${n}`);
   for (const n of cluster.hosts.keys()) whoIs.set(`${n}/host`, `host/${n}`);
   world.onDeliver = (skb) => {

@@ -132,6 +132,8 @@ export interface ClusterSpec {
   iptables: { machine: string; text: string; origin: TextOrigin; pos: SourcePos }[];
   /** Namespace-wide sysctls per machine (its own netns), e.g. net.bridge.bridge-nf-call-iptables. */
   sysctls: { machine: string; key: string; value: string; pos: SourcePos }[];
+  /** cluster.nodeLifecycle: the node lifecycle controller's periods (ns) and the default tolerations (s); absent: Kubernetes' defaults. */
+  nodeLifecycle?: { monitorPeriod: number; gracePeriod: number; leaseRenewInterval: number; evictionPeriod: number; unreachableTolerationSeconds: number; notReadyTolerationSeconds: number };
 }
 
 /** kube-proxy's configuration (KubeProxyConfiguration fields podwire models; defaults as upstream). */

@@ -23,6 +23,7 @@ import type { Y, YMap } from './validateYaml.js';
 import { mapPosition, readEmbeddedText, type TextOrigin } from './embedded-text.js';
 import { FlannelConfigError, parseFlannelConfig, type FlannelConfig } from '../overlay/flannel/config.js';
 import { formatCidr4 } from '../cni/ip4.js';
+import { DEFAULT_NODE_LIFECYCLE } from '../kube/node-lifecycle.js';
 
 /**
  * What one user/kernel crossing of flanneld's udp proxy costs by default (a
@@ -31,7 +32,7 @@ import { formatCidr4 } from '../cni/ip4.js';
  */
 export const DEFAULT_UDP_CROSSING_COST = 5_000;
 
-export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'dns', 'nodes', 'externalHosts', 'iptables', 'sysctls'] as const;
+export const CLUSTER_KEYS = ['podCIDR', 'serviceCIDR', 'mtu', 'links', 'network', 'kubeProxy', 'dns', 'nodes', 'externalHosts', 'iptables', 'sysctls', 'nodeLifecycle'] as const;
 export const KUBE_PROXY_KEYS = ['mode', 'scheduler', 'minSyncPeriod', 'masqueradeAll', 'localhostNodePorts', 'clusterCIDR', 'nodePortAddresses'] as const;
 export const DNS_KEYS = ['enabled', 'clusterIP', 'domain', 'node'] as const;
 export const LINK_KEYS = ['vethDelay', 'nicDelay', 'nicBandwidth'] as const;
@@ -327,7 +328,34 @@ export function validateCluster(y: Y): ClusterSpec {
     }
   }
 
-  return { podCIDR, serviceCIDR, network, kubeProxy, dns, nodes, externalHosts, linkDelay: { veth, nic }, nicBandwidth, mtu, iptables, sysctls };
+  const nlY = m.opt('nodeLifecycle');
+  const nodeLifecycle = nlY ? validateNodeLifecycle(nlY) : undefined;
+  return { podCIDR, serviceCIDR, network, kubeProxy, dns, nodes, externalHosts, linkDelay: { veth, nic }, nicBandwidth, mtu, iptables, sysctls, ...(nodeLifecycle ? { nodeLifecycle } : {}) };
+}
+
+const NODE_LIFECYCLE_KEYS = ['nodeMonitorPeriod', 'nodeMonitorGracePeriod', 'nodeLeaseDurationSeconds', 'defaultUnreachableTolerationSeconds', 'defaultNotReadyTolerationSeconds'] as const;
+
+/** `cluster.nodeLifecycle`: kube-controller-manager's, the kubelet's and the apiserver's flags of a node failure (src/kube/node-lifecycle.ts). */
+function validateNodeLifecycle(y: Y): NonNullable<ClusterSpec['nodeLifecycle']> {
+  const m = y.map(NODE_LIFECYCLE_KEYS);
+  const out = { ...DEFAULT_NODE_LIFECYCLE };
+  const positive = (k: string): number | undefined => {
+    const v = m.opt(k);
+    if (!v) return undefined;
+    const d = durationAt(v);
+    if (d <= 0) v.fail(`${v.what} must be longer than 0`, 'a duration such as 5s');
+    return d;
+  };
+  out.monitorPeriod = positive('nodeMonitorPeriod') ?? out.monitorPeriod;
+  out.gracePeriod = positive('nodeMonitorGracePeriod') ?? out.gracePeriod;
+  const lease = m.opt('nodeLeaseDurationSeconds');
+  // The kubelet renews its lease every quarter of its duration (NodeLeaseRenewIntervalFraction).
+  if (lease) out.leaseRenewInterval = lease.int(1, 86400) * 250_000_000;
+  const un = m.opt('defaultUnreachableTolerationSeconds');
+  if (un) out.unreachableTolerationSeconds = un.int(0, 86400 * 365);
+  const nr = m.opt('defaultNotReadyTolerationSeconds');
+  if (nr) out.notReadyTolerationSeconds = nr.int(0, 86400 * 365);
+  return out;
 }
 
 function validateNetwork(y: Y, clusterMtu: number, podCIDR: Cidr): NetworkSpec {

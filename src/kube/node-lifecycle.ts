@@ -1,0 +1,126 @@
+/**
+ * The clocks of a node's failure as Kubernetes runs them (facts from
+ * kube-controller-manager's node lifecycle controller, the taint-based
+ * eviction manager, the kubelet's node lease and the DefaultTolerationSeconds
+ * admission plugin), as pure functions of virtual time in ns:
+ *
+ *  - the kubelet renews its node Lease every `leaseRenewInterval` (a quarter
+ *    of nodeLeaseDurationSeconds = 40 s: 10 s) from its start at time 0; a
+ *    failed machine renews no more (a renewal due at the very instant of the
+ *    failure does not happen);
+ *  - the node lifecycle controller checks every node every `monitorPeriod`
+ *    (--node-monitor-period, 5 s) from time 0. A check that sees a newer lease
+ *    takes its own time as the node's probe time; a check later than probe
+ *    time + `gracePeriod` (--node-monitor-grace-period, 40 s; strictly later)
+ *    sets Ready=Unknown, marks the node's pods not ready and queues the
+ *    node for the NoExecute taint;
+ *  - the NoExecute tainter runs every NodeEvictionPeriod (100 ms, a constant
+ *    of the controller), so the node.kubernetes.io/unreachable:NoExecute taint
+ *    lands on its first pass after the mark (a pass at the same instant is
+ *    taken to have run before it);
+ *  - the taint manager evicts a pod when its toleration of that taint runs out,
+ *    counted from when it saw the taint; pods without their own toleration get
+ *    300 s for not-ready and for unreachable (--default-unreachable-toleration-seconds,
+ *    --default-not-ready-toleration-seconds);
+ *  - a node whose kubelet is back renews its lease at once; the next check (at
+ *    or after that instant) sets Ready=True and removes the taints, and the
+ *    taint manager cancels the evictions it had planned.
+ *
+ * Not modelled: the zone disruption states (with most of a zone's nodes
+ * NotReady upstream slows or stops evictions), the rate limit between nodes
+ * (one node tainted per 10 s), jitter.
+ */
+
+const S = 1_000_000_000;
+
+export interface NodeLifecycleConfig {
+  /** --node-monitor-period (ns). */
+  monitorPeriod: number;
+  /** --node-monitor-grace-period (ns). */
+  gracePeriod: number;
+  /** The kubelet's lease renew interval (ns): nodeLeaseDurationSeconds × 0.25. */
+  leaseRenewInterval: number;
+  /** scheduler.NodeEvictionPeriod (ns): how often the NoExecute tainter runs. */
+  evictionPeriod: number;
+  /** DefaultTolerationSeconds for node.kubernetes.io/unreachable and /not-ready (s). */
+  unreachableTolerationSeconds: number;
+  notReadyTolerationSeconds: number;
+}
+
+export const DEFAULT_NODE_LIFECYCLE: Readonly<NodeLifecycleConfig> = Object.freeze({
+  monitorPeriod: 5 * S,
+  gracePeriod: 40 * S,
+  leaseRenewInterval: 10 * S,
+  evictionPeriod: S / 10,
+  unreachableTolerationSeconds: 300,
+  notReadyTolerationSeconds: 300,
+});
+
+export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';
+export const TAINT_NOT_READY = 'node.kubernetes.io/not-ready';
+
+/** The last lease renewal of a kubelet whose machine failed at `downAt` (renewals at 0, R, 2R, … strictly before it). */
+export function lastLeaseRenewal(downAt: number, cfg: NodeLifecycleConfig): number {
+  const k = Math.max(0, Math.ceil(downAt / cfg.leaseRenewInterval) - 1);
+  return k * cfg.leaseRenewInterval;
+}
+
+/** The first monitor check at or after `t`. */
+export function checkAtOrAfter(t: number, cfg: NodeLifecycleConfig): number {
+  return Math.ceil(t / cfg.monitorPeriod) * cfg.monitorPeriod;
+}
+
+/** The times of a failure at `downAt`: the probe time the controller last recorded and the check that marks the node Ready=Unknown. */
+export function notReadyTimes(downAt: number, cfg: NodeLifecycleConfig): { lastRenewal: number; probe: number; mark: number; noExecute: number } {
+  const lastRenewal = lastLeaseRenewal(downAt, cfg);
+  const probe = checkAtOrAfter(lastRenewal, cfg);
+  const mark = (Math.floor((probe + cfg.gracePeriod) / cfg.monitorPeriod) + 1) * cfg.monitorPeriod;
+  const noExecute = (Math.floor(mark / cfg.evictionPeriod) + 1) * cfg.evictionPeriod;
+  return { lastRenewal, probe, mark, noExecute };
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+  tolerationSeconds?: number;
+}
+
+/** Whether a toleration tolerates the taint `key` (no value) with effect `effect` (ToleratesTaint). */
+export function tolerates(t: Toleration, key: string, effect: string): boolean {
+  if (t.effect && t.effect !== effect) return false;
+  if (t.operator === 'Exists') return !t.key || t.key === key;
+  return t.key === key && (t.value ?? '') === '';
+}
+
+/** The pod's tolerations from its spec, read leniently (a validated Pod's `spec.tolerations`). */
+export function tolerationsOf(spec: Record<string, unknown> | undefined): Toleration[] {
+  const list = spec?.tolerations;
+  if (!Array.isArray(list)) return [];
+  return list.filter((t): t is Toleration => t !== null && typeof t === 'object');
+}
+
+/** The pod's tolerations after DefaultTolerationSeconds admission: not-ready and unreachable NoExecute for 300 s unless it tolerates them already. */
+export function withDefaultTolerations(own: readonly Toleration[], cfg: NodeLifecycleConfig): Toleration[] {
+  const out = [...own];
+  if (!own.some((t) => tolerates(t, TAINT_NOT_READY, 'NoExecute')))
+    out.push({ key: TAINT_NOT_READY, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: cfg.notReadyTolerationSeconds });
+  if (!own.some((t) => tolerates(t, TAINT_UNREACHABLE, 'NoExecute')))
+    out.push({ key: TAINT_UNREACHABLE, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: cfg.unreachableTolerationSeconds });
+  return out;
+}
+
+/**
+ * How long a pod with `tolerations` stays on a node with the NoExecute taint `key`
+ * (the taint manager's minimum over the matching tolerations): 0 when none matches
+ * (evicted at once), Infinity when a matching one has no tolerationSeconds and no
+ * other limits it, negative values counting as 0.
+ */
+export function tolerationSeconds(tolerations: readonly Toleration[], key: string): number {
+  const used = tolerations.filter((t) => tolerates(t, key, 'NoExecute'));
+  if (!used.length) return 0;
+  let min = Infinity;
+  for (const t of used) if (typeof t.tolerationSeconds === 'number') min = Math.min(min, Math.max(0, t.tolerationSeconds));
+  return min;
+}

@@ -1,0 +1,211 @@
+/**
+ * Deployments, ReplicaSets and a failed node's timeline (src/scenario/workloads.ts,
+ * node-monitor.ts): the shipped scenario's times checked exactly (virtual time is
+ * exact), recreation on deletion, round-robin placement, recovery when the node's
+ * kubelet is back, the periods in cluster.nodeLifecycle, and load errors at their
+ * positions.
+ */
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { parseScenario } from '../../src/scenario/load.js';
+import { runScenario, runScenarioFile, scheduleEvents } from '../../src/scenario/run.js';
+import { buildCluster } from '../../src/scenario/build.js';
+import { ensureControlPlane } from '../../src/scenario/control-plane.js';
+import { isInputError } from '../../src/scenario/errors.js';
+import { MemorySink } from '../../src/trace/render.js';
+import { formatTime } from '../../src/engine/time.js';
+import type { Obj } from '../../src/kube/object.js';
+
+const S = 1e9;
+const FILE = 'scenarios/node-failure-deployment.yaml';
+const text = readFileSync(FILE, 'utf8');
+/** The shipped scenario without its traffic (the control plane's timeline alone). */
+const quiet = (edit: (t: string) => string = (t) => t) => parseScenario(edit(text.slice(0, text.indexOf('traffic:'))), 's.yaml');
+
+function kubeEvents(sink: MemorySink): string[] {
+  return sink.events.filter((e) => e.stage === 'kube.event').map((e) => `${formatTime(e.time)} ${e.detail}`);
+}
+
+/** Builds the cluster and runs the control plane's clock to `until`, with `at` callbacks. */
+function runQuiet(sc: ReturnType<typeof quiet>, until: number, at: [number, (cl: ReturnType<typeof buildCluster>) => void][] = []) {
+  const sink = new MemorySink();
+  const cl = buildCluster(sc, { trace: sink });
+  const control = ensureControlPlane(cl);
+  scheduleEvents(cl, control);
+  for (const [t, fn] of at) cl.world.sched.at(t, () => fn(cl));
+  cl.world.sched.run(until);
+  return { cl, control, sink, events: kubeEvents(sink) };
+}
+
+const webPods = (cl: ReturnType<typeof buildCluster>) => cl.store.list('Pod', 'default').filter((p) => ((p.metadata as Obj).labels as Obj | undefined)?.app === 'web');
+const podName = (p: Obj) => String((p.metadata as Obj).name);
+
+describe(`${FILE}: the whole recovery`, () => {
+  const sink = new MemorySink();
+  const res = runScenarioFile(FILE, { trace: sink });
+  const ev = kubeEvents(sink);
+  const evicted = /pod default\/(web-\S+) evicted/.exec(ev.join('\n'))![1];
+  const created = [...ev.join('\n').matchAll(/created pod (web-\S+); scheduled to (node-\d) .*; IP (\S+)/g)].map((m) => ({ name: m[1], node: m[2], ip: m[3] }));
+
+  it('every phase meets its expectation', () => {
+    expect(res.results.map((r) => `${r.name} ${r.result} ${r.ok}`)).toEqual([
+      'before-failure reply true', 'failed-not-yet-notready dropped true', 'after-notready reply true', 'after-eviction reply true',
+    ]);
+  });
+  it('the Deployment rolls out 3 replicas round-robin, named <deployment>-<hash>-<5>', () => {
+    expect(created.slice(0, 3).map((c) => c.node)).toEqual(['node-1', 'node-2', 'node-3']);
+    for (const c of created) expect(c.name).toMatch(/^web-[4-9bcdf]+-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+    const rs = res.cluster.store.list('ReplicaSet', 'default');
+    expect(rs).toHaveLength(1);
+    const meta = rs[0].metadata as Obj;
+    expect(meta.name).toBe(created[0].name.slice(0, -6));
+    expect((meta.ownerReferences as Obj[])[0]).toMatchObject({ kind: 'Deployment', name: 'web', controller: true });
+  });
+  it('has the node lifecycle controller\'s times exactly: NotReady at 55s, NoExecute at 55.1s, eviction and replacement at 355.1s', () => {
+    const times = (re: RegExp) => ev.filter((l) => re.test(l)).map((l) => l.split(' ')[0]);
+    expect(times(/node node-3 fails/)).toEqual(['20.000000000']);
+    expect(times(/node node-3 NotReady/)).toEqual(['55.000000000']);
+    expect(times(/Ready=False \(its node node-3 is NotReady\)/)).toEqual(['55.000000000']);
+    expect(times(/node node-3 tainted node.kubernetes.io\/unreachable:NoExecute/)).toEqual(['55.100000000']);
+    expect(times(/for 300s: eviction at 355.1s/)).toEqual(['55.100000000']);
+    expect(times(/evicted: deleted gracefully/)).toEqual(['355.100000000']);
+    expect(created).toHaveLength(4);
+    expect(ev.find((l) => l.includes(`created pod ${created[3].name}`))!.split(' ')[0]).toBe('355.100000000');
+  });
+  it('kube-proxy rewrites its rules when the endpoint becomes not ready and when the replacement comes', () => {
+    const syncs = sink.events.filter((e) => e.stage === 'kube-proxy.sync' && e.node === 'node-1').map((e) => formatTime(e.time));
+    expect(syncs).toContain('55.000000000');
+    expect(syncs).toContain('355.100000000');
+    // node-3's kube-proxy died with the machine.
+    expect(sink.events.some((e) => e.stage === 'kube-proxy.sync' && e.node === 'node-3' && e.time >= 20 * S)).toBe(false);
+  });
+  it('the replacement has a new name and a new IP on a Ready node; the evicted pod stays Terminating', () => {
+    const old = created.find((c) => c.name === evicted)!;
+    const repl = created[3];
+    expect(old.node).toBe('node-3');
+    expect(repl.node).not.toBe('node-3');
+    expect(repl.name).not.toBe(old.name);
+    expect(repl.ip).not.toBe(old.ip);
+    const slice = res.cluster.store.list('EndpointSlice', 'default').find((s) => ((s.metadata as Obj).labels as Obj)['kubernetes.io/service-name'] === 'web')!;
+    const byIP = new Map((slice.endpoints as Obj[]).map((e) => [(e.addresses as string[])[0], e.conditions as Obj]));
+    expect(byIP.get(old.ip)).toEqual({ ready: false, serving: false, terminating: true });
+    expect(byIP.get(repl.ip)).toEqual({ ready: true, serving: true, terminating: false });
+    const stored = res.cluster.store.get('Pod', 'default', evicted)!;
+    expect((stored.metadata as Obj).deletionTimestamp).toBe('1970-01-01T00:05:55Z');
+    expect(res.results[3].servedBy[`pod/default/${repl.name}`]).toBeGreaterThan(0);
+    expect(res.results[2].servedBy[`pod/default/${evicted}`]).toBeUndefined();
+  });
+  it('the Node object says NotReady with both unreachable taints', () => {
+    const node = res.cluster.store.get('Node', undefined, 'node-3')!;
+    expect((node.spec as Obj).taints).toEqual([
+      { key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule', timeAdded: '1970-01-01T00:00:55Z' },
+      { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute', timeAdded: '1970-01-01T00:00:55Z' },
+    ]);
+    expect(((node.status as Obj).conditions as Obj[]).find((c) => c.type === 'Ready')).toMatchObject({ status: 'Unknown', reason: 'NodeStatusUnknown' });
+  });
+});
+
+describe('ReplicaSet controller and scheduler', () => {
+  it('replaces a deleted pod in the same instant, with a new name and IP', () => {
+    let victim = '';
+    const { cl, control, events } = runQuiet(quiet((t) => t.replace(/events:\n.*\n/, '')), 10 * S, [[5 * S, (c) => {
+      victim = podName(webPods(c)[1]);
+      c.control!.applyEvent({ at: 5 * S, kind: 'pod-delete', namespace: 'default', name: victim, pos: { file: 's.yaml', line: 1, col: 1 } });
+    }]]);
+    const pods = webPods(cl);
+    expect(pods).toHaveLength(3);
+    expect(control.workloads.owns(`default/${podName(pods[2])}`)).toBe(true);
+    expect(pods.map(podName)).not.toContain(victim);
+    // The replacement went to the next node in round-robin order after node-3: node-1, at 5s.
+    const made = events.filter((l) => l.includes('created pod'));
+    expect(made).toHaveLength(4);
+    expect(made[3]).toMatch(/^5\.000000000 .*scheduled to node-1 /);
+    const ips = pods.map((p) => (p.status as Obj).podIP);
+    expect(new Set(ips).size).toBe(3);
+  });
+  it('places replicas round-robin over the nodes, skipping tainted ones', () => {
+    const { cl } = runQuiet(quiet((t) => t.replace('replicas: 3', 'replicas: 4')), 400 * S);
+    const nodes = [...cl.pods.values()].filter((p) => p.spec.labels.app === 'web').map((p) => p.node.name);
+    // 4 at the start (1,2,3,1); the one of node-3 evicted at 355.1s goes to node-2 (node-3 is tainted).
+    expect(nodes).toEqual(['node-1', 'node-2', 'node-3', 'node-1', 'node-2']);
+  });
+  it('creates pods with kubeProxy.mode none too (the apiserver alone)', () => {
+    const { cl } = runQuiet(quiet((t) => t.replace('kubeProxy: {mode: iptables}', 'kubeProxy: {mode: none}').replace(/    kind: Service[\s\S]*?targetPort: http}\]\n/, '    kind: Namespace\n    metadata: {name: extra}\n')), S);
+    expect(webPods(cl)).toHaveLength(3);
+  });
+});
+
+describe('a node that comes back (ControlPlane.nodeUp, for the node-up event)', () => {
+  it('before the grace period runs out: nothing changes', () => {
+    const { events } = runQuiet(quiet(), 400 * S, [[30 * S, (cl) => cl.control!.nodeUp('node-3')]]);
+    expect(events.some((l) => l.includes('node node-3 NotReady'))).toBe(false);
+    expect(events.some((l) => l.includes('stays Ready'))).toBe(true);
+  });
+  it('after NotReady, before eviction: Ready at the next check, pods Ready again, eviction cancelled', () => {
+    const { events, cl } = runQuiet(quiet(), 400 * S, [[101 * S, (c) => c.control!.nodeUp('node-3')]]);
+    expect(events.filter((l) => l.includes('node node-3 Ready')).map((l) => l.split(' ')[0])).toEqual(['105.000000000']);
+    expect(events.some((l) => l.includes('evicted'))).toBe(false);
+    const node = cl.store.get('Node', undefined, 'node-3')!;
+    expect((node.spec as Obj).taints).toBeUndefined();
+    expect(webPods(cl).every((p) => ((p.status as Obj).conditions as Obj[]).some((c) => c.type === 'Ready' && c.status === 'True'))).toBe(true);
+  });
+  it('after eviction: the kubelet finishes deleting the Terminating pod', () => {
+    const { events, cl } = runQuiet(quiet(), 500 * S, [[400 * S, (c) => c.control!.nodeUp('node-3')]]);
+    const evicted = /pod default\/(web-\S+) evicted/.exec(events.join('\n'))![1];
+    expect(events.find((l) => l.includes(`pod default/${evicted} was Terminating`))!.split(' ')[0]).toBe('400.000000000');
+    expect(cl.store.get('Pod', 'default', evicted)).toBeUndefined();
+    expect(cl.pods.has(`default/${evicted}`)).toBe(false);
+    expect(webPods(cl)).toHaveLength(3);
+  });
+});
+
+describe('cluster.nodeLifecycle', () => {
+  it('sets the periods and the default toleration', () => {
+    const sc = quiet((t) => t.replace('nodeMonitorGracePeriod: 40s', 'nodeMonitorGracePeriod: 20s').replace('defaultUnreachableTolerationSeconds: 300', 'defaultUnreachableTolerationSeconds: 60'));
+    const { events } = runQuiet(sc, 200 * S);
+    // Last renewal 10s, 10 + 20 = 30, first check after: 35s; NoExecute 35.1s; eviction 95.1s.
+    expect(events.filter((l) => /NotReady \(|evicted/.test(l)).map((l) => l.split(' ')[0])).toEqual(['35.000000000', '95.100000000']);
+  });
+  it('a pod\'s own toleration wins over the default', () => {
+    const sc = quiet((t) => t.replace("          containers: [{name: web", "          tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 10}]\n          containers: [{name: web"));
+    const { events } = runQuiet(sc, 200 * S);
+    expect(events.filter((l) => l.includes('evicted')).map((l) => l.split(' ')[0])).toEqual(['65.100000000']);
+  });
+  it('rejects unknown keys and zero periods at their position', () => {
+    const line = text.split('\n').findIndex((l) => l.includes('nodeMonitorPeriod: 5s')) + 1;
+    expect(loadError(text.replace('nodeMonitorPeriod: 5s', 'nodeMonitorPeriod: 0'))).toMatch(new RegExp(`^s.yaml:${line}:24: error: .*nodeMonitorPeriod must be longer than 0`));
+    expect(loadError(text.replace('nodeMonitorPeriod: 5s', 'nodeMonitorPeriode: 5s'))).toMatch(new RegExp(`^s.yaml:${line}:5: error: unknown key "nodeMonitorPeriode".*did you mean "nodeMonitorPeriod"`));
+  });
+});
+
+function loadError(t: string): string {
+  try {
+    parseScenario(t, 's.yaml');
+  } catch (e) {
+    if (isInputError(e)) return e.format();
+    throw e;
+  }
+  throw new Error('expected an InputError');
+}
+
+describe('Deployment manifests: errors at their position', () => {
+  it('a template error points at the template line', () => {
+    const bad = text.replace("containers: [{name: web, image: nginx, ports: [{containerPort: 80, name: http}]}]", "containers: [{name: web, imag: nginx}]");
+    expect(loadError(bad)).toMatch(/^s.yaml:\d+:\d+: error: Deployment "web" is invalid: unknown field "spec.template.spec.containers\[0\].imag"; did you mean "image"\?/);
+    const line = bad.split('\n').findIndex((l) => l.includes('imag: nginx')) + 1;
+    expect(loadError(bad)).toContain(`s.yaml:${line}:`);
+  });
+  it('a selector that does not select the template', () => {
+    const bad = text.replace('selector: {matchLabels: {app: web}}', 'selector: {matchLabels: {app: api}}');
+    const line = bad.split('\n').findIndex((l) => l.includes('metadata: {labels: {app: web}}')) + 1;
+    expect(loadError(bad)).toMatch(new RegExp(`^s.yaml:${line}:\\d+: error: Deployment "web" is invalid: .*\`selector\` does not match template \`labels\``));
+  });
+});
+
+it('runs the same twice (seeded names, IPs and timeline)', () => {
+  const a = new MemorySink();
+  const b = new MemorySink();
+  runScenario(quiet(), { trace: a });
+  runScenario(quiet(), { trace: b });
+  expect(kubeEvents(a)).toEqual(kubeEvents(b));
+});
