@@ -358,6 +358,8 @@ export class ControlPlane {
   nodeJoined(name: string): void {
     if (this.services) this.startKubeProxy(name, this.cl.nodes.get(name)!);
     if (this.policyInformer) this.startPolicyAgent(name);
+    // A ReplicaSet left short for want of a Ready node gets its pods now.
+    this.workloads.nodeReady();
   }
 
   /** A pod whose sandbox was set up after the control plane started (a joining node's). */

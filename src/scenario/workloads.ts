@@ -66,7 +66,7 @@ export class Workloads {
       const body = (m as OtherManifest).body;
       const w = (m.kind === 'Deployment' ? validateDeployment(body) : validateReplicaSet(body)).value!;
       if (m.kind === 'Deployment') this.rollOut(w, m.pos);
-      else this.adopt(this.host.store.create(withNamespace(body, w.namespace)), w, w.labels, w.template, m.pos);
+      else this.adopt(this.host.store.create(withNamespace(body, w.namespace)), w, w.template.labels, w.template, m.pos);
     }
   }
 

@@ -209,3 +209,43 @@ it('runs the same twice (seeded names, IPs and timeline)', () => {
   runScenario(quiet(), { trace: b });
   expect(kubeEvents(a)).toEqual(kubeEvents(b));
 });
+
+describe('node-leave and node-join with a ReplicaSet', () => {
+  it('replaces the pods the pod GC deleted, waiting for a Ready node when there is none', () => {
+    const sc = parseScenario(`name: t
+cluster:
+  podCIDR: 10.244.0.0/16
+  serviceCIDR: 10.96.0.0/12
+  network: {plugin: flannel, backend: vxlan}
+  kubeProxy: {mode: iptables}
+  dns: {enabled: false}
+  nodes:
+    - {name: node-1, ip: 192.168.1.11/24}
+    - {name: node-2, ip: 192.168.1.12/24}
+manifests:
+  - |
+    apiVersion: apps/v1
+    kind: ReplicaSet
+    metadata: {name: web}
+    spec:
+      replicas: 2
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec: {containers: [{name: web, image: nginx}]}
+events:
+  - {at: 1s, kind: node-leave, node: node-1}
+  - {at: 2s, kind: node-join, node: node-2}
+`, 's.yaml');
+    const { cl, events } = runQuiet(sc, 3 * S);
+    expect(events.filter((l) => /created pod|no Ready node/.test(l)).map((l) => l.replace(/web-\S{5}/, 'web-X').replace(/IP \S+/, 'IP A'))).toEqual([
+      '0.000000000 replicaset-controller: ReplicaSet default/web created pod web-X; scheduled to node-1 (round-robin over Ready nodes); IP A',
+      '0.000000000 replicaset-controller: ReplicaSet default/web created pod web-X; scheduled to node-1 (round-robin over Ready nodes); IP A',
+      '1.000000000 replicaset-controller: ReplicaSet default/web has 0 of 2 replicas and no Ready node for more',
+      '2.000000000 replicaset-controller: ReplicaSet default/web created pod web-X; scheduled to node-2 (round-robin over Ready nodes); IP A',
+      '2.000000000 replicaset-controller: ReplicaSet default/web created pod web-X; scheduled to node-2 (round-robin over Ready nodes); IP A',
+    ]);
+    expect(webPods(cl).map((p) => (p.spec as Obj).nodeName)).toEqual(['node-2', 'node-2']);
+    expect(webPods(cl).every((p) => String((p.metadata as Obj).name).startsWith('web-'))).toBe(true);
+  });
+});
