@@ -17,7 +17,9 @@
  *  - the NoExecute tainter runs every NodeEvictionPeriod (100 ms, a constant
  *    of the controller), so the node.kubernetes.io/unreachable:NoExecute taint
  *    lands on its first pass after the mark (a pass at the same instant is
- *    taken to have run before it);
+ *    taken to have run before it) — if the zone's rate limiter has a token:
+ *    --node-eviction-rate 0.1 nodes/s with a burst of one, so a second node
+ *    marked soon after waits until 10 s after the first was tainted;
  *  - the taint manager evicts a pod when its toleration of that taint runs out,
  *    counted from when it saw the taint; pods without their own toleration get
  *    300 s for not-ready and for unreachable (--default-unreachable-toleration-seconds,
@@ -27,8 +29,8 @@
  *    taint manager cancels the evictions it had planned.
  *
  * Not modelled: the zone disruption states (with most of a zone's nodes
- * NotReady upstream slows or stops evictions), the rate limit between nodes
- * (one node tainted per 10 s), jitter.
+ * NotReady upstream slows or stops evictions; podwire's nodes are one zone,
+ * always Normal), jitter.
  */
 
 const S = 1_000_000_000;
@@ -42,6 +44,8 @@ export interface NodeLifecycleConfig {
   leaseRenewInterval: number;
   /** scheduler.NodeEvictionPeriod (ns): how often the NoExecute tainter runs. */
   evictionPeriod: number;
+  /** 1 / --node-eviction-rate (ns): a zone's tainter gets a token this often (burst 1). Absent: 10 s. */
+  taintInterval?: number;
   /** DefaultTolerationSeconds for node.kubernetes.io/unreachable and /not-ready (s). */
   unreachableTolerationSeconds: number;
   notReadyTolerationSeconds: number;
@@ -52,6 +56,7 @@ export const DEFAULT_NODE_LIFECYCLE: Readonly<NodeLifecycleConfig> = Object.free
   gracePeriod: 40 * S,
   leaseRenewInterval: 10 * S,
   evictionPeriod: S / 10,
+  taintInterval: 10 * S,
   unreachableTolerationSeconds: 300,
   notReadyTolerationSeconds: 300,
 });
@@ -77,6 +82,17 @@ export function notReadyTimes(downAt: number, cfg: NodeLifecycleConfig): { lastR
   const mark = (Math.floor((probe + cfg.gracePeriod) / cfg.monitorPeriod) + 1) * cfg.monitorPeriod;
   const noExecute = (Math.floor(mark / cfg.evictionPeriod) + 1) * cfg.evictionPeriod;
   return { lastRenewal, probe, mark, noExecute };
+}
+
+/**
+ * The tainter's pass that taints a node marked at `mark`: the first pass after it at which the
+ * zone's rate limiter has a token (`tokenAt`: when the next one is there; 0 at the start, as the
+ * bucket starts full).
+ */
+export function noExecutePass(mark: number, tokenAt: number, cfg: NodeLifecycleConfig): number {
+  const e = cfg.evictionPeriod;
+  const first = (Math.floor(mark / e) + 1) * e;
+  return first >= tokenAt ? first : Math.ceil(tokenAt / e) * e;
 }
 
 export interface Toleration {

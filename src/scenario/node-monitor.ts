@@ -19,7 +19,7 @@
 import type { PodHost } from './workloads.js';
 import type { Obj } from '../kube/object.js';
 import {
-  TAINT_UNREACHABLE, checkAtOrAfter, notReadyTimes, tolerationSeconds, tolerationsOf, withDefaultTolerations, type NodeLifecycleConfig,
+  DEFAULT_NODE_LIFECYCLE, TAINT_UNREACHABLE, checkAtOrAfter, noExecutePass, notReadyTimes, tolerationSeconds, tolerationsOf, withDefaultTolerations, type NodeLifecycleConfig,
 } from '../kube/node-lifecycle.js';
 import { formatTime } from '../engine/time.js';
 
@@ -43,6 +43,8 @@ export class NodeMonitor {
   /** Nodes marked Ready=Unknown. */
   private readonly marked = new Set<string>();
   private readonly terminating = new Set<string>();
+  /** When the zone's NoExecute tainter has its next token (its rate limiter; one zone). */
+  private tokenAt = 0;
 
   constructor(private readonly host: NodeMonitorHost, readonly cfg: NodeLifecycleConfig) {}
 
@@ -71,7 +73,7 @@ export class NodeMonitor {
     const t = notReadyTimes(this.now, this.cfg);
     this.host.trace(`node-lifecycle-controller: node ${name}'s kubelet last renewed its lease at ${fmt(t.lastRenewal)} (seen at the check of ${fmt(t.probe)}); `
       + `grace ${fmt(this.cfg.gracePeriod)} runs out at ${fmt(t.probe + this.cfg.gracePeriod)}, the check of ${fmt(t.mark)} will mark it NotReady`);
-    this.host.cl.world.sched.at(t.mark, () => { if (this.live(name, e)) this.markUnknown(name, e, t.probe, t.noExecute); });
+    this.host.cl.world.sched.at(t.mark, () => { if (this.live(name, e)) this.markUnknown(name, e, t.probe); });
   }
 
   private podsOn(name: string): string[] {
@@ -80,7 +82,7 @@ export class NodeMonitor {
     return out;
   }
 
-  private markUnknown(name: string, e: number, probe: number, noExecuteAt: number): void {
+  private markUnknown(name: string, e: number, probe: number): void {
     this.marked.add(name);
     this.updateNode(name, 'Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.', [taint('NoSchedule', this.now)]);
     this.host.trace(`node-lifecycle-controller: node ${name} NotReady (Ready=Unknown: no lease renewal seen since ${fmt(probe)}, over the ${fmt(this.cfg.gracePeriod)} grace); tainted ${TAINT_UNREACHABLE}:NoSchedule`);
@@ -88,7 +90,10 @@ export class NodeMonitor {
       this.host.trace(`node-lifecycle-controller: pod ${key} Ready=False (its node ${name} is NotReady)`);
       this.host.setPodReady(key, false);
     }
-    this.host.cl.world.sched.at(noExecuteAt, () => { if (this.live(name, e)) this.taintNoExecute(name, e); });
+    // The tainter's queue is first in, first out: this node takes the next token.
+    const at = noExecutePass(this.now, this.tokenAt, this.cfg);
+    this.tokenAt = at + (this.cfg.taintInterval ?? DEFAULT_NODE_LIFECYCLE.taintInterval!);
+    this.host.cl.world.sched.at(at, () => { if (this.live(name, e)) this.taintNoExecute(name, e); });
   }
 
   private taintNoExecute(name: string, e: number): void {

@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_NODE_LIFECYCLE as D, TAINT_NOT_READY, TAINT_UNREACHABLE, checkAtOrAfter, lastLeaseRenewal, notReadyTimes, tolerationSeconds, tolerates, withDefaultTolerations,
+  DEFAULT_NODE_LIFECYCLE as D, TAINT_NOT_READY, TAINT_UNREACHABLE, checkAtOrAfter, lastLeaseRenewal, noExecutePass, notReadyTimes, tolerationSeconds, tolerates, withDefaultTolerations,
 } from '../../src/kube/node-lifecycle.js';
 
 const S = 1e9;
 
 describe('node lifecycle timing (defaults: monitor 5s, grace 40s, lease renewed every 10s, tainter every 100ms)', () => {
   it('has Kubernetes defaults', () => {
-    expect(D).toEqual({ monitorPeriod: 5 * S, gracePeriod: 40 * S, leaseRenewInterval: 10 * S, evictionPeriod: S / 10, unreachableTolerationSeconds: 300, notReadyTolerationSeconds: 300 });
+    expect(D).toEqual({ monitorPeriod: 5 * S, gracePeriod: 40 * S, leaseRenewInterval: 10 * S, evictionPeriod: S / 10, taintInterval: 10 * S, unreachableTolerationSeconds: 300, notReadyTolerationSeconds: 300 });
+  });
+  it('the NoExecute tainter waits for its rate limiter token (0.1 nodes/s, burst 1)', () => {
+    expect(noExecutePass(55 * S, 0, D)).toBe(55.1 * S);
+    expect(noExecutePass(55 * S, 65_100_000_000, D)).toBe(65_100_000_000);
+    expect(noExecutePass(55 * S, 60_050_000_000, D)).toBe(60_100_000_000);
   });
   it('a failure at 20s: last renewal 10s, grace out at 50s, NotReady at the check of 55s (strictly after), NoExecute at 55.1s', () => {
     expect(notReadyTimes(20 * S, D)).toEqual({ lastRenewal: 10 * S, probe: 10 * S, mark: 55 * S, noExecute: 55.1 * S });

@@ -249,3 +249,17 @@ events:
     expect(webPods(cl).every((p) => String((p.metadata as Obj).name).startsWith('web-'))).toBe(true);
   });
 });
+
+describe('two nodes failing together', () => {
+  it('are marked at the same check, but tainted NoExecute 10 s apart (the zone rate limiter) and evicted so', () => {
+    const sc = quiet((t) => t.replace('  - {at: 20s, kind: node-down, node: node-3}\n', '  - {at: 20s, kind: node-down, node: node-2}\n  - {at: 20s, kind: node-down, node: node-3}\n'));
+    const { events } = runQuiet(sc, 400 * S);
+    const at = (re: RegExp) => events.filter((l) => re.test(l)).map((l) => l.split(' ')[0]);
+    expect(at(/node node-[23] NotReady/)).toEqual(['55.000000000', '55.000000000']);
+    expect(at(/node node-2 tainted .*NoExecute/)).toEqual(['55.100000000']);
+    expect(at(/node node-3 tainted .*NoExecute/)).toEqual(['65.100000000']);
+    expect(at(/evicted/)).toEqual(['355.100000000', '365.100000000']);
+    // Both replacements go to node-1, the only Ready node.
+    expect(events.filter((l) => l.startsWith('3') && l.includes('created pod')).map((l) => /scheduled to (\S+)/.exec(l)![1])).toEqual(['node-1', 'node-1']);
+  });
+});
