@@ -14,7 +14,10 @@
  *    BoundedFrequencyRunner), writing the iptables proxier's chains, or in ipvs
  *    mode kube-ipvs0's addresses, the IPVS virtual servers, ipsets and rules;
  *  - the cloud load balancer for LoadBalancer Services (cloud-lb.ts);
- *  - DNS: the CoreDNS server in its pod and each pod's stub resolver.
+ *  - DNS: the CoreDNS server in its pod and each pod's stub resolver;
+ *  - the deployment and ReplicaSet controllers with podwire's scheduler
+ *    (workloads.ts), and the node lifecycle controller with taint-based
+ *    eviction after a node-down (node-monitor.ts), in every mode.
  *
  * Traffic items and events reach it through `serviceTarget`, `resolve` and
  * `applyEvent`. Policies (NetworkPolicy, AdminNetworkPolicy,
