@@ -47,6 +47,9 @@ export interface FlowLines {
   lineStarts: number[];
 }
 
+/** Deepest nesting of flow collections the recogniser reads (a generated scenario nests 4 deep); the library reads the rest. */
+const MAX_FLOW_DEPTH = 32;
+
 /** The core schema every scenario is read with (the library's default for YAML 1.2). */
 const CORE: Schema = new Document().schema;
 
@@ -353,7 +356,7 @@ class FlowReader {
         this.spaces();
       }
       const c0 = this.text.charCodeAt(this.pos);
-      const value = c0 === LBRACE || c0 === LBRACKET ? this.collection() : this.scalar();
+      const value = c0 === LBRACE || c0 === LBRACKET ? this.nested() : this.scalar();
       if (value === undefined) return undefined;
       this.b.add(coll, key, keyName, value);
       this.spaces();
@@ -367,6 +370,21 @@ class FlowReader {
       this.spaces();
     }
   }
+
+  /**
+   * A collection inside a collection, up to {@link MAX_FLOW_DEPTH} deep; deeper is
+   * "not mine" (a stack overflow here, on `[[[[…`, crashed the loader: fuzzing, issue 11).
+   */
+  private nested(): unknown {
+    if (this.depth >= MAX_FLOW_DEPTH) return undefined;
+    this.depth++;
+    try {
+      return this.collection();
+    } finally {
+      this.depth--;
+    }
+  }
+  private depth = 0;
 
   private closeAt(coll: unknown, start: number): unknown {
     this.pos++;
