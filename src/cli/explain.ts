@@ -18,13 +18,15 @@ export interface ExplainArgs {
   traffic: string;
   seed?: number;
   style?: Style;
+  /** --allow-outside-files: `{file: …}` includes may leave the scenario's folder. */
+  allowOutsideFiles?: boolean;
 }
 
 export async function explainCommand(a: ExplainArgs): Promise<number> {
   const sink = new MemorySink();
   let res;
   try {
-    res = runScenarioFile(a.file, { seed: a.seed, trace: sink });
+    res = runScenarioFile(a.file, { seed: a.seed, trace: sink, allowOutsideFiles: a.allowOutsideFiles });
   } catch (e) {
     if (isInputError(e)) { process.stderr.write(e.format() + '\n'); return 2; }
     if (e instanceof NetlinkError) { process.stderr.write(`podwire: ${a.file}: ${e.message}\n`); return 2; }

@@ -34,7 +34,8 @@ await yargs(hideBin(process.argv))
       .option('show-config', { type: 'boolean', default: false, describe: 'print the ip/bridge/sysctl commands that built each machine' })
       .option('report', { type: 'string', describe: 'write DIR/report.html (self-contained: topology, each traffic item step by step, packet details) and the captures (DIR/captures unless --pcap)' })
       .option('color', { type: 'boolean', default: true, describe: 'colour on a terminal (--no-color, or NO_COLOR set, turns it off)' })
-      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only failures (and no progress on stderr)' }),
+      .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only failures (and no progress on stderr)' })
+      .option('allow-outside-files', { type: 'boolean', default: false, describe: "let the scenario's {file: …} includes leave its folder" }),
     async (argv) => {
       process.exitCode = await runCommand({
         report: argv.report,
@@ -47,6 +48,7 @@ await yargs(hideBin(process.argv))
         seed: argv.seed,
         showConfig: argv['show-config'],
         quiet: argv.quiet,
+        allowOutsideFiles: argv['allow-outside-files'],
       });
     },
   )
@@ -56,11 +58,12 @@ await yargs(hideBin(process.argv))
     (y) => y
       .positional('file', { type: 'string', demandOption: true, describe: 'scenario YAML file' })
       .option('traffic', { type: 'string', demandOption: true, describe: "the traffic item's name" })
+      .option('allow-outside-files', { type: 'boolean', default: false, describe: "let the scenario's {file: …} includes leave its folder" })
       .option('seed', { type: 'number', describe: 'override the scenario seed' })
       .option('color', { type: 'boolean', default: true, describe: 'colour on a terminal (--no-color, or NO_COLOR set, turns it off)' }),
     async (argv) => {
       process.exitCode = await trafficExplainCommand({
-        file: argv.file as string, traffic: argv.traffic as string, seed: argv.seed,
+        file: argv.file as string, traffic: argv.traffic as string, seed: argv.seed, allowOutsideFiles: argv['allow-outside-files'],
         style: styleFor(process.stdout, { color: argv.color as boolean }),
       });
     },
@@ -97,12 +100,13 @@ await yargs(hideBin(process.argv))
       .option('stats', { type: 'boolean', default: false, describe: 'ipvs: ipvsadm -Ln --stats' })
       .option('rate', { type: 'boolean', default: false, describe: 'ipvs: ipvsadm -Ln --rate' })
       .option('connections', { type: 'boolean', default: false, describe: 'ipvs: the connection table (ipvsadm -Lnc; also -c)' })
+      .option('allow-outside-files', { type: 'boolean', default: false, describe: "let the scenario's {file: …} includes leave its folder" })
       .option('seed', { type: 'number', describe: 'override the scenario seed' }),
     (argv) => {
       process.exitCode = saveCommand({
         what: argv.what as 'iptables' | 'conntrack' | 'ipset' | 'ipvs' | 'routes' | 'bird', file: argv.file as string, node: argv.node as string,
         netns: argv.netns as string, counters: argv.counters as boolean, seed: argv.seed,
-        stats: argv.stats as boolean, rate: argv.rate as boolean, connections: argv.connections as boolean,
+        stats: argv.stats as boolean, rate: argv.rate as boolean, connections: argv.connections as boolean, allowOutsideFiles: argv['allow-outside-files'],
       });
     },
   )
@@ -110,6 +114,7 @@ await yargs(hideBin(process.argv))
     'policy <command>',
     'NetworkPolicy / AdminNetworkPolicy reference semantics on a scenario: matrix, diff, explain',
     (y) => y
+      .option('allow-outside-files', { type: 'boolean', default: false, describe: "let the scenario's {file: …} includes leave its folder" })
       .command(
         'matrix <file>',
         'pods × pods reachability (rows from, columns to; . allowed, X denied) from the reference evaluator',
@@ -124,7 +129,7 @@ await yargs(hideBin(process.argv))
         (argv) => {
           process.exitCode = matrixCommand({
             file: argv.file as string, ports: argv.port as string[] | undefined, protocols: argv.protocol as string[] | undefined,
-            format: argv.format as MatrixFormat, probe: argv.probe as boolean, at: argv.at as string | undefined, seed: argv.seed,
+            format: argv.format as MatrixFormat, probe: argv.probe as boolean, at: argv.at as string | undefined, seed: argv.seed, allowOutsideFiles: argv['allow-outside-files'] as boolean,
           });
         },
       )
@@ -142,7 +147,7 @@ await yargs(hideBin(process.argv))
         (argv) => {
           process.exitCode = diffCommand({
             a: argv.a as string, b: argv.b as string, ports: argv.port as string[] | undefined, protocols: argv.protocol as string[] | undefined,
-            format: argv.format as MatrixFormat, at: argv.at as string | undefined, seed: argv.seed,
+            format: argv.format as MatrixFormat, at: argv.at as string | undefined, seed: argv.seed, allowOutsideFiles: argv['allow-outside-files'] as boolean,
           });
         },
       )
@@ -161,7 +166,7 @@ await yargs(hideBin(process.argv))
         (argv) => {
           process.exitCode = explainCommand({
             file: argv.file as string, from: argv.from as string, to: argv.to as string, port: argv.port as number, protocol: argv.protocol as string,
-            format: argv.format as 'text' | 'json', at: argv.at as string | undefined, seed: argv.seed,
+            format: argv.format as 'text' | 'json', at: argv.at as string | undefined, seed: argv.seed, allowOutsideFiles: argv['allow-outside-files'] as boolean,
           });
         },
       )

@@ -32,6 +32,8 @@ export interface ProbeRequest {
   file: string;
   /** `--seed`, when given. */
   seed?: number;
+  /** `--allow-outside-files`. */
+  allowOutsideFiles?: boolean;
   /** `--at` in ns: the probes start once the scenario's events up to this time have run. */
   at: number;
   cells: readonly ProbeCell[];
@@ -40,7 +42,7 @@ export interface ProbeRequest {
 /** Returns one outcome per cell, in the order of `req.cells`. */
 export type ProbeFn = (req: ProbeRequest) => Observed[];
 
-let registered: ProbeFn | undefined = (req) => probePolicyCells(loadScenario(req.file), { seed: req.seed, at: req.at, cells: req.cells });
+let registered: ProbeFn | undefined = (req) => probePolicyCells(loadScenario(req.file, { allowOutsideFiles: req.allowOutsideFiles }), { seed: req.seed, at: req.at, cells: req.cells });
 
 /** Installs the packet prober (enforcement's side of the seam); `undefined` removes it. */
 export function registerProbe(fn: ProbeFn | undefined): void {

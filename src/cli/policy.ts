@@ -56,8 +56,8 @@ export interface PolicyWorld {
 }
 
 /** Loads and builds `file` and reads the view and policies back from its store (after the events up to `at`). */
-export function loadPolicyWorld(file: string, opts: { at?: number; seed?: number } = {}): PolicyWorld {
-  return policyWorldOf(loadScenario(file), file, opts);
+export function loadPolicyWorld(file: string, opts: { at?: number; seed?: number; allowOutsideFiles?: boolean } = {}): PolicyWorld {
+  return policyWorldOf(loadScenario(file, { allowOutsideFiles: opts.allowOutsideFiles }), file, opts);
 }
 
 /** The same view for a scenario already loaded (or parsed from text, as the property tests do). */
@@ -320,6 +320,8 @@ export interface MatrixArgs {
   probe: boolean;
   at?: string | number;
   seed?: number;
+  /** --allow-outside-files: `{file: …}` includes may leave the scenario's folder. */
+  allowOutsideFiles?: boolean;
 }
 
 export function matrixCommand(a: MatrixArgs): number {
@@ -327,12 +329,12 @@ export function matrixCommand(a: MatrixArgs): number {
     const at = parseAt(a.at);
     const probe = a.probe ? probeFn() : undefined;
     if (a.probe && !probe) throw new UsageError(PROBE_UNAVAILABLE);
-    const w = loadPolicyWorld(a.file, { at, seed: a.seed });
+    const w = loadPolicyWorld(a.file, { at, seed: a.seed, allowOutsideFiles: a.allowOutsideFiles });
     const cases = parseCases(a.ports, a.protocols, () => declaredCases(w.view));
     const m = computeMatrix(w, cases);
     let differs = false;
     if (probe) {
-      const obs = probe({ file: a.file, seed: a.seed, at: at ?? 0, cells: m.cells.map(({ from, to, port, protocol }) => ({ from, to, port, protocol })) });
+      const obs = probe({ file: a.file, seed: a.seed, at: at ?? 0, allowOutsideFiles: a.allowOutsideFiles, cells: m.cells.map(({ from, to, port, protocol }) => ({ from, to, port, protocol })) });
       if (obs.length !== m.cells.length) throw new Error(`the probe returned ${obs.length} outcomes for ${m.cells.length} cells`);
       m.cells.forEach((c, i) => { c.observed = obs[i]; if (c.allowed !== obsAllowed(c.observed)) differs = true; });
     }
@@ -469,13 +471,15 @@ export interface DiffArgs {
   format: MatrixFormat;
   at?: string | number;
   seed?: number;
+  /** --allow-outside-files: `{file: …}` includes may leave the scenario's folder. */
+  allowOutsideFiles?: boolean;
 }
 
 export function diffCommand(a: DiffArgs): number {
   return guard(a.a, () => {
     const at = parseAt(a.at);
-    const A = loadPolicyWorld(a.a, { at, seed: a.seed });
-    const B = loadPolicyWorld(a.b, { at, seed: a.seed });
+    const A = loadPolicyWorld(a.a, { at, seed: a.seed, allowOutsideFiles: a.allowOutsideFiles });
+    const B = loadPolicyWorld(a.b, { at, seed: a.seed, allowOutsideFiles: a.allowOutsideFiles });
     const cases = parseCases(a.ports, a.protocols, () => {
       const seen = new Map<string, PortCase>();
       for (const c of [...declaredCases(A.view), ...declaredCases(B.view)]) seen.set(caseText(c), c);
@@ -499,6 +503,8 @@ export interface ExplainArgs {
   format: 'text' | 'json';
   at?: string | number;
   seed?: number;
+  /** --allow-outside-files: `{file: …}` includes may leave the scenario's folder. */
+  allowOutsideFiles?: boolean;
 }
 
 /** A command-line endpoint (`pod/NS/NAME`, `node/NAME`, `host/NAME`, `ip/A.B.C.D`) as the evaluator's. */
@@ -569,7 +575,7 @@ export function explainCommand(a: ExplainArgs): number {
     const at = parseAt(a.at);
     const protocol = normProtocol(a.protocol);
     if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) throw new UsageError(`invalid --port ${a.port} (expected 1..65535)`);
-    const w = loadPolicyWorld(a.file, { at, seed: a.seed });
+    const w = loadPolicyWorld(a.file, { at, seed: a.seed, allowOutsideFiles: a.allowOutsideFiles });
     const from = endpointOf(w, a.from, '--from');
     const to = endpointOf(w, a.to, '--to');
     const ev = new PolicyEvaluator(w.view, w.policies);

@@ -27,6 +27,8 @@ export interface RunArgs {
   quiet?: boolean;
   /** Write DIR/report.html and the captures (DIR/captures unless `pcap` names another directory). */
   report?: string;
+  /** --allow-outside-files: `{file: …}` includes may leave the scenario's folder. */
+  allowOutsideFiles?: boolean;
   /** false: never colour (--no-color); otherwise colour when stdout is a terminal and NO_COLOR is unset. */
   color?: boolean;
   /** Where progress goes (default process.stderr; a bar on a TTY, periodic lines otherwise, nothing with quiet). */
@@ -83,7 +85,7 @@ export async function runCommand(a: RunArgs): Promise<number> {
     const sink = sinks.length > 1 ? new TeeSink(sinks) : sinks[0];
     const progress = new ProgressReporter(a.progressStream ?? process.stderr, { quiet: a.quiet, resources: processResources });
     let res;
-    try { res = runScenarioFile(a.file, { seed: a.seed, pcapDir, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn }); }
+    try { res = runScenarioFile(a.file, { seed: a.seed, pcapDir, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn, allowOutsideFiles: a.allowOutsideFiles }); }
     finally { progress.end(); }
     const reportFile = a.report && memory ? writeReport(a.report, { scenarioFile: a.file, run: res, events: memory.events, captureDir: pcapDir! }) : null;
     if (a.trace === 'mermaid' && memory && traceOut) {

@@ -26,11 +26,13 @@ export interface SaveArgs {
   rate?: boolean;
   connections?: boolean;
   seed?: number;
+  /** --allow-outside-files: `{file: …}` includes may leave the scenario's folder. */
+  allowOutsideFiles?: boolean;
 }
 
 export function saveCommand(a: SaveArgs): number {
   try {
-    const res = runScenarioFile(a.file, { seed: a.seed });
+    const res = runScenarioFile(a.file, { seed: a.seed, allowOutsideFiles: a.allowOutsideFiles });
     const node = res.cluster.world.nodes.get(a.node);
     if (!node) {
       process.stderr.write(`podwire: ${a.file}: no machine named "${a.node}" (machines: ${[...res.cluster.world.nodes.keys()].join(', ')})\n`);

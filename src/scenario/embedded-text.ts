@@ -4,9 +4,8 @@
  * `origin` says where line 1, column 1 of the text is, so that errors found by
  * the format's own parser can name the scenario's (or the file's) line and column.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
 import { isMap, isScalar, Scalar } from 'yaml';
+import { readInputFile, resolveInclude } from './input-files.js';
 import type { Y } from './validateYaml.js';
 
 export interface TextOrigin {
@@ -49,8 +48,9 @@ export function scalarOrigin(n: Scalar, item: Y): TextOrigin {
 
 /**
  * Reads an embedded text: a string (block string for exact positions) or
- * `{file: PATH}`. Fails at `item` with `what` when it is neither or the file
- * cannot be read.
+ * `{file: PATH}` (inside the scenario's folder unless the scenario was loaded
+ * with allowOutsideFiles). Fails at `item` with `what` when it is neither or
+ * the file cannot be read.
  */
 export function readEmbeddedText(item: Y, scenarioFile: string, what: string): EmbeddedText {
   const n = item.node;
@@ -59,13 +59,8 @@ export function readEmbeddedText(item: Y, scenarioFile: string, what: string): E
     const m = item.map(['file'], ['file']);
     const f = m.req('file');
     const rel = f.str('a path relative to the scenario file');
-    const path = isAbsolute(rel) ? rel : join(dirname(scenarioFile), rel);
-    try {
-      return { text: readFileSync(path, 'utf8'), origin: { file: path, line: 1, indent: 0, exact: true } };
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException)?.code;
-      f.fail(`cannot read ${what} file ${JSON.stringify(path)}${code ? ` (${code})` : ''}`);
-    }
+    const path = resolveInclude(rel, scenarioFile, item.src.allowOutsideFiles === true, f.keyPos);
+    return { text: readInputFile(path, `${what} file`, f.pos), origin: { file: path, line: 1, indent: 0, exact: true } };
   }
   return item.wrongType(`a block string (|) of ${what} or {file: PATH}`);
 }

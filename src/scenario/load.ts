@@ -7,7 +7,6 @@
  * values name the value; duplicates point at the second occurrence and mention
  * the first's line. The format is documented field by field in FORMAT.md.
  */
-import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq } from 'yaml';
 import { closest } from '../kube/suggest.js';
 import { InputError } from './errors.js';
@@ -17,6 +16,9 @@ import { firstAt, validateCluster } from './validateCluster.js';
 import { broadcastOf, cidrContains, formatIPv4, networkOf, networkText, parseIPv4 } from './validateNet.js';
 import { validateEvents, validateTraffic, type EventRefs, type TrafficRefs } from './validateTraffic.js';
 import { fileSrc, parseYamlDocs, Y } from './validateYaml.js';
+import { readInputFile, type FileOptions } from './input-files.js';
+
+export type { FileOptions } from './input-files.js';
 
 /** Top-level keys of a scenario file. */
 export const SCENARIO_KEYS = ['name', 'seed', 'description', 'cluster', 'manifests', 'traffic', 'events'] as const;
@@ -25,18 +27,14 @@ export const SCENARIO_KEYS = ['name', 'seed', 'description', 'cluster', 'manifes
 export const PIN_IP_ANNOTATION = 'podwire/ip';
 
 /**
- * Reads and validates the scenario file at `path`.
+ * Reads and validates the scenario file at `path`. Its `{file: …}` includes must
+ * stay in its folder unless `opts.allowOutsideFiles`; it and they are refused
+ * over MAX_INPUT_BYTES (input-files.ts).
  * @throws InputError for an unreadable file or any invalid content (never another error type for bad input).
  */
-export function loadScenario(path: string): Scenario {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException)?.code;
-    throw new InputError(path, 1, 1, `cannot read scenario file${code ? ` (${code})` : ''}`);
-  }
-  return parseScenario(text, path);
+export function loadScenario(path: string, opts: FileOptions = {}): Scenario {
+  const text = readInputFile(path, 'scenario file', { file: path, line: 1, col: 1 }, false);
+  return parseScenario(text, path, opts);
 }
 
 /**
@@ -82,8 +80,8 @@ export function loadScenario(path: string): Scenario {
  * ```
  * @throws InputError for any invalid content.
  */
-export function parseScenario(text: string, file: string): Scenario {
-  const { docs, src } = parseYamlDocs(text, (lc) => fileSrc(file, lc));
+export function parseScenario(text: string, file: string, opts: FileOptions = {}): Scenario {
+  const { docs, src } = parseYamlDocs(text, (lc) => ({ ...fileSrc(file, lc), allowOutsideFiles: opts.allowOutsideFiles === true }));
   const nonEmpty = docs.filter((d) => d.contents !== null);
   if (nonEmpty.length === 0) throw new InputError(file, 1, 1, 'empty scenario file', 'a mapping with keys name, cluster, manifests, traffic');
   if (docs.length > 1) {

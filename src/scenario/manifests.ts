@@ -1,7 +1,8 @@
 /**
  * The `manifests:` list of a scenario: Kubernetes objects given as inline YAML
  * strings (one or more documents separated by `---`), as `{file: path}`
- * references (relative to the scenario file), or as a YAML mapping written in
+ * references (relative to the scenario file, inside its folder unless
+ * allowOutsideFiles: input-files.ts), or as a YAML mapping written in
  * place. Each document is decoded and validated as the apiserver would (Pods,
  * Namespaces, Services, Endpoints, EndpointSlices, Deployments, ReplicaSets,
  * NetworkPolicies and the
@@ -14,8 +15,6 @@
  * (Quoted or folded `>` strings cannot be mapped line by line; errors in them
  * point at the string's start.)
  */
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, type Document, type Node, type Pair, Scalar, type YAMLMap } from 'yaml';
 import { fieldErrorMessage, type FieldError, type FieldPath } from '../kube/errors.js';
 import { validateEndpoints, validateEndpointSlice } from '../kube/endpoints.js';
@@ -31,6 +30,7 @@ import { InputError } from './errors.js';
 import type { Manifest, PodSpec, PolicyValue, SourcePos } from './types.js';
 import { embeddedSrc, fileSrc, fixedSrc, parseYamlDocs, type Src, type Y } from './validateYaml.js';
 import { scalarOrigin } from './embedded-text.js';
+import { readInputFile, resolveInclude } from './input-files.js';
 import { FlowLineMap } from './flow-lines.js';
 
 /** A validated manifest and a way back from its field paths to source positions. */
@@ -62,14 +62,8 @@ export function loadManifestItem(item: Y, file: string): LoadedManifest[] {
     const m = item.map(['file'], ['file']);
     const f = m.req('file');
     const rel = f.str('a path relative to the scenario file');
-    const path = isAbsolute(rel) ? rel : join(dirname(file), rel);
-    let text = '';
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException)?.code;
-      f.fail(`cannot read manifest file ${JSON.stringify(path)}${code ? ` (${code})` : ''}`);
-    }
+    const path = resolveInclude(rel, file, item.src.allowOutsideFiles === true, f.keyPos);
+    const text = readInputFile(path, 'manifest file', f.pos);
     out.push(...loadText(text, (lc) => fileSrc(path, lc)));
   } else if (n && isMap(n)) {
     // A Kubernetes object written in place as a YAML mapping.

@@ -59,13 +59,15 @@ export interface RunOptions {
   sysctls?: Record<string, string>;
   /** Event budget (a runaway guard). */
   maxEvents?: number;
+  /** runScenarioFile: `{file: …}` includes may leave the scenario's folder (--allow-outside-files). */
+  allowOutsideFiles?: boolean;
   /** Progress of a long run (issue 9): phases load, build …, control plane …, traffic. */
   progress?: ProgressFn;
 }
 
 export function runScenarioFile(path: string, opts: RunOptions = {}): RunResult {
   opts.progress?.('load', 0, 1);
-  const sc = loadScenario(path);
+  const sc = loadScenario(path, { allowOutsideFiles: opts.allowOutsideFiles });
   opts.progress?.('load', 1, 1);
   return runScenario(sc, opts);
 }

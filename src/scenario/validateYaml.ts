@@ -23,7 +23,7 @@ import {
   type YAMLError,
 } from 'yaml';
 import { closest } from '../kube/suggest.js';
-import { extractFlowLines, substituteFlowLines } from './flow-lines.js';
+import { extractFlowLines, FlowLineMap, substituteFlowLines } from './flow-lines.js';
 import { InputError } from './errors.js';
 import type { SourcePos } from './types.js';
 
@@ -34,6 +34,8 @@ export interface Src {
   pos(offset: number): SourcePos;
   /** The document the nodes belong to (to resolve aliases). */
   doc?: Document.Parsed;
+  /** `{file: …}` includes may leave the scenario's folder (--allow-outside-files; input-files.ts). */
+  allowOutsideFiles?: boolean;
 }
 
 /** Positions of a text that is the file itself. */
@@ -75,6 +77,7 @@ export function parseOptions(lc: LineCounter) {
 export function throwYamlErrors(docs: readonly Document.Parsed[], src: Src): void {
   for (const d of docs) {
     const e: YAMLError | undefined = d.errors[0];
+    if (e && /call stack/i.test(e.message)) throw InputError.at(src.pos(e.pos[0]), 'YAML nested too deeply (the parser ran out of stack)', 'collections nested at most a few hundred levels deep');
     if (e) throw InputError.at(src.pos(e.pos[0]), `YAML syntax error: ${oneLine(e.message)}`);
   }
 }
@@ -96,7 +99,9 @@ export function parseYamlDocs(text: string, mk: (lc: LineCounter) => Src): { doc
     if (docs && docs.every((d) => d.errors.length === 0) && substituteFlowLines(docs, fast)) {
       const lc = new LineCounter();
       for (const start of fast.lineStarts) lc.addNewLine(start);
-      return { docs, src: mk(lc) };
+      const src = mk(lc);
+      if (text.includes('*')) checkAliasExpansion(docs, src);
+      return { docs, src };
     }
   }
   return parseYamlDocsAsIs(text, mk);
@@ -120,11 +125,77 @@ export function parseYamlDocsAsIs(text: string, mk: (lc: LineCounter) => Src): {
   try {
     docs = parseAllDocuments(text, parseOptions(lc)) as Document.Parsed[];
   } catch (e) {
+    if (e instanceof RangeError) throw InputError.at(src.pos(0), 'YAML nested too deeply (the parser ran out of stack)', 'collections nested at most a few hundred levels deep');
     throw InputError.at(src.pos(0), `YAML syntax error: ${oneLine(String((e as Error)?.message ?? e))}`);
   }
   if (!Array.isArray(docs)) docs = [];
   throwYamlErrors(docs, src);
+  if (text.includes('*')) checkAliasExpansion(docs, src);
   return { docs, src };
+}
+
+/**
+ * Most nodes a document's aliases may stand for, counted as if each alias were
+ * replaced by a copy of its anchor's node (recursively). Validation walks
+ * through aliases, and a manifest is decoded with them expanded, so a "billion
+ * laughs" document (nine aliases of nine aliases of …) is refused here, at the
+ * alias that crosses the limit, instead of running out of memory or time.
+ */
+export const MAX_ALIAS_NODES = 1_000_000;
+
+/** Throws an InputError at the alias with which `docs`' alias expansion exceeds {@link MAX_ALIAS_NODES}. */
+export function checkAliasExpansion(docs: readonly Document.Parsed[], src: Src): void {
+  for (const d of docs) {
+    // Anchors as defined so far in document order (a later anchor of the same name shadows the earlier one).
+    const anchors = new Map<string, Node>();
+    const sizes = new Map<Node, number>();
+    const open = new Set<Node>();
+    let total = 0;
+    /** Nodes `n` stands for with its aliases expanded (an alias of an enclosing node counts as unbounded). */
+    const size = (n: unknown): number => {
+      if (!n || typeof n !== 'object') return 0;
+      if (isAlias(n)) {
+        const t = anchors.get(n.source);
+        return t ? size(t) : 0;
+      }
+      const known = sizes.get(n as Node);
+      if (known !== undefined) return known;
+      if (!isMap(n) && !isSeq(n)) return 1;
+      if (open.has(n)) return Infinity;
+      open.add(n);
+      let s = 1;
+      for (const it of n.items as unknown[]) {
+        s += isPair(it) ? size(it.key) + size(it.value) : size(it);
+        if (s > MAX_ALIAS_NODES) break;
+      }
+      open.delete(n);
+      sizes.set(n, s);
+      return s;
+    };
+    const walk = (n: unknown): void => {
+      if (!n || typeof n !== 'object' || n instanceof FlowLineMap) return; // flow lines hold no anchors or aliases
+      if (isAlias(n)) {
+        total += size(n);
+        if (total > MAX_ALIAS_NODES)
+          throw InputError.at(src.pos(n.range?.[0] ?? 0), `YAML aliases expand to more than ${MAX_ALIAS_NODES} nodes (an alias bomb?)`, 'fewer or smaller aliased nodes');
+        return;
+      }
+      const anchor = (n as { anchor?: string }).anchor;
+      if (anchor) anchors.set(anchor, n as Node);
+      if (isMap(n) || isSeq(n)) for (const it of n.items as unknown[]) {
+        if (isPair(it)) {
+          walk(it.key);
+          walk(it.value);
+        } else walk(it);
+      }
+    };
+    try {
+      walk(d.contents);
+    } catch (e) {
+      if (e instanceof RangeError) throw InputError.at(src.pos(0), 'YAML nested too deeply (the parser ran out of stack)', 'collections nested at most a few hundred levels deep');
+      throw e;
+    }
+  }
 }
 
 /** A short description of a JS/YAML value for "got …" in messages. */

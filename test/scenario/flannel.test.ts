@@ -737,12 +737,13 @@ describe('bad flannel input through the CLI', () => {
     if (!fs.existsSync(DIST)) throw new Error(`${DIST} is missing: build first (npx tsc -p tsconfig.json)`);
     return spawnSync(process.execPath, [DIST, ...args], { encoding: 'utf8', timeout: 60_000 });
   }
-  /** A copy of flannel-vxlan.yaml whose network is `network`, in a temp dir holding `files`. */
+  /** A copy of flannel-vxlan.yaml whose network is `network`, in a temp dir holding `files` and its app.yaml (includes stay in the folder). */
   function scenarioWith(network: string, files: Record<string, string>): string {
     const dir = fs.mkdtempSync(path.join(TMP, 'cli-'));
     for (const [k, v] of Object.entries(files)) fs.writeFileSync(path.join(dir, k), v);
+    fs.copyFileSync('scenarios/flannel/app.yaml', path.join(dir, 'app.yaml'));
     const text = edit(edit(shipped('flannel-vxlan'), 'network: {plugin: flannel, backend: vxlan}', `network: ${network}`),
-      '{file: flannel/app.yaml}', `{file: ${path.resolve('scenarios/flannel/app.yaml')}}`);
+      '{file: flannel/app.yaml}', '{file: app.yaml}');
     const f = path.join(dir, 's.yaml');
     fs.writeFileSync(f, text);
     return f;
