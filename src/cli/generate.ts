@@ -18,7 +18,7 @@
  * denied flow when there are policies: kube-router REJECTs it, felix DROPs it) get expectations computed here by the same selector
  * rules the policy agent applies, so they hold when the scenario runs.
  */
-import { writeFileSync } from 'node:fs';
+import { AtomicFile } from '../trace/atomic-file.js';
 import { Rng } from '../engine/rng.js';
 
 export interface GenerateOptions {
@@ -209,7 +209,19 @@ function calicoBgp(nodes: number): string {
 export function generateCommand(o: GenerateOptions & { out?: string }): number {
   let text: string;
   try { text = generateScenario(o); } catch (e) { process.stderr.write(`podwire generate: ${(e as Error).message}\n`); return 2; }
-  if (o.out) writeFileSync(o.out, text);
-  else process.stdout.write(text);
+  if (o.out) {
+    try { writeAtomically(o.out, text); } catch (e) { process.stderr.write(`podwire generate: cannot write ${o.out}: ${(e as Error).message}\n`); return 1; }
+  } else process.stdout.write(text);
   return 0;
+}
+
+/** Writes `text` to a temp file renamed onto `path`: `path` is never left holding part of a scenario. */
+export function writeAtomically(path: string, text: string): void {
+  const f = new AtomicFile(path);
+  try {
+    f.write(Buffer.from(text, 'utf8'));
+    f.commit();
+  } finally {
+    f.abort(); // no-op once committed; removes the temp file after a failed write
+  }
 }
