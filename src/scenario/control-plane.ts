@@ -291,7 +291,11 @@ export class ControlPlane {
     }
     const key = `${e.namespace}/${e.name}`;
     const p = this.cl.pods.get(key);
-    if (!p) return; // deleted earlier in the run
+    if (!p) {
+      // Deleted earlier in the run, or a ReplicaSet pod name that was never drawn.
+      this.trace(`pod ${key} not found (${e.kind} does nothing)`);
+      return;
+    }
     if (e.kind === 'pod-ready') {
       this.trace(`pod ${key} Ready=${e.ready ? 'True' : 'False'}`);
       this.store.update(this.podObject(p.spec, p.ip, e.ready));

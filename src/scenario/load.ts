@@ -174,7 +174,10 @@ function checkManifests(loaded: LoadedManifest[], nodes: NodeSpec[], clusterPodC
 function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: string[], hosts: string[], events: EventRefs[]): void {
   const pods = manifests.filter((m) => m.kind === 'Pod').map((m) => `${m.namespace}/${m.name}`);
   const services = manifests.filter((m) => m.kind === 'Service').map((m) => `${m.namespace ?? 'default'}/${m.name}`);
-  const check = (ep: Endpoint, y: Y) => {
+  // A pod of a Deployment or ReplicaSet has a name drawn at run time (workloads.ts), seeded: events and
+  // servedBy may name it (`kubectl get pods` shows it), traffic endpoints may not (reach it through a Service).
+  const generated = ownedPodName(manifests);
+  const check = (ep: Endpoint, y: Y, mayBeGenerated = false) => {
     let pool: string[];
     let id: string;
     let what: string;
@@ -184,6 +187,7 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
         return;
       case 'pod':
         [pool, id, what] = [pods, `${ep.namespace}/${ep.name}`, 'pod'];
+        if (mayBeGenerated && generated(ep.namespace, ep.name)) return;
         break;
       case 'service':
         [pool, id, what] = [services, `${ep.namespace}/${ep.name}`, 'Service'];
@@ -209,7 +213,7 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
       const near = closest(e.spec.node, nodes);
       e.node!.fail(`${e.node!.what}: no node ${JSON.stringify(e.spec.node)} in this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${nodes.join(', ')}`);
     }
-    else if (e.spec.kind === 'pod-ready' || e.spec.kind === 'pod-delete') check({ kind: 'pod', namespace: e.spec.namespace, name: e.spec.name, text: '' }, e.pod!);
+    else if (e.spec.kind === 'pod-ready' || e.spec.kind === 'pod-delete') check({ kind: 'pod', namespace: e.spec.namespace, name: e.spec.name, text: '' }, e.pod!, true);
   }
   for (const t of traffic) {
     if (t.spec.node && t.node && !nodes.includes(t.spec.node)) {
@@ -218,7 +222,7 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
     }
     check(t.spec.from, t.from);
     check(t.spec.to, t.to);
-    for (const sv of t.served) check(sv.ep, sv.y);
+    for (const sv of t.served) check(sv.ep, sv.y, true);
     if (t.spec.via && t.via) check(t.spec.via, t.via);
     for (const py of t.path) {
       const first = String(py.scalar).split('/')[0];
@@ -229,6 +233,19 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
       }
     }
   }
+}
+
+/** Whether NS/NAME has the shape of a pod name a Deployment (`D-HASH-XXXXX`) or ReplicaSet (`RS-XXXXX`) of the manifests gives. */
+function ownedPodName(manifests: Manifest[]): (ns: string, name: string) => boolean {
+  const owners: { ns: string; re: RegExp }[] = [];
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  for (const m of manifests) {
+    if (m.kind !== 'Deployment' && m.kind !== 'ReplicaSet') continue;
+    const safe = '[bcdfghjklmnpqrstvwxz2456789]';
+    const base = m.kind === 'Deployment' ? `${esc(m.name)}-${safe}+-` : `${esc(m.name)}-`;
+    owners.push({ ns: m.namespace ?? 'default', re: new RegExp(`^${base}${safe}{5}$`) });
+  }
+  return (ns, name) => owners.some((o) => o.ns === ns && o.re.test(name));
 }
 
 /**

@@ -19,8 +19,9 @@ import type { Obj } from '../../src/kube/object.js';
 const S = 1e9;
 const FILE = 'scenarios/node-failure-deployment.yaml';
 const text = readFileSync(FILE, 'utf8');
-/** The shipped scenario without its traffic (the control plane's timeline alone). */
-const quiet = (edit: (t: string) => string = (t) => t) => parseScenario(edit(text.slice(0, text.indexOf('traffic:'))), 's.yaml');
+/** The shipped scenario without its traffic and its pod-delete (the node failure's timeline alone). */
+const quiet = (edit: (t: string) => string = (t) => t) =>
+  parseScenario(edit(text.slice(0, text.indexOf('traffic:')).replace(/  - \{at: 200s, kind: pod-delete.*\n/, '')), 's.yaml');
 
 function kubeEvents(sink: MemorySink): string[] {
   return sink.events.filter((e) => e.stage === 'kube.event').map((e) => `${formatTime(e.time)} ${e.detail}`);
@@ -49,7 +50,7 @@ describe(`${FILE}: the whole recovery`, () => {
 
   it('every phase meets its expectation', () => {
     expect(res.results.map((r) => `${r.name} ${r.result} ${r.ok}`)).toEqual([
-      'before-failure reply true', 'failed-not-yet-notready dropped true', 'after-notready reply true', 'after-eviction reply true',
+      'before-failure reply true', 'failed-not-yet-notready dropped true', 'after-notready reply true', 'after-pod-delete reply true', 'after-eviction reply true',
     ]);
   });
   it('the Deployment rolls out 3 replicas round-robin, named <deployment>-<hash>-<5>', () => {
@@ -69,8 +70,9 @@ describe(`${FILE}: the whole recovery`, () => {
     expect(times(/node node-3 tainted node.kubernetes.io\/unreachable:NoExecute/)).toEqual(['55.100000000']);
     expect(times(/for 300s: eviction at 355.1s/)).toEqual(['55.100000000']);
     expect(times(/evicted: deleted gracefully/)).toEqual(['355.100000000']);
-    expect(created).toHaveLength(4);
-    expect(ev.find((l) => l.includes(`created pod ${created[3].name}`))!.split(' ')[0]).toBe('355.100000000');
+    expect(created).toHaveLength(5);
+    expect(ev.find((l) => l.includes(`created pod ${created[3].name}`))!.split(' ')[0]).toBe('200.000000000');
+    expect(ev.find((l) => l.includes(`created pod ${created[4].name}`))!.split(' ')[0]).toBe('355.100000000');
   });
   it('kube-proxy rewrites its rules when the endpoint becomes not ready and when the replacement comes', () => {
     const syncs = sink.events.filter((e) => e.stage === 'kube-proxy.sync' && e.node === 'node-1').map((e) => formatTime(e.time));
@@ -79,9 +81,16 @@ describe(`${FILE}: the whole recovery`, () => {
     // node-3's kube-proxy died with the machine.
     expect(sink.events.some((e) => e.stage === 'kube-proxy.sync' && e.node === 'node-3' && e.time >= 20 * S)).toBe(false);
   });
+  it('a replica deleted by a pod-delete event is replaced in the same instant on the next node round-robin', () => {
+    const deleted = /pod default\/(web-\S+) deleted$/m.exec(ev.join('\n'))![1];
+    expect(created.find((c) => c.name === deleted)!.node).toBe('node-2');
+    expect(created[3].node).toBe('node-1');
+    expect(res.cluster.store.get('Pod', 'default', deleted)).toBeUndefined();
+    expect(new Set(created.map((c) => c.ip)).size).toBe(created.length);
+  });
   it('the replacement has a new name and a new IP on a Ready node; the evicted pod stays Terminating', () => {
     const old = created.find((c) => c.name === evicted)!;
-    const repl = created[3];
+    const repl = created[4];
     expect(old.node).toBe('node-3');
     expect(repl.node).not.toBe('node-3');
     expect(repl.name).not.toBe(old.name);
@@ -92,7 +101,7 @@ describe(`${FILE}: the whole recovery`, () => {
     expect(byIP.get(repl.ip)).toEqual({ ready: true, serving: true, terminating: false });
     const stored = res.cluster.store.get('Pod', 'default', evicted)!;
     expect((stored.metadata as Obj).deletionTimestamp).toBe('1970-01-01T00:05:55Z');
-    expect(res.results[3].servedBy[`pod/default/${repl.name}`]).toBeGreaterThan(0);
+    expect(res.results[4].servedBy[`pod/default/${repl.name}`]).toBeGreaterThan(0);
     expect(res.results[2].servedBy[`pod/default/${evicted}`]).toBeUndefined();
   });
   it('the Node object says NotReady with both unreachable taints', () => {
@@ -261,5 +270,18 @@ describe('two nodes failing together', () => {
     expect(at(/evicted/)).toEqual(['355.100000000', '365.100000000']);
     // Both replacements go to node-1, the only Ready node.
     expect(events.filter((l) => l.startsWith('3') && l.includes('created pod')).map((l) => /scheduled to (\S+)/.exec(l)![1])).toEqual(['node-1', 'node-1']);
+  });
+});
+
+describe('naming ReplicaSet pods in a scenario', () => {
+  it('events and servedBy may name a pod of the shape a Deployment gives; traffic endpoints may not', () => {
+    expect(() => quiet((t) => t.replace('  - {at: 20s, kind: node-down, node: node-3}\n', '  - {at: 20s, kind: pod-ready, pod: pod/default/web-7d68f6d788-zzzzz, ready: false}\n'))).not.toThrow();
+    expect(loadError(text.replace('pod-delete, pod: pod/default/web-7d68f6d788-gjfp9', 'pod-delete, pod: pod/default/web-gjfp9'))).toMatch(/no pod "default\/web-gjfp9" in this scenario/);
+    expect(loadError(text.replace('from: pod/default/client', 'from: pod/default/web-7d68f6d788-f27fk'))).toMatch(/no pod "default\/web-7d68f6d788-f27fk" in this scenario/);
+  });
+  it('an event on a ReplicaSet pod name never drawn does nothing, and says so', () => {
+    const sc = quiet((t) => t.replace('  - {at: 20s, kind: node-down, node: node-3}\n', '  - {at: 20s, kind: pod-delete, pod: pod/default/web-7d68f6d788-zzzzz}\n'));
+    const { events } = runQuiet(sc, 30 * S);
+    expect(events).toContain('20.000000000 pod default/web-7d68f6d788-zzzzz not found (pod-delete does nothing)');
   });
 });
