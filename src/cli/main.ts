@@ -33,12 +33,16 @@ await yargs(hideBin(process.argv))
       .option('seed', { type: 'number', describe: 'override the scenario seed' })
       .option('show-config', { type: 'boolean', default: false, describe: 'print the ip/bridge/sysctl commands that built each machine' })
       .option('report', { type: 'string', describe: 'write DIR/report.html (self-contained: topology, each traffic item step by step, packet details) and the captures (DIR/captures unless --pcap)' })
+      .option('max-events', { type: 'string', describe: 'stop the run after this many events, reporting what still cycled (default 50000000)' })
+      .option('max-virtual-time', { type: 'string', describe: 'stop the run at this virtual time, e.g. 10m (default 24h)' })
       .option('color', { type: 'boolean', default: true, describe: 'colour on a terminal (--no-color, or NO_COLOR set, turns it off)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only failures (and no progress on stderr)' })
       .option('allow-outside-files', { type: 'boolean', default: false, describe: "let the scenario's {file: …} includes leave its folder" }),
     async (argv) => {
       process.exitCode = await runCommand({
         report: argv.report,
+        maxEvents: argv['max-events'],
+        maxVirtualTime: argv['max-virtual-time'],
         color: argv.color,
         file: argv.file as string,
         pcap: argv.pcap,

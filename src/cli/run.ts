@@ -1,7 +1,9 @@
 /** `podwire run`: runs a scenario and reports each traffic item's outcome against its expectation. */
 import { openSync, writeSync, closeSync, renameSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { runScenarioFile, formatResult } from '../scenario/run.js';
+import { runScenarioFileAsync, formatResult, formatStop } from '../scenario/run.js';
+import { formatTtlLoops } from '../scenario/loops.js';
+import { parseDuration } from '../engine/time.js';
 import { isInputError } from '../scenario/errors.js';
 import { LineSink } from '../trace/render.js';
 import { commitAllOpen } from '../trace/atomic-file.js';
@@ -29,6 +31,9 @@ export interface RunArgs {
   report?: string;
   /** --allow-outside-files: `{file: …}` includes may leave the scenario's folder. */
   allowOutsideFiles?: boolean;
+  /** --max-events N and --max-virtual-time DURATION: the run's budgets (as typed; checked here). */
+  maxEvents?: string;
+  maxVirtualTime?: string;
   /** false: never colour (--no-color); otherwise colour when stdout is a terminal and NO_COLOR is unset. */
   color?: boolean;
   /** Where progress goes (default process.stderr; a bar on a TTY, periodic lines otherwise, nothing with quiet). */
@@ -74,7 +79,14 @@ class LineOut {
 
 export async function runCommand(a: RunArgs): Promise<number> {
   const out = (s: string) => process.stdout.write(s + '\n');
+  const budgets = parseBudgets(a);
+  if (typeof budgets === 'string') { process.stderr.write(`podwire: ${budgets}\n`); return 2; }
   const traceOut = a.trace ? new LineOut(a.traceFile) : null;
+  // Ctrl-C stops the emulation at the next event boundary; the captures and trace are then closed
+  // as after any run. A second Ctrl-C (the handler is gone by then) ends the process at once.
+  let interrupted = false;
+  const onSigint = () => { interrupted = true; };
+  process.once('SIGINT', onSigint);
   try {
     const st = styleFor(process.stdout, { color: a.color });
     // The report and the Mermaid diagrams are drawn from the whole run's events, after it.
@@ -85,7 +97,7 @@ export async function runCommand(a: RunArgs): Promise<number> {
     const sink = sinks.length > 1 ? new TeeSink(sinks) : sinks[0];
     const progress = new ProgressReporter(a.progressStream ?? process.stderr, { quiet: a.quiet, resources: processResources });
     let res;
-    try { res = runScenarioFile(a.file, { seed: a.seed, pcapDir, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn, allowOutsideFiles: a.allowOutsideFiles }); }
+    try { res = await runScenarioFileAsync(a.file, { seed: a.seed, pcapDir, pcapUsedOnly: a.pcapUsedOnly, trace: sink, progress: progress.fn, allowOutsideFiles: a.allowOutsideFiles, ...budgets, interrupted: () => interrupted }); }
     finally { progress.end(); }
     const reportFile = a.report && memory ? writeReport(a.report, { scenarioFile: a.file, run: res, events: memory.events, captureDir: pcapDir! }) : null;
     if (a.trace === 'mermaid' && memory && traceOut) {
@@ -114,6 +126,11 @@ export async function runCommand(a: RunArgs): Promise<number> {
       if (reportFile) out(`report: ${reportFile}`);
       if (a.traceFile) out(`trace: ${a.traceFile}`);
     } else for (const r of failed) out(styleResult(formatResult(r), st));
+    for (const l of formatTtlLoops(res.ttlLoops)) out(st.warn(l));
+    if (res.stop) {
+      for (const l of formatStop(res.stop)) out(st.bad(l));
+      return res.stop.reason === 'interrupt' ? 130 : 1;
+    }
     out(failed.length ? st.bad(`${failed.length} of ${res.results.length} expectations failed`) : st.ok(`all ${res.results.length} expectations held`));
     return failed.length ? 1 : 0;
   } catch (e) {
@@ -123,7 +140,24 @@ export async function runCommand(a: RunArgs): Promise<number> {
     if (e instanceof NetlinkError) { process.stderr.write(`podwire: ${a.file}: ${e.message}\n`); return 2; }
     process.stderr.write(`podwire: run failed: ${(e as Error).message}\n`);
     return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
   }
+}
+
+/** The budgets given on the command line, or what is wrong with them. */
+function parseBudgets(a: RunArgs): { maxEvents?: number; maxVirtualTime?: number } | string {
+  const r: { maxEvents?: number; maxVirtualTime?: number } = {};
+  if (a.maxEvents !== undefined) {
+    if (!/^[1-9][0-9]*$/.test(a.maxEvents) || !Number.isSafeInteger(Number(a.maxEvents))) return `--max-events ${JSON.stringify(a.maxEvents)}: expected a whole number of events above 0`;
+    r.maxEvents = Number(a.maxEvents);
+  }
+  if (a.maxVirtualTime !== undefined) {
+    const ns = parseDuration(a.maxVirtualTime);
+    if (ns === undefined || !(ns > 0) || /\d\s*$/.test(a.maxVirtualTime)) return `--max-virtual-time ${JSON.stringify(a.maxVirtualTime)}: expected a duration above 0 with a unit (100ms, 30s, 10m, 1h)`;
+    r.maxVirtualTime = ns;
+  }
+  return r;
 }
 
 /** A result's PASS/FAIL mark in colour and its path/detail lines dimmed (plain text unchanged without colour). */

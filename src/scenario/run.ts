@@ -16,6 +16,8 @@ import type { Skb } from '../kernel/skb.js';
 import { resetPacketIds } from '../kernel/skb.js';
 import { formatTime } from '../engine/time.js';
 import { ipToString, u16, u32 } from '../wire/bytes.js';
+import type { World } from '../kernel/world.js';
+import { LoopWatch, ttlLoopOf, type CyclingPacket, type TtlLoop } from './loops.js';
 
 export interface TrafficResult {
   name: string;
@@ -43,7 +45,36 @@ export interface RunResult {
   config: { machine: string; kind: 'node' | 'host' | 'router'; commands: string[] }[];
   captures: string[];
   events: number;
+  /** Set when a budget or an interrupt ended the run before every traffic item had its outcome. */
+  stop?: RunStop;
+  /** Packets that went round a loop until their TTL ran out (routing loops, NAT ping-pong). */
+  ttlLoops: TtlLoop[];
 }
+
+/** Why and where a run was cut short. */
+export interface RunStop {
+  reason: 'max-events' | 'max-virtual-time' | 'interrupt';
+  /** The budget that was reached (events, or ns of virtual time); absent for an interrupt. */
+  limit?: number;
+  /** Virtual time and events run when it stopped. */
+  at: number;
+  events: number;
+  finished: string[];
+  unfinished: string[];
+  /** What kept the run busy at the end (budget stops): the packets sending the most frames in the watch window. */
+  cycling: CyclingPacket[];
+  /** How many events the watch window covered (0: none, e.g. an interrupt). */
+  window: number;
+}
+
+/** Default `--max-events`: far above any shipped or generated scenario (the 5,000-node benches run under 20 M). */
+export const DEFAULT_MAX_EVENTS = 50_000_000;
+/** Default `--max-virtual-time`: a day, beyond every timer a scenario can start (BGP hold, etcd lease renewal at 23 h). */
+export const DEFAULT_MAX_VIRTUAL_TIME = 24 * 3600 * 1_000_000_000;
+/** Events run per slice: the async runner looks for an interrupt between slices. */
+const SLICE = 1 << 14;
+/** The last events of an event budget (or the last tenth of a virtual-time budget) watched for cycling frames. */
+const WATCH_EVENTS = 20_000;
 
 /** How long a run goes on after the last item's outcome, for frames in flight. */
 export const DRAIN_NS = 1_000_000;
@@ -57,10 +88,12 @@ export interface RunOptions {
   trace?: TraceSink;
   /** Sysctls every namespace starts with (tests use this to match the kernel host). */
   sysctls?: Record<string, string>;
-  /** Event budget (a runaway guard). */
+  /** Event budget (a runaway guard): the run stops after this many events in all (DEFAULT_MAX_EVENTS). */
   maxEvents?: number;
   /** runScenarioFile: `{file: …}` includes may leave the scenario's folder (--allow-outside-files). */
   allowOutsideFiles?: boolean;
+  /** Virtual-time budget in ns (DEFAULT_MAX_VIRTUAL_TIME). */
+  maxVirtualTime?: number;
   /** Progress of a long run (issue 9): phases load, build …, control plane …, traffic. */
   progress?: ProgressFn;
 }
@@ -73,6 +106,40 @@ export function runScenarioFile(path: string, opts: RunOptions = {}): RunResult 
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
+  const run = prepareRun(sc, opts);
+  while (run.slice());
+  return run.finish();
+}
+
+/**
+ * As runScenarioFile, yielding to the event loop between slices of events so a
+ * signal handler can run: `interrupted()` true stops the emulation at the next
+ * slice boundary (an event boundary), and the result says where.
+ */
+export async function runScenarioFileAsync(path: string, opts: RunOptions & { interrupted?: () => boolean } = {}): Promise<RunResult> {
+  opts.progress?.('load', 0, 1);
+  const sc = loadScenario(path, { allowOutsideFiles: opts.allowOutsideFiles });
+  opts.progress?.('load', 1, 1);
+  const run = prepareRun(sc, opts);
+  while (run.slice()) {
+    run.tick();
+    await new Promise<void>((r) => setImmediate(r));
+    if (opts.interrupted?.()) { run.interrupt(); break; }
+  }
+  return run.finish();
+}
+
+interface PreparedRun {
+  /** Runs one slice of events; false once the run is over (done, budget reached or interrupted). */
+  slice(): boolean;
+  interrupt(): void;
+  /** Reports progress between slices (a long item, or a storm, would otherwise show none). */
+  tick(): void;
+  /** Closes the captures and gathers the result (always call it, also after an error in slice). */
+  finish(): RunResult;
+}
+
+function prepareRun(sc: Scenario, opts: RunOptions): PreparedRun {
   resetPacketIds();
   // The trace is attached before the build, so the agents' start-up (kube-proxy's first sync) is in it.
   const cluster = buildCluster(sc, { seed: opts.seed, sysctls: opts.sysctls, trace: opts.trace, progress: opts.progress });
@@ -152,24 +219,126 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   }
   let files: string[] = [];
   opts.progress?.('traffic', 0, sc.traffic.length);
-  try {
-    if (pending > 0) world.sched.run(Infinity, opts.maxEvents ?? 50_000_000);
+  const ttlLoops: TtlLoop[] = [];
+  const onDrop0 = world.onDrop!;
+  world.onDrop = (skb, reason, where) => {
+    onDrop0(skb, reason, where);
+    // A packet dying of TTL is where a routing loop or NAT ping-pong ends: its path says where it went round.
+    if (reason === 'TTL_EXPIRED') { const l = ttlLoopOf(skb, where); if (l) ttlLoops.push(l); }
+  };
+  const driver = new Driver(world, opts, () => pending);
+  let closed = false;
+  const closeCaptures = () => {
+    // Captures are committed even when the run fails half-way: what was captured is whole.
+    if (captures && !closed) { closed = true; files = captures.close().files; }
+  };
+  return {
+    slice: () => {
+      try { return driver.slice(); } catch (e) { driver.unwatch(); closeCaptures(); throw e; }
+    },
+    interrupt: () => driver.interrupt(),
+    tick: () => opts.progress?.('traffic', results.length, sc.traffic.length),
+    finish: () => {
+      driver.unwatch();
+      closeCaptures();
+      results.sort((a, b) => sc.traffic.findIndex((t) => t.name === a.name) - sc.traffic.findIndex((t) => t.name === b.name));
+      let stop: RunStop | undefined;
+      if (driver.stopReason) {
+        const done = new Set(results.map((r) => r.name));
+        stop = {
+          reason: driver.stopReason, limit: driver.stopReason === 'max-events' ? driver.maxEvents : driver.stopReason === 'max-virtual-time' ? driver.maxVT : undefined,
+          at: world.now, events: world.sched.executed,
+          finished: sc.traffic.filter((t) => done.has(t.name)).map((t) => t.name),
+          unfinished: sc.traffic.filter((t) => !done.has(t.name)).map((t) => t.name),
+          cycling: driver.watch ? driver.watch.top(5) : [], window: driver.watchedEvents(),
+        };
+      }
+      // The machines' configuration commands, rendered when first asked for (--show-config, the kernel
+      // harness): at 5,000 flannel nodes each node's log holds a route, neighbour and FDB entry per peer.
+      let config: RunResult['config'] | undefined;
+      return {
+        scenario: sc, cluster, endTime: Math.max(lastEnd, world.now), results,
+        get config() { return (config ??= [...world.nodes.values()].map((n) => ({ machine: n.name, kind: n.role, commands: n.configCommands() }))); },
+        captures: files, events: world.sched.executed, stop, ttlLoops,
+      };
+    },
+  };
+}
+
+/**
+ * Drives the scheduler in slices: the traffic phase until every item has its outcome, then
+ * DRAIN_NS for frames in flight; within the event and virtual-time budgets. Near a budget's end
+ * a LoopWatch tap counts the frames each packet sends, so a run cut short can say what cycled;
+ * it is installed only then, so a run that ends normally pays nothing for it.
+ */
+class Driver {
+  readonly maxEvents: number;
+  readonly maxVT: number;
+  stopReason: RunStop['reason'] | null = null;
+  watch: LoopWatch | null = null;
+  private watchFrom = 0;
+  private phase: 'traffic' | 'drain' | 'done' = 'traffic';
+  private drainEnd = 0;
+  constructor(private readonly world: World, opts: RunOptions, private readonly pending: () => number) {
+    this.maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
+    this.maxVT = opts.maxVirtualTime ?? DEFAULT_MAX_VIRTUAL_TIME;
+    if (pending() === 0) this.enterDrain();
+  }
+
+  private enterDrain(): void {
+    this.phase = 'drain';
     // Let the frames already on their way arrive (the last ACK of a close crossing a router,
     // say): 1 ms of virtual time is many hops, and short of any timer a run could start.
-    world.sched.run(world.now + DRAIN_NS, opts.maxEvents ?? 50_000_000);
-  } finally {
-    // Captures are committed even when the run fails half-way: what was captured is whole.
-    if (captures) files = captures.close().files;
+    this.drainEnd = this.world.now + DRAIN_NS;
   }
-  results.sort((a, b) => sc.traffic.findIndex((t) => t.name === a.name) - sc.traffic.findIndex((t) => t.name === b.name));
-  // The machines' configuration commands, rendered when first asked for (--show-config, the kernel
-  // harness): at 5,000 flannel nodes each node's log holds a route, neighbour and FDB entry per peer.
-  let config: RunResult['config'] | undefined;
-  return {
-    scenario: sc, cluster, endTime: Math.max(lastEnd, world.now), results,
-    get config() { return (config ??= [...world.nodes.values()].map((n) => ({ machine: n.name, kind: n.role, commands: n.configCommands() }))); },
-    captures: files, events: world.sched.executed,
-  };
+
+  slice(): boolean {
+    const sched = this.world.sched;
+    if (this.phase === 'done') return false;
+    const left = this.maxEvents - sched.executed;
+    const vtWatchAt = this.maxVT - Math.floor(this.maxVT / 10);
+    if (!this.watch && (left <= WATCH_EVENTS || sched.now >= vtWatchAt)) this.startWatch();
+    // Slices end where the watch starts, so it covers exactly the budget's last events (or tenth of its time).
+    // With nothing left of the budget, run(…, 0) still says whether anything was due ('budget') or not.
+    const n = Math.max(0, Math.min(SLICE, this.watch ? left : left - WATCH_EVENTS));
+    const vtCap = this.watch ? this.maxVT : vtWatchAt;
+    const until = Math.min(this.phase === 'traffic' ? Infinity : this.drainEnd, vtCap);
+    const r = sched.run(until, n);
+    if (this.phase === 'traffic' && this.pending() === 0) { this.enterDrain(); return true; }
+    if (r === 'budget') return sched.executed >= this.maxEvents ? this.cut('max-events') : true;
+    if (r === 'time') {
+      if (sched.now >= this.maxVT && (this.phase === 'traffic' || this.drainEnd > this.maxVT)) return this.cut('max-virtual-time');
+      if (this.phase === 'drain' && sched.now >= this.drainEnd) { this.phase = 'done'; return false; }
+      return true;
+    }
+    // 'idle' (nothing left to run) or 'stopped'.
+    if (this.phase === 'traffic') { this.enterDrain(); return true; }
+    this.phase = 'done';
+    return false;
+  }
+
+  interrupt(): void {
+    if (this.phase !== 'done') this.cut('interrupt');
+  }
+
+  private cut(reason: RunStop['reason']): false {
+    this.stopReason = reason;
+    this.phase = 'done';
+    return false;
+  }
+
+  private startWatch(): void {
+    this.watch = new LoopWatch(this.world.tap);
+    this.world.tap = this.watch;
+    this.watchFrom = this.world.sched.executed;
+  }
+
+  watchedEvents(): number { return this.watch ? this.world.sched.executed - this.watchFrom : 0; }
+
+  /** Gives the captures their tap back. */
+  unwatch(): void {
+    if (this.watch && this.world.tap === this.watch) this.world.tap = this.watch.next;
+  }
 }
 
 /**
@@ -311,3 +480,28 @@ export function formatResult(r: TrafficResult): string {
 }
 
 export { ipToString };
+
+/**
+ * The lines a run cut short prints: why it stopped and where (virtual time, events,
+ * items finished and not), then the packets still going round, their places and frames.
+ */
+export function formatStop(st: RunStop): string[] {
+  const why = st.reason === 'max-events' ? `the event budget (--max-events ${st.limit}) ran out`
+    : st.reason === 'max-virtual-time' ? `the virtual-time budget (--max-virtual-time ${st.limit! / 1e9}s) ran out`
+    : 'interrupted (SIGINT)';
+  const total = st.finished.length + st.unfinished.length;
+  const lines = [`stopped: ${why} at virtual time ${formatTime(st.at)} s after ${st.events} events; ${st.finished.length} of ${total} traffic items finished`];
+  if (st.unfinished.length) {
+    const shown = st.unfinished.slice(0, 10);
+    lines.push(`  unfinished: ${shown.join(', ')}${st.unfinished.length > shown.length ? `, … (${st.unfinished.length - shown.length} more)` : ''}`);
+  }
+  if (st.window && !st.cycling.length) lines.push(`  no packet left a device twice in the last ${st.window} events: nothing was going round`);
+  if (st.cycling.length) {
+    lines.push(`  still cycling in the last ${st.window} events (frames sent; in brackets, the device's frames in the whole run):`);
+    for (const c of st.cycling) {
+      lines.push(`    packet #${c.id}${c.flow ? ` [${c.flow}]` : ''}: ${c.frames} frame${c.frames === 1 ? '' : 's'}: ${c.what}`);
+      lines.push(`      ${c.places.map((p) => `${p.dev} ×${p.frames} (${p.total})`).join(', ')}`);
+    }
+  }
+  return lines;
+}
