@@ -143,6 +143,23 @@ export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Reco
     });
     router.sysctlSet('host', 'net.ipv4.ip_forward', '1');
   }
+  // A host's extra bridges and veth pairs (layer-2 labs: switches, loops), before its routes may use them.
+  for (const h of c.externalHosts) {
+    if (!h.bridges && !h.veths) continue;
+    const node = world.nodes.get(h.name)!;
+    for (const b of h.bridges ?? []) {
+      node.linkAddBridge('host', b.name);
+      if (b.ip) node.addrAdd('host', b.name, b.ip.text);
+      node.linkSetUp('host', b.name);
+    }
+    for (const v of h.veths ?? []) {
+      node.linkAddVeth('host', v.name, { name: v.peer, netns: 'host' });
+      if (v.master) node.linkSetMaster('host', v.name, v.master);
+      if (v.peerMaster) node.linkSetMaster('host', v.peer, v.peerMaster);
+      node.linkSetUp('host', v.name);
+      node.linkSetUp('host', v.peer);
+    }
+  }
   for (const m of [...c.nodes, ...c.externalHosts]) {
     const node = world.nodes.get(m.name)!;
     for (const r of m.routes) {

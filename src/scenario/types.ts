@@ -50,8 +50,15 @@ export interface ExternalHostSpec {
   routes: StaticRouteSpec[];
   /** TCP/UDP ports the host serves (like a container's ports). */
   ports: ContainerPortSpec[];
+  /** Extra Linux bridges in the host's netns (a switch, a lab for layer-2 loops). */
+  bridges?: HostBridgeSpec[];
+  /** Extra veth pairs in the host's netns, each end optionally a port of one of `bridges`. */
+  veths?: HostVethSpec[];
   pos: SourcePos;
 }
+
+export interface HostBridgeSpec { name: string; ip?: Cidr; pos: SourcePos }
+export interface HostVethSpec { name: string; peer: string; master?: string; peerMaster?: string; pos: SourcePos }
 
 export interface NetworkSpec {
   plugin: 'bridge' | 'flannel' | 'calico';

@@ -5,7 +5,7 @@
  */
 import { isDNS1123Subdomain } from '../kube/validation.js';
 import { InputError } from './errors.js';
-import type { Cidr, ClusterSpec, ContainerPortSpec, ExternalHostSpec, FlannelSpec, CalicoSpec, CalicoPoolSpec, NetworkSpec, NodeSpec, SourcePos, StaticRouteSpec } from './types.js';
+import type { Cidr, ClusterSpec, ContainerPortSpec, ExternalHostSpec, HostBridgeSpec, HostVethSpec, FlannelSpec, CalicoSpec, CalicoPoolSpec, NetworkSpec, NodeSpec, SourcePos, StaticRouteSpec } from './types.js';
 import {
   broadcastOf,
   cidrContains,
@@ -45,7 +45,9 @@ export const CALICO_POOL_KEYS = ['name', 'cidr', 'blockSize', 'ipipMode', 'natOu
 export const CALICO_BGP_KEYS = ['asNumber', 'nodeToNodeMesh', 'routeReflectors', 'routeReflectorClusterID', 'peers'] as const;
 export const CALICO_PEER_KEYS = ['router', 'asNumber'] as const;
 export const NODE_KEYS = ['name', 'ip', 'podCIDR', 'routes'] as const;
-export const HOST_KEYS = ['name', 'ip', 'routes', 'ports'] as const;
+export const HOST_KEYS = ['name', 'ip', 'routes', 'ports', 'bridges', 'veths'] as const;
+export const HOST_BRIDGE_KEYS = ['name', 'ip'] as const;
+export const HOST_VETH_KEYS = ['name', 'peer', 'master', 'peerMaster'] as const;
 export const ROUTE_KEYS = ['dst', 'via'] as const;
 export const HOST_PORT_KEYS = ['port', 'protocol', 'name'] as const;
 
@@ -130,6 +132,59 @@ function routesAt(y: Y | undefined, ip: Cidr, who: string): StaticRouteSpec[] {
     routes.push({ dst, via, pos: ry.pos });
   }
   return routes;
+}
+
+/** An interface name as the kernel takes it (dev_valid_name): 1..15 bytes, no '/', ':' or whitespace, not "." or "..". */
+function ifnameAt(y: Y): string {
+  const n = y.str('an interface name such as br0');
+  if (!n.length || n.length > 15 || /[/:\s]/.test(n) || n === '.' || n === '..')
+    y.fail(`${y.what} ${JSON.stringify(n)} is not a valid interface name`, 'at most 15 characters without "/", ":" or spaces');
+  return n;
+}
+
+/**
+ * A host's extra bridges and veth pairs (both ends in the host's netns). Names are unique among
+ * the host's devices (eth0 and lo included); a master names one of the host's bridges; a bridge
+ * address must not lie in the host's underlay subnet (two connected routes for one subnet).
+ */
+function hostLinksAt(by: Y | undefined, vy: Y | undefined, ip: Cidr, host: string): { bridges?: HostBridgeSpec[]; veths?: HostVethSpec[] } {
+  if (!by && !vy) return {};
+  const devs = new Map<string, SourcePos | null>([['eth0', null], ['lo', null]]);
+  const claim = (y: Y, n: string) => {
+    if (devs.has(n)) { const first = devs.get(n); y.fail(`${y.what}: host ${host} already has a device ${JSON.stringify(n)}${first ? ` (line ${first.line})` : ''}`, 'a name no other device of the host has'); }
+    devs.set(n, y.pos);
+  };
+  const bridges: HostBridgeSpec[] = [];
+  for (const b of by?.list() ?? []) {
+    const m = b.map(HOST_BRIDGE_KEYS, ['name']);
+    const nY = m.req('name');
+    const name = ifnameAt(nY);
+    claim(nY, name);
+    const ipY = m.opt('ip');
+    const bip = ipY ? ifaddrAt(ipY) : undefined;
+    if (ipY && bip && (cidrContains(ip, bip.addr) || cidrContains(bip, ip.addr)))
+      ipY.fail(`${ipY.what}: ${bip.text} overlaps host ${host}'s subnet ${networkText(ip)}`, 'an address on another subnet');
+    bridges.push({ name, ...(bip ? { ip: bip } : {}), pos: b.pos });
+  }
+  const names = new Set(bridges.map((b) => b.name));
+  const masterAt = (y: Y | undefined): string | undefined => {
+    if (!y) return undefined;
+    const n = y.str('a bridge of this host');
+    if (!names.has(n)) y.fail(`${y.what}: host ${host} has no bridge ${JSON.stringify(n)}`, names.size ? `one of ${[...names].join(', ')}` : 'a bridge declared in the host\'s bridges');
+    return n;
+  };
+  const veths: HostVethSpec[] = [];
+  for (const v of vy?.list() ?? []) {
+    const m = v.map(HOST_VETH_KEYS, ['name', 'peer']);
+    const nY = m.req('name'), pY = m.req('peer');
+    const name = ifnameAt(nY);
+    claim(nY, name);
+    const peer = ifnameAt(pY);
+    claim(pY, peer);
+    const master = masterAt(m.opt('master')), peerMaster = masterAt(m.opt('peerMaster'));
+    veths.push({ name, peer, ...(master ? { master } : {}), ...(peerMaster ? { peerMaster } : {}), pos: v.pos });
+  }
+  return { ...(by ? { bridges } : {}), ...(vy ? { veths } : {}) };
 }
 
 /** Validates `cluster:`. */
@@ -261,7 +316,8 @@ export function validateCluster(y: Y): ClusterSpec {
       const nY = p.opt('name');
       ports.push({ ...(nY ? { name: nY.str() } : {}), containerPort: port, protocol });
     }
-    externalHosts.push({ name, ip, routes, ports, pos: hy.pos });
+    const links = hostLinksAt(h.opt('bridges'), h.opt('veths'), ip, name);
+    externalHosts.push({ name, ip, routes, ports, ...links, pos: hy.pos });
   }
 
   for (const s of subnets) {
