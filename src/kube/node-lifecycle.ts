@@ -28,9 +28,15 @@
  *    or after that instant) sets Ready=True and removes the taints, and the
  *    taint manager cancels the evictions it had planned.
  *
- * Not modelled: the zone disruption states (with most of a zone's nodes
- * NotReady upstream slows or stops evictions; podwire's nodes are one zone,
- * always Normal), jitter.
+ *  - the zone's state decides the tainter's rate (podwire's nodes are one
+ *    zone): Normal — 0.1 nodes/s; PartialDisruption (more than 2 nodes NotReady
+ *    and at least 55 % of the zone) — none in a cluster of up to 50 nodes,
+ *    0.01 nodes/s above; FullDisruption (no node Ready: the controller takes it
+ *    for its own network partition) — none.
+ *
+ * Not modelled: in full disruption upstream also removes the NoExecute taints
+ * already placed and gives every node a fresh grace period when it ends;
+ * jitter.
  */
 
 const S = 1_000_000_000;
@@ -93,6 +99,28 @@ export function noExecutePass(mark: number, tokenAt: number, cfg: NodeLifecycleC
   const e = cfg.evictionPeriod;
   const first = (Math.floor(mark / e) + 1) * e;
   return first >= tokenAt ? first : Math.ceil(tokenAt / e) * e;
+}
+
+export type ZoneState = 'Normal' | 'PartialDisruption' | 'FullDisruption';
+
+/** --unhealthy-zone-threshold and --large-cluster-size-threshold. */
+export const UNHEALTHY_ZONE_THRESHOLD = 0.55;
+export const LARGE_CLUSTER_SIZE = 50;
+/** 1 / --secondary-node-eviction-rate (0.01 nodes/s), ns. */
+export const SECONDARY_TAINT_INTERVAL = 100 * S;
+
+/** A zone's state from its Ready and not-Ready node counts (ComputeZoneState). */
+export function zoneState(ready: number, notReady: number): ZoneState {
+  if (ready === 0 && notReady > 0) return 'FullDisruption';
+  if (notReady > 2 && notReady / (ready + notReady) >= UNHEALTHY_ZONE_THRESHOLD) return 'PartialDisruption';
+  return 'Normal';
+}
+
+/** The tainter's interval between nodes in a zone of `size` nodes in `state` (the only zone): Infinity = it taints none. */
+export function taintIntervalIn(state: ZoneState, size: number, cfg: NodeLifecycleConfig): number {
+  if (state === 'Normal') return cfg.taintInterval ?? DEFAULT_NODE_LIFECYCLE.taintInterval!;
+  if (state === 'PartialDisruption' && size > LARGE_CLUSTER_SIZE) return SECONDARY_TAINT_INTERVAL;
+  return Infinity;
 }
 
 export interface Toleration {

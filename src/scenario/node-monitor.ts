@@ -19,7 +19,7 @@
 import type { PodHost } from './workloads.js';
 import type { Obj } from '../kube/object.js';
 import {
-  DEFAULT_NODE_LIFECYCLE, TAINT_UNREACHABLE, checkAtOrAfter, noExecutePass, notReadyTimes, tolerationSeconds, tolerationsOf, withDefaultTolerations, type NodeLifecycleConfig,
+  TAINT_UNREACHABLE, checkAtOrAfter, noExecutePass, notReadyTimes, taintIntervalIn, zoneState, tolerationSeconds, tolerationsOf, withDefaultTolerations, type NodeLifecycleConfig,
 } from '../kube/node-lifecycle.js';
 import { formatTime } from '../engine/time.js';
 
@@ -45,6 +45,12 @@ export class NodeMonitor {
   private readonly terminating = new Set<string>();
   /** When the zone's NoExecute tainter has its next token (its rate limiter; one zone). */
   private tokenAt = 0;
+  /** Nodes marked NotReady waiting for the NoExecute taint, first in first out (with their epoch). */
+  private readonly queue: { name: string; e: number }[] = [];
+  /** A tainter pass is scheduled. */
+  private passing = false;
+  /** The zone state that holds the tainter, once traced. */
+  private heldBy: string | null = null;
 
   constructor(private readonly host: NodeMonitorHost, readonly cfg: NodeLifecycleConfig) {}
 
@@ -90,10 +96,53 @@ export class NodeMonitor {
       this.host.trace(`node-lifecycle-controller: pod ${key} Ready=False (its node ${name} is NotReady)`);
       this.host.setPodReady(key, false);
     }
-    // The tainter's queue is first in, first out: this node takes the next token.
-    const at = noExecutePass(this.now, this.tokenAt, this.cfg);
-    this.tokenAt = at + (this.cfg.taintInterval ?? DEFAULT_NODE_LIFECYCLE.taintInterval!);
-    this.host.cl.world.sched.at(at, () => { if (this.live(name, e)) this.taintNoExecute(name, e); });
+    this.queue.push({ name, e });
+    this.pump();
+  }
+
+  /** The zone's state as the controller computes it after a check (its nodes: registered, not left). */
+  private zone(): { state: ReturnType<typeof zoneState>; size: number; notReady: number } {
+    const cl = this.host.cl;
+    let size = 0;
+    let notReady = 0;
+    for (const n of cl.scenario.cluster.nodes) {
+      if (cl.pendingNodes.has(n.name) || cl.leftNodes.has(n.name)) continue;
+      size++;
+      if (this.marked.has(n.name)) notReady++;
+    }
+    return { state: zoneState(size - notReady, notReady), size, notReady };
+  }
+
+  /** Schedules the tainter's next pass for the queue's head: its first pass after now once a token is there, unless the zone's state stops it. */
+  private pump(): void {
+    if (this.passing || !this.queue.length) return;
+    const z = this.zone();
+    if (taintIntervalIn(z.state, z.size, this.cfg) === Infinity) {
+      const why = `${z.state} (${z.notReady} of ${z.size} nodes NotReady)`;
+      if (this.heldBy !== why) this.host.trace(`node-lifecycle-controller: zone ${why}: no NoExecute taint while it lasts`);
+      this.heldBy = why;
+      return;
+    }
+    this.heldBy = null;
+    this.passing = true;
+    this.host.cl.world.sched.at(noExecutePass(this.now, this.tokenAt, this.cfg), () => this.pass());
+  }
+
+  /** One pass of the tainter: the first live node of the queue gets the taint and takes the token. */
+  private pass(): void {
+    this.passing = false;
+    const z = this.zone();
+    const interval = taintIntervalIn(z.state, z.size, this.cfg);
+    if (interval !== Infinity) {
+      while (this.queue.length) {
+        const q = this.queue.shift()!;
+        if (!this.live(q.name, q.e)) continue;
+        this.taintNoExecute(q.name, q.e);
+        this.tokenAt = this.now + interval;
+        break;
+      }
+    }
+    this.pump();
   }
 
   private taintNoExecute(name: string, e: number): void {
@@ -145,6 +194,8 @@ export class NodeMonitor {
       }
     }
     this.host.nodeReady(name);
+    // The zone may be back to Normal: nodes waiting for their taint get it.
+    this.pump();
   }
 
   private updateNode(name: string, status: string, reason: string, message: string, taints: Obj[]): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_NODE_LIFECYCLE as D, TAINT_NOT_READY, TAINT_UNREACHABLE, checkAtOrAfter, lastLeaseRenewal, noExecutePass, notReadyTimes, tolerationSeconds, tolerates, withDefaultTolerations,
+  DEFAULT_NODE_LIFECYCLE as D, TAINT_NOT_READY, TAINT_UNREACHABLE, checkAtOrAfter, lastLeaseRenewal, noExecutePass, taintIntervalIn, zoneState, notReadyTimes, tolerationSeconds, tolerates, withDefaultTolerations,
 } from '../../src/kube/node-lifecycle.js';
 
 const S = 1e9;
@@ -52,5 +52,22 @@ describe('tolerations (DefaultTolerationSeconds and the taint manager)', () => {
     expect(tolerates({ key: TAINT_UNREACHABLE, value: 'x' }, TAINT_UNREACHABLE, 'NoExecute')).toBe(false);
     expect(tolerationSeconds([], TAINT_UNREACHABLE)).toBe(0);
     expect(tolerationSeconds([{ key: TAINT_UNREACHABLE, tolerationSeconds: -5 }], TAINT_UNREACHABLE)).toBe(0);
+  });
+});
+
+describe('zone states (ComputeZoneState) and the tainter rate they give', () => {
+  it('Normal, PartialDisruption (> 2 NotReady and >= 55 %), FullDisruption (none Ready)', () => {
+    expect(zoneState(3, 0)).toBe('Normal');
+    expect(zoneState(1, 2)).toBe('Normal');
+    expect(zoneState(2, 3)).toBe('PartialDisruption');
+    expect(zoneState(3, 3)).toBe('Normal');
+    expect(zoneState(0, 1)).toBe('FullDisruption');
+    expect(zoneState(0, 0)).toBe('Normal');
+  });
+  it('taints every 10 s when Normal; none in a small partially disrupted cluster, every 100 s in a large one; none in full disruption', () => {
+    expect(taintIntervalIn('Normal', 3, D)).toBe(10 * S);
+    expect(taintIntervalIn('PartialDisruption', 50, D)).toBe(Infinity);
+    expect(taintIntervalIn('PartialDisruption', 51, D)).toBe(100 * S);
+    expect(taintIntervalIn('FullDisruption', 3, D)).toBe(Infinity);
   });
 });

@@ -285,3 +285,33 @@ describe('naming ReplicaSet pods in a scenario', () => {
     expect(events).toContain('20.000000000 pod default/web-7d68f6d788-zzzzz not found (pod-delete does nothing)');
   });
 });
+
+describe('zone disruption', () => {
+  const four = (events: string) => quiet((t) => t
+    .replace('    - {name: node-3, ip: 192.168.1.13/24, routes: [{dst: default, via: 192.168.1.1}]}\n', '    - {name: node-3, ip: 192.168.1.13/24, routes: [{dst: default, via: 192.168.1.1}]}\n    - {name: node-4, ip: 192.168.1.14/24, routes: [{dst: default, via: 192.168.1.1}]}\n')
+    .replace('  - {at: 20s, kind: node-down, node: node-3}\n', events));
+  it('3 of 4 nodes NotReady (PartialDisruption, small cluster): no NoExecute taint, no eviction, until the zone is Normal again', () => {
+    const sc = four('  - {at: 20s, kind: node-down, node: node-2}\n  - {at: 20s, kind: node-down, node: node-3}\n  - {at: 20s, kind: node-down, node: node-4}\n');
+    const held = runQuiet(sc, 600 * S);
+    expect(held.events.filter((l) => /NotReady \(|PartialDisruption|NoExecute$|evicted/.test(l)).map((l) => l.replace(/ node-lifecycle-controller:/, ''))).toEqual([
+      '55.000000000 node node-2 NotReady (Ready=Unknown: no lease renewal seen since 10s, over the 40s grace); tainted node.kubernetes.io/unreachable:NoSchedule',
+      '55.000000000 node node-3 NotReady (Ready=Unknown: no lease renewal seen since 10s, over the 40s grace); tainted node.kubernetes.io/unreachable:NoSchedule',
+      '55.000000000 node node-4 NotReady (Ready=Unknown: no lease renewal seen since 10s, over the 40s grace); tainted node.kubernetes.io/unreachable:NoSchedule',
+      '55.100000000 zone PartialDisruption (3 of 4 nodes NotReady): no NoExecute taint while it lasts',
+    ]);
+    // node-4's kubelet comes back at 100 s: Ready at the check of 100 s, 2 of 4 NotReady is Normal, the tainter resumes.
+    const { events } = runQuiet(sc, 600 * S, [[100 * S, (cl) => cl.control!.nodeUp('node-4')]]);
+    const at = (re: RegExp) => events.filter((l) => re.test(l)).map((l) => l.split(' ')[0]);
+    expect(at(/node node-4 Ready/)).toEqual(['100.000000000']);
+    expect(at(/node node-2 tainted .*NoExecute/)).toEqual(['100.100000000']);
+    expect(at(/node node-3 tainted .*NoExecute/)).toEqual(['110.100000000']);
+    expect(at(/evicted/)).toEqual(['400.100000000', '410.100000000']);
+  });
+  it('every node NotReady (FullDisruption): no NoExecute taint', () => {
+    const sc = quiet((t) => t.replace('  - {at: 20s, kind: node-down, node: node-3}\n', '  - {at: 20s, kind: node-down, node: node-1}\n  - {at: 20s, kind: node-down, node: node-2}\n  - {at: 20s, kind: node-down, node: node-3}\n'));
+    const { events } = runQuiet(sc, 600 * S);
+    expect(events.filter((l) => /Disruption|NoExecute$|evicted/.test(l)).map((l) => l.split(' ').slice(0, 4).join(' '))).toEqual([
+      '55.100000000 node-lifecycle-controller: zone FullDisruption',
+    ]);
+  });
+});
