@@ -34,7 +34,7 @@ function mutateTokens(text: string, ops: readonly TokOp[]): string {
     const ti = o.tok % toks.length;
     if (o.op === 'drop') toks.splice(ti, 1);
     else if (o.op === 'dup') toks.splice(ti, 0, toks[ti]!);
-    else toks[ti] = o.value;
+    else if (o.op === 'set') toks[ti] = o.value;
     lines[li] = toks.join(' ');
   }
   return lines.join('\n');
