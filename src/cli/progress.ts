@@ -96,7 +96,7 @@ export class ProgressReporter {
   end(): void {
     if (this.opts.quiet || !this.phase) return;
     const t = this.now();
-    this.finishPhase(t);
+    this.finishPhase(t, true);
     this.phase = '';
     const res = this.opts.resources;
     if (!this.shown || !res) return;
@@ -111,11 +111,13 @@ export class ProgressReporter {
     if (res) this.heapPeak = Math.max(this.heapPeak, res().heapUsedBytes);
   }
 
-  private finishPhase(t: number): void {
+  private finishPhase(t: number, last = false): void {
     if (!this.shown) return;
     this.sampleHeap();
     const secs = ((t - this.phaseT0) / 1000).toFixed(1);
-    const text = `${this.phase} done: ${this.lastTotal} in ${secs} s (${((t - this.t0) / 1000).toFixed(1)} s total)`;
+    // The last phase cut short (a run stopped by a budget or Ctrl-C) says how far it got, not its total.
+    const count = last && this.lastDone < this.lastTotal ? `stopped: ${this.lastDone}/${this.lastTotal}` : `done: ${this.lastTotal}`;
+    const text = `${this.phase} ${count} in ${secs} s (${((t - this.t0) / 1000).toFixed(1)} s total)`;
     if (this.tty) {
       this.out.write(`\r\x1b[K${text}\n`);
       this.drawn = false;

@@ -32,6 +32,17 @@ describe('progress reporter', () => {
     expect(lines.at(-1)).toBe('podwire: traffic done: 2 in 0.0 s (10.0 s total)');
   });
 
+  it('a run stopped before its last phase finished says how far that phase got', () => {
+    const f = fake(false);
+    let t = 0;
+    const p = new ProgressReporter(f.stream, { intervalMs: 1000, delayMs: 0, now: () => t });
+    p.fn('traffic', 0, 3);
+    t = 500;
+    p.fn('traffic', 1, 3);
+    p.end();
+    expect(f.chunks.join('').trimEnd().split('\n').at(-1)).toBe('podwire: traffic stopped: 1/3 in 0.5 s (0.5 s total)');
+  });
+
   it('TTY: a bar redrawn in place with carriage returns, a line kept per finished phase', () => {
     const f = fake(true);
     let t = 0;
