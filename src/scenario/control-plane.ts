@@ -291,6 +291,14 @@ export class ControlPlane {
     }
     const key = `${e.namespace}/${e.name}`;
     const p = this.cl.pods.get(key);
+    if (!p && e.kind === 'pod-delete' && this.workloads.pendingSpec(key)) {
+      // Bound to a node that is down and never started: only the API object goes.
+      this.trace(`pod ${key} deleted`);
+      this.store.delete('Pod', e.namespace, e.name);
+      this.workloads.dropPending(key);
+      this.workloads.podGone(key);
+      return;
+    }
     if (!p) {
       // Deleted earlier in the run, or a ReplicaSet pod name that was never drawn.
       this.trace(`pod ${key} not found (${e.kind} does nothing)`);
@@ -337,22 +345,29 @@ export class ControlPlane {
     return {
       cl, store: this.store,
       trace: (d) => cp.trace(d),
-      publish: (spec, ip) => cp.publishPod(spec, ip),
+      publish: (spec, ip) => {
+        if (cp.store.get('Pod', spec.namespace, spec.name)) cp.store.update(cp.podObject(spec, ip, undefined));
+        else cp.publishPod(spec, ip);
+      },
       setPodReady: (key, ready) => { const p = podOf(key); if (p) cp.store.update(cp.podObject(p.spec, p.ip, ready)); },
       terminatePod: (key) => {
-        const p = podOf(key);
-        const cur = p && cp.store.get('Pod', p.spec.namespace, p.spec.name);
+        const p = podOf(key)?.spec ?? cp.workloads.pendingSpec(key);
+        const cur = p && cp.store.get('Pod', p.namespace, p.name);
         if (!cur) return;
         cp.store.update({ ...cur, metadata: { ...(cur.metadata as Obj), deletionTimestamp: apiTime(cl.world.now), deletionGracePeriodSeconds: 30, resourceVersion: undefined } });
       },
       removePod: (key) => {
-        const p = podOf(key);
+        const p = podOf(key)?.spec ?? cp.workloads.pendingSpec(key);
         if (!p) return;
-        cp.store.delete('Pod', p.spec.namespace, p.spec.name);
+        cp.store.delete('Pod', p.namespace, p.name);
         cl.deletePod(key);
+        cp.workloads.dropPending(key);
       },
       podGone: (key) => cp.workloads.podGone(key),
       nodeReady: () => cp.workloads.nodeReady(),
+      pendingOn: (name) => cp.workloads.pendingOn(name),
+      podSpec: (key) => podOf(key)?.spec ?? cp.workloads.pendingSpec(key),
+      startPending: (name) => cp.workloads.startPending(name),
     };
   }
 

@@ -35,6 +35,12 @@ export interface NodeMonitorHost extends PodHost {
   podGone(key: string): void;
   /** A node is Ready again (ReplicaSets short of pods retry). */
   nodeReady(name: string): void;
+  /** Pods bound to the node that its kubelet never started (Pending; workloads.ts). */
+  pendingOn(name: string): string[];
+  /** The spec of a pod (started or not): for its tolerations. */
+  podSpec(key: string): import('./types.js').PodSpec | undefined;
+  /** The node's kubelet starts the pods bound to it while it was down. */
+  startPending(name: string): void;
 }
 
 export class NodeMonitor {
@@ -85,6 +91,7 @@ export class NodeMonitor {
   private podsOn(name: string): string[] {
     const out: string[] = [];
     for (const [key, p] of this.host.cl.pods) if (p.node.name === name && !this.terminating.has(key)) out.push(key);
+    for (const key of this.host.pendingOn(name)) if (!this.terminating.has(key)) out.push(key);
     return out;
   }
 
@@ -93,6 +100,7 @@ export class NodeMonitor {
     this.updateNode(name, 'Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.', [taint('NoSchedule', this.now)]);
     this.host.trace(`node-lifecycle-controller: node ${name} NotReady (Ready=Unknown: no lease renewal seen since ${fmt(probe)}, over the ${fmt(this.cfg.gracePeriod)} grace); tainted ${TAINT_UNREACHABLE}:NoSchedule`);
     for (const key of this.podsOn(name)) {
+      if (!this.host.cl.pods.has(key)) continue; // Pending: it never was Ready
       this.host.trace(`node-lifecycle-controller: pod ${key} Ready=False (its node ${name} is NotReady)`);
       this.host.setPodReady(key, false);
     }
@@ -149,15 +157,15 @@ export class NodeMonitor {
     this.updateNode(name, 'Unknown', 'NodeStatusUnknown', 'Kubelet stopped posting node status.', [taint('NoSchedule', this.now), taint('NoExecute', this.now)]);
     this.host.trace(`node-lifecycle-controller: node ${name} tainted ${TAINT_UNREACHABLE}:NoExecute`);
     for (const key of this.podsOn(name)) {
-      const p = this.host.cl.pods.get(key)!;
-      const secs = tolerationSeconds(withDefaultTolerations(tolerationsOf(p.spec.body?.spec as Obj | undefined), this.cfg), TAINT_UNREACHABLE);
+      const spec = this.host.podSpec(key)!;
+      const secs = tolerationSeconds(withDefaultTolerations(tolerationsOf(spec.body?.spec as Obj | undefined), this.cfg), TAINT_UNREACHABLE);
       if (secs === Infinity) {
         this.host.trace(`taint-eviction-controller: pod ${key} tolerates ${TAINT_UNREACHABLE}:NoExecute without limit: not evicted`);
         continue;
       }
       const at = this.now + secs * S;
       this.host.trace(`taint-eviction-controller: pod ${key} tolerates ${TAINT_UNREACHABLE}:NoExecute for ${secs}s: eviction at ${fmt(at)}`);
-      this.host.cl.world.sched.at(at, () => { if (this.live(name, e) && this.host.cl.pods.has(key)) this.evict(key, name); });
+      this.host.cl.world.sched.at(at, () => { if (this.live(name, e) && this.host.podSpec(key)) this.evict(key, name); });
     }
   }
 
@@ -183,16 +191,17 @@ export class NodeMonitor {
     this.marked.delete(name);
     this.updateNode(name, 'True', 'KubeletReady', 'kubelet is posting ready status', []);
     this.host.trace(`node-lifecycle-controller: node ${name} Ready (lease renewed); taints ${TAINT_UNREACHABLE} removed, pending evictions cancelled`);
-    for (const [key, p] of [...this.host.cl.pods]) {
-      if (p.node.name !== name) continue;
+    const pending = new Set(this.host.pendingOn(name));
+    for (const key of [...[...this.host.cl.pods].filter(([, p]) => p.node.name === name).map(([k]) => k), ...pending]) {
       if (this.terminating.delete(key)) {
         this.host.trace(`kubelet ${name}: pod ${key} was Terminating: its containers are stopped and the pod deleted`);
         this.host.removePod(key);
-      } else {
+      } else if (!pending.has(key)) {
         this.host.trace(`kubelet ${name}: pod ${key} Ready=True`);
         this.host.setPodReady(key, true);
       }
     }
+    this.host.startPending(name);
     this.host.nodeReady(name);
     // The zone may be back to Normal: nodes waiting for their taint get it.
     this.pump();

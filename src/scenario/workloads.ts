@@ -12,7 +12,11 @@
  *
  * The controllers react in the same instant of virtual time as the change,
  * after it (a scheduler event at `now`), and without the kubelet's start-up
- * latency: the sandbox is set up and the pod Running and Ready at once.
+ * latency: the sandbox is set up and the pod Running and Ready at once — unless
+ * the node's machine is down while the API still has it Ready (before the
+ * node-monitor grace runs out): then the pod is bound to it but stays Pending,
+ * with no sandbox and no IP, until the node's kubelet is back (`startPending`)
+ * or the pod is evicted with the node's others.
  * Rolling updates, scale-down and status blocks are not modelled.
  */
 import type { Cluster } from './build.js';
@@ -27,7 +31,7 @@ export interface PodHost {
   readonly cl: Cluster;
   readonly store: ObjectStore;
   trace(detail: string): void;
-  /** Stores a pod whose sandbox exists, Running and Ready, with its IP. */
+  /** Stores a pod whose sandbox exists, Running and Ready, with its IP (a Pending one of that name is updated). */
   publish(spec: PodSpec, ip: number): void;
 }
 
@@ -54,6 +58,8 @@ export class Workloads {
   /** The scheduler's round-robin position in `cluster.nodes`. */
   private next = 0;
   private readonly queued = new Set<string>();
+  /** Pods bound to a node whose machine is down: Pending, not started (`ns/name` → what starting them needs). */
+  private readonly unstarted = new Map<string, PodSpec>();
   /** Called after pods were created (run.ts refreshes who serves what). */
   onPodsAdded?: () => void;
 
@@ -116,6 +122,33 @@ export class Workloads {
   /** A node became Ready: ReplicaSets short of replicas try again. */
   nodeReady(): void {
     for (const [k, st] of this.sets) if (st.pods.size < st.replicas) this.soon(k);
+  }
+
+  /** Pods bound to `node` and never started (its machine was down when they were scheduled). */
+  pendingOn(node: string): string[] {
+    return [...this.unstarted].filter(([, s]) => s.nodeName === node).map(([k]) => k);
+  }
+
+  /** The spec of a pod not started. */
+  pendingSpec(key: string): PodSpec | undefined {
+    return this.unstarted.get(key);
+  }
+
+  /** A pod not started was deleted for good. */
+  dropPending(key: string): void {
+    this.unstarted.delete(key);
+  }
+
+  /** The node's kubelet is back: it starts the pods bound to it (sandbox, IP, Running and Ready). */
+  startPending(node: string): void {
+    for (const key of this.pendingOn(node)) {
+      const spec = this.unstarted.get(key)!;
+      this.unstarted.delete(key);
+      const info = this.host.cl.addPod(spec);
+      this.host.publish(spec, info.ip);
+      this.host.trace(`kubelet ${node}: started pod ${key}; IP ${ipText(info.ip)}`);
+    }
+    this.onPodsAdded?.();
   }
 
   /** Whether `key` is a pod some ReplicaSet owns. */
@@ -188,9 +221,16 @@ export class Workloads {
       containers: t.containers.map((c) => ({ name: c.name, image: c.image, ports: c.ports.map(({ name: n, containerPort, protocol }) => (n !== undefined ? { name: n, containerPort, protocol } : { containerPort, protocol })) })),
       body, pos: st.pos,
     };
-    const info = cl.addPod(spec);
     st.pods.add(key);
     this.owner.set(key, `${st.namespace}/${st.name}`);
+    if (cl.downNodes.has(nodeName)) {
+      // The scheduler binds it (the node is still Ready in the API), but no kubelet runs there to start it.
+      this.unstarted.set(key, spec);
+      this.host.store.create({ ...body, status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }] } });
+      this.host.trace(`replicaset-controller: ReplicaSet ${st.namespace}/${st.name} created pod ${name}; scheduled to ${nodeName} (round-robin over Ready nodes); Pending: ${nodeName}'s kubelet is down`);
+      return;
+    }
+    const info = cl.addPod(spec);
     this.host.publish(spec, info.ip);
     this.host.trace(`replicaset-controller: ReplicaSet ${st.namespace}/${st.name} created pod ${name}; scheduled to ${nodeName} (round-robin over Ready nodes); IP ${ipText(info.ip)}`);
   }

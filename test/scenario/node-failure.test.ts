@@ -315,3 +315,35 @@ describe('zone disruption', () => {
     ]);
   });
 });
+
+describe('a replica scheduled to a node that is down but not yet NotReady', () => {
+  // 4 replicas: node-1, node-2, node-3, node-1; node-3 down at 20 s; two replicas deleted at 30 s go
+  // round-robin to node-2 and node-3 — node-3 is still Ready in the API, so the second is bound there.
+  const sc = quiet((t) => t.replace('replicas: 3', 'replicas: 4'));
+  const deleteTwo = (cl: ReturnType<typeof buildCluster>) => {
+    for (const p of webPods(cl).filter((x) => (x.spec as Obj).nodeName !== 'node-3').slice(0, 2))
+      cl.control!.applyEvent({ at: 30 * S, kind: 'pod-delete', namespace: 'default', name: podName(p), pos: { file: 's.yaml', line: 1, col: 1 } });
+  };
+  it('stays Pending with no IP (no kubelet to start it), is evicted with the node\'s pods and replaced', () => {
+    const { cl, events, control } = runQuiet(sc, 400 * S, [[30 * S, deleteTwo]]);
+    const pendingLine = events.find((l) => l.includes("Pending: node-3's kubelet is down"))!;
+    expect(pendingLine.split(' ')[0]).toBe('30.000000000');
+    const name = /created pod (\S+);/.exec(pendingLine)![1];
+    expect(cl.pods.has(`default/${name}`)).toBe(false);
+    const slice = cl.store.list('EndpointSlice', 'default').find((s) => ((s.metadata as Obj).labels as Obj)['kubernetes.io/service-name'] === 'web')!;
+    expect((slice.endpoints as Obj[]).length).toBe(5); // 3 Running elsewhere and 2 terminating on node-3 (the Pending one has no IP)
+    expect(events.filter((l) => l.includes('evicted')).map((l) => l.split(' ')[0])).toEqual(['355.100000000', '355.100000000']);
+    expect(events.some((l) => l.includes(`pod default/${name} evicted`))).toBe(true);
+    expect(control.workloads.pendingOn('node-3')).toEqual([`default/${name}`]);
+    expect(webPods(cl).filter((p) => !(p.metadata as Obj).deletionTimestamp)).toHaveLength(4);
+  });
+  it('is started by the node\'s kubelet when it is back before the eviction', () => {
+    const { cl, events } = runQuiet(sc, 400 * S, [[30 * S, deleteTwo], [101 * S, (c) => c.control!.nodeUp('node-3')]]);
+    const name = /created pod (\S+); scheduled to node-3 .*Pending/.exec(events.join('\n'))![1];
+    expect(events.find((l) => l.includes(`kubelet node-3: started pod default/${name}`))!.split(' ')[0]).toBe('105.000000000');
+    const pod = cl.store.get('Pod', 'default', name)!;
+    expect((pod.status as Obj).phase).toBe('Running');
+    expect((pod.status as Obj).podIP).toBe(`10.244.2.${cl.pods.get(`default/${name}`)!.ip & 255}`);
+    expect(events.some((l) => l.includes('evicted'))).toBe(false);
+  });
+});
