@@ -49,6 +49,7 @@ export function explainTraffic(r: TrafficResult, events: readonly TraceEvent[], 
   const exp = r.expected?.result ? ` (expected ${r.expected.result})` : '';
   const verdictStyle = r.result === 'reply' ? st.ok : st.bad;
   const out = [`${st.bold(r.name)}: ${verdictStyle(r.result)}${exp} at ${formatTime(r.startedAt)}: ${r.detail}`];
+  out.push(...clusterEvents(events, r.startedAt));
   const ids = flowPackets(evs);
   if (ids.length === 0) { out.push('no packet of this item was traced'); return out; }
   const request = walkPacket(evs, ids[0]!);
@@ -72,6 +73,24 @@ export function explainTraffic(r: TrafficResult, events: readonly TraceEvent[], 
 }
 
 function place(o: { node: string; netns: string }): string { return `${o.node}/${o.netns}`; }
+
+/** How many of the cluster's latest events explain shows. */
+const CLUSTER_EVENTS_SHOWN = 8;
+
+/**
+ * The cluster's events (kube.event: a node failing, NotReady, evictions, pods created,
+ * policies applied) up to the item's start — the state its first packet met — the latest
+ * ones, in time order; nothing printed when there were none.
+ */
+function clusterEvents(events: readonly TraceEvent[], until: number): string[] {
+  const ks = events.filter((e) => e.stage === 'kube.event' && e.time <= until);
+  if (!ks.length) return [];
+  const shown = ks.slice(-CLUSTER_EVENTS_SHOWN);
+  return [
+    `cluster events before it started${ks.length > shown.length ? ` (the last ${shown.length} of ${ks.length})` : ''}:`,
+    ...shown.map((e) => `  ${formatTime(e.time)} ${e.detail}`),
+  ];
+}
 
 /** A later packet from the request's origin that looks like a copy of it (a retransmission). */
 function sameRequest(w: PacketWalk, req: PacketWalk): boolean {

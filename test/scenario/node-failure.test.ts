@@ -15,6 +15,7 @@ import { isInputError } from '../../src/scenario/errors.js';
 import { MemorySink } from '../../src/trace/render.js';
 import { formatTime } from '../../src/engine/time.js';
 import type { Obj } from '../../src/kube/object.js';
+import { explainTraffic } from '../../src/cli/explain.js';
 
 const S = 1e9;
 const FILE = 'scenarios/node-failure-deployment.yaml';
@@ -103,6 +104,14 @@ describe(`${FILE}: the whole recovery`, () => {
     expect((stored.metadata as Obj).deletionTimestamp).toBe('1970-01-01T00:05:55Z');
     expect(res.results[4].servedBy[`pod/default/${repl.name}`]).toBeGreaterThan(0);
     expect(res.results[2].servedBy[`pod/default/${evicted}`]).toBeUndefined();
+  });
+  it('explain shows the cluster events the item met, with their times', () => {
+    const lines = explainTraffic(res.results[4], sink.events);
+    expect(lines[1]).toBe('cluster events before it started (the last 8 of 14):');
+    expect(lines.slice(2, 10).map((l) => l.trim().split(' ').slice(0, 2).join(' '))).toEqual([
+      '55.000000000 node-lifecycle-controller:', '55.000000000 node-lifecycle-controller:', '55.100000000 node-lifecycle-controller:', '55.100000000 taint-eviction-controller:',
+      '200.000000000 pod', '200.000000000 replicaset-controller:', '355.100000000 taint-eviction-controller:', '355.100000000 replicaset-controller:',
+    ]);
   });
   it('the Node object says NotReady with both unreachable taints', () => {
     const node = res.cluster.store.get('Node', undefined, 'node-3')!;
