@@ -14,6 +14,7 @@ import { ETH_HLEN } from '../wire/ethernet.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../trace/pcap.js';
 import { CowMap } from './cow-map.js';
 import { linkEpoch } from './link-epoch.js';
+import type { Netem } from './netem.js';
 
 /** The conf of a device not yet in a namespace (shared, never written: a fork copies on write). */
 const NO_CONF = new CowMap<string, string>();
@@ -52,6 +53,14 @@ export abstract class NetDevice {
   delay = 0;
   /** Link bandwidth in bits/s (0 = unlimited): serialisation delay = bytes*8/bps, frames queue behind each other. */
   bandwidth = 0;
+  /**
+   * IFF_LOWER_UP for a device whose carrier is its own (a NIC: the cable or the switch port);
+   * a veth's carrier is its peer being up. Off: the device is UP but NO-CARRIER, its
+   * routes stay (marked linkdown, still used) and what it transmits is dropped.
+   */
+  carrier = true;
+  /** The root netem qdisc (`tc qdisc add dev X root netem …`), or null: transmit's one extra check. */
+  netem: Netem | null = null;
   /** When the link is free again (for serialisation). */
   protected busyUntil = 0;
   rxPackets = 0;
@@ -84,12 +93,20 @@ export abstract class NetDevice {
    * begins with the link-layer header (`hardHeaderLen` bytes; none on a tun). Taps see it here as 'out'.
    */
   xmit(skb: Skb): void {
-    const world = this.netns.node.world;
     if (!this.running) {
       this.txDropped++;
-      this.netns.drop(skb, this, 'LINK_DOWN', `${this.name} is down`);
+      // UP without carrier (its own, or a veth peer that is down): the qdisc is noop_qdisc since the carrier went (dev_deactivate).
+      if (this.up) this.netns.drop(skb, this, 'QDISC_DROP', `${this.name} has no carrier`);
+      else this.netns.drop(skb, this, 'LINK_DOWN', `${this.name} is down`);
       return;
     }
+    if (this.netem !== null) { this.netem.enqueue(skb); return; }
+    this.hardXmit(skb);
+  }
+
+  /** What leaves the qdisc for the driver (dev_hard_start_xmit): counted, seen by taps, transmitted. */
+  hardXmit(skb: Skb): void {
+    const world = this.netns.node.world;
     this.txPackets++;
     this.txBytes += skb.len;
     if (skb.path) skb.path.push(this.path);
@@ -150,7 +167,8 @@ export abstract class NetDevice {
   show(): string {
     const flags = [this.kind === 'loopback' ? 'LOOPBACK' : 'BROADCAST,MULTICAST'];
     if (this.up) flags.push('UP');
+    if (this.up && !this.running) flags.unshift('NO-CARRIER');
     const master = this.master ? ` master ${this.master.name}` : '';
-    return `${this.ifindex}: ${this.name}: <${flags.join(',')}> mtu ${this.mtu}${master} state ${this.up ? 'UP' : 'DOWN'}\n    link/${this.kind === 'loopback' ? 'loopback' : 'ether'} ${macToString(this.mac)}`;
+    return `${this.ifindex}: ${this.name}: <${flags.join(',')}> mtu ${this.mtu}${master} state ${this.up && this.running ? 'UP' : 'DOWN'}\n    link/${this.kind === 'loopback' ? 'loopback' : 'ether'} ${macToString(this.mac)}`;
   }
 }

@@ -11,10 +11,10 @@ import { isMulticastMac } from '../../wire/bytes.js';
 export class Nic extends NetDevice {
   readonly kind = 'nic';
   segment: Segment | null = null;
-  override get running(): boolean { return this.up && this.segment !== null; }
+  override get running(): boolean { return this.up && this.carrier && this.segment !== null; }
   /** Bound once: scheduling a frame allocates no closure. */
   private readonly toSegment = (s: Skb): void => {
-    if (!this.segment) return;
+    if (!this.segment || !this.carrier) return; // a frame on a cut cable is lost
     s.scrub(true); // onto the wire: nothing of this machine's state travels with it
     s.confirmNeigh = false; // the receiver's driver builds a new skb: no dst_pending_confirm bit
     s.csumOk = false; // nor a checksum state: the receiving stack verifies what arrives
@@ -49,10 +49,10 @@ export class Segment {
     this.table.set(macKey(b, d + 6), from);
     if (!isMulticastMac(b, d)) {
       const to = this.table.get(macKey(b, d));
-      if (to) { if (to !== from && to.up) to.receive(skb); return; }
+      if (to) { if (to !== from && to.up && to.carrier) to.receive(skb); return; }
     }
     // Copies are taken before any delivery: a receiver may rewrite the bytes it is handed.
-    const targets = this.ports.filter((p) => p !== from && p.up);
+    const targets = this.ports.filter((p) => p !== from && p.up && p.carrier);
     const copies = targets.map((_, i) => (i === targets.length - 1 ? skb : skb.copy()));
     for (let i = 0; i < targets.length; i++) targets[i].receive(copies[i]);
   }
