@@ -61,6 +61,10 @@ export interface CalicoDeployment {
   tunnelAddress(node: string): string | null;
   /** The machine failed: its BIRD dies with it (its peers find out by their hold timers). */
   nodeDown(node: Node): void;
+  /** The machine is back (node-up) or BIRD restarts (agent-start): BIRD starts, its sessions come up again. */
+  birdStart(node: Node): void;
+  /** BIRD is killed (agent-stop): the kernel closes its sockets; its routes stay in the kernel. */
+  birdKill(node: Node): void;
   /** A node-join after start: calico-node starts on it and every BIRD (and the ToR) adds it as a neighbour. */
   joinNode(node: Node, ip: Cidr): void;
   /** A node-leave: BIRD stops (Cease) before the machine goes, the others drop the neighbour, IPAM releases its blocks. */
@@ -196,6 +200,14 @@ export function createCalico(spec: CalicoSpec, world: World, hostMtu: number): C
       down.add(ipToString(nodeIP.get(node.name)!.addr));
       bgp.convergence.mark(world.now); // the change whose convergence (hold-timer expiry) the summary reports
       speakers.get(node.name)?.halt();
+    },
+    birdStart(node) {
+      down.delete(ipToString(nodeIP.get(node.name)!.addr));
+      speakers.get(node.name)?.start();
+    },
+    birdKill(node) {
+      bgp.convergence.mark(world.now);
+      speakers.get(node.name)?.kill();
     },
     settle(limit, quiet = 1_000_000_000) {
       const all = [...speakers.values(), ...(d.tor ? [d.tor] : [])];

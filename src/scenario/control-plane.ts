@@ -289,6 +289,7 @@ export class ControlPlane {
       this.trace(this.deletePolicy(e.policyKind, e.namespace, e.name) ? `${ref} deleted` : `${ref} not found (not deleted)`);
       return;
     }
+    if (e.kind !== 'pod-ready' && e.kind !== 'pod-delete') return; // the cluster's own events (scenario/faults.ts)
     const key = `${e.namespace}/${e.name}`;
     const p = this.cl.pods.get(key);
     if (!p && e.kind === 'pod-delete' && this.workloads.pendingSpec(key)) {

@@ -15,6 +15,7 @@ import type { Endpoint, Manifest, NodeSpec, OtherManifest, PodSpec, Scenario, So
 import { firstAt, validateCluster } from './validateCluster.js';
 import { broadcastOf, cidrContains, formatIPv4, networkOf, networkText, parseIPv4 } from './validateNet.js';
 import { validateEvents, validateTraffic, type EventRefs, type TrafficRefs } from './validateTraffic.js';
+import { checkFaultEvents } from './checkFaults.js';
 import { fileSrc, parseYamlDocs, Y } from './validateYaml.js';
 import { readInputFile, type FileOptions } from './input-files.js';
 
@@ -208,7 +209,16 @@ function checkReferences(traffic: TrafficRefs[], manifests: Manifest[], nodes: s
   };
   const machines = [...nodes, ...hosts];
   for (const e of events) {
-    if (e.spec.kind === 'node-join' || e.spec.kind === 'node-leave' || e.spec.kind === 'node-down') {
+    if (e.spec.kind === 'link-down' || e.spec.kind === 'link-up' || e.spec.kind === 'impair') {
+      const l = e.spec.link;
+      if (l.kind === 'pod') check({ kind: 'pod', namespace: l.namespace, name: l.name, text: '' }, e.link!);
+      else if (l.kind === 'device' && !machines.includes(l.machine)) {
+        const near = closest(l.machine, machines);
+        e.link!.fail(`${e.link!.what}: no node or host ${JSON.stringify(l.machine)} in this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${machines.join(', ')}`);
+      }
+      continue;
+    }
+    if (e.spec.kind === 'node-join' || e.spec.kind === 'node-leave' || e.spec.kind === 'node-down' || e.spec.kind === 'node-up' || e.spec.kind === 'agent-stop' || e.spec.kind === 'agent-start') {
       if (nodes.includes(e.spec.node)) continue;
       const near = closest(e.spec.node, nodes);
       e.node!.fail(`${e.node!.what}: no node ${JSON.stringify(e.spec.node)} in this scenario${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`, `one of ${nodes.join(', ')}`);
@@ -284,12 +294,11 @@ function checkNodeEvents(events: { spec: Scenario['events'][number]; node?: Y }[
   const joins = new Map<string, number>();
   const leaves = new Map<string, number>();
   const downs = new Map<string, number>();
+  checkFaultEvents(events, cluster);
   for (const e of events) {
     const s = e.spec;
     if (s.kind === 'node-down') {
-      const y = e.node!;
-      if (downs.has(s.node)) y.fail(`${y.what}: a second node-down for node ${JSON.stringify(s.node)}`, 'one node-down per node (it does not come back)');
-      downs.set(s.node, s.at);
+      downs.set(s.node, s.at); // alternating with node-up: checkFaultEvents
       continue;
     }
     if (s.kind !== 'node-join' && s.kind !== 'node-leave') continue;

@@ -11,6 +11,7 @@ import { runClient, runSession, type Outcome } from './apps.js';
 import type { Endpoint, Scenario, TrafficSpec } from './types.js';
 import { attachCaptures } from './captures.js';
 import type { TraceSink } from '../trace/events.js';
+import { applyFault, beforeNodeDown, checkFaultTargets, isFault } from './faults.js';
 import type { Netns } from '../kernel/netns.js';
 import type { Skb } from '../kernel/skb.js';
 import { resetPacketIds } from '../kernel/skb.js';
@@ -347,11 +348,13 @@ class Driver {
  * policy-apply, policy-delete) on the control plane. `joined` runs after a join.
  */
 export function scheduleEvents(cluster: Cluster, control: ControlPlane, joined?: (node: string) => void): void {
+  checkFaultTargets(cluster);
   for (const e of cluster.scenario.events) {
     cluster.world.sched.at(e.at, () => {
       if (e.kind === 'node-join') { cluster.joinNode(e.node); joined?.(e.node); }
       else if (e.kind === 'node-leave') cluster.leaveNode(e.node);
-      else if (e.kind === 'node-down') cluster.downNode(e.node);
+      else if (e.kind === 'node-down') { beforeNodeDown(cluster, e.node); cluster.downNode(e.node); }
+      else if (isFault(e)) applyFault(cluster, e);
       else control.applyEvent(e);
     });
   }

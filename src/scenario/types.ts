@@ -8,6 +8,7 @@ import type { TextOrigin } from './embedded-text.js';
 import type { FlannelConfig } from '../overlay/flannel/config.js';
 import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from '../kube/admin-network-policy.js';
 import type { NetworkPolicy } from '../kube/networkpolicy.js';
+import type { NetemSpec } from '../kernel/netem.js';
 
 export interface SourcePos {
   file: string;
@@ -306,10 +307,27 @@ export type EventSpec =
   | { at: number; kind: 'node-leave'; node: string; pos: SourcePos }
   /** The machine fails (power off): its NICs lose carrier and its agents die with it; nothing in the API changes. */
   | { at: number; kind: 'node-down'; node: string; pos: SourcePos }
+  /** The machine powers back after a node-down: NIC carrier back, its agents (flanneld, BIRD) start again. */
+  | { at: number; kind: 'node-up'; node: string; pos: SourcePos }
+  /** An agent process dies (agent-stop) or starts again (agent-start) on a node; nothing else changes. */
+  | { at: number; kind: 'agent-stop' | 'agent-start'; node: string; agent: 'flanneld' | 'bird'; pos: SourcePos }
+  /** A link loses (link-down) or regains (link-up) its carrier; see LinkRef. */
+  | { at: number; kind: 'link-down' | 'link-up'; link: LinkRef; pos: SourcePos }
+  /** A netem root qdisc on the link's transmit side (src/kernel/netem.ts); no parameters clears it. */
+  | { at: number; kind: 'impair'; link: LinkRef; netem: NetemSpec; pos: SourcePos }
   /** A policy is created, or replaced when one of that kind/namespace/name exists (`kubectl apply`). */
   | { at: number; kind: 'policy-apply'; manifest: PolicyManifest; pos: SourcePos }
   /** A policy is deleted (`policy: KIND/NS/NAME`, or `KIND/NAME` for the cluster-scoped kinds). */
   | { at: number; kind: 'policy-delete'; policyKind: PolicyKind; namespace?: string; name: string; pos: SourcePos };
+
+/**
+ * A link a fault event names: a pod's veth (`pod`: its host-side end, whose peer is the pod's
+ * eth0), a machine's device (`machine` + `device`, e.g. eth0), or an underlay segment (its CIDR).
+ */
+export type LinkRef =
+  | { kind: 'pod'; namespace: string; name: string }
+  | { kind: 'device'; machine: string; device: string }
+  | { kind: 'segment'; cidr: string };
 
 export interface Scenario {
   file: string;

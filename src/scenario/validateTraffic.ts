@@ -12,9 +12,12 @@ import { durationAt, UniqueNames } from './validateCluster.js';
 import { parseIPv4 } from './validateNet.js';
 import { Y } from './validateYaml.js';
 import { InputError } from './errors.js';
+import { linkAt, netemAt } from './validateFaults.js';
 
 export const TRAFFIC_KEYS = ['name', 'at', 'from', 'to', 'via', 'access', 'node', 'protocol', 'port', 'sourcePort', 'size', 'pmtuDiscovery', 'count', 'connection', 'timeout', 'expect'] as const;
-export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave', 'node-down', 'policy-apply', 'policy-delete'] as const;
+export const EVENT_KINDS = ['pod-ready', 'pod-delete', 'node-join', 'node-leave', 'node-down', 'node-up', 'agent-stop', 'agent-start', 'link-down', 'link-up', 'impair', 'policy-apply', 'policy-delete'] as const;
+/** impair's netem parameters (besides at, kind, link). */
+export const IMPAIR_KEYS = ['delay', 'jitter', 'loss', 'duplicate', 'corrupt', 'reorder', 'rate', 'limit'] as const;
 /** How a policy-delete names its policy. */
 export const POLICY_REF_FORMS = 'NetworkPolicy/NS/NAME | AdminNetworkPolicy/NAME | BaselineAdminNetworkPolicy/default';
 export const EXPECT_KEYS = ['result', 'path', 'servedBy'] as const;
@@ -225,6 +228,8 @@ export interface EventRefs {
   node?: Y;
   /** policy-delete: its `policy:` value. */
   policy?: Y;
+  /** link-down, link-up, impair: its `link:` value. */
+  link?: Y;
 }
 
 /**
@@ -258,7 +263,24 @@ export function validateEvents(list: Y, file: string = list.src.file): EventRefs
       out.push({ spec: { at, kind, ...ref, pos: ey.pos }, policy: py });
       continue;
     }
-    if (kind === 'node-join' || kind === 'node-leave' || kind === 'node-down') {
+    if (kind === 'link-down' || kind === 'link-up' || kind === 'impair') {
+      const m = kind === 'impair' ? ey.map(['at', 'kind', 'link', ...IMPAIR_KEYS], ['at', 'kind', 'link']) : ey.map(['at', 'kind', 'link'], ['at', 'kind', 'link']);
+      const at = durationAt(m.req('at'));
+      const linkY = m.req('link');
+      const link = linkAt(linkY);
+      const spec: EventSpec = kind === 'impair' ? { at, kind, link, netem: netemAt(m), pos: ey.pos } : { at, kind, link, pos: ey.pos };
+      out.push({ spec, link: linkY });
+      continue;
+    }
+    if (kind === 'agent-stop' || kind === 'agent-start') {
+      const m = ey.map(['at', 'kind', 'node', 'agent'], ['at', 'kind', 'node', 'agent']);
+      const at = durationAt(m.req('at'));
+      const nodeY = m.req('node');
+      const agent = m.req('agent').oneOf(['flanneld', 'bird'] as const);
+      out.push({ spec: { at, kind, node: nodeY.str('a node name'), agent, pos: ey.pos }, node: nodeY });
+      continue;
+    }
+    if (kind === 'node-join' || kind === 'node-leave' || kind === 'node-down' || kind === 'node-up') {
       const m = ey.map(['at', 'kind', 'node'], ['at', 'kind', 'node']);
       const at = durationAt(m.req('at'));
       const nodeY = m.req('node');
