@@ -80,6 +80,13 @@ describe('fault events: validation with file:line:col', () => {
     else expect(got).toBe(want);
   });
 
+  it('a hostNetwork pod has no veth to cut or impair', () => {
+    const text = HEAD().replace('spec: {nodeName: node-1, containers:', 'spec: {nodeName: node-1, hostNetwork: true, containers:') + '  - {at: 1s, kind: link-down, link: pod/default/web}\n';
+    let got = 'OK';
+    try { runScenario(parseScenario(text, 's.yaml')); } catch (e) { if (e instanceof InputError) got = e.format(); else throw e; }
+    expect(got).toBe('s.yaml:18:5: error: link-down: pod default/web uses the host network: it has no veth of its own (expected a pod with its own network namespace, or node/NAME/DEV)');
+  });
+
   it('agent-start needs a stopped agent; agent-stop twice is refused', () => {
     expect(err('  - {at: 1s, kind: agent-start, node: node-1, agent: flanneld}\n', 'flannel')).toMatch(/^s\.yaml:18:39: error: events\[0\]\.node: flanneld on node-1 is running at 1 s/);
     expect(err('  - {at: 1s, kind: agent-stop, node: node-1, agent: flanneld}\n  - {at: 2s, kind: agent-stop, node: node-1, agent: flanneld}\n', 'flannel'))
