@@ -379,6 +379,14 @@ export function resolveEndpoint(cl: Cluster, e: Endpoint): { ns: Netns | null; a
 function startItem(cl: Cluster, t: TrafficSpec, target: { addr: number; port: number } | undefined, done: (r: TrafficResult) => void, watch: (skb: Skb) => void): void {
   const world = cl.world;
   const started = world.now;
+  // A pod deleted (pod-delete, an eviction) or gone with its node (node-leave) before the item starts:
+  // nothing is sent. (Fuzzing, issue 11: this crashed the run with a TypeError.)
+  const gone = [t.from, t.via, t.to].find((e) => e?.kind === 'pod' && !cl.pods.has(`${e.namespace}/${e.name}`));
+  if (gone) {
+    const detail = `${gone.text} no longer exists at ${formatTime(started)} (deleted, evicted, or its node left): nothing was sent`;
+    done({ name: t.name, result: 'unreachable', detail, ok: true, path: [], servedBy: {}, startedAt: started, endedAt: started, expected: t.expect });
+    return;
+  }
   const from = t.from.kind === 'ip' ? resolveEndpoint(cl, t.via!) : resolveEndpoint(cl, t.from);
   const src = t.from.kind === 'ip' ? t.from.addr : undefined;
   if (t.to.kind === 'dns') {
