@@ -356,3 +356,30 @@ describe('a replica scheduled to a node that is down but not yet NotReady', () =
     expect(events.some((l) => l.includes('evicted'))).toBe(false);
   });
 });
+
+describe('with the node-up event (faults.ts): the machine and the API recover together', () => {
+  const withUp = (at: string, traffic: string) => {
+    const t = text.replace('  - {at: 200s, kind: pod-delete, pod: pod/default/web-7d68f6d788-gjfp9}\n', `  - {at: ${at}, kind: node-up, node: node-3}\n`);
+    return parseScenario(t.slice(0, t.indexOf('traffic:')) + traffic, 's.yaml');
+  };
+  const item = (name: string, at: string, servedBy: string) => `  - {name: ${name}, at: ${at}, from: pod/default/client, to: service/default/web, protocol: tcp, port: 80, count: 9, expect: {result: reply, servedBy: [${servedBy}]}}\n`;
+  it('back at 100 s, before eviction: node-3 Ready at the check of 100 s, its replica an endpoint again and serving', () => {
+    const sc = withUp('100s', 'traffic:\n' + item('after-node-up', '101s', 'pod/default/web-7d68f6d788-f27fk, pod/default/web-7d68f6d788-gjfp9, pod/default/web-7d68f6d788-vc4zl'));
+    const sink = new MemorySink();
+    const res = runScenario(sc, { trace: sink });
+    const ev = kubeEvents(sink);
+    expect(ev.filter((l) => /node node-3 Ready|vc4zl Ready=True|evicted/.test(l)).map((l) => l.split(' ').slice(0, 3).join(' '))).toEqual([
+      '100.000000000 node-lifecycle-controller: node', '100.000000000 kubelet node-3:',
+    ]);
+    expect(res.results[0].ok, res.results[0].mismatch).toBe(true);
+  });
+  it('back at 400 s, after eviction: the Terminating pod is deleted for good; the replacement stays', () => {
+    const sc = withUp('400s', 'traffic:\n' + item('after-node-up', '401s', 'pod/default/web-7d68f6d788-f27fk, pod/default/web-7d68f6d788-gjfp9, pod/default/web-7d68f6d788-tnmlv'));
+    const sink = new MemorySink();
+    const res = runScenario(sc, { trace: sink });
+    const ev = kubeEvents(sink);
+    expect(ev.find((l) => l.includes('pod default/web-7d68f6d788-vc4zl was Terminating'))!.split(' ')[0]).toBe('400.000000000');
+    expect(res.cluster.store.get('Pod', 'default', 'web-7d68f6d788-vc4zl')).toBeUndefined();
+    expect(res.results[0].ok, res.results[0].mismatch).toBe(true);
+  });
+});
