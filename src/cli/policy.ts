@@ -71,7 +71,8 @@ export function policyWorldOf(scenario: Scenario, file: string, opts: { at?: num
   const store = cluster.store;
   const mine = new Set(scenario.manifests.filter((m) => m.kind === 'Pod').map((m) => `${m.namespace}/${m.name}`));
   const pods: ClusterPod[] = [...cluster.pods]
-    .filter(([key]) => mine.has(key))
+    // The scenario's own pods and the ones its Deployments/ReplicaSets made (issue 11).
+    .filter(([key]) => mine.has(key) || control.workloads.owns(key))
     .map(([, p]): ClusterPod => ({
       namespace: p.spec.namespace,
       name: p.spec.name,

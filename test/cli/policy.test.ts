@@ -292,3 +292,12 @@ describe('podwire policy explain', () => {
     expect([proto.status, proto.stderr]).toEqual([2, 'podwire: invalid protocol "icmp" (expected TCP, UDP or SCTP)\n']);
   });
 });
+
+describe('podwire policy matrix with workloads', () => {
+  it("lists the pods a Deployment's ReplicaSet made, by their generated names", () => {
+    const r = podwire(['policy', 'matrix', 'scenarios/node-failure-deployment.yaml', '--port', '80']);
+    expect(r.status).toBe(0);
+    const header = r.stdout.split('\n')[1]!;
+    expect(header.match(/default\/web-[a-z0-9]+-[a-z0-9]{5}/g)).toHaveLength(3);
+  });
+});
