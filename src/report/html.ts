@@ -84,6 +84,31 @@ details.layer dl { padding-left: 16px; }
 footer { padding: 10px 18px; color: var(--muted); border-top: 1px solid var(--line); }
 `;
 
+/** At most this many cluster events are listed (a generated cluster's start-up has one per pod). */
+const MAX_CLUSTER_EVENTS = 300;
+
+/**
+ * The cluster's own timeline (issue 11): the control plane's `kube.event` lines — node NotReady,
+ * taints, evictions, ReplicaSet replacements, endpoints changes — with their virtual times, so a
+ * failure and the recovery can be read next to the traffic items' times. Static HTML, no script.
+ */
+export function clusterEvents(data: ReportData): string {
+  const k = data.stages.indexOf('kube.event');
+  if (k < 0) return '';
+  const rows: string[] = [];
+  let n = 0;
+  const ev = data.events;
+  for (let i = 0; i < ev.stage.length; i++) {
+    if (ev.stage[i] !== k) continue;
+    n++;
+    if (rows.length < MAX_CLUSTER_EVENTS) rows.push(`<tr><td>${esc(ev.time[i]!)}</td><td>${esc(data.places[ev.place[i]!]!.replace(/\/$/, ''))}</td><td>${esc(ev.detail[i]!)}</td></tr>`);
+  }
+  if (n === 0) return '';
+  const more = n > rows.length ? `<div class="muted">the first ${rows.length} of ${n} cluster events</div>` : '';
+  return `<h2 id="cluster-events">Cluster events</h2>
+<table class="results cluster-events"><thead><tr><th>virtual time</th><th>where</th><th>event</th></tr></thead><tbody>${rows.join('')}</tbody></table>${more}`;
+}
+
 export function renderHtml(data: ReportData): string {
   const title = `podwire report: ${data.scenarioFile}`;
   const svg = topologySvg(data.topology);
@@ -104,6 +129,7 @@ export function renderHtml(data: ReportData): string {
 <main>
 <h2 id="results">Traffic items</h2>
 <table class="results"><thead><tr><th></th><th>item</th><th>result</th><th>virtual time</th><th>detail</th></tr></thead><tbody id="results-body"></tbody></table>
+${clusterEvents(data)}
 <h2 id="topology">Topology</h2>
 <div class="muted">Hover a device for its details; click it for the steps that happened on it.</div>
 <div class="topo-box">${svg}</div>
