@@ -136,7 +136,29 @@ export interface BgpStats {
   prefixes: number;
 }
 
-interface Source { id: number; peer: BgpPeer | null; remotePathId: number; paths: number }
+/**
+ * A neighbour's route sources (BIRD's `rte_src`), by the path id it sent: the local id of each
+ * and how many paths it has (the id is freed with its last path). Two arrays of small integers
+ * rather than an object per source: a client has one source per block of the cluster from each
+ * reflector (15 M at 5,000 nodes, 56 bytes an object, issue 9).
+ */
+interface PeerSources { ids: number[]; paths: number[] }
+
+/** The static protocol's route source number (BIRD's `rte_src` of `static1`; 1 is `direct`'s). */
+const STATIC_ID = 2;
+
+/**
+ * An instant (ns) as one object shared by every path that came then: a number field holding a
+ * time beyond 2^31 ns is a 16-byte box of its own per path (V8 without pointer compression);
+ * a client's paths arrive a segment's worth at a time.
+ */
+interface Instant { readonly ns: number }
+let lastInstant: Instant = { ns: -1 };
+function instant(ns: number): Instant {
+  if (lastInstant.ns !== ns) lastInstant = { ns };
+  return lastInstant;
+}
+
 
 /** A route this speaker put in the kernel: the spec it gave netlink (never changed; shared when identical), with its prefix. */
 interface KrtSpec extends RouteSpec { readonly pfx: Prefix }
@@ -171,14 +193,20 @@ export interface PathAttrs {
   krt?: KrtSpec;
 }
 
-/** A route of the Loc-RIB: its source, its (shared) attributes, when it came. */
+/**
+ * A route of the Loc-RIB: its source — the neighbour (null: the static protocol), the path id
+ * it sent and the source's local id (the path id it goes out with) — its (shared) attributes,
+ * and when it came.
+ */
 export class BgpPath {
   /**
    * What this path looks like to any iBGP neighbour without `next hop self` (computed once, shared
    * by them). Added when first needed (a reflector's paths; not a client's: 8 bytes a path saved).
    */
   declare ibgpOut?: Out;
-  constructor(public src: Source, readonly a: PathAttrs, readonly since: number) {}
+  constructor(readonly peer: BgpPeer | null, readonly remotePathId: number, readonly id: number, readonly a: PathAttrs, private readonly at: Instant) {}
+  /** When the path came (ns). */
+  get since(): number { return this.at.ns; }
   get origin(): number { return this.a.origin; }
   get asPath(): number[] { return this.a.asPath; }
   get asPathLen(): number { return this.a.asPathLen; }
@@ -303,7 +331,7 @@ function pathFrom(e: RibEntry | undefined, p: BgpPeer, id: number): BgpPath | un
   const paths = e.paths;
   for (let i = 0; i < paths.length; i++) {
     const y = paths[i]!;
-    if (y.src.peer === p && y.src.remotePathId === id) return y;
+    if (y.peer === p && y.remotePathId === id) return y;
   }
   return undefined;
 }
@@ -321,11 +349,10 @@ export class BgpSpeaker implements SessionHost {
   readonly peers: BgpPeer[] = [];
   private readonly byAddr = new Map<number, BgpPeer>();
   readonly rib = new Map<string, RibEntry>();
-  /** Route sources of each neighbour, indexed by the path id it sent (an array: a client has one per block of the cluster from each reflector). */
-  private readonly sources = new Map<BgpPeer, (Source | undefined)[]>();
+  /** Route sources of each neighbour, by the path id it sent (see PeerSources). */
+  private readonly sources = new Map<BgpPeer, PeerSources>();
   private readonly freeIds: number[] = [];
   private nextId = 3;
-  private readonly staticSrc: Source = { id: 2, peer: null, remotePathId: 0, paths: 0 };
   private readonly kernel = new Map<string, KrtSpec>();
   /** Prefixes with a static or eBGP-learned path: all a non-reflector may send to an iBGP neighbour. */
   private readonly exportableToIbgp = new Set<Prefix>();
@@ -397,7 +424,10 @@ export class BgpSpeaker implements SessionHost {
     const i = this.ebgpPeers.indexOf(p);
     if (i >= 0) this.ebgpPeers.splice(i, 1);
     this.upSinceStart.delete(p);
-    this.sources.delete(p);
+    // Sources with paths left (a halted machine's neighbour keeps its routes) stay until those go, to free their ids.
+    const m = this.sources.get(p);
+    if (m && !m.paths.some((n) => n > 0)) this.sources.delete(p);
+
   }
 
   peer(address: string): BgpPeer | undefined {
@@ -408,13 +438,6 @@ export class BgpSpeaker implements SessionHost {
   /** Starts BIRD: listen on port 179 and start every neighbour. */
   start(): void {
     if (this.running) return;
-    // A restart (after halt or kill) is a new process: the old one's RIB and adj-RIB-out are gone
-    // (forgotten while still persisting, so the kernel keeps its routes until the recovery prunes them).
-    if (this.startGen > 0) {
-      for (const p of this.peers) { p.adjOut.length = 0; p.dirty.clear(); this.sessionDown(p); }
-      // Emptied entries go: their kernel routes stay until the recovery's prune (or a new best path replaces them).
-      for (const [k, e] of this.rib) if (e.paths.length === 0) this.rib.delete(k);
-    }
     this.running = true;
     this.persisting = false;
     this.grRecovery = true;
@@ -484,16 +507,6 @@ export class BgpSpeaker implements SessionHost {
     for (const p of this.peers) p.halt();
     this.ns.sockets.tcpListen.delete(BGP_PORT);
     this.trace('bgp.session', 'BIRD is gone with its machine (no NOTIFICATION, no FIN)');
-  }
-
-  /** BIRD is killed (agent-stop): like halt, but the kernel closes its sockets (FIN); kernel routes stay. */
-  kill(): void {
-    if (!this.running) return;
-    this.running = false;
-    this.persisting = true;
-    for (const p of this.peers) p.kill();
-    this.ns.sockets.tcpListen.delete(BGP_PORT);
-    this.trace('bgp.session', 'BIRD killed: the kernel closes its sockets (FIN), no NOTIFICATION');
   }
 
   // ── SessionHost ──
@@ -590,6 +603,7 @@ export class BgpSpeaker implements SessionHost {
   sessionUp(p: BgpPeer): void {
     const recovering = this.grRecovery;
     this.upSinceStart.add(p);
+    if (this.upSinceStart.size === this.peers.length) this.endRecovery();
     // The initial table, then End-of-RIB. A non-reflector sends an iBGP neighbour only its own and eBGP-learned routes.
     if (p.ibgp && !this.isReflector) for (const x of this.exportableToIbgp) p.dirty.add(x);
     else for (const e of this.rib.values()) p.dirty.add(e.pfx);
@@ -606,10 +620,10 @@ export class BgpSpeaker implements SessionHost {
   sessionDown(p: BgpPeer): void {
     // Withdraw everything learned from p, at once.
     const gone: string[] = [];
-    for (const e of this.rib.values()) if (e.paths.some((x) => x.src.peer === p)) gone.push(e.pfx.key);
+    for (const e of this.rib.values()) if (e.paths.some((x) => x.peer === p)) gone.push(e.pfx.key);
     for (const key of gone) {
       const e = this.rib.get(key)!;
-      for (const x of e.paths.filter((y) => y.src.peer === p)) this.removePath(e, x);
+      for (const x of e.paths.filter((y) => y.peer === p)) this.removePath(e, x);
       this.changed(e, p);
     }
   }
@@ -618,9 +632,6 @@ export class BgpSpeaker implements SessionHost {
     if (isEndOfRib(u)) {
       p.eorReceived = true;
       this.trace('bgp.update', `${p.name}: End-of-RIB received`);
-      // BIRD ends graceful-restart recovery once every neighbour's End-of-RIB is in (bgp_rx_end_mark's
-      // channel_graceful_restart_unlock): only then are kernel routes no best path backs stale.
-      if (this.grRecovery && this.upSinceStart.size === this.peers.length && this.peers.every((x) => x.eorReceived)) this.endRecovery();
       if (p.grWait) { p.grWait = false; this.flush(p, true); }
       return;
     }
@@ -647,9 +658,9 @@ export class BgpSpeaker implements SessionHost {
           continue;
         }
         if (!e) { e = { pfx, paths: [], best: null }; this.rib.set(key, e); }
-        const path = new BgpPath(old ? old.src : this.source(p, id), attrs, this.world.now);
-        if (old) e.paths[e.paths.indexOf(old)] = path;
-        else { e.paths = withPath(e.paths, path); path.src.paths++; }
+        const at = instant(this.world.now);
+        if (old) e.paths[e.paths.indexOf(old)] = new BgpPath(p, id, old.id, attrs, at);
+        else e.paths = withPath(e.paths, new BgpPath(p, id, this.source(p, id), attrs, at));
         touched.add(e);
       }
     }
@@ -691,12 +702,11 @@ export class BgpSpeaker implements SessionHost {
     const key = pfx.key;
     let e = this.rib.get(key);
     if (!e) { e = { pfx, paths: [], best: null }; this.rib.set(key, e); }
-    if (e.paths.some((x) => x.src === this.staticSrc)) return;
-    e.paths = withPath(e.paths, new BgpPath(this.staticSrc, {
+    if (e.paths.some((x) => x.peer === null)) return;
+    e.paths = withPath(e.paths, new BgpPath(null, 0, STATIC_ID, {
       origin: 0, asPath: NONE, asPathLen: 0, nextHop: this.localAddr, med: undefined, localPref: this.cfg.localPref ?? 100,
       originatorId: undefined, clusterList: NONE, extra: NONE,
-    }, this.world.now));
-    this.staticSrc.paths++;
+    }, instant(this.world.now)));
     this.trace('bgp.route', `static: ${key} blackhole announced`);
     this.changed(e, null);
   }
@@ -705,7 +715,7 @@ export class BgpSpeaker implements SessionHost {
   withdraw(prefix: string): void {
     const { key } = this.parsePrefix(prefix);
     const e = this.rib.get(key);
-    const x = e?.paths.find((y) => y.src === this.staticSrc);
+    const x = e?.paths.find((y) => y.peer === null);
     if (!e || !x) throw new Error(`BGP: ${prefix} is not announced by ${this.nodeName}`);
     this.removePath(e, x);
     this.trace('bgp.route', `static: ${key} withdrawn`);
@@ -714,15 +724,16 @@ export class BgpSpeaker implements SessionHost {
 
   // ── RIB ──
 
-  private source(p: BgpPeer, remotePathId: number): Source {
+  /** The local id of `p`'s source `remotePathId` for a new path of it (taken when the source is new; BIRD's lowest free id). */
+  private source(p: BgpPeer, remotePathId: number): number {
     let m = this.sources.get(p);
-    if (!m) { m = []; this.sources.set(p, m); }
-    let s = m[remotePathId];
-    if (!s) {
-      s = { id: this.freeIds.length ? this.takeLowestFree() : this.nextId++, peer: p, remotePathId, paths: 0 };
-      m[remotePathId] = s;
-    }
-    return s;
+    if (!m) { m = { ids: [], paths: [] }; this.sources.set(p, m); }
+    let id = m.ids[remotePathId] ?? 0;
+    if (id === 0) {
+      id = m.ids[remotePathId] = this.freeIds.length ? this.takeLowestFree() : this.nextId++;
+      m.paths[remotePathId] = 1;
+    } else m.paths[remotePathId]!++;
+    return id;
   }
 
   private takeLowestFree(): number {
@@ -733,12 +744,13 @@ export class BgpSpeaker implements SessionHost {
 
   private removePath(e: RibEntry, x: BgpPath): void {
     e.paths.splice(e.paths.indexOf(x), 1);
-    const s = x.src;
-    s.paths--;
-    if (s.paths === 0 && s.peer) {
-      const m = this.sources.get(s.peer);
-      if (m) m[s.remotePathId] = undefined;
-      this.freeIds.push(s.id);
+    const p = x.peer;
+    if (p === null) return;
+    const m = this.sources.get(p);
+    if (m === undefined || m.ids[x.remotePathId] !== x.id) return;
+    if (--m.paths[x.remotePathId]! === 0) {
+      m.ids[x.remotePathId] = 0;
+      this.freeIds.push(x.id);
     }
   }
 
@@ -764,19 +776,19 @@ export class BgpSpeaker implements SessionHost {
 
   /** BIRD's ordering (bgp_rte_better): true when a is preferred to b. */
   private better(a: BgpPath, b: BgpPath): boolean {
-    const sa = a.src.peer === null, sb = b.src.peer === null;
+    const sa = a.peer === null, sb = b.peer === null;
     if (sa !== sb) return sa;
     if (a.localPref !== b.localPref) return a.localPref > b.localPref;
     if (a.asPathLen !== b.asPathLen) return a.asPathLen < b.asPathLen;
     if (a.origin !== b.origin) return a.origin < b.origin;
     const na = a.asPath[0] ?? this.localAs, nb = b.asPath[0] ?? this.localAs;
     if (na === nb && (a.med ?? 0) !== (b.med ?? 0)) return (a.med ?? 0) < (b.med ?? 0);
-    const ea = a.src.peer !== null && !a.src.peer.ibgp, eb = b.src.peer !== null && !b.src.peer.ibgp;
+    const ea = a.peer !== null && !a.peer.ibgp, eb = b.peer !== null && !b.peer.ibgp;
     if (ea !== eb) return ea;
-    const ra = a.originatorId ?? a.src.peer?.remoteId ?? 0, rb = b.originatorId ?? b.src.peer?.remoteId ?? 0;
+    const ra = a.originatorId ?? a.peer?.remoteId ?? 0, rb = b.originatorId ?? b.peer?.remoteId ?? 0;
     if (ra !== rb) return ra < rb;
     if (a.clusterList.length !== b.clusterList.length) return a.clusterList.length < b.clusterList.length;
-    return (a.src.peer?.address ?? 0) < (b.src.peer?.address ?? 0);
+    return (a.peer?.address ?? 0) < (b.peer?.address ?? 0);
   }
 
   /**
@@ -790,7 +802,7 @@ export class BgpSpeaker implements SessionHost {
     let local = false;
     for (const x of e.paths) {
       if (!best || this.better(x, best)) best = x;
-      if (x.src.peer === null || !x.src.peer.ibgp) local = true;
+      if (x.peer === null || !x.peer.ibgp) local = true;
     }
     if (local) this.exportableToIbgp.add(e.pfx); else this.exportableToIbgp.delete(e.pfx);
     const prev = e.best;
@@ -818,7 +830,7 @@ export class BgpSpeaker implements SessionHost {
 
   /** `x` as sent to `q` (attributes and their signature), or null when it is not exported there. */
   private exportOut(x: BgpPath, q: BgpPeer, key: string): Out | null {
-    const from = x.src.peer;
+    const from = x.peer;
     if (from === q) return null;
     if (this.cfg.exportFilter && !this.cfg.exportFilter(key)) return null;
     if (from !== null && from.ibgp && q.ibgp && !(this.clusterId !== null && (from.rrClient || q.rrClient))) return null;
@@ -827,7 +839,7 @@ export class BgpSpeaker implements SessionHost {
   }
 
   private buildOut(x: BgpPath, q: BgpPeer): Out {
-    const from = x.src.peer;
+    const from = x.peer;
     const reflect = from !== null && from.ibgp && q.ibgp;
     const attrs: BgpAttr[] = [{ code: 1, flags: ATTR_F_TRANSITIVE, origin: x.origin }];
     const path = q.ibgp ? x.asPath : [this.localAs, ...x.asPath];
@@ -851,7 +863,7 @@ export class BgpSpeaker implements SessionHost {
    * only between single-hop sessions on one interface); to iBGP the received one.
    */
   private exportNextHop(x: BgpPath, q: BgpPeer): number {
-    if (x.src.peer === null || q.nextHopSelf || !q.ibgp) return this.localAddr;
+    if (x.peer === null || q.nextHopSelf || !q.ibgp) return this.localAddr;
     return x.nextHop;
   }
 
@@ -895,7 +907,7 @@ export class BgpSpeaker implements SessionHost {
         if (addPath) {
           for (const x of e.paths) {
             const o = this.exportOut(x, p, key);
-            if (o) { wIds.push(x.src.id); wOuts.push(o); }
+            if (o) { wIds.push(x.id); wOuts.push(o); }
           }
         } else if (e.best) {
           const o = this.exportOut(e.best, p, key);
@@ -945,7 +957,7 @@ export class BgpSpeaker implements SessionHost {
     const pfx = e.pfx, key = pfx.key;
     const trace = this.world.trace.on;
     let spec: KrtSpec | null = null;
-    if (b && b.src.peer === null) spec = { dst: key, type: 'blackhole', proto: 'bird', pfx };
+    if (b && b.peer === null) spec = { dst: key, type: 'blackhole', proto: 'bird', pfx };
     else if (b) {
       const nh = ipText(b.nextHop);
       const t = this.cfg.krtTunnel ? this.cfg.krtTunnel(key, nh) : null;
@@ -1024,14 +1036,14 @@ export class BgpSpeaker implements SessionHost {
       let first = true;
       const paths = [...e.paths].sort((a, b) => (a === e.best ? -1 : b === e.best ? 1 : 0));
       for (const x of paths) {
-        const name = x.src.peer ? x.src.peer.name : 'static1';
+        const name = x.peer ? x.peer.name : 'static1';
         const star = x === e.best ? '*' : ' ';
         const head = first ? e.pfx.key.padEnd(20) : ''.padEnd(20);
         first = false;
-        if (!x.src.peer) {
+        if (!x.peer) {
           lines.push(`${head} blackhole [${name} ${formatTime(x.since)}] ${star} (200)`);
         } else {
-          const p = x.src.peer;
+          const p = x.peer;
           const path = x.asPath.length ? x.asPath.join(' ') + ' ' : '';
           lines.push(`${head} unicast [${name} ${formatTime(x.since)} from ${p.addressText}] ${star} (100) [${path}${p.ibgp && !x.asPath.length ? 'i' : `AS${x.asPath[x.asPath.length - 1] ?? this.localAs}i`}]`);
           const k = this.kernel.get(e.pfx.key);

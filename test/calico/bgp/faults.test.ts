@@ -183,11 +183,11 @@ describe('eBGP to a ToR router', () => {
     expect(n1).toContain('bgp.update Global_192_168_70_1: AS_PATH loop (own AS 64512), route ignored');
     // eBGP beats the iBGP copies the other nodes pass on (next hop unchanged: the ToR).
     const best = c.speakers[0].best('172.16.0.0/16')!;
-    expect(best.src.peer!.name).toBe('Global_192_168_70_1');
+    expect(best.peer!.name).toBe('Global_192_168_70_1');
     expect(c.speakers[0].rib.get('172.16.0.0/16')!.paths).toHaveLength(3);
     expect(birdRoutes(lab.nodes[0])).toContain('172.16.0.0/16 via 192.168.70.1 dev eth0 proto bird');
     expect(birdRoutes(lab.nodes[0])).toContain('10.48.2.0/26 via 192.168.70.12 dev eth0 proto bird');
-    expect(c.speakers[1].rib.get('172.16.0.0/16')!.paths.find((p) => p.src.peer!.ibgp)!.nextHop).toBe(0xc0a84601);
+    expect(c.speakers[1].rib.get('172.16.0.0/16')!.paths.find((p) => p.peer!.ibgp)!.nextHop).toBe(0xc0a84601);
   });
 });
 
