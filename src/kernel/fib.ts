@@ -42,6 +42,30 @@ export interface Route {
 }
 
 /**
+ * A route as BIRD installs it (`D via G dev X [onlink] proto bird`: unicast, scope global,
+ * metric 0, no src, main table): five fields of its own, the constant rest on the prototype.
+ * A Calico client holds one per block of the cluster (25 M at 5,000 nodes, issue 9): 72 bytes
+ * instead of 112, and, being its own shape, without the boxed `dst`/`gw` doubles that other
+ * routes (169.254.1.1) force on the shared literal shape (16 bytes each).
+ */
+export class BirdRoute implements Route {
+  declare readonly type: RouteType;
+  declare readonly scope: RouteScope;
+  declare readonly metric: number;
+  declare readonly src: number;
+  declare readonly proto: string;
+  declare readonly table: number;
+  declare text?: string;
+  declare alive?: boolean;
+  constructor(readonly dst: number, readonly prefix: number, readonly gw: number, readonly dev: NetDevice | null, readonly onlink: boolean) {}
+  /** Whether `ip route replace` of these values makes a BirdRoute. */
+  static fits(type: RouteType, scope: RouteScope, metric: number, src: number, proto: string, table: number): boolean {
+    return type === 'unicast' && scope === 'global' && metric === 0 && src === 0 && proto === 'bird' && table === RT_TABLE_MAIN;
+  }
+}
+Object.assign(BirdRoute.prototype, { type: 'unicast', scope: 'global', metric: 0, src: 0, proto: 'bird', table: RT_TABLE_MAIN });
+
+/**
  * The routes to one dst/prefix: the route itself when it is the only one (nearly always: a
  * 1-element array per route cost 56 bytes, 25 M BIRD routes at 5,000 nodes, issue 9), else
  * them by metric.

@@ -18,7 +18,7 @@ import { Dummy, addLocalRouteWhileDown } from './devices/dummy.js';
 import { Ipip, IPIP_DEFAULT_MTU, IPIP_FALLBACK, IPIP_MAX_MTU } from './devices/ipip.js';
 import { IPPROTO_IPIP } from '../wire/ipv4.js';
 import { NetlinkError, type IpipSpec, type LinkInfo, type NeighState, type Netlink, type RouteSpec, type VxlanSpec } from './netlink.js';
-import { RT_TABLE_MAIN, type Route } from './fib.js';
+import { BirdRoute, RT_TABLE_MAIN, type Route } from './fib.js';
 import { Nud } from './neigh.js';
 import { ipToString, macToString, parseCidr, parseIp, prefixMask } from '../wire/bytes.js';
 import type { Skb } from './skb.js';
@@ -517,11 +517,10 @@ export class Node implements Netlink {
     }
     const src = r.src ? parseIp(r.src) : 0;
     if (src === undefined) throw new NetlinkError('EINVAL', `invalid src "${r.src}"`);
-    return {
-      dst, prefix, type, gw, dev, metric: r.metric ?? 0, src,
-      scope: r.scope ?? (type === 'unicast' && !gw ? 'link' : 'global'),
-      proto: r.proto ?? 'boot', onlink: !!r.onlink, table: r.table ?? RT_TABLE_MAIN,
-    };
+    const metric = r.metric ?? 0, scope = r.scope ?? (type === 'unicast' && !gw ? 'link' : 'global');
+    const proto = r.proto ?? 'boot', table = r.table ?? RT_TABLE_MAIN;
+    if (BirdRoute.fits(type, scope, metric, src, proto, table)) return new BirdRoute(dst, prefix, gw, dev, !!r.onlink);
+    return { dst, prefix, type, gw, dev, metric, src, scope, proto, onlink: !!r.onlink, table };
   }
 
   private routeCmd(verb: string, r: RouteSpec): string {
@@ -567,32 +566,33 @@ export class Node implements Netlink {
   }
 
   /** The log's last entry when it is a run of route commands (see logRoute), else stale. */
-  private routeRun: { fn: () => string[]; items: (string | RouteSpec)[]; at: number } | null = null;
+  private routeRun: { fn: () => string[]; netns: string; verb: string; specs: RouteSpec[]; at: number } | null = null;
 
   /**
-   * Logs `ip route VERB …` lazily: consecutive route commands of one instant share one log
-   * entry that keeps (netns, verb, spec) triples and renders them when the log is read — a
+   * Logs `ip route VERB …` lazily: consecutive route commands of one instant, namespace and
+   * verb share one log entry that keeps their specs and renders them when the log is read — a
    * BIRD speaker installs a route per block of the cluster (25 M lines at 5,000 nodes, issue
-   * 9), a segment's worth of UPDATEs at a time. The specs are the callers' own objects, which
-   * nobody changes after the call. While an open entry (a shared mesh's journal) is the log's
-   * last, the line is logged as before.
+   * 9), a segment's worth of UPDATEs at a time (8 bytes a line; another namespace or verb
+   * starts the next entry). The specs are the callers' own objects, which nobody changes
+   * after the call. While an open entry (a shared mesh's journal) is the log's last, the
+   * line is logged as before.
    */
   private logRoute(netns: string, verb: string, r: RouteSpec): void {
     if (this.openEntry !== null) { this.log(netns, this.routeCmd(verb, r)); return; }
     const log = this.configLog;
     let run = this.routeRun;
     const now = this.world.now;
-    if (run === null || run.at !== now || log.length === 0 || log[log.length - 1] !== run.fn) {
-      const items: (string | RouteSpec)[] = [];
+    if (run === null || run.at !== now || run.netns !== netns || run.verb !== verb || log.length === 0 || log[log.length - 1] !== run.fn) {
+      const specs: RouteSpec[] = [];
       const fn = (): string[] => {
         const out: string[] = [];
-        for (let i = 0; i < items.length; i += 3) out.push(Node.inNetns(items[i] as string, this.routeCmd(items[i + 1] as string, items[i + 2] as RouteSpec)));
+        for (const x of specs) out.push(Node.inNetns(netns, this.routeCmd(verb, x)));
         return out;
       };
-      run = this.routeRun = { fn, items, at: now };
+      run = this.routeRun = { fn, netns, verb, specs, at: now };
       this.pushLog(fn);
     }
-    run.items.push(netns, verb, r);
+    run.specs.push(r);
   }
 
   // ── neighbours ──

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Fib, formatRoute, RT_TABLE_LOCAL, RT_TABLE_MAIN, type Route } from '../../src/kernel/fib.js';
+import { BirdRoute, Fib, formatRoute, RT_TABLE_LOCAL, RT_TABLE_MAIN, type Route } from '../../src/kernel/fib.js';
 import { NetlinkError } from '../../src/kernel/netlink.js';
 import { ipToString } from '../../src/wire/bytes.js';
 import { Lab, ip, pair, routed, ipSrcOf, ipProtoOf, ipDstOf } from './topo.js';
@@ -27,6 +27,29 @@ describe('fib lookup', () => {
     expect(get(l, 'a', '10.1.9.9')).toBe('10.1.0.0/16 via 10.0.0.2 dev eth0');
     expect(get(l, 'a', '8.8.8.8')).toBe('default via 10.0.0.2 dev eth0 metric 5');
     expect(get(l, 'a', '10.0.0.77')).toBe('10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1');
+  });
+
+  it('a route as BIRD installs it is a compact BirdRoute that reads, lists, logs and is replaced like any other', () => {
+    const l = pair();
+    l.n.routeReplace('a', { dst: '10.48.7.0/26', via: '10.0.0.2', dev: 'eth0', proto: 'bird', onlink: true });
+    l.n.routeReplace('a', { dst: '10.48.8.0/26', via: '10.0.0.2', proto: 'bird', metric: 5 });
+    const r = l.n.ns('a').fib.lookup(ip('10.48.7.1'))!;
+    expect(r).toBeInstanceOf(BirdRoute);
+    expect([r.type, r.scope, r.metric, r.src, r.proto, r.table, r.onlink, r.gw, r.prefix]).toEqual(['unicast', 'global', 0, 0, 'bird', RT_TABLE_MAIN, true, ip('10.0.0.2'), 26]);
+    expect(formatRoute(r)).toBe('10.48.7.0/26 via 10.0.0.2 dev eth0 proto bird onlink');
+    // Anything else (a metric here) is a plain route.
+    expect(l.n.ns('a').fib.lookup(ip('10.48.8.1'))).not.toBeInstanceOf(BirdRoute);
+    expect(get(l, 'a', '10.48.8.1')).toBe('10.48.8.0/26 via 10.0.0.2 dev eth0 proto bird metric 5');
+    l.n.routeReplace('a', { dst: '10.48.7.0/26', via: '10.0.0.3', dev: 'eth0', proto: 'bird', onlink: true });
+    expect(get(l, 'a', '10.48.7.1')).toBe('10.48.7.0/26 via 10.0.0.3 dev eth0 proto bird onlink');
+    l.n.routeDel('a', { dst: '10.48.7.0/26', proto: 'bird' });
+    expect(get(l, 'a', '10.48.7.1')).toBe('none');
+    expect(l.n.configCommands().filter((x) => x.includes('proto bird'))).toEqual([
+      'ip -n a route replace 10.48.7.0/26 via 10.0.0.2 dev eth0 proto bird onlink',
+      'ip -n a route replace 10.48.8.0/26 via 10.0.0.2 proto bird metric 5',
+      'ip -n a route replace 10.48.7.0/26 via 10.0.0.3 dev eth0 proto bird onlink',
+      'ip -n a route del 10.48.7.0/26 proto bird',
+    ]);
   });
 
   it('among equal prefixes the lowest metric wins; deleting it exposes the next', () => {
