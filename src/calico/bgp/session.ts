@@ -29,7 +29,7 @@
  * - `stop()` sends Cease 6/2 (Administrative Shutdown) and closes.
  */
 import { TcpSock, type TcpHandlers } from '../../kernel/tcp.js';
-import type { Prefix } from './speaker.js';
+import type { Prefix } from './prefix-table.js';
 import type { World } from '../../kernel/world.js';
 import { ipToString } from '../../wire/bytes.js';
 import {
@@ -515,15 +515,6 @@ export class BgpPeer implements TimerTarget {
     this.incoming = null;
     this.est = null;
     this.setSince();
-  }
-
-  /**
-   * BIRD was killed (the machine lives on): no NOTIFICATION, but the kernel closes its
-   * sockets (tcp_close: FIN, or RST with unread data), so the neighbour learns at once.
-   */
-  kill(): void {
-    for (const c of [this.outgoing, this.incoming]) if (c && !c.closed) c.sock?.close(); // the FIN goes out first
-    this.halt();
   }
 
   stop(subcode = 2): void {
