@@ -517,6 +517,15 @@ export class BgpPeer implements TimerTarget {
     this.setSince();
   }
 
+  /**
+   * BIRD was killed (the machine lives on): no NOTIFICATION, but the kernel closes its
+   * sockets (tcp_close: FIN, or RST with unread data), so the neighbour learns at once.
+   */
+  kill(): void {
+    for (const c of [this.outgoing, this.incoming]) if (c && !c.closed) c.sock?.close(); // the FIN goes out first
+    this.halt();
+  }
+
   stop(subcode = 2): void {
     this.started = false;
     this.running = false;

@@ -452,6 +452,13 @@ export class BgpSpeaker implements SessionHost {
   /** Starts BIRD: listen on port 179 and start every neighbour. */
   start(): void {
     if (this.running) return;
+    // A restart (after halt or kill) is a new process: the old one's RIB and adj-RIB-out are gone
+    // (forgotten while still persisting, so the kernel keeps its routes until the recovery prunes them).
+    if (this.startGen > 0) {
+      for (const p of this.peers) { p.adjOut.length = 0; p.dirty.clear(); this.sessionDown(p); }
+      // Emptied entries go: their kernel routes stay until the recovery's prune (or a new best path replaces them).
+      for (const e of this.rib.values()) if (e.head === null) this.rib.delete(e.pfx);
+    }
     this.running = true;
     this.persisting = false;
     this.grRecovery = true;
@@ -521,6 +528,16 @@ export class BgpSpeaker implements SessionHost {
     for (const p of this.peers) p.halt();
     this.ns.sockets.tcpListen.delete(BGP_PORT);
     this.trace('bgp.session', 'BIRD is gone with its machine (no NOTIFICATION, no FIN)');
+  }
+
+  /** BIRD is killed (agent-stop): like halt, but the kernel closes its sockets (FIN); kernel routes stay. */
+  kill(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.persisting = true;
+    for (const p of this.peers) p.kill();
+    this.ns.sockets.tcpListen.delete(BGP_PORT);
+    this.trace('bgp.session', 'BIRD killed: the kernel closes its sockets (FIN), no NOTIFICATION');
   }
 
   // ── SessionHost ──
@@ -619,7 +636,6 @@ export class BgpSpeaker implements SessionHost {
   sessionUp(p: BgpPeer): void {
     const recovering = this.grRecovery;
     this.upSinceStart.add(p);
-    if (this.upSinceStart.size === this.peers.length) this.endRecovery();
     // The initial table, then End-of-RIB. A non-reflector sends an iBGP neighbour only its own and eBGP-learned routes.
     if (p.ibgp && !this.isReflector) for (const x of this.exportableToIbgp) p.dirty.add(x);
     else for (const e of this.rib.values()) p.dirty.add(e.pfx);
@@ -650,6 +666,9 @@ export class BgpSpeaker implements SessionHost {
     if (isEndOfRib(u)) {
       p.eorReceived = true;
       this.trace('bgp.update', `${p.name}: End-of-RIB received`);
+      // BIRD ends graceful-restart recovery once every neighbour's End-of-RIB is in (bgp_rx_end_mark's
+      // channel_graceful_restart_unlock): only then are kernel routes no best path backs stale.
+      if (this.grRecovery && this.upSinceStart.size === this.peers.length && this.peers.every((x) => x.eorReceived)) this.endRecovery();
       if (p.grWait) { p.grWait = false; this.flush(p, true); }
       return;
     }
