@@ -5,6 +5,7 @@
  * CNI plugin run for every pod in manifest order (so IPAM is deterministic),
  * and a server on every declared container port.
  */
+import { NetlinkError } from '../kernel/netlink.js';
 import { World } from '../kernel/world.js';
 import { Node } from '../kernel/node.js';
 import { Segment } from '../kernel/devices/nic.js';
@@ -85,6 +86,18 @@ function fail(pos: SourcePos, message: string, expected?: string): never {
 }
 
 export function buildCluster(sc: Scenario, opts: { seed?: number; sysctls?: Record<string, string>; trace?: TraceSink; progress?: ProgressFn } = {}): Cluster {
+  try {
+    return buildClusterAt(sc, opts);
+  } catch (e) {
+    // A machine refused a configuration the scenario implies (a gateway off every subnet, a clash of
+    // addresses): bad input, so it is reported at the scenario's network key — whose plugin and
+    // addresses decided what was configured — with the kernel's answer, never as a crash.
+    if (e instanceof NetlinkError) fail(sc.cluster.network.pos, `building the cluster failed: ${e.message}`, 'node, host and router addresses and routes the machines accept');
+    throw e;
+  }
+}
+
+function buildClusterAt(sc: Scenario, opts: { seed?: number; sysctls?: Record<string, string>; trace?: TraceSink; progress?: ProgressFn }): Cluster {
   const world = new World(opts.seed ?? sc.seed);
   if (opts.trace) world.trace = opts.trace;
   if (opts.sysctls) world.sysctlOverrides = { ...opts.sysctls };
