@@ -9,7 +9,7 @@
 import { describe, it, expect } from 'vitest';
 import { NfHook, NfVerdict } from '../../src/kernel/hooks.js';
 import { TcpSock } from '../../src/kernel/tcp.js';
-import type { Skb } from '../../src/kernel/skb.js';
+import { Skb } from '../../src/kernel/skb.js';
 import type { DropReason } from '../../src/trace/events.js';
 import { setU16 } from '../../src/wire/bytes.js';
 import { checksum } from '../../src/wire/checksum.js';
@@ -65,7 +65,17 @@ const cases: [DropReason, () => Lab][] = [
     ping(l, 'a', '10.0.0.2');
     return l;
   }],
-  ['LINK_DOWN', () => { const l = pair(); l.n.linkSetUp('b', 'eth0', false); ping(l, 'a', '10.0.0.2'); return l; }],
+  // The peer's end down takes a's carrier: a's qdisc is noop_qdisc and drops (checked on the kernel: netem-carrier.kernel.test.ts).
+  ['QDISC_DROP', () => { const l = pair(); l.n.linkSetUp('b', 'eth0', false); ping(l, 'a', '10.0.0.2'); return l; }],
+  // A frame handed to a device that is administratively down (the stack's routes skip such a device,
+  // so only a caller holding the device itself gets here).
+  ['LINK_DOWN', () => {
+    const l = pair();
+    const d = l.n.ns('a').device('eth0')!;
+    d.up = false;
+    d.xmit(Skb.alloc(60));
+    return l;
+  }],
   ['DEV_READY', () => {
     // b's end goes down while a frame is on the wire
     const l = pair();
