@@ -8,7 +8,7 @@ import { runScenarioFile, type TrafficResult } from '../scenario/run.js';
 import { formatTime } from '../engine/time.js';
 import { MemorySink } from '../trace/render.js';
 import type { TraceEvent } from '../trace/events.js';
-import { flowEvents, flowPackets, walkPacket, type Decision, type Hop, type PacketWalk } from '../trace/path.js';
+import { flowEvents, flowExchange, placeOf, type Decision, type Hop, type PacketWalk } from '../trace/path.js';
 import { isInputError } from '../scenario/errors.js';
 import { NetlinkError } from '../kernel/netlink.js';
 import { plainStyle, type Style } from './style.js';
@@ -50,18 +50,9 @@ export function explainTraffic(r: TrafficResult, events: readonly TraceEvent[], 
   const verdictStyle = r.result === 'reply' ? st.ok : st.bad;
   const out = [`${st.bold(r.name)}: ${verdictStyle(r.result)}${exp} at ${formatTime(r.startedAt)}: ${r.detail}`];
   out.push(...clusterEvents(events, r.startedAt));
-  const ids = flowPackets(evs);
-  if (ids.length === 0) { out.push('no packet of this item was traced'); return out; }
-  const request = walkPacket(evs, ids[0]!);
-  const from = place(request.origin);
-  // The answer: the first packet made somewhere else than the request (reply, RST, ICMP error).
-  let answer: PacketWalk | null = null;
-  const resent: PacketWalk[] = [];
-  for (const id of ids.slice(1)) {
-    const w = walkPacket(evs, id);
-    if (place(w.origin) !== from) { answer = w; break; }
-    if (sameRequest(w, request)) resent.push(w);
-  }
+  const ex = flowExchange(evs);
+  if (!ex) { out.push('no packet of this item was traced'); return out; }
+  const { request, answer, resent } = ex;
   out.push(...describe('request', request, st));
   if (answer) out.push(...describe(answer.hops.length && isIcmpError(answer) ? 'ICMP error' : 'answer', answer, st));
   if (resent.length) {
@@ -72,7 +63,7 @@ export function explainTraffic(r: TrafficResult, events: readonly TraceEvent[], 
   return out;
 }
 
-function place(o: { node: string; netns: string }): string { return `${o.node}/${o.netns}`; }
+const place = placeOf;
 
 /** How many of the cluster's latest events explain shows. */
 const CLUSTER_EVENTS_SHOWN = 8;
@@ -92,11 +83,6 @@ function clusterEvents(events: readonly TraceEvent[], until: number): string[] {
   ];
 }
 
-/** A later packet from the request's origin that looks like a copy of it (a retransmission). */
-function sameRequest(w: PacketWalk, req: PacketWalk): boolean {
-  const key = (s: string) => s.replace(/, seq \d+.*$/, '').replace(/ seq \d+,.*$/, '');
-  return w.summary !== '' && key(w.summary) === key(req.summary);
-}
 
 function isIcmpError(w: PacketWalk): boolean { return /ICMP .*unreachable|ICMP time exceeded|ICMP .*need to frag/.test(w.summary); }
 

@@ -8,7 +8,7 @@
  * drawn; the answer's arrows are dashed.
  */
 import type { TraceEvent } from './events.js';
-import { flowEvents, flowPackets, walkPacket, type PacketWalk } from './path.js';
+import { flowEvents, flowExchange, placeOf, type PacketWalk } from './path.js';
 
 export interface MermaidItem {
   name: string;
@@ -24,16 +24,10 @@ export function mermaidText(s: string): string {
 /** The diagram of one traffic item from the run's trace events. */
 export function mermaidDiagram(item: MermaidItem, events: readonly TraceEvent[]): string[] {
   const evs = flowEvents(events, item.name);
-  const ids = flowPackets(evs);
   const out = ['sequenceDiagram', `  title ${mermaidText(`${item.name}: ${item.outcome}`)}`];
-  if (ids.length === 0) { out.push('  Note over nobody: no packet of this item was traced'); return out; }
-  const request = walkPacket(evs, ids[0]!);
-  const from = key(request.origin);
-  let answer: PacketWalk | null = null;
-  for (const id of ids.slice(1)) {
-    const w = walkPacket(evs, id);
-    if (key(w.origin) !== from) { answer = w; break; }
-  }
+  const ex = flowExchange(evs);
+  if (!ex) { out.push('  Note over nobody: no packet of this item was traced'); return out; }
+  const { request, answer } = ex;
   const walks = answer ? [request, answer] : [request];
   const names = new Map<string, string>();
   for (const w of walks) for (const h of w.hops) if (!names.has(key(h))) names.set(key(h), `p${names.size + 1}`);
@@ -42,7 +36,7 @@ export function mermaidDiagram(item: MermaidItem, events: readonly TraceEvent[])
   return out;
 }
 
-function key(o: { node: string; netns: string }): string { return `${o.node}/${o.netns}`; }
+const key = placeOf;
 
 function drawWalk(w: PacketWalk, names: Map<string, string>, label: string): string[] {
   const out: string[] = [];

@@ -150,6 +150,40 @@ export function walkPacket(events: readonly TraceEvent[], id: number): PacketWal
   };
 }
 
+/** `node/netns` of a hop, an origin or an event. */
+export function placeOf(o: { node: string; netns: string }): string { return `${o.node}/${o.netns}`; }
+
+/** A traffic item's exchange as explain and the Mermaid diagrams show it. */
+export interface FlowExchange {
+  /** The item's first packet. */
+  request: PacketWalk;
+  /** The first packet made in another namespace than the request: reply, RST or ICMP error; null when none came. */
+  answer: PacketWalk | null;
+  /** Later copies of the request (retransmissions) sent before the answer. */
+  resent: PacketWalk[];
+}
+
+/** The exchange of a flow's events (flowEvents), or null when the item sent no packet. */
+export function flowExchange(flowEvs: readonly TraceEvent[]): FlowExchange | null {
+  const ids = flowPackets(flowEvs);
+  if (ids.length === 0) return null;
+  const request = walkPacket(flowEvs, ids[0]!);
+  const from = placeOf(request.origin);
+  const resent: PacketWalk[] = [];
+  for (const id of ids.slice(1)) {
+    const w = walkPacket(flowEvs, id);
+    if (placeOf(w.origin) !== from) return { request, answer: w, resent };
+    if (sameRequest(w, request)) resent.push(w);
+  }
+  return { request, answer: null, resent };
+}
+
+/** A later packet from the request's origin that looks like a copy of it: the same summary up to its sequence numbers. */
+function sameRequest(w: PacketWalk, req: PacketWalk): boolean {
+  const key = (s: string) => s.replace(/, seq \d+.*$/, '').replace(/ seq \d+,.*$/, '');
+  return w.summary !== '' && key(w.summary) === key(req.summary);
+}
+
 /** Netfilter targets whose rule decides a packet's fate or rewrites it. */
 const DECISIVE = new Set(['ACCEPT', 'DROP', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT']);
 
