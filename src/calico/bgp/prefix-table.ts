@@ -16,6 +16,8 @@ export interface Prefix { readonly id: number; readonly addr: number; readonly l
 /** By length, then by address as a signed 32-bit key (always a small integer: no boxed double to hash). */
 const prefixByLen: Map<number, Prefix>[] = Array.from({ length: 33 }, () => new Map());
 const prefixByKey = new Map<string, Prefix>();
+/** By id. */
+const prefixById: Prefix[] = [];
 let prefixCount = 0;
 
 /** The interned prefix addr/len. */
@@ -26,6 +28,7 @@ export function prefixOf(addr: number, len: number): Prefix {
     p = { id: prefixCount++, addr, len, key: `${ipToString(addr)}/${len}` };
     m.set(addr | 0, p);
     prefixByKey.set(p.key, p);
+    prefixById.push(p);
   }
   return p;
 }
@@ -86,6 +89,14 @@ export class PrefixTable<T> {
     for (let i = 0; i < vals.length; i++) if (vals[i] !== undefined) out.push(i);
     out.sort((a, b) => seqs[a]! - seqs[b]!);
     this.order = out;
+    return out;
+  }
+
+  /** The prefixes present, in insertion order (those present when called). */
+  keys(): Prefix[] {
+    const ids = this.ids();
+    const out = new Array<Prefix>(ids.length);
+    for (let i = 0; i < ids.length; i++) out[i] = prefixById[ids[i]!]!;
     return out;
   }
 

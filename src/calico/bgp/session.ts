@@ -169,6 +169,8 @@ export class BgpConn implements TimerTarget, TcpHandlers {
 export class BgpPeer implements TimerTarget {
   readonly address: number;
   readonly name: string;
+  /** Its index among the speaker's neighbours (set once when added; the speaker's paths name their neighbour by it). */
+  slot = -1;
   readonly remoteAs: number;
   readonly passive: boolean;
   readonly rrClient: boolean;

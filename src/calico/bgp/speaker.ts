@@ -63,7 +63,8 @@ import {
   AS_TRANS, ATTR_F_OPTIONAL, ATTR_F_PARTIAL, ATTR_F_TRANSITIVE, BGP_PORT, CAP_GRACEFUL_RESTART, encodeBgp, isEndOfRib, openCap,
   type BgpAttr, type BgpMessage, type BgpOpen, type BgpPrefix, type BgpUpdate,
 } from '../../wire/bgp.js';
-import { PrefixTable, prefixOf, type Prefix } from './prefix-table.js';
+import { PrefixTable, prefixOf, prefixOfKey, type Prefix } from './prefix-table.js';
+import { NIL, PathStore } from './path-store.js';
 export type { Prefix } from './prefix-table.js';
 import { BgpPeer, type BgpPeerConfig, type OutMessage, type SessionHost, BGP_S } from './session.js';
 import { formatTime } from '../../engine/time.js';
@@ -149,17 +150,8 @@ interface PeerSources { ids: number[]; paths: number[] }
 /** The static protocol's route source number (BIRD's `rte_src` of `static1`; 1 is `direct`'s). */
 const STATIC_ID = 2;
 
-/**
- * An instant (ns) as one object shared by every path that came then: a number field holding a
- * time beyond 2^31 ns is a 16-byte box of its own per path (V8 without pointer compression);
- * a client's paths arrive a segment's worth at a time.
- */
-interface Instant { readonly ns: number }
-let lastInstant: Instant = { ns: -1 };
-function instant(ns: number): Instant {
-  if (lastInstant.ns !== ns) lastInstant = { ns };
-  return lastInstant;
-}
+/** `bestBy` of a prefix whose best path was just removed (see BgpSpeaker.bestBy). */
+const BEST_GONE = -2;
 
 /** A route this speaker put in the kernel: the spec it gave netlink (never changed; shared when identical), with its prefix. */
 interface KrtSpec extends RouteSpec { readonly pfx: Prefix }
@@ -195,21 +187,13 @@ export interface PathAttrs {
 }
 
 /**
- * A route of the Loc-RIB: its source — the neighbour (null: the static protocol), the path id
- * it sent and the source's local id (the path id it goes out with) — its (shared) attributes,
- * and when it came.
+ * A route of the Loc-RIB as read (`best`, `entry`, `show route`): its source — the neighbour
+ * (null: the static protocol), the path id it sent and the source's local id (the path id it
+ * goes out with) — its (shared) attributes, and when it came. The speaker keeps its paths in a
+ * PathStore; this is a copy made for the reader.
  */
 export class BgpPath {
-  /**
-   * What this path looks like to any iBGP neighbour without `next hop self` (computed once, shared
-   * by them). Added when first needed (a reflector's paths; not a client's: 8 bytes a path saved).
-   */
-  declare ibgpOut?: Out;
-  /** The next path of its prefix (RibEntry's list, in arrival order). */
-  next: BgpPath | null = null;
-  constructor(readonly peer: BgpPeer | null, readonly remotePathId: number, readonly id: number, readonly a: PathAttrs, private readonly at: Instant) {}
-  /** When the path came (ns). */
-  get since(): number { return this.at.ns; }
+  constructor(readonly peer: BgpPeer | null, readonly remotePathId: number, readonly id: number, readonly a: PathAttrs, readonly since: number) {}
   get origin(): number { return this.a.origin; }
   get asPath(): number[] { return this.a.asPath; }
   get asPathLen(): number { return this.a.asPathLen; }
@@ -220,6 +204,9 @@ export class BgpPath {
   get clusterList(): number[] { return this.a.clusterList; }
   get extra(): BgpAttr[] { return this.a.extra; }
 }
+
+/** A prefix of the Loc-RIB as read: its paths in arrival order and the best one. */
+export interface RibEntryView { readonly pfx: Prefix; readonly paths: BgpPath[]; readonly best: BgpPath | null }
 
 /** Imported attribute sets without unknown attributes, by their values (see internAttrs). */
 const attrSets = new Map<string, PathAttrs>();
@@ -239,56 +226,15 @@ function internAttrs(a: PathAttrs): PathAttrs {
 }
 
 /**
- * A path's attributes as sent to a neighbour and their signature; a path's iBGP form (`ibgpOut`,
- * shared by every iBGP neighbour without next hop self — a reflector's clients) also keeps its
+ * A path's attributes as sent to a neighbour and their signature; a path's iBGP form (the
+ * speaker's `ibgpOut`, shared by every iBGP neighbour without next hop self — a reflector's
+ * clients) also keeps its
  * one-prefix UPDATE encoded per codec (`wire`, index as4 + 2·addPath): a reflector sends the
  * same bytes to each client; and the Adj-RIB-Out entry of the last id it went out with (`adj`),
  * shared by the clients' Adj-RIBs-Out.
  */
 interface Out { attrs: BgpAttr[]; sig: string; wire?: (OutMessage | undefined)[]; adj?: { id: number; sig: string } }
 const NONE: never[] = [];
-
-/**
- * A prefix of the Loc-RIB: its paths as a list through `BgpPath.next`, in arrival order (a
- * replaced path keeps its place), and the best one. A list, not an array: a client holds one
- * entry of three paths per block of the cluster (25 M at 5,000 nodes, issue 9), and the
- * array cost 72 bytes where the links cost 24.
- */
-export class RibEntry {
-  head: BgpPath | null = null;
-  best: BgpPath | null = null;
-  constructor(readonly pfx: Prefix) {}
-  /** The paths in order (a new array: for reading). */
-  get paths(): BgpPath[] {
-    const out: BgpPath[] = [];
-    for (let x = this.head; x !== null; x = x.next) out.push(x);
-    return out;
-  }
-  /** Appends `x`. */
-  add(x: BgpPath): void {
-    if (this.head === null) { this.head = x; return; }
-    let y = this.head;
-    while (y.next !== null) y = y.next;
-    y.next = x;
-  }
-  /** Puts `x` in the place of `old`. */
-  replace(old: BgpPath, x: BgpPath): void {
-    x.next = old.next;
-    if (this.head === old) { this.head = x; return; }
-    let y = this.head!;
-    while (y.next !== old) y = y.next!;
-    y.next = x;
-  }
-  /** Unlinks `x`. */
-  remove(x: BgpPath): void {
-    if (this.head === x) this.head = x.next;
-    else {
-      let y = this.head!;
-      while (y.next !== x) y = y.next!;
-      y.next = x.next;
-    }
-  }
-}
 
 /** Next-hop texts (a kernel route's `via`), one string per address for the process. */
 const ipTexts = new Map<number, string>();
@@ -342,13 +288,6 @@ function internList(l: number[]): number[] {
   return x;
 }
 
-/** The path of `e` from neighbour `p` with remote path id `id`, if any. */
-function pathFrom(e: RibEntry | undefined, p: BgpPeer, id: number): BgpPath | undefined {
-  if (e === undefined) return undefined;
-  for (let y = e.head; y !== null; y = y.next) if (y.peer === p && y.remotePathId === id) return y;
-  return undefined;
-}
-
 export class BgpSpeaker implements SessionHost {
   readonly world;
   readonly nodeName: string;
@@ -361,8 +300,22 @@ export class BgpSpeaker implements SessionHost {
   readonly clusterId: number | null;
   readonly peers: BgpPeer[] = [];
   private readonly byAddr = new Map<number, BgpPeer>();
-  /** The Loc-RIB (by prefix; see PrefixTable). */
-  readonly rib = new PrefixTable<RibEntry>();
+  /** The Loc-RIB's paths (see PathStore). */
+  private readonly paths = new PathStore<PathAttrs>();
+  /**
+   * The Loc-RIB: each prefix's first path (NIL: an entry whose paths are gone, kept until
+   * `changed` looks at it), in the order the prefixes came (see PrefixTable).
+   */
+  private readonly rib = new PrefixTable<number>();
+  /**
+   * The best path by prefix id: a slot, NIL, or BEST_GONE once the best path was removed
+   * (until `changed` picks the next: a removed best always counts as a change of best).
+   */
+  private bestBy = new Int32Array(64).fill(NIL);
+  /** Neighbours by slot (`BgpPeer.slot`; a removed neighbour keeps its slot). */
+  private readonly peerSlots: BgpPeer[] = [];
+  /** Paths' iBGP forms by slot (see Out): a reflector's learned paths, a client's own. */
+  private readonly ibgpOut = new Map<number, Out>();
   /** Route sources of each neighbour, by the path id it sent (see PeerSources). */
   private readonly sources = new Map<BgpPeer, PeerSources>();
   private readonly freeIds: number[] = [];
@@ -422,6 +375,8 @@ export class BgpSpeaker implements SessionHost {
     if (!Number.isInteger(cfg.as) || cfg.as < 1 || cfg.as > 0xffffffff) throw new Error(`BGP neighbour ${cfg.address}: AS ${cfg.as} is out of range 1..4294967295`);
     if (cfg.rrClient && this.clusterId === null) throw new Error(`BGP neighbour ${cfg.address} is an rr client but ${this.nodeName} has no route reflector cluster id`);
     const p = new BgpPeer(this, cfg, a);
+    p.slot = this.peerSlots.length;
+    this.peerSlots.push(p);
     this.peers.push(p);
     this.byAddr.set(a, p);
     if (!p.ibgp) this.ebgpPeers.push(p);
@@ -457,7 +412,7 @@ export class BgpSpeaker implements SessionHost {
     if (this.startGen > 0) {
       for (const p of this.peers) { p.adjOut.length = 0; p.dirty.clear(); this.sessionDown(p); }
       // Emptied entries go: their kernel routes stay until the recovery's prune (or a new best path replaces them).
-      for (const e of this.rib.values()) if (e.head === null) this.rib.delete(e.pfx);
+      for (const pfx of this.rib.keys()) if (this.rib.get(pfx) === NIL) this.rib.delete(pfx);
     }
     this.running = true;
     this.persisting = false;
@@ -495,7 +450,7 @@ export class BgpSpeaker implements SessionHost {
     // Graceful-restart recovery ends once every neighbour has been up (or after 240 s, BIRD's wait).
     this.world.sched.after(240 * S, () => { if (gen === this.startGen) this.endRecovery(); });
     // The kernel protocol's first scan: what changed while stopped goes in now (routes persisted meanwhile).
-    for (const e of this.rib.values()) this.kernelSync(e);
+    for (const pfx of this.rib.keys()) this.kernelSync(pfx);
     this.world.sched.after(KRT_SCAN, () => this.krtScan(gen));
   }
 
@@ -581,7 +536,7 @@ export class BgpSpeaker implements SessionHost {
     this.grRecovery = false;
     for (const k of this.kernel.values()) {
       const key = k.pfx.key;
-      if (this.rib.get(k.pfx)?.best) continue;
+      if (this.bestOf(k.pfx) !== NIL) continue;
       this.kernel.delete(k.pfx);
       try {
         this.node.routeDel(this.netnsName, k);
@@ -638,7 +593,7 @@ export class BgpSpeaker implements SessionHost {
     this.upSinceStart.add(p);
     // The initial table, then End-of-RIB. A non-reflector sends an iBGP neighbour only its own and eBGP-learned routes.
     if (p.ibgp && !this.isReflector) for (const x of this.exportableToIbgp) p.dirty.add(x);
-    else for (const e of this.rib.values()) p.dirty.add(e.pfx);
+    else for (const pfx of this.rib.keys()) p.dirty.add(pfx);
     // Restarting (`bird -R`) toward a peer that is not: our table waits for the peer's End-of-RIB (RFC 4724).
     const gr = p.est?.remoteOpen ? openCap(p.est.remoteOpen, CAP_GRACEFUL_RESTART) : undefined;
     if (recovering && gr && !(gr.restartFlags & 0x8)) {
@@ -652,13 +607,16 @@ export class BgpSpeaker implements SessionHost {
   sessionDown(p: BgpPeer): void {
     // Withdraw everything learned from p, at once.
     const gone: Prefix[] = [];
-    for (const e of this.rib.values()) {
-      for (let x = e.head; x !== null; x = x.next) if (x.peer === p) { gone.push(e.pfx); break; }
+    const peer = this.paths.peer, next = this.paths.next, slot = p.slot;
+    for (const pfx of this.rib.keys()) {
+      for (let x = this.rib.get(pfx)!; x !== NIL; x = next[x]!) if (peer[x] === slot) { gone.push(pfx); break; }
     }
+    const mine: number[] = [];
     for (const pfx of gone) {
-      const e = this.rib.get(pfx)!;
-      for (const x of e.paths.filter((y) => y.peer === p)) this.removePath(e, x);
-      this.changed(e, p);
+      mine.length = 0;
+      for (let x = this.rib.get(pfx)!; x !== NIL; x = next[x]!) if (peer[x] === slot) mine.push(x);
+      for (const x of mine) this.removePath(pfx, x);
+      this.changed(pfx, p);
     }
   }
 
@@ -676,43 +634,40 @@ export class BgpSpeaker implements SessionHost {
     touched.clear();
     const rx = p.est?.rx.addPath ?? false;
     for (const w of u.withdrawn) {
-      const e = this.rib.get(prefixOf(w.addr, w.len));
-      if (!e) continue;
-      const x = pathFrom(e, p, rx ? w.pathId ?? 0 : 0);
-      if (x) { this.removePath(e, x); touched.add(e); }
+      const pfx = prefixOf(w.addr, w.len);
+      const x = this.pathFrom(pfx, p, rx ? w.pathId ?? 0 : 0);
+      if (x !== NIL) { this.removePath(pfx, x); touched.add(pfx); }
     }
     if (u.nlri.length) {
       const attrs = this.importAttrs(p, u);
+      const now = this.world.now;
       for (const n of u.nlri) {
         const pfx = prefixOf(n.addr, n.len);
-        let e = this.rib.get(pfx);
         const id = rx ? n.pathId ?? 0 : 0;
-        const old = pathFrom(e, p, id);
+        const old = this.pathFrom(pfx, p, id);
         if (attrs === null) {
           // Looped: treated as withdrawn (RFC 4456 §8, RFC 4271 §9.1.2).
-          if (e && old) { this.removePath(e, old); touched.add(e); }
+          if (old !== NIL) { this.removePath(pfx, old); touched.add(pfx); }
           continue;
         }
-        if (!e) { e = new RibEntry(pfx); this.rib.set(pfx, e); }
-        const at = instant(this.world.now);
-        if (old) e.replace(old, new BgpPath(p, id, old.id, attrs, at));
-        else e.add(new BgpPath(p, id, this.source(p, id), attrs, at));
-        touched.add(e);
+        if (old !== NIL) this.replacePath(pfx, old, this.paths.alloc(p.slot, id, this.paths.lid[old]!, attrs, now));
+        else this.appendPath(pfx, this.paths.alloc(p.slot, id, this.source(p, id), attrs, now));
+        touched.add(pfx);
       }
     }
-    for (const e of touched) this.changed(e, p);
+    for (const pfx of touched) this.changed(pfx, p);
     touched.clear();
   }
 
-  /** update's scratch: the RIB entries an UPDATE touched (reused, never kept). */
-  private readonly touched = new Set<RibEntry>();
+  /** update's scratch: the prefixes an UPDATE touched (reused, never kept). */
+  private readonly touched = new Set<Prefix>();
 
   routeRefresh(p: BgpPeer, enhanced: boolean): void {
     const c = p.est;
     if (!c) return;
     if (enhanced) p.send(c, [{ type: 'route-refresh', afi: 1, subtype: 1, safi: 1 }]);
     p.adjOut.length = 0;
-    for (const e of this.rib.values()) p.dirty.add(e.pfx);
+    for (const pfx of this.rib.keys()) p.dirty.add(pfx);
     this.flush(p, false);
     if (enhanced) p.send(c, [{ type: 'route-refresh', afi: 1, subtype: 2, safi: 1 }]);
   }
@@ -736,26 +691,23 @@ export class BgpSpeaker implements SessionHost {
   announce(prefix: string): void {
     const pfx = this.parsePrefix(prefix);
     const key = pfx.key;
-    let e = this.rib.get(pfx);
-    if (!e) { e = new RibEntry(pfx); this.rib.set(pfx, e); }
-    if (e.paths.some((x) => x.peer === null)) return;
-    e.add(new BgpPath(null, 0, STATIC_ID, {
+    if (this.pathFrom(pfx, null, 0) !== NIL) return;
+    this.appendPath(pfx, this.paths.alloc(-1, 0, STATIC_ID, {
       origin: 0, asPath: NONE, asPathLen: 0, nextHop: this.localAddr, med: undefined, localPref: this.cfg.localPref ?? 100,
       originatorId: undefined, clusterList: NONE, extra: NONE,
-    }, instant(this.world.now)));
+    }, this.world.now));
     this.trace('bgp.route', `static: ${key} blackhole announced`);
-    this.changed(e, null);
+    this.changed(pfx, null);
   }
 
   /** Stops originating `prefix` (a block released). */
   withdraw(prefix: string): void {
     const pfx = this.parsePrefix(prefix), key = pfx.key;
-    const e = this.rib.get(pfx);
-    const x = e?.paths.find((y) => y.peer === null);
-    if (!e || !x) throw new Error(`BGP: ${prefix} is not announced by ${this.nodeName}`);
-    this.removePath(e, x);
+    const x = this.pathFrom(pfx, null, 0);
+    if (x === NIL) throw new Error(`BGP: ${prefix} is not announced by ${this.nodeName}`);
+    this.removePath(pfx, x);
     this.trace('bgp.route', `static: ${key} withdrawn`);
-    this.changed(e, null);
+    this.changed(pfx, null);
   }
 
   // ── RIB ──
@@ -778,16 +730,80 @@ export class BgpSpeaker implements SessionHost {
     return this.freeIds.splice(m, 1)[0];
   }
 
-  private removePath(e: RibEntry, x: BgpPath): void {
-    e.remove(x);
-    const p = x.peer;
-    if (p === null) return;
-    const m = this.sources.get(p);
-    if (m === undefined || m.ids[x.remotePathId] !== x.id) return;
-    if (--m.paths[x.remotePathId]! === 0) {
-      m.ids[x.remotePathId] = 0;
-      this.freeIds.push(x.id);
+  /** The best path of `pfx` (a slot), or NIL. */
+  private bestOf(pfx: Prefix): number {
+    const b = pfx.id < this.bestBy.length ? this.bestBy[pfx.id]! : NIL;
+    return b < 0 ? NIL : b;
+  }
+
+  private setBest(pfx: Prefix, x: number): void {
+    if (pfx.id >= this.bestBy.length) {
+      const a = new Int32Array(Math.max(pfx.id + 1, this.bestBy.length * 2)).fill(NIL);
+      a.set(this.bestBy);
+      this.bestBy = a;
     }
+    this.bestBy[pfx.id] = x;
+  }
+
+  /** The path of `pfx` from neighbour `p` (null: the static protocol) with remote path id `id`, or NIL. */
+  private pathFrom(pfx: Prefix, p: BgpPeer | null, id: number): number {
+    const head = this.rib.get(pfx);
+    if (head === undefined) return NIL;
+    const { peer, rid, next } = this.paths;
+    const slot = p === null ? -1 : p.slot;
+    for (let x = head; x !== NIL; x = next[x]!) if (peer[x] === slot && rid[x] === id) return x;
+    return NIL;
+  }
+
+  /** Adds path `x` last to `pfx`'s list (the entry made if new). */
+  private appendPath(pfx: Prefix, x: number): void {
+    const head = this.rib.get(pfx);
+    if (head === undefined || head === NIL) { this.rib.set(pfx, x); return; }
+    const next = this.paths.next;
+    let y = head;
+    while (next[y] !== NIL) y = next[y]!;
+    next[y] = x;
+  }
+
+  /** Puts path `x` in the place of `old`, which goes (its route source stays: `x` has the same). */
+  private replacePath(pfx: Prefix, old: number, x: number): void {
+    const next = this.paths.next;
+    next[x] = next[old]!;
+    const head = this.rib.get(pfx)!;
+    if (head === old) this.rib.set(pfx, x);
+    else {
+      let y = head;
+      while (next[y] !== old) y = next[y]!;
+      next[y] = x;
+    }
+    this.dropSlot(pfx, old);
+  }
+
+  private removePath(pfx: Prefix, x: number): void {
+    const { peer, rid, lid, next } = this.paths;
+    const head = this.rib.get(pfx)!;
+    if (head === x) this.rib.set(pfx, next[x]!);
+    else {
+      let y = head;
+      while (next[y] !== x) y = next[y]!;
+      next[y] = next[x]!;
+    }
+    const ps = peer[x]!, r = rid[x]!, id = lid[x]!;
+    this.dropSlot(pfx, x);
+    if (ps < 0) return;
+    const m = this.sources.get(this.peerSlots[ps]!);
+    if (m === undefined || m.ids[r] !== id) return;
+    if (--m.paths[r]! === 0) {
+      m.ids[r] = 0;
+      this.freeIds.push(id);
+    }
+  }
+
+  /** Frees an unlinked path's slot (a best path removed is a change of best, whatever comes next). */
+  private dropSlot(pfx: Prefix, x: number): void {
+    if (this.bestBy[pfx.id] === x) this.bestBy[pfx.id] = BEST_GONE;
+    this.ibgpOut.delete(x);
+    this.paths.release(x);
   }
 
   /**
@@ -810,21 +826,28 @@ export class BgpSpeaker implements SessionHost {
   }
 
 
-  /** BIRD's ordering (bgp_rte_better): true when a is preferred to b. */
-  private better(a: BgpPath, b: BgpPath): boolean {
-    const sa = a.peer === null, sb = b.peer === null;
-    if (sa !== sb) return sa;
+  /** The neighbour of path `x`, or null (the static protocol). */
+  private peerOf(x: number): BgpPeer | null {
+    const s = this.paths.peer[x]!;
+    return s < 0 ? null : this.peerSlots[s]!;
+  }
+
+  /** BIRD's ordering (bgp_rte_better): true when path x is preferred to path y. */
+  private better(x: number, y: number): boolean {
+    const pa = this.peerOf(x), pb = this.peerOf(y);
+    const a = this.paths.attrs[x]!, b = this.paths.attrs[y]!;
+    if ((pa === null) !== (pb === null)) return pa === null;
     if (a.localPref !== b.localPref) return a.localPref > b.localPref;
     if (a.asPathLen !== b.asPathLen) return a.asPathLen < b.asPathLen;
     if (a.origin !== b.origin) return a.origin < b.origin;
     const na = a.asPath[0] ?? this.localAs, nb = b.asPath[0] ?? this.localAs;
     if (na === nb && (a.med ?? 0) !== (b.med ?? 0)) return (a.med ?? 0) < (b.med ?? 0);
-    const ea = a.peer !== null && !a.peer.ibgp, eb = b.peer !== null && !b.peer.ibgp;
+    const ea = pa !== null && !pa.ibgp, eb = pb !== null && !pb.ibgp;
     if (ea !== eb) return ea;
-    const ra = a.originatorId ?? a.peer?.remoteId ?? 0, rb = b.originatorId ?? b.peer?.remoteId ?? 0;
+    const ra = a.originatorId ?? pa?.remoteId ?? 0, rb = b.originatorId ?? pb?.remoteId ?? 0;
     if (ra !== rb) return ra < rb;
     if (a.clusterList.length !== b.clusterList.length) return a.clusterList.length < b.clusterList.length;
-    return (a.peer?.address ?? 0) < (b.peer?.address ?? 0);
+    return (pa?.address ?? 0) < (pb?.address ?? 0);
   }
 
   /**
@@ -833,28 +856,31 @@ export class BgpSpeaker implements SessionHost {
    * neighbour that may receive a path of that source (whether a source's paths
    * are exportable to a neighbour depends only on the two, never on attributes).
    */
-  private changed(e: RibEntry, from: BgpPeer | null): void {
-    let best: BgpPath | null = null;
+  private changed(pfx: Prefix, from: BgpPeer | null): void {
+    let best = NIL;
     let local = false;
-    for (let x = e.head; x !== null; x = x.next) {
-      if (!best || this.better(x, best)) best = x;
-      if (x.peer === null || !x.peer.ibgp) local = true;
+    const head = this.rib.get(pfx) ?? NIL;
+    const next = this.paths.next;
+    for (let x = head; x !== NIL; x = next[x]!) {
+      if (best === NIL || this.better(x, best)) best = x;
+      const p = this.peerOf(x);
+      if (p === null || !p.ibgp) local = true;
     }
-    if (local) this.exportableToIbgp.add(e.pfx); else this.exportableToIbgp.delete(e.pfx);
-    const prev = e.best;
-    e.best = best;
+    if (local) this.exportableToIbgp.add(pfx); else this.exportableToIbgp.delete(pfx);
+    const prev = pfx.id < this.bestBy.length ? this.bestBy[pfx.id]! : NIL;
+    this.setBest(pfx, best);
     this.ribChanges++;
     this.lastRibChange = this.world.now;
     this.cfg.convergence?.ribChanged(this.world.now);
-    if (prev !== best) this.kernelSync(e);
-    if (e.head === null) this.rib.delete(e.pfx);
+    if (prev !== best) this.kernelSync(pfx);
+    if (head === NIL) this.rib.delete(pfx);
     const targets = from === null || !from.ibgp ? this.peers
       : this.isReflector ? this.peers
         : this.ebgpPeers;
     for (const p of targets) {
       if (!p.est || p === from) continue;
       if (from !== null && from.ibgp && p.ibgp && !(from.rrClient || p.rrClient)) continue;
-      p.dirty.add(e.pfx);
+      p.dirty.add(pfx);
       if (!p.flushScheduled) {
         p.flushScheduled = true;
         this.world.sched.defer(() => this.flush(p, false));
@@ -864,23 +890,29 @@ export class BgpSpeaker implements SessionHost {
 
   // ── export ──
 
-  /** `x` as sent to `q` (attributes and their signature), or null when it is not exported there. */
-  private exportOut(x: BgpPath, q: BgpPeer, key: string): Out | null {
-    const from = x.peer;
+  /** Path `x` as sent to `q` (attributes and their signature), or null when it is not exported there. */
+  private exportOut(x: number, q: BgpPeer, key: string): Out | null {
+    const from = this.peerOf(x);
     if (from === q) return null;
     if (this.cfg.exportFilter && !this.cfg.exportFilter(key)) return null;
     if (from !== null && from.ibgp && q.ibgp && !(this.clusterId !== null && (from.rrClient || q.rrClient))) return null;
-    if (q.ibgp && !q.nextHopSelf) return (x.ibgpOut ??= { ...this.buildOut(x, q), wire: [] });
+    if (q.ibgp && !q.nextHopSelf) {
+      let o = this.ibgpOut.get(x);
+      if (o === undefined) this.ibgpOut.set(x, (o = { ...this.buildOut(x, q), wire: [] }));
+      return o;
+    }
     return this.buildOut(x, q);
   }
 
-  private buildOut(x: BgpPath, q: BgpPeer): Out {
-    const from = x.peer;
+  private buildOut(slot: number, q: BgpPeer): Out {
+    const from = this.peerOf(slot), x = this.paths.attrs[slot]!;
     const reflect = from !== null && from.ibgp && q.ibgp;
     const attrs: BgpAttr[] = [{ code: 1, flags: ATTR_F_TRANSITIVE, origin: x.origin }];
     const path = q.ibgp ? x.asPath : [this.localAs, ...x.asPath];
     attrs.push({ code: 2, flags: ATTR_F_TRANSITIVE, segments: path.length ? [{ type: 2, asns: path }] : [] });
-    attrs.push({ code: 3, flags: ATTR_F_TRANSITIVE, nextHop: this.exportNextHop(x, q) });
+    // NEXT_HOP: ours for local routes, `next hop self` and eBGP (Calico's sessions are all `multihop`, and BIRD
+    // keeps a received next hop toward eBGP only between single-hop sessions on one interface); to iBGP the received one.
+    attrs.push({ code: 3, flags: ATTR_F_TRANSITIVE, nextHop: from === null || q.nextHopSelf || !q.ibgp ? this.localAddr : x.nextHop });
     if (q.ibgp) {
       if (x.med !== undefined) attrs.push({ code: 4, flags: ATTR_F_OPTIONAL, med: x.med });
       attrs.push({ code: 5, flags: ATTR_F_TRANSITIVE, localPref: x.localPref });
@@ -893,15 +925,6 @@ export class BgpSpeaker implements SessionHost {
     return { attrs, sig: BgpSpeaker.sig(attrs) };
   }
 
-  /**
-   * NEXT_HOP toward `q`: ours for local routes, `next hop self` and eBGP (Calico's
-   * sessions are all `multihop`, and BIRD keeps a received next hop toward eBGP
-   * only between single-hop sessions on one interface); to iBGP the received one.
-   */
-  private exportNextHop(x: BgpPath, q: BgpPeer): number {
-    if (x.peer === null || q.nextHopSelf || !q.ibgp) return this.localAddr;
-    return x.nextHop;
-  }
 
   private static sig(attrs: BgpAttr[]): string {
     let s = '';
@@ -934,19 +957,21 @@ export class BgpSpeaker implements SessionHost {
     // What each prefix should carry now, as (path id, Out) pairs in candidate order (at most one per source).
     const wIds = this.wantIds, wOuts = this.wantOuts;
     const adjOut = p.adjOut;
+    const { next, lid } = this.paths;
     for (const pfx of p.dirty) {
       const key = pfx.key;
-      const e = this.rib.get(pfx);
+      const head = this.rib.get(pfx);
       wIds.length = 0;
       wOuts.length = 0;
-      if (e) {
+      if (head !== undefined) {
         if (addPath) {
-          for (let x = e.head; x !== null; x = x.next) {
+          for (let x = head; x !== NIL; x = next[x]!) {
             const o = this.exportOut(x, p, key);
-            if (o) { wIds.push(x.id); wOuts.push(o); }
+            if (o) { wIds.push(lid[x]!); wOuts.push(o); }
           }
-        } else if (e.best) {
-          const o = this.exportOut(e.best, p, key);
+        } else {
+          const b = this.bestOf(pfx);
+          const o = b === NIL ? null : this.exportOut(b, p, key);
           if (o) { wIds.push(0); wOuts.push(o); }
         }
       }
@@ -987,26 +1012,27 @@ export class BgpSpeaker implements SessionHost {
 
   // ── kernel ──
 
-  private kernelSync(e: RibEntry): void {
+  private kernelSync(pfx: Prefix): void {
     if (this.cfg.kernelExport === false || this.persisting) return;
-    const b = e.best;
-    const pfx = e.pfx, key = pfx.key;
+    const b = this.bestOf(pfx);
+    const key = pfx.key;
     const trace = this.world.trace.on;
     let spec: KrtSpec | null = null;
-    if (b && b.peer === null) spec = { dst: key, type: 'blackhole', proto: 'bird', pfx };
-    else if (b) {
-      const nh = ipText(b.nextHop);
+    if (b !== NIL && this.paths.peer[b]! < 0) spec = { dst: key, type: 'blackhole', proto: 'bird', pfx };
+    else if (b !== NIL) {
+      const a = this.paths.attrs[b]!;
+      const nh = ipText(a.nextHop);
       const t = this.cfg.krtTunnel ? this.cfg.krtTunnel(key, nh) : null;
       if (t) {
         // Speakers installing the same route (a reflected block, on every client) share its spec.
-        const a = b.a, k = a.krt;
+        const k = a.krt;
         if (k !== undefined && k.pfx === pfx && k.dev === t.dev && !k.onlink === !t.onlink) spec = k;
         else {
           spec = t.onlink ? { dst: key, via: nh, dev: t.dev, proto: 'bird', onlink: true, pfx } : { dst: key, via: nh, dev: t.dev, proto: 'bird', pfx };
           if (a.extra.length === 0) a.krt = spec;
         }
       } else {
-        const rt = this.ns.fib.lookup(b.nextHop);
+        const rt = this.ns.fib.lookup(a.nextHop);
         if (rt && rt.type === 'unicast' && rt.dev && !(rt.dst === pfx.addr && rt.prefix === pfx.len)) {
           spec = { dst: key, via: rt.gw ? ipText(rt.gw) : nh, dev: rt.dev.name, proto: 'bird', pfx };
         } else if (trace) this.trace('bgp.route', `kernel: ${key} via ${nh}: next hop unreachable, not installed`);
@@ -1046,9 +1072,32 @@ export class BgpSpeaker implements SessionHost {
     };
   }
 
+  /** Path `x` as read. */
+  private view(x: number): BgpPath {
+    const s = this.paths;
+    return new BgpPath(this.peerOf(x), s.rid[x]!, s.lid[x]!, s.attrs[x]!, s.at[x]!);
+  }
+
   /** Best path of `prefix`, if any. */
   best(prefix: string): BgpPath | null {
-    return this.rib.get(this.parsePrefix(prefix))?.best ?? null;
+    const b = this.bestOf(this.parsePrefix(prefix));
+    return b === NIL ? null : this.view(b);
+  }
+
+  /** The Loc-RIB entry of `prefix` (its paths in arrival order and the best), if any. */
+  entry(prefix: string | Prefix): RibEntryView | undefined {
+    const pfx = typeof prefix === 'string' ? prefixOfKey(prefix) : prefix;
+    const head = pfx === undefined ? undefined : this.rib.get(pfx);
+    if (pfx === undefined || head === undefined) return undefined;
+    const paths: BgpPath[] = [];
+    const b = this.bestOf(pfx);
+    let best: BgpPath | null = null;
+    for (let x = head; x !== NIL; x = this.paths.next[x]!) {
+      const v = this.view(x);
+      paths.push(v);
+      if (x === b) best = v;
+    }
+    return { pfx, paths, best };
   }
 
   /** `birdc show protocols` */
@@ -1067,7 +1116,7 @@ export class BgpSpeaker implements SessionHost {
   /** `birdc show route` (all paths; `*` marks the best). */
   showRoute(): string {
     const lines = ['Table master4:'];
-    const keys = [...this.rib.values()].sort((a, b) => a.pfx.addr - b.pfx.addr || a.pfx.len - b.pfx.len);
+    const keys = this.rib.keys().sort((a, b) => a.addr - b.addr || a.len - b.len).map((pfx) => this.entry(pfx)!);
     for (const e of keys) {
       let first = true;
       const paths = e.paths.sort((a, b) => (a === e.best ? -1 : b === e.best ? 1 : 0));

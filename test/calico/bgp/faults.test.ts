@@ -174,7 +174,7 @@ describe('eBGP to a ToR router', () => {
     expect(birdRoutes(tor)).toContain('10.48.1.0/26 via 192.168.70.11 dev eth0 proto bird');
     // Every node passes the others' blocks on with next hop self (multihop sessions): three equal paths,
     // the lowest router id wins (n1), as BIRD would pick.
-    expect(t.rib.get('10.48.2.0/26')!.paths.map((p) => p.nextHop.toString(16)).sort()).toEqual(['c0a8460b', 'c0a8460c', 'c0a8460d']);
+    expect(t.entry('10.48.2.0/26')!.paths.map((p) => p.nextHop.toString(16)).sort()).toEqual(['c0a8460b', 'c0a8460c', 'c0a8460d']);
     expect(birdRoutes(tor)).toContain('10.48.2.0/26 via 192.168.70.11 dev eth0 proto bird');
     // ToR → node: its own network, and the other nodes' blocks with AS_PATH [65001 64512], ignored as loops.
     const n1 = lab.lines('bgp.update', 'n1');
@@ -184,10 +184,10 @@ describe('eBGP to a ToR router', () => {
     // eBGP beats the iBGP copies the other nodes pass on (next hop unchanged: the ToR).
     const best = c.speakers[0].best('172.16.0.0/16')!;
     expect(best.peer!.name).toBe('Global_192_168_70_1');
-    expect(c.speakers[0].rib.get('172.16.0.0/16')!.paths).toHaveLength(3);
+    expect(c.speakers[0].entry('172.16.0.0/16')!.paths).toHaveLength(3);
     expect(birdRoutes(lab.nodes[0])).toContain('172.16.0.0/16 via 192.168.70.1 dev eth0 proto bird');
     expect(birdRoutes(lab.nodes[0])).toContain('10.48.2.0/26 via 192.168.70.12 dev eth0 proto bird');
-    expect(c.speakers[1].rib.get('172.16.0.0/16')!.paths.find((p) => p.peer!.ibgp)!.nextHop).toBe(0xc0a84601);
+    expect(c.speakers[1].entry('172.16.0.0/16')!.paths.find((p) => p.peer!.ibgp)!.nextHop).toBe(0xc0a84601);
   });
 });
 

@@ -57,14 +57,14 @@ describe('route reflectors', () => {
     const { lab, c } = rrCluster([1, 2]);
     expect(c.sessions()).toBe(2 * 8 + 1);
     const s5 = c.speakers[4];
-    const e = s5.rib.get('10.48.7.0/26')!;
+    const e = s5.entry('10.48.7.0/26')!;
     expect(e.paths.map((x) => x.peer!.name).sort()).toEqual(['Node_192_168_70_11', 'Node_192_168_70_12']);
     // Same originator, same cluster list length: the lower neighbour address wins.
     expect(e.best!.peer!.name).toBe('Node_192_168_70_11');
     expect(birdRoutes(lab.nodes[4])).toContain('10.48.7.0/26 via 192.168.70.17 dev eth0 proto bird');
     expect(lab.lines('bgp.update', 'n2').some((l) => l.includes('our cluster id in CLUSTER_LIST, route ignored'))).toBe(true);
     // Reflector n2 holds one path for n7's block: the client's own (a reflected copy loops).
-    expect(c.speakers[1].rib.get('10.48.7.0/26')!.paths).toHaveLength(1);
+    expect(c.speakers[1].entry('10.48.7.0/26')!.paths).toHaveLength(1);
     // A reflector going away (its own block with it): clients keep every other block through the other one.
     c.speakers[0].stop();
     lab.run(5);
@@ -73,7 +73,7 @@ describe('route reflectors', () => {
       expect(r).toHaveLength(9);
       expect(r.some((x) => x.includes('10.48.1.0'))).toBe(false);
     }
-    expect(c.speakers[4].rib.get('10.48.7.0/26')!.paths.map((x) => x.peer!.name)).toEqual(['Node_192_168_70_12']);
+    expect(c.speakers[4].entry('10.48.7.0/26')!.paths.map((x) => x.peer!.name)).toEqual(['Node_192_168_70_12']);
     expect(c.sessions()).toBe(8);
   });
 
@@ -82,7 +82,7 @@ describe('route reflectors', () => {
     const clients = c.speakers.slice(1);
     // n7's block, as every other client learned it from the reflector: one attribute object (BIRD's rta), one spec.
     const others = clients.filter((_, i) => i + 2 !== 7);
-    const paths = others.map((s) => s.rib.get('10.48.7.0/26')!.best!);
+    const paths = others.map((s) => s.entry('10.48.7.0/26')!.best!);
     expect(new Set(paths.map((x) => x.a)).size).toBe(1);
     expect(new Set(paths).size).toBe(others.length);
     expect(new Set(paths.map((x) => x.peer)).size).toBe(others.length);
