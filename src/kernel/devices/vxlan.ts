@@ -191,8 +191,13 @@ export class Vxlan extends NetDevice {
    */
   flowSrcPort(b: Uint8Array, off: number, len: number, txHash = 0): number {
     const w = this.netns.node.world;
-    let seed = seeds.get(w);
-    if (seed === undefined) { seed = w.rng.u32() >>> 0; seeds.set(w, seed); }
+    let seed: number | undefined;
+    if (this.seedWorld === w) seed = this.seed;
+    else {
+      seed = seeds.get(w);
+      if (seed === undefined) { seed = w.rng.u32() >>> 0; seeds.set(w, seed); }
+      this.seedWorld = w; this.seed = seed;
+    }
     let h = seed;
     const type = len >= ETH_HLEN ? u16(b, off + 12) : 0;
     const nh = off + ETH_HLEN;
@@ -219,8 +224,27 @@ export class Vxlan extends NetDevice {
       h = mix(h, type);
     }
     h = (h ^ (h << 16)) >>> 0;
-    const range = portRange(this.netns.sysctl('net.ipv4.ip_local_port_range'));
+    this.readSysctls();
+    const range = this.portRange;
     return Math.floor((h * (range.hi - range.lo)) / 0x1_0000_0000) + range.lo;
+  }
+
+  /** The per-world source-port seed, kept here after the first lookup (world, value). */
+  private seedWorld: object | null = null;
+  private seed = 0;
+  /** The namespace's sysctls read per encapsulated frame, parsed as of `sysVersion` (CowMap.version) in `sysNs`. */
+  private sysNs: Netns | null = null;
+  private sysVersion = -1;
+  private defaultTtl = 64;
+  private portRange = { lo: 0, hi: 0 };
+
+  private readSysctls(): void {
+    const ns = this.netns;
+    if (this.sysNs === ns && this.sysVersion === ns.sysctls.version) return;
+    this.defaultTtl = Number(ns.sysctl('net.ipv4.ip_default_ttl')) || 64;
+    this.portRange = portRange(ns.sysctl('net.ipv4.ip_local_port_range'));
+    this.sysNs = ns;
+    this.sysVersion = ns.sysctls.version;
   }
 
   /** vxlan_xmit: FDB lookup, then one encapsulated copy per remote. */
@@ -252,7 +276,12 @@ export class Vxlan extends NetDevice {
     const ib = inner.buf, id = inner.data, ilen = inner.len;
     const saddr = this.local || ns.selectSrc(rt.dev, dst, rt);
     const ulen = 8 + VXLAN_HLEN + ilen;
-    const o = Skb.alloc(ETH_HLEN + 20 + ulen);
+    const hlen = ETH_HLEN + 20 + 8 + VXLAN_HLEN;
+    // The outer headers go in the inner frame's headroom when it has room (vxlan_xmit_one's
+    // skb_cow_head: the kernel pushes them onto the same skb); the inner bytes stay where they
+    // are. The outer packet is still a new Skb with its own id, as before.
+    const inPlace = id >= hlen;
+    const o = inPlace ? new Skb(ib, id - hlen, hlen + ilen) : Skb.alloc(hlen + ilen);
     o.innerId = inner.id;
     o.flow = inner.flow;
     o.mark = inner.mark;
@@ -261,7 +290,7 @@ export class Vxlan extends NetDevice {
     o.confirmNeigh = inner.confirmNeigh;
     if (inner.path) o.path = inner.path;
     const ob = o.buf, nh = o.data + ETH_HLEN, uh = nh + 20, vh = uh + 8;
-    ob.set(ib.subarray(id, id + ilen), vh + VXLAN_HLEN);
+    if (!inPlace) ob.set(ib.subarray(id, id + ilen), vh + VXLAN_HLEN);
     // VXLAN header.
     setU32(ob, vh, VXLAN_FLAGS);
     setU32(ob, vh + 4, (this.vni << 8) >>> 0);
@@ -279,7 +308,8 @@ export class Vxlan extends NetDevice {
       const ecn = ib[id + ETH_HLEN + 1] & 3;
       tos = ecn === 3 ? 2 : ecn;
     }
-    const ttl = Number(ns.sysctl('net.ipv4.ip_default_ttl')) || 64;
+    this.readSysctls();
+    const ttl = this.defaultTtl;
     writeIpv4Header(ob, nh, saddr, dst, IPPROTO_UDP, ttl, tos, ns.stack.selectIdent(), false, ulen);
     o.nh = nh;
     if (w.trace.on) w.event(ns.node.name, ns.name, this.name, o, 'vxlan.encap', `vni ${this.vni} ${ipToString(saddr)}:${u16(ob, uh)} → ${ipToString(dst)}:${this.dstport}`);
