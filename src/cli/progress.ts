@@ -52,6 +52,8 @@ export class ProgressReporter {
   private last = -Infinity;
   private lastDone = 0;
   private lastTotal = 0;
+  /** What the phase said of itself with its last count (the traffic phase: its virtual clock and events). */
+  private lastNote = '';
   private drawn = false;
   /** Whether anything was written yet (the delay has passed). */
   private shown = false;
@@ -67,9 +69,9 @@ export class ProgressReporter {
   }
 
   /** The scenario layer's callback: `reporter.fn` is passed as RunOptions.progress. */
-  readonly fn = (phase: string, done: number, total: number): void => this.update(phase, done, total);
+  readonly fn = (phase: string, done: number, total: number, note?: string): void => this.update(phase, done, total, note);
 
-  update(phase: string, done: number, total: number): void {
+  update(phase: string, done: number, total: number, note = ''): void {
     if (this.opts.quiet) return;
     const t = this.now();
     if (phase !== this.phase) {
@@ -80,6 +82,7 @@ export class ProgressReporter {
     }
     this.lastDone = done;
     this.lastTotal = total;
+    this.lastNote = note;
     if (t - this.t0 < (this.opts.delayMs ?? 1000)) return;
     this.shown = true;
     const every = this.tty ? (this.opts.redrawMs ?? 100) : (this.opts.intervalMs ?? 2000);
@@ -126,7 +129,7 @@ export class ProgressReporter {
 
   private line(t: number): string {
     const pct = this.lastTotal > 0 ? Math.floor((100 * this.lastDone) / this.lastTotal) : 100;
-    return `${this.phase} ${this.lastDone}/${this.lastTotal} (${pct}%) ${((t - this.t0) / 1000).toFixed(1)} s`;
+    return `${this.phase} ${this.lastDone}/${this.lastTotal} (${pct}%) ${((t - this.t0) / 1000).toFixed(1)} s${this.lastNote ? `; ${this.lastNote}` : ''}`;
   }
 
   private draw(t: number): void {

@@ -77,7 +77,8 @@ export interface Cluster {
 }
 
 /** Progress callback: `phase` (e.g. "build pods"), units done of total. Called often; must be cheap. */
-export type ProgressFn = (phase: string, done: number, total: number) => void;
+/** Progress of a phase: `done` of `total`, and optionally a note on where it is (the traffic phase: virtual clock and events). */
+export type ProgressFn = (phase: string, done: number, total: number, note?: string) => void;
 
 const cidrText = (addr: number, prefix: number) => `${ipToString(addr)}/${prefix}`;
 

@@ -199,6 +199,9 @@ function prepareRun(sc: Scenario, opts: RunOptions): PreparedRun {
   const results: TrafficResult[] = [];
   let pending = 0;
   let lastEnd = 0;
+  // Items wait on the virtual clock (a cluster's BGP settling before the first one): the progress says where it is.
+  const trafficProgress = () => opts.progress?.('traffic', results.length, sc.traffic.length,
+    `virtual clock ${(world.now / 1e9).toFixed(3)} s, ${world.sched.executed.toLocaleString('en-US')} events`);
   for (const t of sc.traffic) {
     pending++;
     world.sched.at(t.at, () => startItem(cluster, t, targets.get(t), (r) => {
@@ -207,7 +210,7 @@ function prepareRun(sc: Scenario, opts: RunOptions): PreparedRun {
       r.servedBy = Object.fromEntries([...(served.get(t.name) ?? new Map<string, number>())].sort((a, b) => a[0].localeCompare(b[0])));
       judge(r, t);
       results.push(r);
-      opts.progress?.('traffic', results.length, sc.traffic.length);
+      trafficProgress();
       lastEnd = Math.max(lastEnd, world.now);
       if (--pending === 0) world.sched.stop();
     }, (skb) => {
@@ -219,7 +222,7 @@ function prepareRun(sc: Scenario, opts: RunOptions): PreparedRun {
     }));
   }
   let files: string[] = [];
-  opts.progress?.('traffic', 0, sc.traffic.length);
+  trafficProgress();
   const ttlLoops: TtlLoop[] = [];
   const onDrop0 = world.onDrop!;
   world.onDrop = (skb, reason, where) => {
@@ -238,7 +241,7 @@ function prepareRun(sc: Scenario, opts: RunOptions): PreparedRun {
       try { return driver.slice(); } catch (e) { driver.unwatch(); closeCaptures(); throw e; }
     },
     interrupt: () => driver.interrupt(),
-    tick: () => opts.progress?.('traffic', results.length, sc.traffic.length),
+    tick: trafficProgress,
     finish: () => {
       driver.unwatch();
       closeCaptures();

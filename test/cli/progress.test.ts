@@ -94,6 +94,18 @@ describe('progress reporter', () => {
     expect(h.chunks).toEqual([]);
   });
 
+  it('a phase may say where it is (the traffic phase: its virtual clock and events), after the wall time', () => {
+    const f = fake(false);
+    const p = new ProgressReporter(f.stream, { intervalMs: 1000, delayMs: 0, now: () => 0 });
+    p.fn('traffic', 0, 4, 'virtual clock 2.500 s, 41,000,000 events');
+    expect(f.chunks.join('')).toBe('podwire: traffic 0/4 (0%) 0.0 s; virtual clock 2.500 s, 41,000,000 events\n');
+    const notes: (string | undefined)[] = [];
+    const sc = parseScenario(generateScenario({ nodes: 3, pods: 9, services: 2, policies: 1, namespaces: 1, network: 'flannel', seed: 1 }), 'g.yaml');
+    runScenario(sc, { progress: (phase, _d, _t, note) => { if (phase === 'traffic') notes.push(note); } });
+    expect(notes.length).toBeGreaterThan(0);
+    expect(notes.at(-1)).toMatch(/^virtual clock \d+\.\d{3} s, [\d,]+ events$/);
+  });
+
   it('quiet: nothing at all', () => {
     const f = fake(true);
     const p = new ProgressReporter(f.stream, { quiet: true });
