@@ -29,8 +29,13 @@ import { ipv4Daddr, checkIpv4 } from '../wire/ipv4.js';
 const BRNF_PRIORITY = 0; // NF_BR_PRI_BRNF
 const LAST = 0x7fffffff; // NF_BR_PRI_LAST
 
-function enabled(ns: Netns): boolean {
-  return ns.sysctl('net.bridge.bridge-nf-call-iptables') === '1';
+/** bridge-nf-call-iptables of a namespace, read again only when its sysctls changed (CowMap.version). */
+interface Enabled { version: number; on: boolean }
+
+function enabled(ns: Netns, e: Enabled): boolean {
+  const v = ns.sysctls.version;
+  if (v !== e.version) { e.on = ns.sysctl('net.bridge.bridge-nf-call-iptables') === '1'; e.version = v; }
+  return e.on;
 }
 
 /** The IPv4 frame's header offset, or -1 when the frame is not IPv4 or its header is bad. */
@@ -41,11 +46,12 @@ function ipv4Offset(skb: Skb): number {
 }
 
 export function registerBrNetfilter(ns: Netns): void {
+  const on: Enabled = { version: -1, on: false };
   ns.hooks.register('bridge', NfBrHook.BR_PRE_ROUTING, {
     name: 'br_nf_pre_routing',
     priority: BRNF_PRIORITY,
     fn: (skb: Skb, state: NfHookState) => {
-      if (!enabled(ns)) return NfVerdict.ACCEPT;
+      if (!enabled(ns, on)) return NfVerdict.ACCEPT;
       const port = state.in;
       const br = port?.master as Bridge | null;
       if (!port || !br) return NfVerdict.ACCEPT;
@@ -88,7 +94,7 @@ export function registerBrNetfilter(ns: Netns): void {
     name: 'br_nf_forward',
     priority: BRNF_PRIORITY,
     fn: (skb: Skb, state: NfHookState) => {
-      if (!enabled(ns) || !skb.brnf) return NfVerdict.ACCEPT;
+      if (!enabled(ns, on) || !skb.brnf) return NfVerdict.ACCEPT;
       const br = (state.in?.master ?? null) as NetDevice | null;
       if (!br) return NfVerdict.ACCEPT;
       return ns.stack.hook(NfHook.FORWARD, skb, br, br, { physIn: state.in, physOut: state.out }) ? NfVerdict.ACCEPT : NfVerdict.STOLEN;
@@ -98,7 +104,7 @@ export function registerBrNetfilter(ns: Netns): void {
     name: 'br_nf_post_routing',
     priority: LAST,
     fn: (skb: Skb, state: NfHookState) => {
-      if (!enabled(ns) || !skb.brnf) return NfVerdict.ACCEPT;
+      if (!enabled(ns, on) || !skb.brnf) return NfVerdict.ACCEPT;
       const br = (state.out?.master ?? null) as NetDevice | null;
       if (!br) return NfVerdict.ACCEPT;
       return ns.stack.hook(NfHook.POST_ROUTING, skb, null, br, { physIn: state.in, physOut: state.out }) ? NfVerdict.ACCEPT : NfVerdict.STOLEN;

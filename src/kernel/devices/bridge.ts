@@ -33,6 +33,10 @@ export function macKey(b: Uint8Array, off: number): number {
   return ((b[off] * 256 + b[off + 1]) * 256 + b[off + 2]) * 0x1000000 + ((b[off + 3] << 16) | (b[off + 4] << 8) | b[off + 5]);
 }
 
+/** brHook's state objects by nesting depth (shared by every bridge: hooks run one at a time). */
+const brHookStates: NfHookState[] = [];
+let brHookDepth = 0;
+
 export class Bridge extends NetDevice {
   readonly kind = 'bridge';
   readonly ports: NetDevice[] = [];
@@ -238,13 +242,28 @@ export class Bridge extends NetDevice {
   brHook(hook: NfBrHook, skb: Skb, inDev: NetDevice | null, outDev: NetDevice | null): boolean {
     const list = this.netns.hooks.bridge[hook];
     if (list.length === 0) return true;
-    const state: NfHookState = { hook, pf: 'bridge', in: inDev, out: outDev };
-    for (const ops of list) {
-      const v = ops.fn(skb, state);
-      if (v === NfVerdict.ACCEPT) continue;
-      if (v === NfVerdict.STOLEN) return false;
-      this.netns.drop(skb, inDev ?? outDev, state.reason ?? 'NETFILTER_DROP', state.detail ?? `${BR_HOOK_NAMES[hook]} ${ops.name} DROP`);
-      return false;
+    // One state object per nesting depth (br_nf_pre_routing may pass the frame up through
+    // NF_BR_LOCAL_IN from inside its hook), reused for every frame, in the IPv4 hook's shape.
+    const d = brHookDepth;
+    let state = brHookStates[d];
+    if (state === undefined) {
+      state = { hook, pf: 'bridge', in: null, out: null, physIn: null, physOut: null, bridged: false, reason: undefined, detail: undefined };
+      brHookStates.push(state);
+    }
+    state.hook = hook; state.in = inDev; state.out = outDev;
+    state.reason = undefined; state.detail = undefined;
+    brHookDepth = d + 1;
+    try {
+      for (let k = 0; k < list.length; k++) {
+        const ops = list[k];
+        const v = ops.fn(skb, state);
+        if (v === NfVerdict.ACCEPT) continue;
+        if (v === NfVerdict.STOLEN) return false;
+        this.netns.drop(skb, inDev ?? outDev, state.reason ?? 'NETFILTER_DROP', state.detail ?? `${BR_HOOK_NAMES[hook]} ${ops.name} DROP`);
+        return false;
+      }
+    } finally {
+      brHookDepth = d;
     }
     return true;
   }
