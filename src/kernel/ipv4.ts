@@ -31,6 +31,16 @@ import { NO_HOOKS_TEXT, fibLookupText, forwardText, localDeliverText, neighHitTe
 const BCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ZERO_MAC = new Uint8Array(6);
 
+/**
+ * rp_filter (IN_DEV_MAXCONF of the device's conf and conf/all) of the last two devices a
+ * namespace checked a source on (a node routes between two or three), with the conf object
+ * and the two confs' CowMap versions it was read from: read again when any of them changed.
+ */
+class RpCache {
+  dev0: NetDevice | null = null; conf0: object | null = null; ver0 = -1; all0 = -1; mode0 = 0;
+  dev1: NetDevice | null = null; conf1: object | null = null; ver1 = -1; all1 = -1; mode1 = 0;
+}
+
 export class Ipv4Stack {
   /** __ip_select_ident state for packets without a connected socket and without DF. */
   private identSalt: number;
@@ -159,7 +169,7 @@ export class Ipv4Stack {
    * one of our own addresses is martian unless accept_local is on.
    */
   private rpFilterOk(skb: Skb, dev: NetDevice, src: number): boolean {
-    const mode = this.ns.devMaxConf(dev, 'rp_filter');
+    const mode = this.rpFilterMode(dev);
     if (dev.kind === 'loopback') return true;
     if (mode === 0) {
       // fib_validate_source without rp_filter: a source that is one of this namespace's own
@@ -179,6 +189,21 @@ export class Ipv4Stack {
     else ok = mode === 2 || back.dev === dev;
     if (!ok) this.ns.drop(skb, dev, 'IP_RPFILTER', `rp_filter=${mode}: ${back && back.type === 'unicast' ? `route back to ${ipToString(src)} leaves by ${back.dev?.name}, not ${dev.name}` : `no usable route back to ${ipToString(src)}`}`);
     return ok;
+  }
+
+  /** rp_filter of the last devices asked about (see RpCache), made on the first forwarded or delivered packet. */
+  private rp: RpCache | null = null;
+
+  private rpFilterMode(dev: NetDevice): number {
+    const c = this.rp ??= new RpCache();
+    const conf = dev.conf, all = this.ns.confAll.version;
+    if (c.dev0 === dev && c.conf0 === conf && c.ver0 === conf.version && c.all0 === all) return c.mode0;
+    if (c.dev1 === dev && c.conf1 === conf && c.ver1 === conf.version && c.all1 === all) return c.mode1;
+    const mode = this.ns.devMaxConf(dev, 'rp_filter');
+    // The newer entry moves to slot 1, the new one takes slot 0.
+    c.dev1 = c.dev0; c.conf1 = c.conf0; c.ver1 = c.ver0; c.all1 = c.all0; c.mode1 = c.mode0;
+    c.dev0 = dev; c.conf0 = conf; c.ver0 = conf.version; c.all0 = all; c.mode0 = mode;
+    return mode;
   }
 
   private routeErrorType(skb: Skb, dev: NetDevice | null, rt: Route): void {
@@ -352,6 +377,7 @@ export class Ipv4Stack {
 
   /** dst_mtu of a locally generated packet's route to `dst`: the device MTU, or a learned smaller path MTU. */
   pathMtu(dst: number, devMtu: number): number {
+    if (this.pmtu.size === 0) return devMtu;
     const e = this.pmtu.get(dst);
     if (!e) return devMtu;
     if (e.expires <= this.world.now) { this.pmtu.delete(dst); return devMtu; }
