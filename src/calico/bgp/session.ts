@@ -29,7 +29,7 @@
  * - `stop()` sends Cease 6/2 (Administrative Shutdown) and closes.
  */
 import { TcpSock, type TcpHandlers } from '../../kernel/tcp.js';
-import type { Prefix } from './prefix-table.js';
+import { PrefixSet } from './prefix-table.js';
 import type { World } from '../../kernel/world.js';
 import { ipToString } from '../../wire/bytes.js';
 import {
@@ -195,7 +195,7 @@ export class BgpPeer implements TimerTarget {
   /** Adj-RIB-Out by prefix id (Prefix.id): what the peer holds from us (path id and attribute signature; a map when several). */
   readonly adjOut: (AdjOut | undefined)[] = [];
   /** Prefixes whose export to this neighbour must be recomputed. */
-  readonly dirty = new Set<Prefix>();
+  readonly dirty = new PrefixSet();
   flushScheduled = false;
   eorReceived = false;
   eorSent = false;

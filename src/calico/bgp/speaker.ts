@@ -63,7 +63,7 @@ import {
   AS_TRANS, ATTR_F_OPTIONAL, ATTR_F_PARTIAL, ATTR_F_TRANSITIVE, BGP_PORT, CAP_GRACEFUL_RESTART, encodeBgp, isEndOfRib, openCap,
   type BgpAttr, type BgpMessage, type BgpOpen, type BgpPrefix, type BgpUpdate,
 } from '../../wire/bgp.js';
-import { PrefixTable, prefixOf, prefixOfKey, type Prefix } from './prefix-table.js';
+import { PrefixSet, PrefixTable, prefixOf, prefixOfKey, type Prefix } from './prefix-table.js';
 import { NIL, PathStore } from './path-store.js';
 export type { Prefix } from './prefix-table.js';
 import { BgpPeer, type BgpPeerConfig, type OutMessage, type SessionHost, BGP_S } from './session.js';
@@ -655,12 +655,12 @@ export class BgpSpeaker implements SessionHost {
         touched.add(pfx);
       }
     }
-    for (const pfx of touched) this.changed(pfx, p);
+    for (const pfx of touched.items) this.changed(pfx, p);
     touched.clear();
   }
 
   /** update's scratch: the prefixes an UPDATE touched (reused, never kept). */
-  private readonly touched = new Set<Prefix>();
+  private readonly touched = new PrefixSet();
 
   routeRefresh(p: BgpPeer, enhanced: boolean): void {
     const c = p.est;
@@ -883,10 +883,13 @@ export class BgpSpeaker implements SessionHost {
       p.dirty.add(pfx);
       if (!p.flushScheduled) {
         p.flushScheduled = true;
-        this.world.sched.defer(() => this.flush(p, false));
+        this.world.sched.defer(this.flushDeferred, p);
       }
     }
   }
+
+  /** The deferred flush of a neighbour (one function for all: no closure per change and neighbour). */
+  private readonly flushDeferred = (p: BgpPeer): void => this.flush(p, false);
 
   // ── export ──
 
@@ -958,7 +961,7 @@ export class BgpSpeaker implements SessionHost {
     const wIds = this.wantIds, wOuts = this.wantOuts;
     const adjOut = p.adjOut;
     const { next, lid } = this.paths;
-    for (const pfx of p.dirty) {
+    for (const pfx of p.dirty.items) {
       const key = pfx.key;
       const head = this.rib.get(pfx);
       wIds.length = 0;
@@ -975,7 +978,7 @@ export class BgpSpeaker implements SessionHost {
           if (o) { wIds.push(0); wOuts.push(o); }
         }
       }
-      const have = adjOut[pfx.id];
+      const have = pfx.id < adjOut.length ? adjOut[pfx.id] : undefined;
       const addr = pfx.addr, len = pfx.len;
       if (have instanceof Map) {
         for (const id of have.keys()) if (!wIds.includes(id)) withdrawn.push(addPath ? { addr, len, pathId: id } : { addr, len });
@@ -992,6 +995,7 @@ export class BgpSpeaker implements SessionHost {
         }
         out.push(m);
       }
+      while (adjOut.length <= pfx.id) adjOut.push(undefined); // kept dense: a holey or sparse array is a hash table (a reflector holds one per client)
       if (wIds.length === 0) { if (have !== undefined) adjOut[pfx.id] = undefined; }
       else if (wIds.length === 1) {
         // The entry is never changed in place: a path's iBGP form keeps one per id for every client (a reflector's million).

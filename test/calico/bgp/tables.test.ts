@@ -1,0 +1,63 @@
+/**
+ * The speaker's compact tables (issue 9) against the plain structures they replace:
+ * PrefixSet is a Set<Prefix> (insertion order, no duplicates, across the size at which it
+ * builds its index), PrefixTable a Map keyed by prefix (insertion order, a key deleted and set
+ * again goes last), PathStore hands out distinct live slots and keeps what each holds.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { PrefixSet, PrefixTable, prefixOf, type Prefix } from '../../../src/calico/bgp/prefix-table.js';
+import { NIL, PathStore } from '../../../src/calico/bgp/path-store.js';
+
+const pfx = (i: number): Prefix => prefixOf((0x0a300000 + i * 64) >>> 0, 26);
+
+describe('PrefixSet', () => {
+  it('is a Set<Prefix>: insertion order, no duplicates, cleared and refilled', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constant(-1)), { maxLength: 200 }), (ops) => {
+      const s = new PrefixSet(), ref = new Set<Prefix>();
+      for (const op of ops) {
+        if (op < 0) { s.clear(); ref.clear(); } else { s.add(pfx(op)); ref.add(pfx(op)); }
+        expect(s.size).toBe(ref.size);
+      }
+      expect(s.items).toEqual([...ref]);
+    }), { seed: 9, numRuns: 300 });
+  });
+});
+
+describe('PrefixTable', () => {
+  it('is a Map keyed by prefix: values, keys and their insertion order', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 30 }), fc.integer()), { maxLength: 200 }), (ops) => {
+      const t = new PrefixTable<number>(), ref = new Map<Prefix, number>();
+      for (const [set, i, v] of ops) {
+        if (set) { t.set(pfx(i), v); ref.set(pfx(i), v); } else expect(t.delete(pfx(i))).toBe(ref.delete(pfx(i)));
+        expect(t.size).toBe(ref.size);
+      }
+      expect(t.keys()).toEqual([...ref.keys()]);
+      expect(t.values()).toEqual([...ref.values()]);
+      for (const [k, v] of ref) expect(t.get(k.key)).toBe(v);
+    }), { seed: 9, numRuns: 300 });
+  });
+});
+
+describe('PathStore', () => {
+  it('live slots are distinct and keep their fields through growth and reuse', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: -1, max: 1000 }), { maxLength: 300 }), (ops) => {
+      const st = new PathStore<{ n: number }>();
+      const live = new Map<number, number>();
+      for (const op of ops) {
+        if (op < 0 || live.size > 0 && op % 3 === 0) {
+          const first = live.keys().next();
+          if (!first.done) { st.release(first.value); live.delete(first.value); }
+          continue;
+        }
+        const x = st.alloc(op % 7 - 1, op, op + 3, { n: op }, op * 1e9);
+        expect(live.has(x)).toBe(false);
+        expect(st.next[x]).toBe(NIL);
+        live.set(x, op);
+      }
+      for (const [x, op] of live) {
+        expect([st.peer[x], st.rid[x], st.lid[x], st.at[x], st.attrs[x]!.n]).toEqual([op % 7 - 1, op, op + 3, op * 1e9, op]);
+      }
+    }), { seed: 9, numRuns: 300 });
+  });
+});
