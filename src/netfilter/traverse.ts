@@ -36,6 +36,8 @@
 import type { Chain, Counter, IpHeaderMatch, Match, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
 import { chainIndex } from './traverse-index.js';
 import { CommentMatch } from './matches/comment.js';
+import { ConntrackMatch, ST_INVALID, ST_UNTRACKED, ST_SNAT, ST_DNAT, ctinfoBits } from './matches/conntrack.js';
+import { IPS_DST_NAT, IPS_SRC_NAT } from './ct-types.js';
 import { ChainTarget, VerdictTarget } from './targets/standard.js';
 
 export { ChainIndex, chainIndex, ruleKeys, traverseTuning, type RuleKey } from './traverse-index.js';
@@ -94,6 +96,11 @@ class Header {
     this.frag = h.frag !== undefined; this.fragInvert = h.frag?.invert ?? false;
   }
 
+  /** No -s -d -i -o -p -f at all: every packet passes (the plan keeps null instead). */
+  get empty(): boolean {
+    return !this.src && !this.dst && this.inName === null && this.outName === null && this.proto === 0 && !this.frag;
+  }
+
   matches(p: PacketCtx): boolean {
     if (this.src && ((((p.saddr & this.srcMask) >>> 0) === this.srcAddr) === this.srcInvert)) return false;
     if (this.dst && ((((p.daddr & this.dstMask) >>> 0) === this.dstAddr) === this.dstInvert)) return false;
@@ -108,20 +115,27 @@ class Header {
 /** Target kinds a ChainPlan decides without calling the target (standard targets are pure constants). */
 const T_NONE = 0, T_ACCEPT = 1, T_DROP = 2, T_RETURN = 3, T_JUMP = 4, T_GOTO = 5, T_OTHER = 6;
 
+/** In ChainPlan.ctState: the --ctstate test is inverted. */
+const CT_INVERT = 0x10000;
+
 /**
  * What the traversal derives from a chain's rules, kept on the chain (`Chain.plan`) and
  * checked against its rules array, length and `gen` as the jump index is (a chain shared
- * by many namespaces has one plan): each rule's Header; its match modules without the
- * `comment` ones (which always match and have no side effects), null when none is left;
- * and its target as a kind, with the chain name for a jump or goto. Every rule is still
- * visited and counted in order; only the dispatch is cheaper.
+ * by many namespaces has one plan): each rule's Header (null when it tests nothing); a
+ * leading `-m conntrack --ctstate S` with no other option (kube-proxy's) as its state bits
+ * (| CT_INVERT for `!`; 0: none), tested inline as conntrack_mt does; its other match
+ * modules without the `comment` ones (which always match and have no side effects), null
+ * when none is left; and its target as a kind, with the chain name for a jump or goto.
+ * Every rule is still visited and counted in order, its modules in their order; only the
+ * dispatch is cheaper.
  */
 class ChainPlan {
   constructor(
     readonly rules: readonly Rule[],
     readonly len: number,
     readonly gen: number,
-    readonly headers: readonly Header[],
+    readonly headers: readonly (Header | null)[],
+    readonly ctState: Int32Array,
     readonly matches: readonly (readonly Match[] | null)[],
     readonly kinds: Uint8Array,
     readonly jumps: readonly (string | null)[],
@@ -139,14 +153,21 @@ function chainPlan(chain: Chain): ChainPlan {
 function buildPlan(chain: Chain): ChainPlan {
   const rules = chain.rules, gen = chain.gen ?? 0;
   const n = rules.length;
-  const headers: Header[] = new Array<Header>(n);
+  const headers: (Header | null)[] = new Array<Header | null>(n);
+  const ctState = new Int32Array(n);
   const matches: (readonly Match[] | null)[] = new Array<readonly Match[] | null>(n);
   const kinds = new Uint8Array(n);
   const jumps: (string | null)[] = new Array<string | null>(n).fill(null);
   for (let k = 0; k < n; k++) {
     const r = rules[k];
-    headers[k] = new Header(r.ip);
-    const ms = r.matches.filter((m) => !(m instanceof CommentMatch));
+    const h = new Header(r.ip);
+    headers[k] = h.empty ? null : h;
+    let ms = r.matches.filter((m) => !(m instanceof CommentMatch));
+    const st = ms.length !== 0 && ms[0] instanceof ConntrackMatch ? ms[0].pureState() : null;
+    if (st !== null && st.bits !== 0) {
+      ctState[k] = st.bits | (st.invert ? CT_INVERT : 0);
+      ms = ms.slice(1);
+    }
     matches[k] = ms.length === 0 ? null : ms;
     const t = r.target;
     if (t === null) kinds[k] = T_NONE;
@@ -157,9 +178,23 @@ function buildPlan(chain: Chain): ChainPlan {
       jumps[k] = v.chain;
     } else kinds[k] = T_OTHER;
   }
-  const plan = new ChainPlan(rules, n, gen, headers, matches, kinds, jumps);
+  const plan = new ChainPlan(rules, n, gen, headers, ctState, matches, kinds, jumps);
   chain.plan = plan;
   return plan;
+}
+
+/** conntrack_mt's --ctstate test for a pure state match (`cs`: bits | CT_INVERT), as ConntrackMatch.matches does it. */
+function ctStateOk(p: PacketCtx, cs: number): boolean {
+  const ct = p.ct, info = p.ctinfo;
+  let bits: number;
+  if (ct && info !== 'untracked' && info !== 'invalid') {
+    bits = ctinfoBits(info);
+    if (bits !== ST_UNTRACKED && bits !== ST_INVALID) {
+      if (ct.status & IPS_SRC_NAT) bits |= ST_SNAT;
+      if (ct.status & IPS_DST_NAT) bits |= ST_DNAT;
+    }
+  } else bits = info === 'untracked' ? ST_UNTRACKED : ST_INVALID;
+  return ((bits & cs) !== 0) !== ((cs & CT_INVERT) !== 0);
 }
 
 /** Does every match module of the rule agree (in order, stopping at the first that does not)? */
@@ -260,7 +295,10 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     }
     const k = i++;
     evaluated++;
-    if (!plan.headers[k].matches(p)) continue;
+    const h = plan.headers[k];
+    if (h !== null && !h.matches(p)) continue;
+    const cs = plan.ctState[k];
+    if (cs !== 0 && !ctStateOk(p, cs)) continue;
     const ms = plan.matches[k];
     if (ms !== null && !matchesAll(ms, p)) continue;
     // This namespace's counters of the rule (by chain object and position: a rule object may be shared).

@@ -99,6 +99,11 @@ export class ConntrackMatch implements Match {
     return true;
   }
 
+  /** The --ctstate option when it is the match's only option (kube-proxy's rules), else null: the traversal tests it inline. */
+  pureState(): { bits: number; invert: boolean } | null {
+    return this.state !== null && this.onlyState() ? this.state : null;
+  }
+
   private onlyState(): boolean {
     return this.proto === null && this.origsrc === null && this.origdst === null && this.replsrc === null && this.repldst === null &&
       this.origsrcport === null && this.origdstport === null && this.replsrcport === null && this.repldstport === null &&
