@@ -154,6 +154,18 @@ export interface SkbCt {
 
 const CTINFO_ORDER: readonly CtInfo[] = ['established', 'related', 'new', 'established_reply', 'related_reply'];
 
+/** CTINFO_ORDER.indexOf(ctinfo), without the search (every packet asks). */
+function ctinfoIndex(ctinfo: CtInfo): number {
+  switch (ctinfo) {
+    case 'established': return 0;
+    case 'related': return 1;
+    case 'new': return 2;
+    case 'established_reply': return 3;
+    case 'related_reply': return 4;
+    default: return CTINFO_ORDER.indexOf(ctinfo);
+  }
+}
+
 /** A tuple's place in the hash (struct nf_conntrack_tuple_hash). */
 interface HNode {
   t: Tuple;
@@ -193,7 +205,7 @@ export class Conn implements ConnEntry {
 
   /** The shared {ct, ctinfo} object for this entry and ctinfo. */
   info(ctinfo: CtInfo): SkbCt {
-    const i = CTINFO_ORDER.indexOf(ctinfo);
+    const i = ctinfoIndex(ctinfo);
     let o = this.infos[i];
     if (!o) { o = { ct: this, ctinfo, table: this.table }; this.infos[i] = o; }
     return o;
@@ -224,6 +236,15 @@ export function icmpInverse(type: number): number {
 export function invertTuple(t: Tuple): Tuple {
   if (t.proto === IPPROTO_ICMP) return makeTuple(t.dst, t.src, t.proto, t.sport, 0, icmpInverse(t.icmpType));
   return makeTuple(t.dst, t.src, t.proto, t.dport, t.sport, t.icmpType);
+}
+
+/** invertTuple written into `out` (no allocation); returns `out`. */
+export function invertTupleInto(out: Tuple, t: Tuple): Tuple {
+  const icmp = t.proto === IPPROTO_ICMP;
+  const src = t.dst >>> 0, dst = t.src >>> 0, proto = t.proto;
+  const sport = icmp ? t.sport : t.dport, dport = icmp ? 0 : t.sport, icmpType = icmp ? icmpInverse(t.icmpType) : t.icmpType;
+  out.src = src; out.dst = dst; out.proto = proto; out.sport = sport; out.dport = dport; out.icmpType = icmpType;
+  return out;
 }
 
 export function tupleEqual(a: Tuple, b: Tuple): boolean {

@@ -44,7 +44,7 @@ import { udpSetDport, udpSetSport, udpUpdateAddr } from '../wire/udp.js';
 import { icmpSetEchoId } from '../wire/icmp.js';
 import type { CtInfo, NatRange, Tuple } from './ct-types.js';
 import { IPS_DST_NAT, IPS_DST_NAT_DONE, IPS_SRC_NAT, IPS_SRC_NAT_DONE, IPS_CONFIRMED } from './ct-types.js';
-import { Conntrack, Conn, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, bySourceKey, invertTuple, makeTuple, tupleEqual, type SkbCt } from './conntrack.js';
+import { Conntrack, Conn, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, bySourceKey, invertTuple, invertTupleInto, makeTuple, tupleEqual, type SkbCt } from './conntrack.js';
 
 export type NatManip = 'src' | 'dst';
 
@@ -281,9 +281,9 @@ export class Nat {
     let statusbit = mtype === 'src' ? IPS_SRC_NAT : IPS_DST_NAT;
     if (reply) statusbit ^= IPS_NAT_MASK;
     if (!(conn.status & statusbit)) return false;
-    // The packet should look like the inverse of the other direction's tuple.
-    const target = invertTuple(reply ? conn.orig : conn.reply);
-    manipPkt(skb.buf, skb.nh, target, mtype);
+    // The packet should look like the inverse of the other direction's tuple (written into a
+    // scratch tuple: manipPkt keeps nothing, and this runs for every packet of a NATed flow).
+    manipPkt(skb.buf, skb.nh, invertTupleInto(MANIP_TARGET, reply ? conn.orig : conn.reply), mtype);
     return true;
   }
 
@@ -325,6 +325,9 @@ export class Nat {
     return !!info && !!info.ct && (info.ct.status & IPS_DST_NAT) !== 0;
   }
 }
+
+/** manip's target tuple, rewritten for every packet. */
+const MANIP_TARGET: Tuple = makeTuple(0, 0, 0, 0, 0);
 
 /** l4proto_in_range for the port (or ICMP id) of `t`. */
 function l4InRange(t: Tuple, manip: NatManip, range: NatRange): boolean {
