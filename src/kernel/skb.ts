@@ -31,7 +31,7 @@ const SLAB_SIZE = 256 * 1024;
 let slab = new ArrayBuffer(SLAB_SIZE);
 let slabUsed = 0;
 
-function allocBytes(n: number): Uint8Array {
+export function allocBytes(n: number): Uint8Array {
   if (n > SLAB_SIZE / 4) return new Uint8Array(n);
   const aligned = (n + 7) & ~7;
   if (slabUsed + aligned > SLAB_SIZE) {

@@ -13,7 +13,7 @@
  */
 import type { NetDevice } from './device.js';
 import type { Netns } from './netns.js';
-import { Skb } from './skb.js';
+import { Skb, allocBytes } from './skb.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { IPPROTO_TCP, ipv4Daddr as ipDst, ipv4HeaderLen as ipHdrLen, ipv4Saddr as ipSrc, ipv4TotLen as ipTotLen, writeIpv4Header } from '../wire/ipv4.js';
 import { TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP } from '../wire/tcp.js';
@@ -550,7 +550,10 @@ export class TcpSock {
     }
     this.sndWnd = win << (this.wsOk ? this.sndWscale : 0);
     if (dataLen > 0) {
-      const data = b.slice(dataOff, dataOff + dataLen);
+      // The application reads the bytes later (after this instant's packets): a copy, on a packet slab rather than a
+      // backing store of its own (slice's costs a microsecond and more as they pile up: 10 M segments of BGP at 5,000 nodes).
+      const data = allocBytes(dataLen);
+      data.set(b.subarray(dataOff, dataOff + dataLen));
       this.rcvNxt = (this.rcvNxt + dataLen) >>> 0;
       // tcp_event_data_recv: the first data sets ato; a gap longer than the RTO re-arms quick ACKs.
       if (this.ato === 0) { this.ato = TCP_ATO_MIN; this.quick = Math.max(this.quick, TCP_MAX_QUICKACKS); }
