@@ -5,8 +5,9 @@
  * A Calico client holds three paths per block of the cluster, one from each route reflector:
  * 75 M paths at 5,000 nodes (issue 9). As objects (a path, a RIB entry linking them, a boxed
  * arrival time) they cost about 280 bytes per client route and were most of what the garbage
- * collector had to mark; here a path is 32 bytes in five typed arrays and one pointer to its
- * shared attributes, and the collector sees one array per field.
+ * collector had to mark; here a path is 28 bytes in six typed arrays, its attributes named by
+ * their number in an AttrRegistry (shared attribute sets are few: a reflected block's are the
+ * same on every client), so the collector has nothing per path to visit.
  *
  * A prefix's paths are a list through `next` in arrival order (the head is kept by the
  * caller, per prefix). Slots are reused: a freed slot is handed out again, so a slot number
@@ -16,7 +17,25 @@
 /** No slot: the end of a list, no best path. */
 export const NIL = -1;
 
-export class PathStore<A> {
+/**
+ * Shared attribute sets numbered for the process: an attribute set gets its number (`ix`) when a
+ * path first holds it. Only sets `shareable` accepts are numbered (interned ones, bounded by the
+ * distinct sets seen); a path holding another keeps it beside the arrays.
+ */
+export class AttrRegistry<A extends { ix?: number }> {
+  readonly list: A[] = [];
+  constructor(private readonly shareable: (a: A) => boolean) {}
+  /** The number of `a`, or -1 when it is not shared. */
+  idOf(a: A): number {
+    if (a.ix !== undefined) return a.ix;
+    if (!this.shareable(a)) return -1;
+    a.ix = this.list.length;
+    this.list.push(a);
+    return a.ix;
+  }
+}
+
+export class PathStore<A extends { ix?: number }> {
   /** The neighbour's slot on the speaker (`BgpPeer.slot`); -1 for the static protocol. */
   peer = new Int32Array(16);
   /** The path id the neighbour sent (ADD-PATH; 0 without). */
@@ -27,11 +46,21 @@ export class PathStore<A> {
   next = new Int32Array(16);
   /** When the path came (virtual ns). */
   at = new Float64Array(16);
-  /** The path's attributes (shared, never changed). */
-  attrs: (A | undefined)[] = new Array<A | undefined>(16).fill(undefined);
+  /** The path's attributes: their number in the registry, or -1 (then in `own`). */
+  ax = new Int32Array(16);
+  /** Attributes the registry does not number (unknown attributes), by slot. */
+  private readonly own = new Map<number, A>();
   /** Freed slots, as a list through `next`. */
   private free = NIL;
   private top = 0;
+
+  constructor(private readonly reg: AttrRegistry<A>) {}
+
+  /** The attributes of path `i` (shared, never changed). */
+  attrs(i: number): A {
+    const id = this.ax[i]!;
+    return id >= 0 ? this.reg.list[id]! : this.own.get(i)!;
+  }
 
   /** A new path's slot. */
   alloc(peer: number, rid: number, lid: number, attrs: A, at: number): number {
@@ -46,13 +75,15 @@ export class PathStore<A> {
     this.lid[i] = lid;
     this.next[i] = NIL;
     this.at[i] = at;
-    this.attrs[i] = attrs;
+    const id = this.reg.idOf(attrs);
+    this.ax[i] = id;
+    if (id < 0) this.own.set(i, attrs);
     return i;
   }
 
   /** Frees slot `i` (its attributes let go). */
   release(i: number): void {
-    this.attrs[i] = undefined;
+    if (this.ax[i]! < 0) this.own.delete(i);
     this.next[i] = this.free;
     this.free = i;
   }
@@ -65,6 +96,6 @@ export class PathStore<A> {
     this.lid = widen(this.lid, new Int32Array(n));
     this.next = widen(this.next, new Int32Array(n));
     this.at = widen(this.at, new Float64Array(n));
-    for (let k = this.attrs.length; k < n; k++) this.attrs.push(undefined);
+    this.ax = widen(this.ax, new Int32Array(n));
   }
 }

@@ -64,7 +64,7 @@ import {
   type BgpAttr, type BgpMessage, type BgpOpen, type BgpPrefix, type BgpUpdate,
 } from '../../wire/bgp.js';
 import { PrefixSet, PrefixTable, prefixOf, prefixOfKey, type Prefix } from './prefix-table.js';
-import { NIL, PathStore } from './path-store.js';
+import { AttrRegistry, NIL, PathStore } from './path-store.js';
 export type { Prefix } from './prefix-table.js';
 import { BgpPeer, type BgpPeerConfig, type OutMessage, type SessionHost, BGP_S } from './session.js';
 import { formatTime } from '../../engine/time.js';
@@ -184,6 +184,8 @@ export interface PathAttrs {
   readonly extra: BgpAttr[];
   /** The kernel route a best path with these attributes makes for a prefix (shared by the speakers that install the same one). */
   krt?: KrtSpec;
+  /** Its number in attrRegistry (interned sets only). */
+  ix?: number;
 }
 
 /**
@@ -207,6 +209,9 @@ export class BgpPath {
 
 /** A prefix of the Loc-RIB as read: its paths in arrival order and the best one. */
 export interface RibEntryView { readonly pfx: Prefix; readonly paths: BgpPath[]; readonly best: BgpPath | null }
+
+/** Interned attribute sets by number: what a PathStore names a path's attributes by. */
+const attrRegistry = new AttrRegistry<PathAttrs>((a) => a.extra.length === 0);
 
 /** Imported attribute sets without unknown attributes, by their values (see internAttrs). */
 const attrSets = new Map<string, PathAttrs>();
@@ -301,7 +306,7 @@ export class BgpSpeaker implements SessionHost {
   readonly peers: BgpPeer[] = [];
   private readonly byAddr = new Map<number, BgpPeer>();
   /** The Loc-RIB's paths (see PathStore). */
-  private readonly paths = new PathStore<PathAttrs>();
+  private readonly paths = new PathStore<PathAttrs>(attrRegistry);
   /**
    * The Loc-RIB: each prefix's first path (NIL: an entry whose paths are gone, kept until
    * `changed` looks at it), in the order the prefixes came (see PrefixTable).
@@ -692,10 +697,10 @@ export class BgpSpeaker implements SessionHost {
     const pfx = this.parsePrefix(prefix);
     const key = pfx.key;
     if (this.pathFrom(pfx, null, 0) !== NIL) return;
-    this.appendPath(pfx, this.paths.alloc(-1, 0, STATIC_ID, {
+    this.appendPath(pfx, this.paths.alloc(-1, 0, STATIC_ID, internAttrs({
       origin: 0, asPath: NONE, asPathLen: 0, nextHop: this.localAddr, med: undefined, localPref: this.cfg.localPref ?? 100,
       originatorId: undefined, clusterList: NONE, extra: NONE,
-    }, this.world.now));
+    }), this.world.now));
     this.trace('bgp.route', `static: ${key} blackhole announced`);
     this.changed(pfx, null);
   }
@@ -835,7 +840,7 @@ export class BgpSpeaker implements SessionHost {
   /** BIRD's ordering (bgp_rte_better): true when path x is preferred to path y. */
   private better(x: number, y: number): boolean {
     const pa = this.peerOf(x), pb = this.peerOf(y);
-    const a = this.paths.attrs[x]!, b = this.paths.attrs[y]!;
+    const a = this.paths.attrs(x), b = this.paths.attrs(y);
     if ((pa === null) !== (pb === null)) return pa === null;
     if (a.localPref !== b.localPref) return a.localPref > b.localPref;
     if (a.asPathLen !== b.asPathLen) return a.asPathLen < b.asPathLen;
@@ -908,7 +913,7 @@ export class BgpSpeaker implements SessionHost {
   }
 
   private buildOut(slot: number, q: BgpPeer): Out {
-    const from = this.peerOf(slot), x = this.paths.attrs[slot]!;
+    const from = this.peerOf(slot), x = this.paths.attrs(slot);
     const reflect = from !== null && from.ibgp && q.ibgp;
     const attrs: BgpAttr[] = [{ code: 1, flags: ATTR_F_TRANSITIVE, origin: x.origin }];
     const path = q.ibgp ? x.asPath : [this.localAs, ...x.asPath];
@@ -1024,7 +1029,7 @@ export class BgpSpeaker implements SessionHost {
     let spec: KrtSpec | null = null;
     if (b !== NIL && this.paths.peer[b]! < 0) spec = { dst: key, type: 'blackhole', proto: 'bird', pfx };
     else if (b !== NIL) {
-      const a = this.paths.attrs[b]!;
+      const a = this.paths.attrs(b);
       const nh = ipText(a.nextHop);
       const t = this.cfg.krtTunnel ? this.cfg.krtTunnel(key, nh) : null;
       if (t) {
@@ -1079,7 +1084,7 @@ export class BgpSpeaker implements SessionHost {
   /** Path `x` as read. */
   private view(x: number): BgpPath {
     const s = this.paths;
-    return new BgpPath(this.peerOf(x), s.rid[x]!, s.lid[x]!, s.attrs[x]!, s.at[x]!);
+    return new BgpPath(this.peerOf(x), s.rid[x]!, s.lid[x]!, s.attrs(x), s.at[x]!);
   }
 
   /** Best path of `prefix`, if any. */

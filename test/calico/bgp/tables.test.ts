@@ -2,12 +2,13 @@
  * The speaker's compact tables (issue 9) against the plain structures they replace:
  * PrefixSet is a Set<Prefix> (insertion order, no duplicates, across the size at which it
  * builds its index), PrefixTable a Map keyed by prefix (insertion order, a key deleted and set
- * again goes last), PathStore hands out distinct live slots and keeps what each holds.
+ * again goes last), PathStore hands out distinct live slots and keeps what each holds (attributes
+ * the registry numbers and those it does not).
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PrefixSet, PrefixTable, prefixOf, type Prefix } from '../../../src/calico/bgp/prefix-table.js';
-import { NIL, PathStore } from '../../../src/calico/bgp/path-store.js';
+import { AttrRegistry, NIL, PathStore } from '../../../src/calico/bgp/path-store.js';
 
 const pfx = (i: number): Prefix => prefixOf((0x0a300000 + i * 64) >>> 0, 26);
 
@@ -42,7 +43,10 @@ describe('PrefixTable', () => {
 describe('PathStore', () => {
   it('live slots are distinct and keep their fields through growth and reuse', () => {
     fc.assert(fc.property(fc.array(fc.integer({ min: -1, max: 1000 }), { maxLength: 300 }), (ops) => {
-      const st = new PathStore<{ n: number }>();
+      // Even values are shared (numbered once, whatever path holds them); odd ones are each path's own.
+      const shared = new Map<number, { n: number; ix?: number }>();
+      const st = new PathStore<{ n: number; ix?: number }>(new AttrRegistry((a) => a.n % 2 === 0));
+      const attrsOf = (n: number) => { if (n % 2) return { n }; let a = shared.get(n); if (!a) shared.set(n, (a = { n })); return a; };
       const live = new Map<number, number>();
       for (const op of ops) {
         if (op < 0 || live.size > 0 && op % 3 === 0) {
@@ -50,13 +54,14 @@ describe('PathStore', () => {
           if (!first.done) { st.release(first.value); live.delete(first.value); }
           continue;
         }
-        const x = st.alloc(op % 7 - 1, op, op + 3, { n: op }, op * 1e9);
+        const x = st.alloc(op % 7 - 1, op, op + 3, attrsOf(op), op * 1e9);
         expect(live.has(x)).toBe(false);
         expect(st.next[x]).toBe(NIL);
         live.set(x, op);
       }
       for (const [x, op] of live) {
-        expect([st.peer[x], st.rid[x], st.lid[x], st.at[x], st.attrs[x]!.n]).toEqual([op % 7 - 1, op, op + 3, op * 1e9, op]);
+        expect([st.peer[x], st.rid[x], st.lid[x], st.at[x], st.attrs(x).n]).toEqual([op % 7 - 1, op, op + 3, op * 1e9, op]);
+        if (op % 2 === 0) expect(st.attrs(x)).toBe(shared.get(op));
       }
     }), { seed: 9, numRuns: 300 });
   });
