@@ -38,7 +38,7 @@ export class AttrRegistry<A extends { ix?: number }> {
 export class PathStore<A extends { ix?: number }> {
   /** The neighbour's slot on the speaker (`BgpPeer.slot`); -1 for the static protocol. */
   peer = new Int32Array(16);
-  /** The path id the neighbour sent (ADD-PATH; 0 without). */
+  /** The path id the neighbour sent (ADD-PATH; 0 without), as a signed 32-bit number: read it with `>>> 0`. */
   rid = new Int32Array(16);
   /** The route source's local id (the path id it goes out with). */
   lid = new Int32Array(16);
@@ -97,5 +97,60 @@ export class PathStore<A extends { ix?: number }> {
     this.next = widen(this.next, new Int32Array(n));
     this.at = widen(this.at, new Float64Array(n));
     this.ax = widen(this.ax, new Int32Array(n));
+  }
+}
+
+/** Remote path ids below this are kept in typed arrays; others (any 32-bit number may come) in a map. */
+const DENSE_IDS = 1 << 16;
+
+/**
+ * A neighbour's route sources (BIRD's `rte_src`), by the path id it sent: the local id of each
+ * and how many paths it has (the id is freed with its last path). Typed arrays by remote path id
+ * rather than an object per source: a client has one source per block of the cluster from each
+ * reflector (15 M at 5,000 nodes, issue 9), and a reflector numbers them densely from 3.
+ */
+export class RouteSources {
+  private ids = new Int32Array(8);
+  private counts = new Int32Array(8);
+  private far: Map<number, { id: number; n: number }> | null = null;
+
+  /** One more path of source `rid`: its local id (`fresh()` numbers a new source). */
+  take(rid: number, fresh: () => number): number {
+    if (rid >= DENSE_IDS) {
+      const f = (this.far ??= new Map());
+      const e = f.get(rid);
+      if (e !== undefined) { e.n++; return e.id; }
+      const id = fresh();
+      f.set(rid, { id, n: 1 });
+      return id;
+    }
+    if (rid >= this.ids.length) {
+      const n = Math.min(DENSE_IDS, Math.max(rid + 1, this.ids.length * 2));
+      const ids = new Int32Array(n), counts = new Int32Array(n);
+      ids.set(this.ids); counts.set(this.counts);
+      this.ids = ids; this.counts = counts;
+    }
+    if (this.ids[rid] === 0) { this.ids[rid] = fresh(); this.counts[rid] = 1; }
+    else this.counts[rid]!++;
+    return this.ids[rid]!;
+  }
+
+  /** A path of source `rid` with local id `id` went: true when it was the source's last (its id is free). */
+  release(rid: number, id: number): boolean {
+    if (rid >= DENSE_IDS) {
+      const e = this.far?.get(rid);
+      if (e === undefined || e.id !== id || --e.n > 0) return false;
+      this.far!.delete(rid);
+      return true;
+    }
+    if (rid >= this.ids.length || this.ids[rid] !== id) return false;
+    if (--this.counts[rid]! > 0) return false;
+    this.ids[rid] = 0;
+    return true;
+  }
+
+  /** Whether no source has a path left. */
+  get empty(): boolean {
+    return (this.far === null || this.far.size === 0) && this.counts.every((n) => n <= 0);
   }
 }

@@ -64,7 +64,7 @@ import {
   type BgpAttr, type BgpMessage, type BgpOpen, type BgpPrefix, type BgpUpdate,
 } from '../../wire/bgp.js';
 import { PrefixSet, PrefixTable, prefixOf, prefixOfKey, type Prefix } from './prefix-table.js';
-import { AttrRegistry, NIL, PathStore } from './path-store.js';
+import { AttrRegistry, NIL, PathStore, RouteSources } from './path-store.js';
 export type { Prefix } from './prefix-table.js';
 import { BgpPeer, type BgpPeerConfig, type OutMessage, type SessionHost, BGP_S } from './session.js';
 import { formatTime } from '../../engine/time.js';
@@ -138,14 +138,6 @@ export interface BgpStats {
   /** Prefixes in the Loc-RIB. */
   prefixes: number;
 }
-
-/**
- * A neighbour's route sources (BIRD's `rte_src`), by the path id it sent: the local id of each
- * and how many paths it has (the id is freed with its last path). Two arrays of small integers
- * rather than an object per source: a client has one source per block of the cluster from each
- * reflector (15 M at 5,000 nodes, 56 bytes an object, issue 9).
- */
-interface PeerSources { ids: number[]; paths: number[] }
 
 /** The static protocol's route source number (BIRD's `rte_src` of `static1`; 1 is `direct`'s). */
 const STATIC_ID = 2;
@@ -321,8 +313,8 @@ export class BgpSpeaker implements SessionHost {
   private readonly peerSlots: BgpPeer[] = [];
   /** Paths' iBGP forms by slot (see Out): a reflector's learned paths, a client's own. */
   private readonly ibgpOut = new Map<number, Out>();
-  /** Route sources of each neighbour, by the path id it sent (see PeerSources). */
-  private readonly sources = new Map<BgpPeer, PeerSources>();
+  /** Route sources of each neighbour, by the path id it sent (see RouteSources). */
+  private readonly sources = new Map<BgpPeer, RouteSources>();
   private readonly freeIds: number[] = [];
   private nextId = 3;
   /** The routes this speaker put in the kernel, by prefix. */
@@ -401,7 +393,7 @@ export class BgpSpeaker implements SessionHost {
     this.upSinceStart.delete(p);
     // Sources with paths left (a halted machine's neighbour keeps its routes) stay until those go, to free their ids.
     const m = this.sources.get(p);
-    if (m && !m.paths.some((n) => n > 0)) this.sources.delete(p);
+    if (m && m.empty) this.sources.delete(p);
   }
 
   peer(address: string): BgpPeer | undefined {
@@ -720,14 +712,12 @@ export class BgpSpeaker implements SessionHost {
   /** The local id of `p`'s source `remotePathId` for a new path of it (taken when the source is new; BIRD's lowest free id). */
   private source(p: BgpPeer, remotePathId: number): number {
     let m = this.sources.get(p);
-    if (!m) { m = { ids: [], paths: [] }; this.sources.set(p, m); }
-    let id = m.ids[remotePathId] ?? 0;
-    if (id === 0) {
-      id = m.ids[remotePathId] = this.freeIds.length ? this.takeLowestFree() : this.nextId++;
-      m.paths[remotePathId] = 1;
-    } else m.paths[remotePathId]!++;
-    return id;
+    if (!m) { m = new RouteSources(); this.sources.set(p, m); }
+    return m.take(remotePathId, this.freshId);
   }
+
+  /** A new source's local id (BIRD's lowest free one). */
+  private readonly freshId = (): number => (this.freeIds.length ? this.takeLowestFree() : this.nextId++);
 
   private takeLowestFree(): number {
     let m = 0;
@@ -756,7 +746,8 @@ export class BgpSpeaker implements SessionHost {
     if (head === undefined) return NIL;
     const { peer, rid, next } = this.paths;
     const slot = p === null ? -1 : p.slot;
-    for (let x = head; x !== NIL; x = next[x]!) if (peer[x] === slot && rid[x] === id) return x;
+    const r = id | 0; // kept as a signed 32-bit number
+    for (let x = head; x !== NIL; x = next[x]!) if (peer[x] === slot && rid[x] === r) return x;
     return NIL;
   }
 
@@ -793,15 +784,10 @@ export class BgpSpeaker implements SessionHost {
       while (next[y] !== x) y = next[y]!;
       next[y] = next[x]!;
     }
-    const ps = peer[x]!, r = rid[x]!, id = lid[x]!;
+    const ps = peer[x]!, r = rid[x]! >>> 0, id = lid[x]!;
     this.dropSlot(pfx, x);
     if (ps < 0) return;
-    const m = this.sources.get(this.peerSlots[ps]!);
-    if (m === undefined || m.ids[r] !== id) return;
-    if (--m.paths[r]! === 0) {
-      m.ids[r] = 0;
-      this.freeIds.push(id);
-    }
+    if (this.sources.get(this.peerSlots[ps]!)?.release(r, id)) this.freeIds.push(id);
   }
 
   /** Frees an unlinked path's slot (a best path removed is a change of best, whatever comes next). */
@@ -1084,7 +1070,7 @@ export class BgpSpeaker implements SessionHost {
   /** Path `x` as read. */
   private view(x: number): BgpPath {
     const s = this.paths;
-    return new BgpPath(this.peerOf(x), s.rid[x]!, s.lid[x]!, s.attrs(x), s.at[x]!);
+    return new BgpPath(this.peerOf(x), s.rid[x]! >>> 0, s.lid[x]!, s.attrs(x), s.at[x]!);
   }
 
   /** Best path of `prefix`, if any. */

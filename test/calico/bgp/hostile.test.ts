@@ -12,7 +12,7 @@ import { fromHex } from '../../../src/wire/bytes.js';
 import { bgpLab } from './lab.js';
 
 /** n1 runs a speaker with n2 as passive-side neighbour; n2 is a raw TCP client sending `chunks` after the OPEN exchange step `after`. */
-function poke(chunks: Uint8Array[], opts: { answerOpen?: boolean } = {}): { got: BgpMessage[]; closed: boolean; s: BgpSpeaker } {
+function poke(chunks: Uint8Array[], opts: { answerOpen?: boolean; addPath?: boolean } = {}): { got: BgpMessage[]; closed: boolean; s: BgpSpeaker } {
   const lab = bgpLab(2);
   const s = new BgpSpeaker(lab.nodes[0], { routerId: lab.ips[0] });
   s.addPeer({ address: lab.ips[1], as: 64512, passive: true });
@@ -23,7 +23,8 @@ function poke(chunks: Uint8Array[], opts: { answerOpen?: boolean } = {}): { got:
   const sock = new TcpSock(lab.nodes[1].host, {
     onConnect: (x) => {
       if (opts.answerOpen) {
-        x.send(encodeBgp({ type: 'open', version: 4, myAs: 64512, holdTime: 90, bgpId: 0xc0a8460c, capabilities: [] }));
+        const caps = opts.addPath ? [{ code: 65 as const, asn: 64512 }, { code: 69 as const, families: [{ afi: 1, safi: 1, sendReceive: 3 }] }] : [];
+        x.send(encodeBgp({ type: 'open', version: 4, myAs: 64512, holdTime: 90, bgpId: 0xc0a8460c, capabilities: caps }));
         x.send(encodeBgp({ type: 'keepalive' }));
       }
       for (const c of chunks) x.send(c);
@@ -40,6 +41,24 @@ function poke(chunks: Uint8Array[], opts: { answerOpen?: boolean } = {}): { got:
 const MARKER = 'ff'.repeat(16);
 
 describe('hostile peer', () => {
+  it('ADD-PATH path ids up to 2^32 - 1 are sources like any other: announced, kept apart, withdrawn', () => {
+    const ap = { as4: true, addPath: true };
+    const attrs = [
+      { code: 1 as const, flags: 0x40, origin: 0 }, { code: 2 as const, flags: 0x40, segments: [] },
+      { code: 3 as const, flags: 0x40, nextHop: 0xc0a8460c }, { code: 5 as const, flags: 0x40, localPref: 100 },
+    ];
+    const nlri = (pathId: number) => [{ addr: 0x0a300900, len: 26, pathId }];
+    const r = poke([
+      encodeBgp({ type: 'update', withdrawn: [], attrs, nlri: nlri(0xffffffff) }, ap),
+      encodeBgp({ type: 'update', withdrawn: [], attrs, nlri: nlri(2 ** 31) }, ap),
+      encodeBgp({ type: 'update', withdrawn: [], attrs, nlri: nlri(5) }, ap),
+      encodeBgp({ type: 'update', withdrawn: nlri(2 ** 31), attrs: [], nlri: [] }, ap),
+    ], { answerOpen: true, addPath: true });
+    expect(r.got.map((m) => m.type)).not.toContain('notification');
+    expect(r.s.entry('10.48.9.0/26')!.paths.map((p) => p.remotePathId)).toEqual([0xffffffff, 5]);
+    expect(r.s.entry('10.48.9.0/26')!.paths.map((p) => p.id)).toEqual([3, 5]); // the withdrawn source's id 4 freed
+  });
+
   it('a bad marker gets NOTIFICATION 1/1 and the connection is closed', () => {
     const { got, closed } = poke([fromHex(`${'00'.repeat(16)}001304`)]);
     expect(got.map((m) => m.type)).toEqual(['open', 'notification']);

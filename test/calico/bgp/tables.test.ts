@@ -3,12 +3,13 @@
  * PrefixSet is a Set<Prefix> (insertion order, no duplicates, across the size at which it
  * builds its index), PrefixTable a Map keyed by prefix (insertion order, a key deleted and set
  * again goes last), PathStore hands out distinct live slots and keeps what each holds (attributes
- * the registry numbers and those it does not).
+ * the registry numbers and those it does not), RouteSources counts each source's paths and frees
+ * its local id with the last one, for any 32-bit remote path id.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PrefixSet, PrefixTable, prefixOf, type Prefix } from '../../../src/calico/bgp/prefix-table.js';
-import { AttrRegistry, NIL, PathStore } from '../../../src/calico/bgp/path-store.js';
+import { AttrRegistry, NIL, PathStore, RouteSources } from '../../../src/calico/bgp/path-store.js';
 
 const pfx = (i: number): Prefix => prefixOf((0x0a300000 + i * 64) >>> 0, 26);
 
@@ -62,6 +63,32 @@ describe('PathStore', () => {
       for (const [x, op] of live) {
         expect([st.peer[x], st.rid[x], st.lid[x], st.at[x], st.attrs(x).n]).toEqual([op % 7 - 1, op, op + 3, op * 1e9, op]);
         if (op % 2 === 0) expect(st.attrs(x)).toBe(shared.get(op));
+      }
+    }), { seed: 9, numRuns: 300 });
+  });
+});
+
+describe('RouteSources', () => {
+  it('is a map from remote path id to (local id, path count), for ids small and up to 2^32 - 1', () => {
+    const rid = fc.oneof(fc.integer({ min: 0, max: 70 }), fc.integer({ min: 65_530, max: 65_540 }), fc.constantFrom(2 ** 31, 2 ** 32 - 1));
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), rid), { maxLength: 200 }), (ops) => {
+      const s = new RouteSources(), ref = new Map<number, { id: number; n: number }>();
+      let next = 3;
+      for (const [take, r] of ops) {
+        if (take) {
+          const id = s.take(r, () => next++);
+          const e = ref.get(r);
+          if (e) { e.n++; expect(id).toBe(e.id); } else { expect(id).toBe(next - 1); ref.set(r, { id, n: 1 }); }
+        } else {
+          const e = ref.get(r);
+          // Releasing with another id (a stale path's) changes nothing.
+          expect(s.release(r, e ? e.id + 1000 : 1)).toBe(false);
+          if (!e) continue;
+          const last = --e.n === 0;
+          if (last) ref.delete(r);
+          expect(s.release(r, e.id)).toBe(last);
+        }
+        expect(s.empty).toBe(ref.size === 0);
       }
     }), { seed: 9, numRuns: 300 });
   });
