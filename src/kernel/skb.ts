@@ -6,6 +6,8 @@
  * without copying the payload.
  */
 import type { NetDevice } from './device.js';
+// Packet buffers are carved from shared slabs: a buffer of its own costs a backing store each.
+import { slabBytes as allocBytes } from '../wire/bytes.js';
 
 export const SKB_HEADROOM = 128;
 
@@ -21,27 +23,6 @@ export const enum PktType {
 
 let nextPacketId = 1;
 
-/**
- * Packet buffers are carved from 256 KiB slabs: a typed array above V8's
- * on-heap limit (64 bytes) costs a separate backing store each time
- * (~0.7-1 µs), a view on a shared slab about a tenth of that. A slab is freed
- * when the last packet using it is.
- */
-const SLAB_SIZE = 256 * 1024;
-let slab = new ArrayBuffer(SLAB_SIZE);
-let slabUsed = 0;
-
-export function allocBytes(n: number): Uint8Array {
-  if (n > SLAB_SIZE / 4) return new Uint8Array(n);
-  const aligned = (n + 7) & ~7;
-  if (slabUsed + aligned > SLAB_SIZE) {
-    slab = new ArrayBuffer(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const view = new Uint8Array(slab, slabUsed, n);
-  slabUsed += aligned;
-  return view;
-}
 
 /** Restarts packet numbering (once per run, so ids are deterministic). */
 export function resetPacketIds(): void { nextPacketId = 1; }

@@ -13,13 +13,13 @@
  */
 import type { NetDevice } from './device.js';
 import type { Netns } from './netns.js';
-import { Skb, allocBytes } from './skb.js';
+import { Skb } from './skb.js';
 import { ETH_HLEN } from '../wire/ethernet.js';
 import { IPPROTO_TCP, ipv4Daddr as ipDst, ipv4HeaderLen as ipHdrLen, ipv4Saddr as ipSrc, ipv4TotLen as ipTotLen, writeIpv4Header } from '../wire/ipv4.js';
 import { TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP } from '../wire/tcp.js';
 import type { Route } from './fib.js';
 import type { IcmpErrorInfo, SockError } from './sockets.js';
-import { u16, u32, setU16, setU32, ipToString } from '../wire/bytes.js';
+import { u16, u32, setU16, setU32, ipToString, slabBytes } from '../wire/bytes.js';
 import { onesSum, pseudoHeaderSum, finishChecksum } from '../wire/checksum.js';
 
 export const TH_FIN = TCP_FIN, TH_SYN = TCP_SYN, TH_RST = TCP_RST, TH_PSH = TCP_PSH, TH_ACK = TCP_ACK;
@@ -552,7 +552,7 @@ export class TcpSock {
     if (dataLen > 0) {
       // The application reads the bytes later (after this instant's packets): a copy, on a packet slab rather than a
       // backing store of its own (slice's costs a microsecond and more as they pile up: 10 M segments of BGP at 5,000 nodes).
-      const data = allocBytes(dataLen);
+      const data = slabBytes(dataLen);
       data.set(b.subarray(dataOff, dataOff + dataLen));
       this.rcvNxt = (this.rcvNxt + dataLen) >>> 0;
       // tcp_event_data_recv: the first data sets ato; a gap longer than the RTO re-arms quick ACKs.
