@@ -53,6 +53,19 @@ import { ipToString } from '../wire/bytes.js';
 
 export const TABLE_NAMES: readonly TableName[] = ['raw', 'mangle', 'nat', 'filter', 'security'];
 
+/**
+ * Bumped by every Ruleset method that can change a table's chains map (which chain a name
+ * finds), its counters maps or the Counter objects in them, or swap a Table's maps — before
+ * the next packet can be walked. The traversal caches, per rule, the chain a jump finds and
+ * the rule's Counter in a table, stamped with the epoch (traverse.ts: TableStamp); a bump
+ * anywhere drops every such cache. One number for all rulesets: tables change rarely
+ * while packets flow, and a bump too many only costs a lookup, a bump missing a wrong walk.
+ */
+export const rulesetEpoch = { v: 0 };
+function bump(): void {
+  rulesetEpoch.v++;
+}
+
 export class RulesetError extends Error {
   constructor(message: string, readonly rule?: Rule) {
     super(message);
@@ -486,6 +499,7 @@ export class Ruleset {
    * throws surfaces where the rules are first read.
    */
   defer(work: (rs: Ruleset) => void): void {
+    bump();
     if (this.txn) throw new Error('Ruleset.defer inside a transaction');
     (this.deferred ??= []).push(work);
     this.onDefer?.();
@@ -498,6 +512,7 @@ export class Ruleset {
 
   /** Do the deferred work now (no-op when none). */
   settle(): void {
+    bump();
     const work = this.deferred;
     if (work === null) return;
     this.deferred = null;
@@ -545,6 +560,7 @@ export class Ruleset {
 
   /** Set rule `num`'s (1-based) counters in this namespace (iptables -c / restore --counters). */
   setRuleCounters(table: TableName, chain: string, num: number, v: Counter): void {
+    bump();
     const t = this.tables[table];
     const c = this.chain(table, chain);
     if (num < 1 || num > c.rules.length) throw new RulesetError('Index of replacement too big.');
@@ -592,6 +608,7 @@ export class Ruleset {
 
   /** Ends the transaction, keeping its changes. */
   commit(): void {
+    bump();
     const txn = this.txn;
     if (!txn) return;
     for (const [tb, x] of txn.tables) {
@@ -603,6 +620,7 @@ export class Ruleset {
 
   /** Ends the transaction, undoing its changes. */
   rollback(): void {
+    bump();
     const txn = this.txn;
     if (!txn) return;
     for (const [tb, x] of txn.tables) {
@@ -656,6 +674,7 @@ export class Ruleset {
 
   /** chains.set, journaled in a transaction. */
   private mapSet(table: TableName, name: string, c: Chain): void {
+    bump();
     const t = this.tables[table];
     const x = this.tx(table);
     if (x) {
@@ -668,6 +687,7 @@ export class Ruleset {
 
   /** chains.delete, journaled in a transaction (the map is copied first: a delete in place could not be undone in order). */
   private mapDelete(table: TableName, name: string): void {
+    bump();
     const t = this.tables[table];
     const x = this.tx(table);
     if (x) {
@@ -679,6 +699,7 @@ export class Ruleset {
 
   /** A new chains map for the table (rename, reset), journaled in a transaction. */
   private mapReplace(table: TableName, chains: Map<string, Chain>): void {
+    bump();
     const t = this.tables[table];
     const x = this.tx(table);
     if (x) {
@@ -696,6 +717,7 @@ export class Ruleset {
    * counters go with it (dropped for `empty`).
    */
   private own(table: TableName, name: string, empty = false): Chain {
+    bump();
     const t = this.tables[table];
     const c = t.chains.get(name);
     if (!c) throw new RulesetError(`Chain '${name}' does not exist`);
@@ -725,6 +747,7 @@ export class Ruleset {
 
   /** After an in-place change of `name`'s rules: bump gen, forget what the index cached above it. */
   private touched(table: TableName, c: Chain): void {
+    bump();
     c.gen = (c.gen ?? 0) + 1;
     const ix = tableIndexes.get(this.tables[table]);
     if (ix && ix.deep.size !== 0) invalidateUp(ix, table, c.name);
@@ -859,6 +882,7 @@ export class Ruleset {
 
   /** Flush one chain, or every chain of the table. */
   flush(table: TableName, chain?: string): void {
+    bump();
     const t = this.table(table);
     if (chain !== undefined) {
       const c0 = this.chain(table, chain);
@@ -882,6 +906,7 @@ export class Ruleset {
   }
 
   newChain(table: TableName, name: string): void {
+    bump();
     this.table(table);
     checkChainName(name);
     if (this.tables[table].chains.has(name)) throw new RulesetError('Chain already exists.');
@@ -890,6 +915,7 @@ export class Ruleset {
 
   /** Delete a user chain (refused if built-in, referenced or not empty); without a name, every user chain (refused if any is referenced from outside the set). */
   deleteChain(table: TableName, name?: string): void {
+    bump();
     const t = this.table(table);
     if (name === undefined) {
       for (const c of t.chains.values()) {
@@ -931,6 +957,7 @@ export class Ruleset {
 
   /** `-E old new`: references follow the new name (the rules that name it are replaced by copies with the new target). */
   renameChain(table: TableName, from: string, to: string): void {
+    bump();
     const t = this.table(table);
     const c0 = this.chain(table, from);
     if (c0.policy !== null) throw new RulesetError(`Can't rename built-in chain ${from}`);
@@ -951,6 +978,7 @@ export class Ruleset {
   }
 
   setPolicy(table: TableName, chain: string, policy: string, counters?: Counter): void {
+    bump();
     this.table(table);
     const c = this.tables[table].chains.get(chain);
     if (!c || c.policy === null) throw new RulesetError('Bad built-in chain name.');
@@ -964,6 +992,7 @@ export class Ruleset {
 
   /** Zero the counters of one chain (its rules and policy), a table, or every table. */
   zero(table?: TableName, chain?: string): void {
+    bump();
     if (table && chain !== undefined) this.chain(table, chain);
     const names = table ? [table] : TABLE_NAMES;
     for (const n of names) {
@@ -1015,6 +1044,7 @@ export class Ruleset {
    * large table costs in proportion to those chains, not to the table.
    */
   replaceChains(table: TableName, set: readonly Chain[], deleted: readonly string[] = []): void {
+    bump();
     const t = this.tables[table];
     // A set at least as large as the table (a node's first sync): the same
     // checks, in the same order, on a new chains map, then the full check
@@ -1124,6 +1154,7 @@ export class Ruleset {
    * size).
    */
   private replaceBulk(table: TableName, set: readonly Chain[], deleted: readonly string[]): void {
+    bump();
     const t = this.tables[table];
     const prevChains = t.chains;
     const chains = new Map(prevChains);
@@ -1232,6 +1263,7 @@ export class Ruleset {
    * error (RulesetError) no table changes.
    */
   replaceTables(changes: readonly { table: TableName; set: readonly Chain[]; deleted?: readonly string[] }[]): void {
+    bump();
     this.begin();
     try {
       for (const c of changes) this.replaceChains(c.table, c.set, c.deleted ?? []);
@@ -1245,6 +1277,7 @@ export class Ruleset {
   // ---- the raw operations (no validation pass), used by transactions and iptables-restore ----
 
   rawAppend(table: TableName, chain: string, rule: Rule, counters?: Counter): void {
+    bump();
     const t = this.table(table);
     let c = t.chains.get(chain);
     if (!c) throw new RulesetError(`Chain '${chain}' does not exist`);
@@ -1259,6 +1292,7 @@ export class Ruleset {
   }
 
   rawInsert(table: TableName, chain: string, rule: Rule, pos: number, counters?: Counter): void {
+    bump();
     const t = this.table(table);
     const c0 = this.chain(table, chain);
     if (pos < 1 || pos > c0.rules.length + 1) throw new RulesetError('Index of insertion too big.');
@@ -1274,6 +1308,7 @@ export class Ruleset {
   }
 
   rawDelete(table: TableName, chain: string, rule: Rule | number): void {
+    bump();
     const t = this.table(table);
     const c0 = this.chain(table, chain);
     let i: number;
@@ -1294,6 +1329,7 @@ export class Ruleset {
   }
 
   rawReplace(table: TableName, chain: string, num: number, rule: Rule, counters?: Counter): void {
+    bump();
     const t = this.table(table);
     const c0 = this.chain(table, chain);
     if (num < 1 || num > c0.rules.length) throw new RulesetError('Index of replacement too big.');
@@ -1314,6 +1350,7 @@ export class Ruleset {
    * they were).
    */
   resetTable(table: TableName): void {
+    bump();
     const t = this.table(table);
     const chains = new Map<string, Chain>();
     for (const c of t.chains.values()) {
@@ -1438,6 +1475,7 @@ export class Ruleset {
    * chains and counters are copied. Rules themselves are shared.
    */
   clone(): Ruleset {
+    bump();
     const r = new Ruleset();
     for (const n of TABLE_NAMES) {
       const t = this.tables[n];
@@ -1493,6 +1531,7 @@ export class Ruleset {
    * stay this ruleset's own. The template must not change afterwards.
    */
   copyOf(template: Ruleset): void {
+    bump();
     if (!this.pristine) throw new Error('Ruleset.copyOf: the ruleset is not pristine');
     const src = template.tables;
     const mark = !markedTemplates.has(template);
@@ -1528,6 +1567,7 @@ export class Ruleset {
 
   /** Take over another ruleset's state (the atomic swap at the end of iptables-restore). */
   adopt(o: Ruleset): void {
+    bump();
     for (const n of TABLE_NAMES) this.tables[n] = o.tables[n];
     this.present.clear();
     for (const n of o.present) this.present.add(n);

@@ -32,6 +32,13 @@
  * Counters: the rule's in the table's `counters` (this namespace's, by chain
  * object and position), looked up only for rules that match; a built-in
  * chain's policy counters on the chain (built-in chains are never shared).
+ *
+ * The chain a jump finds and the Counter a matching rule grows are cached on
+ * the plan, per rule, for the last two tables that walked it (a chain shared
+ * by two nodes' rulesets is walked by both in turn), each stamped with the
+ * table's TableStamp — one object per table and ruleset epoch, which every
+ * Ruleset change bumps (ruleset.ts: rulesetEpoch) — and, for counters, the
+ * chain object; so no map lookup per packet while the rules stay as they are.
  */
 import type { Chain, Counter, IpHeaderMatch, Match, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
 import { chainIndex } from './traverse-index.js';
@@ -39,6 +46,7 @@ import { CommentMatch } from './matches/comment.js';
 import { ConntrackMatch, ST_INVALID, ST_UNTRACKED, ST_SNAT, ST_DNAT, ctinfoBits } from './matches/conntrack.js';
 import { IPS_DST_NAT, IPS_SRC_NAT } from './ct-types.js';
 import { ChainTarget, VerdictTarget } from './targets/standard.js';
+import { rulesetEpoch } from './ruleset.js';
 
 export { ChainIndex, chainIndex, ruleKeys, traverseTuning, type RuleKey } from './traverse-index.js';
 
@@ -139,7 +147,65 @@ class ChainPlan {
     readonly matches: readonly (readonly Match[] | null)[],
     readonly kinds: Uint8Array,
     readonly jumps: readonly (string | null)[],
-  ) {}
+  ) {
+    let jumpy = false;
+    for (let k = 0; k < len; k++) if (jumps[k] !== null) { jumpy = true; break; }
+    this.jc = jumpy ? new Array<TableStamp | Chain | null>(4 * len).fill(null) : null;
+    this.cc = new Array<TableStamp | Chain | Counter | null>(6 * len).fill(null);
+  }
+  /**
+   * Per rule k, two cache slots (the first the most recent) of the chain its jump/goto
+   * found: at 4k, 4k+1 the table's stamp and the chain, at 4k+2, 4k+3 the other slot (null
+   * when no rule jumps). One array per plan, not one per field: a 5,000-node run has a
+   * plan for every walked built-in chain of every node.
+   */
+  readonly jc: (TableStamp | Chain | null)[] | null;
+  /** Per rule k, two slots of its Counter: at 6k … 6k+2 the table's stamp, the chain object, the Counter; the other at 6k+3 …. */
+  readonly cc: (TableStamp | Chain | Counter | null)[];
+}
+
+/**
+ * A table as of one ruleset epoch: compared by identity, it stands for both (a new one is
+ * made when the epoch moved on), so a cache slot is checked with one comparison.
+ */
+class TableStamp {
+  constructor(readonly epoch: number) {}
+}
+
+function stampOf(table: Table): TableStamp {
+  const s = table.stamp as TableStamp | undefined;
+  const ep = rulesetEpoch.v;
+  if (s !== undefined && s.epoch === ep) return s;
+  const n = new TableStamp(ep);
+  table.stamp = n;
+  return n;
+}
+
+/** Rule k's Counter in this table (created at zero when it has none), through the plan's cache. */
+function ruleCounter(plan: ChainPlan, k: number, st: TableStamp, chain: Chain, counters: Map<Chain, Map<number, Counter>>): Counter {
+  const a = plan.cc, b = 6 * k;
+  if (a[b] === st && a[b + 1] === chain) return a[b + 2] as Counter;
+  if (a[b + 3] === st && a[b + 4] === chain) return a[b + 5] as Counter;
+  let m = counters.get(chain);
+  if (m === undefined) { m = new Map(); counters.set(chain, m); }
+  let e = m.get(k);
+  if (e === undefined) { e = { pkts: 0, bytes: 0 }; m.set(k, e); }
+  a[b + 3] = a[b]; a[b + 4] = a[b + 1]; a[b + 5] = a[b + 2];
+  a[b] = st; a[b + 1] = chain; a[b + 2] = e;
+  return e;
+}
+
+/** The chain rule k's jump/goto (to the plan's `jumps[k]`) finds in this table, through the plan's cache. */
+function jumpChain(plan: ChainPlan, k: number, st: TableStamp, table: Table): Chain | undefined {
+  const a = plan.jc!, b = 4 * k;
+  if (a[b] === st) return a[b + 1] as Chain;
+  if (a[b + 2] === st) return a[b + 3] as Chain;
+  const c = table.chains.get(plan.jumps[k]!);
+  // A missing chain (refused at load time) is not cached.
+  if (c === undefined) return undefined;
+  a[b + 2] = a[b]; a[b + 3] = a[b + 1];
+  a[b] = st; a[b + 1] = c;
+  return c;
 }
 
 /** The chain's plan (small, so that the walk inlines it; building is in buildPlan). */
@@ -270,8 +336,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
   let ix = chainIndex(chain);
   let i = 0;
   const counters = table.counters;
-  /** The current chain's counters in this namespace (looked up on its first matching rule). */
-  let cc: Map<number, Counter> | undefined;
+  const st = stampOf(table);
   for (;;) {
     if (ix !== null && i < ix.len) {
       // Jump over rules that cannot match, counting them as the kernel's linear walk evaluates them.
@@ -290,7 +355,6 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
       i = stackIdx[sp];
       plan = chainPlan(chain);
       ix = chainIndex(chain);
-      cc = undefined;
       continue;
     }
     const k = i++;
@@ -302,16 +366,13 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     const ms = plan.matches[k];
     if (ms !== null && !matchesAll(ms, p)) continue;
     // This namespace's counters of the rule (by chain object and position: a rule object may be shared).
-    if (cc === undefined) {
-      cc = counters.get(chain);
-      if (cc === undefined) { cc = new Map(); counters.set(chain, cc); }
-    }
-    const e = cc.get(k);
-    if (e === undefined) cc.set(k, { pkts: 1, bytes });
-    else { e.pkts++; e.bytes += bytes; }
+    const e = ruleCounter(plan, k, st, chain, counters);
+    e.pkts++;
+    e.bytes += bytes;
     let kind = plan.kinds[k];
     if (kind === T_NONE) continue;
-    let target: string | null = plan.jumps[k];
+    /** A jump or goto decided by a target's run (the plan's own ones are found through its cache). */
+    let target: string | null = null;
     if (kind === T_OTHER) {
       const rule = plan.rules[k];
       const v = rule.target!.run(p);
@@ -344,11 +405,10 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
         i = stackIdx[sp];
         plan = chainPlan(chain);
         ix = chainIndex(chain);
-        cc = undefined;
         continue;
       default: {
         // T_JUMP or T_GOTO.
-        const next = table.chains.get(target!);
+        const next = target === null ? jumpChain(plan, k, st, table) : table.chains.get(target);
         // Refused at load time; never reached.
         if (!next) { traverseStats.evaluated = evaluated; return V_DROP; }
         if (kind === T_JUMP) {
@@ -366,7 +426,6 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
         chain = next;
         plan = chainPlan(chain);
         ix = chainIndex(chain);
-        cc = undefined;
         i = 0;
         continue;
       }

@@ -211,6 +211,8 @@ export interface Table {
    * moves the entries when it edits (or copies) one of its own chains.
    */
   counters: Map<Chain, Map<number, Counter>>;
+  /** The traversal's stamp of this table at the current ruleset epoch (internal, traverse.ts's TableStamp). */
+  stamp?: unknown;
 }
 
 /** An error in rule text, naming the source line as iptables-restore does. */
