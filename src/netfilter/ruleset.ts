@@ -512,9 +512,9 @@ export class Ruleset {
 
   /** Do the deferred work now (no-op when none). */
   settle(): void {
-    bump();
     const work = this.deferred;
     if (work === null) return;
+    bump();
     this.deferred = null;
     try {
       for (let i = 0; i < work.length; i++) {

@@ -43,8 +43,7 @@
 import type { Chain, Counter, IpHeaderMatch, Match, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
 import { chainIndex } from './traverse-index.js';
 import { CommentMatch } from './matches/comment.js';
-import { ConntrackMatch, ST_INVALID, ST_UNTRACKED, ST_SNAT, ST_DNAT, ctinfoBits } from './matches/conntrack.js';
-import { IPS_DST_NAT, IPS_SRC_NAT } from './ct-types.js';
+import { ConntrackMatch, packetStateBits } from './matches/conntrack.js';
 import { ChainTarget, VerdictTarget } from './targets/standard.js';
 import { rulesetEpoch } from './ruleset.js';
 
@@ -251,16 +250,7 @@ function buildPlan(chain: Chain): ChainPlan {
 
 /** conntrack_mt's --ctstate test for a pure state match (`cs`: bits | CT_INVERT), as ConntrackMatch.matches does it. */
 function ctStateOk(p: PacketCtx, cs: number): boolean {
-  const ct = p.ct, info = p.ctinfo;
-  let bits: number;
-  if (ct && info !== 'untracked' && info !== 'invalid') {
-    bits = ctinfoBits(info);
-    if (bits !== ST_UNTRACKED && bits !== ST_INVALID) {
-      if (ct.status & IPS_SRC_NAT) bits |= ST_SNAT;
-      if (ct.status & IPS_DST_NAT) bits |= ST_DNAT;
-    }
-  } else bits = info === 'untracked' ? ST_UNTRACKED : ST_INVALID;
-  return ((bits & cs) !== 0) !== ((cs & CT_INVERT) !== 0);
+  return ((packetStateBits(p) & cs) !== 0) !== ((cs & CT_INVERT) !== 0);
 }
 
 /** Does every match module of the rule agree (in order, stopping at the first that does not)? */

@@ -26,6 +26,21 @@ const STATE_ORDER: [string, number][] = [
   ['UNTRACKED', ST_UNTRACKED], ['SNAT', ST_SNAT], ['DNAT', ST_DNAT],
 ];
 
+/**
+ * The packet's --ctstate bits as conntrack_mt computes them: its ctinfo's state, plus the SNAT
+ * and DNAT virtual states from the entry's status (neither for an untracked or invalid packet).
+ */
+export function packetStateBits(p: PacketCtx): number {
+  const ct = p.ct, info = p.ctinfo;
+  if (!ct || info === 'untracked' || info === 'invalid') return info === 'untracked' ? ST_UNTRACKED : ST_INVALID;
+  let bits = ctinfoBits(info);
+  if (bits !== ST_UNTRACKED && bits !== ST_INVALID) {
+    if (ct.status & IPS_SRC_NAT) bits |= ST_SNAT;
+    if (ct.status & IPS_DST_NAT) bits |= ST_DNAT;
+  }
+  return bits;
+}
+
 export function ctinfoBits(info: CtInfo): number {
   switch (info) {
     case 'new': return ST_NEW;
@@ -74,14 +89,7 @@ export class ConntrackMatch implements Match {
 
   matches(p: PacketCtx): boolean {
     const ct = p.ct;
-    if (this.state) {
-      let bits = ct && p.ctinfo !== 'untracked' && p.ctinfo !== 'invalid' ? ctinfoBits(p.ctinfo) : p.ctinfo === 'untracked' ? ST_UNTRACKED : ST_INVALID;
-      if (ct && bits !== ST_UNTRACKED && bits !== ST_INVALID) {
-        if (ct.status & IPS_SRC_NAT) bits |= ST_SNAT;
-        if (ct.status & IPS_DST_NAT) bits |= ST_DNAT;
-      }
-      if (((bits & this.state.bits) !== 0) === this.state.invert) return false;
-    }
+    if (this.state && ((packetStateBits(p) & this.state.bits) !== 0) === this.state.invert) return false;
     // A pure --ctstate match (kube-proxy's) is decided by now, with or without an entry.
     if (this.stateOnly === undefined) this.stateOnly = this.onlyState();
     if (this.stateOnly) return true;
