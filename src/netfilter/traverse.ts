@@ -33,7 +33,7 @@
  * object and position), looked up only for rules that match; a built-in
  * chain's policy counters on the chain (built-in chains are never shared).
  *
- * The chain a jump finds and the Counter a matching rule grows are cached on
+ * The chain a jump finds (as its plan) and the Counter a matching rule grows are cached on
  * the plan, per rule, for the last two tables that walked it (a chain shared
  * by two nodes' rulesets is walked by both in turn), each stamped with the
  * table's TableStamp — one object per table and ruleset epoch, which every
@@ -41,7 +41,7 @@
  * chain object; so no map lookup per packet while the rules stay as they are.
  */
 import type { Chain, Counter, IpHeaderMatch, Match, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
-import { chainIndex } from './traverse-index.js';
+import { chainIndex, traverseTuning, type ChainIndex } from './traverse-index.js';
 import { CommentMatch } from './matches/comment.js';
 import { ConntrackMatch, packetStateBits } from './matches/conntrack.js';
 import { ChainTarget, VerdictTarget } from './targets/standard.js';
@@ -138,6 +138,8 @@ const CT_INVERT = 0x10000;
  */
 class ChainPlan {
   constructor(
+    /** The chain this plan was built for (one plan per chain object: `Chain.plan`). */
+    readonly chain: Chain,
     readonly rules: readonly Rule[],
     readonly len: number,
     readonly gen: number,
@@ -147,18 +149,31 @@ class ChainPlan {
     readonly kinds: Uint8Array,
     readonly jumps: readonly (string | null)[],
   ) {
+    this.user = chain.policy === null;
     let jumpy = false;
     for (let k = 0; k < len; k++) if (jumps[k] !== null) { jumpy = true; break; }
-    this.jc = jumpy ? new Array<TableStamp | Chain | null>(4 * len).fill(null) : null;
+    this.jc = jumpy ? new Array<TableStamp | ChainPlan | null>(4 * len).fill(null) : null;
     this.cc = new Array<TableStamp | Chain | Counter | null>(6 * len).fill(null);
   }
   /**
-   * Per rule k, two cache slots (the first the most recent) of the chain its jump/goto
-   * found: at 4k, 4k+1 the table's stamp and the chain, at 4k+2, 4k+3 the other slot (null
-   * when no rule jumps). One array per plan, not one per field: a 5,000-node run has a
-   * plan for every walked built-in chain of every node.
+   * A user chain (no policy). Fixed for a chain object: built-in chains are made with a
+   * policy and keep one, user chains never get one.
    */
-  readonly jc: (TableStamp | Chain | null)[] | null;
+  readonly user: boolean;
+  /**
+   * Per rule k, two cache slots (the first the most recent) of the chain its jump/goto
+   * found, as that chain's plan: at 4k, 4k+1 the table's stamp and the plan, at 4k+2, 4k+3
+   * the other slot (null when no rule jumps). One array per plan, not one per field: a
+   * 5,000-node run has a plan for every walked built-in chain of every node.
+   *
+   * The plan, not the chain: Chain objects come in many hidden classes (their optional
+   * fields are added in different orders by different paths, and by other agents' code),
+   * so every `chain.plan`, `chain.rules`, `chain.gen` read on entering a chain was a
+   * megamorphic load (issue 9: ~3 % of the e2e bench). A plan found through a stamp of the
+   * current ruleset epoch is still the chain's valid plan: every change to a chain's rules
+   * is a Ruleset method, which bumps the epoch first.
+   */
+  readonly jc: (TableStamp | ChainPlan | null)[] | null;
   /** Per rule k, two slots of its Counter: at 6k … 6k+2 the table's stamp, the chain object, the Counter; the other at 6k+3 …. */
   readonly cc: (TableStamp | Chain | Counter | null)[];
 }
@@ -194,24 +209,32 @@ function ruleCounter(plan: ChainPlan, k: number, st: TableStamp, chain: Chain, c
   return e;
 }
 
-/** The chain rule k's jump/goto (to the plan's `jumps[k]`) finds in this table, through the plan's cache. */
-function jumpChain(plan: ChainPlan, k: number, st: TableStamp, table: Table): Chain | undefined {
+/** The plan of the chain rule k's jump/goto (to the plan's `jumps[k]`) finds in this table, through the plan's cache. */
+function jumpPlan(plan: ChainPlan, k: number, st: TableStamp, table: Table): ChainPlan | undefined {
   const a = plan.jc!, b = 4 * k;
-  if (a[b] === st) return a[b + 1] as Chain;
-  if (a[b + 2] === st) return a[b + 3] as Chain;
+  if (a[b] === st) return a[b + 1] as ChainPlan;
+  if (a[b + 2] === st) return a[b + 3] as ChainPlan;
   const c = table.chains.get(plan.jumps[k]!);
   // A missing chain (refused at load time) is not cached.
   if (c === undefined) return undefined;
+  const np = chainPlan(c);
   a[b + 2] = a[b]; a[b + 3] = a[b + 1];
-  a[b] = st; a[b + 1] = c;
-  return c;
+  a[b] = st; a[b + 1] = np;
+  return np;
+}
+
+/** The plan's chain's jump index (null for short chains: no look at the chain then). */
+function planIndex(plan: ChainPlan): ChainIndex | null {
+  if (plan.len === 0 || plan.len < traverseTuning.indexMinRules) return null;
+  return chainIndex(plan.chain);
 }
 
 /** The chain's plan (small, so that the walk inlines it; building is in buildPlan). */
 function chainPlan(chain: Chain): ChainPlan {
   const pl = chain.plan as ChainPlan | undefined;
   const rules = chain.rules;
-  if (pl !== undefined && pl.rules === rules && pl.len === rules.length && pl.gen === (chain.gen ?? 0)) return pl;
+  // `pl.chain`: a copy of a chain (ruleset.ts copyChain spreads it) carries the original's plan.
+  if (pl !== undefined && pl.chain === chain && pl.rules === rules && pl.len === rules.length && pl.gen === (chain.gen ?? 0)) return pl;
   return buildPlan(chain);
 }
 
@@ -243,7 +266,7 @@ function buildPlan(chain: Chain): ChainPlan {
       jumps[k] = v.chain;
     } else kinds[k] = T_OTHER;
   }
-  const plan = new ChainPlan(rules, n, gen, headers, ctState, matches, kinds, jumps);
+  const plan = new ChainPlan(chain, rules, n, gen, headers, ctState, matches, kinds, jumps);
   chain.plan = plan;
   return plan;
 }
@@ -313,17 +336,22 @@ export function traverseChain(table: Table, start: Chain, p: PacketCtx, trace: T
  * it was when it began (a target may run a nested traversal, e.g. REJECT's ICMP error through
  * OUTPUT, which pushes above it and is gone before the outer one goes on). No array per packet.
  */
-const stackChains: Chain[] = [];
+const stackPlans: ChainPlan[] = [];
 const stackIdx: number[] = [];
 let sp = 0;
 
+/*
+ * The walk holds the current chain's plan, not the chain: the chain object is read through
+ * `plan.chain` (one hidden class) only for a matching rule's counter cache and traces, and
+ * jumps, returns and ends of chains are decided from the plan (see ChainPlan.jc).
+ */
 function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | null, sp0: number): number {
   let evaluated = 0;
   // Counters count the IP packet (skb->len at the IP layer), not the Ethernet frame around it.
   const bytes = p.skb.len - (p.skb.nh - p.skb.data);
-  let chain = start;
-  let plan = chainPlan(chain);
-  let ix = chainIndex(chain);
+  const startPlan = chainPlan(start);
+  let plan = startPlan;
+  let ix = planIndex(plan);
   let i = 0;
   const counters = table.counters;
   const st = stampOf(table);
@@ -336,15 +364,14 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     }
     if (i >= plan.len) {
       // End of the built-in chain: its policy.
-      if (chain === start || chain.policy !== null) return applyPolicy(chain.policy !== null ? chain : start, p, bytes, trace, evaluated);
-      if (trace) trace.fallthrough(p, chain);
+      if (plan === startPlan || !plan.user) return applyPolicy(plan.user ? start : plan.chain, p, bytes, trace, evaluated);
+      if (trace) trace.fallthrough(p, plan.chain);
       // A goto'd user chain ran out with nothing to return to: the built-in chain's policy.
       if (sp === sp0) return applyPolicy(start, p, bytes, trace, evaluated);
       sp--;
-      chain = stackChains[sp];
+      plan = stackPlans[sp];
       i = stackIdx[sp];
-      plan = chainPlan(chain);
-      ix = chainIndex(chain);
+      ix = planIndex(plan);
       continue;
     }
     const k = i++;
@@ -356,7 +383,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     const ms = plan.matches[k];
     if (ms !== null && !matchesAll(ms, p)) continue;
     // This namespace's counters of the rule (by chain object and position: a rule object may be shared).
-    const e = ruleCounter(plan, k, st, chain, counters);
+    const e = ruleCounter(plan, k, st, plan.chain, counters);
     e.pkts++;
     e.bytes += bytes;
     let kind = plan.kinds[k];
@@ -366,7 +393,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     if (kind === T_OTHER) {
       const rule = plan.rules[k];
       const v = rule.target!.run(p);
-      if (trace) trace.rule(p, chain, i, rule, v);
+      if (trace) trace.rule(p, plan.chain, i, rule, v);
       switch (v.kind) {
         case 'continue': continue;
         case 'accept': kind = T_ACCEPT; break;
@@ -378,7 +405,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
       }
     } else if (trace) {
       const rule = plan.rules[k];
-      trace.rule(p, chain, i, rule, rule.target!.run(p));
+      trace.rule(p, plan.chain, i, rule, rule.target!.run(p));
     }
     switch (kind) {
       case T_ACCEPT:
@@ -391,31 +418,34 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
         // RETURN in a built-in chain (or a goto'd chain with nothing below): the policy.
         if (sp === sp0) return applyPolicy(start, p, bytes, trace, evaluated);
         sp--;
-        chain = stackChains[sp];
+        plan = stackPlans[sp];
         i = stackIdx[sp];
-        plan = chainPlan(chain);
-        ix = chainIndex(chain);
+        ix = planIndex(plan);
         continue;
       default: {
         // T_JUMP or T_GOTO.
-        const next = target === null ? jumpChain(plan, k, st, table) : table.chains.get(target);
+        let next: ChainPlan | undefined;
+        if (target === null) next = jumpPlan(plan, k, st, table);
+        else {
+          const c = table.chains.get(target);
+          next = c === undefined ? undefined : chainPlan(c);
+        }
         // Refused at load time; never reached.
-        if (!next) { traverseStats.evaluated = evaluated; return V_DROP; }
+        if (next === undefined) { traverseStats.evaluated = evaluated; return V_DROP; }
         if (kind === T_JUMP) {
           if (sp - sp0 >= MAX_DEPTH) { traverseStats.evaluated = evaluated; return V_DROP; }
-          if (next.rules.length === 0 && next.policy === null && next !== start) {
+          if (next.len === 0 && next.user && next !== startPlan) {
             // An empty user chain returns at once (kube-proxy's KUBE-SERVICES and friends while
             // nothing is in them): its implicit RETURN without the push and pop.
-            if (trace) trace.fallthrough(p, next);
+            if (trace) trace.fallthrough(p, next.chain);
             continue;
           }
-          stackChains[sp] = chain;
+          stackPlans[sp] = plan;
           stackIdx[sp] = i;
           sp++;
         }
-        chain = next;
-        plan = chainPlan(chain);
-        ix = chainIndex(chain);
+        plan = next;
+        ix = planIndex(plan);
         i = 0;
         continue;
       }

@@ -177,7 +177,11 @@ export interface Chain {
    * creates on the fly for `-A`/`-I` has none, and its `[p:b]` stays `[0:0]`.
    */
   policyCounters?: boolean;
-  /** Bumped by every change to `rules` (derived structures such as the traversal's jump index check it). */
+  /**
+   * Bumped by every change to `rules` (derived structures such as the traversal's jump index check it).
+   * A change made in place outside a Ruleset must also bump ruleset.ts's rulesetEpoch: the traversal
+   * keeps the plan of a jumped-to chain for as long as the epoch stays (traverse.ts ChainPlan.jc).
+   */
   gen?: number;
   /**
    * The chain may be referenced by several rulesets (handed over by

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { traverseTable, type TraverseTrace } from '../../src/netfilter/traverse.js';
 import { acceptTarget, dropTarget, jumpTarget, returnTarget } from '../../src/netfilter/targets/standard.js';
 import { commentMatch } from '../../src/netfilter/matches/comment.js';
+import { rulesetEpoch } from '../../src/netfilter/ruleset.js';
 import type { Chain, Match, PacketCtx, Rule, Table, Target, TargetVerdict } from '../../src/netfilter/types.js';
 
 const opaqueTarget = (v: TargetVerdict, name: string): Target => ({ name, run: () => v, save: () => `-j ${name}` });
@@ -100,6 +101,29 @@ describe('traversal plan', () => {
     input.rules.unshift({ ip: {}, matches: [commentMatch('x')], target: dropTarget() });
     input.gen = (input.gen ?? 0) + 1;
     expect(traverseTable(t, 'INPUT', pkt(1), null)).toEqual({ verdict: 'drop', evaluated: 1 });
+  });
+
+  it('a jumped-to chain changed in place is planned again once the ruleset epoch moves (as every Ruleset change moves it)', () => {
+    const t = build([[{ t: 'jump', to: 0, comment: false, bit: null }], [{ t: 'accept', to: 0, comment: false, bit: null }], [], []], true, 'DROP');
+    expect(traverseTable(t, 'INPUT', pkt(1), null)).toEqual({ verdict: 'accept', evaluated: 2 });
+    const u1 = t.chains.get('U1')!;
+    u1.rules.unshift({ ip: {}, matches: [], target: dropTarget() });
+    u1.gen = (u1.gen ?? 0) + 1;
+    rulesetEpoch.v++;
+    expect(traverseTable(t, 'INPUT', pkt(1), null)).toEqual({ verdict: 'drop', evaluated: 2 });
+  });
+
+  it('a copy of a chain object that carries the original\'s plan (spread, same rules array) counts and traces as itself', () => {
+    const t = build([[{ t: 'jump', to: 0, comment: false, bit: null }], [{ t: 'none', to: 0, comment: false, bit: null }], [], []], true, 'ACCEPT');
+    expect(traverseTable(t, 'INPUT', pkt(1), null).verdict).toBe('accept');
+    const u1 = t.chains.get('U1')!;
+    const copy: Chain = { ...u1 };
+    const t2: Table = { name: 'filter', counters: new Map(), chains: new Map([...t.chains].map(([n, c]) => [n, n === 'U1' ? copy : c])) };
+    const tr = recorder();
+    expect(traverseTable(t2, 'INPUT', pkt(1), tr).verdict).toBe('accept');
+    expect(tr.log).toEqual(['INPUT:1:U1:jump:U1', 'U1:return', 'INPUT:policy:ACCEPT']);
+    expect(t2.counters.get(copy)?.get(0)?.pkts).toBe(1);
+    expect(t2.counters.get(u1)).toBeUndefined();
   });
 
   it('a traversal run by a target in the middle of another (REJECT-like) leaves the outer return stack intact', () => {
