@@ -33,12 +33,12 @@
  * object and position), looked up only for rules that match; a built-in
  * chain's policy counters on the chain (built-in chains are never shared).
  *
- * The chain a jump finds (as its plan) and the Counter a matching rule grows are cached on
- * the plan, per rule, for the last two tables that walked it (a chain shared
- * by two nodes' rulesets is walked by both in turn), each stamped with the
- * table's TableStamp — one object per table and ruleset epoch, which every
- * Ruleset change bumps (ruleset.ts: rulesetEpoch) — and, for counters, the
- * chain object; so no map lookup per packet while the rules stay as they are.
+ * The chain a jump finds (as its plan, per rule) and the Counters of the chain's
+ * rules (one row per table) are cached on the plan for the last two tables that
+ * walked it (a chain shared by two nodes' rulesets is walked by both in turn),
+ * each stamped with the table's TableStamp — one object per table and ruleset
+ * epoch, which every Ruleset change bumps (ruleset.ts: rulesetEpoch); so no map
+ * lookup per packet while the rules stay as they are.
  */
 import type { Chain, Counter, IpHeaderMatch, Match, PacketCtx, Rule, Table, TargetVerdict } from './types.js';
 import { chainIndex, traverseTuning, type ChainIndex } from './traverse-index.js';
@@ -153,7 +153,6 @@ class ChainPlan {
     let jumpy = false;
     for (let k = 0; k < len; k++) if (jumps[k] !== null) { jumpy = true; break; }
     this.jc = jumpy ? new Array<TableStamp | ChainPlan | null>(4 * len).fill(null) : null;
-    this.cc = new Array<TableStamp | Chain | Counter | null>(6 * len).fill(null);
   }
   /**
    * A user chain (no policy). Fixed for a chain object: built-in chains are made with a
@@ -174,8 +173,17 @@ class ChainPlan {
    * is a Ruleset method, which bumps the epoch first.
    */
   readonly jc: (TableStamp | ChainPlan | null)[] | null;
-  /** Per rule k, two slots of its Counter: at 6k … 6k+2 the table's stamp, the chain object, the Counter; the other at 6k+3 …. */
-  readonly cc: (TableStamp | Chain | Counter | null)[];
+  /**
+   * Two slots (the first the most recent) of a table's stamp and that table's Counters of
+   * the chain's rules by position (undefined until the rule first matches in the table):
+   * found once on entering the chain, so a matching rule's Counter is one array load
+   * (issue 9: a per-rule two-slot check was ~2 % of the e2e bench). The chain needs no
+   * key of its own: a plan belongs to one chain object (chainPlan checks `plan.chain`).
+   */
+  rs0: TableStamp | null = null;
+  rc0: (Counter | undefined)[] | null = null;
+  rs1: TableStamp | null = null;
+  rc1: (Counter | undefined)[] | null = null;
 }
 
 /**
@@ -195,17 +203,23 @@ function stampOf(table: Table): TableStamp {
   return n;
 }
 
-/** Rule k's Counter in this table (created at zero when it has none), through the plan's cache. */
-function ruleCounter(plan: ChainPlan, k: number, st: TableStamp, chain: Chain, counters: Map<Chain, Map<number, Counter>>): Counter {
-  const a = plan.cc, b = 6 * k;
-  if (a[b] === st && a[b + 1] === chain) return a[b + 2] as Counter;
-  if (a[b + 3] === st && a[b + 4] === chain) return a[b + 5] as Counter;
+/** The plan's row of Counters in the table of stamp `st` (see ChainPlan.rs0), made empty when the table has none yet. */
+function counterRow(plan: ChainPlan, st: TableStamp): (Counter | undefined)[] {
+  if (plan.rs0 === st) return plan.rc0!;
+  if (plan.rs1 === st) return plan.rc1!;
+  const row = new Array<Counter | undefined>(plan.len).fill(undefined);
+  plan.rs1 = plan.rs0; plan.rc1 = plan.rc0;
+  plan.rs0 = st; plan.rc0 = row;
+  return row;
+}
+
+/** Rule k's Counter in this table (created at zero when it has none), kept in the row for the next packets. */
+function newRuleCounter(row: (Counter | undefined)[], k: number, chain: Chain, counters: Map<Chain, Map<number, Counter>>): Counter {
   let m = counters.get(chain);
   if (m === undefined) { m = new Map(); counters.set(chain, m); }
   let e = m.get(k);
   if (e === undefined) { e = { pkts: 0, bytes: 0 }; m.set(k, e); }
-  a[b + 3] = a[b]; a[b + 4] = a[b + 1]; a[b + 5] = a[b + 2];
-  a[b] = st; a[b + 1] = chain; a[b + 2] = e;
+  row[k] = e;
   return e;
 }
 
@@ -355,6 +369,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
   let i = 0;
   const counters = table.counters;
   const st = stampOf(table);
+  let row = counterRow(plan, st);
   for (;;) {
     if (ix !== null && i < ix.len) {
       // Jump over rules that cannot match, counting them as the kernel's linear walk evaluates them.
@@ -372,6 +387,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
       plan = stackPlans[sp];
       i = stackIdx[sp];
       ix = planIndex(plan);
+      row = counterRow(plan, st);
       continue;
     }
     const k = i++;
@@ -383,7 +399,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     const ms = plan.matches[k];
     if (ms !== null && !matchesAll(ms, p)) continue;
     // This namespace's counters of the rule (by chain object and position: a rule object may be shared).
-    const e = ruleCounter(plan, k, st, plan.chain, counters);
+    const e = row[k] ?? newRuleCounter(row, k, plan.chain, counters);
     e.pkts++;
     e.bytes += bytes;
     let kind = plan.kinds[k];
@@ -421,6 +437,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
         plan = stackPlans[sp];
         i = stackIdx[sp];
         ix = planIndex(plan);
+        row = counterRow(plan, st);
         continue;
       default: {
         // T_JUMP or T_GOTO.
@@ -446,6 +463,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
         }
         plan = next;
         ix = planIndex(plan);
+        row = counterRow(plan, st);
         i = 0;
         continue;
       }
