@@ -285,11 +285,6 @@ function buildPlan(chain: Chain): ChainPlan {
   return plan;
 }
 
-/** conntrack_mt's --ctstate test for a pure state match (`cs`: bits | CT_INVERT), as ConntrackMatch.matches does it. */
-function ctStateOk(p: PacketCtx, cs: number): boolean {
-  return ((packetStateBits(p) & cs) !== 0) !== ((cs & CT_INVERT) !== 0);
-}
-
 /** Does every match module of the rule agree (in order, stopping at the first that does not)? */
 function matchesAll(ms: readonly Match[], p: PacketCtx): boolean {
   for (let k = 0; k < ms.length; k++) if (!ms[k].matches(p)) return false;
@@ -370,6 +365,13 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
   const counters = table.counters;
   const st = stampOf(table);
   let row = counterRow(plan, st);
+  /**
+   * The packet's --ctstate bits (packetStateBits), computed at the first inline --ctstate test
+   * and kept for the next ones (kube-proxy's FORWARD and OUTPUT test it in three or four rules);
+   * -1: not known. Only a target's code can change what they come from (a NAT target sets the
+   * entry's NAT status), so a target other than a standard one that lets the walk go on forgets them.
+   */
+  let stBits = -1;
   for (;;) {
     if (ix !== null && i < ix.len) {
       // Jump over rules that cannot match, counting them as the kernel's linear walk evaluates them.
@@ -395,7 +397,11 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     const h = plan.headers[k];
     if (h !== null && !h.matches(p)) continue;
     const cs = plan.ctState[k];
-    if (cs !== 0 && !ctStateOk(p, cs)) continue;
+    if (cs !== 0) {
+      if (stBits < 0) stBits = packetStateBits(p);
+      // conntrack_mt's --ctstate test (ConntrackMatch does the same with packetStateBits).
+      if (((stBits & cs) !== 0) === ((cs & CT_INVERT) !== 0)) continue;
+    }
     const ms = plan.matches[k];
     if (ms !== null && !matchesAll(ms, p)) continue;
     // This namespace's counters of the rule (by chain object and position: a rule object may be shared).
@@ -409,6 +415,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     if (kind === T_OTHER) {
       const rule = plan.rules[k];
       const v = rule.target!.run(p);
+      stBits = -1;
       if (trace) trace.rule(p, plan.chain, i, rule, v);
       switch (v.kind) {
         case 'continue': continue;
