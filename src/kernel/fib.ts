@@ -66,16 +66,58 @@ export class BirdRoute implements Route {
 Object.assign(BirdRoute.prototype, { type: 'unicast', scope: 'global', metric: 0, src: 0, proto: 'bird', table: RT_TABLE_MAIN });
 
 /**
- * The routes to one dst/prefix: the route itself when it is the only one (nearly always: a
- * 1-element array per route cost 56 bytes, 25 M BIRD routes at 5,000 nodes, issue 9), else
- * them by metric.
+ * A BirdRoute without its device object: the device is named by name and ifindex, so one
+ * object serves every namespace that installs the same route. A Calico client installs a
+ * route per block of the cluster, the same ones on every client (25 M routes at 5,000
+ * nodes, issue 9, from about 5,000 distinct ones): a table keeps this instead, and hands
+ * out a BirdRoute with its own device each time it is read (reads are the probes' lookups,
+ * which Fib caches, and listings).
  */
-type Slot = Route | Route[];
-const slotList = (v: Slot): Route[] => (Array.isArray(v) ? v : [v]);
+export class SharedBirdRoute {
+  constructor(readonly dst: number, readonly prefix: number, readonly gw: number, readonly devName: string, readonly ifindex: number, readonly onlink: boolean) {}
+  /** This route in the namespace whose devices `dev` finds. */
+  route(dev: DeviceOf): BirdRoute {
+    return new BirdRoute(this.dst, this.prefix, this.gw, dev(this.devName, this.ifindex), this.onlink);
+  }
+}
+
+/** A namespace's device by name and ifindex (null when it has none: the route's device went). */
+export type DeviceOf = (name: string, ifindex: number) => NetDevice | null;
+
+/** The shared forms, by destination (a few per destination at most: next hop, device, onlink). */
+const sharedBird = new Map<number, SharedBirdRoute | SharedBirdRoute[]>();
+
+/** The shared form of `r` (made once for the process). */
+function shareBird(r: BirdRoute, dev: NetDevice): SharedBirdRoute {
+  const v = sharedBird.get(r.dst);
+  const same = (x: SharedBirdRoute) => x.prefix === r.prefix && x.gw === r.gw && x.ifindex === dev.ifindex && x.devName === dev.name && x.onlink === r.onlink;
+  if (v !== undefined && !Array.isArray(v) && same(v)) return v;
+  if (Array.isArray(v)) for (const x of v) if (same(x)) return x;
+  const t = new SharedBirdRoute(r.dst, r.prefix, r.gw, dev.name, dev.ifindex, r.onlink);
+  if (v === undefined) sharedBird.set(r.dst, t);
+  else if (Array.isArray(v)) v.push(t);
+  else sharedBird.set(r.dst, [v, t]);
+  return t;
+}
+
+/**
+ * The routes to one dst/prefix: the route itself when it is the only one (nearly always: a
+ * 1-element array per route cost 56 bytes, 25 M BIRD routes at 5,000 nodes, issue 9), its
+ * shared form when it is a BIRD route alone there, else them by metric.
+ */
+type Slot = Route | Route[] | SharedBirdRoute;
 const toSlot = (l: Route[]): Slot => (l.length === 1 ? l[0]! : l);
 
 class Table {
   readonly byLen: (Map<number, Slot> | undefined)[] = new Array(33);
+  /** The namespace's devices (null: routes are kept as given, never shared). */
+  constructor(private readonly devOf: DeviceOf | null) {}
+
+  /** The routes of a slot (a shared BIRD route as this namespace's). */
+  private list(v: Slot): Route[] {
+    return Array.isArray(v) ? v : [v instanceof SharedBirdRoute ? v.route(this.devOf!) : v];
+  }
+
   /** Prefix lengths in use, longest first. */
   lens: number[] = [];
   /** A shared peer mesh consulted after the own routes at its prefix length (main table only). */
@@ -106,12 +148,12 @@ class Table {
     if (!m) { this.addLen(r.prefix); m = this.byLen[r.prefix]!; }
     const v = m.get(r.dst);
     if (v !== undefined) {
-      const list = Array.isArray(v) ? v : [v];
+      const list = this.list(v);
       list.push(r);
       list.sort((a, b) => a.metric - b.metric);
       if (list !== v) m.set(r.dst, list);
     } else {
-      m.set(r.dst, r);
+      m.set(r.dst, this.devOf !== null && r instanceof BirdRoute && r.dev !== null ? shareBird(r, r.dev) : r);
       if (this.stamps && r.prefix === this.shared!.prefix) {
         this.stamps.set(r.dst, nextStamp());
         this.shared!.claim(CLAIM_ROUTE, r.dst);
@@ -131,7 +173,9 @@ class Table {
     for (const len of this.lens) {
       const m = this.byLen[len]!;
       for (const [k, v] of m) {
-        const list = slotList(v);
+        // `dev` given: a shared BIRD route through another device is not one of them (not made to ask).
+        if (dev !== undefined && v instanceof SharedBirdRoute && v.ifindex !== dev.ifindex) continue;
+        const list = this.list(v);
         const keep = list.filter((r) => {
           if (pred(r)) { removed.push(r); return false; }
           return true;
@@ -154,7 +198,7 @@ class Table {
     const v = m?.get(dst);
     if (!m || v === undefined) return [];
     const removed: Route[] = [];
-    const keep = slotList(v).filter((r) => {
+    const keep = this.list(v).filter((r) => {
       if (pred(r)) { removed.push(r); return false; }
       return true;
     });
@@ -171,7 +215,7 @@ class Table {
   /** The routes to exactly dst/prefix (own, else the shared one). */
   at(dst: number, prefix: number): Route[] | undefined {
     const own = this.byLen[prefix]?.get(dst);
-    if (own !== undefined) return slotList(own);
+    if (own !== undefined) return this.list(own);
     const v = this.shared;
     if (v && prefix === v.prefix) {
       const r = v.route(dst);
@@ -186,7 +230,8 @@ class Table {
       const key = len === 0 ? 0 : (ip & prefixMask(len)) >>> 0;
       const x = this.byLen[len]!.get(key);
       if (x !== undefined) {
-        if (!Array.isArray(x)) { if (usable(x)) return x; }
+        if (x instanceof SharedBirdRoute) { const r = x.route(this.devOf!); if (usable(r)) return r; }
+        else if (!Array.isArray(x)) { if (usable(x)) return x; }
         else for (const r of x) if (usable(r)) return r;
       } else if (v && len === v.prefix) {
         const r = v.route(key);
@@ -206,8 +251,8 @@ class Table {
     const out: Route[] = [];
     const v = this.shared;
     for (const len of this.lens) {
-      if (v && len === v.prefix) { for (const [, x] of this.merged(v)) { if (Array.isArray(x)) out.push(...x); else out.push(x); } continue; }
-      for (const x of this.byLen[len]!.values()) { if (Array.isArray(x)) out.push(...x); else out.push(x); }
+      if (v && len === v.prefix) { for (const [, x] of this.merged(v)) out.push(...this.list(x)); continue; }
+      for (const x of this.byLen[len]!.values()) out.push(...this.list(x));
     }
     return out;
   }
@@ -240,8 +285,15 @@ const FIB_CACHE_MAX = 4096;
 const usableRoute = (r: Route): boolean => r.dev === null || r.dev.up || r.alive === true;
 
 export class Fib {
-  private readonly local = new Table();
-  private readonly main = new Table();
+  private readonly local: Table;
+  private readonly main: Table;
+
+  /** `devOf`: the namespace's devices, for routes held in shared form (see SharedBirdRoute); without it none are. */
+  constructor(private readonly devOf: DeviceOf | null = null) {
+    this.local = new Table(devOf);
+    this.main = new Table(devOf);
+  }
+
   /** Tables other than local and main, in creation order (null while none: a Map per namespace saved, issue 9). */
   private extra: Map<number, Table> | null = null;
 
@@ -251,7 +303,7 @@ export class Fib {
 
   private table(id: number): Table {
     let t = this.existing(id);
-    if (!t) { t = new Table(); (this.extra ??= new Map()).set(id, t); }
+    if (!t) { t = new Table(this.devOf); (this.extra ??= new Map()).set(id, t); }
     return t;
   }
 

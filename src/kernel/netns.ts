@@ -126,7 +126,13 @@ export class Netns {
   get byIndex(): Map<number, NetDevice> {
     return new Map([...this.devices.values()].map((d) => [d.ifindex, d]));
   }
-  readonly fib = new Fib();
+  /** Routes name their device by name and ifindex when held in shared form (fib.ts SharedBirdRoute). */
+  readonly fib = new Fib((name, ifindex) => {
+    const d = this.devices.get(name);
+    if (d !== undefined && d.ifindex === ifindex) return d;
+    for (const x of this.devices.values()) if (x.ifindex === ifindex) return x; // renamed since
+    return null;
+  });
   readonly neighs = new NeighTable();
   readonly hooks = new HookTable();
   /** Copy-on-write forks of the defaults (cow-map.ts): a namespace that changes none holds no copy. */
