@@ -15,6 +15,7 @@
  *       1,000-node runs are full mode only (`--quick` runs 10 and 100) and run in a child
  *       process with a larger heap (see inChild).
  */
+import { SEMI_SPACE_MB } from '../src/cli/node-flags.js';
 import { World } from '../src/kernel/world.js';
 import { Node } from '../src/kernel/node.js';
 import { Segment } from '../src/kernel/devices/nic.js';
@@ -107,7 +108,7 @@ const SELF = fileURLToPath(import.meta.url);
  * `extra` are measured inside it as in-process runs measure them.
  */
 function inChild(n: number, mode: Mode): Record<string, number> {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=14336', SELF, '--bgp-child', mode, String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=14336', `--max-semi-space-size=${SEMI_SPACE_MB}`, SELF, '--bgp-child', mode, String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
 }
 

@@ -12,6 +12,7 @@
  *   the heap after the run. Targets: agents ≤ 10 s and ≤ 1 GiB at 1,000 nodes; the whole run
  *   < 60 s at 5,000. One run, no warm-up; the harness's own figure is the child's wall time.
  */
+import { SEMI_SPACE_MB } from '../src/cli/node-flags.js';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
@@ -72,7 +73,7 @@ const CHILD_TIMEOUT_MS = 20 * 60_000;
 function inChild(network: Network, nodes: number): Record<string, number> {
   let out: string;
   try {
-    out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=20480', SELF, '--netpol-scale-child', network, String(nodes)], { encoding: 'utf8', maxBuffer: 1 << 20, timeout: CHILD_TIMEOUT_MS });
+    out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=20480', `--max-semi-space-size=${SEMI_SPACE_MB}`, SELF, '--netpol-scale-child', network, String(nodes)], { encoding: 'utf8', maxBuffer: 1 << 20, timeout: CHILD_TIMEOUT_MS });
   } catch (e) {
     const why = (e as { signal?: string }).signal ? `not finished after ${CHILD_TIMEOUT_MS / 60_000} min` : String((e as Error).message).split('\n')[0];
     throw new Error(`netpol.scale.${network}.${nodes}nodes: ${why}`);

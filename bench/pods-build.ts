@@ -18,6 +18,7 @@
  *   before the build, over the pods: machines and the store included), `heapMB`, `rssMB`
  *   (process RSS after that GC; target ≤ 4 GiB at 5,000 nodes) and `maxRssMB` (getrusage).
  */
+import { SEMI_SPACE_MB } from '../src/cli/node-flags.js';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
@@ -78,7 +79,7 @@ function measure(nodes: number): Record<string, number> {
 }
 
 function inChild(nodes: number): Record<string, number> {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=20480', SELF, '--pods-build-child', String(nodes)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=20480', `--max-semi-space-size=${SEMI_SPACE_MB}`, SELF, '--pods-build-child', String(nodes)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
 }
 

@@ -16,6 +16,7 @@
  *   flow); the child's CPU time (`cpuMs`, user + system) is steadier than wall time on a
  *   shared machine.
  */
+import { SEMI_SPACE_MB } from '../src/cli/node-flags.js';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
@@ -59,7 +60,7 @@ function measure(nodes: number, policies: number): Record<string, number> {
 }
 
 function inChild(nodes: number, policies: number): Record<string, number> {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=20480', SELF, '--scale-child', String(nodes), String(policies)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=20480', `--max-semi-space-size=${SEMI_SPACE_MB}`, SELF, '--scale-child', String(nodes), String(policies)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
 }
 
