@@ -192,6 +192,23 @@ class ChainPlan {
  */
 class TableStamp {
   constructor(readonly epoch: number) {}
+  /**
+   * The plans of the built-in chains traversals of this table started from (at most one per
+   * hook), found by identity: a base chain's plan is looked up on its chain once per epoch,
+   * not once per packet (the chain's own fields are megamorphic loads; see ChainPlan.jc).
+   */
+  readonly starts: Chain[] = [];
+  readonly startPlans: ChainPlan[] = [];
+}
+
+/** The plan of `start` (the chain a traversal begins with) in the table of stamp `st`. */
+function startPlanOf(st: TableStamp, start: Chain): ChainPlan {
+  const a = st.starts;
+  for (let k = 0; k < a.length; k++) if (a[k] === start) return st.startPlans[k];
+  const plan = chainPlan(start);
+  a.push(start);
+  st.startPlans.push(plan);
+  return plan;
 }
 
 function stampOf(table: Table): TableStamp {
@@ -358,12 +375,12 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
   let evaluated = 0;
   // Counters count the IP packet (skb->len at the IP layer), not the Ethernet frame around it.
   const bytes = p.skb.len - (p.skb.nh - p.skb.data);
-  const startPlan = chainPlan(start);
+  const st = stampOf(table);
+  const startPlan = startPlanOf(st, start);
   let plan = startPlan;
   let ix = planIndex(plan);
   let i = 0;
   const counters = table.counters;
-  const st = stampOf(table);
   let row = counterRow(plan, st);
   /**
    * The packet's --ctstate bits (packetStateBits), computed at the first inline --ctstate test

@@ -180,7 +180,8 @@ export interface Chain {
   /**
    * Bumped by every change to `rules` (derived structures such as the traversal's jump index check it).
    * A change made in place outside a Ruleset must also bump ruleset.ts's rulesetEpoch: the traversal
-   * keeps the plan of a jumped-to chain for as long as the epoch stays (traverse.ts ChainPlan.jc).
+   * keeps a chain's plan (for a jump target, and for a base chain a traversal starts from) for as long as the
+   * epoch stays (traverse.ts ChainPlan.jc, TableStamp.starts).
    */
   gen?: number;
   /**

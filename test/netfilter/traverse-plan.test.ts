@@ -94,12 +94,13 @@ describe('traversal plan', () => {
       }), { numRuns: 300, seed: 9 });
   });
 
-  it('a chain changed in place (gen bumped) is planned again', () => {
+  it('a chain changed in place (gen bumped, and the ruleset epoch as every Ruleset change does) is planned again', () => {
     const t = build([[{ t: 'accept', to: 0, comment: true, bit: null }], [], [], []], true, 'DROP');
     const input = t.chains.get('INPUT')!;
     expect(traverseTable(t, 'INPUT', pkt(1), null).verdict).toBe('accept');
     input.rules.unshift({ ip: {}, matches: [commentMatch('x')], target: dropTarget() });
     input.gen = (input.gen ?? 0) + 1;
+    rulesetEpoch.v++;
     expect(traverseTable(t, 'INPUT', pkt(1), null)).toEqual({ verdict: 'drop', evaluated: 1 });
   });
 
