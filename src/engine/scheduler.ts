@@ -57,10 +57,16 @@ export class Scheduler {
    */
   private minTime = new Float64Array(NBUCKETS);
   private minLen = new Int32Array(NBUCKETS);
-  /** Events deferred until nothing else is due at the current time (see `defer`). */
-  private dFn: Handler[] = [];
+  /**
+   * Events deferred until nothing else is due at the current time (see `defer`): a queue in
+   * dFn/dArg from dRead to dLen. The arrays keep their length when the queue empties (only
+   * the indices go back to 0, and run clears each slot it takes): setting `length = 0` freed
+   * the backing stores, which the next defer — one per datagram delivered — allocated again.
+   */
+  private dFn: (Handler | undefined)[] = [];
   private dArg: unknown[] = [];
   private dRead = 0;
+  private dLen = 0;
   private stopped = false;
 
   constructor() {
@@ -68,7 +74,7 @@ export class Scheduler {
   }
 
   /** Events waiting to run. */
-  get pending(): number { return this.size + this.dFn.length - this.dRead; }
+  get pending(): number { return this.size + this.dLen - this.dRead; }
 
   /**
    * Runs `fn(arg)` at the current time, but only once every other event due
@@ -79,8 +85,14 @@ export class Scheduler {
    * where a woken process runs after the packet processing that woke it.
    */
   defer<A>(fn: Handler<A>, arg?: A): void {
-    this.dFn.push(fn as Handler);
-    this.dArg.push(arg);
+    const n = this.dLen++;
+    if (n < this.dFn.length) {
+      this.dFn[n] = fn as Handler;
+      this.dArg[n] = arg;
+    } else {
+      this.dFn.push(fn as Handler);
+      this.dArg.push(arg);
+    }
   }
 
   /** Runs `fn(arg)` `delay` ns from now (delay >= 0). */
@@ -165,13 +177,16 @@ export class Scheduler {
       if (this.bRead0 === this.bLen[0]) {
         this.bRead0 = 0;
         this.bLen[0] = 0;
-        if (this.dRead < this.dFn.length) {
+        if (this.dRead < this.dLen) {
           // Nothing else due now: the deferred (user-space) work of this instant.
           if (budget-- <= 0) return 'budget';
-          const fn = this.dFn[this.dRead];
-          const arg = this.dArg[this.dRead];
-          this.dRead++;
-          if (this.dRead === this.dFn.length) { this.dFn.length = 0; this.dArg.length = 0; this.dRead = 0; }
+          const r = this.dRead;
+          const fn = this.dFn[r]!;
+          const arg = this.dArg[r];
+          this.dFn[r] = undefined;
+          this.dArg[r] = undefined;
+          this.dRead = r + 1;
+          if (r + 1 === this.dLen) { this.dRead = 0; this.dLen = 0; }
           this.executed++;
           fn(arg);
           continue;
