@@ -349,12 +349,29 @@ export class Conntrack {
 
   // ── table ──
 
+  /**
+   * The last two nodes `find` found, with the number of chain nodes it looked at to get to
+   * each (`stats.searched`), valid while `chainGen` is `lookGen`: every change to a hash chain
+   * (insertNode, removeNode) bumps chainGen, so while it stays a bucket's chain is as it was
+   * and a lookup of the same tuple would walk to the same node. A namespace's packets come in
+   * one or two flows at a time (a pod flow and the overlay flow carrying it): no hash and no
+   * map lookup for them (issue 9).
+   */
+  private chainGen = 0;
+  private lookGen = -1;
+  private look0: HNode | null = null;
+  private look0Searched = 0;
+  private look1: HNode | null = null;
+  private look1Searched = 0;
+
   private insertNode(n: HNode): void {
+    this.chainGen++;
     n.next = this.buckets.get(n.hash) ?? null;
     this.buckets.set(n.hash, n);
   }
 
   private removeNode(n: HNode): void {
+    this.chainGen++;
     let p = this.buckets.get(n.hash) ?? null;
     if (p === n) {
       if (n.next) this.buckets.set(n.hash, n.next);
@@ -371,14 +388,42 @@ export class Conntrack {
 
   /** Finds the live entry holding this tuple (either direction); expired entries met on the way are removed. */
   private find(src: number, dst: number, proto: number, sport: number, dport: number, itype: number): HNode | null {
+    if (this.lookGen === this.chainGen) {
+      const a = this.look0;
+      if (a !== null) {
+        const t = a.t;
+        if (t.src === src && t.dst === dst && t.proto === proto && t.sport === sport && t.dport === dport && t.icmpType === itype) {
+          this.stats.searched += this.look0Searched;
+          if (a.conn.expires - this.now <= 0) { this.kill(a.conn); return null; }
+          return a;
+        }
+      }
+      const c = this.look1;
+      if (c !== null) {
+        const t = c.t;
+        if (t.src === src && t.dst === dst && t.proto === proto && t.sport === sport && t.dport === dport && t.icmpType === itype) {
+          this.stats.searched += this.look1Searched;
+          if (c.conn.expires - this.now <= 0) { this.kill(c.conn); return null; }
+          return c;
+        }
+      }
+    } else {
+      this.look0 = null;
+      this.look1 = null;
+      this.lookGen = this.chainGen;
+    }
     const h = tupleHash(src, dst, proto, sport, dport, itype);
     let n = this.buckets.get(h) ?? null;
+    let searched = 0;
     while (n) {
       const next = n.next;
       const t = n.t;
       this.stats.searched++;
+      searched++;
       if (t.src === src && t.dst === dst && t.proto === proto && t.sport === sport && t.dport === dport && t.icmpType === itype) {
         if (n.conn.expires - this.now <= 0) { this.kill(n.conn); return null; }
+        this.look1 = this.look0; this.look1Searched = this.look0Searched;
+        this.look0 = n; this.look0Searched = searched;
         return n;
       }
       n = next;

@@ -384,3 +384,33 @@ describe('conntrack -L against the kernel (fixtures recorded by fixtures/conntra
     expect(sorted(ct.list())).toBe(sorted(want));
   });
 });
+
+describe('conntrack: the last lookups are remembered', () => {
+  it('packets, replies, expiries and flushes give the same states, table and stats as a table that never remembers', () => {
+    const a = setup(), b = setup();
+    // b forgets before every packet: its chains count as changed, so every lookup walks them.
+    const forget = () => { (b.ct as unknown as { chainGen: number }).chainGen++; };
+    let r = 7;
+    const rnd = (n: number) => { r = (Math.imul(r, 1103515245) + 12345) >>> 0; return (r >>> 8) % n; };
+    let t = 0;
+    const got: string[] = [];
+    for (let step = 0; step < 3000; step++) {
+      const k = rnd(100);
+      if (k < 3) { t += 31 * S; a.at(t); b.at(t); continue; }
+      if (k === 3) { a.ct.flush(); b.ct.flush(); continue; }
+      // A few flows, mostly two at a time (a pod flow and its overlay), in either direction.
+      const f = rnd(k < 80 ? 2 : 6), reply = rnd(4) === 0;
+      const mk = () => reply ? udp(B, A, 53, 42000 + f) : udp(A, B, 42000 + f, 53);
+      const hook = reply ? PRE : OUT;
+      forget();
+      const sa = mk(), sb = mk();
+      const ia = a.ct.inbound(sa, hook), ib = b.ct.inbound(sb, hook);
+      got.push(ia.ctinfo);
+      expect(ia.ctinfo).toBe(ib.ctinfo);
+      expect(a.ct.confirm(sa)).toBe(b.ct.confirm(sb));
+    }
+    expect(new Set(got)).toEqual(new Set(['new', 'established', 'established_reply']));
+    expect(a.ct.list()).toBe(b.ct.list());
+    expect(a.ct.stats).toEqual(b.ct.stats);
+  });
+});
