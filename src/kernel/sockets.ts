@@ -138,6 +138,24 @@ export class PingSock {
   close(): void { this.ns.sockets.ping.delete(this.ident); }
 }
 
+/**
+ * A datagram on its way to its socket's handler (run deferred, as user space): one object
+ * per datagram where a closure over these and its context were two (issue 9).
+ */
+class UdpDelivery {
+  constructor(readonly s: UdpSock, readonly data: Uint8Array, readonly src: number, readonly sport: number, readonly dst: number, readonly flow: string | undefined) {}
+}
+
+function deliverUdp(d: UdpDelivery): void {
+  const s = d.s;
+  s.h.onMessage?.(d.data, d.src, d.sport, (reply) => {
+    const saved = s.laddr;
+    s.laddr = d.dst;
+    s.send(reply, d.src, d.sport, d.flow);
+    s.laddr = saved;
+  });
+}
+
 export class Sockets {
   readonly udp = new Map<number, UdpSock>();
   readonly ping = new Map<number, PingSock>();
@@ -249,13 +267,7 @@ export class Sockets {
     // A view, not a copy: packet buffers are never reused once delivered.
     const data = b.subarray(uh + 8, uh + len);
     if (this.ns.world.trace.on) this.ns.world.event(this.ns.node.name, this.ns.name, dev.name, skb, 'udp.rcv', `${data.length} bytes to port ${dport} from ${ipToString(src)}:${sport}`, 'deliver');
-    const flow = skb.flow;
-    this.ns.world.sched.defer(() => s.h.onMessage?.(data, src, sport, (reply) => {
-      const saved = s.laddr;
-      s.laddr = dst;
-      s.send(reply, src, sport, flow);
-      s.laddr = saved;
-    }));
+    this.ns.world.sched.defer(deliverUdp, new UdpDelivery(s, data, src, sport, dst, skb.flow));
   }
 
   private icmpRcv(skb: Skb, dev: NetDevice): void {
