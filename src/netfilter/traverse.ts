@@ -187,6 +187,13 @@ class ChainPlan {
 }
 
 /**
+ * What jumpPlan gives for a jump to an empty user chain (which returns at once). It cannot be
+ * the chain the traversal started from: an empty chain jumps nowhere, so no chain the walk is
+ * in can be reached from it.
+ */
+const EMPTY_JUMP = new ChainPlan({ name: '', policy: null, pkts: 0, bytes: 0, rules: [] }, [], 0, 0, [], new Int32Array(0), [], new Uint8Array(0), []);
+
+/**
  * A table as of one ruleset epoch: compared by identity, it stands for both (a new one is
  * made when the epoch moved on), so a cache slot is checked with one comparison.
  */
@@ -250,8 +257,10 @@ function jumpPlan(plan: ChainPlan, k: number, st: TableStamp, table: Table): Cha
   if (c === undefined) return undefined;
   const np = chainPlan(c);
   a[b + 2] = a[b]; a[b + 3] = a[b + 1];
-  a[b] = st; a[b + 1] = np;
-  return np;
+  // A jump (not a goto) to an empty user chain is kept as EMPTY_JUMP: the walk then goes on
+  // without loading the target's plan (kube-proxy jumps to up to three empty chains per hook).
+  a[b] = st; a[b + 1] = np.len === 0 && np.user && plan.kinds[k] === T_JUMP ? EMPTY_JUMP : np;
+  return a[b + 1] as ChainPlan;
 }
 
 /** The plan's chain's jump index (null for short chains: no look at the chain then). */
@@ -475,6 +484,10 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
         if (next === undefined) { traverseStats.evaluated = evaluated; return V_DROP; }
         if (kind === T_JUMP) {
           if (sp - sp0 >= MAX_DEPTH) { traverseStats.evaluated = evaluated; return V_DROP; }
+          if (next === EMPTY_JUMP) {
+            if (trace) trace.fallthrough(p, table.chains.get(plan.jumps[k]!)!);
+            continue;
+          }
           if (next.len === 0 && next.user && next !== startPlan) {
             // An empty user chain returns at once (kube-proxy's KUBE-SERVICES and friends while
             // nothing is in them): its implicit RETURN without the push and pop.
