@@ -114,9 +114,32 @@ export class NeighTable {
     return v.entry(ip) ? ip : undefined;
   }
 
+  /**
+   * The last two own entries `get` found, by key (-1: none): a namespace sends to one or two
+   * next hops at a time, and a key (ifindex · 2^32 + address) is a heap number, slow to hash
+   * (issue 9). Every change to the own entries forgets them (`forget`); mesh entries are never
+   * kept here (the mesh changes without this table knowing).
+   */
+  private k0 = -1;
+  private n0: Neigh | undefined = undefined;
+  private k1 = -1;
+  private n1: Neigh | undefined = undefined;
+
+  private forget(): void {
+    this.k0 = -1; this.n0 = undefined;
+    this.k1 = -1; this.n1 = undefined;
+  }
+
   get(k: number): Neigh | undefined {
+    if (k === this.k0) return this.n0;
+    if (k === this.k1) return this.n1;
     const n = this.own.get(k);
-    if (n !== undefined || this.shared === null) return n;
+    if (n !== undefined) {
+      this.k1 = this.k0; this.n1 = this.n0;
+      this.k0 = k; this.n0 = n;
+      return n;
+    }
+    if (this.shared === null) return n;
     const ip = this.sharedIp(k);
     return ip === undefined ? undefined : this.shared.neigh(ip);
   }
@@ -136,6 +159,7 @@ export class NeighTable {
   }
 
   set(k: number, n: Neigh): this {
+    this.forget();
     if (this.isShared(k)) this.shared!.detach();
     if (!this.own.has(k) && this.stamps) {
       this.stamps.set(k, nextStamp());
@@ -148,6 +172,7 @@ export class NeighTable {
   }
 
   delete(k: number): boolean {
+    this.forget();
     if (this.isShared(k)) this.shared!.detach();
     this.stamps?.delete(k);
     return this.own.delete(k);
@@ -155,6 +180,7 @@ export class NeighTable {
 
   /** Deletes the entries on `dev` that `pred` selects (a shared one first detaches the mesh). */
   deleteOnDev(dev: NetDevice, pred: (n: Neigh) => boolean): void {
+    this.forget();
     const v = this.shared;
     if (v && v.dev === dev) {
       for (const e of v.mesh.bySubnet.values()) if (e.subnet !== v.own && pred(v.makeNeigh(e))) { v.detach(); break; }
@@ -186,6 +212,7 @@ export class NeighTable {
 
   attachShared(v: MeshView): void {
     if (this.shared) throw new Error('a neighbour table holds one shared mesh');
+    this.forget();
     this.shared = v;
     this.stamps = new Map();
     const base = v.dev.ifindex * 0x1_0000_0000;
@@ -195,6 +222,7 @@ export class NeighTable {
   /** Materialises the mesh's neighbours (the objects already used, else new ones) in listing order. */
   detachShared(v: MeshView): void {
     if (this.shared !== v) return;
+    this.forget();
     const merged = this.merged(v);
     const own = this.ownForWrite();
     own.clear();

@@ -162,3 +162,28 @@ describe('ARP / NUD', () => {
     expect(ipToString(ipSrcOf(icmp[0].bytes))).toBe('10.0.0.1');
   });
 });
+
+describe('NeighTable: the last entries found are remembered', () => {
+  it('get follows every set, delete, deleteOnDev and replacement, as a fresh Map would', () => {
+    const l = pair();
+    const ns = l.n.ns('a');
+    const t = ns.neighs;
+    const dev = ns.device('eth0')!;
+    const ref = new Map<number, unknown>();
+    const mk = (addr: number, state: number) => ({ ip: addr, dev, mac: null, state, confirmed: 0, used: 0, updated: 0, reachableUntil: 0, probes: 0, queue: [], queueBytes: 0, gen: 0 });
+    let r = 3;
+    const rnd = (n: number) => { r = (Math.imul(r, 1103515245) + 12345) >>> 0; return (r >>> 8) % n; };
+    for (let step = 0; step < 2000; step++) {
+      const k = neighKey(dev, ip('10.0.0.1') + rnd(4));
+      const op = rnd(10);
+      if (op < 6) expect(t.get(k)).toBe(ref.get(k));
+      else if (op < 8) { const n = mk(k, 2); t.set(k, n as never); ref.set(k, n); }
+      else if (op < 9) { expect(t.delete(k)).toBe(ref.delete(k)); }
+      else {
+        const gone = rnd(2) === 0;
+        t.deleteOnDev(dev, () => gone);
+        if (gone) for (const key of [...ref.keys()]) if ((ref.get(key) as { dev: unknown }).dev === dev) ref.delete(key);
+      }
+    }
+  });
+});
