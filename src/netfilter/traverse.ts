@@ -179,6 +179,7 @@ class ChainPlan {
    * found once on entering the chain, so a matching rule's Counter is one array load
    * (issue 9: a per-rule two-slot check was ~2 % of the e2e bench). The chain needs no
    * key of its own: a plan belongs to one chain object (chainPlan checks `plan.chain`).
+   * At most two rows per epoch (see counterRow): other tables use their counters maps.
    */
   rs0: TableStamp | null = null;
   rc0: (Counter | undefined)[] | null = null;
@@ -227,22 +228,39 @@ function stampOf(table: Table): TableStamp {
   return n;
 }
 
-/** The plan's row of Counters in the table of stamp `st` (see ChainPlan.rs0), made empty when the table has none yet. */
-function counterRow(plan: ChainPlan, st: TableStamp): (Counter | undefined)[] {
+/**
+ * The plan's row of Counters in the table of stamp `st` (see ChainPlan.rs0), made empty when
+ * the table has none yet; null when both slots hold rows of other tables at this epoch. A new
+ * row takes the older slot only when that one is free (never used, or of an older epoch): a
+ * chain shared by many tables (kube-proxy's, across nodes) walked by them in turn would
+ * otherwise get a new row, as long as the chain, on every traversal; the third and later
+ * tables look each matching rule's Counter up in their counters map instead (tableCounter).
+ * So at most two rows per plan and epoch.
+ */
+function counterRow(plan: ChainPlan, st: TableStamp): (Counter | undefined)[] | null {
   if (plan.rs0 === st) return plan.rc0!;
   if (plan.rs1 === st) return plan.rc1!;
+  // rs0 was filled after rs1, so its epoch is no older: rs1 is the one to take.
+  const s1 = plan.rs1;
+  if (s1 !== null && s1.epoch === st.epoch) return null;
   const row = new Array<Counter | undefined>(plan.len).fill(undefined);
   plan.rs1 = plan.rs0; plan.rc1 = plan.rc0;
   plan.rs0 = st; plan.rc0 = row;
   return row;
 }
 
-/** Rule k's Counter in this table (created at zero when it has none), kept in the row for the next packets. */
-function newRuleCounter(row: (Counter | undefined)[], k: number, chain: Chain, counters: Map<Chain, Map<number, Counter>>): Counter {
+/** Rule k's Counter in this table (created at zero when it has none). */
+function tableCounter(k: number, chain: Chain, counters: Map<Chain, Map<number, Counter>>): Counter {
   let m = counters.get(chain);
   if (m === undefined) { m = new Map(); counters.set(chain, m); }
   let e = m.get(k);
   if (e === undefined) { e = { pkts: 0, bytes: 0 }; m.set(k, e); }
+  return e;
+}
+
+/** tableCounter, kept in the row for the next packets. */
+function newRuleCounter(row: (Counter | undefined)[], k: number, chain: Chain, counters: Map<Chain, Map<number, Counter>>): Counter {
+  const e = tableCounter(k, chain, counters);
   row[k] = e;
   return e;
 }
@@ -431,7 +449,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     const ms = plan.matches[k];
     if (ms !== null && !matchesAll(ms, p)) continue;
     // This namespace's counters of the rule (by chain object and position: a rule object may be shared).
-    const e = row[k] ?? newRuleCounter(row, k, plan.chain, counters);
+    const e = row !== null ? row[k] ?? newRuleCounter(row, k, plan.chain, counters) : tableCounter(k, plan.chain, counters);
     e.pkts++;
     e.bytes += bytes;
     let kind = plan.kinds[k];

@@ -161,6 +161,26 @@ describe('traversal caches follow every ruleset change', () => {
     });
   }
 
+  it('three rulesets sharing chains, walked in turn (more tables than a plan keeps counter rows for), walk as fresh ones', () => {
+    for (const [, change] of [['none', () => {}] as const, ...CHANGES]) {
+      const a = new Ruleset();
+      iptablesRestore(a, BASE);
+      const b = a.clone(), c = a.clone();
+      // The same packets through three rulesets that share nothing: the counts to expect.
+      const [x, y, z] = [0, 1, 2].map(() => { const r = new Ruleset(); iptablesRestore(r, BASE); return r; });
+      const shared = [a, b, c], alone = [x, y, z];
+      const logs: [string[], string[]] = [[], []];
+      [shared, alone].forEach((set, s) => {
+        for (let k = 0; k < 3; k++) for (const rs of set) logs[s].push(...traffic(rs));
+        change(set[1]);
+        for (const j of [2, 0, 1]) logs[s].push(...traffic(set[j]));
+      });
+      expect(logs[0]).toEqual(logs[1]);
+      for (let j = 0; j < 3; j++) expect(save(shared[j])).toBe(save(alone[j]));
+      for (const rs of shared) expectFresh(rs);
+    }
+  });
+
   it('copies of a template (copyOf), one changed between packets, walk as fresh ones', () => {
     for (const [, change] of CHANGES) {
       const tpl = new Ruleset();
