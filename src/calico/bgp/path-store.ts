@@ -37,17 +37,17 @@ export class AttrRegistry<A extends { ix?: number }> {
 
 export class PathStore<A extends { ix?: number }> {
   /** The neighbour's slot on the speaker (`BgpPeer.slot`); -1 for the static protocol. */
-  peer = new Int32Array(16);
+  peer: Int32Array = new Int32Array(16);
   /** The path id the neighbour sent (ADD-PATH; 0 without), as a signed 32-bit number: read it with `>>> 0`. */
-  rid = new Int32Array(16);
+  rid: Int32Array = new Int32Array(16);
   /** The route source's local id (the path id it goes out with). */
-  lid = new Int32Array(16);
+  lid: Int32Array = new Int32Array(16);
   /** The next path of the same prefix, or NIL. */
-  next = new Int32Array(16);
+  next: Int32Array = new Int32Array(16);
   /** When the path came (virtual ns). */
-  at = new Float64Array(16);
+  at: Float64Array = new Float64Array(16);
   /** The path's attributes: their number in the registry, or -1 (then in `own`). */
-  ax = new Int32Array(16);
+  ax: Int32Array = new Int32Array(16);
   /** Attributes the registry does not number (unknown attributes), by slot. */
   private readonly own = new Map<number, A>();
   /** Freed slots, as a list through `next`. */
@@ -88,15 +88,23 @@ export class PathStore<A extends { ix?: number }> {
     this.free = i;
   }
 
+  /**
+   * Doubles the arrays, as views of one new buffer: each off-heap allocation is accounted to
+   * V8's external memory (and may start a collection), and 5,000 clients grow theirs at once
+   * while the first routes come in (issue 9).
+   */
   private grow(): void {
     const n = this.peer.length * 2;
-    const widen = <T extends Int32Array | Float64Array>(a: T, b: T): T => { b.set(a); return b; };
-    this.peer = widen(this.peer, new Int32Array(n));
-    this.rid = widen(this.rid, new Int32Array(n));
-    this.lid = widen(this.lid, new Int32Array(n));
-    this.next = widen(this.next, new Int32Array(n));
-    this.at = widen(this.at, new Float64Array(n));
-    this.ax = widen(this.ax, new Int32Array(n));
+    const buf = new ArrayBuffer(n * 28);
+    const at = new Float64Array(buf, 0, n); // first: 8-byte alignment
+    const int = (k: number, a: Int32Array): Int32Array => { const b = new Int32Array(buf, n * 8 + k * n * 4, n); b.set(a); return b; };
+    at.set(this.at);
+    this.at = at;
+    this.peer = int(0, this.peer);
+    this.rid = int(1, this.rid);
+    this.lid = int(2, this.lid);
+    this.next = int(3, this.next);
+    this.ax = int(4, this.ax);
   }
 }
 
@@ -110,8 +118,8 @@ const DENSE_IDS = 1 << 16;
  * reflector (15 M at 5,000 nodes, issue 9), and a reflector numbers them densely from 3.
  */
 export class RouteSources {
-  private ids = new Int32Array(8);
-  private counts = new Int32Array(8);
+  private ids: Int32Array = new Int32Array(8);
+  private counts: Int32Array = new Int32Array(8);
   private far: Map<number, { id: number; n: number }> | null = null;
 
   /** One more path of source `rid`: its local id (`fresh()` numbers a new source). */
@@ -125,8 +133,10 @@ export class RouteSources {
       return id;
     }
     if (rid >= this.ids.length) {
+      // Both in one buffer: one off-heap allocation a growth (see PathStore.grow).
       const n = Math.min(DENSE_IDS, Math.max(rid + 1, this.ids.length * 2));
-      const ids = new Int32Array(n), counts = new Int32Array(n);
+      const buf = new ArrayBuffer(n * 8);
+      const ids = new Int32Array(buf, 0, n), counts = new Int32Array(buf, n * 4, n);
       ids.set(this.ids); counts.set(this.counts);
       this.ids = ids; this.counts = counts;
     }

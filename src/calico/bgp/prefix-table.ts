@@ -20,6 +20,9 @@ const prefixByKey = new Map<string, Prefix>();
 const prefixById: Prefix[] = [];
 let prefixCount = 0;
 
+/** How many prefixes the process has interned (every table's ids are below it). */
+export function prefixCountNow(): number { return prefixCount; }
+
 /** The interned prefix addr/len. */
 export function prefixOf(addr: number, len: number): Prefix {
   const m = prefixByLen[len]!;
@@ -70,11 +73,12 @@ export class PrefixTable<T> {
     const id = p.id, vals = this.vals;
     while (vals.length <= id) vals.push(undefined);
     if (vals[id] === undefined) {
-      if (id >= this.seqs.length) this.seqs = grown(this.seqs, id + 1);
+      // Straight to every prefix known so far: a client's table ends up holding most of them.
+      if (id >= this.seqs.length) this.seqs = grown(this.seqs, Math.max(id + 1, prefixCount));
       this.seqs[id] = this.nextSeq++;
       this.count++;
       if (this.orderLen >= 0) {
-        if (this.orderLen === this.order.length) this.order = grown(this.order, this.orderLen + 1);
+        if (this.orderLen === this.order.length) this.order = grown(this.order, Math.max(this.orderLen + 1, prefixCount));
         this.order[this.orderLen++] = id;
       }
     }

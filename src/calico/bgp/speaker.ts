@@ -63,7 +63,7 @@ import {
   AS_TRANS, ATTR_F_OPTIONAL, ATTR_F_PARTIAL, ATTR_F_TRANSITIVE, BGP_PORT, CAP_GRACEFUL_RESTART, encodeBgp, isEndOfRib, openCap,
   type BgpAttr, type BgpMessage, type BgpOpen, type BgpPrefix, type BgpUpdate,
 } from '../../wire/bgp.js';
-import { PrefixSet, PrefixTable, prefixOf, prefixOfKey, type Prefix } from './prefix-table.js';
+import { PrefixSet, PrefixTable, prefixCountNow, prefixOf, prefixOfKey, type Prefix } from './prefix-table.js';
 import { AttrRegistry, NIL, PathStore, RouteSources } from './path-store.js';
 export type { Prefix } from './prefix-table.js';
 import { BgpPeer, type BgpPeerConfig, type OutMessage, type SessionHost, BGP_S } from './session.js';
@@ -733,7 +733,8 @@ export class BgpSpeaker implements SessionHost {
 
   private setBest(pfx: Prefix, x: number): void {
     if (pfx.id >= this.bestBy.length) {
-      const a = new Int32Array(Math.max(pfx.id + 1, this.bestBy.length * 2)).fill(NIL);
+      // Straight to every prefix known so far (one allocation, not a doubling per block that comes in).
+      const a = new Int32Array(Math.max(pfx.id + 1, this.bestBy.length * 2, prefixCountNow())).fill(NIL);
       a.set(this.bestBy);
       this.bestBy = a;
     }
