@@ -95,7 +95,7 @@ function spec(network: Network, nodes: number): BenchSpec {
 
 /**
  * flannel at 1,000 nodes (full: also 5,000); Calico at 200 (full: also 1,000: about 190 s of
- * CPU and 3.7 GB peak RSS at 957d235). Calico at 5,000 is left out: its three reflectors send
+ * CPU and 3.7 GB peak RSS at 957d235; 186 s wall at load 6 and 1.76 GB at 0bca494). Calico at 5,000 is left out: its three reflectors send
  * every client every other node's block — 75 million UPDATEs, each decoded and installed by a
  * client, 25 times the 3 million at 1,000 nodes — well beyond the 20-minute child limit.
  */
