@@ -108,7 +108,7 @@ export interface SessionHost {
 /** A message to send, with its bytes when the sender already has them (`encodeBgp(m, tx)` of the connection's `tx`). */
 export type OutMessage = BgpMessage & { wire?: Uint8Array };
 
-/** One prefix of an Adj-RIB-Out: the single path sent (the usual case, kept small) or path id → signature. */
+/** One prefix of an Adj-RIB-Out (see AdjRibOut): the single path sent (the usual case, kept small) or path id → signature. */
 export type AdjOut = { id: number; sig: string } | Map<number, string>;
 
 /** How a neighbour is configured (the `protocol bgp` block). */
@@ -192,8 +192,6 @@ export class BgpPeer implements TimerTarget {
   private lastErrorAt = -Infinity;
   private readonly startTimer: VTimer;
   private readonly connectTimer: VTimer;
-  /** Adj-RIB-Out by prefix id (Prefix.id): what the peer holds from us (path id and attribute signature; a map when several). */
-  readonly adjOut: (AdjOut | undefined)[] = [];
   /** Prefixes whose export to this neighbour must be recomputed. */
   readonly dirty = new PrefixSet();
   flushScheduled = false;
@@ -478,7 +476,6 @@ export class BgpPeer implements TimerTarget {
     const c = this.est;
     this.est = null;
     if (c) this.drop(c);
-    this.adjOut.length = 0;
     this.dirty.clear();
     this.trace('bgp.session', `session down: ${why}`);
     this.host.sessionDown(this);

@@ -63,6 +63,7 @@ import {
   AS_TRANS, ATTR_F_OPTIONAL, ATTR_F_PARTIAL, ATTR_F_TRANSITIVE, BGP_PORT, CAP_GRACEFUL_RESTART, encodeBgp, isEndOfRib, openCap,
   type BgpAttr, type BgpMessage, type BgpOpen, type BgpPrefix, type BgpUpdate,
 } from '../../wire/bgp.js';
+import { AdjRibOut } from './adj-rib-out.js';
 import { PrefixSet, PrefixTable, prefixCountNow, prefixOf, prefixOfKey, type Prefix } from './prefix-table.js';
 import { AttrRegistry, NIL, PathStore, RouteSources } from './path-store.js';
 export type { Prefix } from './prefix-table.js';
@@ -313,6 +314,8 @@ export class BgpSpeaker implements SessionHost {
   private readonly peerSlots: BgpPeer[] = [];
   /** Paths' iBGP forms by slot (see Out): a reflector's learned paths, a client's own. */
   private readonly ibgpOut = new Map<number, Out>();
+  /** What each neighbour holds from us (see AdjRibOut). */
+  private readonly adjOut = new AdjRibOut();
   /** Route sources of each neighbour, by the path id it sent (see RouteSources). */
   private readonly sources = new Map<BgpPeer, RouteSources>();
   private readonly freeIds: number[] = [];
@@ -407,7 +410,8 @@ export class BgpSpeaker implements SessionHost {
     // A restart (after halt or kill) is a new process: the old one's RIB and adj-RIB-out are gone
     // (forgotten while still persisting, so the kernel keeps its routes until the recovery prunes them).
     if (this.startGen > 0) {
-      for (const p of this.peers) { p.adjOut.length = 0; p.dirty.clear(); this.sessionDown(p); }
+      this.adjOut.clearAll();
+      for (const p of this.peers) { p.dirty.clear(); this.sessionDown(p); }
       // Emptied entries go: their kernel routes stay until the recovery's prune (or a new best path replaces them).
       for (const pfx of this.rib.keys()) if (this.rib.get(pfx) === NIL) this.rib.delete(pfx);
     }
@@ -602,6 +606,8 @@ export class BgpSpeaker implements SessionHost {
   }
 
   sessionDown(p: BgpPeer): void {
+    // The peer holds nothing from us any more.
+    this.adjOut.clear(p.slot);
     // Withdraw everything learned from p, at once.
     const gone: Prefix[] = [];
     const peer = this.paths.peer, next = this.paths.next, slot = p.slot;
@@ -663,7 +669,7 @@ export class BgpSpeaker implements SessionHost {
     const c = p.est;
     if (!c) return;
     if (enhanced) p.send(c, [{ type: 'route-refresh', afi: 1, subtype: 1, safi: 1 }]);
-    p.adjOut.length = 0;
+    this.adjOut.clear(p.slot);
     for (const pfx of this.rib.keys()) p.dirty.add(pfx);
     this.flush(p, false);
     if (enhanced) p.send(c, [{ type: 'route-refresh', afi: 1, subtype: 2, safi: 1 }]);
@@ -951,7 +957,7 @@ export class BgpSpeaker implements SessionHost {
     const codec = (c.tx.as4 ? 1 : 0) + (addPath ? 2 : 0);
     // What each prefix should carry now, as (path id, Out) pairs in candidate order (at most one per source).
     const wIds = this.wantIds, wOuts = this.wantOuts;
-    const adjOut = p.adjOut;
+    const adjOut = this.adjOut, slot = p.slot;
     const { next, lid } = this.paths;
     for (const pfx of p.dirty.items) {
       const key = pfx.key;
@@ -970,7 +976,7 @@ export class BgpSpeaker implements SessionHost {
           if (o) { wIds.push(0); wOuts.push(o); }
         }
       }
-      const have = pfx.id < adjOut.length ? adjOut[pfx.id] : undefined;
+      const have = adjOut.get(pfx.id, slot);
       const addr = pfx.addr, len = pfx.len;
       if (have instanceof Map) {
         for (const id of have.keys()) if (!wIds.includes(id)) withdrawn.push(addPath ? { addr, len, pathId: id } : { addr, len });
@@ -987,13 +993,12 @@ export class BgpSpeaker implements SessionHost {
         }
         out.push(m);
       }
-      while (adjOut.length <= pfx.id) adjOut.push(undefined); // kept dense: a holey or sparse array is a hash table (a reflector holds one per client)
-      if (wIds.length === 0) { if (have !== undefined) adjOut[pfx.id] = undefined; }
+      if (wIds.length === 0) { if (have !== undefined) adjOut.set(pfx.id, slot, undefined); }
       else if (wIds.length === 1) {
         // The entry is never changed in place: a path's iBGP form keeps one per id for every client (a reflector's million).
         const id = wIds[0]!, w = wOuts[0]!;
-        adjOut[pfx.id] = w.wire !== undefined ? (w.adj?.id === id ? w.adj : (w.adj = { id, sig: w.sig })) : { id, sig: w.sig };
-      } else { const m = new Map<number, string>(); for (let k = 0; k < wIds.length; k++) m.set(wIds[k]!, wOuts[k]!.sig); adjOut[pfx.id] = m; }
+        adjOut.set(pfx.id, slot, w.wire !== undefined ? (w.adj?.id === id ? w.adj : (w.adj = { id, sig: w.sig })) : { id, sig: w.sig });
+      } else { const m = new Map<number, string>(); for (let k = 0; k < wIds.length; k++) m.set(wIds[k]!, wOuts[k]!.sig); adjOut.set(pfx.id, slot, m); }
     }
     p.dirty.clear();
     const msgs: OutMessage[] = [];

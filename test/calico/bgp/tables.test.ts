@@ -4,12 +4,15 @@
  * builds its index), PrefixTable a Map keyed by prefix (insertion order, a key deleted and set
  * again goes last), PathStore hands out distinct live slots and keeps what each holds (attributes
  * the registry numbers and those it does not), RouteSources counts each source's paths and frees
- * its local id with the last one, for any 32-bit remote path id.
+ * its local id with the last one, for any 32-bit remote path id; AdjRibOut is a map keyed by
+ * (prefix, neighbour).
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PrefixSet, PrefixTable, prefixOf, type Prefix } from '../../../src/calico/bgp/prefix-table.js';
 import { AttrRegistry, NIL, PathStore, RouteSources } from '../../../src/calico/bgp/path-store.js';
+import { AdjRibOut } from '../../../src/calico/bgp/adj-rib-out.js';
+import type { AdjOut } from '../../../src/calico/bgp/session.js';
 
 const pfx = (i: number): Prefix => prefixOf((0x0a300000 + i * 64) >>> 0, 26);
 
@@ -90,6 +93,29 @@ describe('RouteSources', () => {
         }
         expect(s.empty).toBe(ref.size === 0);
       }
+    }), { seed: 9, numRuns: 300 });
+  });
+});
+
+describe('AdjRibOut', () => {
+  it('is a map keyed by (prefix, neighbour): set, unset, a neighbour cleared, everything cleared', () => {
+    type Op = { k: 'set'; p: number; s: number; v: number } | { k: 'unset'; p: number; s: number } | { k: 'clear'; s: number } | { k: 'all' };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ k: fc.constant('set' as const), p: fc.integer({ min: 0, max: 30 }), s: fc.integer({ min: 0, max: 12 }), v: fc.integer({ min: 0, max: 5 }) }) },
+      { weight: 3, arbitrary: fc.record({ k: fc.constant('unset' as const), p: fc.integer({ min: 0, max: 30 }), s: fc.integer({ min: 0, max: 12 }) }) },
+      { weight: 1, arbitrary: fc.record({ k: fc.constant('clear' as const), s: fc.integer({ min: 0, max: 12 }) }) },
+      { weight: 1, arbitrary: fc.record({ k: fc.constant('all' as const) }) },
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+      const t = new AdjRibOut(), ref = new Map<string, AdjOut>();
+      const entries = [0, 1, 2, 3, 4, 5].map((id) => ({ id, sig: `s${id}` }));
+      for (const o of ops) {
+        if (o.k === 'set') { t.set(o.p, o.s, entries[o.v]); ref.set(`${o.p}/${o.s}`, entries[o.v]!); }
+        else if (o.k === 'unset') { t.set(o.p, o.s, undefined); ref.delete(`${o.p}/${o.s}`); }
+        else if (o.k === 'clear') { t.clear(o.s); for (const k of [...ref.keys()]) if (k.endsWith(`/${o.s}`)) ref.delete(k); }
+        else { t.clearAll(); ref.clear(); }
+      }
+      for (let p = 0; p <= 31; p++) for (let s = 0; s <= 13; s++) expect(t.get(p, s)).toBe(ref.get(`${p}/${s}`));
     }), { seed: 9, numRuns: 300 });
   });
 });
