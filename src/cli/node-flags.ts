@@ -12,7 +12,8 @@
  * These are start-up flags (V8 sizes its heap when the isolate is made;
  * `v8.setFlagsFromString` later has no effect), so the command line starts the
  * real program in a child Node with them (see main.ts). Flags the user gave, on
- * the command line or in NODE_OPTIONS, are kept as they are.
+ * the command line or in NODE_OPTIONS, are kept as they are; under `--inspect*` none are
+ * added.
  */
 
 /** Set in the child's environment: the flags are in place, do not start another. */
@@ -47,6 +48,9 @@ const given = (args: readonly string[], flag: string): boolean =>
  */
 export function nodeFlags(i: NodeFlagInputs): string[] {
   const user = [...i.execArgv, ...(i.nodeOptions ?? '').split(/\s+/).filter(Boolean)];
+  // Under the inspector the program runs where the debugger is attached (a child would
+  // also fail to listen on the same port).
+  if (user.some((a) => a.startsWith('--inspect'))) return [];
   const out: string[] = [];
   if (!given(user, '--max-old-space-size')) {
     const limit = i.constrainedMem > 0 && i.constrainedMem < i.totalMem ? i.constrainedMem : i.totalMem;

@@ -25,6 +25,11 @@ describe('nodeFlags', () => {
     expect(nodeFlags({ ...base, totalMem: 4 * GiB, heapLimit: 4 * GiB })).toEqual([`--max-semi-space-size=${SEMI_SPACE_MB}`]);
   });
 
+  it('adds none under the inspector (the program runs where the debugger is)', () => {
+    expect(nodeFlags({ ...base, execArgv: ['--inspect-brk'] })).toEqual([]);
+    expect(nodeFlags({ ...base, nodeOptions: '--inspect=127.0.0.1:9230' })).toEqual([]);
+  });
+
   it("keeps the user's flags, from the command line or NODE_OPTIONS, in either spelling", () => {
     expect(nodeFlags({ ...base, execArgv: ['--max-old-space-size=3000'] })).toEqual([`--max-semi-space-size=${SEMI_SPACE_MB}`]);
     expect(nodeFlags({ ...base, nodeOptions: '--enable-source-maps --max_old_space_size=3000' })).toEqual([`--max-semi-space-size=${SEMI_SPACE_MB}`]);
