@@ -87,12 +87,15 @@ export type DeviceOf = (name: string, ifindex: number) => NetDevice | null;
 /** The shared forms, by destination (a few per destination at most: next hop, device, onlink). */
 const sharedBird = new Map<number, SharedBirdRoute | SharedBirdRoute[]>();
 
-/** The shared form of `r` (made once for the process). */
+/** Whether `x` is the shared form of `r` through `dev` (`x.dst` is `r.dst`: found by it). */
+const sharedFormOf = (x: SharedBirdRoute, r: BirdRoute, dev: NetDevice): boolean =>
+  x.prefix === r.prefix && x.gw === r.gw && x.ifindex === dev.ifindex && x.devName === dev.name && x.onlink === r.onlink;
+
+/** The shared form of `r` (made once for the process; no closure per call: a client installs 5,000). */
 function shareBird(r: BirdRoute, dev: NetDevice): SharedBirdRoute {
   const v = sharedBird.get(r.dst);
-  const same = (x: SharedBirdRoute) => x.prefix === r.prefix && x.gw === r.gw && x.ifindex === dev.ifindex && x.devName === dev.name && x.onlink === r.onlink;
-  if (v !== undefined && !Array.isArray(v) && same(v)) return v;
-  if (Array.isArray(v)) for (const x of v) if (same(x)) return x;
+  if (v !== undefined && !Array.isArray(v) && sharedFormOf(v, r, dev)) return v;
+  if (Array.isArray(v)) for (const x of v) if (sharedFormOf(x, r, dev)) return x;
   const t = new SharedBirdRoute(r.dst, r.prefix, r.gw, dev.name, dev.ifindex, r.onlink);
   if (v === undefined) sharedBird.set(r.dst, t);
   else if (Array.isArray(v)) v.push(t);

@@ -252,6 +252,11 @@ export function tupleEqual(a: Tuple, b: Tuple): boolean {
 }
 
 /** Hash of a tuple's fields (no allocation). */
+/** Whether tuple `t` is exactly this one. */
+function holds(t: Tuple, src: number, dst: number, proto: number, sport: number, dport: number, itype: number): boolean {
+  return t.src === src && t.dst === dst && t.proto === proto && t.sport === sport && t.dport === dport && t.icmpType === itype;
+}
+
 function tupleHash(src: number, dst: number, proto: number, sport: number, dport: number, itype: number): number {
   let h = Math.imul(src ^ 0x9e3779b9, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ dst, 0xc2b2ae35);
@@ -386,27 +391,24 @@ export class Conntrack {
     return { t, conn, dir, hash: tupleHash(t.src, t.dst, t.proto, t.sport, t.dport, t.icmpType), next: null };
   }
 
+  /**
+   * A remembered node's answer for the tuple: the node when it holds it (null when it has
+   * expired meanwhile: then it goes), undefined when it does not hold it.
+   */
+  private recall(n: HNode | null, searched: number, src: number, dst: number, proto: number, sport: number, dport: number, itype: number): HNode | null | undefined {
+    if (n === null || !holds(n.t, src, dst, proto, sport, dport, itype)) return undefined;
+    this.stats.searched += searched; // what the walk that found it counted, as the kernel would count again
+    if (n.conn.expires - this.now <= 0) { this.kill(n.conn); return null; }
+    return n;
+  }
+
   /** Finds the live entry holding this tuple (either direction); expired entries met on the way are removed. */
   private find(src: number, dst: number, proto: number, sport: number, dport: number, itype: number): HNode | null {
     if (this.lookGen === this.chainGen) {
-      const a = this.look0;
-      if (a !== null) {
-        const t = a.t;
-        if (t.src === src && t.dst === dst && t.proto === proto && t.sport === sport && t.dport === dport && t.icmpType === itype) {
-          this.stats.searched += this.look0Searched;
-          if (a.conn.expires - this.now <= 0) { this.kill(a.conn); return null; }
-          return a;
-        }
-      }
-      const c = this.look1;
-      if (c !== null) {
-        const t = c.t;
-        if (t.src === src && t.dst === dst && t.proto === proto && t.sport === sport && t.dport === dport && t.icmpType === itype) {
-          this.stats.searched += this.look1Searched;
-          if (c.conn.expires - this.now <= 0) { this.kill(c.conn); return null; }
-          return c;
-        }
-      }
+      const a = this.recall(this.look0, this.look0Searched, src, dst, proto, sport, dport, itype);
+      if (a !== undefined) return a;
+      const b = this.recall(this.look1, this.look1Searched, src, dst, proto, sport, dport, itype);
+      if (b !== undefined) return b;
     } else {
       this.look0 = null;
       this.look1 = null;
@@ -420,7 +422,7 @@ export class Conntrack {
       const t = n.t;
       this.stats.searched++;
       searched++;
-      if (t.src === src && t.dst === dst && t.proto === proto && t.sport === sport && t.dport === dport && t.icmpType === itype) {
+      if (holds(t, src, dst, proto, sport, dport, itype)) {
         if (n.conn.expires - this.now <= 0) { this.kill(n.conn); return null; }
         this.look1 = this.look0; this.look1Searched = this.look0Searched;
         this.look0 = n; this.look0Searched = searched;

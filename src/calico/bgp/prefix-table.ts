@@ -75,6 +75,8 @@ export class PrefixTable<T> {
     if (vals[id] === undefined) {
       // Straight to every prefix known so far: a client's table ends up holding most of them.
       if (id >= this.seqs.length) this.seqs = grown(this.seqs, Math.max(id + 1, prefixCount));
+      // Insertion numbers are 32-bit: renumbered in order before they would run out (a table churned for very long).
+      if (this.nextSeq === 0x7fffffff) this.renumber();
       this.seqs[id] = this.nextSeq++;
       this.count++;
       if (this.orderLen >= 0) {
@@ -92,6 +94,13 @@ export class PrefixTable<T> {
     this.count--;
     this.orderLen = -1;
     return true;
+  }
+
+  /** Insertion numbers 0…count-1 in the present order (the order is unchanged). */
+  private renumber(): void {
+    const ids = this.ids();
+    for (let i = 0; i < this.count; i++) this.seqs[ids[i]!] = i;
+    this.nextSeq = this.count;
   }
 
   /** Present ids in insertion order (the first `count` of the array returned). */

@@ -42,6 +42,19 @@ describe('PrefixTable', () => {
       for (const [k, v] of ref) expect(t.get(k.key)).toBe(v);
     }), { seed: 9, numRuns: 300 });
   });
+
+  it('keeps its order when the 32-bit insertion numbers run out (renumbered)', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 30 })), { maxLength: 200 }), (ops) => {
+      const t = new PrefixTable<number>(), ref = new Map<Prefix, number>();
+      (t as unknown as { nextSeq: number }).nextSeq = 0x7fffffff - 5; // as after two billion insertions
+      for (const [set, i] of ops) {
+        if (set) { t.set(pfx(i), i); ref.set(pfx(i), i); } else { t.delete(pfx(i)); ref.delete(pfx(i)); }
+        // Reading the order between changes keeps the insertion-order array live (deletes drop it).
+        expect(t.keys()).toEqual([...ref.keys()]);
+      }
+      expect((t as unknown as { nextSeq: number }).nextSeq).toBeLessThanOrEqual(0x7fffffff);
+    }), { seed: 9, numRuns: 300 });
+  });
 });
 
 describe('PathStore', () => {
