@@ -60,8 +60,9 @@ export interface NfHookOps {
   fn: NfHookFn;
   /**
    * Set by its owner while calling `fn` could only return ACCEPT with no effect (an
-   * iptables table whose base chain for the hook does not exist): the hook skips it. The
-   * owner clears it before anything that could change that (see NetfilterNs.refresh).
+   * iptables table whose base chain for the hook does not exist, conntrack not loaded):
+   * the hook skips it. The owner clears it before anything that could change that (see
+   * NetfilterNs.refresh), and calls HookTable.switched after changing it.
    */
   off?: boolean;
 }
@@ -69,16 +70,32 @@ export interface NfHookOps {
 export class HookTable {
   readonly ipv4: NfHookOps[][] = [[], [], [], [], []];
   readonly bridge: NfHookOps[][] = [[], [], [], [], []];
+  /**
+   * Per IPv4 hook, the registered functions not switched off, in priority order: what the
+   * packet path calls. A pod's namespace registers a dozen functions per hook that all have
+   * nothing to do; looping over them cost about 20 calls per datagram on a pod-to-pod path.
+   */
+  readonly ipv4On: NfHookOps[][] = [[], [], [], [], []];
+  /** Bumped whenever ipv4On is rebuilt: a hook loop that sees it change goes on in the full list. */
+  gen = 0;
 
   register(pf: 'ipv4' | 'bridge', hook: number, ops: NfHookOps): void {
     const list = pf === 'ipv4' ? this.ipv4[hook] : this.bridge[hook];
     list.push(ops);
     // Stable sort: equal priorities keep registration order, as the kernel's insertion does.
     list.sort((a, b) => a.priority - b.priority);
+    this.switched();
   }
 
   unregister(pf: 'ipv4' | 'bridge', hook: number, name: string): void {
     const lists = pf === 'ipv4' ? this.ipv4 : this.bridge;
     lists[hook] = lists[hook].filter((o) => o.name !== name);
+    this.switched();
+  }
+
+  /** Rebuilds ipv4On: call after changing any registered function's `off`. */
+  switched(): void {
+    for (let h = 0; h < 5; h++) this.ipv4On[h] = this.ipv4[h].filter((o) => o.off !== true);
+    this.gen++;
   }
 }

@@ -16,7 +16,7 @@ import { NfHook, NfVerdict, HOOK_NAMES, type NfHookState } from './hooks.js';
 import { formatRoute, type Route } from './fib.js';
 import { Nud, NEIGH_DEFAULTS, neighKey, type Neigh, NUD_NAMES } from './neigh.js';
 import { u16, u32, setU16, setU32, ipToString, macToString, isBroadcastMac, isMulticastMac, copyMac, macEquals } from '../wire/bytes.js';
-import { checksum } from '../wire/checksum.js';
+import { checksum, headerChecksum } from '../wire/checksum.js';
 import { ETH_HLEN, ETH_P_IP, ETH_P_ARP } from '../wire/ethernet.js';
 import {
   IP_DF, IP_MF, IP_OFFSET, IPPROTO_ICMP, ipv4Saddr, ipv4Daddr, ipv4Protocol, ipv4HeaderLen, ipv4TotLen, ipv4DecTtl, writeIpv4Header,
@@ -107,7 +107,7 @@ export class Ipv4Stack {
     const ihl = (b[nh] & 0x0f) * 4;
     if ((b[nh] >> 4) !== 4 || ihl < 20) { this.ns.drop(skb, dev, 'IP_INHDR', `bad IPv4 version/ihl 0x${b[nh].toString(16)}`); return; }
     if (avail < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', 'IPv4 options truncated'); return; }
-    if (checksum(b, nh, ihl) !== 0) { this.ns.drop(skb, dev, 'IP_CSUM', 'bad IPv4 header checksum'); return; }
+    if (headerChecksum(b, nh, ihl) !== 0) { this.ns.drop(skb, dev, 'IP_CSUM', 'bad IPv4 header checksum'); return; }
     const tot = u16(b, nh + 2);
     if (tot > avail) { this.ns.drop(skb, dev, 'PKT_TOO_SMALL', `IPv4 total length ${tot} exceeds the ${avail} bytes received`); return; }
     if (tot < ihl) { this.ns.drop(skb, dev, 'IP_INHDR', `IPv4 total length ${tot} below header length ${ihl}`); return; }
@@ -843,10 +843,11 @@ export class Ipv4Stack {
 
   /** NF_HOOK: runs every registered function in priority order; false when the packet is gone. */
   hook(hook: NfHook, skb: Skb, inDev: NetDevice | null, outDev: NetDevice | null, bridge?: { physIn: NetDevice | null; physOut: NetDevice | null }): boolean {
-    const list = this.ns.hooks.ipv4[hook];
-    const w = this.world;
+    const hooks = this.ns.hooks;
+    let list = hooks.ipv4On[hook];
     if (list.length === 0) {
-      if (w.trace.on) this.ev(inDev ?? outDev, skb, 'nf.hook', NO_HOOKS_TEXT[hook]);
+      // Nothing to call (a pod's namespace without rules): nothing registered is worth a trace line.
+      if (hooks.ipv4[hook].length === 0 && this.world.trace.on) this.ev(inDev ?? outDev, skb, 'nf.hook', NO_HOOKS_TEXT[hook]);
       return true;
     }
     // One state object per nesting depth (a hook may send a packet through hooks of its own, e.g.
@@ -862,11 +863,20 @@ export class Ipv4Stack {
     state.physIn = bridge ? bridge.physIn : null; state.physOut = bridge ? bridge.physOut : null; state.bridged = bridge !== undefined;
     state.reason = undefined; state.detail = undefined;
     this.hookDepth = d + 1;
+    let gen = hooks.gen;
     try {
       for (let k = 0; k < list.length; k++) {
         const ops = list[k];
         if (ops.off === true) continue;
         const v = ops.fn(skb, state);
+        if (gen !== hooks.gen) {
+          // A function switched others on or off (the first hook after deferred rule changes
+          // settles them): go on after it in the full list, reading `off` as we go.
+          gen = hooks.gen;
+          list = hooks.ipv4[hook];
+          k = list.indexOf(ops);
+          if (k < 0) { k = -1; while (k + 1 < list.length && list[k + 1].priority <= ops.priority) k++; } // it unregistered itself
+        }
         if (v === NfVerdict.ACCEPT) continue;
         if (v === NfVerdict.STOLEN) return false;
         this.ns.drop(skb, inDev ?? outDev, state.reason ?? 'NETFILTER_DROP', state.detail ?? `${HOOK_NAMES[hook]} ${ops.name} DROP`);

@@ -300,22 +300,28 @@ export class NetfilterNs {
         h.register('ipv4', hook, ops);
       }
     };
+    const ct = (ops: NfHookOps, hook: NfHook) => {
+      this.ctOps.push(ops);
+      h.register('ipv4', hook, ops);
+    };
     for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
-      h.register('ipv4', hook, { name: 'nf_defrag_ipv4', priority: PRI.DEFRAG, fn: (skb, st) => this.defrag(skb, st) });
+      ct({ name: 'nf_defrag_ipv4', priority: PRI.DEFRAG, fn: (skb, st) => this.defrag(skb, st), off: false }, hook);
     }
     table('raw', PRI.RAW, [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]);
     for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
-      h.register('ipv4', hook, { name: 'nf_conntrack', priority: PRI.CONNTRACK, fn: (skb, st) => this.conntrackIn(skb, st) });
+      ct({ name: 'nf_conntrack', priority: PRI.CONNTRACK, fn: (skb, st) => this.conntrackIn(skb, st), off: false }, hook);
     }
     table('mangle', PRI.MANGLE, [NfHook.PRE_ROUTING, NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT, NfHook.POST_ROUTING]);
     for (const [hook, pri] of [[NfHook.PRE_ROUTING, PRI.NAT_DST], [NfHook.LOCAL_OUT, PRI.NAT_DST], [NfHook.POST_ROUTING, PRI.NAT_SRC], [NfHook.LOCAL_IN, PRI.NAT_SRC]] as const) {
-      h.register('ipv4', hook, { name: 'nf_nat', priority: pri, fn: (skb, st) => this.natHook(skb, st) });
+      ct({ name: 'nf_nat', priority: pri, fn: (skb, st) => this.natHook(skb, st), off: false }, hook);
     }
     table('filter', PRI.FILTER, [NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT]);
     table('security', PRI.SECURITY, [NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT]);
     for (const hook of [NfHook.POST_ROUTING, NfHook.LOCAL_IN]) {
-      h.register('ipv4', hook, { name: 'nf_conntrack_confirm', priority: PRI.CONFIRM, fn: (skb, st) => this.confirm(skb, st) });
+      ct({ name: 'nf_conntrack_confirm', priority: PRI.CONFIRM, fn: (skb, st) => this.confirm(skb, st), off: false }, hook);
     }
+    // Nothing is hooked and conntrack is not loaded until the rules say so (refresh).
+    this.settleOps();
   }
 
   /**
@@ -340,14 +346,25 @@ export class NetfilterNs {
    */
   private readonly tableOps: (NfHookOps | null)[] = new Array<NfHookOps | null>(TABLES.length * 5).fill(null);
 
+  /**
+   * The conntrack functions (defrag, conntrack, nat, confirm): switched off while conntrack
+   * does not run in the namespace (ctActive false), and on while rule changes wait to be settled.
+   */
+  private readonly ctOps: NfHookOps[] = [];
+
   private settleOps(): void {
     const unsettled = this.settleNeeded;
+    let changed = false;
     for (let i = 0; i < this.tableOps.length; i++) {
       const ops = this.tableOps[i];
       if (ops === null) continue;
       const base = this.baseChains[i];
-      ops.off = !unsettled && (base === null || base.registered !== true);
+      const off = !unsettled && (base === null || base.registered !== true);
+      if (ops.off !== off) { ops.off = off; changed = true; }
     }
+    const ctOff = !unsettled && !this.ctActive;
+    for (const ops of this.ctOps) if (ops.off !== ctOff) { ops.off = ctOff; changed = true; }
+    if (changed) this.ns.hooks.switched();
   }
 
   /** Rule changes were deferred (Ruleset.defer): every table hook runs until they are settled. */

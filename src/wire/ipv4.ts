@@ -37,7 +37,7 @@
  * @module
  */
 import { WireError, u16, u32, setU16, setU32 } from './bytes.js';
-import { checksum, csumReplace16, csumReplace32, fold, onesSum } from './checksum.js';
+import { checksum, csumReplace16, csumReplace32, fold, headerChecksum, onesSum } from './checksum.js';
 
 /** Minimum IPv4 header length (IHL 5). */
 export const IPV4_HLEN = 20;
@@ -220,7 +220,7 @@ export function checkIpv4(b: Uint8Array, off: number, len: number): Ipv4Reject |
   if (b[off] >>> 4 !== 4) return { code: 'IP_INHDR', reason: 'version != 4' };
   const hlen = ihl << 2;
   if (hlen > len) return { code: 'IP_INHDR', reason: 'truncated header' };
-  if (fold(onesSum(b, off, hlen)) !== 0xffff) return { code: 'IP_CSUM', reason: 'bad header checksum' };
+  if (headerChecksum(b, off, hlen) !== 0) return { code: 'IP_CSUM', reason: 'bad header checksum' };
   const tot = u16(b, off + IP_TOT_LEN);
   if (tot > len) return { code: 'PKT_TOO_SMALL', reason: 'total length > available' };
   if (tot < hlen) return { code: 'IP_INHDR', reason: 'total length < header length' };
@@ -324,8 +324,12 @@ export function writeIpv4Header(b: Uint8Array, off: number, src: number, dst: nu
   setU16(b, off + IP_FRAG_OFF, df ? IP_DF : 0);
   b[off + IP_TTL] = ttl;
   b[off + IP_PROTO] = proto;
-  setU16(b, off + IP_CHECK, 0);
   setU32(b, off + IP_SADDR, src);
   setU32(b, off + IP_DADDR, dst);
-  setU16(b, off + IP_CHECK, checksum(b, off, IPV4_HLEN));
+  // The checksum from the values just written (the same words the bytes hold), not read back.
+  let s = (0x4500 | (tos & 0xff)) + ((IPV4_HLEN + payloadLen) & 0xffff) + (id & 0xffff) + (df ? IP_DF : 0) +
+    (((ttl & 0xff) << 8) | (proto & 0xff)) + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  setU16(b, off + IP_CHECK, ~s & 0xffff);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex, setU16, u16, u32, setU32 } from '../../src/wire/bytes.js';
 import {
-  checksum, csumReplace16, csumReplace32, finishChecksum, fold, onesSum, pseudoHeaderSum,
+  checksum, csumReplace16, csumReplace32, finishChecksum, fold, headerChecksum, onesSum, pseudoHeaderSum,
   udpCsumFinish, verifyChecksum,
 } from '../../src/wire/checksum.js';
 
@@ -116,5 +116,22 @@ describe('checksum: RFC 1624 incremental update', () => {
       }
       expect(hc).toBe(checksum(data, 0, data.length));
     }));
+  });
+});
+
+describe('headerChecksum: the unrolled 20-byte header sum', () => {
+  it('equals the RFC 1071 checksum for any 20-byte header at any offset, and for other lengths', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 20, maxLength: 60 }), fc.nat(7), (bytes, pad) => {
+      const buf = new Uint8Array(pad + bytes.length);
+      buf.set(bytes, pad);
+      expect(headerChecksum(buf, pad, 20)).toBe(refChecksum(bytes.subarray(0, 20)));
+      const len = bytes.length & ~3;
+      expect(headerChecksum(buf, pad, len)).toBe(refChecksum(bytes.subarray(0, len)));
+    }), { numRuns: 2000 });
+  });
+
+  it('all-zero and all-ones headers (the folding edge cases)', () => {
+    expect(headerChecksum(new Uint8Array(20), 0, 20)).toBe(0xffff);
+    expect(headerChecksum(new Uint8Array(20).fill(0xff), 0, 20)).toBe(0);
   });
 });

@@ -6,7 +6,7 @@ import {
   IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IP_CHECK, checkIpv4, emitIpv4, fillIpv4Checksum, ipv4Check, ipv4DecTtl,
   ipv4Df, ipv4Dscp, ipv4Ecn, ipv4FragOffset, ipv4HeaderLen, ipv4Id, ipv4Ihl, ipv4IsFragment, ipv4Mf, ipv4Protocol,
   ipv4Saddr, ipv4Daddr, ipv4SetDst, ipv4SetSrc, ipv4SetTos, ipv4TotLen, ipv4Tos, ipv4Ttl, ipv4Version, parseIpv4,
-  setIpv4FragOffRaw, setIpv4Id, verifyIpv4Checksum, type Ipv4Repr,
+  setIpv4FragOffRaw, setIpv4Id, verifyIpv4Checksum, writeIpv4Header, type Ipv4Repr,
 } from '../../src/wire/ipv4.js';
 import {
   ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ECHO_TTL1, ICMP_PORT_UNREACH, TCP_RST, TCP_SYN, TCP_SYNACK,
@@ -198,5 +198,22 @@ describe('ipv4: round trip, options and rejection', () => {
     expect(checkIpv4(b, 0, 200)).toBeNull();
     setIpv4Id(b, 0, 1);
     expect(checkIpv4(b, 0, 200)?.code).toBe('IP_CSUM');
+  });
+});
+
+describe('writeIpv4Header', () => {
+  it('writes a checksum computed from the field values that verifies over the bytes written', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: -0x80000000, max: 0xffffffff }), fc.integer({ min: -0x80000000, max: 0xffffffff }), fc.nat(255), fc.nat(255), fc.nat(255),
+      fc.nat(0x1ffff), fc.boolean(), fc.nat(0xfff0), fc.nat(5),
+      (src, dst, proto, ttl, tos, id, df, payload, pad) => {
+        const b = new Uint8Array(pad + 20);
+        writeIpv4Header(b, pad, src, dst, proto, ttl, tos, id, df, payload);
+        expect(checksum(b, pad, 20)).toBe(0);
+        expect(ipv4Saddr(b, pad)).toBe(src >>> 0);
+        expect(ipv4Daddr(b, pad)).toBe(dst >>> 0);
+        expect(ipv4Id(b, pad)).toBe(id & 0xffff);
+        expect(ipv4Df(b, pad)).toBe(df);
+      }), { numRuns: 2000 });
   });
 });

@@ -33,6 +33,52 @@ export function macKey(b: Uint8Array, off: number): number {
   return ((b[off] * 256 + b[off + 1]) * 256 + b[off + 2]) * 0x1000000 + ((b[off + 3] << 16) | (b[off + 4] << 8) | b[off + 5]);
 }
 
+/**
+ * A bridge's forwarding database: a Map by MAC number that also remembers the last two
+ * entries it handed out (by key) until it is changed. A 48-bit key is a heap number that
+ * Map.get boxes and hashes on every call; a bridge looks up the same two or three
+ * addresses frame after frame (the source it learns, the destination it forwards to).
+ * Every change goes through set/delete/clear, which forget what was remembered; entries
+ * themselves are changed in place (learning moves `port`, refreshes `updated`), which the
+ * remembered reference sees.
+ */
+export class FdbTable extends Map<number, FdbEntry> {
+  private k0 = -1; private e0: FdbEntry | undefined = undefined;
+  private k1 = -1; private e1: FdbEntry | undefined = undefined;
+
+  /** The entry for `k`, as get, from the remembered two when it is one of them. */
+  find(k: number): FdbEntry | undefined {
+    if (k === this.k0) return this.e0;
+    if (k === this.k1) return this.e1;
+    const e = super.get(k);
+    if (e !== undefined) {
+      this.k1 = this.k0; this.e1 = this.e0;
+      this.k0 = k; this.e0 = e;
+    }
+    return e;
+  }
+
+  private forget(): void {
+    this.k0 = -1; this.e0 = undefined;
+    this.k1 = -1; this.e1 = undefined;
+  }
+
+  override set(k: number, e: FdbEntry): this {
+    this.forget();
+    return super.set(k, e);
+  }
+
+  override delete(k: number): boolean {
+    this.forget();
+    return super.delete(k);
+  }
+
+  override clear(): void {
+    this.forget();
+    super.clear();
+  }
+}
+
 /** brHook's state objects by nesting depth (shared by every bridge: hooks run one at a time). */
 const brHookStates: NfHookState[] = [];
 let brHookDepth = 0;
@@ -40,7 +86,7 @@ let brHookDepth = 0;
 export class Bridge extends NetDevice {
   readonly kind = 'bridge';
   readonly ports: NetDevice[] = [];
-  readonly fdb = new Map<number, FdbEntry>();
+  readonly fdb = new FdbTable();
   ageingTime = BR_DEFAULT_AGEING_TIME;
   /** Whether the MAC was set explicitly (else it follows the lowest port MAC, as Linux does). */
   macPinned = false;
@@ -88,7 +134,7 @@ export class Bridge extends NetDevice {
   /** The entry for `mac`, expiring learned entries older than the ageing time (the gc would have removed them). */
   fdbGet(b: Uint8Array, off: number): FdbEntry | undefined {
     const k = macKey(b, off);
-    const e = this.fdb.get(k);
+    const e = this.fdb.find(k);
     if (e && !e.isStatic && this.netns.node.world.now - e.updated > this.ageingTime) {
       this.fdb.delete(k);
       return undefined;

@@ -29,6 +29,26 @@ export class Nic extends NetDevice {
 export class Segment {
   readonly ports: Nic[] = [];
   private readonly table = new Map<number, Nic>();
+  /**
+   * The last two table entries looked up or learned (MAC number → port), until the table
+   * changes otherwise: a 48-bit key is boxed and hashed by every Map call, and a stream of
+   * frames looks up the same few addresses (see FdbTable).
+   */
+  private k0 = -1; private p0: Nic | undefined = undefined;
+  private k1 = -1; private p1: Nic | undefined = undefined;
+
+  private portOf(k: number): Nic | undefined {
+    if (k === this.k0) return this.p0;
+    if (k === this.k1) return this.p1;
+    const p = this.table.get(k);
+    if (p !== undefined) this.remember(k, p);
+    return p;
+  }
+
+  private remember(k: number, p: Nic): void {
+    this.k1 = this.k0; this.p1 = this.p0;
+    this.k0 = k; this.p0 = p;
+  }
   constructor(readonly name: string, readonly network: number, readonly prefix: number) {}
 
   attach(nic: Nic): void {
@@ -41,14 +61,16 @@ export class Segment {
     if (i >= 0) this.ports.splice(i, 1);
     nic.segment = null;
     for (const [k, v] of this.table) if (v === nic) this.table.delete(k);
+    this.k0 = this.k1 = -1; this.p0 = this.p1 = undefined;
   }
 
   /** A frame from `from` reaches the switch. */
   input(from: Nic, skb: Skb): void {
     const b = skb.buf, d = skb.data;
-    this.table.set(macKey(b, d + 6), from);
+    const src = macKey(b, d + 6);
+    if (this.portOf(src) !== from) { this.table.set(src, from); this.remember(src, from); }
     if (!isMulticastMac(b, d)) {
-      const to = this.table.get(macKey(b, d));
+      const to = this.portOf(macKey(b, d));
       if (to) { if (to !== from && to.up && to.carrier) to.receive(skb); return; }
     }
     // Copies are taken before any delivery: a receiver may rewrite the bytes it is handed.
