@@ -79,11 +79,15 @@ export class HookTable {
   /** Bumped whenever ipv4On is rebuilt: a hook loop that sees it change goes on in the full list. */
   gen = 0;
 
+  /**
+   * Lists are replaced, never changed in place: a hook running while a function registers
+   * or unregisters goes on with the list it began with, as the kernel's nf_hook_slow walks
+   * the entries it fetched.
+   */
   register(pf: 'ipv4' | 'bridge', hook: number, ops: NfHookOps): void {
-    const list = pf === 'ipv4' ? this.ipv4[hook] : this.bridge[hook];
-    list.push(ops);
+    const lists = pf === 'ipv4' ? this.ipv4 : this.bridge;
     // Stable sort: equal priorities keep registration order, as the kernel's insertion does.
-    list.sort((a, b) => a.priority - b.priority);
+    lists[hook] = [...lists[hook], ops].sort((a, b) => a.priority - b.priority);
     this.switched();
   }
 

@@ -864,18 +864,20 @@ export class Ipv4Stack {
     state.reason = undefined; state.detail = undefined;
     this.hookDepth = d + 1;
     let gen = hooks.gen;
+    // Every function registered as the hook began (HookTable replaces lists, never edits them).
+    const all = hooks.ipv4[hook];
     try {
       for (let k = 0; k < list.length; k++) {
         const ops = list[k];
         if (ops.off === true) continue;
         const v = ops.fn(skb, state);
-        if (gen !== hooks.gen) {
+        if (gen !== hooks.gen && list !== all) {
           // A function switched others on or off (the first hook after deferred rule changes
-          // settles them): go on after it in the full list, reading `off` as we go.
+          // settles them): go on after it in every function registered when the hook began,
+          // reading `off` as we go.
           gen = hooks.gen;
-          list = hooks.ipv4[hook];
-          k = list.indexOf(ops);
-          if (k < 0) { k = -1; while (k + 1 < list.length && list[k + 1].priority <= ops.priority) k++; } // it unregistered itself
+          list = all;
+          k = all.indexOf(ops);
         }
         if (v === NfVerdict.ACCEPT) continue;
         if (v === NfVerdict.STOLEN) return false;
