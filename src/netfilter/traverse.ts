@@ -44,6 +44,9 @@ import type { Chain, Counter, IpHeaderMatch, Match, PacketCtx, Rule, Table, Targ
 import { chainIndex, traverseTuning, type ChainIndex } from './traverse-index.js';
 import { CommentMatch } from './matches/comment.js';
 import { ConntrackMatch, packetStateBits } from './matches/conntrack.js';
+import { MarkMatch } from './matches/mark.js';
+import { UdpMatch } from './matches/udp.js';
+import { TcpMatch } from './matches/tcp.js';
 import { ChainTarget, VerdictTarget } from './targets/standard.js';
 import { rulesetEpoch } from './ruleset.js';
 
@@ -148,6 +151,8 @@ class ChainPlan {
     readonly matches: readonly (readonly Match[] | null)[],
     readonly kinds: Uint8Array,
     readonly jumps: readonly (string | null)[],
+    /** Per rule: 1 when evaluating it depends on nothing but a WalkMemo key and has no effect but its counter and verdict. */
+    readonly memoSafe: Uint8Array,
   ) {
     this.user = chain.policy === null;
     let jumpy = false;
@@ -185,6 +190,9 @@ class ChainPlan {
   rc0: (Counter | undefined)[] | null = null;
   rs1: TableStamp | null = null;
   rc1: (Counter | undefined)[] | null = null;
+  /** For a chain traversals start from (a built-in chain): its WalkMemo slots, valid for the table of `memoStamp`. */
+  memoStamp: TableStamp | null = null;
+  memo: (MemoEntry | null)[] | null = null;
 }
 
 /**
@@ -192,7 +200,7 @@ class ChainPlan {
  * the chain the traversal started from: an empty chain jumps nowhere, so no chain the walk is
  * in can be reached from it.
  */
-const EMPTY_JUMP = new ChainPlan({ name: '', policy: null, pkts: 0, bytes: 0, rules: [] }, [], 0, 0, [], new Int32Array(0), [], new Uint8Array(0), []);
+const EMPTY_JUMP = new ChainPlan({ name: '', policy: null, pkts: 0, bytes: 0, rules: [] }, [], 0, 0, [], new Int32Array(0), [], new Uint8Array(0), [], new Uint8Array(0));
 
 /**
  * A table as of one ruleset epoch: compared by identity, it stands for both (a new one is
@@ -303,6 +311,7 @@ function buildPlan(chain: Chain): ChainPlan {
   const ctState = new Int32Array(n);
   const matches: (readonly Match[] | null)[] = new Array<readonly Match[] | null>(n);
   const kinds = new Uint8Array(n);
+  const memoSafe = new Uint8Array(n);
   const jumps: (string | null)[] = new Array<string | null>(n).fill(null);
   for (let k = 0; k < n; k++) {
     const r = rules[k];
@@ -323,8 +332,9 @@ function buildPlan(chain: Chain): ChainPlan {
       kinds[k] = v.kind === 'goto' ? T_GOTO : T_JUMP;
       jumps[k] = v.chain;
     } else kinds[k] = T_OTHER;
+    memoSafe[k] = kinds[k] !== T_OTHER && ms.every(memoSafeMatch) ? 1 : 0;
   }
-  const plan = new ChainPlan(chain, rules, n, gen, headers, ctState, matches, kinds, jumps);
+  const plan = new ChainPlan(chain, rules, n, gen, headers, ctState, matches, kinds, jumps, memoSafe);
   chain.plan = plan;
   return plan;
 }
@@ -348,12 +358,13 @@ export const V_DROP = 0, V_ACCEPT = 1, V_STOLEN = 2;
 export const traverseStats = { evaluated: 0 };
 
 /** A built-in chain's policy decides: count it, trace it, return its verdict. */
-function applyPolicy(c: Chain, p: PacketCtx, bytes: number, trace: TraverseTrace | null, evaluated: number): number {
+function applyPolicy(c: Chain, p: PacketCtx, bytes: number, trace: TraverseTrace | null, evaluated: number, rec: WalkRecord | null): number {
   // A base chain iptables-nft created on the fly for a rule (-A/-I without `:CHAIN POLICY [p:b]`)
   // has no kernel counters: its policy counts stay [0:0] (seen on the kernel with kube-proxy's -I jumps).
   if (c.policyCounters) {
     c.pkts++;
     c.bytes += bytes;
+    if (rec !== null) rec.policy = c;
   }
   if (trace) trace.policy(p, c);
   traverseStats.evaluated = evaluated;
@@ -377,11 +388,117 @@ export function traverseTable(table: Table, hookChain: string, p: PacketCtx, tra
  */
 export function traverseChain(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | null): number {
   const sp0 = sp;
+  const rd = recDepth;
   try {
-    return walk(table, start, p, trace, sp0);
+    return trace === null && walkMemoTuning.on ? memoWalk(table, start, p, sp0) : walk(table, start, p, trace, sp0, null);
   } finally {
     sp = sp0;
+    recDepth = rd;
   }
+}
+
+// ───────────────────────── the walk memo ─────────────────────────
+
+/**
+ * The walk memo: a traversal that looked only at what its key holds remembers its outcome.
+ *
+ * A packet of a flow walks a table's chain the same way as the flow's previous packet
+ * whenever every rule it evaluates decides by the packet's addresses, protocol, ports,
+ * fragment flag, in/out device (and its name), mark and --ctstate bits, with no effect but
+ * its counters: header matches, `--ctstate` alone, `-m mark`, `-m udp`, `-m tcp` on ports,
+ * comments, and the standard targets (ACCEPT, DROP, RETURN, jumps and gotos). Such a walk's
+ * outcome is a function of that key and the rules: the Counters of the rules that matched
+ * (each grows by one packet and its bytes), the built-in chain whose policy decided (its
+ * counters grow likewise), the verdict, and the number of rules evaluated (the kernel's
+ * linear count, still reported). A walk that evaluates any other rule (a set, an addrtype,
+ * a statistic, a limit, a target with effects, …) is not remembered.
+ *
+ * Remembered per built-in chain and table stamp (TableStamp: every Ruleset change, counter
+ * zeroing included, makes a new one), in a few direct-mapped slots. Only untraced walks use
+ * it: a traced walk reports every rule, so it walks. A flow of packets through kube-proxy's
+ * and flannel's FORWARD and OUTPUT rules (issue 9's e2e bench) evaluates ~7 rules per walk;
+ * a hit compares the key and grows the counters instead.
+ */
+export const walkMemoTuning = { on: true };
+
+const MEMO_SLOTS = 8;
+
+function memoSafeMatch(m: Match): boolean {
+  if (m instanceof ConntrackMatch) return m.pureState() !== null;
+  if (m instanceof MarkMatch) return m.name === 'mark';
+  if (m instanceof UdpMatch) return true;
+  if (m instanceof TcpMatch) return m.flags === null && m.option === null;
+  return false;
+}
+
+/** One remembered walk: its key (see walkMemoTuning), and its outcome. */
+class MemoEntry {
+  constructor(
+    readonly saddr: number, readonly daddr: number, readonly proto: number, readonly sport: number, readonly dport: number,
+    readonly fragOff: number, readonly l4: boolean, readonly mark: number, readonly stBits: number,
+    readonly inDev: object | null, readonly inName: string, readonly outDev: object | null, readonly outName: string,
+    readonly verdict: number, readonly evaluated: number, readonly counters: readonly Counter[], readonly policy: Chain | null,
+  ) {}
+
+  holds(p: PacketCtx, stBits: number): boolean {
+    return this.saddr === p.saddr && this.daddr === p.daddr && this.sport === p.sport && this.dport === p.dport &&
+      this.proto === p.proto && this.stBits === stBits && this.mark === p.skb.mark && this.fragOff === p.fragOff &&
+      this.l4 === (p.l4 >= 0) && this.inDev === p.inDev && this.outDev === p.outDev &&
+      (p.inDev === null || this.inName === p.inDev.name) && (p.outDev === null || this.outName === p.outDev.name);
+  }
+}
+
+/** What a walk being remembered did: filled by walk() when given one. */
+class WalkRecord {
+  pure = true;
+  readonly counters: Counter[] = [];
+  policy: Chain | null = null;
+  reset(): this {
+    this.pure = true;
+    this.counters.length = 0;
+    this.policy = null;
+    return this;
+  }
+}
+
+/** WalkRecords by nesting depth (a walk's target may run another traversal, which records on its own). */
+const records: WalkRecord[] = [];
+let recDepth = 0;
+
+function memoWalk(table: Table, start: Chain, p: PacketCtx, sp0: number): number {
+  const st = stampOf(table);
+  const plan = startPlanOf(st, start);
+  let memo = plan.memo;
+  if (plan.memoStamp !== st || memo === null) {
+    memo = plan.memo = new Array<MemoEntry | null>(MEMO_SLOTS).fill(null);
+    plan.memoStamp = st;
+  }
+  const stBits = packetStateBits(p);
+  const slot = Math.imul(p.saddr ^ Math.imul(p.daddr, 0x9e3779b1) ^ Math.imul(p.sport * 0x10000 + p.dport, 0x85ebca6b) ^ p.proto, 0xc2b2ae35) >>> 29;
+  const e = memo[slot];
+  if (e !== null && e.holds(p, stBits)) {
+    const bytes = p.skb.len - (p.skb.nh - p.skb.data);
+    const cs = e.counters;
+    for (let k = 0; k < cs.length; k++) { const c = cs[k]; c.pkts++; c.bytes += bytes; }
+    const pc = e.policy;
+    if (pc !== null) { pc.pkts++; pc.bytes += bytes; }
+    traverseStats.evaluated = e.evaluated;
+    return e.verdict;
+  }
+  // The key as the walk found the packet (a walk that is remembered changes none of it).
+  const mark = p.skb.mark;
+  const d = recDepth++;
+  if (d === records.length) records.push(new WalkRecord());
+  const rec = records[d].reset();
+  const v = walk(table, start, p, null, sp0, rec);
+  recDepth = d;
+  if (rec.pure && v !== V_STOLEN) {
+    const inDev = p.inDev, outDev = p.outDev;
+    memo[slot] = new MemoEntry(p.saddr, p.daddr, p.proto, p.sport, p.dport, p.fragOff, p.l4 >= 0, mark, stBits,
+      inDev, inDev === null ? '' : inDev.name, outDev, outDev === null ? '' : outDev.name,
+      v, traverseStats.evaluated, rec.counters.slice(), rec.policy);
+  }
+  return v;
 }
 
 /**
@@ -398,7 +515,7 @@ let sp = 0;
  * `plan.chain` (one hidden class) only for a matching rule's counter cache and traces, and
  * jumps, returns and ends of chains are decided from the plan (see ChainPlan.jc).
  */
-function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | null, sp0: number): number {
+function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | null, sp0: number, rec: WalkRecord | null): number {
   let evaluated = 0;
   // Counters count the IP packet (skb->len at the IP layer), not the Ethernet frame around it.
   const bytes = p.skb.len - (p.skb.nh - p.skb.data);
@@ -425,10 +542,10 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     }
     if (i >= plan.len) {
       // End of the built-in chain: its policy.
-      if (plan === startPlan || !plan.user) return applyPolicy(plan.user ? start : plan.chain, p, bytes, trace, evaluated);
+      if (plan === startPlan || !plan.user) return applyPolicy(plan.user ? start : plan.chain, p, bytes, trace, evaluated, rec);
       if (trace) trace.fallthrough(p, plan.chain);
       // A goto'd user chain ran out with nothing to return to: the built-in chain's policy.
-      if (sp === sp0) return applyPolicy(start, p, bytes, trace, evaluated);
+      if (sp === sp0) return applyPolicy(start, p, bytes, trace, evaluated, rec);
       sp--;
       plan = stackPlans[sp];
       i = stackIdx[sp];
@@ -438,6 +555,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     }
     const k = i++;
     evaluated++;
+    if (rec !== null && plan.memoSafe[k] === 0) rec.pure = false;
     const h = plan.headers[k];
     if (h !== null && !h.matches(p)) continue;
     const cs = plan.ctState[k];
@@ -452,6 +570,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
     const e = row !== null ? row[k] ?? newRuleCounter(row, k, plan.chain, counters) : tableCounter(k, plan.chain, counters);
     e.pkts++;
     e.bytes += bytes;
+    if (rec !== null) rec.counters.push(e);
     let kind = plan.kinds[k];
     if (kind === T_NONE) continue;
     /** A jump or goto decided by a target's run (the plan's own ones are found through its cache). */
@@ -483,7 +602,7 @@ function walk(table: Table, start: Chain, p: PacketCtx, trace: TraverseTrace | n
         return V_DROP;
       case T_RETURN:
         // RETURN in a built-in chain (or a goto'd chain with nothing below): the policy.
-        if (sp === sp0) return applyPolicy(start, p, bytes, trace, evaluated);
+        if (sp === sp0) return applyPolicy(start, p, bytes, trace, evaluated, rec);
         sp--;
         plan = stackPlans[sp];
         i = stackIdx[sp];
