@@ -6,7 +6,7 @@
  * ClusterIP Service (port 9999 → targetPort 9999; the pod declares no port, so no echo server takes it). ARP and the conntrack-free warm-up
  * are done with one ping; then pod client sends one 64-byte UDP datagram per 1 µs of
  * virtual time from one socket to ClusterIP:9999, and a counting socket in web receives
- * them (the shared rig, bench/udp-stream.ts). Every datagram goes client eth0 → veth → cni0 (bridge, br_netfilter off) →
+ * them (the shared rig, bench/udp-stream.ts). Every datagram goes client eth0 → veth → cni0 (bridge; br_netfilter runs PREROUTING for the frame, bridge-nf-call-iptables=1 as on a node) →
  * routing with kube-proxy's nat PREROUTING (KUBE-SERVICES → KUBE-SVC → KUBE-SEP DNAT to
  * web's pod IP on the other node; the first datagram binds, the rest follow conntrack),
  * FORWARD (KUBE-FORWARD, FLANNEL-FWD), POSTROUTING (KUBE-POSTROUTING, FLANNEL-POSTRTG) →
