@@ -193,6 +193,9 @@ class ChainPlan {
   /** For a chain traversals start from (a built-in chain): its WalkMemo slots, valid for the table of `memoStamp`. */
   memoStamp: TableStamp | null = null;
   memo: (MemoEntry | null)[] | null = null;
+  /** Walks from this chain since the memo last answered one; and walks still to go without the memo (see MEMO_PROBE). */
+  memoMisses = 0;
+  memoSkip = 0;
 }
 
 /**
@@ -422,6 +425,13 @@ export function traverseChain(table: Table, start: Chain, p: PacketCtx, trace: T
 export const walkMemoTuning = { on: true };
 
 const MEMO_SLOTS = 8;
+/**
+ * After MEMO_PROBE walks from a chain in a row that the memo could not answer (every packet a
+ * new flow, or walks it may not remember: Calico's sets, kube-proxy's statistic), the next
+ * MEMO_SKIP walks do without it, then it is tried again: looking up and recording cost such
+ * walks ~6 % (calico.felix.packets.syn), now about an eighth of that.
+ */
+const MEMO_PROBE = 32, MEMO_SKIP = 224;
 
 function memoSafeMatch(m: Match): boolean {
   if (m instanceof ConntrackMatch) return m.pureState() !== null;
@@ -489,6 +499,10 @@ let recDepth = 0;
 function memoWalk(table: Table, start: Chain, p: PacketCtx, sp0: number): number {
   const st = stampOf(table);
   const plan = startPlanOf(st, start);
+  if (plan.memoSkip > 0) {
+    plan.memoSkip--;
+    return walk(table, start, p, null, sp0, null);
+  }
   let memo = plan.memo;
   if (plan.memoStamp !== st || memo === null) {
     memo = plan.memo = new Array<MemoEntry | null>(MEMO_SLOTS).fill(null);
@@ -504,7 +518,12 @@ function memoWalk(table: Table, start: Chain, p: PacketCtx, sp0: number): number
     const pc = e.policy;
     if (pc !== null) { pc.pkts++; pc.bytes += bytes; }
     traverseStats.evaluated = e.evaluated;
+    plan.memoMisses = 0;
     return e.verdict;
+  }
+  if (++plan.memoMisses >= MEMO_PROBE) {
+    plan.memoMisses = 0;
+    plan.memoSkip = MEMO_SKIP;
   }
   // The key as the walk found the packet (a walk that is remembered changes none of it).
   const mark = p.skb.mark;

@@ -195,4 +195,21 @@ describe('walk memo', () => {
     out.name = 'br0';
     expect(send()).toBe('accept');
   });
+
+  it('a long run of new flows (the memo backs off and comes back) counts as walks without it do', () => {
+    const text = '*filter\n:FORWARD DROP [0:0]\n:KF - [0:0]\n-A FORWARD -m conntrack --ctstate NEW -j KF\n-A FORWARD -s 10.0.0.0/24 -j ACCEPT\n-A KF -p udp -m udp --dport 53 -j DROP\nCOMMIT\n';
+    const memo = new Ruleset(), plain = new Ruleset();
+    iptablesRestore(memo, text);
+    iptablesRestore(plain, text);
+    const base: Flow = { src: '10.0.0.1', dst: '10.0.1.2', proto: 17, sport: 40000, dport: 9999, inDev: 'cni0', outDev: 'flannel.1', ctinfo: 'new', status: 0, frag: 0, mark: 0, ctmark: 0, tcpFlags: 0 };
+    for (let k = 0; k < 1200; k++) {
+      // 600 new flows, then two flows alternating, then new flows again.
+      const f = k < 600 ? { ...base, sport: 1024 + k } : k < 900 ? { ...base, dport: k % 2 ? 53 : 9999 } : { ...base, sport: 1024 + k };
+      walkMemoTuning.on = true;
+      const a = traverseTable(memo.tables.filter, 'FORWARD', packet(f, 60 + (k % 7)), null);
+      walkMemoTuning.on = false;
+      expect(a).toEqual(traverseTable(plain.tables.filter, 'FORWARD', packet(f, 60 + (k % 7)), null));
+    }
+    expect(save(memo)).toBe(save(plain));
+  });
 });
