@@ -67,6 +67,8 @@ export interface NfHookOps {
   off?: boolean;
 }
 
+const NONE_ON: NfHookOps[] = [];
+
 export class HookTable {
   readonly ipv4: NfHookOps[][] = [[], [], [], [], []];
   readonly bridge: NfHookOps[][] = [[], [], [], [], []];
@@ -75,7 +77,7 @@ export class HookTable {
    * packet path calls. A pod's namespace registers a dozen functions per hook that all have
    * nothing to do; looping over them cost about 20 calls per datagram on a pod-to-pod path.
    */
-  readonly ipv4On: NfHookOps[][] = [[], [], [], [], []];
+  readonly ipv4On: NfHookOps[][] = [NONE_ON, NONE_ON, NONE_ON, NONE_ON, NONE_ON];
   /** Bumped whenever ipv4On is rebuilt: a hook loop that sees it change goes on in the full list. */
   gen = 0;
 
@@ -88,18 +90,41 @@ export class HookTable {
     const lists = pf === 'ipv4' ? this.ipv4 : this.bridge;
     // Stable sort: equal priorities keep registration order, as the kernel's insertion does.
     lists[hook] = [...lists[hook], ops].sort((a, b) => a.priority - b.priority);
-    this.switched();
+    if (pf === 'ipv4') this.switchedAt(hook);
+  }
+
+  /** register() for several functions at once (a module loading into a namespace): each list is made once. */
+  registerMany(pf: 'ipv4' | 'bridge', entries: readonly (readonly [hook: number, ops: NfHookOps])[]): void {
+    const lists = pf === 'ipv4' ? this.ipv4 : this.bridge;
+    for (let h = 0; h < 5; h++) {
+      const add = entries.filter((e) => e[0] === h).map((e) => e[1]);
+      if (add.length === 0) continue;
+      lists[h] = [...lists[h], ...add].sort((a, b) => a.priority - b.priority);
+      if (pf === 'ipv4') this.rebuild(h);
+    }
+    this.gen++;
   }
 
   unregister(pf: 'ipv4' | 'bridge', hook: number, name: string): void {
     const lists = pf === 'ipv4' ? this.ipv4 : this.bridge;
     lists[hook] = lists[hook].filter((o) => o.name !== name);
-    this.switched();
+    if (pf === 'ipv4') this.switchedAt(hook);
   }
 
   /** Rebuilds ipv4On: call after changing any registered function's `off`. */
   switched(): void {
-    for (let h = 0; h < 5; h++) this.ipv4On[h] = this.ipv4[h].filter((o) => o.off !== true);
+    for (let h = 0; h < 5; h++) this.rebuild(h);
     this.gen++;
+  }
+
+  private switchedAt(hook: number): void {
+    this.rebuild(hook);
+    this.gen++;
+  }
+
+  private rebuild(hook: number): void {
+    const on = this.ipv4[hook].filter((o) => o.off !== true);
+    // A namespace without rules (every pod's) has nothing on: one shared empty list for all.
+    this.ipv4On[hook] = on.length === 0 ? NONE_ON : on;
   }
 }

@@ -291,18 +291,19 @@ export class NetfilterNs {
   }
 
   private register(): void {
-    const h = this.ns.hooks;
+    // Registered together, in this order (equal priorities keep it), each hook's list made once.
+    const all: [NfHook, NfHookOps][] = [];
     const table = (name: TableName, priority: number, hooks: NfHook[]) => {
       const t = TABLES.indexOf(name);
       for (const hook of hooks) {
         const ops: NfHookOps = { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTableAt(t, name, skb, st), off: false };
         this.tableOps[t * 5 + hook] = ops;
-        h.register('ipv4', hook, ops);
+        all.push([hook, ops]);
       }
     };
     const ct = (ops: NfHookOps, hook: NfHook) => {
       this.ctOps.push(ops);
-      h.register('ipv4', hook, ops);
+      all.push([hook, ops]);
     };
     for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
       ct({ name: 'nf_defrag_ipv4', priority: PRI.DEFRAG, fn: (skb, st) => this.defrag(skb, st), off: false }, hook);
@@ -321,7 +322,8 @@ export class NetfilterNs {
       ct({ name: 'nf_conntrack_confirm', priority: PRI.CONFIRM, fn: (skb, st) => this.confirm(skb, st), off: false }, hook);
     }
     // Nothing is hooked and conntrack is not loaded until the rules say so (refresh).
-    this.settleOps();
+    for (const [, ops] of all) ops.off = true;
+    this.ns.hooks.registerMany('ipv4', all);
   }
 
   /**

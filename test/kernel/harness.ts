@@ -374,7 +374,8 @@ export async function runKernel(lab: KernelLab, plan: KernelPlan, outDir: string
   }
   if (monitors.length) {
     // xtables-monitor prints nothing when it is ready: give it time to subscribe, then check it lives.
-    await sleep(500);
+    // 500 ms was once too little on a loaded CI machine (a monitor that caught nothing at all).
+    await sleep(1500);
     for (const m of monitors) if (m.proc.child.exitCode !== null) throw new Error(`xtables-monitor in ${m.where.ns} exited: ${m.proc.stderr()}`);
   }
 

@@ -222,7 +222,9 @@ describe.skipIf(mode.mode === 'skip')('NetworkPolicy enforcement kernel conforma
 
       // Fact (1) on the kernel: the same-node REJECT's ICMP error is RELATED in the client's pod chain.
       if (name === 'netpol-e2e-model') {
-        const trace = kernel.netfilter.find((o) => o.machine === 'node-1' && o.netns === 'host')?.trace ?? '';
+        const obs = kernel.netfilter.find((o) => o.machine === 'node-1' && o.netns === 'host');
+        const trace = obs?.trace ?? '';
+        if (!trace) sections.push(`kernel: xtables-monitor on node-1 delivered nothing${obs?.monitorErrors ? `: ${obs.monitorErrors.trim()}` : ''}`);
         const id = /^PACKET: \d+ (\S+) OUT=cni0 SRC=10\.244\.0\.1 DST=10\.244\.0\.4 LEN=88 TOS=0xc0/m.exec(trace)?.[1];
         const related = id !== undefined && new RegExp(`TRACE: \\d+ ${id} filter:KUBE-NWPLCY-COMMON:rule:\\S+:ACCEPT .*--ctstate RELATED,ESTABLISHED -j ACCEPT`).test(trace);
         sections.push(`kernel: REJECT's ICMP error 10.244.0.1 > 10.244.0.4 in OUTPUT ${id ? `(trace id ${id}) ` : 'not traced '}${related ? 'accepted as RELATED by KUBE-NWPLCY-COMMON' : 'NOT accepted as RELATED'}`);
