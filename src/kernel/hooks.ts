@@ -87,10 +87,7 @@ export class HookTable {
    * the entries it fetched.
    */
   register(pf: 'ipv4' | 'bridge', hook: number, ops: NfHookOps): void {
-    const lists = pf === 'ipv4' ? this.ipv4 : this.bridge;
-    // Stable sort: equal priorities keep registration order, as the kernel's insertion does.
-    lists[hook] = [...lists[hook], ops].sort((a, b) => a.priority - b.priority);
-    if (pf === 'ipv4') this.switchedAt(hook);
+    this.registerMany(pf, [[hook, ops]]);
   }
 
   /** register() for several functions at once (a module loading into a namespace): each list is made once. */
@@ -99,6 +96,7 @@ export class HookTable {
     for (let h = 0; h < 5; h++) {
       const add = entries.filter((e) => e[0] === h).map((e) => e[1]);
       if (add.length === 0) continue;
+      // Stable sort: equal priorities keep registration order, as the kernel's insertion does.
       lists[h] = [...lists[h], ...add].sort((a, b) => a.priority - b.priority);
       if (pf === 'ipv4') this.rebuild(h);
     }
@@ -108,17 +106,13 @@ export class HookTable {
   unregister(pf: 'ipv4' | 'bridge', hook: number, name: string): void {
     const lists = pf === 'ipv4' ? this.ipv4 : this.bridge;
     lists[hook] = lists[hook].filter((o) => o.name !== name);
-    if (pf === 'ipv4') this.switchedAt(hook);
+    if (pf === 'ipv4') this.rebuild(hook);
+    this.gen++;
   }
 
   /** Rebuilds ipv4On: call after changing any registered function's `off`. */
   switched(): void {
     for (let h = 0; h < 5; h++) this.rebuild(h);
-    this.gen++;
-  }
-
-  private switchedAt(hook: number): void {
-    this.rebuild(hook);
     this.gen++;
   }
 

@@ -291,12 +291,13 @@ export class NetfilterNs {
   }
 
   private register(): void {
-    // Registered together, in this order (equal priorities keep it), each hook's list made once.
+    // Registered together, in this order (equal priorities keep it), each hook's list made once;
+    // all switched off: nothing is hooked and conntrack is not loaded until the rules say so (refresh).
     const all: [NfHook, NfHookOps][] = [];
     const table = (name: TableName, priority: number, hooks: NfHook[]) => {
       const t = TABLES.indexOf(name);
       for (const hook of hooks) {
-        const ops: NfHookOps = { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTableAt(t, name, skb, st), off: false };
+        const ops: NfHookOps = { name: `iptable_${name}`, priority, fn: (skb, st) => this.runTableAt(t, name, skb, st), off: true };
         this.tableOps[t * 5 + hook] = ops;
         all.push([hook, ops]);
       }
@@ -306,23 +307,21 @@ export class NetfilterNs {
       all.push([hook, ops]);
     };
     for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
-      ct({ name: 'nf_defrag_ipv4', priority: PRI.DEFRAG, fn: (skb, st) => this.defrag(skb, st), off: false }, hook);
+      ct({ name: 'nf_defrag_ipv4', priority: PRI.DEFRAG, fn: (skb, st) => this.defrag(skb, st), off: true }, hook);
     }
     table('raw', PRI.RAW, [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]);
     for (const hook of [NfHook.PRE_ROUTING, NfHook.LOCAL_OUT]) {
-      ct({ name: 'nf_conntrack', priority: PRI.CONNTRACK, fn: (skb, st) => this.conntrackIn(skb, st), off: false }, hook);
+      ct({ name: 'nf_conntrack', priority: PRI.CONNTRACK, fn: (skb, st) => this.conntrackIn(skb, st), off: true }, hook);
     }
     table('mangle', PRI.MANGLE, [NfHook.PRE_ROUTING, NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT, NfHook.POST_ROUTING]);
     for (const [hook, pri] of [[NfHook.PRE_ROUTING, PRI.NAT_DST], [NfHook.LOCAL_OUT, PRI.NAT_DST], [NfHook.POST_ROUTING, PRI.NAT_SRC], [NfHook.LOCAL_IN, PRI.NAT_SRC]] as const) {
-      ct({ name: 'nf_nat', priority: pri, fn: (skb, st) => this.natHook(skb, st), off: false }, hook);
+      ct({ name: 'nf_nat', priority: pri, fn: (skb, st) => this.natHook(skb, st), off: true }, hook);
     }
     table('filter', PRI.FILTER, [NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT]);
     table('security', PRI.SECURITY, [NfHook.LOCAL_IN, NfHook.FORWARD, NfHook.LOCAL_OUT]);
     for (const hook of [NfHook.POST_ROUTING, NfHook.LOCAL_IN]) {
-      ct({ name: 'nf_conntrack_confirm', priority: PRI.CONFIRM, fn: (skb, st) => this.confirm(skb, st), off: false }, hook);
+      ct({ name: 'nf_conntrack_confirm', priority: PRI.CONFIRM, fn: (skb, st) => this.confirm(skb, st), off: true }, hook);
     }
-    // Nothing is hooked and conntrack is not loaded until the rules say so (refresh).
-    for (const [, ops] of all) ops.off = true;
     this.ns.hooks.registerMany('ipv4', all);
   }
 
