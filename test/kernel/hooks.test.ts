@@ -73,7 +73,8 @@ describe('HookTable: the switched-on lists the packet path calls', () => {
     for (let h = 0; h < 5; h++) expect(names(ns.hooks.ipv4On[h])).toEqual([]);
     iptablesRestore(l.n, 'a', '*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o eth0 -j MASQUERADE\nCOMMIT\n');
     expect(st.nf.ctActive).toBe(true);
-    expect(names(ns.hooks.ipv4On[NfHook.POST_ROUTING])).toEqual(['iptable_nat', 'nf_nat', 'nf_conntrack_confirm']);
+    // The nat table has no function of its own: nf_nat runs its rules (runNatRules).
+    expect(names(ns.hooks.ipv4On[NfHook.POST_ROUTING])).toEqual(['nf_nat', 'nf_conntrack_confirm']);
     expect(names(ns.hooks.ipv4On[NfHook.PRE_ROUTING])).toEqual(['nf_defrag_ipv4', 'nf_conntrack', 'nf_nat']);
     expect(names(ns.hooks.ipv4On[NfHook.FORWARD])).toEqual([]);
   });
