@@ -251,12 +251,12 @@ export function tupleEqual(a: Tuple, b: Tuple): boolean {
   return a.src === b.src && a.dst === b.dst && a.proto === b.proto && a.sport === b.sport && a.dport === b.dport && a.icmpType === b.icmpType;
 }
 
-/** Hash of a tuple's fields (no allocation). */
-/** Whether tuple `t` is exactly this one. */
+/** Whether tuple `t` is exactly this one (tupleEqual with the other tuple in fields: the packet's, parsed without an object). */
 function holds(t: Tuple, src: number, dst: number, proto: number, sport: number, dport: number, itype: number): boolean {
   return t.src === src && t.dst === dst && t.proto === proto && t.sport === sport && t.dport === dport && t.icmpType === itype;
 }
 
+/** Hash of a tuple's fields (no allocation). */
 function tupleHash(src: number, dst: number, proto: number, sport: number, dport: number, itype: number): number {
   let h = Math.imul(src ^ 0x9e3779b9, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ dst, 0xc2b2ae35);

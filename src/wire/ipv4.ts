@@ -37,7 +37,7 @@
  * @module
  */
 import { WireError, u16, u32, setU16, setU32 } from './bytes.js';
-import { checksum, csumReplace16, csumReplace32, fold, headerChecksum, onesSum } from './checksum.js';
+import { checksum, csumReplace16, csumReplace32, finishChecksum, headerChecksum } from './checksum.js';
 
 /** Minimum IPv4 header length (IHL 5). */
 export const IPV4_HLEN = 20;
@@ -149,7 +149,7 @@ export function fillIpv4Checksum(b: Uint8Array, off: number): void {
 
 /** True when the header checksum verifies (Linux `ip_fast_csum(iph, ihl) == 0`). */
 export function verifyIpv4Checksum(b: Uint8Array, off: number): boolean {
-  return fold(onesSum(b, off, ipv4HeaderLen(b, off))) === 0xffff;
+  return headerChecksum(b, off, ipv4HeaderLen(b, off)) === 0;
 }
 
 /** Set the source address and update the header checksum incrementally (RFC 1624), like `csum_replace4`. */
@@ -327,9 +327,6 @@ export function writeIpv4Header(b: Uint8Array, off: number, src: number, dst: nu
   setU32(b, off + IP_SADDR, src);
   setU32(b, off + IP_DADDR, dst);
   // The checksum from the values just written (the same words the bytes hold), not read back.
-  let s = (0x4500 | (tos & 0xff)) + ((IPV4_HLEN + payloadLen) & 0xffff) + (id & 0xffff) + (df ? IP_DF : 0) +
-    (((ttl & 0xff) << 8) | (proto & 0xff)) + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
-  s = (s & 0xffff) + (s >>> 16);
-  s = (s & 0xffff) + (s >>> 16);
-  setU16(b, off + IP_CHECK, ~s & 0xffff);
+  setU16(b, off + IP_CHECK, finishChecksum((0x4500 | (tos & 0xff)) + ((IPV4_HLEN + payloadLen) & 0xffff) + (id & 0xffff) + (df ? IP_DF : 0) +
+    (((ttl & 0xff) << 8) | (proto & 0xff)) + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff)));
 }
